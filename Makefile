@@ -1,0 +1,42 @@
+# The two set-up commands of the README, plus developer conveniences.
+#   make demo   install what is missing, build, run the main job on the bundled model
+#   make check  install what is missing, build, run every test
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+  CMAKE_FLAGS += -DROCMFORGE_FATAL_WARNINGS=ON
+endif
+DEMO_MODEL ?= models/kjv-tiny-llama-q8_0.gguf
+
+.PHONY: all deps reference build asan fuzz demo check test clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+reference: deps
+	@scripts/fetch-reference.sh >/dev/null
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/rocmforge info $(DEMO_MODEL)
+	./$(BUILD)/rocmforge tokenize $(DEMO_MODEL) "In the beginning God created the heaven and the earth."
+
+# Unit + conformance suites, then the same suites under ASan+UBSan, then the
+# fuzzers for a bounded time over their seed corpora.
+check: build reference
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cmake -S . -B $(BUILD_ASAN) -DROCMFORGE_SANITIZE=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -L unit
+	scripts/run-fuzzers.sh $(BUILD_FUZZ)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -1,0 +1,55 @@
+/*
+ * main.c: subcommand dispatch for `rocmforge`.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *usage;
+} commands[] = {
+    {"info", cmd_info, "info MODEL [--json]                     what the GGUF holds"},
+    {"tokenize", cmd_tokenize, "tokenize MODEL TEXT [--special] [--no-bos]   the model's token ids for TEXT"},
+    {"detokenize", cmd_detokenize, "detokenize MODEL ID... [--special]      the text of token ids"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: rocmforge COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %s\n", commands[i].usage);
+}
+
+int cli_error(const rf_error *err)
+{
+    fprintf(stderr, "rocmforge: %s\n", err->msg[0] ? err->msg : rf_status_name(err->status));
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rocmforge: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    cli_usage_error("unknown command '%s' (run 'rocmforge --help')", argv[1]);
+    return 2;
+}

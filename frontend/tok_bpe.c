@@ -1,0 +1,2 @@
+/* tok_bpe.c: placeholder, being written. */
+#include "frontend/tok_internal.h"

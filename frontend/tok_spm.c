@@ -1,0 +1,2 @@
+/* tok_spm.c: placeholder, being written. */
+#include "frontend/tok_internal.h"

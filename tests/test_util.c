@@ -1,0 +1,149 @@
+/*
+ * test_util.c: shared helpers for the CUnit suites.
+ */
+#include "test_util.h"
+
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *test_ref_dir(void)
+{
+    static char buf[4096];
+    const char *e = getenv("ROCMFORGE_REF_DIR");
+    if (e && *e)
+        return e;
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg)
+        snprintf(buf, sizeof buf, "%s/rocmforge-ref", xdg);
+    else
+        snprintf(buf, sizeof buf, "%s/.cache/rocmforge-ref", getenv("HOME") ? getenv("HOME") : "/tmp");
+    return buf;
+}
+
+const char *test_ref_models_dir(void)
+{
+    static char buf[4200];
+    snprintf(buf, sizeof buf, "%s/llama.cpp/models", test_ref_dir());
+    return buf;
+}
+
+const char *test_tmp_dir(void)
+{
+    static char buf[4096];
+    if (!buf[0]) {
+        snprintf(buf, sizeof buf, "%s/test-tmp", RF_BINARY_DIR);
+        mkdir(buf, 0777);
+        size_t n = strlen(buf);
+        snprintf(buf + n, sizeof buf - n, "/%ld", (long)getpid());
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cannot create %s: %s\n", buf, strerror(errno));
+            abort();
+        }
+    }
+    return buf;
+}
+
+const char *test_tmp_path(const char *name)
+{
+    static char bufs[8][4352];
+    static int slot;
+    char *b = bufs[slot++ & 7];
+    snprintf(b, sizeof bufs[0], "%s/%s", test_tmp_dir(), name);
+    return b;
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n, fp)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = realloc(buf, 2 * cap + 1);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(fp);
+    if (!buf)
+        return NULL;
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int test_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp)
+        return -1;
+    size_t w = fwrite(data, 1, len, fp);
+    return (fclose(fp) == 0 && w == len) ? 0 : -1;
+}
+
+uint64_t test_rand(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+char *test_run(const char *cmd, int *status, int *signo)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *out = malloc(cap);
+    int c;
+    while (out && (c = fgetc(p)) != EOF) {
+        if (n + 1 >= cap) {
+            char *no = realloc(out, cap *= 2);
+            if (!no) { free(out); out = NULL; break; }
+            out = no;
+        }
+        out[n++] = (char)c;
+    }
+    if (out)
+        out[n] = 0;
+    int st = pclose(p);
+    if (signo)
+        *signo = 0;
+    if (WIFEXITED(st)) {
+        if (status) *status = WEXITSTATUS(st);
+    } else {
+        if (status) *status = -1;
+        if (signo && WIFSIGNALED(st)) *signo = WTERMSIG(st);
+    }
+    return out;
+}
+
+const char *test_rocmforge_bin(void)
+{
+    return RF_BINARY_DIR "/rocmforge";
+}
+
+int test_main(void)
+{
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned err = CU_get_error();
+    CU_cleanup_registry();
+    return (failed || err) ? 1 : 0;
+}

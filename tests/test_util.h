@@ -1,0 +1,42 @@
+/*
+ * test_util.h: what the CUnit suites share: where the llama.cpp reference
+ * is, scratch files, a seeded RNG, and a main() that runs the registered
+ * suites and exits non-zero on any failure.
+ */
+#ifndef RF_TEST_UTIL_H
+#define RF_TEST_UTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The fetched reference (scripts/fetch-reference.sh): $ROCMFORGE_REF_DIR,
+ * else $XDG_CACHE_HOME/rocmforge-ref, else ~/.cache/rocmforge-ref. A suite
+ * that needs it and cannot find it fails (never skips). */
+const char *test_ref_dir(void);
+/* $REF/llama.cpp/models, for the ggml-vocab-*.gguf files */
+const char *test_ref_models_dir(void);
+
+/* A fresh scratch directory under the build tree, unique per process. */
+const char *test_tmp_dir(void);
+/* path = tmp_dir/name in a static buffer rotated over 8 slots */
+const char *test_tmp_path(const char *name);
+
+/* Whole file into a malloc'd buffer (NUL-terminated), NULL on failure. */
+char *test_read_file(const char *path, size_t *len);
+int test_write_file(const char *path, const void *data, size_t len);
+
+/* xorshift64* */
+uint64_t test_rand(uint64_t *state);
+
+/* Run `cmd` with /bin/sh, capturing stdout (malloc'd) and the exit status
+ * (-1 if it died by a signal, with *signo set). */
+char *test_run(const char *cmd, int *status, int *signo);
+
+/* Path of the rocmforge binary in the build tree. */
+const char *test_rocmforge_bin(void);
+
+/* Runs all registered suites in basic mode; returns the process exit code. */
+int test_main(void);
+
+#endif

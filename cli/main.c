@@ -24,9 +24,23 @@ static void usage(FILE *out)
         fprintf(out, "  %s\n", commands[i].usage);
 }
 
+/* Messages quote names from the input file; a newline or escape sequence in
+ * a hostile key must not break the one-line error or drive the terminal. */
+static void put_escaped(const char *s, FILE *out)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
 int cli_error(const rf_error *err)
 {
-    fprintf(stderr, "rocmforge: %s\n", err->msg[0] ? err->msg : rf_status_name(err->status));
+    fputs("rocmforge: ", stderr);
+    put_escaped(err->msg[0] ? err->msg : rf_status_name(err->status), stderr);
+    fputc('\n', stderr);
     return 1;
 }
 

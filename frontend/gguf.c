@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -64,14 +65,28 @@ typedef struct cursor {
     uint64_t size, off;
     const char *path;
     rf_error *err;
+    /* the record being read, so low-level errors name it */
+    const char *rec_kind;   /* "key", "tensor" or NULL */
+    gguf_str rec_name;
 } cursor;
+
+/* "key 'K': " / "tensor 'T': " for the record being read, else "" */
+static const char *culprit(const cursor *c, char *buf, size_t cap)
+{
+    if (!c->rec_kind)
+        return "";
+    int n = (int)strnlen(c->rec_name.ptr, c->rec_name.len > 200 ? 200 : c->rec_name.len);
+    snprintf(buf, cap, "%s '%.*s': ", c->rec_kind, n, c->rec_name.ptr);
+    return buf;
+}
 
 static rf_status truncated(cursor *c, uint64_t need, const char *what)
 {
+    char who[256];
     return rf_fail(c->err, RF_E_FORMAT,
-                   "%s: offset %" PRIu64 ": truncated file: %s needs %" PRIu64
+                   "%s: offset %" PRIu64 ": %struncated file: %s needs %" PRIu64
                    " bytes but only %" PRIu64 " remain",
-                   c->path, c->off, what, need, c->size - c->off);
+                   c->path, c->off, culprit(c, who, sizeof who), what, need, c->size - c->off);
 }
 
 static rf_status take(cursor *c, uint64_t n, const char *what, const uint8_t **out)
@@ -116,11 +131,12 @@ static rf_status rd_str(cursor *c, const char *what, gguf_str *out)
     if (s != RF_OK)
         return s;
     if (n > c->size - c->off) {
+        char who[256];
         c->off -= 8;
         return rf_fail(c->err, RF_E_FORMAT,
-                       "%s: offset %" PRIu64 ": %s: string length %" PRIu64
+                       "%s: offset %" PRIu64 ": %s%s: string length %" PRIu64
                        " exceeds the %" PRIu64 " bytes left in the file",
-                       c->path, c->off, what, n, c->size - c->off - 8);
+                       c->path, c->off, culprit(c, who, sizeof who), what, n, c->size - c->off - 8);
     }
     out->ptr = (const char *)c->p + c->off;
     out->len = n;
@@ -213,10 +229,8 @@ static rf_status parse_array(gguf_file *f, cursor *c, gguf_kv *kv)
             return rf_fail(c->err, RF_E_NOMEM, "%s: out of memory for key '%.*s'", c->path,
                            (int)kv->key.len, kv->key.ptr);
         for (uint64_t i = 0; i < n; i++) {
-            if ((s = rd_str(c, "array string", &kv->arr_strs[i])) != RF_OK) {
-                rf_error_prefix(c->err, "key '%.*s' element %" PRIu64, (int)kv->key.len, kv->key.ptr, i);
+            if ((s = rd_str(c, "array string", &kv->arr_strs[i])) != RF_OK)
                 return s;
-            }
         }
         return RF_OK;
     }
@@ -310,9 +324,12 @@ static rf_status parse_kvs(gguf_file *f, cursor *c)
         gguf_kv *kv = &f->kvs[i];
         uint32_t t;
         kv->offset = c->off;
+        c->rec_kind = NULL;
         if ((s = rd_str(c, "key", &kv->key)) != RF_OK ||
             (s = check_name(c, kv->offset, kv->key, "key")) != RF_OK)
             return s;
+        c->rec_kind = "key";
+        c->rec_name = kv->key;
         uint64_t slot = hash_probe(f->kv_hash, f->kv_hash_cap, kv->key.ptr, kv->key.len, f->kvs,
                                    sizeof *f->kvs, offsetof(gguf_kv, key));
         if (f->kv_hash[slot])
@@ -320,14 +337,16 @@ static rf_status parse_kvs(gguf_file *f, cursor *c)
                            kv->offset, (int)kv->key.len, kv->key.ptr);
         f->kv_hash[slot] = (uint32_t)(i + 1);
         uint64_t at = c->off;
-        if ((s = rd_u32(c, "value type", &t)) != RF_OK)
+        if ((s = rd_u32(c, "value type", &t)) != RF_OK) {
             return s;
+        }
         if (t >= GGUF_VT_COUNT)
             return rf_fail(c->err, RF_E_FORMAT, "%s: offset %" PRIu64 ": key '%.*s': unknown value type %" PRIu32,
                            c->path, at, (int)kv->key.len, kv->key.ptr, t);
         kv->type = (gguf_vtype)t;
-        if ((s = parse_value(f, c, kv)) != RF_OK)
+        if ((s = parse_value(f, c, kv)) != RF_OK) {
             return s;
+        }
         if (kv->type == GGUF_VT_STRING) {
             f->kv_cstr[i] = arena_strndup(&f->arena, kv->val.str.ptr, kv->val.str.len);
             if (!f->kv_cstr[i])
@@ -345,9 +364,12 @@ static rf_status parse_tensor_info(gguf_file *f, cursor *c, uint64_t i)
     rf_status s;
     uint32_t nd, type;
     t->info_offset = c->off;
+    c->rec_kind = NULL;
     if ((s = rd_str(c, "tensor name", &t->name)) != RF_OK ||
         (s = check_name(c, t->info_offset, t->name, "tensor name")) != RF_OK)
         return s;
+    c->rec_kind = "tensor";
+    c->rec_name = t->name;
     const int nl = (int)(t->name.len > 200 ? 200 : t->name.len);
     uint64_t slot = hash_probe(f->tensor_hash, f->tensor_hash_cap, t->name.ptr, t->name.len, f->tensors,
                                sizeof *f->tensors, offsetof(gguf_tensor, name));
@@ -458,8 +480,8 @@ static rf_status check_tensor_data(gguf_file *f, rf_error *err)
 
 static rf_status parse(gguf_file *f, rf_error *err)
 {
-    cursor c = {f->base, f->size, 0, f->path, err};
-    const uint8_t *magic;
+    cursor c = {.p = f->base, .size = f->size, .path = f->path, .err = err};
+    const uint8_t *magic = NULL; /* initialised for gcc -Wmaybe-uninitialized */
     rf_status s;
     if ((s = take(&c, 4, "magic", &magic)) != RF_OK)
         return s;
@@ -512,8 +534,9 @@ static rf_status parse(gguf_file *f, rf_error *err)
     if ((f->n_tensors && !f->tensors) || !f->tensor_hash)
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory for %" PRIu64 " tensors", f->path, f->n_tensors);
     for (uint64_t i = 0; i < f->n_tensors; i++)
-        if ((s = parse_tensor_info(f, &c, i)) != RF_OK)
+        if ((s = parse_tensor_info(f, &c, i)) != RF_OK) {
             return s;
+        }
     uint64_t pad = (f->alignment - c.off % f->alignment) % f->alignment;
     f->data_offset = c.off + pad;
     return check_tensor_data(f, err);

@@ -1,12 +1,15 @@
 /*
  * tok_internal.h: what the tokenizer files share.
  *
- * tok_vocab.c owns loading of the common metadata, the token→id map, special
- * token handling (partitioning the text around special tokens, BOS/EOS/SEP)
- * and decoding. Each algorithm lives in its own file and encodes one fragment
- * of raw text that holds no special token:
+ * tok_vocab.c owns loading of the common metadata, the token→id map and the
+ * special ids and attributes; tok_codec.c the special token handling
+ * (partitioning the text around special tokens, BOS/EOS/SEP) and decoding.
+ * Each algorithm lives in its own file and encodes one fragment of raw text
+ * that holds no special token:
  *   tok_spm.c  SentencePiece BPE with byte fallback (model "llama")
- *   tok_bpe.c  byte-level BPE + pre-tokenizer regexes (models "gpt2", "gemma4")
+ *   tok_bpe.c  byte-level BPE (models "gpt2", "gemma4"); its pre-tokenizer
+ *              tables and regex engine are in tok_bpe_pre.c, llama.cpp's
+ *              hand-written splitters in tok_bpe_split.c
  *   tok_wpm.c  WordPiece (model "bert")
  *   tok_ugm.c  Unigram with the precompiled normalizer charsmap (model "t5")
  * tok_unicode.c has the UTF-8 and character-class helpers (libunistring for
@@ -104,6 +107,46 @@ struct tok_vocab {
     struct tok_wpm_data *wpm;
     struct tok_ugm_data *ugm;
 };
+
+/* FNV-1a based string hash shared by the tokenizer's tables */
+uint64_t tok_hash(const char *s, size_t len);
+/* Map a tokenizer.ggml.pre name to v->pre and apply that pre-tokenizer's flag
+ * overrides (clean_spaces, ignore_merges, add_bos, ...) as llama.cpp's load
+ * does; false when the name is unknown (tok_bpe_pre.c). */
+bool tok_bpe_pre_apply(tok_vocab *v, const char *name);
+
+/* The pre-tokenizer of a BPE vocab (tok_bpe_pre.c): the regex list of v->pre,
+ * compiled. Splitting works on code points, as llama.cpp's
+ * unicode_regex_split does: *lens receives the length in code points of each
+ * word (malloc'd; a length may be 0). */
+typedef struct tok_pretok tok_pretok;
+rf_status tok_pretok_new(tok_pre pre, tok_pretok **out, rf_error *err);
+void tok_pretok_free(tok_pretok *p);
+bool tok_pretok_byte_encode(const tok_pretok *p);
+rf_status tok_pretok_split(const tok_pretok *p, const uint32_t *cpts, size_t n,
+                           size_t **lens, size_t *n_lens, rf_error *err);
+/* llama.cpp's hand-written splitters (tok_bpe_split.c). Each re-splits the
+ * runs given by lengths in[0..n_in) (code points of cpts, whose llama.cpp
+ * flags are flags[]) and appends the new lengths to out; false: no memory. */
+typedef struct tok_sizes {
+    size_t *v;
+    size_t n, cap;
+} tok_sizes;
+bool tok_sizes_push(tok_sizes *s, size_t x);
+enum tok_split_kind {
+    TOK_SPLIT_GPT2 = 1,
+    TOK_SPLIT_LLAMA3,
+    TOK_SPLIT_QWEN2,
+    TOK_SPLIT_QWEN35,
+    TOK_SPLIT_KIMI_K2,
+    TOK_SPLIT_AFMOE,
+    TOK_SPLIT_NEWLINES,
+};
+bool tok_split_custom(enum tok_split_kind kind, const uint32_t *cpts, const uint16_t *flags,
+                      const size_t *in, size_t n_in, tok_sizes *out);
+/* true for pre-tokenizer types whose newline-only words are looked up whole
+ * before merging (gemma4) */
+bool tok_pre_is_gemma4(tok_pre pre);
 
 /* id of the token whose text is s[0..len), or -1 */
 int32_t tok_lookup(const tok_vocab *v, const char *s, size_t len);

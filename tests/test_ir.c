@@ -5,6 +5,7 @@
  * The graphs are built here by hand (a two-layer llama-shaped step), so the
  * suite needs no model file; test_import covers graphs from real GGUFs.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ static ir_node *w(ir_graph *g, const char *name, ggml_type t, int64_t rows, int6
 }
 
 /* E=64, 4 heads of 16, 2 kv heads, ffn 128, vocab 100 */
-static ir_graph *build_llama(int n_layer)
+static ir_graph *build_llama_bias(int n_layer, bool q_bias)
 {
     ir_graph *g = ir_graph_new();
     g->model = (ir_model){.arch = "llama", .n_vocab = 100, .n_embd = 64, .n_layer = (uint32_t)n_layer, .n_ctx = 256,
@@ -55,10 +56,12 @@ static ir_graph *build_llama(int n_layer)
         ir_node *h = op(g, IR_OP_RMS_NORM, f32(2, IR_DIM_T, 64, 0), x, nw, NULL);
         h->fa[0] = 1e-5f;
         ir_node *q = op(g, IR_OP_MATMUL, f32(2, IR_DIM_T, 64, 0), h, W("attn_q.weight", GGML_TYPE_Q4_K, 64, 256), NULL);
+        if (q_bias) /* qwen2-style: the bias add sits between the Q and K matmuls */
+            q = op(g, IR_OP_ADD, f32(2, IR_DIM_T, 64, 0), q, W("attn_q.bias", GGML_TYPE_F32, 0, 64), NULL);
         ir_node *k = op(g, IR_OP_MATMUL, f32(2, IR_DIM_T, 32, 0), h, W("attn_k.weight", GGML_TYPE_Q4_K, 32, 256), NULL);
         ir_node *v = op(g, IR_OP_MATMUL, f32(2, IR_DIM_T, 32, 0), h, W("attn_v.weight", GGML_TYPE_Q6_K, 32, 256), NULL);
         /* (the weight column counts above are deliberately wrong: fixed below) */
-        q->in[1]->type.dim[1] = k->in[1]->type.dim[1] = v->in[1]->type.dim[1] = 64;
+        (q_bias ? q->in[0] : q)->in[1]->type.dim[1] = k->in[1]->type.dim[1] = v->in[1]->type.dim[1] = 64;
         ir_node *q3 = op(g, IR_OP_RESHAPE, f32(3, IR_DIM_T, 4, 16), q, NULL, NULL);
         ir_node *k3 = op(g, IR_OP_RESHAPE, f32(3, IR_DIM_T, 2, 16), k, NULL, NULL);
         ir_node *v3 = op(g, IR_OP_RESHAPE, f32(3, IR_DIM_T, 2, 16), v, NULL, NULL);
@@ -95,6 +98,8 @@ static ir_graph *build_llama(int n_layer)
     op(g, IR_OP_OUTPUT, f32(2, 1, 100, 0), lg, NULL, NULL);
     return g;
 }
+
+static ir_graph *build_llama(int n_layer) { return build_llama_bias(n_layer, false); }
 
 static char *to_text(const ir_graph *g)
 {
@@ -171,6 +176,31 @@ static void test_pipeline(void)
         }
     }
     CU_ASSERT(g->workspace_bytes > 0 && g->workspace_bytes < sum);
+    check_round_trip(g);
+    ir_graph_free(g);
+}
+
+/* A bias add between the Q and K matmuls: fuse-qkv groups them anyway and
+ * the pipeline keeps the group contiguous, with the add as epilogue. */
+static void test_pipeline_interleaved_bias(void)
+{
+    ir_graph *g = build_llama_bias(2, true);
+    rf_error err = {0};
+    ir_pipeline_options o = {.max_tokens = 8, .print_after = "all", .print_to = NULL};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    o.print_to = f;
+    CU_ASSERT_EQUAL(ir_run_pipeline(g, &o, &err), RF_OK);
+    fclose(f);
+    if (err.status)
+        fprintf(stderr, "%s\n", err.msg);
+    ir_group *qkv = &g->groups[1];
+    CU_ASSERT_EQUAL(qkv->kernel, IR_K_MATMUL);
+    CU_ASSERT_EQUAL(qkv->spec[0], 128); /* all three matmuls */
+    CU_ASSERT_EQUAL(qkv->spec[4], 1);   /* one bias */
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "# after fuse-qkv"));
+    free(buf);
     check_round_trip(g);
     ir_graph_free(g);
 }
@@ -299,6 +329,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("ir", NULL, NULL);
     CU_add_test(s, "build, verify, print/parse round trip", test_build_verify_roundtrip);
     CU_add_test(s, "pipeline: groups, schedule, memory plan, round trip", test_pipeline);
+    CU_add_test(s, "pipeline: interleaved bias stays fused and contiguous", test_pipeline_interleaved_bias);
     CU_add_test(s, "pipeline options: disable, print-after, unknown passes", test_pipeline_options);
     CU_add_test(s, "verifier errors name the node", test_verify_errors);
     CU_add_test(s, "parse errors carry line:column", test_parse_errors);

@@ -95,6 +95,13 @@ rf_status ir_run_pipeline(ir_graph *g, const ir_pipeline_options *opt, rf_error 
             rf_error_prefix(err, "pass %s", p->name);
             return s;
         }
+        /* a fusion pass may leave a group's nodes apart (a bias add between
+         * Q and K); re-schedule so every pass hands on contiguous groups and
+         * the verifier and printer always see a well-formed graph */
+        if (g->n_groups && (s = ir_pass_schedule(g, err)) != RF_OK) {
+            rf_error_prefix(err, "scheduling after pass %s", p->name);
+            return s;
+        }
         if ((s = ir_verify(g, err)) != RF_OK) {
             rf_error_prefix(err, "IR after pass %s does not verify", p->name);
             return s;

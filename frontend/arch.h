@@ -1,0 +1,155 @@
+/*
+ * arch.h: the architecture table and what its builders share.
+ *
+ * An architecture is a row of the table in arch.c: its GGUF name
+ * (general.architecture), the hyperparameter keys it cannot do without, and
+ * a build function. A build function reads the keys that only its family
+ * has, fills an arch_decoder description (which norms, which activation,
+ * which attention variant on which layers) and hands it to arch_decoder(),
+ * the one builder of a pre-norm decoder-only transformer step
+ * (arch_decoder.c). Adding an architecture is adding a row and a builder;
+ * a family that does not fit arch_decoder writes its own graph with the
+ * node helpers below.
+ *
+ * Errors are sticky: the first failure (a missing tensor, a wrong shape, no
+ * memory) is recorded in the context, and every helper called afterwards
+ * returns NULL and adds nothing, so a builder checks once at the end.
+ * Semantics follow llama.cpp for the same file; the builders say where.
+ */
+#ifndef RF_FRONTEND_ARCH_H
+#define RF_FRONTEND_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frontend/gguf.h"
+#include "frontend/import.h"
+#include "ir/ir.h"
+#include "support/error.h"
+
+typedef enum arch_rope_scaling {
+    ARCH_ROPE_SCALING_NONE,
+    ARCH_ROPE_SCALING_LINEAR,
+    ARCH_ROPE_SCALING_YARN,
+    ARCH_ROPE_SCALING_LONGROPE,
+} arch_rope_scaling;
+
+/* rope modes of the IR's rope op (ggml's rope types) */
+enum { ARCH_ROPE_NORM = 0, ARCH_ROPE_NEOX = 2 };
+
+/* What every supported architecture reads the same way (arch_load_hparams). */
+typedef struct arch_hparams {
+    uint32_t n_ctx_train;        /* {arch}.context_length */
+    uint32_t n_embd, n_layer, n_ff;
+    uint32_t n_head, n_head_kv;
+    uint32_t head_dim;           /* attention.key_length (= value_length), else n_embd/n_head */
+    uint32_t n_rot;              /* rope.dimension_count, else head_dim */
+    uint32_t n_vocab;            /* rows of token_embd.weight */
+    float rms_eps;
+    /* rope, as llama.cpp's context derives it from the file */
+    arch_rope_scaling rope_scaling;
+    float rope_base, rope_freq_scale;
+    float rope_ext_factor, rope_attn_factor, rope_beta_fast, rope_beta_slow;
+    uint32_t rope_n_ctx_orig;    /* rope.scaling.original_context_length, else n_ctx_train */
+} arch_hparams;
+
+typedef struct arch_ctx {
+    const gguf_file *f;
+    const char *arch;            /* the table row's name */
+    import_options opt;
+    ir_graph *g;
+    arch_hparams hp;
+    rf_status status;            /* sticky: the first failure */
+    rf_error *err;
+    ir_node *tokens, *pos;       /* the step's inputs */
+    ir_node *tok_embd;           /* shared by embed and a tied output */
+    char key[4][160];            /* arch_key's rotating buffers */
+    unsigned key_slot;
+} arch_ctx;
+
+typedef rf_status (*arch_build_fn)(arch_ctx *c);
+
+typedef struct arch_def {
+    const char *name;
+    const char *const *keys;     /* required keys after "{name}.", NULL-terminated */
+    arch_build_fn build;
+} arch_def;
+
+/* ---- the table (arch.c) ------------------------------------------------ */
+const arch_def *arch_find(const char *name, size_t len);
+/* "llama, qwen2, ..." into buf (always NUL-terminated). */
+void arch_list(char *buf, size_t size);
+/* Checks the row's required keys, then reads arch_hparams. */
+rf_status arch_load_hparams(arch_ctx *c, const arch_def *d);
+
+/* "{arch}.suffix" (one of four rotating buffers in c). */
+const char *arch_key(arch_ctx *c, const char *suffix);
+/* Optional keys: absent leaves *v unchanged and returns RF_OK; present with
+ * another type is an error naming the key (recorded in c). */
+rf_status arch_opt_u32(arch_ctx *c, const char *key, uint32_t *v);
+rf_status arch_opt_f32(arch_ctx *c, const char *key, float *v);
+/* Records the first failure in c and returns c->status. */
+rf_status arch_fail(arch_ctx *c, rf_status s, const char *fmt, ...) RF_PRINTF(3, 4);
+
+/* The per-layer sliding-window pattern from
+ * {arch}.attention.sliding_window_pattern: a u32 period n (layer il slides
+ * iff n == 0 or il % n < n - 1, llama.cpp's rule) or an array of one flag a
+ * layer; default_period when the key is absent. Allocated in the graph. */
+uint8_t *arch_swa_layers(arch_ctx *c, uint32_t default_period);
+
+/* ---- weights (arch_decoder.c) --------------------------------------------- */
+enum { ARCH_W_OPTIONAL = 1 };
+/* The WEIGHT node of tensor "blk.{layer}.{base}" (layer >= 0) or "{base}",
+ * checked to have shape {ne0} (ne1 < 0) or {ne0, ne1} in ggml order; dims
+ * says what they are ("n_embd, n_vocab") for the message. A missing
+ * optional tensor returns NULL and records nothing. */
+ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, unsigned flags,
+                     const char *dims);
+bool arch_has_tensor(arch_ctx *c, int layer, const char *base);
+
+/* ---- node helpers (arch_decoder.c); result types follow ir.h ----------- */
+ir_node *arch_op1(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a);
+ir_node *arch_rms_norm(arch_ctx *c, ir_node *x, ir_node *w);
+ir_node *arch_matmul(arch_ctx *c, ir_node *x, ir_node *w);
+ir_node *arch_binary(arch_ctx *c, ir_op op, ir_node *a, ir_node *b); /* add, mul, swiglu, geglu */
+ir_node *arch_add_bias(arch_ctx *c, ir_node *x, ir_node *b);         /* x when b is NULL */
+ir_node *arch_scale(arch_ctx *c, ir_node *x, double s);
+ir_node *arch_softcap(arch_ctx *c, ir_node *x, double cap);
+ir_node *arch_slice(arch_ctx *c, ir_node *x, int axis, int64_t start, int64_t len);
+ir_node *arch_heads(arch_ctx *c, ir_node *x, uint32_t n_head, uint32_t head_dim); /* [..,H*D] → [..,H,D] */
+ir_node *arch_last_rows(arch_ctx *c, ir_node *x, int64_t n);
+
+/* ---- the decoder builder (arch_decoder.c) ------------------------------- */
+typedef struct arch_decoder {
+    int rope_mode;               /* ARCH_ROPE_NORM / ARCH_ROPE_NEOX */
+    bool embed_scale;            /* x *= sqrt(n_embd) after the embedding (gemma) */
+    bool qk_norm;                /* rms_norm of each q and k head before rope (qwen3, gemma3) */
+    bool post_norms;             /* rms_norm of the attention and FFN outputs before the residual add (gemma) */
+    ir_op ffn_glu;               /* IR_OP_SWIGLU or IR_OP_GEGLU */
+    bool ffn_fused_gate_up;      /* ffn_up holds [gate; up] (phi3) */
+    bool bias_out;               /* optional attn_output / ffn biases (llama) */
+    bool bias_logits;            /* optional output.bias (qwen2) */
+    bool output_always_tied;     /* ignore output.weight, use token_embd (gemma2) */
+    bool rope_freqs;             /* optional rope_freqs.weight, llama3 scaling */
+    bool rope_long_short;        /* optional rope_factors_long/short (phi3 longrope) */
+    double attn_scale;           /* 0: 1/sqrt(head_dim) */
+    bool prescale_q;             /* scale q after rope, attention scale 1 (llama.cpp's phi3, gemma graphs) */
+    double attn_softcap;         /* 0: none */
+    double final_softcap;        /* 0: none */
+    const uint8_t *swa;          /* (n_layer) 1 = sliding-window layer; NULL: none */
+    uint32_t n_swa;              /* the window */
+    float rope_base_swa, rope_freq_scale_swa; /* rope on sliding-window layers */
+} arch_decoder;
+
+rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
+
+/* ---- builders, one per table row ---------------------------------------- */
+rf_status arch_build_llama(arch_ctx *c);
+rf_status arch_build_qwen2(arch_ctx *c);
+rf_status arch_build_qwen3(arch_ctx *c);
+rf_status arch_build_phi3(arch_ctx *c);
+rf_status arch_build_gemma2(arch_ctx *c);
+rf_status arch_build_gemma3(arch_ctx *c);
+
+#endif

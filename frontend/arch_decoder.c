@@ -1,0 +1,426 @@
+/*
+ * arch_decoder.c: one step of a pre-norm decoder-only transformer, as IR.
+ *
+ * Every architecture of the table is this graph with different switches
+ * (arch_decoder in arch.h). For T tokens at positions P..P+T-1:
+ *
+ *   x = embed(token_embd, tokens)              [· sqrt(n_embd)]
+ *   for each layer:
+ *     h = rms_norm(x, attn_norm)
+ *     q, k, v = h·Wq (+b), h·Wk (+b), h·Wv (+b)   or slices of h·Wqkv (+b)
+ *     [q, k = rms_norm per head (attn_q_norm, attn_k_norm)]
+ *     q, k = rope(q), rope(k)                  (rope_freqs / long / short factors)
+ *     [q = q · attention scale]
+ *     a = attention(q, kv_store(k), kv_store(v)) · Wo (+b)
+ *     [last layer, last row only: a, x = last_rows(a), last_rows(x)]
+ *     x = x + [rms_norm(a, post_attention_norm)] a
+ *     h = rms_norm(x, ffn_norm)
+ *     f = glu(h·Wgate, h·Wup) · Wdown           (or gate and up halves of h·Wup)
+ *     x = x + [rms_norm(f, post_ffw_norm)] f
+ *   logits = rms_norm(x, output_norm) · Woutput (+b)   [softcap]
+ *
+ * The last_rows cut sits where llama.cpp puts its output-row selection:
+ * after the last layer's attention, so that layer's FFN and the output
+ * matmul run on one row. The attention scale is an attribute of the
+ * attention node, applied after the logit softcap (llama.cpp's non-flash
+ * order, which the CPU backend follows). Where llama.cpp instead scales the
+ * queries after rope and attends with scale 1 (phi3, gemma2, gemma3), so
+ * does this graph (prescale_q): for gemma2 the softcap then sees the scaled
+ * scores, as it must, and the rounding matches llama.cpp's everywhere.
+ *
+ * Node order is chosen for the fusion passes, which match adjacent
+ * patterns: the Q/K/V (and gate/up) matmuls of one activation come before
+ * their bias adds, and rope(q), rope(k), kv_store(k), kv_store(v) are
+ * consecutive. Weights are checked against the shapes the hyperparameters
+ * imply before any node uses them; the message names the tensor, its shape
+ * and the expected one, in ggml's order {ne0, ne1}, with what they mean.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "frontend/arch.h"
+
+/* ---- weights ------------------------------------------------------------ */
+
+static void tensor_name(char *buf, size_t size, int layer, const char *base)
+{
+    if (layer >= 0)
+        snprintf(buf, size, "blk.%d.%s", layer, base);
+    else
+        snprintf(buf, size, "%s", base);
+}
+
+bool arch_has_tensor(arch_ctx *c, int layer, const char *base)
+{
+    char name[128];
+    tensor_name(name, sizeof name, layer, base);
+    return gguf_find_tensor(c->f, name) != NULL;
+}
+
+ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, unsigned flags,
+                     const char *dims)
+{
+    if (c->status != RF_OK)
+        return NULL;
+    char name[128];
+    tensor_name(name, sizeof name, layer, base);
+    const gguf_tensor *t = gguf_find_tensor(c->f, name);
+    if (!t) {
+        if (!(flags & ARCH_W_OPTIONAL))
+            arch_fail(c, RF_E_NOTFOUND, "%s: tensor '%s' not found (required for architecture %s)",
+                      gguf_path(c->f), name, c->arch);
+        return NULL;
+    }
+    uint64_t want[GGUF_MAX_DIMS] = {(uint64_t)ne0, ne1 < 0 ? 1 : (uint64_t)ne1, 1, 1};
+    if (memcmp(t->ne, want, sizeof want) != 0) {
+        char got[96], exp[64];
+        snprintf(got, sizeof got, "{%" PRIu64, t->ne[0]);
+        for (uint32_t i = 1; i < t->n_dims; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), ", %" PRIu64, t->ne[i]);
+        snprintf(got + strlen(got), sizeof got - strlen(got), "}");
+        if (ne1 < 0)
+            snprintf(exp, sizeof exp, "{%" PRId64 "}", ne0);
+        else
+            snprintf(exp, sizeof exp, "{%" PRId64 ", %" PRId64 "}", ne0, ne1);
+        arch_fail(c, RF_E_FORMAT, "%s: tensor '%s' has shape %s, expected %s = {%s}", gguf_path(c->f), name, got, exp,
+                  dims);
+        return NULL;
+    }
+    int64_t dim[2];
+    uint8_t rank = ne1 < 0 ? 1 : 2;
+    if (rank == 1)
+        dim[0] = ne0;
+    else
+        dim[0] = ne1, dim[1] = ne0; /* outermost first */
+    ir_node *n = ir_weight(c->g, name, t->type, rank, dim);
+    if (!n)
+        arch_fail(c, RF_E_NOMEM, "out of memory");
+    return n;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static ir_node *add(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a, ir_node *b, ir_node *d)
+{
+    if (c->status != RF_OK)
+        return NULL;
+    ir_node *in[3] = {a, b, d};
+    uint8_t n_in = d ? 3 : b ? 2 : a ? 1 : 0;
+    ir_node *n = ir_add(c->g, op, t, in, n_in);
+    if (!n)
+        arch_fail(c, RF_E_NOMEM, "out of memory");
+    return n;
+}
+
+static void set_i(ir_node *n, const char *attr, int64_t v)
+{
+    if (!n)
+        return;
+    int slot = ir_op_iattr(n->op, attr);
+    RF_ASSERT(slot >= 0);
+    n->ia[slot] = v;
+}
+
+static void set_f(ir_node *n, const char *attr, double v)
+{
+    if (!n)
+        return;
+    int slot = ir_op_fattr(n->op, attr);
+    RF_ASSERT(slot >= 0);
+    n->fa[slot] = v;
+}
+
+static ir_type f32_like(const ir_type *t)
+{
+    ir_type r = *t;
+    r.elem = GGML_TYPE_F32;
+    return r;
+}
+
+ir_node *arch_op1(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a)
+{
+    return a ? add(c, op, t, a, NULL, NULL) : NULL;
+}
+
+ir_node *arch_rms_norm(arch_ctx *c, ir_node *x, ir_node *w)
+{
+    if (!x)
+        return NULL;
+    ir_node *n = add(c, IR_OP_RMS_NORM, &x->type, x, w, NULL);
+    set_f(n, "eps", c->hp.rms_eps);
+    return n;
+}
+
+ir_node *arch_matmul(arch_ctx *c, ir_node *x, ir_node *w)
+{
+    if (!x || !w)
+        return NULL;
+    ir_type t = f32_like(&x->type);
+    t.dim[t.rank - 1] = w->type.dim[0];
+    return add(c, IR_OP_MATMUL, &t, x, w, NULL);
+}
+
+ir_node *arch_binary(arch_ctx *c, ir_op op, ir_node *a, ir_node *b)
+{
+    return a && b ? add(c, op, &a->type, a, b, NULL) : NULL;
+}
+
+ir_node *arch_add_bias(arch_ctx *c, ir_node *x, ir_node *b)
+{
+    return b ? arch_binary(c, IR_OP_ADD, x, b) : x;
+}
+
+ir_node *arch_scale(arch_ctx *c, ir_node *x, double s)
+{
+    ir_node *n = arch_op1(c, IR_OP_SCALE, x ? &x->type : NULL, x);
+    set_f(n, "s", s);
+    return n;
+}
+
+ir_node *arch_softcap(arch_ctx *c, ir_node *x, double cap)
+{
+    ir_node *n = arch_op1(c, IR_OP_SOFTCAP, x ? &x->type : NULL, x);
+    set_f(n, "cap", cap);
+    return n;
+}
+
+ir_node *arch_slice(arch_ctx *c, ir_node *x, int axis, int64_t start, int64_t len)
+{
+    if (!x)
+        return NULL;
+    ir_type t = x->type;
+    t.dim[axis] = len;
+    ir_node *n = add(c, IR_OP_SLICE, &t, x, NULL, NULL);
+    set_i(n, "axis", axis);
+    set_i(n, "start", start);
+    set_i(n, "len", len);
+    return n;
+}
+
+ir_node *arch_heads(arch_ctx *c, ir_node *x, uint32_t n_head, uint32_t head_dim)
+{
+    if (!x)
+        return NULL;
+    int64_t dim[3] = {x->type.dim[0], n_head, head_dim};
+    ir_type t = ir_type_make(GGML_TYPE_F32, 3, dim);
+    return add(c, IR_OP_RESHAPE, &t, x, NULL, NULL);
+}
+
+ir_node *arch_last_rows(arch_ctx *c, ir_node *x, int64_t n)
+{
+    if (!x)
+        return NULL;
+    ir_type t = x->type;
+    t.dim[0] = n;
+    ir_node *r = add(c, IR_OP_LAST_ROWS, &t, x, NULL, NULL);
+    set_i(r, "n", n);
+    return r;
+}
+
+/* ---- the layer ------------------------------------------------------------ */
+
+typedef struct layer_rope {
+    ir_node *freqs; /* [n_rot/2] or NULL */
+    double base, freq_scale;
+} layer_rope;
+
+static ir_node *rope(arch_ctx *c, const arch_decoder *d, ir_node *x, const layer_rope *r)
+{
+    if (!x)
+        return NULL;
+    const arch_hparams *hp = &c->hp;
+    ir_node *n = add(c, IR_OP_ROPE, &x->type, x, c->pos, r->freqs);
+    set_i(n, "n_rot", hp->n_rot);
+    set_i(n, "mode", d->rope_mode);
+    set_f(n, "base", r->base);
+    set_f(n, "freq_scale", r->freq_scale);
+    set_f(n, "ext_factor", hp->rope_ext_factor);
+    set_f(n, "attn_factor", hp->rope_attn_factor);
+    set_f(n, "beta_fast", hp->rope_beta_fast);
+    set_f(n, "beta_slow", hp->rope_beta_slow);
+    return n;
+}
+
+static ir_node *kv_store(arch_ctx *c, ir_node *x, int layer, int kv)
+{
+    if (!x)
+        return NULL;
+    ir_type t = x->type;
+    t.dim[0] = IR_DIM_PT;
+    ir_node *n = add(c, IR_OP_KV_STORE, &t, x, NULL, NULL);
+    set_i(n, "layer", layer);
+    set_i(n, "kv", kv);
+    return n;
+}
+
+/* h → q[T,H,D], k, v[T,Hkv,D]: separate projections or one fused attn_qkv */
+static void qkv(arch_ctx *c, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
+{
+    const arch_hparams *hp = &c->hp;
+    int64_t E = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim, nk = (int64_t)hp->n_head_kv * hp->head_dim;
+    if (arch_has_tensor(c, il, "attn_qkv.weight")) {
+        const char *rows = "(n_head + 2*n_head_kv)*head_dim";
+        char dims[64];
+        snprintf(dims, sizeof dims, "n_embd, %s", rows);
+        ir_node *w = arch_weight(c, il, "attn_qkv.weight", E, nq + 2 * nk, 0, dims);
+        ir_node *b = arch_weight(c, il, "attn_qkv.bias", nq + 2 * nk, -1, ARCH_W_OPTIONAL, rows);
+        ir_node *x = arch_add_bias(c, arch_matmul(c, h, w), b);
+        int axis = h ? h->type.rank - 1 : 0;
+        *q = arch_slice(c, x, axis, 0, nq);
+        *k = arch_slice(c, x, axis, nq, nk);
+        *v = arch_slice(c, x, axis, nq + nk, nk);
+    } else {
+        /* the three matmuls first, then their biases: adjacent matmuls of one
+         * activation are what fuse-qkv groups */
+        ir_node *wq = arch_weight(c, il, "attn_q.weight", E, nq, 0, "n_embd, n_head*head_dim");
+        ir_node *wk = arch_weight(c, il, "attn_k.weight", E, nk, 0, "n_embd, n_head_kv*head_dim");
+        ir_node *wv = arch_weight(c, il, "attn_v.weight", E, nk, 0, "n_embd, n_head_kv*head_dim");
+        ir_node *bq = arch_weight(c, il, "attn_q.bias", nq, -1, ARCH_W_OPTIONAL, "n_head*head_dim");
+        ir_node *bk = arch_weight(c, il, "attn_k.bias", nk, -1, ARCH_W_OPTIONAL, "n_head_kv*head_dim");
+        ir_node *bv = arch_weight(c, il, "attn_v.bias", nk, -1, ARCH_W_OPTIONAL, "n_head_kv*head_dim");
+        *q = arch_matmul(c, h, wq);
+        *k = arch_matmul(c, h, wk);
+        *v = arch_matmul(c, h, wv);
+        *q = arch_add_bias(c, *q, bq);
+        *k = arch_add_bias(c, *k, bk);
+        *v = arch_add_bias(c, *v, bv);
+    }
+    *q = arch_heads(c, *q, hp->n_head, hp->head_dim);
+    *k = arch_heads(c, *k, hp->n_head_kv, hp->head_dim);
+    *v = arch_heads(c, *v, hp->n_head_kv, hp->head_dim);
+}
+
+static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
+{
+    const arch_hparams *hp = &c->hp;
+    int64_t E = hp->n_embd, F = hp->n_ff;
+    unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
+    ir_node *g, *u;
+    if (d->ffn_fused_gate_up) {
+        ir_node *w = arch_weight(c, il, "ffn_up.weight", E, 2 * F, 0, "n_embd, 2*n_ff");
+        ir_node *gu = arch_matmul(c, h, w);
+        int axis = h ? h->type.rank - 1 : 0;
+        g = arch_slice(c, gu, axis, 0, F);
+        u = arch_slice(c, gu, axis, F, F);
+    } else {
+        ir_node *wg = arch_weight(c, il, "ffn_gate.weight", E, F, 0, "n_embd, n_ff");
+        ir_node *wu = arch_weight(c, il, "ffn_up.weight", E, F, 0, "n_embd, n_ff");
+        ir_node *bg = ob ? arch_weight(c, il, "ffn_gate.bias", F, -1, ob, "n_ff") : NULL;
+        ir_node *bu = ob ? arch_weight(c, il, "ffn_up.bias", F, -1, ob, "n_ff") : NULL;
+        g = arch_matmul(c, h, wg);
+        u = arch_matmul(c, h, wu);
+        g = arch_add_bias(c, g, bg);
+        u = arch_add_bias(c, u, bu);
+    }
+    ir_node *a = arch_binary(c, d->ffn_glu, g, u);
+    ir_node *wd = arch_weight(c, il, "ffn_down.weight", F, E, 0, "n_ff, n_embd");
+    ir_node *bd = ob ? arch_weight(c, il, "ffn_down.bias", E, -1, ob, "n_embd") : NULL;
+    return arch_add_bias(c, arch_matmul(c, a, wd), bd);
+}
+
+static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, const layer_rope *r)
+{
+    const arch_hparams *hp = &c->hp;
+    int64_t E = hp->n_embd, D = hp->head_dim, nq = (int64_t)hp->n_head * hp->head_dim;
+    bool swa = d->swa && d->swa[il];
+
+    ir_node *h = arch_rms_norm(c, x, arch_weight(c, il, "attn_norm.weight", E, -1, 0, "n_embd"));
+    ir_node *q, *k, *v;
+    qkv(c, il, h, &q, &k, &v);
+    if (d->qk_norm) {
+        q = arch_rms_norm(c, q, arch_weight(c, il, "attn_q_norm.weight", D, -1, 0, "head_dim"));
+        k = arch_rms_norm(c, k, arch_weight(c, il, "attn_k_norm.weight", D, -1, 0, "head_dim"));
+    }
+    /* rope q, rope k, store k, store v adjacent: fuse-rope-kv's pattern */
+    q = rope(c, d, q, r);
+    k = rope(c, d, k, r);
+    ir_node *kc = kv_store(c, k, il, 0);
+    ir_node *vc = kv_store(c, v, il, 1);
+    double scale = d->attn_scale > 0 ? d->attn_scale : 1.0f / sqrtf((float)D);
+    if (d->prescale_q) {
+        q = arch_scale(c, q, scale);
+        scale = 1.0;
+    }
+    ir_node *att = NULL;
+    if (q && kc && vc) {
+        int64_t dim[2] = {IR_DIM_T, nq};
+        ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
+        att = add(c, IR_OP_ATTENTION, &t, q, kc, vc);
+        set_i(att, "layer", il);
+        set_i(att, "window", swa ? d->n_swa : 0);
+        set_f(att, "scale", scale);
+        set_f(att, "softcap", d->attn_softcap);
+    }
+    ir_node *wo = arch_weight(c, il, "attn_output.weight", nq, E, 0, "n_head*head_dim, n_embd");
+    ir_node *bo = d->bias_out ? arch_weight(c, il, "attn_output.bias", E, -1, ARCH_W_OPTIONAL, "n_embd") : NULL;
+    ir_node *a = arch_add_bias(c, arch_matmul(c, att, wo), bo);
+    if (!c->opt.all_logits && il + 1 == (int)hp->n_layer) {
+        a = arch_last_rows(c, a, 1);
+        x = arch_last_rows(c, x, 1);
+    }
+    if (d->post_norms)
+        a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
+    x = arch_binary(c, IR_OP_ADD, a, x);
+
+    h = arch_rms_norm(c, x, arch_weight(c, il, "ffn_norm.weight", E, -1, 0, "n_embd"));
+    ir_node *f = ffn(c, d, il, h);
+    if (d->post_norms)
+        f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
+    return arch_binary(c, IR_OP_ADD, f, x);
+}
+
+/* the model-wide rope frequency factors, or NULL */
+static ir_node *rope_factors(arch_ctx *c, const arch_decoder *d)
+{
+    int64_t half = c->hp.n_rot / 2;
+    if (d->rope_freqs)
+        return arch_weight(c, -1, "rope_freqs.weight", half, -1, ARCH_W_OPTIONAL, "rope dimension/2");
+    if (d->rope_long_short) {
+        /* llama.cpp: long factors when the context exceeds the original one */
+        uint32_t n_ctx = c->opt.n_ctx ? c->opt.n_ctx : c->hp.n_ctx_train;
+        const char *name = n_ctx > c->hp.rope_n_ctx_orig ? "rope_factors_long.weight" : "rope_factors_short.weight";
+        return arch_weight(c, -1, name, half, -1, ARCH_W_OPTIONAL, "rope dimension/2");
+    }
+    return NULL;
+}
+
+rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
+{
+    const arch_hparams *hp = &c->hp;
+    int64_t E = hp->n_embd, V = hp->n_vocab;
+    int64_t tdim[1] = {IR_DIM_T};
+    ir_type ti = ir_type_make(GGML_TYPE_I32, 1, tdim);
+    c->tokens = add(c, IR_OP_INPUT_TOKENS, &ti, NULL, NULL, NULL);
+    c->pos = add(c, IR_OP_INPUT_POS, &ti, NULL, NULL, NULL);
+    c->tok_embd = arch_weight(c, -1, "token_embd.weight", E, V, 0, "n_embd, n_vocab");
+    ir_node *x = NULL;
+    if (c->tok_embd && c->tokens) {
+        int64_t edim[2] = {IR_DIM_T, E};
+        ir_type te = ir_type_make(GGML_TYPE_F32, 2, edim);
+        x = add(c, IR_OP_EMBED, &te, c->tok_embd, c->tokens, NULL);
+    }
+    if (d->embed_scale)
+        x = arch_scale(c, x, sqrtf((float)hp->n_embd)); /* llama.cpp scales by the f32 sqrtf */
+
+    ir_node *freqs = rope_factors(c, d);
+    for (uint32_t il = 0; il < hp->n_layer && c->status == RF_OK; il++) {
+        bool swa = d->swa && d->swa[il];
+        layer_rope r = {freqs, swa ? d->rope_base_swa : hp->rope_base,
+                        swa ? d->rope_freq_scale_swa : hp->rope_freq_scale};
+        x = layer(c, d, (int)il, x, &r);
+    }
+
+    x = arch_rms_norm(c, x, arch_weight(c, -1, "output_norm.weight", E, -1, 0, "n_embd"));
+    ir_node *wout = NULL;
+    if (!d->output_always_tied)
+        wout = arch_weight(c, -1, "output.weight", E, V, ARCH_W_OPTIONAL, "n_embd, n_vocab");
+    ir_node *logits = arch_matmul(c, x, wout ? wout : c->tok_embd);
+    if (d->bias_logits)
+        logits = arch_add_bias(c, logits, arch_weight(c, -1, "output.bias", V, -1, ARCH_W_OPTIONAL, "n_vocab"));
+    if (d->final_softcap > 0)
+        logits = arch_softcap(c, logits, d->final_softcap);
+    arch_op1(c, IR_OP_OUTPUT, logits ? &logits->type : NULL, logits);
+    return c->status;
+}

@@ -1,0 +1,72 @@
+/*
+ * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, TinyLlama,
+ * SmolLM), qwen2, qwen3 and phi3.
+ *
+ * They differ from plain llama in a few switches of arch_decoder, each taken
+ * from llama.cpp's src/models/<arch>.cpp for the same file:
+ *
+ *   llama  adjacent-pair rope; optional rope_freqs.weight (llama3 scaling)
+ *          as rope's factors (long/short factors under longrope); optional attn_output and ffn biases;
+ *          rope.dimension_count must equal the head size.
+ *   qwen2  neox rope; q/k/v biases (optional for every arch, as llama.cpp's
+ *          create_tensor_qkv has them); optional output.bias.
+ *   qwen3  neox rope; rms_norm of each q and k head (attn_q_norm,
+ *          attn_k_norm, [head_dim]) before rope; key_length/value_length
+ *          give the head size.
+ *   phi3   neox rope; usually a fused attn_qkv (sliced into q, k, v);
+ *          ffn_up holds gate then up ([2·n_ff] rows) for swiglu; longrope
+ *          factors rope_factors_long/short chosen by context length.
+ *          Its sliding window is ignored, as llama.cpp does (its SWA for
+ *          phi3 is disabled; see ggml-org/llama.cpp#13676).
+ *
+ * All use 1/sqrt(head_dim) as the attention scale; phi3 applies it to q
+ * after rope, as llama.cpp's graph does.
+ */
+#include <inttypes.h>
+
+#include "frontend/arch.h"
+
+static arch_decoder base(void)
+{
+    arch_decoder d = {0};
+    d.rope_mode = ARCH_ROPE_NEOX;
+    d.ffn_glu = IR_OP_SWIGLU;
+    return d;
+}
+
+rf_status arch_build_llama(arch_ctx *c)
+{
+    if (c->hp.n_rot != c->hp.head_dim)
+        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", expected the head size %" PRIu32,
+                         gguf_path(c->f), arch_key(c, "rope.dimension_count"), c->hp.n_rot, c->hp.head_dim);
+    arch_decoder d = base();
+    d.rope_mode = ARCH_ROPE_NORM;
+    d.bias_out = true;
+    /* llama.cpp loads longrope's long/short factors instead of rope_freqs */
+    d.rope_long_short = c->hp.rope_scaling == ARCH_ROPE_SCALING_LONGROPE;
+    d.rope_freqs = !d.rope_long_short;
+    return arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_qwen2(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.bias_logits = true;
+    return arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_qwen3(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.qk_norm = true;
+    return arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_phi3(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.ffn_fused_gate_up = true;
+    d.prescale_q = true;
+    d.rope_long_short = true;
+    return arch_decoder_build(c, &d);
+}

@@ -1,0 +1,843 @@
+/*
+ * test_import.c: GGUF → IR import, for every architecture of the table.
+ *
+ * Each model is written here with gguf_writer, in memory, with the tensor
+ * layout llama.cpp's loader expects for its architecture (zero weights: only
+ * names, types and shapes matter to import). A test imports it, checks that
+ * the graph verifies, and counts facts: op kinds per layer, the attention
+ * attributes of each layer (window, scale, softcap), rope attributes and
+ * operands, the output's shape, the model facts. The failure tests break
+ * one thing at a time (a key removed or retyped, a tensor removed or
+ * reshaped, an inconsistent head count) and check the message names it.
+ * Somewhat over 800 lines because it is one case after another, and the
+ * writer that lays out each arch's tensors belongs beside the checks that
+ * count them.
+ */
+#include "test_util.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/gguf.h"
+#include "frontend/import.h"
+#include "ir/ir.h"
+
+/* ---- model writer ------------------------------------------------------------ */
+
+typedef struct spec {
+    const char *arch;
+    uint32_t L, E, H, Hkv, D, F, V;
+    bool untied;           /* write output.weight */
+    bool llama3_freqs;     /* rope_freqs.weight */
+    bool write_kv_len;     /* attention.key_length / value_length */
+    /* breakage */
+    const char *drop_key;      /* suffix after "{arch}." or a full key */
+    const char *drop_tensor;   /* full tensor name */
+    const char *bad_tensor;    /* full tensor name; its ne1 (or ne0) gets +1 */
+    void (*extra)(gguf_writer *w, const struct spec *s); /* more keys, after the base ones */
+    bool phi3_factors;         /* rope_factors_long/short */
+} spec;
+
+typedef struct model {
+    void *buf;
+    gguf_file *f;
+} model;
+
+static float *zeros;
+
+static bool has_feature(const char *arch, const char *what)
+{
+    bool qwen2 = !strcmp(arch, "qwen2"), qwen3 = !strcmp(arch, "qwen3"), phi3 = !strcmp(arch, "phi3");
+    bool g2 = !strcmp(arch, "gemma2"), g3 = !strcmp(arch, "gemma3");
+    if (!strcmp(what, "qkv_bias"))
+        return qwen2;
+    if (!strcmp(what, "qk_norm"))
+        return qwen3 || g3;
+    if (!strcmp(what, "fused"))
+        return phi3;
+    if (!strcmp(what, "post_norms"))
+        return g2 || g3;
+    return false;
+}
+
+static void key_name(char *buf, size_t n, const spec *s, const char *suffix)
+{
+    snprintf(buf, n, "%s.%s", s->arch, suffix);
+}
+
+static void set_u32(gguf_writer *w, const spec *s, const char *suffix, uint32_t v)
+{
+    char k[128];
+    key_name(k, sizeof k, s, suffix);
+    if (!s->drop_key || (strcmp(s->drop_key, suffix) && strcmp(s->drop_key, k)))
+        gguf_writer_set_u32(w, k, v);
+}
+
+static void tensor(gguf_writer *w, const spec *s, int layer, const char *base, uint64_t ne0, uint64_t ne1)
+{
+    char name[128];
+    if (layer >= 0)
+        snprintf(name, sizeof name, "blk.%d.%s", layer, base);
+    else
+        snprintf(name, sizeof name, "%s", base);
+    if (s->drop_tensor && !strcmp(s->drop_tensor, name))
+        return;
+    uint64_t ne[2] = {ne0, ne1};
+    if (s->bad_tensor && !strcmp(s->bad_tensor, name))
+        ne[ne1 ? 1 : 0] += 1;
+    CU_ASSERT_EQUAL(gguf_writer_add_tensor(w, name, GGML_TYPE_F32, ne1 ? 2 : 1, ne, zeros), RF_OK);
+}
+
+static bool open_model(const spec *s, model *m, rf_error *err)
+{
+    gguf_writer *w = gguf_writer_new(3);
+    gguf_writer_set_str(w, "general.architecture", s->arch, strlen(s->arch));
+    set_u32(w, s, "context_length", 2048);
+    set_u32(w, s, "embedding_length", s->E);
+    set_u32(w, s, "block_count", s->L);
+    set_u32(w, s, "feed_forward_length", s->F);
+    set_u32(w, s, "attention.head_count", s->H);
+    set_u32(w, s, "attention.head_count_kv", s->Hkv);
+    if (s->write_kv_len) {
+        set_u32(w, s, "attention.key_length", s->D);
+        set_u32(w, s, "attention.value_length", s->D);
+    }
+    char k[128];
+    key_name(k, sizeof k, s, "attention.layer_norm_rms_epsilon");
+    if (!s->drop_key || strcmp(s->drop_key, "attention.layer_norm_rms_epsilon"))
+        gguf_writer_set_f32(w, k, 1e-6f);
+    if (!s->drop_key || strcmp(s->drop_key, "tokenizer.ggml.bos_token_id"))
+        gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    if (s->extra)
+        s->extra(w, s);
+
+    uint32_t E = s->E, F = s->F, V = s->V, nq = s->H * s->D, nk = s->Hkv * s->D;
+    bool fused = has_feature(s->arch, "fused");
+    tensor(w, s, -1, "token_embd.weight", E, V);
+    tensor(w, s, -1, "output_norm.weight", E, 0);
+    if (s->untied)
+        tensor(w, s, -1, "output.weight", E, V);
+    if (s->llama3_freqs)
+        tensor(w, s, -1, "rope_freqs.weight", s->D / 2, 0);
+    if (s->phi3_factors) {
+        tensor(w, s, -1, "rope_factors_long.weight", s->D / 2, 0);
+        tensor(w, s, -1, "rope_factors_short.weight", s->D / 2, 0);
+    }
+    for (uint32_t il = 0; il < s->L; il++) {
+        int i = (int)il;
+        tensor(w, s, i, "attn_norm.weight", E, 0);
+        if (fused) {
+            tensor(w, s, i, "attn_qkv.weight", E, nq + 2 * nk);
+        } else {
+            tensor(w, s, i, "attn_q.weight", E, nq);
+            tensor(w, s, i, "attn_k.weight", E, nk);
+            tensor(w, s, i, "attn_v.weight", E, nk);
+        }
+        if (has_feature(s->arch, "qkv_bias")) {
+            tensor(w, s, i, "attn_q.bias", nq, 0);
+            tensor(w, s, i, "attn_k.bias", nk, 0);
+            tensor(w, s, i, "attn_v.bias", nk, 0);
+        }
+        if (has_feature(s->arch, "qk_norm")) {
+            tensor(w, s, i, "attn_q_norm.weight", s->D, 0);
+            tensor(w, s, i, "attn_k_norm.weight", s->D, 0);
+        }
+        tensor(w, s, i, "attn_output.weight", nq, E);
+        if (has_feature(s->arch, "post_norms")) {
+            tensor(w, s, i, "post_attention_norm.weight", E, 0);
+            tensor(w, s, i, "post_ffw_norm.weight", E, 0);
+        }
+        tensor(w, s, i, "ffn_norm.weight", E, 0);
+        if (fused) {
+            tensor(w, s, i, "ffn_up.weight", E, 2 * F);
+        } else {
+            tensor(w, s, i, "ffn_gate.weight", E, F);
+            tensor(w, s, i, "ffn_up.weight", E, F);
+        }
+        tensor(w, s, i, "ffn_down.weight", F, E);
+    }
+    size_t size;
+    rf_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_writer_to_memory(w, &m->buf, &size, &e), RF_OK);
+    gguf_writer_free(w);
+    char name[64];
+    snprintf(name, sizeof name, "%s.gguf", s->arch);
+    rf_status st = gguf_open_memory(m->buf, size, name, &m->f, err);
+    if (st != RF_OK)
+        fprintf(stderr, "\n  gguf_open_memory: %s\n", err->msg);
+    CU_ASSERT_EQUAL_FATAL(st, RF_OK);
+    return true;
+}
+
+static void close_model(model *m)
+{
+    gguf_close(m->f);
+    free(m->buf);
+}
+
+static spec base_spec(const char *arch)
+{
+    spec s = {.arch = arch, .L = 6, .E = 32, .H = 4, .Hkv = 2, .D = 8, .F = 48, .V = 64};
+    s.write_kv_len = !strcmp(arch, "qwen3") || !strncmp(arch, "gemma", 5);
+    return s;
+}
+
+/* imports s; NULL (and the message in err) on failure */
+static ir_graph *import_spec(const spec *s, const import_options *opt, rf_error *err)
+{
+    model m;
+    open_model(s, &m, err);
+    ir_graph *g = NULL;
+    memset(err, 0, sizeof *err);
+    rf_status st = import_model(m.f, opt, &g, err);
+    close_model(&m); /* the graph must not depend on the file */
+    if (st != RF_OK)
+        CU_ASSERT_PTR_NULL(g);
+    return g;
+}
+
+static ir_graph *import_ok(const spec *s, const import_options *opt)
+{
+    rf_error err = {0};
+    ir_graph *g = import_spec(s, opt, &err);
+    if (!g)
+        fprintf(stderr, "\n  import %s: %s\n", s->arch, err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    rf_error v = {0};
+    CU_ASSERT_EQUAL(ir_verify(g, &v), RF_OK);
+    return g;
+}
+
+static void expect_fail(const spec *s, rf_status want, const char *needle1, const char *needle2)
+{
+    rf_error err = {0};
+    ir_graph *g = import_spec(s, NULL, &err);
+    CU_ASSERT_PTR_NULL(g);
+    if (g) {
+        ir_graph_free(g);
+        return;
+    }
+    CU_ASSERT_EQUAL(err.status, want);
+    bool ok = strstr(err.msg, needle1) && (!needle2 || strstr(err.msg, needle2));
+    if (!ok)
+        fprintf(stderr, "\n  message '%s' lacks '%s' / '%s'\n", err.msg, needle1, needle2 ? needle2 : "");
+    CU_ASSERT_TRUE(ok);
+}
+
+/* ---- graph facts ------------------------------------------------------------- */
+
+static unsigned count_op(const ir_graph *g, ir_op op)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i]->op == op;
+    return n;
+}
+
+static const ir_node *nth_op(const ir_graph *g, ir_op op, unsigned k)
+{
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == op && k-- == 0)
+            return g->nodes[i];
+    return NULL;
+}
+
+static int64_t ia(const ir_node *n, const char *name) { return n->ia[ir_op_iattr(n->op, name)]; }
+static double fa(const ir_node *n, const char *name) { return n->fa[ir_op_fattr(n->op, name)]; }
+
+static const ir_node *output_of(const ir_graph *g)
+{
+    const ir_node *o = g->nodes[g->n_nodes - 1];
+    CU_ASSERT_EQUAL(o->op, IR_OP_OUTPUT);
+    return o;
+}
+
+/* op counts of a whole graph with all_logits (no last_rows) */
+typedef struct counts {
+    unsigned rms_norm, matmul, add, slice, scale, softcap, weight;
+    ir_op glu;
+} counts;
+
+static void check_counts(const ir_graph *g, uint32_t L, const counts *c)
+{
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_INPUT_TOKENS), 1);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_INPUT_POS), 1);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_EMBED), 1);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_ATTENTION), L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_KV_STORE), 2 * L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_ROPE), 2 * L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RESHAPE), 3 * L);
+    CU_ASSERT_EQUAL(count_op(g, c->glu), L);
+    CU_ASSERT_EQUAL(count_op(g, c->glu == IR_OP_SWIGLU ? IR_OP_GEGLU : IR_OP_SWIGLU), 0);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), c->rms_norm);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_MATMUL), c->matmul);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_ADD), c->add);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SLICE), c->slice);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SCALE), c->scale);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SOFTCAP), c->softcap);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_WEIGHT), c->weight);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAST_ROWS), 0);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_OUTPUT), 1);
+}
+
+static void check_model(const ir_graph *g, const spec *s)
+{
+    CU_ASSERT_STRING_EQUAL(g->model.arch, s->arch);
+    CU_ASSERT_EQUAL(g->model.n_vocab, s->V);
+    CU_ASSERT_EQUAL(g->model.n_embd, s->E);
+    CU_ASSERT_EQUAL(g->model.n_layer, s->L);
+    CU_ASSERT_EQUAL(g->model.n_ctx, 2048);
+    CU_ASSERT_EQUAL(g->model.n_head, s->H);
+    CU_ASSERT_EQUAL(g->model.n_head_kv, s->Hkv);
+    CU_ASSERT_EQUAL(g->model.head_dim, s->D);
+    CU_ASSERT_EQUAL(g->model.bos, 1);
+    CU_ASSERT_EQUAL(g->model.eos, 2);
+    const ir_node *o = output_of(g);
+    CU_ASSERT_EQUAL(o->type.rank, 2);
+    CU_ASSERT_EQUAL(o->type.dim[0], IR_DIM_T);
+    CU_ASSERT_EQUAL(o->type.dim[1], s->V);
+}
+
+static void check_rope(const ir_graph *g, int mode, double base, bool freqs)
+{
+    for (unsigned k = 0; k < count_op(g, IR_OP_ROPE); k++) {
+        const ir_node *r = nth_op(g, IR_OP_ROPE, k);
+        CU_ASSERT_EQUAL(ia(r, "mode"), mode);
+        CU_ASSERT_EQUAL(ia(r, "n_rot"), r->type.dim[2]);
+        CU_ASSERT_DOUBLE_EQUAL(fa(r, "base"), base, 1e-3);
+        CU_ASSERT_EQUAL(r->n_in, freqs ? 3 : 2);
+    }
+}
+
+static void check_attention(const ir_graph *g, const spec *s, double scale, double softcap, const uint32_t *window)
+{
+    for (uint32_t il = 0; il < s->L; il++) {
+        const ir_node *a = nth_op(g, IR_OP_ATTENTION, il);
+        CU_ASSERT_EQUAL(ia(a, "layer"), il);
+        CU_ASSERT_EQUAL(ia(a, "window"), window ? window[il] : 0);
+        CU_ASSERT_DOUBLE_EQUAL(fa(a, "scale"), scale, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(fa(a, "softcap"), softcap, 1e-6);
+        CU_ASSERT_EQUAL(a->type.dim[1], s->H * s->D);
+    }
+}
+
+/* the queries of layer il's attention are scaled after rope by s */
+static void check_q_scale(const ir_graph *g, uint32_t il, double s)
+{
+    const ir_node *q = nth_op(g, IR_OP_ATTENTION, il)->in[0];
+    CU_ASSERT_EQUAL_FATAL(q->op, IR_OP_SCALE);
+    CU_ASSERT_EQUAL(q->in[0]->op, IR_OP_ROPE);
+    CU_ASSERT_DOUBLE_EQUAL(fa(q, "s"), s, 1e-6);
+}
+
+/* ---- per-architecture graphs ------------------------------------------------- */
+
+static void test_llama(void)
+{
+    spec s = base_spec("llama");
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t L = s.L;
+    counts c = {.rms_norm = 2 * L + 1, .matmul = 7 * L + 1, .add = 2 * L, .weight = 9 * L + 2, .glu = IR_OP_SWIGLU};
+    check_counts(g, L, &c);
+    check_model(g, &s);
+    check_rope(g, 0, 10000, false);
+    check_attention(g, &s, 1 / sqrt(8.0), 0, NULL);
+    /* tied: the output matmul reads the embedding table */
+    const ir_node *out = output_of(g)->in[0];
+    CU_ASSERT_EQUAL(out->op, IR_OP_MATMUL);
+    CU_ASSERT_PTR_EQUAL(out->in[1], nth_op(g, IR_OP_EMBED, 0)->in[0]);
+    CU_ASSERT_STRING_EQUAL(out->in[1]->name, "token_embd.weight");
+    /* weights carry their GGUF shape, outermost first */
+    const ir_node *wq = nth_op(g, IR_OP_MATMUL, 0)->in[1];
+    CU_ASSERT_STRING_EQUAL(wq->name, "blk.0.attn_q.weight");
+    CU_ASSERT_EQUAL(wq->type.elem, GGML_TYPE_F32);
+    CU_ASSERT_EQUAL(wq->type.rank, 2);
+    CU_ASSERT_EQUAL(wq->type.dim[0], s.H * s.D);
+    CU_ASSERT_EQUAL(wq->type.dim[1], s.E);
+    ir_graph_free(g);
+}
+
+static void test_llama_untied_last_row(void)
+{
+    spec s = base_spec("llama");
+    s.untied = true;
+    ir_graph *g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAST_ROWS), 2);
+    const ir_node *o = output_of(g);
+    CU_ASSERT_EQUAL(o->type.dim[0], 1);
+    CU_ASSERT_EQUAL(o->type.dim[1], s.V);
+    CU_ASSERT_STRING_EQUAL(o->in[0]->in[1]->name, "output.weight");
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_WEIGHT), 9 * s.L + 3);
+    /* the cut is in the last layer, after attention: its FFN runs on one row */
+    const ir_node *lr = nth_op(g, IR_OP_LAST_ROWS, 0);
+    CU_ASSERT_EQUAL(lr->in[0]->op, IR_OP_MATMUL);
+    CU_ASSERT_STRING_EQUAL(lr->in[0]->in[1]->name, "blk.5.attn_output.weight");
+    ir_graph_free(g);
+}
+
+static void llama3_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_f32(w, "llama.rope.freq_base", 500000.0f);
+}
+
+static void test_llama3_rope_freqs(void)
+{
+    spec s = base_spec("llama");
+    s.llama3_freqs = true;
+    s.extra = llama3_keys;
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    check_rope(g, 0, 500000, true);
+    const ir_node *r = nth_op(g, IR_OP_ROPE, 3);
+    CU_ASSERT_STRING_EQUAL(r->in[2]->name, "rope_freqs.weight");
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_WEIGHT), 9 * s.L + 3); /* one rope_freqs node for all layers */
+    ir_graph_free(g);
+}
+
+static void linear_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_str(w, "llama.rope.scaling.type", "linear", 6);
+    gguf_writer_set_f32(w, "llama.rope.scaling.factor", 4.0f);
+}
+
+static void yarn_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_str(w, "llama.rope.scaling.type", "yarn", 4);
+    gguf_writer_set_f32(w, "llama.rope.scaling.factor", 8.0f);
+    gguf_writer_set_u32(w, "llama.rope.scaling.original_context_length", 512);
+}
+
+static void none_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_str(w, "llama.rope.scaling.type", "none", 4);
+    gguf_writer_set_f32(w, "llama.rope.scaling.factor", 8.0f);
+}
+
+static void test_rope_scaling(void)
+{
+    spec s = base_spec("llama");
+    import_options o = {.all_logits = true};
+    s.extra = linear_keys;
+    ir_graph *g = import_ok(&s, &o);
+    const ir_node *r = nth_op(g, IR_OP_ROPE, 0);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "freq_scale"), 0.25, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "ext_factor"), 0, 1e-9);
+    ir_graph_free(g);
+
+    s.extra = yarn_keys;
+    g = import_ok(&s, &o);
+    r = nth_op(g, IR_OP_ROPE, 0);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "freq_scale"), 0.125, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "ext_factor"), 1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "attn_factor"), 1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "beta_fast"), 32, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "beta_slow"), 1, 1e-9);
+    CU_ASSERT_EQUAL(g->model.rope_n_ctx_orig, 512);
+    ir_graph_free(g);
+
+    s.extra = none_keys;
+    g = import_ok(&s, &o);
+    CU_ASSERT_DOUBLE_EQUAL(fa(nth_op(g, IR_OP_ROPE, 0), "freq_scale"), 1, 1e-9);
+    ir_graph_free(g);
+}
+
+static void test_qwen2(void)
+{
+    spec s = base_spec("qwen2");
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t L = s.L;
+    counts c = {.rms_norm = 2 * L + 1, .matmul = 7 * L + 1, .add = 5 * L, .weight = 12 * L + 2, .glu = IR_OP_SWIGLU};
+    check_counts(g, L, &c);
+    check_model(g, &s);
+    check_rope(g, 2, 10000, false);
+    /* the bias follows its projection */
+    const ir_node *a = nth_op(g, IR_OP_ADD, 0);
+    CU_ASSERT_EQUAL(a->in[0]->op, IR_OP_MATMUL);
+    CU_ASSERT_STRING_EQUAL(a->in[1]->name, "blk.0.attn_q.bias");
+    ir_graph_free(g);
+}
+
+static void test_qwen3(void)
+{
+    spec s = base_spec("qwen3");
+    s.D = 16; /* explicit key_length: H*D != n_embd */
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t L = s.L;
+    counts c = {.rms_norm = 4 * L + 1, .matmul = 7 * L + 1, .add = 2 * L, .weight = 11 * L + 2, .glu = IR_OP_SWIGLU};
+    check_counts(g, L, &c);
+    check_model(g, &s);
+    check_rope(g, 2, 10000, false);
+    check_attention(g, &s, 0.25, 0, NULL);
+    /* q/k norms act per head, before rope */
+    const ir_node *r = nth_op(g, IR_OP_ROPE, 0);
+    CU_ASSERT_EQUAL(r->in[0]->op, IR_OP_RMS_NORM);
+    CU_ASSERT_STRING_EQUAL(r->in[0]->in[1]->name, "blk.0.attn_q_norm.weight");
+    CU_ASSERT_EQUAL(r->in[0]->type.rank, 3);
+    ir_graph_free(g);
+}
+
+static void test_phi3(void)
+{
+    spec s = base_spec("phi3");
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t L = s.L;
+    counts c = {.rms_norm = 2 * L + 1, .matmul = 4 * L + 1, .add = 2 * L, .slice = 5 * L, .scale = L,
+                .weight = 6 * L + 2, .glu = IR_OP_SWIGLU};
+    check_counts(g, L, &c);
+    check_model(g, &s);
+    check_rope(g, 2, 10000, false);
+    check_attention(g, &s, 1, 0, NULL); /* llama.cpp scales q instead */
+    check_q_scale(g, 3, 1 / sqrt(8.0));
+    /* q, k, v slices of attn_qkv in that order */
+    int64_t nq = s.H * s.D, nk = s.Hkv * s.D;
+    const ir_node *q = nth_op(g, IR_OP_SLICE, 0), *k = nth_op(g, IR_OP_SLICE, 1), *v = nth_op(g, IR_OP_SLICE, 2);
+    CU_ASSERT_STRING_EQUAL(q->in[0]->in[1]->name, "blk.0.attn_qkv.weight");
+    CU_ASSERT_TRUE(ia(q, "start") == 0 && ia(q, "len") == nq && ia(q, "axis") == 1);
+    CU_ASSERT_TRUE(ia(k, "start") == nq && ia(k, "len") == nk);
+    CU_ASSERT_TRUE(ia(v, "start") == nq + nk && ia(v, "len") == nk);
+    /* gate is the first half of ffn_up, up the second */
+    const ir_node *sw = nth_op(g, IR_OP_SWIGLU, 0);
+    CU_ASSERT_TRUE(ia(sw->in[0], "start") == 0 && ia(sw->in[0], "len") == s.F);
+    CU_ASSERT_TRUE(ia(sw->in[1], "start") == s.F && ia(sw->in[1], "len") == s.F);
+    CU_ASSERT_STRING_EQUAL(sw->in[0]->in[0]->in[1]->name, "blk.0.ffn_up.weight");
+    ir_graph_free(g);
+}
+
+static void gemma2_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_u32(w, "gemma2.attention.sliding_window", 128);
+    gguf_writer_set_f32(w, "gemma2.attn_logit_softcapping", 40.0f);
+}
+
+static void test_gemma2(void)
+{
+    spec s = base_spec("gemma2");
+    s.untied = true; /* gemma2 ignores output.weight, as llama.cpp does */
+    s.extra = gemma2_keys;
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t L = s.L;
+    counts c = {.rms_norm = 4 * L + 1, .matmul = 7 * L + 1, .add = 2 * L, .scale = 1 + L, .softcap = 1,
+                .weight = 11 * L + 2, .glu = IR_OP_GEGLU};
+    check_counts(g, L, &c);
+    check_model(g, &s);
+    check_rope(g, 2, 10000, false);
+    uint32_t window[6] = {128, 0, 128, 0, 128, 0}; /* even layers slide */
+    check_attention(g, &s, 1, 40, window); /* the softcap sees q scaled beforehand */
+    check_q_scale(g, 0, 1 / sqrt(8.0));
+    const ir_node *sc = nth_op(g, IR_OP_SCALE, 0);
+    CU_ASSERT_EQUAL(sc->in[0]->op, IR_OP_EMBED);
+    CU_ASSERT_DOUBLE_EQUAL(fa(sc, "s"), sqrt(32.0), 1e-5);
+    const ir_node *cap = output_of(g)->in[0];
+    CU_ASSERT_EQUAL(cap->op, IR_OP_SOFTCAP);
+    CU_ASSERT_DOUBLE_EQUAL(fa(cap, "cap"), 30, 1e-9);
+    CU_ASSERT_STRING_EQUAL(cap->in[0]->in[1]->name, "token_embd.weight");
+    /* post norms sit between each block's output and its residual add */
+    const ir_node *add0 = nth_op(g, IR_OP_ADD, 0);
+    CU_ASSERT_STRING_EQUAL(add0->in[0]->in[1]->name, "blk.0.post_attention_norm.weight");
+    const ir_node *add1 = nth_op(g, IR_OP_ADD, 1);
+    CU_ASSERT_STRING_EQUAL(add1->in[0]->in[1]->name, "blk.0.post_ffw_norm.weight");
+    ir_graph_free(g);
+}
+
+static void gemma3_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_u32(w, "gemma3.attention.sliding_window", 512);
+    gguf_writer_set_f32(w, "gemma3.rope.freq_base", 1000000.0f);
+    gguf_writer_set_str(w, "gemma3.rope.scaling.type", "linear", 6);
+    gguf_writer_set_f32(w, "gemma3.rope.scaling.factor", 8.0f);
+}
+
+static void test_gemma3(void)
+{
+    spec s = base_spec("gemma3");
+    s.L = 7;
+    s.extra = gemma3_keys;
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t L = s.L;
+    counts c = {.rms_norm = 6 * L + 1, .matmul = 7 * L + 1, .add = 2 * L, .scale = 1 + L, .softcap = 0,
+                .weight = 13 * L + 2, .glu = IR_OP_GEGLU};
+    check_counts(g, L, &c);
+    check_model(g, &s);
+    uint32_t window[7] = {512, 512, 512, 512, 512, 0, 512}; /* 5 local : 1 global */
+    check_attention(g, &s, 1, 0, window);
+    check_q_scale(g, 6, 1 / sqrt(8.0));
+    for (uint32_t il = 0; il < L; il++) {
+        const ir_node *r = nth_op(g, IR_OP_ROPE, 2 * il);
+        bool global = il == 5;
+        CU_ASSERT_DOUBLE_EQUAL(fa(r, "base"), global ? 1e6 : 1e4, 1e-3);
+        CU_ASSERT_DOUBLE_EQUAL(fa(r, "freq_scale"), global ? 0.125 : 1, 1e-9);
+        CU_ASSERT_EQUAL(r->in[0]->op, IR_OP_RMS_NORM); /* q norm before rope */
+    }
+    ir_graph_free(g);
+
+    /* without a window there are no local layers */
+    s.extra = NULL;
+    g = import_ok(&s, &o);
+    check_attention(g, &s, 1, 0, NULL);
+    ir_graph_free(g);
+}
+
+static void longrope_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_str(w, "phi3.rope.scaling.type", "longrope", 8);
+    gguf_writer_set_u32(w, "phi3.rope.scaling.original_context_length", 1024);
+    gguf_writer_set_f32(w, "phi3.rope.scaling.attn_factor", 1.25f);
+}
+
+static void test_phi3_longrope(void)
+{
+    spec s = base_spec("phi3");
+    s.phi3_factors = true;
+    s.extra = longrope_keys;
+    /* the context (default: context_length 2048) exceeds the original 1024 */
+    ir_graph *g = import_ok(&s, NULL);
+    const ir_node *r = nth_op(g, IR_OP_ROPE, 0);
+    CU_ASSERT_EQUAL_FATAL(r->n_in, 3);
+    CU_ASSERT_STRING_EQUAL(r->in[2]->name, "rope_factors_long.weight");
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "attn_factor"), 1.25, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(fa(r, "ext_factor"), 0, 1e-9);
+    ir_graph_free(g);
+    import_options o = {.n_ctx = 1024};
+    g = import_ok(&s, &o);
+    r = nth_op(g, IR_OP_ROPE, 0);
+    CU_ASSERT_EQUAL_FATAL(r->n_in, 3);
+    CU_ASSERT_STRING_EQUAL(r->in[2]->name, "rope_factors_short.weight");
+    ir_graph_free(g);
+}
+
+static void test_gemma2_scale(void)
+{
+    /* llama.cpp: query_pre_attn_scalar = n_embd/n_head for the 27B (46 layers), else head_dim */
+    spec s = base_spec("gemma2");
+    s.D = 16;
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    check_q_scale(g, 0, 0.25);
+    ir_graph_free(g);
+    s.L = 46;
+    g = import_ok(&s, &o);
+    check_q_scale(g, 45, 1 / sqrt(8.0));
+    CU_ASSERT_EQUAL(ia(nth_op(g, IR_OP_ATTENTION, 0), "window"), 4096); /* gemma2's default window */
+    ir_graph_free(g);
+}
+
+static void swa_array(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    static const uint8_t flags[6] = {1, 1, 0, 1, 0, 0};
+    gguf_writer_set_u32(w, "gemma3.attention.sliding_window", 64);
+    gguf_writer_set_arr(w, "gemma3.attention.sliding_window_pattern", GGUF_VT_BOOL, flags, 6);
+    gguf_writer_set_f32(w, "gemma3.rope.freq_base_swa", 20000.0f);
+}
+
+static void test_swa_pattern_array(void)
+{
+    spec s = base_spec("gemma3");
+    s.extra = swa_array;
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    uint32_t window[6] = {64, 64, 0, 64, 0, 0};
+    check_attention(g, &s, 1, 0, window);
+    CU_ASSERT_DOUBLE_EQUAL(fa(nth_op(g, IR_OP_ROPE, 0), "base"), 20000, 1e-3);
+    CU_ASSERT_DOUBLE_EQUAL(fa(nth_op(g, IR_OP_ROPE, 4), "base"), 10000, 1e-3);
+    ir_graph_free(g);
+}
+
+static char *print_graph(const ir_graph *g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ir_print(g, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_round_trip(void)
+{
+    static const char *const archs[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"};
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
+        for (int all = 0; all < 2; all++) {
+            spec s = base_spec(archs[i]);
+            import_options o = {.all_logits = all};
+            ir_graph *g = import_ok(&s, &o);
+            char *a = print_graph(g);
+            ir_graph *p = NULL;
+            rf_error err = {0};
+            rf_status st = ir_parse(a, strlen(a), &p, &err);
+            if (st != RF_OK)
+                fprintf(stderr, "\n  %s: ir_parse: %s\n", archs[i], err.msg);
+            CU_ASSERT_EQUAL(st, RF_OK);
+            if (p) {
+                char *b = print_graph(p);
+                CU_ASSERT_STRING_EQUAL(a, b);
+                free(b);
+                ir_graph_free(p);
+            }
+            free(a);
+            ir_graph_free(g);
+        }
+    }
+}
+
+/* ---- failures ------------------------------------------------------------------ */
+
+static void test_unknown_arch(void)
+{
+    spec s = base_spec("mamba");
+    expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'", "supported: llama, qwen2, qwen3, phi3, gemma2, gemma3");
+}
+
+static void test_missing_key(void)
+{
+    spec s = base_spec("qwen2");
+    s.drop_key = "block_count";
+    expect_fail(&s, RF_E_NOTFOUND, "'qwen2.block_count'", "qwen2");
+    s.drop_key = "attention.layer_norm_rms_epsilon";
+    expect_fail(&s, RF_E_NOTFOUND, "'qwen2.attention.layer_norm_rms_epsilon'", NULL);
+}
+
+static void f32_block_count(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_f32(w, "llama.block_count", 6.0f);
+}
+
+static void f32_head_count_kv(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_f32(w, "llama.attention.head_count_kv", 2.0f);
+}
+
+static void test_wrong_key_type(void)
+{
+    spec s = base_spec("llama");
+    s.drop_key = "block_count";
+    s.extra = f32_block_count;
+    expect_fail(&s, RF_E_TYPE, "'llama.block_count'", "f32");
+    s = base_spec("llama");
+    s.drop_key = "attention.head_count_kv";
+    s.extra = f32_head_count_kv;
+    expect_fail(&s, RF_E_TYPE, "'llama.attention.head_count_kv'", NULL);
+}
+
+static void test_bad_tensor(void)
+{
+    spec s = base_spec("llama");
+    s.bad_tensor = "blk.2.attn_q.weight";
+    expect_fail(&s, RF_E_FORMAT, "'blk.2.attn_q.weight'", "expected {32, 32} = {n_embd, n_head*head_dim}");
+    s = base_spec("phi3");
+    s.bad_tensor = "blk.0.attn_qkv.weight";
+    expect_fail(&s, RF_E_FORMAT, "'blk.0.attn_qkv.weight'", "expected {32, 64}");
+    s = base_spec("gemma3");
+    s.bad_tensor = "blk.1.attn_k_norm.weight";
+    expect_fail(&s, RF_E_FORMAT, "'blk.1.attn_k_norm.weight'", "expected {8}");
+    s = base_spec("qwen3");
+    s.drop_tensor = "blk.3.ffn_down.weight";
+    expect_fail(&s, RF_E_NOTFOUND, "'blk.3.ffn_down.weight'", "qwen3");
+    s = base_spec("llama");
+    s.drop_tensor = "token_embd.weight";
+    expect_fail(&s, RF_E_NOTFOUND, "'token_embd.weight'", NULL);
+}
+
+static void test_inconsistent_hparams(void)
+{
+    spec s = base_spec("llama");
+    s.Hkv = 3;
+    expect_fail(&s, RF_E_FORMAT, "'llama.attention.head_count_kv'", "divisor");
+    s = base_spec("llama");
+    s.E = 30; /* 30 / 4 heads */
+    expect_fail(&s, RF_E_FORMAT, "'llama.embedding_length'", "'llama.attention.head_count'");
+    s = base_spec("qwen3");
+    s.D = 7; /* odd head: no rope */
+    expect_fail(&s, RF_E_FORMAT, "'qwen3.rope.dimension_count'", "even");
+}
+
+static void moe_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_u32(w, "llama.expert_count", 8);
+}
+
+static void test_moe_rejected(void)
+{
+    spec s = base_spec("llama");
+    s.extra = moe_keys;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'llama.expert_count'", "mixture-of-experts");
+}
+
+static void test_no_arch_key(void)
+{
+    model m;
+    rf_error err = {0};
+    gguf_writer *w = gguf_writer_new(3);
+    gguf_writer_set_u32(w, "llama.block_count", 1);
+    size_t size;
+    CU_ASSERT_EQUAL_FATAL(gguf_writer_to_memory(w, &m.buf, &size, &err), RF_OK);
+    gguf_writer_free(w);
+    CU_ASSERT_EQUAL_FATAL(gguf_open_memory(m.buf, size, "x.gguf", &m.f, &err), RF_OK);
+    ir_graph *g = NULL;
+    CU_ASSERT_EQUAL(import_model(m.f, NULL, &g, &err), RF_E_NOTFOUND);
+    CU_ASSERT_PTR_NULL(g);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'general.architecture'"));
+    close_model(&m);
+}
+
+static void test_optional_ids(void)
+{
+    spec s = base_spec("llama");
+    s.drop_key = "tokenizer.ggml.bos_token_id";
+    ir_graph *g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(g->model.bos, UINT32_MAX);
+    CU_ASSERT_EQUAL(g->model.eos, 2);
+    ir_graph_free(g);
+}
+
+int main(void)
+{
+    zeros = calloc(1 << 16, sizeof *zeros);
+    if (!zeros || CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("import", NULL, NULL);
+    CU_add_test(s, "llama: counts, tied output, weight shapes", test_llama);
+    CU_add_test(s, "llama: untied output, last row only", test_llama_untied_last_row);
+    CU_add_test(s, "llama3: rope_freqs as rope's factors", test_llama3_rope_freqs);
+    CU_add_test(s, "rope scaling: linear, yarn, none", test_rope_scaling);
+    CU_add_test(s, "qwen2: q/k/v biases", test_qwen2);
+    CU_add_test(s, "qwen3: per-head q/k norms, key_length", test_qwen3);
+    CU_add_test(s, "phi3: fused qkv and gate/up slices", test_phi3);
+    CU_add_test(s, "gemma2: softcaps, post norms, alternating windows", test_gemma2);
+    CU_add_test(s, "gemma3: 5 local : 1 global, local rope base", test_gemma3);
+    CU_add_test(s, "phi3: longrope long/short factors by context", test_phi3_longrope);
+    CU_add_test(s, "gemma2: attention scale of the 27B, default window", test_gemma2_scale);
+    CU_add_test(s, "sliding-window pattern as one flag a layer", test_swa_pattern_array);
+    CU_add_test(s, "every arch prints and parses back", test_round_trip);
+    CU_add_test(s, "unknown architecture lists the supported ones", test_unknown_arch);
+    CU_add_test(s, "missing key is named", test_missing_key);
+    CU_add_test(s, "key of the wrong type is named", test_wrong_key_type);
+    CU_add_test(s, "missing or misshapen tensor is named", test_bad_tensor);
+    CU_add_test(s, "inconsistent head counts and sizes", test_inconsistent_hparams);
+    CU_add_test(s, "mixture-of-experts is named as unsupported", test_moe_rejected);
+    CU_add_test(s, "no general.architecture", test_no_arch_key);
+    CU_add_test(s, "bos/eos are optional", test_optional_ids);
+    int rc = test_main();
+    free(zeros);
+    return rc;
+}

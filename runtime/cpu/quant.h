@@ -1,0 +1,49 @@
+/*
+ * quant.h: the CPU's per-type kernels: dequantize, quantize, and the dot
+ * product of a weight row with an activation row.
+ *
+ * Weights stay in their GGUF block format. As llama.cpp does, a dot product
+ * with a quantized weight row takes the activations quantized to the type's
+ * vec_dot_type (Q8_0 for the 32-element block types, Q8_1 for Q4_1/Q5_1,
+ * Q8_K for the k-quants and IQ4_XS; F16/BF16/F32 rows against the same type
+ * or F32), so results match llama.cpp's numerics and the inner loop is
+ * integer arithmetic.
+ *
+ * Two tables: cpu_quant_ref() holds the portable scalar reference of every
+ * kernel (the definition of correct, used by tests), cpu_quant() the fastest
+ * variant for this CPU (AVX-512, AVX2 or scalar), chosen once at run time.
+ * Every SIMD kernel is tested against the reference on random data.
+ */
+#ifndef RF_RUNTIME_CPU_QUANT_H
+#define RF_RUNTIME_CPU_QUANT_H
+
+#include <stdint.h>
+
+#include "frontend/gguf.h"
+
+/* y[0..n) = dequantized x; n is a multiple of the block size */
+typedef void (*cpu_to_float_fn)(const void *x, float *y, int64_t n);
+/* quantize x[0..n) into blocks at y (round-to-nearest, as ggml's reference
+ * quantize_row_*_ref; used for activations and by tests) */
+typedef void (*cpu_from_float_fn)(const float *x, void *y, int64_t n);
+/* *s = dot(x, y) over n elements: x a weight row of the type, y a row of
+ * vec_dot_type */
+typedef void (*cpu_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+
+typedef struct cpu_quant_traits {
+    ggml_type type;
+    ggml_type vec_dot_type;
+    cpu_to_float_fn to_float;     /* NULL: type not supported on the CPU */
+    cpu_from_float_fn from_float; /* NULL where no quantizer is needed */
+    cpu_vec_dot_fn vec_dot;
+    const char *isa;              /* "scalar", "avx2", "avx512" */
+} cpu_quant_traits;
+
+/* The scalar reference for type t, or NULL when the CPU backend does not
+ * support it. */
+const cpu_quant_traits *cpu_quant_ref(ggml_type t);
+/* The fastest variant this CPU runs, or NULL when unsupported. Set
+ * ROCMFORGE_CPU_ISA=scalar|avx2|avx512 to cap the choice (tests, bench). */
+const cpu_quant_traits *cpu_quant(ggml_type t);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * ops.h: the CPU backend's kernels other than the quantized dot products
+ * (quant.h), a thread pool, and the matmul driver that puts them together.
+ *
+ * Every kernel works on plain row-major f32 arrays (shapes outermost first,
+ * as in the IR) and takes the thread index ith of nth so that the executor
+ * can run it inside cpu_pool_run; a kernel splits its own work and never
+ * allocates: scratch comes from the caller (sizes given by the *_scratch
+ * functions). Numerics follow ggml's CPU backend where it matters for
+ * matching llama.cpp (GELU's tanh form, RoPE's theta computation, softmax
+ * with max subtraction in f32, f16 KV cache rounding).
+ */
+#ifndef RF_RUNTIME_CPU_OPS_H
+#define RF_RUNTIME_CPU_OPS_H
+
+#include <stdint.h>
+
+#include "frontend/gguf.h"
+
+/* ---- thread pool ------------------------------------------------------- */
+typedef struct cpu_pool cpu_pool;
+/* n_threads <= 0: the number of physical cores */
+cpu_pool *cpu_pool_new(int n_threads);
+void cpu_pool_free(cpu_pool *p);
+int cpu_pool_size(const cpu_pool *p);
+/* fn(ctx, ith, nth) on every thread (the caller is thread 0); returns when
+ * all have finished. Spinning workers between calls: the hot path does no
+ * syscalls for short kernels. */
+void cpu_pool_run(cpu_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx);
+int cpu_physical_cores(void);
+
+/* ---- matmul -------------------------------------------------------------- */
+/* y[M,N] = x[M,K] · W[N,K]^T for a weight of any supported type. x is first
+ * quantized to the type's vec_dot_type into qx (cpu_matmul_qx_bytes), once,
+ * shared by every W in the same call: n_w weights of one type and K with
+ * outputs y[i] (that is how a fused Q/K/V or gate/up group runs). Threads
+ * split the output columns (and rows for large M). Unsupported weight type:
+ * returns -1 without touching y. */
+typedef struct cpu_matmul_w {
+    const void *w;       /* weight rows, GGUF block layout */
+    int64_t n;           /* rows of W = output columns */
+    float *y;            /* [M, n], row stride ldy */
+    int64_t ldy;
+} cpu_matmul_w;
+int64_t cpu_matmul_qx_bytes(ggml_type wtype, int64_t M, int64_t K);
+int cpu_matmul(cpu_pool *pool, ggml_type wtype, int64_t K, const float *x, int64_t ldx, int64_t M,
+               const cpu_matmul_w *ws, int n_w, void *qx);
+
+/* ---- row kernels: rows [r0, r1) of the caller's choice --------------------- */
+void cpu_rms_norm(const float *x, const float *w /* NULL: no weight */, float *y, int64_t n, float eps,
+                  int64_t r0, int64_t r1);
+void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32_t *ids, float *y,
+                  int64_t r0, int64_t r1);
+
+/* ---- elementwise over [i0, i1) -------------------------------------------- */
+typedef enum cpu_unary { CPU_SILU, CPU_GELU, CPU_SCALE, CPU_SOFTCAP } cpu_unary;
+void cpu_unary_f32(cpu_unary op, float param, const float *x, float *y, int64_t i0, int64_t i1);
+/* y = silu(g) * u or gelu(g) * u */
+void cpu_glu(int gelu, const float *g, const float *u, float *y, int64_t i0, int64_t i1);
+/* y[i] = a[i] + b[i % nb] (nb divides the length: broadcast over rows) */
+void cpu_add(const float *a, const float *b, int64_t nb, float *y, int64_t i0, int64_t i1);
+void cpu_mul(const float *a, const float *b, int64_t nb, float *y, int64_t i0, int64_t i1);
+
+/* ---- RoPE on x[T,H,D] in place, rows t in [t0, t1) ---------------------------
+ * mode 0: adjacent pairs (x[2i], x[2i+1]); mode 2 (neox): halves (x[i],
+ * x[i+n_rot/2]). theta_i = pos * freq_scale * base^(-2i/n_rot) / ff[i] with
+ * YaRN's ext_factor/beta corrections as ggml_rope_ext (n_ctx_orig needed
+ * only when ext_factor != 0). */
+typedef struct cpu_rope_params {
+    int n_rot, mode, n_ctx_orig;
+    float base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow;
+    const float *freq_factors; /* [n_rot/2] or NULL */
+} cpu_rope_params;
+void cpu_rope(float *x, const int32_t *pos, int64_t H, int64_t D, const cpu_rope_params *p, int64_t t0, int64_t t1);
+
+/* ---- KV cache and attention ----------------------------------------------- */
+/* A layer's K or V cache: [n_ctx, H, D] of f32 or f16 (cache_type). */
+void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, int64_t P,
+                  int64_t t0, int64_t t1);
+/* out[T, Hq*D] = softmax(scale * q·k^T [softcapped], causal, window) · v for
+ * query rows and heads split by (ith, nth); q[T,Hq,D]; k, v caches hold
+ * positions 0..P+T-1. window > 0: a query at position p sees keys in
+ * (p - window, p]. scratch: cpu_attention_scratch(P + T) floats per thread. */
+typedef struct cpu_attn_params {
+    int64_t T, P;
+    int Hq, Hkv, D;
+    float scale, softcap;
+    int window;
+    ggml_type cache_type;
+} cpu_attn_params;
+int64_t cpu_attention_scratch(int64_t kv_len, int D);
+void cpu_attention(const float *q, const void *kcache, const void *vcache, float *out, const cpu_attn_params *p,
+                   float *scratch, int ith, int nth);
+
+#endif

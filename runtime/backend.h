@@ -1,0 +1,40 @@
+/*
+ * backend.h: what a backend implements, and the session state it sees.
+ *
+ * A backend is a struct of function pointers; adding one (hip, later) is
+ * adding a file and a line in session.c's table. The session owns the
+ * graph, the weight bindings and the step's inputs; the backend owns its
+ * memory (workspace, KV cache) and executes the graph's groups in order.
+ */
+#ifndef RF_RUNTIME_BACKEND_H
+#define RF_RUNTIME_BACKEND_H
+
+#include "runtime/runtime.h"
+
+struct rt_session {
+    const gguf_file *gguf;
+    ir_graph *graph;
+    rt_options opt;
+    const void **weights;      /* by node id: WEIGHT data in the mapping, else NULL */
+    uint32_t n_past, n_ctx, n_vocab, n_out_rows_max;
+    const struct rt_backend *backend;
+    void *state;               /* the backend's */
+    int32_t *tokens, *pos;     /* (plan_tokens) the step's inputs */
+};
+
+typedef struct rt_backend {
+    const char *name;
+    /* Can this backend run here at all (a GPU present)? Sets err if not. */
+    rf_status (*available)(rf_error *err);
+    /* Check every weight's type, allocate workspace and KV cache. */
+    rf_status (*prepare)(rt_session *s, rf_error *err);
+    /* Execute the graph for T tokens (inputs in s->tokens / s->pos) at
+     * position s->n_past; write the output rows to logits. */
+    rf_status (*eval)(rt_session *s, uint32_t T, float *logits, rf_error *err);
+    void (*reset)(rt_session *s);
+    void (*release)(rt_session *s);
+} rt_backend;
+
+extern const rt_backend rt_backend_cpu;
+
+#endif

@@ -1,0 +1,335 @@
+/*
+ * exec.c: the CPU backend. It executes the fused plan: the groups the
+ * passes formed, in the scheduled order, each through the kernels of ops.h.
+ *
+ * Memory: one workspace (the size the memory planner computed, for steps
+ * of plan_tokens tokens), the KV cache (one [n_ctx, Hkv, D] block per layer
+ * for K and for V, f32 or f16), and scratch for the quantized activations
+ * and attention scores; all allocated in prepare(), none on the hot path.
+ *
+ * Fusion on the CPU: a matmul group quantizes its input once for all the
+ * matmuls that read it (Q/K/V, gate/up) and runs its prologue (RMSNorm) and
+ * epilogues (bias, gating, softcap, residual) right after, while the rows are
+ * still in cache; the rope_kv group ropes q and k and stores k and v in one
+ * pass over the step. Everything else is one kernel per node.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/passes/passes.h"
+#include "runtime/backend.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/cpu/quant.h"
+#include "support/error.h"
+
+typedef struct cpu_state {
+    cpu_pool *pool;
+    uint8_t *workspace;
+    void **kv;                /* by layer: [2 * layer + kv] cache base */
+    uint32_t n_layer;
+    ggml_type kv_type;
+    void *qx;                 /* quantized activations */
+    float *attn_scratch;      /* per thread */
+    int64_t attn_scratch_per_thread;
+} cpu_state;
+
+/* ---- values -------------------------------------------------------------- */
+
+typedef struct step {
+    rt_session *s;
+    cpu_state *st;
+    int64_t T, P;
+} step;
+
+static int64_t dim_of(const step *x, int64_t d)
+{
+    return d == IR_DIM_T ? x->T : d == IR_DIM_P ? x->P : d == IR_DIM_PT ? x->P + x->T : d;
+}
+
+static int64_t numel(const step *x, const ir_type *t)
+{
+    int64_t n = 1;
+    for (uint8_t i = 0; i < t->rank; i++)
+        n *= dim_of(x, t->dim[i]);
+    return n;
+}
+
+static int64_t last_dim(const step *x, const ir_type *t) { return t->rank ? dim_of(x, t->dim[t->rank - 1]) : 1; }
+
+/* Where a value's data is this step. */
+static void *val(const step *x, const ir_node *n)
+{
+    switch (n->op) {
+    case IR_OP_INPUT_TOKENS: return x->s->tokens;
+    case IR_OP_INPUT_POS: return x->s->pos;
+    case IR_OP_WEIGHT: return (void *)x->s->weights[n->id];
+    case IR_OP_KV_STORE: return x->st->kv[2 * n->ia[0] + n->ia[1]];
+    case IR_OP_RESHAPE:
+    case IR_OP_OUTPUT: return val(x, n->in[0]);
+    case IR_OP_LAST_ROWS: {
+        const ir_node *in = n->in[0];
+        int64_t rows = dim_of(x, in->type.dim[0]), row = numel(x, &in->type) / rows;
+        return (float *)val(x, in) + (rows - n->ia[0]) * row;
+    }
+    default: return x->st->workspace + n->offset;
+    }
+}
+
+/* ---- parallel loops -------------------------------------------------------- */
+
+typedef struct task {
+    const step *x;
+    const ir_node *n;
+    int64_t count;           /* rows or elements to split */
+} task;
+
+static void split(int64_t count, int ith, int nth, int64_t *a, int64_t *b)
+{
+    int64_t per = (count + nth - 1) / nth;
+    *a = per * ith < count ? per * ith : count;
+    *b = *a + per < count ? *a + per : count;
+}
+
+static void run_node_part(void *ctx, int ith, int nth)
+{
+    const task *t = ctx;
+    const step *x = t->x;
+    const ir_node *n = t->n;
+    int64_t a, b;
+    split(t->count, ith, nth, &a, &b);
+    if (a >= b && n->op != IR_OP_ATTENTION)
+        return;
+    float *y = val(x, n);
+    switch (n->op) {
+    case IR_OP_EMBED:
+        cpu_get_rows(val(x, n->in[0]), n->in[0]->type.elem, n->in[0]->type.dim[1], val(x, n->in[1]), y, a, b);
+        break;
+    case IR_OP_RMS_NORM:
+        cpu_rms_norm(val(x, n->in[0]), n->n_in > 1 ? val(x, n->in[1]) : NULL, y, last_dim(x, &n->type), n->fa[0], a, b);
+        break;
+    case IR_OP_ADD:
+        cpu_add(val(x, n->in[0]), val(x, n->in[1]), numel(x, &n->in[1]->type), y, a, b);
+        break;
+    case IR_OP_MUL:
+        cpu_mul(val(x, n->in[0]), val(x, n->in[1]), numel(x, &n->in[1]->type), y, a, b);
+        break;
+    case IR_OP_SCALE: cpu_unary_f32(CPU_SCALE, n->fa[0], val(x, n->in[0]), y, a, b); break;
+    case IR_OP_SILU: cpu_unary_f32(CPU_SILU, 0, val(x, n->in[0]), y, a, b); break;
+    case IR_OP_GELU: cpu_unary_f32(CPU_GELU, 0, val(x, n->in[0]), y, a, b); break;
+    case IR_OP_SOFTCAP: cpu_unary_f32(CPU_SOFTCAP, n->fa[0], val(x, n->in[0]), y, a, b); break;
+    case IR_OP_SWIGLU:
+    case IR_OP_GEGLU:
+        cpu_glu(n->op == IR_OP_GEGLU, val(x, n->in[0]), val(x, n->in[1]), y, a, b);
+        break;
+    case IR_OP_SLICE: { /* rows a..b of the outer product of the dims before the axis */
+        const ir_type *it = &n->in[0]->type;
+        int64_t inner = 1;
+        for (uint8_t d = (uint8_t)(n->ia[0] + 1); d < it->rank; d++)
+            inner *= dim_of(x, it->dim[d]);
+        int64_t in_block = dim_of(x, it->dim[n->ia[0]]) * inner, out_block = n->ia[2] * inner;
+        const float *src = val(x, n->in[0]);
+        for (int64_t r = a; r < b; r++)
+            memcpy(y + r * out_block, src + r * in_block + n->ia[1] * inner, (size_t)out_block * sizeof *y);
+        break;
+    }
+    case IR_OP_ROPE: {
+        int64_t H = n->type.dim[1], D = n->type.dim[2];
+        const float *src = val(x, n->in[0]);
+        if (src != y)
+            memcpy(y + a * H * D, src + a * H * D, (size_t)((b - a) * H * D) * sizeof *y);
+        cpu_rope_params p = {
+            .n_rot = (int)n->ia[0], .mode = (int)n->ia[1], .n_ctx_orig = (int)x->s->graph->model.rope_n_ctx_orig,
+            .base = n->fa[0], .freq_scale = n->fa[1], .ext_factor = n->fa[2], .attn_factor = n->fa[3],
+            .beta_fast = n->fa[4], .beta_slow = n->fa[5],
+            .freq_factors = n->n_in > 2 ? val(x, n->in[2]) : NULL,
+        };
+        cpu_rope(y, val(x, n->in[1]), H, D, &p, a, b);
+        break;
+    }
+    case IR_OP_KV_STORE:
+        cpu_kv_store(val(x, n), x->st->kv_type, val(x, n->in[0]), n->type.dim[1], n->type.dim[2], x->P, a, b);
+        break;
+    case IR_OP_ATTENTION: {
+        const ir_node *k = n->in[1];
+        cpu_attn_params p = {
+            .T = x->T, .P = x->P, .Hq = (int)n->in[0]->type.dim[1], .Hkv = (int)k->type.dim[1],
+            .D = (int)k->type.dim[2], .scale = n->fa[0], .softcap = n->fa[1], .window = (int)n->ia[1],
+            .cache_type = x->st->kv_type,
+        };
+        cpu_attention(val(x, n->in[0]), val(x, k), val(x, n->in[2]), y, &p,
+                      x->st->attn_scratch + ith * x->st->attn_scratch_per_thread, ith, nth);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* how a node's work is split: rows or elements */
+static int64_t work_of(const step *x, const ir_node *n)
+{
+    switch (n->op) {
+    case IR_OP_EMBED:
+    case IR_OP_ROPE:
+    case IR_OP_KV_STORE: return x->T;
+    case IR_OP_RMS_NORM: return numel(x, &n->type) / last_dim(x, &n->type);
+    case IR_OP_SLICE: {
+        int64_t outer = 1;
+        for (uint8_t d = 0; d < n->ia[0]; d++)
+            outer *= dim_of(x, n->in[0]->type.dim[d]);
+        return outer;
+    }
+    case IR_OP_ATTENTION: return 1; /* the kernel splits itself */
+    default: return numel(x, &n->type);
+    }
+}
+
+static void run_node(const step *x, const ir_node *n)
+{
+    task t = {x, n, work_of(x, n)};
+    cpu_pool_run(x->st->pool, run_node_part, &t);
+}
+
+/* A run of matmuls in one group reading the same input with the same weight
+ * type: one quantization of the input, one call. Returns how many nodes of
+ * g->nodes starting at i it consumed. */
+static uint32_t run_matmuls(const step *x, uint32_t i, rf_error *err, rf_status *st)
+{
+    ir_graph *g = x->s->graph;
+    const ir_node *m0 = g->nodes[i];
+    cpu_matmul_w ws[8];
+    int n_w = 0;
+    uint32_t j = i;
+    for (; j < g->n_nodes && n_w < 8; j++) {
+        const ir_node *m = g->nodes[j];
+        if (m->op != IR_OP_MATMUL || m->group != m0->group || m->in[0] != m0->in[0] ||
+            m->in[1]->type.elem != m0->in[1]->type.elem)
+            break;
+        ws[n_w++] = (cpu_matmul_w){val(x, m->in[1]), m->in[1]->type.dim[0], val(x, m), m->in[1]->type.dim[0]};
+    }
+    const ir_node *in = m0->in[0];
+    int64_t K = m0->in[1]->type.dim[1];
+    int64_t M = numel(x, &in->type) / K;
+    if (cpu_matmul(x->st->pool, m0->in[1]->type.elem, K, val(x, in), K, M, ws, n_w, x->st->qx) != 0)
+        *st = rf_fail(err, RF_E_UNSUPPORTED, "weight '%s': type %s is not supported by the CPU backend",
+                      m0->in[1]->name, ggml_type_get(m0->in[1]->type.elem)->name);
+    return j - i;
+}
+
+static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
+{
+    step x = {s, s->state, T, s->n_past};
+    ir_graph *g = s->graph;
+    rf_status st = RF_OK;
+    const ir_node *out = NULL;
+    for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
+        const ir_node *n = g->nodes[i];
+        if (ir_is_leaf(n) || ir_is_alias(n)) {
+            if (n->op == IR_OP_OUTPUT)
+                out = n;
+            i++;
+            continue;
+        }
+        if (n->op == IR_OP_MATMUL) {
+            i += run_matmuls(&x, i, err, &st);
+            continue;
+        }
+        run_node(&x, n);
+        i++;
+    }
+    if (st != RF_OK)
+        return st;
+    RF_ASSERT(out);
+    memcpy(logits, val(&x, out), (size_t)numel(&x, &out->type) * sizeof *logits);
+    return RF_OK;
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static rf_status cpu_available(rf_error *err)
+{
+    (void)err;
+    return RF_OK;
+}
+
+static void *alloc64(size_t n)
+{
+    size_t rounded = n ? (n + 63) / 64 * 64 : 64;
+    return aligned_alloc(64, rounded);
+}
+
+static rf_status cpu_prepare(rt_session *s, rf_error *err)
+{
+    ir_graph *g = s->graph;
+    cpu_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    s->state = st;
+    st->kv_type = s->opt.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    /* every weight a kernel reads must have a CPU kernel */
+    int64_t qx_bytes = 0, max_D = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        const ir_node *w = n->op == IR_OP_MATMUL || n->op == IR_OP_EMBED ? n->in[n->op == IR_OP_MATMUL] : NULL;
+        if (w && !cpu_quant(w->type.elem))
+            return rf_fail(err, RF_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which the CPU backend does not support",
+                           gguf_path(s->gguf), w->name, ggml_type_get(w->type.elem)->name);
+        if (n->op == IR_OP_MATMUL) {
+            int64_t K = w->type.dim[1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0) / 4 / K;
+            int64_t b = cpu_matmul_qx_bytes(w->type.elem, M, K);
+            if (b > qx_bytes)
+                qx_bytes = b;
+        }
+        if (n->op == IR_OP_KV_STORE && n->type.dim[2] > max_D)
+            max_D = n->type.dim[2];
+        if (n->op == IR_OP_KV_STORE && (uint32_t)n->ia[0] + 1 > st->n_layer)
+            st->n_layer = (uint32_t)n->ia[0] + 1;
+    }
+    if (!(st->pool = cpu_pool_new(s->opt.n_threads)))
+        return rf_fail(err, RF_E_NOMEM, "cannot start the CPU threads");
+    st->workspace = alloc64((size_t)g->workspace_bytes);
+    st->qx = alloc64((size_t)qx_bytes);
+    st->attn_scratch_per_thread = cpu_attention_scratch(s->n_ctx, (int)max_D);
+    st->attn_scratch = alloc64((size_t)(st->attn_scratch_per_thread * cpu_pool_size(st->pool)) * sizeof(float));
+    st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
+    if (!st->workspace || !st->qx || !st->attn_scratch || !st->kv)
+        return rf_fail(err, RF_E_NOMEM, "out of memory for the workspace");
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->op != IR_OP_KV_STORE)
+            continue;
+        size_t bytes = (size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * ggml_type_get(st->kv_type)->type_size;
+        void **slot = &st->kv[2 * n->ia[0] + n->ia[1]];
+        if (!*slot && !(*slot = alloc64(bytes)))
+            return rf_fail(err, RF_E_NOMEM, "out of memory for the KV cache (%u positions)", s->n_ctx);
+    }
+    return RF_OK;
+}
+
+static void cpu_reset(rt_session *s) { (void)s; /* positions >= n_past are never read */ }
+
+static void cpu_release(rt_session *s)
+{
+    cpu_state *st = s->state;
+    if (!st)
+        return;
+    cpu_pool_free(st->pool);
+    free(st->workspace);
+    free(st->qx);
+    free(st->attn_scratch);
+    if (st->kv)
+        for (uint32_t i = 0; i < 2 * st->n_layer; i++)
+            free(st->kv[i]);
+    free(st->kv);
+    free(st);
+    s->state = NULL;
+}
+
+const rt_backend rt_backend_cpu = {
+    .name = "cpu",
+    .available = cpu_available,
+    .prepare = cpu_prepare,
+    .eval = cpu_eval,
+    .reset = cpu_reset,
+    .release = cpu_release,
+};

@@ -1,0 +1,50 @@
+/*
+ * runtime.h: executing a compiled plan.
+ *
+ * rt_session_open() imports the GGUF into IR, runs the pass pipeline, binds
+ * every WEIGHT node to its tensor in the mapped file (checking type and
+ * shape), allocates the workspace the memory planner sized and the KV cache,
+ * and picks a backend (only "cpu" today). rt_eval() runs one step over n
+ * tokens at the session's current position, appending their K/V to the
+ * cache; prompts longer than the planned step size are split into steps.
+ * Nothing on this path allocates after open.
+ */
+#ifndef RF_RUNTIME_RUNTIME_H
+#define RF_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frontend/gguf.h"
+#include "ir/ir.h"
+
+typedef struct rt_options {
+    const char *backend;      /* "cpu", "gpu", "auto" (NULL: auto) */
+    int n_threads;            /* <= 0: physical cores */
+    uint32_t n_ctx;           /* KV cache positions; 0: the model's context length */
+    uint32_t n_batch;         /* tokens per step the plan is sized for; 0: 512 */
+    bool all_logits;          /* rt_eval returns logits for every token, not the last */
+    const char *print_after;  /* pipeline options, as `rocmforge ir` */
+    const char *disable_pass;
+    bool kv_f16;              /* KV cache in f16 (as llama.cpp's default) instead of f32 */
+} rt_options;
+
+typedef struct rt_session rt_session;
+
+rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session **out, rf_error *err);
+void rt_session_close(rt_session *s);
+
+/* Evaluates tokens[0..n) at positions pos..pos+n-1 (pos = rt_n_past) and
+ * advances. logits receives n_vocab floats per output row: n rows with
+ * all_logits, else 1 (the last token's). Errors: n == 0, a token id out of
+ * range, or the context full — the cache is left as it was. */
+rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, rf_error *err);
+
+uint32_t rt_n_past(const rt_session *s);
+void rt_reset(rt_session *s);            /* forget the cache */
+uint32_t rt_n_vocab(const rt_session *s);
+uint32_t rt_n_ctx(const rt_session *s);
+const ir_graph *rt_graph(const rt_session *s);
+const char *rt_backend_name(const rt_session *s);
+
+#endif

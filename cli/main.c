@@ -15,6 +15,10 @@ static const struct {
     {"info", cmd_info, "info MODEL [--json]                     what the GGUF holds"},
     {"tokenize", cmd_tokenize, "tokenize MODEL TEXT [--special] [--no-bos]   the model's token ids for TEXT"},
     {"detokenize", cmd_detokenize, "detokenize MODEL ID... [--special]      the text of token ids"},
+    {"ir", cmd_ir, "ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS]   the IR at a stage"},
+    {"run", cmd_run, "run MODEL -p TEXT [-n N] [sampling options] [--backend B]   generate text ('run --help')"},
+    {"logits", cmd_logits, "logits MODEL --tokens IDS --out FILE [--backend B] [--threads N]   every position's logits"},
+    {"bench", cmd_bench, "bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend B] [--json]   prefill and decode speed"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,116 @@
+/*
+ * args.c: what the commands share for reading their arguments.
+ *
+ * Every numeric option goes through cli_int / cli_u64 / cli_float, which
+ * accept the whole string or nothing (no trailing junk, no overflow, no NaN)
+ * and check a range; a bad value is a usage error that names the command and
+ * the option. Each helper returns 0 on success and otherwise the exit status
+ * the command should return, so a call site reads
+ *     if ((rc = cli_int("run", "-n", v, 0, INT32_MAX, &n))) return rc;
+ * Token id lists ("1 2 3", commas allowed) are parsed by cli_ids.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out)
+{
+    if (*i + 1 >= argc)
+        return cli_usage_error("%s: option '%s' needs a value", cmd, argv[*i]);
+    *out = argv[++*i];
+    return 0;
+}
+
+int cli_int(const char *cmd, const char *opt, const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end)
+        return cli_usage_error("%s: %s: '%s' is not an integer", cmd, opt, v);
+    if (x < lo || x > hi)
+        return cli_usage_error("%s: %s: %lld is out of range %lld..%lld", cmd, opt, x, lo, hi);
+    *out = x;
+    return 0;
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (v[0] == '-')
+        return cli_usage_error("%s: %s: '%s' is not a non-negative integer", cmd, opt, v);
+    unsigned long long x = strtoull(v, &end, 0);
+    if (errno || end == v || *end)
+        return cli_usage_error("%s: %s: '%s' is not a non-negative integer", cmd, opt, v);
+    *out = (uint64_t)x;
+    return 0;
+}
+
+int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x))
+        return cli_usage_error("%s: %s: '%s' is not a number", cmd, opt, v);
+    if (x < lo || x > hi)
+        return cli_usage_error("%s: %s: %g is out of range %g..%g", cmd, opt, x, lo, hi);
+    *out = (float)x;
+    return 0;
+}
+
+int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size_t *n)
+{
+    size_t cap = strlen(v) / 2 + 1, k = 0; /* every id takes a digit and a separator */
+    int32_t *out = malloc(cap * sizeof *out);
+    if (!out)
+        return cli_usage_error("%s: out of memory", cmd);
+    const char *p = v;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (errno || end == p || x < 0 || x > INT32_MAX ||
+            (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
+            free(out);
+            return cli_usage_error("%s: %s: '%.*s' (at offset %zu) is not a token id", cmd, opt,
+                                   (int)strcspn(p, " ,\t\n"), p, (size_t)(p - v));
+        }
+        out[k++] = (int32_t)x;
+        p = end;
+    }
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_json_string(const char *s, FILE *out)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}

@@ -1,0 +1,180 @@
+/*
+ * bench.c: `rocmforge bench MODEL [-p N] [-n N] [--reps R] [--threads N]
+ *           [--backend B] [--ctx N] [--no-warmup] [--json]`.
+ *
+ * Prefill and decode speed, measured the way llama-bench measures them: a
+ * prompt of p token ids (random but valid, from a fixed seed, so every run
+ * and every build sees the same ids) evaluated in one rt_eval call, then n
+ * single-token steps, each feeding back the argmax of the last logits. The
+ * two phases are timed separately; a run of R repetitions (rt_reset between)
+ * reports the best of each, which is the least disturbed by whatever else
+ * the machine was doing. Only rt_eval is inside the timers; the argmax and
+ * bookkeeping are not. One untimed pass (the prefill and one decode step)
+ * comes first, as llama-bench's warm-up, unless --no-warmup.
+ *
+ * The context is p + n (at least 256) unless --ctx sets it. Output is a
+ * one-row table, or with --json one object:
+ *   {"model":PATH,"backend":"cpu","threads":N,"n_prompt":p,"n_gen":n,
+ *    "reps":R,"prefill_tok_s":X,"decode_tok_s":Y,"prefill_s":..,"decode_s":..}
+ * threads is the number asked for; 0 means the runtime's default.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "frontend/gguf.h"
+#include "runtime/runtime.h"
+
+#define BENCH_USAGE                                                                                                 \
+    "usage: rocmforge bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend cpu|gpu|auto] [--ctx N] "      \
+    "[--no-warmup] [--json]"
+
+static int32_t argmax(const float *x, uint32_t n)
+{
+    int32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = (int32_t)i;
+    return best;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *path = NULL, *backend = NULL, *v;
+    long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0;
+    bool json = false, warmup = true;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            puts(BENCH_USAGE "\n(options: docs/cli.md)");
+            return 0;
+        } else if (!strcmp(o, "-p") || !strcmp(o, "--n-prompt")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 0, 1 << 20, &n_prompt)))
+                return rc;
+        } else if (!strcmp(o, "-n") || !strcmp(o, "--n-gen")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 0, 1 << 20, &n_gen)))
+                return rc;
+        } else if (!strcmp(o, "--reps") || !strcmp(o, "-r")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 1, 1000, &reps)))
+                return rc;
+        } else if (!strcmp(o, "--threads") || !strcmp(o, "-t")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 0, 4096, &threads)))
+                return rc;
+        } else if (!strcmp(o, "--ctx") || !strcmp(o, "-c")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 1, UINT32_MAX, &ctx)))
+                return rc;
+        } else if (!strcmp(o, "--backend")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &backend)))
+                return rc;
+            if (strcmp(backend, "cpu") && strcmp(backend, "gpu") && strcmp(backend, "auto"))
+                return cli_usage_error("bench: --backend: '%s' is not one of cpu, gpu, auto", backend);
+        } else if (!strcmp(o, "--no-warmup")) {
+            warmup = false;
+        } else if (!strcmp(o, "--json")) {
+            json = true;
+        } else if (o[0] == '-' && o[1]) {
+            return cli_usage_error("bench: unknown option '%s'", o);
+        } else if (!path) {
+            path = o;
+        } else {
+            return cli_usage_error("bench: unexpected argument '%s'", o);
+        }
+    }
+    if (!path)
+        return cli_usage_error(BENCH_USAGE);
+    if (n_prompt == 0 && n_gen > 0)
+        return cli_usage_error("bench: -n needs a prompt to continue (-p 1 or more)");
+    long long need = n_prompt + n_gen;
+    if (ctx && need > ctx)
+        return cli_usage_error("bench: -p %lld + -n %lld exceed the context of %lld (--ctx)", n_prompt, n_gen, ctx);
+
+    rf_error err = {0};
+    gguf_file *f = NULL;
+    rt_session *rt = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL;
+    rt_options ro = {.backend = backend,
+                     .n_threads = (int)threads,
+                     .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need};
+    if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)
+        goto fail;
+    uint32_t n_vocab = rt_n_vocab(rt);
+    ids = malloc(((size_t)n_prompt + 1) * sizeof *ids);
+    logits = malloc((size_t)n_vocab * sizeof *logits);
+    if (!ids || !logits) {
+        fprintf(stderr, "rocmforge: bench: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    uint64_t st = UINT64_C(0x5eed5eed5eed5eed);
+    for (long long i = 0; i < n_prompt; i++) { /* xorshift64*: fixed ids, any platform */
+        st ^= st >> 12, st ^= st << 25, st ^= st >> 27;
+        ids[i] = (int32_t)((st * UINT64_C(2685821657736338717)) >> 33) % (int32_t)n_vocab;
+    }
+
+    if (warmup && n_prompt > 0) { /* fault the weights in, spin the threads up */
+        int32_t tok = ids[0];
+        if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK ||
+            (n_gen > 0 && rt_eval(rt, &tok, 1, logits, &err) != RF_OK))
+            goto fail;
+    }
+    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0;
+    for (long long r = 0; r < reps; r++) {
+        rt_reset(rt);
+        if (n_prompt > 0) {
+            double t0 = cli_now();
+            if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK)
+                goto fail;
+            double t = cli_now() - t0;
+            if (!best_pp || (double)n_prompt / t > best_pp) {
+                best_pp = (double)n_prompt / t;
+                pp_s = t;
+            }
+        }
+        double t = 0;
+        for (long long i = 0; i < n_gen; i++) {
+            int32_t tok = argmax(logits, n_vocab);
+            double t0 = cli_now();
+            if (rt_eval(rt, &tok, 1, logits, &err) != RF_OK)
+                goto fail;
+            t += cli_now() - t0;
+        }
+        if (n_gen > 0 && (!best_tg || (double)n_gen / t > best_tg)) {
+            best_tg = (double)n_gen / t;
+            tg_s = t;
+        }
+    }
+
+    if (json) {
+        printf("{\"model\":");
+        cli_json_string(path, stdout);
+        printf(",\"backend\":");
+        cli_json_string(rt_backend_name(rt), stdout);
+        printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
+               "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_s\":%.6f,\"decode_s\":%.6f}\n",
+               threads, n_prompt, n_gen, reps, rt_n_ctx(rt), best_pp, best_tg, pp_s, tg_s);
+    } else {
+        printf("%-40s %-8s %7s %8s %14s %6s %13s\n", "model", "backend", "threads", "n_prompt", "prefill tok/s",
+               "n_gen", "decode tok/s");
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        char th[16];
+        if (threads)
+            snprintf(th, sizeof th, "%lld", threads);
+        else
+            strcpy(th, "auto");
+        printf("%-40s %-8s %7s %8lld %14.2f %6lld %13.2f\n", name, rt_backend_name(rt), th, n_prompt, best_pp,
+               n_gen, best_tg);
+    }
+    rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+    goto out;
+fail:
+    rc = cli_error(&err);
+out:
+    free(ids);
+    free(logits);
+    rt_session_close(rt);
+    gguf_close(f);
+    return rc;
+}

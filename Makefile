@@ -25,9 +25,12 @@ build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: generate text with the bundled model (a small LLaMA trained
+# on the King James Bible), greedy so the output is the same every time.
 demo: build
 	./$(BUILD)/rocmforge info $(DEMO_MODEL)
-	./$(BUILD)/rocmforge tokenize $(DEMO_MODEL) "In the beginning God created the heaven and the earth."
+	./$(BUILD)/rocmforge run $(DEMO_MODEL) -p "In the beginning" -n 64 --temp 0
+	./$(BUILD)/rocmforge run $(DEMO_MODEL) -p "And Jesus said unto them" -n 48 --temp 0.7 --seed 42
 
 # Unit + conformance suites, then the same suites under ASan+UBSan, then the
 # fuzzers for a bounded time over their seed corpora.

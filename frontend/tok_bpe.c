@@ -10,9 +10,8 @@
  * Then, per word:
  *   - with ignore_merges, a word that is a token is that token;
  *   - for gemma4 a word of newlines only that is a token is that token;
- *   - otherwise the word's characters are merged pairwise: a min-heap holds
- *     adjacent pairs by merge rank (ties: leftmost); a popped pair whose
- *     sides changed since it was queued is skipped.
+ *   - otherwise the word's characters are merged pairwise (tok_merge.c),
+ *     lowest merge rank first (ties: leftmost).
  * Each final symbol is a token; a symbol that is not becomes one token per
  * byte (the byte's stand-in character, or <0xXX> without byte_encode), and
  * bytes the vocab lacks are dropped, as llama.cpp does.
@@ -127,83 +126,15 @@ void tok_bpe_fini(tok_vocab *v)
 
 /* ---- encoding ------------------------------------------------------------ */
 
-typedef struct bpe_sym {
-    int prev, next;
-    size_t off, n;
-} bpe_sym;
-
-typedef struct bpe_pair {
-    int left, right;
-    int32_t rank;
-    size_t lsize, rsize;  /* the sides' sizes when queued: stale check */
-} bpe_pair;
-
-static bool pair_before(const bpe_pair *a, const bpe_pair *b)
+/* a pair merges when the merges list has it; the lowest rank comes first */
+static bool pair_key(const void *ctx, const char *left, size_t left_len, const char *right, size_t right_len,
+                     double *key)
 {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-typedef struct bpe_heap {
-    bpe_pair *v;
-    size_t n, cap;
-} bpe_heap;
-
-static bool heap_push(bpe_heap *h, bpe_pair p)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_pair *q = realloc(h->v, cap * sizeof *q);
-        if (!q)
-            return false;
-        h->v = q;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return true;
-}
-
-static bpe_pair heap_pop(bpe_heap *h)
-{
-    bpe_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!pair_before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
-
-typedef struct bpe_work {
-    bpe_sym *sym;
-    size_t cap;
-    bpe_heap heap;
-} bpe_work;
-
-static bool try_pair(const struct tok_bpe_data *d, const char *w, const bpe_sym *s, int l, int r, bpe_heap *h)
-{
-    if (l < 0 || r < 0)
-        return true;
-    int32_t rank = find_rank(d, w + s[l].off, s[l].n, w + s[r].off, s[r].n);
+    int32_t rank = find_rank(ctx, left, left_len, right, right_len);
     if (rank < 0)
-        return true;
-    return heap_push(h, (bpe_pair){l, r, rank, s[l].n, s[r].n});
+        return false;
+    *key = rank;
+    return true;
 }
 
 static bool push_bytes(const tok_vocab *v, bool byte_encode, const char *s, size_t n, tok_ids *out)
@@ -225,7 +156,7 @@ static bool push_bytes(const tok_vocab *v, bool byte_encode, const char *s, size
 }
 
 /* BPE over one word w[0..len) */
-static bool encode_word(const tok_vocab *v, bool byte_encode, const char *w, size_t len, bpe_work *wk,
+static bool encode_word(const tok_vocab *v, bool byte_encode, const char *w, size_t len, tok_merge *wk,
                         tok_ids *out)
 {
     const struct tok_bpe_data *d = v->bpe;
@@ -236,42 +167,9 @@ static bool encode_word(const tok_vocab *v, bool byte_encode, const char *w, siz
         if (id >= 0)
             return tok_ids_push(out, id) == RF_OK;
     }
-    if (len > wk->cap) {
-        bpe_sym *p = realloc(wk->sym, len * sizeof *p);
-        if (!p)
-            return false;
-        wk->sym = p;
-        wk->cap = len;
-    }
-    bpe_sym *s = wk->sym;
-    int n = 0;
-    for (size_t off = 0; off < len;) {
-        size_t cl = tok_utf8_len((unsigned char)w[off]);
-        if (cl > len - off)
-            cl = len - off;
-        s[n] = (bpe_sym){n - 1, off + cl == len ? -1 : n + 1, off, cl};
-        off += cl;
-        n++;
-    }
-    wk->heap.n = 0;
-    for (int i = 1; i < n; i++)
-        if (!try_pair(d, w, s, i - 1, i, &wk->heap))
-            return false;
-    while (wk->heap.n > 0) {
-        bpe_pair p = heap_pop(&wk->heap);
-        bpe_sym *l = &s[p.left], *r = &s[p.right];
-        /* the pair's text is left+right as queued; the right symbol always
-         * starts where the left one ends, so sizes identify the text */
-        if (l->n == 0 || r->n == 0 || l->n != p.lsize || r->n != p.rsize || l->next != p.right)
-            continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            s[r->next].prev = p.left;
-        if (!try_pair(d, w, s, l->prev, p.left, &wk->heap) || !try_pair(d, w, s, p.left, l->next, &wk->heap))
-            return false;
-    }
+    if (!tok_merge_run(wk, w, len, pair_key, d))
+        return false;
+    const tok_sym *s = wk->sym;
     for (int i = 0; i != -1; i = s[i].next) {
         if (s[i].n == 0)
             continue;
@@ -295,7 +193,7 @@ rf_status tok_bpe_encode(const tok_vocab *v, const char *text, size_t len, tok_i
     uint32_t *cpts = malloc(len * sizeof *cpts);
     size_t n = 0, *lens = NULL, n_lens = 0;
     char *word = NULL;
-    bpe_work wk = {0};
+    tok_merge wk = {0};
     if (!cpts)
         return rf_fail(err, RF_E_NOMEM, "tokenize: out of memory");
     for (size_t i = 0; i < len;)
@@ -334,7 +232,6 @@ done:
     free(cpts);
     free(lens);
     free(word);
-    free(wk.sym);
-    free(wk.heap.v);
+    tok_merge_free(&wk);
     return s;
 }

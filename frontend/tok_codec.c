@@ -278,12 +278,7 @@ done:
 
 /* ---- decoding ------------------------------------------------------------ */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static bool sb_put(sbuf *b, const char *s, size_t n)
+bool tok_buf_put(tok_buf *b, const char *s, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
@@ -302,12 +297,12 @@ static bool sb_put(sbuf *b, const char *s, size_t n)
 }
 
 /* U+2581 → ' ' */
-static bool put_unescaped(sbuf *b, const char *s, size_t n)
+static bool put_unescaped(tok_buf *b, const char *s, size_t n)
 {
     size_t i = 0, start = 0;
     while (i < n) {
         if (i + 3 <= n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
-            if (!sb_put(b, s + start, i - start) || !sb_put(b, " ", 1))
+            if (!tok_buf_put(b, s + start, i - start) || !tok_buf_put(b, " ", 1))
                 return false;
             i += 3;
             start = i;
@@ -315,11 +310,11 @@ static bool put_unescaped(sbuf *b, const char *s, size_t n)
             i++;
         }
     }
-    return sb_put(b, s + start, n - start);
+    return tok_buf_put(b, s + start, n - start);
 }
 
 /* byte-level characters → bytes (llama_decode_text) */
-static bool put_byte_decoded(sbuf *b, const char *s, size_t n)
+static bool put_byte_decoded(tok_buf *b, const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -327,29 +322,29 @@ static bool put_byte_decoded(sbuf *b, const char *s, size_t n)
         int byte = tok_cp_to_byte(cp);
         if (byte >= 0) {
             char c = (char)byte;
-            if (!sb_put(b, &c, 1))
+            if (!tok_buf_put(b, &c, 1))
                 return false;
             continue;
         }
         char enc[4], hex[3];
         size_t el = tok_utf8_put(cp, enc);
-        if (!sb_put(b, "[UNK_BYTE_0x", 12))
+        if (!tok_buf_put(b, "[UNK_BYTE_0x", 12))
             return false;
         for (size_t k = 0; k < el; k++) {
             static const char digits[] = "0123456789abcdef";
             hex[0] = digits[(unsigned char)enc[k] >> 4];
             hex[1] = digits[(unsigned char)enc[k] & 15];
-            if (!sb_put(b, hex, 2))
+            if (!tok_buf_put(b, hex, 2))
                 return false;
         }
-        if (!sb_put(b, s, n) || !sb_put(b, "]", 1))
+        if (!tok_buf_put(b, s, n) || !tok_buf_put(b, "]", 1))
             return false;
     }
     return true;
 }
 
 /* Appends the piece of id; lstrip: drop one leading space of it. */
-static bool put_piece(const tok_vocab *v, sbuf *b, int32_t id, bool special, bool lstrip)
+static bool put_piece(const tok_vocab *v, tok_buf *b, int32_t id, bool special, bool lstrip)
 {
     const tok_token *t = &v->tokens[id];
     const uint32_t attr_special = TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL;
@@ -358,7 +353,7 @@ static bool put_piece(const tok_vocab *v, sbuf *b, int32_t id, bool special, boo
     size_t start = b->n;
     bool ok = true;
     if (t->attr & (attr_special | TOK_ATTR_USER_DEFINED)) {
-        ok = sb_put(b, t->text, t->len);
+        ok = tok_buf_put(b, t->text, t->len);
     } else if (t->attr & TOK_ATTR_NORMAL) {
         if (v->kind == TOK_KIND_BPE && !v->escape_whitespaces)
             ok = put_byte_decoded(b, t->text, t->len);
@@ -368,7 +363,7 @@ static bool put_piece(const tok_vocab *v, sbuf *b, int32_t id, bool special, boo
         if (v->kind == TOK_KIND_WPM)
             return true;
         char c = (char)tok_token_to_byte(v, id);
-        ok = sb_put(b, &c, 1);
+        ok = tok_buf_put(b, &c, 1);
     }
     if (ok && lstrip && b->n > start && b->p[start] == ' ') {
         memmove(b->p + start, b->p + start + 1, b->n - start - 1);
@@ -439,8 +434,8 @@ rf_status tok_decode(const tok_vocab *v, const int32_t *ids, size_t n, unsigned 
     if ((flags & TOK_DECODE_REMOVE_SPECIAL) && v->add_eos && n > 0 && ids[n - 1] == v->eos)
         n--;
 
-    sbuf b = {0};
-    if (!sb_put(&b, "", 0))
+    tok_buf b = {0};
+    if (!tok_buf_put(&b, "", 0))
         return rf_fail(err, RF_E_NOMEM, "detokenize: out of memory");
     for (size_t i = 0; i < n; i++) {
         if (!put_piece(v, &b, ids[i], flags & TOK_DECODE_SPECIAL, remove_space)) {

@@ -12,6 +12,7 @@
  *              hand-written splitters in tok_bpe_split.c
  *   tok_wpm.c  WordPiece (model "bert")
  *   tok_ugm.c  Unigram with the precompiled normalizer charsmap (model "t5")
+ * SPM and BPE share the pairwise merge loop, in tok_merge.c.
  * tok_unicode.c has the UTF-8 and character-class helpers (libunistring for
  * properties and normalisation, PCRE2 for regexes; no hand-written tables).
  *
@@ -133,6 +134,13 @@ typedef struct tok_sizes {
     size_t n, cap;
 } tok_sizes;
 bool tok_sizes_push(tok_sizes *s, size_t x);
+/* A growable byte string (tok_codec.c): appending keeps p[n] == 0, so after
+ * the first put, even of "", p is a C string; false: no memory. */
+typedef struct tok_buf {
+    char *p;              /* (cap) */
+    size_t n, cap;
+} tok_buf;
+bool tok_buf_put(tok_buf *b, const char *s, size_t n);
 enum tok_split_kind {
     TOK_SPLIT_GPT2 = 1,
     TOK_SPLIT_LLAMA3,
@@ -147,6 +155,32 @@ bool tok_split_custom(enum tok_split_kind kind, const uint32_t *cpts, const uint
 /* true for pre-tokenizer types whose newline-only words are looked up whole
  * before merging (gemma4) */
 bool tok_pre_is_gemma4(tok_pre pre);
+
+/* The pairwise merge loop of SPM and BPE (tok_merge.c). tok_merge_run cuts
+ * text[0..len) into UTF-8 characters and merges adjacent symbols, lowest key
+ * first (ties: leftmost), while key_of accepts a pair; afterwards the
+ * symbols left are sym[0], sym[sym[0].next], ... until next == -1. A
+ * zero-initialised tok_merge is ready; it keeps its buffers between runs. */
+typedef struct tok_sym {
+    int prev, next;
+    size_t off, n;        /* text[off, off+n); n == 0: merged away */
+} tok_sym;
+typedef struct tok_pair {
+    int left, right;
+    double key;
+    size_t lsize, rsize;  /* the sides' sizes when queued: stale check */
+} tok_pair;
+typedef struct tok_merge {
+    tok_sym *sym;         /* (cap) */
+    size_t cap;
+    tok_pair *heap;       /* (heap_cap), heap_n in use */
+    size_t heap_n, heap_cap;
+} tok_merge;
+/* false: the pair left+right is no merge; else its key in *key */
+typedef bool (*tok_pair_key_fn)(const void *ctx, const char *left, size_t left_len, const char *right,
+                                size_t right_len, double *key);
+bool tok_merge_run(tok_merge *m, const char *text, size_t len, tok_pair_key_fn key_of, const void *ctx);
+void tok_merge_free(tok_merge *m);
 
 /* id of the token whose text is s[0..len), or -1 */
 int32_t tok_lookup(const tok_vocab *v, const char *s, size_t len);

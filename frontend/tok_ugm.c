@@ -344,28 +344,6 @@ void tok_ugm_fini(tok_vocab *v)
 
 /* ---- normalisation ------------------------------------------------------ */
 
-typedef struct ugm_buf {
-    char *p;
-    size_t n, cap;
-} ugm_buf;
-
-static bool buf_put(ugm_buf *b, const char *s, size_t n)
-{
-    if (b->cap - b->n < n) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap - b->n < n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return false;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    return true;
-}
-
 /* Length of the well-formed-looking UTF-8 sequence at s[i] (lead byte and
  * continuation bytes only, as llama.cpp's unicode_cpt_from_utf8 checks), or 0. */
 static size_t utf8_seq_len(const char *s, size_t len, size_t i)
@@ -438,7 +416,7 @@ static size_t normalize_prefix(const struct tok_ugm_data *d, const char *s, size
 }
 
 static bool normalize(const tok_vocab *v, const struct tok_ugm_data *d, const char *text, size_t len,
-                      ugm_buf *b)
+                      tok_buf *b)
 {
     const char *space = v->escape_whitespaces ? UGM_SPACE : " ";
     const size_t space_len = strlen(space);
@@ -456,21 +434,21 @@ static bool normalize(const tok_vocab *v, const struct tok_ugm_data *d, const ch
                 if (!in_word) {
                     in_word = true;
                     if ((prepend && !prepended) || merge) {
-                        if (!buf_put(b, space, space_len))
+                        if (!tok_buf_put(b, space, space_len))
                             return false;
                         prepended = true;
                     }
                 }
-                if (!buf_put(b, &r[k], 1))
+                if (!tok_buf_put(b, &r[k], 1))
                     return false;
             } else {
                 in_word = false;
-                if (!merge && !buf_put(b, space, space_len))
+                if (!merge && !tok_buf_put(b, space, space_len))
                     return false;
             }
         }
     }
-    return !append || buf_put(b, space, space_len);
+    return !append || tok_buf_put(b, space, space_len);
 }
 
 /* ---- the best path ------------------------------------------------------ */
@@ -569,7 +547,7 @@ rf_status tok_ugm_encode(const tok_vocab *v, const char *text, size_t len, tok_i
 {
     const struct tok_ugm_data *d = v->ugm;
     RF_ASSERT(d != NULL);
-    ugm_buf b = {0};
+    tok_buf b = {0};
     if (!normalize(v, d, text, len, &b)) {
         free(b.p);
         return rf_fail(err, RF_E_NOMEM, "tokenizer: out of memory");

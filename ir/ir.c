@@ -135,6 +135,16 @@ ir_type ir_type_make(ir_elem elem, uint8_t rank, const int64_t *dim)
     return t;
 }
 
+bool ir_type_same_dims(const ir_type *a, const ir_type *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (uint8_t i = 0; i < a->rank; i++)
+        if (a->dim[i] != b->dim[i])
+            return false;
+    return true;
+}
+
 ir_node *ir_add(ir_graph *g, ir_op op, const ir_type *t, ir_node *const *in, uint8_t n_in)
 {
     RF_ASSERT(n_in <= IR_MAX_IN);

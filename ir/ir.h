@@ -211,6 +211,9 @@ const char *ir_op_fattrs(ir_op op);
 const char *ir_kernel_specs(ir_kernel k);
 const char *ir_list_name(const char *list, int i, char *buf, size_t cap);
 ir_type ir_type_make(ir_elem elem, uint8_t rank, const int64_t *dim);
+/* Same rank and dims (a symbol equals only the same symbol); the element
+ * types are not compared. */
+bool ir_type_same_dims(const ir_type *a, const ir_type *b);
 /* Drops dead nodes and renumbers nothing (ids stay stable). */
 void ir_compact(ir_graph *g);
 ir_group *ir_group_new(ir_graph *g, ir_kernel k);

@@ -19,16 +19,6 @@
 
 #define FAIL(...) return rf_fail(err, RF_E_FORMAT, __VA_ARGS__)
 
-static bool dims_eq(const ir_type *a, const ir_type *b)
-{
-    if (a->rank != b->rank)
-        return false;
-    for (uint8_t i = 0; i < a->rank; i++)
-        if (a->dim[i] != b->dim[i])
-            return false;
-    return true;
-}
-
 static int64_t last(const ir_type *t) { return t->rank ? t->dim[t->rank - 1] : 1; }
 
 /* constant part and symbol counts of the element count, for reshape */
@@ -80,7 +70,7 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
             FAIL("%%%" PRIu32 " (embed): expects a [V,E] weight and i32[T] ids giving f32[T,E]", id);
         break;
     case IR_OP_RMS_NORM:
-        if (!dims_eq(t, a))
+        if (!ir_type_same_dims(t, a))
             FAIL("%%%" PRIu32 " (rms_norm): result shape differs from its input", id);
         if (b && (b->rank != 1 || b->dim[0] != last(a)))
             FAIL("%%%" PRIu32 " (rms_norm): weight must be [%" PRId64 "]", id, last(a));
@@ -99,7 +89,7 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         break;
     case IR_OP_ADD:
     case IR_OP_MUL:
-        if (!dims_eq(t, a))
+        if (!ir_type_same_dims(t, a))
             FAIL("%%%" PRIu32 " (%s): result shape differs from its first operand", id, op);
         if (b->rank > a->rank)
             FAIL("%%%" PRIu32 " (%s): second operand has higher rank", id, op);
@@ -112,14 +102,14 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
     case IR_OP_GELU:
     case IR_OP_SOFTCAP:
     case IR_OP_OUTPUT:
-        if (!dims_eq(t, a))
+        if (!ir_type_same_dims(t, a))
             FAIL("%%%" PRIu32 " (%s): result shape differs from its input", id, op);
         if (n->op == IR_OP_SOFTCAP && !(n->fa[0] > 0))
             FAIL("%%%" PRIu32 " (softcap): cap must be > 0", id);
         break;
     case IR_OP_SWIGLU:
     case IR_OP_GEGLU:
-        if (!dims_eq(t, a) || !dims_eq(a, b))
+        if (!ir_type_same_dims(t, a) || !ir_type_same_dims(a, b))
             FAIL("%%%" PRIu32 " (%s): gate, up and result must have one shape", id, op);
         break;
     case IR_OP_SLICE: {
@@ -143,7 +133,7 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         break;
     }
     case IR_OP_ROPE:
-        if (a->rank != 3 || !dims_eq(t, a) || b->elem != GGML_TYPE_I32 || b->dim[0] != a->dim[0])
+        if (a->rank != 3 || !ir_type_same_dims(t, a) || b->elem != GGML_TYPE_I32 || b->dim[0] != a->dim[0])
             FAIL("%%%" PRIu32 " (rope): expects x[T,H,D] and i32[T] positions", id);
         if (n->ia[0] <= 0 || n->ia[0] % 2 || n->ia[0] > a->dim[2] || (n->ia[1] != 0 && n->ia[1] != 2))
             FAIL("%%%" PRIu32 " (rope): n_rot must be even and <= head_dim, mode 0 or 2", id);

@@ -20,6 +20,7 @@
  *     and our Q8_K bytes are ggml-cpu's.
  * ggml is dlopen'd from the fetched reference; missing, the suite fails.
  */
+#include "ggml_ref.h"
 #include "test_util.h"
 
 #include <dlfcn.h>
@@ -33,34 +34,10 @@
 #include "runtime/cpu/quant_impl.h"
 #include "runtime/cpu/quant_k.h"
 
-/* ---- ggml, as its headers declare it (ggml.h, ggml-cpu.h) ------------- */
-
-typedef void (*ggml_to_float_t)(const void *x, float *y, int64_t k);
-typedef void (*ggml_from_float_t)(const float *x, void *y, int64_t k);
-typedef void (*ggml_vec_dot_t)(int n, float *s, size_t bs, const void *x, size_t bx,
-                               const void *y, size_t by, int nrc);
-struct ref_type_traits { /* struct ggml_type_traits */
-    const char *type_name;
-    int64_t blck_size;
-    int64_t blck_size_interleave;
-    size_t type_size;
-    bool is_quantized;
-    ggml_to_float_t to_float;
-    ggml_from_float_t from_float_ref;
-};
-struct ref_type_traits_cpu { /* struct ggml_type_traits_cpu */
-    ggml_from_float_t from_float;
-    ggml_vec_dot_t vec_dot;
-    int vec_dot_type;
-    int64_t nrows;
-};
-
-static const struct ref_type_traits *(*ref_traits)(int);
-static const struct ref_type_traits_cpu *(*ref_traits_cpu)(int);
+static test_ggml ref;
 /* Q8_K has neither in ggml's type table; libggml-base exports both */
 static ggml_to_float_t ref_dequantize_q8_k;
 static ggml_from_float_t ref_quantize_q8_k;
-static const char *ref_cpu_variant = "?";
 
 static const ggml_type weights[] = {GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K,
                                     GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_XS};
@@ -68,36 +45,11 @@ static const ggml_type weights[] = {GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4
 
 static int load_ggml(void)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/lib/libggml-base.so", test_ref_dir());
-    void *base = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    if (!base) {
-        fprintf(stderr, "\n  dlopen %s: %s\n", path, dlerror());
+    if (test_ggml_load(&ref) != 0)
         return -1;
-    }
-    *(void **)&ref_traits = dlsym(base, "ggml_get_type_traits");
-    *(void **)&ref_dequantize_q8_k = dlsym(base, "dequantize_row_q8_K");
-    *(void **)&ref_quantize_q8_k = dlsym(base, "quantize_row_q8_K_ref");
-    /* the ggml-cpu build this CPU would load, best first */
-    __builtin_cpu_init();
-    const char *variant = "x64";
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
-        variant = "skylakex";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("bmi2"))
-        variant = "haswell";
-    snprintf(path, sizeof path, "%s/lib/libggml-cpu-%s.so", test_ref_dir(), variant);
-    void *cpu = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    if (cpu) {
-        void (*init)(void);
-        *(void **)&init = dlsym(cpu, "ggml_cpu_init");
-        *(void **)&ref_traits_cpu = dlsym(cpu, "ggml_get_type_traits_cpu");
-        if (init)
-            init();
-        ref_cpu_variant = variant;
-    }
-    if (!ref_traits || !ref_traits_cpu || !ref_dequantize_q8_k || !ref_quantize_q8_k) {
+    *(void **)&ref_dequantize_q8_k = dlsym(ref.base, "dequantize_row_q8_K");
+    *(void **)&ref_quantize_q8_k = dlsym(ref.base, "quantize_row_q8_K_ref");
+    if (!ref_dequantize_q8_k || !ref_quantize_q8_k) {
         fprintf(stderr, "\n  ggml symbols missing under %s/lib\n", test_ref_dir());
         return -1;
     }
@@ -108,26 +60,18 @@ static int load_ggml(void)
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
 
-static float urand(void) { return (float)(test_rand(&rng) >> 40) * 0x1p-24f; } /* [0,1) */
-
-static float grand(void)
-{
-    float u = urand() + 0x1p-25f, v = urand();
-    return sqrtf(-2 * logf(u)) * cosf(6.2831853f * v);
-}
-
 /* n floats; each 32 has its own scale in 10^[lo, hi), and now and then is
  * constant, partly zero, all zero (never for a whole super-block: Q8_K
  * leaves bsums unwritten there), or holds an outlier */
 static void fill_floats_in(float *x, int64_t n, float lo, float hi)
 {
     for (int64_t b = 0; b < n; b += 32) {
-        float scale = powf(10.0f, lo + (hi - lo) * urand());
+        float scale = powf(10.0f, lo + (hi - lo) * test_urand(&rng));
         int kind = (int)(test_rand(&rng) % 10);
         if (kind == 4 && b % QK_K == 0)
             kind = 0;
         for (int64_t j = b; j < b + 32; j++) {
-            float v = grand() * scale;
+            float v = test_grand(&rng) * scale;
             if (kind == 1)
                 v = scale;
             else if (kind == 2 && j % 3 == 0)
@@ -151,7 +95,8 @@ static size_t row_bytes(ggml_type t, int64_t n)
 /* random half, finite, with magnitude in 2^[lo, hi] */
 static uint16_t rand_half(int lo, int hi)
 {
-    float v = ldexpf(1.0f + urand(), lo + (int)(test_rand(&rng) % (unsigned)(hi - lo + 1)));
+    float v = ldexpf(1.0f + test_urand(&rng),
+                     lo + (int)(test_rand(&rng) % (unsigned)(hi - lo + 1)));
     if (test_rand(&rng) & 1)
         v = -v;
     return cpu_f32_to_fp16(v);
@@ -198,7 +143,7 @@ static void fill_blocks(ggml_type t, void *dst, int64_t n, int hi)
 static void fill_q8_k(cpu_block_q8_k *y, int64_t n)
 {
     for (int64_t b = 0; b < n / QK_K; b++) {
-        y[b].d = powf(10.0f, -6 + 8 * urand());
+        y[b].d = powf(10.0f, -6 + 8 * test_urand(&rng));
         int range = (test_rand(&rng) % 4 == 0) ? 8 : 255; /* small or full */
         for (int j = 0; j < QK_K; j++)
             y[b].qs[j] = (int8_t)((int)(test_rand(&rng) % (unsigned)range) - range / 2);
@@ -258,7 +203,7 @@ static void test_roundtrip(void)
     float *x = malloc(NMAX * sizeof *x), *z = malloc(NMAX * sizeof *z);
     void *q = malloc(NMAX * 2);
     for (int i = 0; i < NMAX; i++)
-        x[i] = grand();
+        x[i] = test_grand(&rng);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const cpu_quant_traits *tr = cpu_quant_ref(cases[c].t);
         tr->from_float(x, q, NMAX);
@@ -285,7 +230,7 @@ static void test_ggml_dequantize(void)
     float *a = malloc(NMAX * sizeof *a), *b = malloc(NMAX * sizeof *b);
     for (size_t i = 0; i <= N_WEIGHTS; i++) {
         ggml_type t = i < N_WEIGHTS ? weights[i] : GGML_TYPE_Q8_K;
-        const struct ref_type_traits *g = ref_traits((int)t);
+        const struct ref_type_traits *g = ref.traits((int)t);
         CU_ASSERT_FATAL(g != NULL);
         CU_ASSERT_EQUAL(g->type_size, ggml_type_get(t)->type_size);
         ggml_to_float_t to_float = t == GGML_TYPE_Q8_K ? ref_dequantize_q8_k : g->to_float;
@@ -315,7 +260,7 @@ static void test_ggml_quantize(void)
     uint8_t *a = malloc(NMAX * 2), *b = malloc(NMAX * 2);
     for (size_t i = 0; i <= N_WEIGHTS; i++) {
         ggml_type t = i < N_WEIGHTS ? weights[i] : GGML_TYPE_Q8_K;
-        const struct ref_type_traits *g = ref_traits((int)t);
+        const struct ref_type_traits *g = ref.traits((int)t);
         CU_ASSERT_FATAL(g != NULL);
         ggml_from_float_t quantize = t == GGML_TYPE_Q8_K ? ref_quantize_q8_k : g->from_float_ref;
         CU_ASSERT_FATAL(quantize != NULL);
@@ -518,7 +463,7 @@ static void test_q8_k_sign_tie(void)
 {
     float x[QK_K];
     for (int i = 0; i < QK_K; i++)
-        x[i] = grand();
+        x[i] = test_grand(&rng);
     x[3] = -50;
     x[200] = 50;
     cpu_block_q8_k a, b;
@@ -533,12 +478,12 @@ static void test_q8_k_sign_tie(void)
 
 static void test_ggml_cpu(void)
 {
-    CU_ASSERT_FATAL(ref_traits_cpu != NULL);
+    CU_ASSERT_FATAL(ref.traits_cpu != NULL);
     rows r;
     rows_alloc(&r);
     for (size_t ti = 0; ti < N_WEIGHTS; ti++) {
         ggml_type t = weights[ti];
-        const struct ref_type_traits_cpu *g = ref_traits_cpu((int)t);
+        const struct ref_type_traits_cpu *g = ref.traits_cpu((int)t);
         const cpu_quant_traits *tr = cpu_quant(t);
         CU_ASSERT_FATAL(g != NULL && g->vec_dot != NULL);
         CU_ASSERT_EQUAL(g->vec_dot_type, (int)tr->vec_dot_type);
@@ -554,7 +499,7 @@ static void test_ggml_cpu(void)
                 if (!close(s_ours, s_ggml, mag) && bad++ < 3)
                     fprintf(stderr, "\n  %s (%s) n=%lld: %.9g vs ggml-cpu-%s %.9g",
                             ggml_type_get(t)->name, tr->isa, (long long)n, s_ours,
-                            ref_cpu_variant, s_ggml);
+                            ref.cpu_variant, s_ggml);
             }
         CU_ASSERT_EQUAL(bad, 0);
     }
@@ -564,7 +509,7 @@ static void test_ggml_cpu(void)
     for (int rep = 0; rep < 20; rep++) {
         fill_floats_in(x, NMAX, -6, 4);
         cpu_quant(GGML_TYPE_Q8_K)->from_float(x, a, NMAX);
-        ref_traits_cpu(GGML_TYPE_Q8_K)->from_float(x, b, NMAX);
+        ref.traits_cpu(GGML_TYPE_Q8_K)->from_float(x, b, NMAX);
         bad += memcmp(a, b, row_bytes(GGML_TYPE_Q8_K, NMAX)) != 0;
     }
     CU_ASSERT_EQUAL(bad, 0);

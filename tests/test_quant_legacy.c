@@ -16,9 +16,9 @@
  *     vec_dot agrees with ggml-cpu's (libggml-cpu-<variant>.so).
  * ggml is dlopen'd from the fetched reference; missing, the suite fails.
  */
+#include "ggml_ref.h"
 #include "test_util.h"
 
-#include <cpuid.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdbool.h>
@@ -28,102 +28,26 @@
 
 #include "runtime/cpu/quant_impl.h"
 
-/* ---- ggml, as its headers declare it (ggml.h, ggml-cpu.h) ------------- */
-
-typedef void (*ggml_to_float_t)(const void *x, float *y, int64_t k);
-typedef void (*ggml_from_float_t)(const float *x, void *y, int64_t k);
-typedef void (*ggml_vec_dot_t)(int n, float *s, size_t bs, const void *x, size_t bx,
-                               const void *y, size_t by, int nrc);
-struct ref_type_traits { /* struct ggml_type_traits */
-    const char *type_name;
-    int64_t blck_size;
-    int64_t blck_size_interleave;
-    size_t type_size;
-    bool is_quantized;
-    ggml_to_float_t to_float;
-    ggml_from_float_t from_float_ref;
-};
-struct ref_type_traits_cpu { /* struct ggml_type_traits_cpu */
-    ggml_from_float_t from_float;
-    ggml_vec_dot_t vec_dot;
-    int vec_dot_type;
-    int64_t nrows;
-};
 typedef struct { uint16_t bits; } ref_bf16;
 
-static const struct ref_type_traits *(*ref_traits)(int);
-static const struct ref_type_traits_cpu *(*ref_traits_cpu)(int);
+static test_ggml ref;
 static float (*ref_fp16_to_fp32)(uint16_t);
 static uint16_t (*ref_fp32_to_fp16)(float);
 static ref_bf16 (*ref_fp32_to_bf16)(float);
-static const char *ref_cpu_variant = "?";
 
 static const ggml_type types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,
                                   GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
                                   GGML_TYPE_Q8_1, GGML_TYPE_IQ4_NL, GGML_TYPE_MXFP4};
 #define N_TYPES (sizeof types / sizeof types[0])
 
-static int has_f16c(void)
-{
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
-}
-
 static int load_ggml(void)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/lib/libggml-base.so", test_ref_dir());
-    void *base = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    if (!base) {
-        fprintf(stderr, "\n  dlopen %s: %s\n", path, dlerror());
+    if (test_ggml_load(&ref) != 0)
         return -1;
-    }
-    *(void **)&ref_traits = dlsym(base, "ggml_get_type_traits");
-    *(void **)&ref_fp16_to_fp32 = dlsym(base, "ggml_fp16_to_fp32");
-    *(void **)&ref_fp32_to_fp16 = dlsym(base, "ggml_fp32_to_fp16");
-    *(void **)&ref_fp32_to_bf16 = dlsym(base, "ggml_fp32_to_bf16");
-    /* the ggml-cpu build this CPU would load, best first */
-    static const struct { const char *name, *need[4]; } variants[] = {
-        {"zen4", {"avx512f", "avx512bw", "avx512vnni", "avx512bf16"}},
-        {"icelake", {"avx512f", "avx512bw", "avx512vnni", "avx512vbmi"}},
-        {"skylakex", {"avx512f", "avx512bw", "avx512vl", "avx512cd"}},
-        {"haswell", {"avx2", "fma", "f16c", "bmi2"}},
-        {"sse42", {"sse4.2", "sse4.2", "sse4.2", "sse4.2"}},
-    };
-    __builtin_cpu_init();
-    for (size_t v = 0; v < sizeof variants / sizeof variants[0] && !ref_traits_cpu; v++) {
-        bool ok = true;
-        for (int k = 0; k < 4; k++) {
-            const char *f = variants[v].need[k];
-            /* __builtin_cpu_supports needs a literal: test the few we name */
-            ok = ok && (strcmp(f, "avx512f") == 0    ? __builtin_cpu_supports("avx512f")
-                  : strcmp(f, "avx512bw") == 0   ? __builtin_cpu_supports("avx512bw")
-                  : strcmp(f, "avx512vl") == 0   ? __builtin_cpu_supports("avx512vl")
-                  : strcmp(f, "avx512cd") == 0   ? __builtin_cpu_supports("avx512cd")
-                  : strcmp(f, "avx512vnni") == 0 ? __builtin_cpu_supports("avx512vnni")
-                  : strcmp(f, "avx512bf16") == 0 ? __builtin_cpu_supports("avx512bf16")
-                  : strcmp(f, "avx512vbmi") == 0 ? __builtin_cpu_supports("avx512vbmi")
-                  : strcmp(f, "avx2") == 0       ? __builtin_cpu_supports("avx2")
-                  : strcmp(f, "fma") == 0        ? __builtin_cpu_supports("fma")
-                  : strcmp(f, "f16c") == 0       ? has_f16c()
-                  : strcmp(f, "bmi2") == 0       ? __builtin_cpu_supports("bmi2")
-                                                 : __builtin_cpu_supports("sse4.2"));
-        }
-        if (!ok)
-            continue;
-        snprintf(path, sizeof path, "%s/lib/libggml-cpu-%s.so", test_ref_dir(), variants[v].name);
-        void *cpu = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-        if (!cpu)
-            continue;
-        void (*init)(void);
-        *(void **)&init = dlsym(cpu, "ggml_cpu_init");
-        *(void **)&ref_traits_cpu = dlsym(cpu, "ggml_get_type_traits_cpu");
-        if (init)
-            init();
-        ref_cpu_variant = variants[v].name;
-    }
-    if (!ref_traits || !ref_fp16_to_fp32 || !ref_fp32_to_fp16 || !ref_fp32_to_bf16 ||
-        !ref_traits_cpu) {
+    *(void **)&ref_fp16_to_fp32 = dlsym(ref.base, "ggml_fp16_to_fp32");
+    *(void **)&ref_fp32_to_fp16 = dlsym(ref.base, "ggml_fp32_to_fp16");
+    *(void **)&ref_fp32_to_bf16 = dlsym(ref.base, "ggml_fp32_to_bf16");
+    if (!ref_fp16_to_fp32 || !ref_fp32_to_fp16 || !ref_fp32_to_bf16) {
         fprintf(stderr, "\n  ggml symbols missing under %s/lib\n", test_ref_dir());
         return -1;
     }
@@ -134,24 +58,16 @@ static int load_ggml(void)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
-static float urand(void) { return (float)(test_rand(&rng) >> 40) * 0x1p-24f; } /* [0,1) */
-
-static float grand(void)
-{
-    float u = urand() + 0x1p-25f, v = urand();
-    return sqrtf(-2 * logf(u)) * cosf(6.2831853f * v);
-}
-
 /* n floats in blocks of 32, each block with its own scale from 10^lo to
  * 10^hi, now and then a block that is all one value, has exact zeros, or
  * holds a single outlier */
 static void fill_floats_in(float *x, int64_t n, float lo, float hi)
 {
     for (int64_t b = 0; b < n; b += 32) {
-        float scale = powf(10.0f, lo + (hi - lo) * urand());
+        float scale = powf(10.0f, lo + (hi - lo) * test_urand(&rng));
         int kind = (int)(test_rand(&rng) % 8);
         for (int64_t j = b; j < b + 32 && j < n; j++) {
-            float v = grand() * scale;
+            float v = test_grand(&rng) * scale;
             if (kind == 1)
                 v = scale;
             else if (kind == 2 && j % 3 == 0)
@@ -195,7 +111,8 @@ static void fill_blocks(ggml_type t, void *dst, int64_t n, bool finite)
                 ((uint16_t *)dst)[i] = rand_half_scale();
         if (t == GGML_TYPE_BF16 && finite)
             for (int64_t i = 0; i < n; i++)
-                ((uint16_t *)dst)[i] = cpu_f32_to_bf16(grand() * powf(10.0f, -20 + 24 * urand()));
+                ((uint16_t *)dst)[i] =
+                    cpu_f32_to_bf16(test_grand(&rng) * powf(10.0f, -20 + 24 * test_urand(&rng)));
         if (t == GGML_TYPE_MXFP4 && finite)
             for (int64_t b = 0; b < n / 32; b++)
                 p[b * 17] = (uint8_t)(100 + test_rand(&rng) % 40);
@@ -231,7 +148,7 @@ static bool same_bits_or_both_nan(float a, float b)
 
 static void test_half_bf16(void)
 {
-    CU_ASSERT_FATAL(ref_traits != NULL);
+    CU_ASSERT_FATAL(ref.traits != NULL);
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++)
         bad += !same_bits_or_both_nan(cpu_fp16_to_f32((uint16_t)h), ref_fp16_to_fp32((uint16_t)h));
@@ -325,13 +242,13 @@ static void test_roundtrip(void)
 
 static void test_ggml_dequantize(void)
 {
-    CU_ASSERT_FATAL(ref_traits != NULL);
+    CU_ASSERT_FATAL(ref.traits != NULL);
     enum { N = 32 * 256 };
     void *q = malloc(N * 4);
     float *a = malloc(N * sizeof(float)), *b = malloc(N * sizeof(float));
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         ggml_type t = types[ti];
-        const struct ref_type_traits *g = ref_traits((int)t);
+        const struct ref_type_traits *g = ref.traits((int)t);
         if (!g->to_float)
             continue; /* Q8_1: ggml has none */
         CU_ASSERT_EQUAL(g->type_size, ggml_type_get(t)->type_size);
@@ -354,13 +271,13 @@ static void test_ggml_dequantize(void)
 
 static void test_ggml_quantize(void)
 {
-    CU_ASSERT_FATAL(ref_traits != NULL);
+    CU_ASSERT_FATAL(ref.traits != NULL);
     enum { N = 32 * 256 };
     float *x = malloc(N * sizeof(float));
     uint8_t *a = malloc(N * 4), *b = malloc(N * 4);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         ggml_type t = types[ti];
-        const struct ref_type_traits *g = ref_traits((int)t);
+        const struct ref_type_traits *g = ref.traits((int)t);
         if (!g->from_float_ref)
             continue;
         size_t bs = ggml_type_get(t)->type_size;
@@ -531,7 +448,7 @@ static void check_simd(enum cpu_isa isa)
 
 static void test_simd_avx2(void)
 {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !has_f16c()) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !test_cpu_has_f16c()) {
         fprintf(stderr, "\n  no AVX2 on this CPU: nothing to compare");
         return;
     }
@@ -541,7 +458,7 @@ static void test_simd_avx2(void)
 static void test_simd_avx512(void)
 {
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx2") || !has_f16c()) {
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx2") || !test_cpu_has_f16c()) {
         fprintf(stderr, "\n  no AVX-512 on this CPU: nothing to compare");
         return;
     }
@@ -551,12 +468,12 @@ static void test_simd_avx512(void)
 /* our fastest kernels against the ggml-cpu build this CPU would load */
 static void test_ggml_cpu(void)
 {
-    CU_ASSERT_FATAL(ref_traits_cpu != NULL);
+    CU_ASSERT_FATAL(ref.traits_cpu != NULL);
     rows r;
     rows_alloc(&r);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         ggml_type t = types[ti];
-        const struct ref_type_traits_cpu *g = ref_traits_cpu((int)t);
+        const struct ref_type_traits_cpu *g = ref.traits_cpu((int)t);
         const cpu_quant_traits *tr = cpu_quant(t);
         if (!has_dot(t) || !g->vec_dot)
             continue;
@@ -573,7 +490,7 @@ static void test_ggml_cpu(void)
                 if (!(fabs(s_ours - s_ggml) <= 1e-5 * mag + 1e-35) && bad++ < 3)
                     fprintf(stderr, "\n  %s (%s) n=%lld: %.9g vs ggml-cpu-%s %.9g",
                             ggml_type_get(t)->name, tr->isa, (long long)n, s_ours,
-                            ref_cpu_variant, s_ggml);
+                            ref.cpu_variant, s_ggml);
             }
         CU_ASSERT_EQUAL(bad, 0);
     }
@@ -586,7 +503,7 @@ static void test_ggml_cpu(void)
         for (int rep = 0; rep < 20; rep++) {
             fill_floats(x, NMAX);
             cpu_quant(act[k])->from_float(x, a, NMAX);
-            ref_traits_cpu((int)act[k])->from_float(x, b, NMAX);
+            ref.traits_cpu((int)act[k])->from_float(x, b, NMAX);
             bad += memcmp(a, b, row_bytes(act[k], NMAX)) != 0;
         }
         CU_ASSERT_EQUAL(bad, 0);
@@ -616,7 +533,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     if (load_ggml() != 0)
-        ref_traits = NULL, ref_traits_cpu = NULL; /* the golden tests fail */
+        ref.traits = NULL, ref.traits_cpu = NULL; /* the golden tests fail */
     CU_pSuite s = CU_add_suite("quant_legacy", NULL, NULL);
     CU_add_test(s, "tables", test_tables);
     CU_add_test(s, "half and bfloat converters equal ggml's", test_half_bf16);

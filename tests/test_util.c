@@ -5,6 +5,7 @@
 
 #include <CUnit/Basic.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,14 @@ uint64_t test_rand(uint64_t *s)
     x ^= x >> 27;
     *s = x;
     return x * 0x2545F4914F6CDD1Dull;
+}
+
+float test_urand(uint64_t *s) { return (float)(test_rand(s) >> 40) * 0x1p-24f; }
+
+float test_grand(uint64_t *s)
+{
+    float u = test_urand(s) + 0x1p-25f, v = test_urand(s);
+    return sqrtf(-2 * logf(u)) * cosf(6.2831853f * v);
 }
 
 char *test_run(const char *cmd, int *status, int *signo)

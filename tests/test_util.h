@@ -28,6 +28,10 @@ int test_write_file(const char *path, const void *data, size_t len);
 
 /* xorshift64* */
 uint64_t test_rand(uint64_t *state);
+/* from the same state: uniform in [0,1) (24 bits), and N(0,1) (Box-Muller
+ * on two uniforms) */
+float test_urand(uint64_t *state);
+float test_grand(uint64_t *state);
 
 /* Run `cmd` with /bin/sh, capturing stdout (malloc'd) and the exit status
  * (-1 if it died by a signal, with *signo set). */

@@ -31,16 +31,6 @@ rf_status ir_pass_dce(ir_graph *g, rf_error *err)
     return RF_OK;
 }
 
-static bool same_dims(const ir_type *a, const ir_type *b)
-{
-    if (a->rank != b->rank)
-        return false;
-    for (uint8_t i = 0; i < a->rank; i++)
-        if (a->dim[i] != b->dim[i])
-            return false;
-    return true;
-}
-
 rf_status ir_pass_fold(ir_graph *g, rf_error *err)
 {
     (void)err;
@@ -55,7 +45,7 @@ rf_status ir_pass_fold(ir_graph *g, rf_error *err)
             if (repl[n->in[k]->id])
                 n->in[k] = repl[n->in[k]->id];
         if ((n->op == IR_OP_SCALE && n->fa[0] == 1.0f) ||
-            (n->op == IR_OP_RESHAPE && same_dims(&n->type, &n->in[0]->type))) {
+            (n->op == IR_OP_RESHAPE && ir_type_same_dims(&n->type, &n->in[0]->type))) {
             repl[n->id] = n->in[0];
             n->dead = true;
         } else if (n->op == IR_OP_RESHAPE && n->in[0]->op == IR_OP_RESHAPE) {

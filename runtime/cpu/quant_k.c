@@ -26,10 +26,6 @@
 
 #include "runtime/cpu/quant_impl.h"
 
-const int8_t cpu_kvalues_iq4nl_k[16] = {
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-};
-
 /* ---- to_float ------------------------------------------------------------ */
 
 static void to_float_q2_k(const void *vx, float *y, int64_t n)
@@ -161,8 +157,8 @@ static void unpack_iq4_xs(const cpu_block_iq4_xs *b, int8_t q[QK_K], int ls[QK_K
         ls[ib] = (((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
                   (((b->scales_h >> (2 * ib)) & 3) << 4)) - 32;
         for (int j = 0; j < 16; ++j) {
-            q[32 * ib + j] = cpu_kvalues_iq4nl_k[b->qs[16 * ib + j] & 0xF];
-            q[32 * ib + j + 16] = cpu_kvalues_iq4nl_k[b->qs[16 * ib + j] >> 4];
+            q[32 * ib + j] = cpu_kvalues_iq4nl[b->qs[16 * ib + j] & 0xF];
+            q[32 * ib + j + 16] = cpu_kvalues_iq4nl[b->qs[16 * ib + j] >> 4];
         }
     }
 }

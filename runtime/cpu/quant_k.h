@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "runtime/cpu/quant_legacy.h" /* cpu_kvalues_iq4nl: IQ4_XS shares IQ4_NL's grid */
+
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
@@ -73,12 +75,9 @@ typedef struct cpu_block_iq4_xs {
     uint16_t d;
     uint16_t scales_h;          /* high 2 bits of the 8 6-bit scales */
     uint8_t scales_l[QK_K / 64]; /* low 4 bits */
-    uint8_t qs[QK_K / 2];       /* 4-bit indices into cpu_kvalues_iq4nl_k */
+    uint8_t qs[QK_K / 2];       /* 4-bit indices into cpu_kvalues_iq4nl */
 } cpu_block_iq4_xs;
 _Static_assert(sizeof(cpu_block_iq4_xs) == 136, "iq4_xs block size");
-
-/* The non-linear grid of IQ4_NL / IQ4_XS (ggml's kvalues_iq4nl). */
-extern const int8_t cpu_kvalues_iq4nl_k[16];
 
 /* Q4_K / Q5_K: the 8 6-bit scales and 8 6-bit mins packed in 12 bytes. */
 static inline void cpu_k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)

@@ -269,7 +269,7 @@ void cpu_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *vx, const void *vy
 {
     const cpu_block_iq4_xs *x = vx;
     const cpu_block_q8_k *y = vy;
-    const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)cpu_kvalues_iq4nl_k));
+    const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)cpu_kvalues_iq4nl));
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; ++i) {

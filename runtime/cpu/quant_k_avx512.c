@@ -264,7 +264,7 @@ void cpu_vec_dot_iq4_xs_avx512(int64_t n, float *s, const void *vx, const void *
 {
     const cpu_block_iq4_xs *x = vx;
     const cpu_block_q8_k *y = vy;
-    const __m512i grid = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)cpu_kvalues_iq4nl_k));
+    const __m512i grid = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)cpu_kvalues_iq4nl));
     const __m512i m4 = _mm512_set1_epi8(0xF);
     /* qword indices pairing the low- and high-nibble halves of a sub-block */
     const __m512i pa = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);

@@ -468,7 +468,7 @@ static int grid_index(const int8_t *val, float v)
 void cpu_quantize_iq4_xs_ref(const float *x, void *vy, int64_t n)
 {
     cpu_block_iq4_xs *y = vy;
-    const int8_t *val = cpu_kvalues_iq4nl_k;
+    const int8_t *val = cpu_kvalues_iq4nl;
     const int ntry = 7;
     uint8_t L[QK_K];
     float w[32], scales[QK_K / 32];

@@ -37,8 +37,8 @@
  */
 #define _GNU_SOURCE
 #include "frontend/gguf.h"
+#include "llama_dl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -49,31 +49,12 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- the slice of llama.h we use (llama.cpp release v0.5.0 of node-llama-cpp) ---- */
+/* ---- the slice of llama.h we use beyond llama_dl.h ---------------------- */
 
-typedef int32_t llama_token;
 typedef int32_t llama_pos;
 typedef int32_t llama_seq_id;
-struct llama_model;
 struct llama_context;
-struct llama_vocab;
 typedef void *llama_memory_t;
-
-struct llama_model_params {
-    void *devices;
-    const void *tensor_buft_overrides;
-    int32_t n_gpu_layers;
-    int32_t split_mode; /* enums are int-sized */
-    int32_t load_mode;
-    int32_t lazy_mode;
-    int32_t main_gpu;
-    const float *tensor_split;
-    void *progress_callback;
-    void *progress_callback_user_data;
-    const void *kv_overrides;
-    bool vocab_only, check_tensors, use_extra_bufts, no_host, no_alloc, load_mtp;
-};
-_Static_assert(sizeof(struct llama_model_params) == 80, "llama_model_params layout");
 
 struct llama_context_params {
     uint32_t n_ctx, n_batch, n_ubatch, n_seq_max, n_rs_seq, n_outputs_max, n_outputs_max_per_seq;
@@ -177,48 +158,12 @@ static void fail(const char *what, const char *arg)
     exit(2);
 }
 
-static const char *ref_lib_dir(void)
-{
-    static char buf[4096];
-    const char *e = getenv("ROCMFORGE_REF_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (e && *e)
-        snprintf(buf, sizeof buf, "%s/lib", e);
-    else if (xdg && *xdg)
-        snprintf(buf, sizeof buf, "%s/rocmforge-ref/lib", xdg);
-    else
-        snprintf(buf, sizeof buf, "%s/.cache/rocmforge-ref/lib", home ? home : "/tmp");
-    return buf;
-}
-
-static void *open_lib(const char *name)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", ref_lib_dir(), name);
-    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "llama_eval: cannot load %s: %s (run scripts/fetch-reference.sh)\n",
-                path, dlerror());
-        exit(2);
-    }
-    return lib;
-}
-
-static void *sym(void *lib, const char *name)
-{
-    void *p = dlsym(lib, name);
-    if (!p)
-        fail("symbol not found:", name);
-    return p;
-}
-
 static void load_library(void)
 {
-    void *llama = open_lib("libllama.v0.5.0.so");
-    void *ggml = open_lib("libggml.v0.5.0.so"); /* already mapped by libllama's RUNPATH */
+    void *llama = llama_dl_open("libllama.v0.5.0.so");
+    void *ggml = llama_dl_open("libggml.v0.5.0.so"); /* already mapped by libllama's RUNPATH */
     /* POSIX: object and function pointers share a representation. */
-#define BIND(lib, field, name) *(void **)&L.field = sym(lib, name)
+#define BIND(lib, field, name) *(void **)&L.field = llama_dl_sym(lib, name)
     BIND(llama, backend_init, "llama_backend_init");
     BIND(llama, log_set, "llama_log_set");
     BIND(llama, model_default_params, "llama_model_default_params");
@@ -239,7 +184,7 @@ static void load_library(void)
 #undef BIND
     L.log_set(log_cb, NULL);
     L.backend_init();
-    L.backend_load_all_from_path(ref_lib_dir());
+    L.backend_load_all_from_path(llama_dl_dir());
 }
 
 static bool slack_intact(const unsigned char *slack)

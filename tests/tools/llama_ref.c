@@ -25,16 +25,18 @@
  * The library is the prebuilt libllama from scripts/fetch-reference.sh,
  * dlopen()ed by full path from $REF/lib (its RUNPATH finds ggml beside it),
  * so this tool neither links against nor includes anything of llama.cpp: the
- * few prototypes it calls are declared below from include/llama.h of the same
- * release. llama_model_params is passed by value, so its layout is mirrored
- * field by field and checked at run time against the documented defaults;
+ * few prototypes it calls are declared below (and in llama_dl.h, shared with
+ * llama_eval) from include/llama.h of the same release. llama_model_params
+ * is passed by value, so its layout is mirrored field by field and checked
+ * at run time against the documented defaults;
  * a mismatch (a new release reordering fields) stops the tool rather than
  * load with garbage flags.
  *
  * Exit status: 0 ok, 1 usage or I/O, 2 the library or vocab failed to load.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
+#include "llama_dl.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,32 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the slice of llama.h we use (llama.cpp release bundled by node-llama-cpp 3.22.1) ---- */
-
-typedef int32_t llama_token;
-struct llama_model;
-struct llama_vocab;
-
-struct llama_model_params { /* mirrors include/llama.h field for field */
-    void *devices;
-    const void *tensor_buft_overrides;
-    int32_t n_gpu_layers;
-    int32_t split_mode; /* enums are int-sized */
-    int32_t load_mode;
-    int32_t lazy_mode;
-    int32_t main_gpu;
-    const float *tensor_split;
-    void *progress_callback;
-    void *progress_callback_user_data;
-    const void *kv_overrides;
-    bool vocab_only;
-    bool check_tensors;
-    bool use_extra_bufts;
-    bool no_host;
-    bool no_alloc;
-    bool load_mtp;
-};
-_Static_assert(sizeof(struct llama_model_params) == 80, "llama_model_params layout");
+/* ---- the slice of llama.h we use beyond llama_dl.h ---------------------- */
 
 /* Returned and passed in memory (it is over 16 bytes); the slack keeps a
  * slightly larger struct in a future release from writing past our buffer
@@ -105,44 +82,12 @@ static void quiet_log(int level, const char *text, void *user_data)
     (void)level, (void)text, (void)user_data;
 }
 
-static const char *ref_lib_dir(void)
-{
-    static char buf[4096];
-    const char *e = getenv("ROCMFORGE_REF_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (e && *e)
-        snprintf(buf, sizeof buf, "%s/lib", e);
-    else if (xdg && *xdg)
-        snprintf(buf, sizeof buf, "%s/rocmforge-ref/lib", xdg);
-    else
-        snprintf(buf, sizeof buf, "%s/.cache/rocmforge-ref/lib", home ? home : "/tmp");
-    return buf;
-}
-
-static void *sym(void *lib, const char *name)
-{
-    void *p = dlsym(lib, name);
-    if (!p) {
-        fprintf(stderr, "llama_ref: %s not found in libllama: %s\n", name, dlerror());
-        exit(2);
-    }
-    return p;
-}
-
 static void load_library(void)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/libllama.v0.5.0.so", ref_lib_dir());
-    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "llama_ref: cannot load %s: %s (run scripts/fetch-reference.sh)\n",
-                path, dlerror());
-        exit(2);
-    }
+    void *lib = llama_dl_open("libllama.v0.5.0.so");
     /* Object and function pointers share a representation on every platform
      * dlsym exists on; POSIX requires it. */
-#define BIND(field, name) *(void **)&L.field = sym(lib, name)
+#define BIND(field, name) *(void **)&L.field = llama_dl_sym(lib, name)
     BIND(backend_init, "llama_backend_init");
     BIND(model_default_params, "llama_model_default_params");
     BIND(model_load_from_file, "llama_model_load_from_file");

@@ -17,6 +17,11 @@
  *   {"model":PATH,"backend":"cpu","threads":N,"n_prompt":p,"n_gen":n,
  *    "reps":R,"prefill_tok_s":X,"decode_tok_s":Y,"prefill_s":..,"decode_s":..}
  * threads is the number asked for; 0 means the runtime's default.
+ *
+ * With ROCMFORGE_PROFILE=1 in the environment (CPU backend) it also prints
+ * to stderr, after the result, the time spent per kernel kind over every
+ * timed rt_eval (the untimed warm-up is left out), split into prefill and
+ * decode: where a step's time goes, for performance work.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +29,45 @@
 
 #include "cli/cli.h"
 #include "frontend/gguf.h"
+#include "runtime/cpu/ops.h"
 #include "runtime/runtime.h"
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend cpu|gpu|auto] [--ctx N] "      \
     "[--no-warmup] [--json]"
+
+/* The profile's totals; diff of two snapshots is one phase. */
+static void profile_print(const cpu_profile *pp, const cpu_profile *pd, double pp_s, double tg_s)
+{
+    const cpu_profile *ph[2] = {pp, pd};
+    const char *name[2] = {"prefill", "decode"};
+    double wall[2] = {pp_s, tg_s};
+    for (int f = 0; f < 2; f++) {
+        double total = 0;
+        for (int k = 0; k <= IR_OP_COUNT; k++)
+            total += ph[f]->seconds[k];
+        fprintf(stderr, "profile %s: %.3f s in kernels, %.3f s timed\n", name[f], total, wall[f]);
+        for (int k = 0; k <= IR_OP_COUNT; k++) {
+            if (!ph[f]->calls[k])
+                continue;
+            fprintf(stderr, "  %-14s %9.3f ms %5.1f%% %8llu calls %8.1f us/call\n",
+                    k == IR_OP_COUNT ? "matmul(M>1)" : k == IR_OP_MATMUL ? "matmul(M=1)" : ir_op_name((ir_op)k),
+                    1e3 * ph[f]->seconds[k], total > 0 ? 100 * ph[f]->seconds[k] / total : 0,
+                    (unsigned long long)ph[f]->calls[k], 1e6 * ph[f]->seconds[k] / (double)ph[f]->calls[k]);
+        }
+    }
+}
+
+static void profile_diff(cpu_profile *acc, const cpu_profile *now, cpu_profile *last)
+{
+    if (!now)
+        return;
+    for (int k = 0; k <= IR_OP_COUNT; k++) {
+        acc->seconds[k] += now->seconds[k] - last->seconds[k];
+        acc->calls[k] += now->calls[k] - last->calls[k];
+    }
+    *last = *now;
+}
 
 static int32_t argmax(const float *x, uint32_t n)
 {
@@ -120,7 +159,9 @@ int cmd_bench(int argc, char **argv)
             (n_gen > 0 && rt_eval(rt, &tok, 1, logits, &err) != RF_OK))
             goto fail;
     }
-    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0;
+    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0, sum_pp = 0, sum_tg = 0;
+    const cpu_profile *prof = cpu_session_profile(rt);
+    cpu_profile prof_pp = {0}, prof_tg = {0}, prof_last = prof ? *prof : (cpu_profile){0};
     for (long long r = 0; r < reps; r++) {
         rt_reset(rt);
         if (n_prompt > 0) {
@@ -128,6 +169,8 @@ int cmd_bench(int argc, char **argv)
             if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK)
                 goto fail;
             double t = cli_now() - t0;
+            sum_pp += t;
+            profile_diff(&prof_pp, prof, &prof_last);
             if (!best_pp || (double)n_prompt / t > best_pp) {
                 best_pp = (double)n_prompt / t;
                 pp_s = t;
@@ -141,6 +184,8 @@ int cmd_bench(int argc, char **argv)
                 goto fail;
             t += cli_now() - t0;
         }
+        sum_tg += t;
+        profile_diff(&prof_tg, prof, &prof_last);
         if (n_gen > 0 && (!best_tg || (double)n_gen / t > best_tg)) {
             best_tg = (double)n_gen / t;
             tg_s = t;
@@ -168,6 +213,8 @@ int cmd_bench(int argc, char **argv)
                n_gen, best_tg);
     }
     rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+    if (prof)
+        profile_print(&prof_pp, &prof_tg, sum_pp, sum_tg);
     goto out;
 fail:
     rc = cli_error(&err);

@@ -11,10 +11,15 @@
  * matmuls that read it (Q/K/V, gate/up) and runs its prologue (RMSNorm) and
  * epilogues (bias, gating, softcap, residual) right after, while the rows are
  * still in cache; the rope_kv group ropes q and k and stores k and v in one
- * pass over the step. Everything else is one kernel per node.
+ * pass over the step. Everything else is one kernel per node; nodes of at
+ * most INLINE_MAX_ELEMS elements run on the calling thread, not the pool.
+ *
+ * With ROCMFORGE_PROFILE set when the session is prepared, every kernel
+ * launch is timed into cpu_profile (ops.h), which `rocmforge bench` prints.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ir/passes/passes.h"
 #include "runtime/backend.h"
@@ -31,7 +36,30 @@ typedef struct cpu_state {
     void *qx;                 /* quantized activations */
     float *attn_scratch;      /* per thread */
     int64_t attn_scratch_per_thread;
+    int profile;              /* ROCMFORGE_PROFILE set: time every kernel */
+    cpu_profile prof;
 } cpu_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* the profile's slot of a node: its op, a matmul by M = 1 or not */
+static void profile_add(cpu_state *st, const ir_node *n, int64_t M, double t)
+{
+    int k = n->op == IR_OP_MATMUL && M > 1 ? IR_OP_COUNT : (int)n->op;
+    st->prof.seconds[k] += t;
+    st->prof.calls[k]++;
+}
+
+const cpu_profile *cpu_session_profile(const rt_session *s)
+{
+    const cpu_state *st = s && s->backend == &rt_backend_cpu ? s->state : NULL;
+    return st && st->profile ? &st->prof : NULL;
+}
 
 /* ---- values -------------------------------------------------------------- */
 
@@ -184,10 +212,22 @@ static int64_t work_of(const step *x, const ir_node *n)
     }
 }
 
+/* Nodes this small (a decode step's norms, adds, ropes, cache stores) run
+ * on the calling thread: waking the pool and waiting for it costs more than
+ * the work, and every such wait is a chance to lose the core on a busy
+ * machine. The result is the same either way: these kernels compute each
+ * element or row independently of the split. */
+enum { INLINE_MAX_ELEMS = 1 << 14 };
+
 static void run_node(const step *x, const ir_node *n)
 {
     task t = {x, n, work_of(x, n)};
-    cpu_pool_run(x->st->pool, run_node_part, &t);
+    /* a cache store's type is the whole cache; it writes T rows of it */
+    int64_t size = n->op == IR_OP_KV_STORE ? x->T * n->type.dim[1] * n->type.dim[2] : numel(x, &n->type);
+    if (n->op != IR_OP_ATTENTION && size <= INLINE_MAX_ELEMS)
+        run_node_part(&t, 0, 1);
+    else
+        cpu_pool_run(x->st->pool, run_node_part, &t);
 }
 
 /* A run of matmuls in one group reading the same input with the same weight
@@ -230,12 +270,16 @@ static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *er
             i++;
             continue;
         }
+        double t0 = x.st->profile ? now_s() : 0;
         if (n->op == IR_OP_MATMUL) {
             i += run_matmuls(&x, i, err, &st);
-            continue;
+        } else {
+            run_node(&x, n);
+            i++;
         }
-        run_node(&x, n);
-        i++;
+        if (x.st->profile)
+            profile_add(x.st, n, n->op == IR_OP_MATMUL ? numel(&x, &n->in[0]->type) / n->in[1]->type.dim[1] : 1,
+                        now_s() - t0);
     }
     if (st != RF_OK)
         return st;
@@ -266,6 +310,8 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     s->state = st;
     st->kv_type = s->opt.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    const char *prof = getenv("ROCMFORGE_PROFILE");
+    st->profile = prof && *prof && strcmp(prof, "0") != 0;
     /* every weight a kernel reads must have a CPU kernel */
     int64_t qx_bytes = 0, max_D = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++) {

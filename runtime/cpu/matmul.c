@@ -6,8 +6,11 @@
  * run would cost as much as the whole decode matmul of a small weight).
  * First the activations x[M,K] are converted to the weight type's
  * vec_dot_type (Q8_0, Q8_1, Q8_K, F16, BF16) into qx, the M*K/block blocks
- * split evenly over threads (so M = 1 is split too); F32 weights use x
- * itself. Then every output element
+ * split evenly over threads; F32 weights use x itself. A decode step's x
+ * (at most SERIAL_QUANT_MAX values) is quantized by the calling thread
+ * before the run instead, which takes a few microseconds and saves the
+ * barrier: every synchronisation is a chance to wait for a thread that
+ * lost its core on a busy machine. Then every output element
  * is one vec_dot of a W row with a qx row. All n_w weights of a call share qx
  * and are treated as one tall matrix of sum(n) rows, so a fused Q/K/V group
  * is balanced as a whole.
@@ -16,7 +19,10 @@
  *  - small M (decode): thread ith takes one contiguous range of W rows and
  *    computes all M outputs of each row while the row is in L1. W is read
  *    exactly once, each thread streams its own part: bandwidth bound, which
- *    is the best decode can do.
+ *    is the best decode can do. (Chunks from a shared counter were tried,
+ *    to let a thread that lost its core on a busy machine leave its rows to
+ *    the others: 10-20% slower on an idle 2-core machine, no faster on a
+ *    busy one.)
  *  - large M (prefill): the (W rows x x rows) plane is cut into tiles of
  *    TILE_N W rows by TILE_M x rows, handed out through an atomic counter.
  *    Within a tile each x row is dotted with the TILE_N W rows, which stay
@@ -41,8 +47,10 @@
 #endif
 
 enum {
-    SPIN_ITERS = 1 << 14, /* barrier spins before yielding */
+    SPIN_ITERS = 1 << 14, /* barrier spins before yielding every time */
+    SPIN_YIELD_AFTER = 1 << 10, SPIN_YIELD_EVERY = 64, /* before that, every 64th spin yields (pool.c) */
     DECODE_MAX_M = 8, /* up to this many x rows: static split by W rows */
+    SERIAL_QUANT_MAX = 1 << 14, /* up to this many x values: quantized by the caller */
     TILE_N = 16,      /* W rows per prefill tile */
     TILE_M = 64,      /* x rows per prefill tile */
 };
@@ -119,6 +127,18 @@ static void dot_range(const mm_ctx *c, int64_t r0, int64_t r1, int64_t m0, int64
             for (int64_t j = j0; j < j1; j++)
                 for (int64_t m = m0; m < m1; m++)
                     c->q->vec_dot(c->K, &w->y[m * w->ldy + j], wrows + j * c->w_stride, c->qx + m * c->qx_stride);
+        } else if (c->q->vec_dot_x4) {
+            /* each W row against four x rows at a time: the kernel unpacks
+             * a W block once for the four */
+            int64_t m4 = m0 + (m1 - m0) / 4 * 4;
+            for (int64_t j = j0; j < j1; j++) {
+                const char *wr = wrows + j * c->w_stride;
+                for (int64_t m = m0; m < m4; m += 4)
+                    c->q->vec_dot_x4(c->K, &w->y[m * w->ldy + j], w->ldy, wr, c->qx + m * c->qx_stride,
+                                     c->qx_stride);
+                for (int64_t m = m4; m < m1; m++)
+                    c->q->vec_dot(c->K, &w->y[m * w->ldy + j], wr, c->qx + m * c->qx_stride);
+            }
         } else {
             for (int64_t m = m0; m < m1; m++)
                 for (int64_t j = j0; j < j1; j++)
@@ -130,12 +150,13 @@ static void dot_range(const mm_ctx *c, int64_t r0, int64_t r1, int64_t m0, int64
 }
 
 /* One-shot barrier between the phases: every thread has to see all of qx.
- * Spins, then yields, so an oversubscribed machine still makes progress. */
+ * Spins, yielding now and then, then only yields, so an oversubscribed
+ * machine still makes progress. */
 static void barrier_wait(atomic_int *arrived, int nth)
 {
     atomic_fetch_add_explicit(arrived, 1, memory_order_acq_rel);
     for (int i = 0; atomic_load_explicit(arrived, memory_order_acquire) < nth; i++) {
-        if (i < SPIN_ITERS)
+        if (i < SPIN_ITERS && (i < SPIN_YIELD_AFTER || i % SPIN_YIELD_EVERY))
             cpu_relax();
         else
             sched_yield();
@@ -195,8 +216,11 @@ int cpu_matmul(cpu_pool *pool, ggml_type wtype, int64_t K, const float *x, int64
             .from_float = vq->from_float, .x = x, .ldx = ldx, .K = K, .M = M,
             .blk = vt->block_size, .blk_bytes = vt->type_size, .stride = qx_stride, .out = qx,
         };
-        c.need_quant = 1;
         c.qx = qx;
+        if (M * K <= SERIAL_QUANT_MAX) /* a few us: cheaper than the barrier */
+            quantize_x(&c.quant, 0, 1);
+        else
+            c.need_quant = 1;
     }
     c.n_tiles_m = (M + TILE_M - 1) / TILE_M;
     c.n_tiles = (c.n_total + TILE_N - 1) / TILE_N * c.n_tiles_m;

@@ -26,6 +26,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,7 +45,19 @@
 
 /* Spin iterations before sleeping: about 20-50 us of pause instructions,
  * longer than the gap between two kernels of a decode step. */
-enum { SPIN_ITERS = 1 << 14 };
+enum { SPIN_ITERS = 1 << 14, SPIN_YIELD_AFTER = 1 << 10, SPIN_YIELD_EVERY = 64 };
+
+/* One spin of a wait. After the first SPIN_YIELD_AFTER spins, every
+ * SPIN_YIELD_EVERY-th is a sched_yield: on an idle machine it returns at
+ * once, on a busy one it hands the core to whoever is runnable, which is
+ * often the very thread being waited for. */
+static inline void spin_pause(int i)
+{
+    if (i >= SPIN_YIELD_AFTER && i % SPIN_YIELD_EVERY == 0)
+        sched_yield();
+    else
+        cpu_relax();
+}
 
 /* one cache line per worker: finishing a job writes only its own line */
 typedef struct worker {
@@ -76,7 +89,7 @@ static void *worker_main(void *arg)
     for (;;) {
         unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
         for (int i = 0; g == seen && i < SPIN_ITERS; i++) {
-            cpu_relax();
+            spin_pause(i);
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
         if (g == seen) {
@@ -178,7 +191,7 @@ void cpu_pool_run(cpu_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ct
     for (int w = 1; w < p->n; w++) {
         for (int i = 0; atomic_load_explicit(&p->workers[w].done_gen, memory_order_acquire) != g; i++) {
             if (i < SPIN_ITERS) {
-                cpu_relax();
+                spin_pause(i);
                 continue;
             }
             pthread_mutex_lock(&p->mu);

@@ -29,6 +29,10 @@ typedef void (*cpu_from_float_fn)(const float *x, void *y, int64_t n);
 /* *s = dot(x, y) over n elements: x a weight row of the type, y a row of
  * vec_dot_type */
 typedef void (*cpu_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* s[r*ds] = dot(x, y + r*dy) for r = 0..3: one weight row against four
+ * activation rows (dy bytes apart), each result bit for bit vec_dot's;
+ * prefill's matmul uses it to unpack each weight block once per four rows */
+typedef void (*cpu_vec_dot_x4_fn)(int64_t n, float *s, int64_t ds, const void *x, const void *y, int64_t dy);
 
 typedef struct cpu_quant_traits {
     ggml_type type;
@@ -37,6 +41,7 @@ typedef struct cpu_quant_traits {
     cpu_from_float_fn from_float; /* NULL where no quantizer is needed */
     cpu_vec_dot_fn vec_dot;
     const char *isa;              /* "scalar", "avx2", "avx512" */
+    cpu_vec_dot_x4_fn vec_dot_x4; /* NULL: four vec_dot calls */
 } cpu_quant_traits;
 
 /* The scalar reference for type t, or NULL when the CPU backend does not

@@ -126,5 +126,7 @@ void cpu_vec_dot_q5_k_avx512(int64_t n, float *s, const void *x, const void *y);
 void cpu_vec_dot_q6_k_avx512(int64_t n, float *s, const void *x, const void *y);
 void cpu_vec_dot_iq4_xs_avx512(int64_t n, float *s, const void *x, const void *y);
 void cpu_quantize_q8_k_avx512(const float *x, void *y, int64_t n);
+void cpu_vec_dot_q4_k_x4_avx512(int64_t n, float *s, int64_t ds, const void *x, const void *y, int64_t dy);
+void cpu_vec_dot_q6_k_x4_avx512(int64_t n, float *s, int64_t ds, const void *x, const void *y, int64_t dy);
 
 #endif

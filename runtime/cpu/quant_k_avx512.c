@@ -334,3 +334,106 @@ void cpu_quantize_q8_k_avx512(const float *x, void *vy, int64_t n)
         y[i].d = 1 / iscale;
     }
 }
+
+/* ---- one weight row against four activation rows -------------------------
+ *
+ * Prefill computes every weight row against many activation rows. These
+ * kernels unpack a super-block of the weight row (and spread its scales)
+ * once and apply it to four Q8_K rows, y + r*dy for r = 0..3, writing
+ * s[r*ds]. Per row they do exactly the integer and float operations of the
+ * single-row kernel above, in the same order, so each result is bit for bit
+ * the one vec_dot gives. */
+
+void cpu_vec_dot_q4_k_x4_avx512(int64_t n, float *s, int64_t ds, const void *vx, const void *vy, int64_t dy)
+{
+    const cpu_block_q4_k *x = vx;
+    const cpu_block_q8_k *y[4];
+    for (int r = 0; r < 4; ++r)
+        y[r] = (const cpu_block_q8_k *)((const char *)vy + r * dy);
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i sh = shifts(0, 4);
+    __m512 acc[4];
+    __m128 accm[4];
+    for (int r = 0; r < 4; ++r) {
+        acc[r] = _mm512_setzero_ps();
+        accm[r] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float xd = f16(x[i].d), xdmin = f16(x[i].dmin);
+        const __m256i sm16 = _mm256_cvtepu8_epi16(k4_scales_mins(x[i].scales));
+        const __m128i mins = _mm256_extracti128_si256(sm16, 1);
+        const __m512i sc = _mm512_castsi256_si512(sm16);
+        __m512i u[4], scv[4];
+        #pragma GCC unroll 8
+        for (int j = 0; j < 4; ++j) {
+            u[j] = _mm512_and_si512(_mm512_srlv_epi16(bcast32(x[i].qs + 32 * j), sh), m4);
+            scv[j] = _mm512_permutexvar_epi16(idx_halves(2 * j, 2 * j + 1), sc);
+        }
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const cpu_block_q8_k *b = &y[r][i];
+            const float d = b->d * xd;
+            const float dmin = -b->d * xdmin;
+            const __m128i prod = k4_mins_dot(mins, b->bsums);
+            accm[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[r]);
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            #pragma GCC unroll 8
+            for (int j = 0; j < 4; j += 2) {
+                const __m512i p0 = _mm512_maddubs_epi16(u[j], load64(b->qs + 64 * j));
+                const __m512i p1 = _mm512_maddubs_epi16(u[j + 1], load64(b->qs + 64 * j + 64));
+                s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(scv[j], p0));
+                s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(scv[j + 1], p1));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; ++r)
+        s[r * ds] = finish_k4(acc[r], accm[r]);
+}
+
+void cpu_vec_dot_q6_k_x4_avx512(int64_t n, float *s, int64_t ds, const void *vx, const void *vy, int64_t dy)
+{
+    const cpu_block_q6_k *x = vx;
+    const cpu_block_q8_k *y[4];
+    for (int r = 0; r < 4; ++r)
+        y[r] = (const cpu_block_q8_k *)((const char *)vy + r * dy);
+    const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = shifts(4, 2), shr = shifts(0, 2);
+    __m512 acc[4];
+    for (int r = 0; r < 4; ++r)
+        acc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float xd = f16(x[i].d);
+        const __m256i sc256 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        const __m512i sc16 = _mm512_castsi256_si512(sc256);
+        __m512i u[4], scv[4];
+        #pragma GCC unroll 8
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
+            const __m512i qh = bcast32(x[i].qh + 32 * h);
+            u[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
+            u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
+            scv[2 * h] = _mm512_permutexvar_epi16(idx_lanes(8 * h), sc16);
+            scv[2 * h + 1] = _mm512_permutexvar_epi16(idx_lanes(8 * h + 4), sc16);
+        }
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const cpu_block_q8_k *b = &y[r][i];
+            const float d = b->d * xd;
+            const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc256, _mm256_loadu_si256((const __m256i *)b->bsums)), 5);
+            __m512i s0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr)),
+                                            _mm256_setzero_si256(), 1);
+            __m512i s1 = _mm512_setzero_si512();
+            #pragma GCC unroll 8
+            for (int h = 0; h < 2; ++h) {
+                s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(scv[2 * h], _mm512_maddubs_epi16(u[2 * h], load64(b->qs + 128 * h))));
+                s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(scv[2 * h + 1],
+                                                            _mm512_maddubs_epi16(u[2 * h + 1], load64(b->qs + 128 * h + 64))));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; ++r)
+        s[r * ds] = _mm512_reduce_add_ps(acc[r]);
+}

@@ -22,26 +22,27 @@ typedef struct k_kernels {
     ggml_type type;
     cpu_vec_dot_fn vec_dot;
     cpu_from_float_fn from_float;
+    cpu_vec_dot_x4_fn vec_dot_x4;
 } k_kernels;
 
 static const k_kernels avx2_kernels[] = {
-    {GGML_TYPE_Q2_K, cpu_vec_dot_q2_k_avx2, NULL},
-    {GGML_TYPE_Q3_K, cpu_vec_dot_q3_k_avx2, NULL},
-    {GGML_TYPE_Q4_K, cpu_vec_dot_q4_k_avx2, NULL},
-    {GGML_TYPE_Q5_K, cpu_vec_dot_q5_k_avx2, NULL},
-    {GGML_TYPE_Q6_K, cpu_vec_dot_q6_k_avx2, NULL},
-    {GGML_TYPE_IQ4_XS, cpu_vec_dot_iq4_xs_avx2, NULL},
-    {GGML_TYPE_Q8_K, NULL, cpu_quantize_q8_k_avx2},
+    {GGML_TYPE_Q2_K, cpu_vec_dot_q2_k_avx2, NULL, NULL},
+    {GGML_TYPE_Q3_K, cpu_vec_dot_q3_k_avx2, NULL, NULL},
+    {GGML_TYPE_Q4_K, cpu_vec_dot_q4_k_avx2, NULL, NULL},
+    {GGML_TYPE_Q5_K, cpu_vec_dot_q5_k_avx2, NULL, NULL},
+    {GGML_TYPE_Q6_K, cpu_vec_dot_q6_k_avx2, NULL, NULL},
+    {GGML_TYPE_IQ4_XS, cpu_vec_dot_iq4_xs_avx2, NULL, NULL},
+    {GGML_TYPE_Q8_K, NULL, cpu_quantize_q8_k_avx2, NULL},
 };
 
 static const k_kernels avx512_kernels[] = {
-    {GGML_TYPE_Q2_K, cpu_vec_dot_q2_k_avx512, NULL},
-    {GGML_TYPE_Q3_K, cpu_vec_dot_q3_k_avx512, NULL},
-    {GGML_TYPE_Q4_K, cpu_vec_dot_q4_k_avx512, NULL},
-    {GGML_TYPE_Q5_K, cpu_vec_dot_q5_k_avx512, NULL},
-    {GGML_TYPE_Q6_K, cpu_vec_dot_q6_k_avx512, NULL},
-    {GGML_TYPE_IQ4_XS, cpu_vec_dot_iq4_xs_avx512, NULL},
-    {GGML_TYPE_Q8_K, NULL, cpu_quantize_q8_k_avx512},
+    {GGML_TYPE_Q2_K, cpu_vec_dot_q2_k_avx512, NULL, NULL},
+    {GGML_TYPE_Q3_K, cpu_vec_dot_q3_k_avx512, NULL, NULL},
+    {GGML_TYPE_Q4_K, cpu_vec_dot_q4_k_avx512, NULL, cpu_vec_dot_q4_k_x4_avx512},
+    {GGML_TYPE_Q5_K, cpu_vec_dot_q5_k_avx512, NULL, NULL},
+    {GGML_TYPE_Q6_K, cpu_vec_dot_q6_k_avx512, NULL, cpu_vec_dot_q6_k_x4_avx512},
+    {GGML_TYPE_IQ4_XS, cpu_vec_dot_iq4_xs_avx512, NULL, NULL},
+    {GGML_TYPE_Q8_K, NULL, cpu_quantize_q8_k_avx512, NULL},
 };
 
 static void apply(cpu_quant_traits tbl[GGML_TYPE_COUNT], const k_kernels *k, int n, const char *isa)
@@ -54,6 +55,7 @@ static void apply(cpu_quant_traits tbl[GGML_TYPE_COUNT], const k_kernels *k, int
             t->vec_dot = k[i].vec_dot;
         if (k[i].from_float)
             t->from_float = k[i].from_float;
+        t->vec_dot_x4 = k[i].vec_dot_x4;
         t->isa = isa;
     }
 }

@@ -553,7 +553,7 @@ void cpu_vec_dot_mxfp4_q8_0_ref(int64_t n, float *s, const void *vx, const void 
 void cpu_quant_fill_legacy_ref(cpu_quant_traits tbl[GGML_TYPE_COUNT])
 {
 #define ENTRY(T, VT, TOF, FROMF, DOT) \
-    tbl[GGML_TYPE_##T] = (cpu_quant_traits){GGML_TYPE_##T, GGML_TYPE_##VT, TOF, FROMF, DOT, "scalar"}
+    tbl[GGML_TYPE_##T] = (cpu_quant_traits){GGML_TYPE_##T, GGML_TYPE_##VT, TOF, FROMF, DOT, "scalar", NULL}
     ENTRY(F32, F32, f32_to_float, f32_from_float, vec_dot_f32);
     ENTRY(F16, F16, f16_to_float, f16_from_float, vec_dot_f16);
     ENTRY(BF16, BF16, bf16_to_float, bf16_from_float, vec_dot_bf16);

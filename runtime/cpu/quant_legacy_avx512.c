@@ -160,6 +160,49 @@ static void dot_q8_0_avx512(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
+/* dot_q8_0_avx512 of one weight row against four activation rows (y + r*dy,
+ * results at s[r*ds]): x's blocks are loaded and their signs taken once for
+ * the four; per row the operations are dot_q8_0_avx512's, in its order, so
+ * each result is bit for bit the same. Prefill's matmul uses it. */
+static void dot_q8_0_x4_avx512(int64_t n, float *s, int64_t ds, const void *vx, const void *vy, int64_t dy)
+{
+    const cpu_block_q8_0 *x = vx;
+    const int64_t nb = n / CPU_QK;
+    __m256 acc0[4], acc1[4];
+    for (int r = 0; r < 4; r++)
+        acc0[r] = acc1[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 1 < nb; i += 2) {
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)x[i + 1].qs);
+        const __m256i a0 = _mm256_sign_epi8(x0, x0), a1 = _mm256_sign_epi8(x1, x1);
+        const float xd0 = H2F(x[i].d), xd1 = H2F(x[i + 1].d);
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const cpu_block_q8_0 *y = (const cpu_block_q8_0 *)((const char *)vy + r * dy);
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)y[i + 1].qs);
+            __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), a0, _mm256_sign_epi8(y0, x0));
+            __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), a1, _mm256_sign_epi8(y1, x1));
+            acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(xd0 * H2F(y[i].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(xd1 * H2F(y[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        const cpu_block_q8_0 *y = (const cpu_block_q8_0 *)((const char *)vy + r * dy);
+        __m256 acc = _mm256_add_ps(acc0[r], acc1[r]);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        float sum = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+        if (i < nb) {
+            float t;
+            cpu_vec_dot_q8_0_q8_0_ref(CPU_QK, &t, x + i, y + i);
+            sum += t;
+        }
+        s[r * ds] = sum;
+    }
+}
+
 /* a code book shifted by 128 into unsigned bytes, in every 128-bit lane */
 static inline __m512i shifted_book(const int8_t book[16])
 {
@@ -257,6 +300,7 @@ void cpu_quant_fill_legacy_avx512(cpu_quant_traits tbl[GGML_TYPE_COUNT])
     SET(Q5_0, dot_q5_0_avx512);
     SET(Q5_1, dot_q5_1_avx512);
     SET(Q8_0, dot_q8_0_avx512);
+    tbl[GGML_TYPE_Q8_0].vec_dot_x4 = dot_q8_0_x4_avx512;
     SET(IQ4_NL, dot_iq4_nl_avx512);
     SET(MXFP4, dot_mxfp4_avx512);
 #undef SET

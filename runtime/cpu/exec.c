@@ -320,6 +320,14 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
         if (w && !cpu_quant(w->type.elem))
             return rf_fail(err, RF_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which the CPU backend does not support",
                            gguf_path(s->gguf), w->name, ggml_type_get(w->type.elem)->name);
+        /* other kernels (norms, biases, rope factors) read weights as f32 */
+        for (uint8_t k = 0; k < n->n_in; k++) {
+            const ir_node *o = n->in[k];
+            if (o->op == IR_OP_WEIGHT && o != w && o->type.elem != GGML_TYPE_F32)
+                return rf_fail(err, RF_E_UNSUPPORTED,
+                               "%s: tensor '%s' has type %s, but the CPU backend's %s kernel needs f32",
+                               gguf_path(s->gguf), o->name, ggml_type_get(o->type.elem)->name, ir_op_name(n->op));
+        }
         if (n->op == IR_OP_MATMUL) {
             int64_t K = w->type.dim[1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0) / 4 / K;
             int64_t b = cpu_matmul_qx_bytes(w->type.elem, M, K);

@@ -1,0 +1,166 @@
+/*
+ * test_runtime.c: the runtime's contract on the bundled trained model
+ * (models/kjv-tiny-llama-q8_0.gguf), and its refusals.
+ *
+ * - a prompt evaluated as one batch, in planned steps of 4 tokens, and token
+ *   by token gives the same next-token logits (the KV cache and positions
+ *   are right whichever way the prompt arrives);
+ * - rt_reset forgets the cache: the same prompt gives the same logits again;
+ * - bad requests are errors that leave the session usable: no tokens, a
+ *   token id outside the vocabulary, a context overflow;
+ * - a model whose weights the CPU cannot run is refused at open with the
+ *   tensor and the type named: a matrix of an unsupported type (TQ2_0), and
+ *   a norm weight that is not f32.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/gguf.h"
+#include "runtime/runtime.h"
+#include "test_util.h"
+
+#define MODEL RF_SOURCE_DIR "/models/kjv-tiny-llama-q8_0.gguf"
+
+static const int32_t prompt[] = {1, 512, 278, 6763, 4177, 2825, 278, 18356, 322, 278, 8437, 29889};
+#define N_PROMPT (sizeof prompt / sizeof prompt[0])
+
+static gguf_file *open_model(void)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(MODEL, &f, &err), RF_OK);
+    return f;
+}
+
+static double max_rel_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0, scale = 0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(a[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m / (scale > 0 ? scale : 1);
+}
+
+/* logits of the last prompt token, fed in chunks of `chunk` tokens */
+static float *eval_prompt(gguf_file *f, uint32_t n_batch, uint32_t chunk)
+{
+    rt_options o = {.n_threads = 2, .n_ctx = 64, .n_batch = n_batch};
+    rt_session *s = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    float *lg = malloc(rt_n_vocab(s) * sizeof *lg);
+    for (size_t i = 0; i < N_PROMPT; i += chunk) {
+        uint32_t n = (uint32_t)(N_PROMPT - i < chunk ? N_PROMPT - i : chunk);
+        CU_ASSERT_EQUAL(rt_eval(s, prompt + i, n, lg, &err), RF_OK);
+    }
+    CU_ASSERT_EQUAL(rt_n_past(s), N_PROMPT);
+    rt_session_close(s);
+    return lg;
+}
+
+static void test_batch_equals_stepwise(void)
+{
+    gguf_file *f = open_model();
+    float *batch = eval_prompt(f, 512, N_PROMPT);
+    float *steps = eval_prompt(f, 4, N_PROMPT);  /* the runtime splits into steps of 4 */
+    float *single = eval_prompt(f, 512, 1);     /* token by token */
+    size_t n = 32000;
+    CU_ASSERT(max_rel_diff(batch, steps, n) < 1e-4);
+    CU_ASSERT(max_rel_diff(batch, single, n) < 1e-4);
+    free(batch);
+    free(steps);
+    free(single);
+    gguf_close(f);
+}
+
+static void test_reset_and_bad_requests(void)
+{
+    gguf_file *f = open_model();
+    rt_options o = {.n_threads = 2, .n_ctx = 16};
+    rt_session *s = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    uint32_t nv = rt_n_vocab(s);
+    float *a = malloc(nv * sizeof *a), *b = malloc(nv * sizeof *b);
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, N_PROMPT, a, &err), RF_OK);
+    rt_reset(s);
+    CU_ASSERT_EQUAL(rt_n_past(s), 0);
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, N_PROMPT, b, &err), RF_OK);
+    CU_ASSERT(max_rel_diff(a, b, nv) == 0);
+
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, 0, a, &err), RF_E_ARG);
+    int32_t bad[2] = {5, (int32_t)nv};
+    CU_ASSERT_EQUAL(rt_eval(s, bad, 2, a, &err), RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "outside the vocabulary"));
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, 5, a, &err), RF_E_ARG); /* 12 + 5 > 16 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "context full"));
+    CU_ASSERT_EQUAL(rt_n_past(s), N_PROMPT);                    /* nothing consumed */
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, 4, a, &err), RF_OK);     /* still usable */
+    free(a);
+    free(b);
+    rt_session_close(s);
+    gguf_close(f);
+}
+
+/* A copy of the model with one tensor re-typed (its bytes re-made). */
+static const char *retyped(const char *name, ggml_type type, const char *file)
+{
+    gguf_file *f = open_model();
+    gguf_writer *w = gguf_writer_new(3);
+    CU_ASSERT_EQUAL_FATAL(gguf_writer_copy_kvs(w, f), RF_OK);
+    for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char tn[256];
+        snprintf(tn, sizeof tn, "%.*s", (int)t->name.len, t->name.ptr);
+        if (strcmp(tn, name)) {
+            CU_ASSERT_EQUAL(gguf_writer_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data), RF_OK);
+            continue;
+        }
+        const ggml_type_traits *tr = ggml_type_get(type);
+        size_t bytes = t->n_elements / tr->block_size * tr->type_size;
+        uint8_t *data = calloc(1, bytes);
+        CU_ASSERT_EQUAL(gguf_writer_add_tensor(w, tn, type, t->n_dims, t->ne, data), RF_OK);
+        free(data);
+    }
+    const char *path = test_tmp_path(file);
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_writer_write(w, path, &err), RF_OK);
+    gguf_writer_free(w);
+    gguf_close(f);
+    return path;
+}
+
+static void expect_refused(const char *path, const char *tensor, const char *type)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(path, &f, &err), RF_OK);
+    rt_options o = {.n_threads = 1, .n_ctx = 16};
+    rt_session *s = NULL;
+    CU_ASSERT_NOT_EQUAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    CU_ASSERT_PTR_NULL(s);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, tensor));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, type));
+    if (!strstr(err.msg, tensor) || !strstr(err.msg, type))
+        fprintf(stderr, "message: %s\n", err.msg);
+    gguf_close(f);
+}
+
+static void test_unsupported_weights(void)
+{
+    expect_refused(retyped("blk.3.ffn_down.weight", GGML_TYPE_TQ2_0, "tq2.gguf"), "blk.3.ffn_down.weight", "tq2_0");
+    expect_refused(retyped("blk.1.attn_norm.weight", GGML_TYPE_F16, "f16norm.gguf"), "blk.1.attn_norm.weight", "f16");
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("runtime", NULL, NULL);
+    CU_add_test(s, "one batch, planned steps and token by token agree", test_batch_equals_stepwise);
+    CU_add_test(s, "reset, and bad requests leave the session usable", test_reset_and_bad_requests);
+    CU_add_test(s, "weights the CPU cannot run are refused by name", test_unsupported_weights);
+    return test_main();
+}

@@ -39,7 +39,7 @@ check: build reference
 	cmake -S . -B $(BUILD_ASAN) -DROCMFORGE_SANITIZE=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -L unit
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} scripts/run-fuzzers.sh $(BUILD_FUZZ)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} scripts/run-fuzzers.sh $(BUILD_FUZZ)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

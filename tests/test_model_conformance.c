@@ -1,22 +1,41 @@
 /*
- * test_model_conformance.c: our engine's logits against llama.cpp's, model
- * by model, the acceptance check of the CPU backend.
+ * test_model_conformance.c: the model fixtures, llama.cpp's side of them, and
+ * our engine's logits against llama.cpp's, model by model: the acceptance
+ * check of the CPU backend.
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
  * gemma3) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
- * over 2 KV heads, n_ff 512, the llama-spm vocabulary of 32000 tokens), and
- * llama_eval quantize turns it into each weight type of WTYPES with --pure,
- * so that every matrix really is of that type (llama.cpp's ftype mixes would
- * otherwise keep Q6_K heads, Q8_0 for MXFP4_MOE, and so on). Our reader then
- * checks that every attention and FFN matrix has the intended type; what
- * token_embd and output became is recorded in the table. The same fixed
- * 32-token sequence (ids of the real vocab from a fixed seed, no BOS) is
- * evaluated by llama.cpp (llama_eval logits: F32 KV cache, no flash
- * attention, n_ctx 256) and by our engine in-process (rt_session_open with
- * all_logits, 2 threads, the CPU backend, n_ctx 256 as well: phi3's rope
+ * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
+ * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
+ * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
+ * head exactly when untied). Each arch exercises what sets it apart: llama an
+ * untied head and llama3 rope_freqs, qwen2 QKV biases and a tied head, qwen3
+ * q/k norms with head_dim 128 != n_embd/n_head, phi3 fused QKV and gate+up,
+ * gemma2 softcaps and an 8-token sliding window, gemma3 q/k norms and
+ * alternating local/global layers with two rope bases.
+ *
+ * llama_eval quantize turns the source into each row of WTYPES: every weight
+ * type with --pure, so that every matrix really is of that type, and
+ * llama.cpp's own ftype mixes (Q2_K, Q3_K_M, Q4_K_M, Q5_K_M: several
+ * k-types and a Q6_K head; MXFP4_MOE: every dense matrix Q8_0). Our reader then checks
+ * that every attention and FFN matrix has the intended type (any, for the
+ * k-quant mixes); what token_embd and output became is recorded in the
+ * table. The same fixed 32-token sequence (ids of the real vocab from a fixed
+ * seed, no BOS) is evaluated by llama.cpp (llama_eval logits: F32 KV cache,
+ * no flash attention, n_ctx 256) and by our engine in-process (rt_session_open
+ * with all_logits, 2 threads, the CPU backend, n_ctx 256 as well: phi3's rope
  * factors depend on it), and per position
  *     cosine(ours, llama.cpp) >= 0.995, mean over positions >= 0.999,
  *     argmax equal at >= 80% of positions.
+ * llama.cpp's side is checked on its own too: every file's quantize prints
+ * its "types" line, our reader accepts the file, llama.cpp's logits are
+ * finite and spread in every row, and their cosine with the F32 model's
+ * llama.cpp logits (all 32 rows as one vector; the F32 row's child writes
+ * them, each later child of the arch reads them) is > 0.9, or the lower
+ * floor of WTYPES for the sub-4-bit types. The F32 row also runs llama_eval
+ * quantize to f32 and checks that file the same way, and once per arch
+ * llama_eval generate's first greedy token must be the argmax of the F32
+ * logits' last row (the two commands agree).
  * For one model (llama Q4_K) `rocmforge logits` must write exactly the bytes
  * the library returned in-process.
  *
@@ -35,7 +54,8 @@
  * Every model is evaluated in a forked child with a time limit, so a crash
  * or hang of our engine fails that model only; the child reports its numbers
  * through a pipe. The F32 sources are generated once per arch and each
- * quantized file is removed once checked.
+ * quantized file is removed once checked. A missing reference library fails
+ * the suite.
  */
 #define _GNU_SOURCE
 #include "test_util.h"
@@ -64,31 +84,49 @@
 #define TOP1_MIN_TRAINED 0.90
 #define N_GEN 32
 #define CHILD_SECONDS 120
+#define MIXED GGML_TYPE_COUNT /* a k-quant mix: the matrices' types vary */
+
+/* Below ~4 bits per weight, random Gaussian weights without an imatrix lose
+ * more than a trained model does (measured over the six archs, cosine of
+ * llama.cpp's quantized logits with its F32 ones: llama.cpp's q2_k mix
+ * 0.64..0.82 and q3_k_m mix 0.87..0.95; pure, the head included, Q2_K
+ * 0.49..0.61, Q3_K 0.80..0.85, MXFP4 0.88..0.91), so those types get a floor
+ * that still tells a working dequantizer from a broken one. */
+#define COS_F32_MIN 0.9
 
 /* Each weight type and the llama_eval quantize arguments that produce it
  * for every matrix (the k-quants have no plain ftype: the _M mix with --pure
- * is that one type throughout). NULL: the F32 source itself. */
+ * is that one type throughout), then llama.cpp's own ftype mixes. NULL: the
+ * F32 source itself. cos_f32: the floor of the cosine of llama.cpp's logits
+ * with those of the F32 model. */
 static const struct wtype {
     const char *name;
     const char *quant;
-    ggml_type type;
+    ggml_type type; /* of every attention/FFN matrix; MIXED: any */
+    double cos_f32;
 } WTYPES[] = {
-    {"F32", NULL, GGML_TYPE_F32},
-    {"F16", "f16 --pure", GGML_TYPE_F16},
-    {"BF16", "bf16 --pure", GGML_TYPE_BF16},
-    {"Q4_0", "q4_0 --pure", GGML_TYPE_Q4_0},
-    {"Q4_1", "q4_1 --pure", GGML_TYPE_Q4_1},
-    {"Q5_0", "q5_0 --pure", GGML_TYPE_Q5_0},
-    {"Q5_1", "q5_1 --pure", GGML_TYPE_Q5_1},
-    {"Q8_0", "q8_0 --pure", GGML_TYPE_Q8_0},
-    {"Q2_K", "q2_k --pure", GGML_TYPE_Q2_K},
-    {"Q3_K", "q3_k_m --pure", GGML_TYPE_Q3_K},
-    {"Q4_K", "q4_k_m --pure", GGML_TYPE_Q4_K},
-    {"Q5_K", "q5_k_m --pure", GGML_TYPE_Q5_K},
-    {"Q6_K", "q6_k --pure", GGML_TYPE_Q6_K},
-    {"IQ4_NL", "iq4_nl --pure", GGML_TYPE_IQ4_NL},
-    {"IQ4_XS", "iq4_xs --pure", GGML_TYPE_IQ4_XS},
-    {"MXFP4", "mxfp4 --pure", GGML_TYPE_MXFP4},
+    {"F32", NULL, GGML_TYPE_F32, COS_F32_MIN},
+    {"F16", "f16 --pure", GGML_TYPE_F16, COS_F32_MIN},
+    {"BF16", "bf16 --pure", GGML_TYPE_BF16, COS_F32_MIN},
+    {"Q4_0", "q4_0 --pure", GGML_TYPE_Q4_0, COS_F32_MIN},
+    {"Q4_1", "q4_1 --pure", GGML_TYPE_Q4_1, COS_F32_MIN},
+    {"Q5_0", "q5_0 --pure", GGML_TYPE_Q5_0, COS_F32_MIN},
+    {"Q5_1", "q5_1 --pure", GGML_TYPE_Q5_1, COS_F32_MIN},
+    {"Q8_0", "q8_0 --pure", GGML_TYPE_Q8_0, COS_F32_MIN},
+    {"Q2_K", "q2_k --pure", GGML_TYPE_Q2_K, 0.4},
+    {"Q3_K", "q3_k_m --pure", GGML_TYPE_Q3_K, 0.7},
+    {"Q4_K", "q4_k_m --pure", GGML_TYPE_Q4_K, COS_F32_MIN},
+    {"Q5_K", "q5_k_m --pure", GGML_TYPE_Q5_K, COS_F32_MIN},
+    {"Q6_K", "q6_k --pure", GGML_TYPE_Q6_K, COS_F32_MIN},
+    {"IQ4_NL", "iq4_nl --pure", GGML_TYPE_IQ4_NL, COS_F32_MIN},
+    {"IQ4_XS", "iq4_xs --pure", GGML_TYPE_IQ4_XS, COS_F32_MIN},
+    {"MXFP4", "mxfp4 --pure", GGML_TYPE_MXFP4, 0.8},
+    /* llama.cpp's mixes, as it makes them */
+    {"Q2_K_MIX", "q2_k", MIXED, 0.5},
+    {"Q3_K_M", "q3_k_m", MIXED, 0.8},
+    {"Q4_K_M", "q4_k_m", MIXED, COS_F32_MIN},
+    {"Q5_K_M", "q5_k_m", MIXED, COS_F32_MIN},
+    {"MXFP4_MOE", "mxfp4", GGML_TYPE_Q8_0, COS_F32_MIN}, /* the MOE ftype: dense matrices Q8_0 */
 };
 #define N_WTYPES (sizeof WTYPES / sizeof WTYPES[0])
 #define CLI_ARCH 0 /* llama */
@@ -96,21 +134,34 @@ static const struct wtype {
 
 typedef struct arch_case {
     const char *arch;
-    const char *extra; /* rf_gen_model options beyond the common ones */
+    const char *extra;     /* rf_gen_model options beyond the common ones */
+    const char *must_have; /* a tensor only this arch has */
+    int tied;
 } arch_case;
 
 static const arch_case CASES[] = {
-    {"llama", "--untied --llama3-rope 8,1,4,64"},
-    {"qwen2", "--tied"},
-    {"qwen3", "--untied --head-dim 128"},
-    {"phi3", "--untied"},
-    {"gemma2", "--swa 8"},
-    {"gemma3", "--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000"},
+    {"llama", "--untied --llama3-rope 8,1,4,64", "rope_freqs.weight", 0},
+    {"qwen2", "--tied", "blk.0.attn_k.bias", 1},
+    {"qwen3", "--untied --head-dim 128", "blk.1.attn_q_norm.weight", 0},
+    {"phi3", "--untied", "blk.0.attn_qkv.weight", 0},
+    {"gemma2", "--swa 8", "blk.1.post_ffw_norm.weight", 1},
+    {"gemma3", "--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000",
+     "blk.0.attn_k_norm.weight", 1},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
+/* llama.cpp's side of one file: quantize printed its "types" line (and
+ * mxfp4= for the pure MXFP4), our reader accepts it, llama.cpp's logits are
+ * sane, and their cosine with the F32 model's (all rows / worst row). */
+typedef struct llama_side {
+    int types_line, reader_ok, sane;
+    double cos, min_row;
+} llama_side;
+
 /* What a child reports about one model. */
 typedef struct model_result {
+    llama_side ll;        /* the row's file */
+    llama_side ll_f32;    /* the F32 row only: llama_eval quantize to f32 */
     int stage;            /* how far it got: see STAGE_NAMES */
     double min_cos, mean_cos, top1;
     double kl_max, kl_mean;   /* the trained model's instead of cosines */
@@ -262,6 +313,99 @@ static void compare_cosine(const float *ref, const float *ours, size_t n, size_t
     r->top1 = (double)agree / n;
 }
 
+/* Every value finite and every row spread (sd > 0.05). */
+static int logits_sane(const float *l, size_t n, size_t n_vocab)
+{
+    for (size_t r = 0; r < n; r++) {
+        const float *row = l + r * n_vocab;
+        double s = 0, s2 = 0;
+        for (size_t i = 0; i < n_vocab; i++) {
+            if (!isfinite(row[i]))
+                return 0;
+            s += row[i];
+            s2 += (double)row[i] * row[i];
+        }
+        double m = s / n_vocab;
+        if (s2 / n_vocab - m * m < 0.05 * 0.05)
+            return 0;
+    }
+    return 1;
+}
+
+/* Cosine of the whole n x n_vocab matrices, and the worst row's. */
+static double cosine_all(const float *a, const float *b, size_t n, size_t n_vocab, double *min_row)
+{
+    double tab = 0, taa = 0, tbb = 0;
+    *min_row = 1.0;
+    for (size_t r = 0; r < n; r++) {
+        double ab = 0, aa = 0, bb = 0;
+        for (size_t i = 0; i < n_vocab; i++) {
+            double x = a[r * n_vocab + i], y = b[r * n_vocab + i];
+            ab += x * y, aa += x * x, bb += y * y;
+        }
+        double c = ab / sqrt(aa * bb + 1e-30);
+        if (c < *min_row)
+            *min_row = c;
+        tab += ab, taa += aa, tbb += bb;
+    }
+    return tab / sqrt(taa * tbb + 1e-30);
+}
+
+/* Our reader opens it and finds token_embd, the arch's own tensor and the
+ * vocabulary (its size into *n_vocab). */
+static int reader_accepts(const char *path, const char *must_have, size_t *n_vocab)
+{
+    gguf_file *f;
+    rf_error err = {0};
+    if (gguf_open(path, &f, &err) != RF_OK) {
+        fprintf(stderr, "\nour reader rejects %s: %s\n", path, err.msg);
+        return 0;
+    }
+    int ok = gguf_find_tensor(f, "token_embd.weight") && gguf_find_tensor(f, must_have);
+    const gguf_kv *toks;
+    if (gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STRING, &toks, &err) == RF_OK) {
+        if (n_vocab)
+            *n_vocab = (size_t)toks->arr_n;
+    } else {
+        ok = 0;
+    }
+    gguf_close(f);
+    return ok;
+}
+
+/* Where the F32 row's child leaves llama.cpp's F32 logits for the arch. */
+static const char *f32_logits_path(size_t k)
+{
+    static char buf[4400];
+    snprintf(buf, sizeof buf, "%s/%s-F32-logits.bin", test_tmp_dir(), CASES[k].arch);
+    return buf;
+}
+
+/* llama_eval quantize src to out; records the "types" line check. */
+static int quantize(const char *src, const char *out, const char *args, llama_side *ll, char *msg,
+                    size_t msg_len)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s quantize %s %s %s --threads 2 2>&1", bin("llama_eval"), src, out, args);
+    char *o = run(cmd, msg, msg_len);
+    if (!o)
+        return 0;
+    const char *types = strstr(o, "types ");
+    ll->types_line = types && (strcmp(args, "mxfp4 --pure") || strstr(types, "mxfp4="));
+    free(o);
+    return 1;
+}
+
+/* llama.cpp's logits of model are sane and close enough to the F32 ones
+ * (NULL: not at hand, which fails the cosine). */
+static void llama_side_logits(const float *ref, const float *f32, llama_side *ll)
+{
+    ll->sane = logits_sane(ref, N_TOKENS, 32000);
+    ll->cos = ll->min_row = -2;
+    if (f32)
+        ll->cos = cosine_all(f32, ref, N_TOKENS, 32000, &ll->min_row);
+}
+
 /* Every attention/FFN matrix of the intended type; token_embd's and output's
  * types into r. */
 static int check_types(const char *model, ggml_type want, model_result *r)
@@ -290,7 +434,7 @@ static int check_types(const char *model, ggml_type want, model_result *r)
             if (!strstr(name, MATS[m]))
                 continue;
             n_mats++;
-            if (t->type != want) {
+            if (want != MIXED && t->type != want) {
                 snprintf(r->msg, sizeof r->msg, "%s is %s", name, ty);
                 ok = 0;
             }
@@ -328,33 +472,70 @@ static int cli_matches(const char *model, const float *ours, size_t n_vocab, mod
     return same;
 }
 
-/* The child's work for one model: quantize, check types, both evaluations. */
+/* The F32 row's extra file: llama_eval quantize to f32, llama.cpp's side. */
+static void check_f32_rewrite(size_t k, const char *src, const float *f32, model_result *r)
+{
+    char model[4400], msg[320];
+    snprintf(model, sizeof model, "%s/%s-f32.gguf", test_tmp_dir(), CASES[k].arch);
+    if (!quantize(src, model, "f32", &r->ll_f32, msg, sizeof msg)) {
+        fprintf(stderr, "\n%s llama_eval quantize f32: %s\n", CASES[k].arch, msg);
+        return;
+    }
+    r->ll_f32.reader_ok = reader_accepts(model, CASES[k].must_have, NULL);
+    float *ref = ref_logits(model, tokens, N_TOKENS, 32000, msg, sizeof msg);
+    if (ref)
+        llama_side_logits(ref, f32, &r->ll_f32);
+    else
+        fprintf(stderr, "\n%s f32 rewrite, llama.cpp logits: %s\n", CASES[k].arch, msg);
+    free(ref);
+    unlink(model);
+}
+
+/* The child's work for one model: quantize, check types, llama.cpp's logits
+ * (against the F32 ones too), ours. */
 static void check_model(size_t k, size_t w, const char *src, model_result *r)
 {
     const struct wtype *wt = &WTYPES[w];
-    char model[4400], cmd[16384];
+    char model[4400];
     r->stage = ST_QUANT;
     if (wt->quant) {
         snprintf(model, sizeof model, "%s/%s-%s.gguf", test_tmp_dir(), CASES[k].arch, wt->name);
-        snprintf(cmd, sizeof cmd, "%s quantize %s %s %s --threads 2 2>&1", bin("llama_eval"), src, model,
-                 wt->quant);
-        char *o = run(cmd, r->msg, sizeof r->msg);
-        if (!o)
+        if (!quantize(src, model, wt->quant, &r->ll, r->msg, sizeof r->msg))
             return;
-        free(o);
     } else {
         snprintf(model, sizeof model, "%s", src);
+        r->ll.types_line = 1; /* not quantized */
     }
     r->stage = ST_TYPES;
-    if (!check_types(model, wt->type, r))
-        goto out;
+    r->ll.reader_ok = reader_accepts(model, CASES[k].must_have, NULL);
+    int types_ok = check_types(model, wt->type, r);
 
     r->stage = ST_REF;
-    float *ref = ref_logits(model, tokens, N_TOKENS, 32000, r->msg, sizeof r->msg);
-    if (!ref)
+    char msg[320] = "";
+    float *ref = ref_logits(model, tokens, N_TOKENS, 32000, msg, sizeof msg), *f32 = NULL, *ours = NULL;
+    if (!ref) {
+        if (types_ok)
+            snprintf(r->msg, sizeof r->msg, "%s", msg);
         goto out;
+    }
+    if (w == 0) {
+        FILE *fp = fopen(f32_logits_path(k), "wb");
+        if (fp) {
+            fwrite(ref, sizeof *ref, N_TOKENS * 32000, fp);
+            fclose(fp);
+        }
+        llama_side_logits(ref, ref, &r->ll);
+        check_f32_rewrite(k, src, ref, r);
+    } else {
+        f32 = read_logits(f32_logits_path(k), N_TOKENS, 32000);
+        llama_side_logits(ref, f32, &r->ll);
+    }
+    if (!types_ok) {
+        r->stage = ST_TYPES;
+        goto out;
+    }
     size_t n_vocab = 0;
-    float *ours = our_logits(model, token_ids, N_TOKENS, &n_vocab, &r->stage, r->msg, sizeof r->msg);
+    ours = our_logits(model, token_ids, N_TOKENS, &n_vocab, &r->stage, r->msg, sizeof r->msg);
     if (ours && n_vocab != 32000) {
         snprintf(r->msg, sizeof r->msg, "n_vocab %zu", n_vocab);
         free(ours);
@@ -366,9 +547,10 @@ static void check_model(size_t k, size_t w, const char *src, model_result *r)
         if (k != CLI_ARCH || w != CLI_WTYPE || cli_matches(model, ours, n_vocab, r))
             r->stage = ST_DONE;
     }
-    free(ref);
-    free(ours);
 out:
+    free(ref);
+    free(f32);
+    free(ours);
     if (wt->quant)
         unlink(model);
 }
@@ -435,6 +617,16 @@ static void check_arch(size_t k)
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     free(o);
 
+    size_t n_vocab = 0;
+    CU_ASSERT_TRUE_FATAL(reader_accepts(src, c->must_have, &n_vocab));
+    CU_ASSERT_EQUAL_FATAL(n_vocab, 32000);
+    {
+        gguf_file *f;
+        CU_ASSERT_EQUAL_FATAL(gguf_open(src, &f, NULL), RF_OK);
+        CU_ASSERT_EQUAL(gguf_find_tensor(f, "output.weight") == NULL, c->tied);
+        gguf_close(f);
+    }
+
     for (size_t w = 0; w < N_WTYPES; w++) {
         model_result *r = &results[k][w];
         model_arg a = {k, w, src};
@@ -457,7 +649,40 @@ static void check_arch(size_t k)
         CU_ASSERT(r->min_cos >= COS_MIN_ROW);
         CU_ASSERT(r->mean_cos >= COS_MIN_MEAN);
         CU_ASSERT(r->top1 >= TOP1_MIN_RANDOM);
+
+        /* llama.cpp's side: the file, its logits, their cosine with the F32 ones */
+        for (int i = 0; i < (w == 0 ? 2 : 1); i++) {
+            const llama_side *ll = i ? &r->ll_f32 : &r->ll;
+            const char *what = i ? "f32 rewrite" : WTYPES[w].name;
+            if (!ll->types_line || !ll->reader_ok || !ll->sane || !(ll->cos > WTYPES[w].cos_f32))
+                fprintf(stderr, "\n  %s %s, llama.cpp's side: types line %d, our reader %d, sane logits %d, "
+                        "cosine with F32 %.4f (floor %.2f)\n", c->arch, what, ll->types_line, ll->reader_ok,
+                        ll->sane, ll->cos, WTYPES[w].cos_f32);
+            CU_ASSERT_TRUE(ll->types_line);
+            CU_ASSERT_TRUE(ll->reader_ok);
+            CU_ASSERT_TRUE(ll->sane);
+            CU_ASSERT_TRUE(ll->cos > WTYPES[w].cos_f32);
+        }
     }
+
+    /* llama_eval generate's first token is the argmax of logits' last row */
+    float *f32 = read_logits(f32_logits_path(k), N_TOKENS, 32000);
+    CU_ASSERT_PTR_NOT_NULL(f32);
+    snprintf(cmd, sizeof cmd, "%s generate %s --prompt-ids '%s' -n 4 --threads 2 2>/dev/null",
+             bin("llama_eval"), src, tokens);
+    o = f32 ? run(cmd, NULL, 0) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(o);
+    if (o) {
+        const float *last = f32 + (N_TOKENS - 1) * 32000;
+        size_t best = 0;
+        for (size_t i = 1; i < 32000; i++)
+            if (last[i] > last[best])
+                best = i;
+        CU_ASSERT_EQUAL(strtol(o, NULL, 10), (long)best);
+        free(o);
+    }
+    free(f32);
+    unlink(f32_logits_path(k));
     unlink(src);
 }
 
@@ -472,21 +697,27 @@ ARCH_TEST(5)
 static void test_print_table(void)
 {
     printf("\n  ours vs llama.cpp, %d positions: min cosine / mean cosine / top-1 %%"
-           " (token_embd, output types)\n", N_TOKENS);
-    printf("  %-7s %-7s %-9s %-9s %-6s %-8s %-8s %s\n", "arch", "type", "min cos", "mean cos", "top1",
-           "embd", "output", "seconds");
+           " (token_embd, output types);\n  llama.cpp's logits vs its F32 ones: cosine of all rows / worst row\n",
+           N_TOKENS);
+    printf("  %-7s %-9s %-9s %-9s %-6s %-8s %-8s %-13s %s\n", "arch", "type", "min cos", "mean cos", "top1",
+           "embd", "output", "vs F32", "seconds");
     for (size_t k = 0; k < N_CASES; k++)
         for (size_t w = 0; w < N_WTYPES; w++) {
             const model_result *r = &results[k][w];
             if (!ran[k][w])
                 continue;
+            char vs_f32[32];
+            snprintf(vs_f32, sizeof vs_f32, "%.3f/%.3f", r->ll.cos, r->ll.min_row);
             if (r->stage == ST_DONE || r->stage == ST_CLI)
-                printf("  %-7s %-7s %-9.6f %-9.6f %-6.0f %-8s %-8s %-7.1f%s\n", CASES[k].arch, WTYPES[w].name,
-                       r->min_cos, r->mean_cos, 100 * r->top1, r->embd_type, r->out_type, seconds[k][w],
-                       r->stage == ST_CLI ? "  CLI MISMATCH" : "");
+                printf("  %-7s %-9s %-9.6f %-9.6f %-6.0f %-8s %-8s %-13s %-7.1f%s\n", CASES[k].arch,
+                       WTYPES[w].name, r->min_cos, r->mean_cos, 100 * r->top1, r->embd_type, r->out_type,
+                       vs_f32, seconds[k][w], r->stage == ST_CLI ? "  CLI MISMATCH" : "");
             else
-                printf("  %-7s %-7s FAILED at %s: %.100s\n", CASES[k].arch, WTYPES[w].name,
+                printf("  %-7s %-9s FAILED at %s: %.100s\n", CASES[k].arch, WTYPES[w].name,
                        r->stage >= 0 ? STAGE_NAMES[r->stage] : "child", r->msg);
+            if (w == 0)
+                printf("  %-7s %-9s %-51s %.3f/%.3f\n", CASES[k].arch, "f32 (ll)", "llama_eval quantize f32",
+                       r->ll_f32.cos, r->ll_f32.min_row);
         }
     CU_PASS("table printed");
 }
@@ -795,12 +1026,12 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
-    CU_add_test(s, "llama: 16 weight types", test_arch_0);
-    CU_add_test(s, "qwen2: 16 weight types", test_arch_1);
-    CU_add_test(s, "qwen3: 16 weight types", test_arch_2);
-    CU_add_test(s, "phi3: 16 weight types", test_arch_3);
-    CU_add_test(s, "gemma2: 16 weight types", test_arch_4);
-    CU_add_test(s, "gemma3: 16 weight types", test_arch_5);
+    CU_add_test(s, "llama: 16 weight types, 5 llama.cpp mixes", test_arch_0);
+    CU_add_test(s, "qwen2: 16 weight types, 5 llama.cpp mixes", test_arch_1);
+    CU_add_test(s, "qwen3: 16 weight types, 5 llama.cpp mixes", test_arch_2);
+    CU_add_test(s, "phi3: 16 weight types, 5 llama.cpp mixes", test_arch_3);
+    CU_add_test(s, "gemma2: 16 weight types, 5 llama.cpp mixes", test_arch_4);
+    CU_add_test(s, "gemma3: 16 weight types, 5 llama.cpp mixes", test_arch_5);
     CU_add_test(s, "table", test_print_table);
     s = CU_add_suite("trained model", suite_init, suite_clean);
     CU_add_test(s, "Q8_0: KL and top-1", test_kl_q8_0);

@@ -4,12 +4,9 @@
  *
  * This file is compiled without ISA flags: it only takes addresses, so the
  * binary still starts on a CPU without AVX2. quant.c passes the ISA it
- * detected (capped by ROCMFORGE_CPU_ISA); the AVX2 kernels also need FMA
- * and F16C, the AVX-512 ones BW and VL on top of F. All but F16C are
- * checked here again so that a detector looking only at AVX2 or AVX512F
- * cannot hand a kernel an instruction its CPU lacks; F16C is left to
- * quant.c (every AVX2 CPU has it, and clang's __builtin_cpu_supports does
- * not know the name). An entry without a SIMD kernel keeps
+ * detected (capped by ROCMFORGE_CPU_ISA): cpu_isa_detect() promises FMA
+ * and F16C with AVX2, and BW and VL with AVX-512F, which is all these
+ * kernels use, so the CPU is probed there only. An entry without a SIMD kernel keeps
  * the scalar one; to_float and the weight quantizers stay scalar (they are
  * not on the decode path).
  */
@@ -62,13 +59,9 @@ static void apply(cpu_quant_traits tbl[GGML_TYPE_COUNT], const k_kernels *k, int
 
 void cpu_quant_fill_k_x86(cpu_quant_traits tbl[GGML_TYPE_COUNT], enum cpu_isa isa)
 {
-    __builtin_cpu_init();
-    const int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") &&
-                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-    if (isa >= CPU_ISA_AVX512 && has_avx512)
+    if (isa >= CPU_ISA_AVX512)
         apply(tbl, avx512_kernels, (int)(sizeof avx512_kernels / sizeof avx512_kernels[0]), "avx512");
-    else if (isa >= CPU_ISA_AVX2 && has_avx2)
+    else if (isa >= CPU_ISA_AVX2)
         apply(tbl, avx2_kernels, (int)(sizeof avx2_kernels / sizeof avx2_kernels[0]), "avx2");
 }
 

@@ -276,6 +276,23 @@ static void vec_dot_q3_k(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
+/* One super-block of Q4_K or Q5_K (same scales and mins; q holds the
+ * unpacked quants) against a Q8_K block. */
+static float dot_k4_block(const int8_t *q, const uint8_t *scales, uint16_t d16, uint16_t dmin16,
+                          const cpu_block_q8_k *y)
+{
+    int32_t sumi = 0, summ = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t sc, m;
+        cpu_k4_scale_min(j, scales, &sc, &m);
+        sumi += sc * dot_i8(q + 32 * j, y->qs + 32 * j, 32);
+        summ += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+    }
+    const float d = y->d * cpu_fp16_to_f32(d16);
+    const float dmin = y->d * cpu_fp16_to_f32(dmin16);
+    return d * (float)sumi - dmin * (float)summ;
+}
+
 static void vec_dot_q4_k(int64_t n, float *s, const void *vx, const void *vy)
 {
     const cpu_block_q4_k *x = vx;
@@ -284,16 +301,7 @@ static void vec_dot_q4_k(int64_t n, float *s, const void *vx, const void *vy)
     float sum = 0;
     for (int64_t i = 0; i < n / QK_K; ++i) {
         unpack_q4_k(&x[i], q);
-        int32_t sumi = 0, summ = 0;
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t sc, m;
-            cpu_k4_scale_min(j, x[i].scales, &sc, &m);
-            sumi += sc * dot_i8(q + 32 * j, y[i].qs + 32 * j, 32);
-            summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        const float d = y[i].d * cpu_fp16_to_f32(x[i].d);
-        const float dmin = y[i].d * cpu_fp16_to_f32(x[i].dmin);
-        sum += d * (float)sumi - dmin * (float)summ;
+        sum += dot_k4_block(q, x[i].scales, x[i].d, x[i].dmin, &y[i]);
     }
     *s = sum;
 }
@@ -306,16 +314,7 @@ static void vec_dot_q5_k(int64_t n, float *s, const void *vx, const void *vy)
     float sum = 0;
     for (int64_t i = 0; i < n / QK_K; ++i) {
         unpack_q5_k(&x[i], q);
-        int32_t sumi = 0, summ = 0;
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t sc, m;
-            cpu_k4_scale_min(j, x[i].scales, &sc, &m);
-            sumi += sc * dot_i8(q + 32 * j, y[i].qs + 32 * j, 32);
-            summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        const float d = y[i].d * cpu_fp16_to_f32(x[i].d);
-        const float dmin = y[i].d * cpu_fp16_to_f32(x[i].dmin);
-        sum += d * (float)sumi - dmin * (float)summ;
+        sum += dot_k4_block(q, x[i].scales, x[i].d, x[i].dmin, &y[i]);
     }
     *s = sum;
 }

@@ -130,6 +130,43 @@ static void split_gpt2(run *r)
     }
 }
 
+/* \p{N}{1,3}: a digit run in pieces of at most three, from its start.
+ * Returns the position after the run. */
+static size_t split_digits3(run *r, size_t pos)
+{
+    size_t ini = pos;
+    while (F(r, pos) & TOK_CPF_NUMBER) {
+        if (++pos - ini >= 3) {
+            add(r, pos);
+            ini = pos;
+        }
+    }
+    add(r, pos);
+    return pos;
+}
+
+/* The tail the GPT-4-style patterns share: \s*[\r\n]+ | \s+(?!\S) | \s+,
+ * or else one code point on its own. Returns the position after the piece. */
+static size_t split_space_tail(run *r, size_t pos)
+{
+    size_t nws = 0, last_crlf_end = 0;
+    while (F(r, pos + nws) & TOK_CPF_WHITESPACE) {
+        if (is_crlf(C(r, pos + nws)))
+            last_crlf_end = pos + nws + 1;
+        nws++;
+    }
+    if (last_crlf_end > 0)
+        pos = last_crlf_end;
+    else if (nws > 1 && C(r, pos + nws) != OOR)
+        pos += nws - 1;
+    else if (nws > 0)
+        pos += nws;
+    else
+        pos++;
+    add(r, pos);
+    return pos;
+}
+
 /* Llama 3 / Qwen2 / Qwen3.5:
  * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
  *  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
@@ -161,14 +198,7 @@ static void split_llama3(run *r, int max_digits, bool marks)
                 add(r, ++pos);
                 continue;
             }
-            size_t ini = pos;
-            while (F(r, pos) & TOK_CPF_NUMBER) {
-                if (++pos - ini >= 3) {
-                    add(r, pos);
-                    ini = pos;
-                }
-            }
-            add(r, pos);
+            pos = split_digits3(r, pos);
             continue;
         }
         uint32_t f2 = cpt == ' ' ? F(r, pos + 1) : fl;
@@ -181,28 +211,7 @@ static void split_llama3(run *r, int max_digits, bool marks)
             add(r, pos);
             continue;
         }
-        size_t nws = 0, last_crlf_end = 0;
-        while (F(r, pos + nws) & TOK_CPF_WHITESPACE) {
-            if (is_crlf(C(r, pos + nws)))
-                last_crlf_end = pos + nws + 1;
-            nws++;
-        }
-        if (last_crlf_end > 0) {
-            pos = last_crlf_end;
-            add(r, pos);
-            continue;
-        }
-        if (nws > 1 && C(r, pos + nws) != OOR) {
-            pos += nws - 1;
-            add(r, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            add(r, pos);
-            continue;
-        }
-        add(r, ++pos);
+        pos = split_space_tail(r, pos);
     }
 }
 
@@ -246,14 +255,7 @@ static void split_kimi_k2(run *r)
         }
 #undef KLETTER
         if (fl & TOK_CPF_NUMBER) {
-            size_t ini = pos;
-            while (F(r, pos) & TOK_CPF_NUMBER) {
-                if (++pos - ini >= 3) {
-                    add(r, pos);
-                    ini = pos;
-                }
-            }
-            add(r, pos);
+            pos = split_digits3(r, pos);
             continue;
         }
         uint32_t f2 = cpt == ' ' ? F(r, pos + 1) : fl;
@@ -266,28 +268,7 @@ static void split_kimi_k2(run *r)
             add(r, pos);
             continue;
         }
-        size_t nws = 0, last_crlf_end = 0;
-        while (F(r, pos + nws) & TOK_CPF_WHITESPACE) {
-            if (is_crlf(C(r, pos + nws)))
-                last_crlf_end = pos + nws + 1;
-            nws++;
-        }
-        if (last_crlf_end > 0) {
-            pos = last_crlf_end;
-            add(r, pos);
-            continue;
-        }
-        if (nws > 1 && C(r, pos + nws) != OOR) {
-            pos += nws - 1;
-            add(r, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            add(r, pos);
-            continue;
-        }
-        add(r, ++pos);
+        pos = split_space_tail(r, pos);
     }
 }
 

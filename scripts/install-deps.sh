@@ -3,7 +3,8 @@
 # missing. Needs root (or sudo) the first time; a no-op afterwards.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
-      libpcre2-dev libunistring-dev libcunit1-dev)
+      libpcre2-dev libunistring-dev libcunit1-dev
+      libamdhip64-dev llvm-19-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,73 @@
+/*
+ * codegen.h: from the fused IR to kernel source, and the launches that run it.
+ *
+ * cg_generate() walks the planned graph's groups in order and, for each,
+ * renders one kernel from a template in templates/ with the group's
+ * specialisation constants (dimensions, weight types, epilogue, wavefront
+ * size) written in as constants, and records the launches that run it:
+ * which kernel, the grid, and which IR values its pointer parameters are.
+ * Layers with the same shapes render the same source, so a 32-layer model
+ * has a dozen or two distinct kernels, each compiled once (cg_kernel is
+ * deduplicated by source); a matmul group gets two kernels, one for decode
+ * steps (T = 1) and one batched for prefill.
+ *
+ * Every kernel has the signature
+ *     extern "C" __global__ void NAME(<one pointer per arg node>, int T, int P)
+ * so the executor passes the device addresses of arg[] and then the step's
+ * token count and past length. Nothing here touches a GPU or a compiler.
+ */
+#ifndef RF_CODEGEN_CODEGEN_H
+#define RF_CODEGEN_CODEGEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codegen/target.h"
+#include "ir/ir.h"
+#include "support/arena.h"
+
+#define CG_MAX_ARGS 16
+
+typedef struct cg_kernel {
+    const char *name;     /* entry point and file name, e.g. "matmul_q4_k_k2048_n5632_t1" */
+    const char *tmpl;     /* template it was rendered from: "matmul", "rowwise", "attention", "argmax" */
+    const char *source;   /* the whole rendered translation unit (prelude included) */
+    uint32_t block;       /* threads per block */
+    uint32_t n_launches;  /* how many launches of the plan use it */
+    /* filled by cg_build_program (cache.h): */
+    char key[65];         /* hex SHA-256 of source, arch, compiler id, options */
+    void *code;           /* the code object (malloc'd), NULL until built */
+    size_t code_size;
+    bool cached;          /* came from the cache rather than the compiler */
+} cg_kernel;
+
+/* One launch, in plan order. The grid is (grid_x, ceil(rows / row_tile), 1)
+ * where rows is a dimension (a constant, or IR_DIM_T for the step's tokens). */
+typedef struct cg_launch {
+    uint32_t kernel;       /* index into program->kernels */
+    uint32_t group;        /* the IR group it executes */
+    int8_t only_T;         /* 0: any T; 1: only when T == 1; -1: only when T > 1 */
+    uint32_t grid_x;
+    int64_t rows;          /* constant or IR_DIM_T */
+    uint32_t row_tile;
+    uint32_t n_args;
+    uint32_t arg[CG_MAX_ARGS]; /* IR node ids whose device addresses are the pointer parameters */
+} cg_launch;
+
+typedef struct cg_program {
+    arena arena;           /* owns every string above */
+    cg_arch arch;
+    cg_kernel *kernels;    /* (n_kernels) distinct sources */
+    uint32_t n_kernels;
+    cg_launch *launches;   /* (n_launches) plan order */
+    uint32_t n_launches;
+    uint32_t argmax_kernel; /* greedy sampling on the device: argmax over n_vocab logits */
+} cg_program;
+
+/* Renders g (after the pass pipeline) for arch. Errors name the group and
+ * what has no kernel (a weight type, an op in a group). */
+rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, rf_error *err);
+void cg_program_free(cg_program *p);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * gpu.h: the device layer, the HIP calls the GPU backend makes.
+ *
+ * The backend's logic (runtime/gpu/exec.c) is written once against this
+ * table. On AMD it is the HIP runtime (libamdhip64); on NVIDIA the same
+ * calls map thinly onto the CUDA driver API (libcuda), the way HIP itself
+ * maps to CUDA (HIP 5.2's own nvidia headers do not build against CUDA 13).
+ * Both libraries are loaded at run time, so the binary starts on a machine
+ * with no GPU and reports one clear error when asked to use it.
+ *
+ * Every call returns a status and fills err with the call and the driver's
+ * own error name ("cuMemAlloc(1.2 GiB): CUDA_ERROR_OUT_OF_MEMORY").
+ * All work goes through one stream, in order.
+ */
+#ifndef RF_RUNTIME_GPU_GPU_H
+#define RF_RUNTIME_GPU_GPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rocmforge/rocmforge.h"
+
+typedef uint64_t gpu_ptr;                /* a device address; 0 is none */
+typedef struct gpu_module gpu_module;     /* hipModule_t / CUmodule */
+typedef struct gpu_function gpu_function; /* hipFunction_t / CUfunction */
+typedef struct gpu_stream gpu_stream;     /* hipStream_t / CUstream */
+
+typedef struct gpu_device_info {
+    char name[128];        /* "AMD Instinct MI210", "NVIDIA H100 80GB HBM3" */
+    char arch[64];         /* full target id: "gfx90a:sramecc+:xnack-", "sm_90" */
+    uint64_t total_mem;    /* bytes */
+    int n_cu;              /* compute units / multiprocessors */
+    int wave;              /* wavefront / warp size */
+} gpu_device_info;
+
+typedef struct gpu_api {
+    const char *name;      /* "hip" or "cuda" */
+    rf_status (*malloc)(gpu_ptr *p, size_t bytes, rf_error *err);
+    void (*free)(gpu_ptr p);
+    /* copies are ordered on the stream; *_sync variants wait for them */
+    rf_status (*memcpy_htod)(gpu_ptr dst, const void *src, size_t n, gpu_stream *s, rf_error *err);
+    rf_status (*memcpy_dtoh)(void *dst, gpu_ptr src, size_t n, gpu_stream *s, rf_error *err);
+    rf_status (*memset)(gpu_ptr dst, int byte, size_t n, gpu_stream *s, rf_error *err);
+    rf_status (*module_load)(const void *code, size_t size, gpu_module **m, rf_error *err);
+    void (*module_unload)(gpu_module *m);
+    rf_status (*function)(gpu_module *m, const char *name, gpu_function **f, rf_error *err);
+    /* args[i] points at the i-th kernel parameter's value */
+    rf_status (*launch)(gpu_function *f, const uint32_t grid[3], const uint32_t block[3], uint32_t shared_bytes,
+                        gpu_stream *s, void **args, rf_error *err);
+    rf_status (*stream_create)(gpu_stream **s, rf_error *err);
+    void (*stream_destroy)(gpu_stream *s);
+    rf_status (*stream_sync)(gpu_stream *s, rf_error *err);
+} gpu_api;
+
+/* Opens device `ordinal` through the first driver that has one: which is
+ * "hip", "cuda" or NULL (try HIP, then CUDA). Loads the library, initialises
+ * it, makes the device current and fills info. RF_E_UNSUPPORTED with one
+ * line saying what was missing (no library, no device) when nothing works. */
+rf_status gpu_open(const char *which, int ordinal, const gpu_api **api, gpu_device_info *info, rf_error *err);
+
+#endif

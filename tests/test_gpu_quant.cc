@@ -1,0 +1,251 @@
+/*
+ * test_gpu_quant.cc: templates/quant.hip, the GPU kernels' weight formats,
+ * compiled for the host and held to the CPU reference.
+ *
+ * C++17, the project's one C++ file: quant.hip is C++ (hipRTC and NVRTC
+ * compile it), and this includes it with RF_DEV = `static inline` and
+ * RF_CONST = `static const`. Facts checked, each type in turn:
+ *   - RF_QK_T / RF_QB_T are gguf.h's block size and bytes (f32, f16, bf16:
+ *     a virtual block of 8 elements);
+ *   - rf_a_T / rf_b_T are multiples of 4 whose four elements lie in the
+ *     block, and the chunks of a block cover every element exactly once;
+ *   - rf_deq_T equals the CPU to_float bit for bit, on rows quantized by the
+ *     CPU's from_float (Gaussian data, scales 10^-4..10^4) and on random
+ *     blocks (every bit pattern in the quants, any finite f16 scale; f16 and
+ *     bf16 over all 65536 values, f32 any bits);
+ *   - rf_get_T equals to_float for every element of those rows.
+ * Rows are 32-byte aligned and hold several blocks, so the blocks sit at
+ * every alignment their size allows; a sanitizer build catches a load
+ * wider than that.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "runtime/cpu/quant.h"
+#include "test_util.h"
+}
+
+#define RF_DEV static inline
+#define RF_CONST static const
+#include "templates/quant.hip"
+
+typedef struct gpu_type {
+    ggml_type type;
+    const char *name;
+    int qk, qb;
+    void (*deq)(const unsigned char *, int, float *);
+    int (*a)(int);
+    int (*b)(int);
+    float (*get)(const unsigned char *, int);
+    int n_half; /* f16 scales at the block's start, or at half_at */
+    int half_at;
+} gpu_type;
+
+#define T(NAME, t, n_half, half_at)                                                            \
+    {GGML_TYPE_##NAME, #t, RF_QK_##t, RF_QB_##t, rf_deq_##t, rf_a_##t, rf_b_##t, rf_get_##t, \
+     n_half, half_at}
+static const gpu_type types[] = {
+    T(F32, f32, 0, 0),     T(F16, f16, 0, 0),     T(BF16, bf16, 0, 0),     T(Q4_0, q4_0, 1, 0),
+    T(Q4_1, q4_1, 2, 0),   T(Q5_0, q5_0, 1, 0),   T(Q5_1, q5_1, 2, 0),     T(Q8_0, q8_0, 1, 0),
+    T(Q2_K, q2_k, 2, 80),  T(Q3_K, q3_k, 1, 108), T(Q4_K, q4_k, 2, 0),     T(Q5_K, q5_k, 2, 0),
+    T(Q6_K, q6_k, 1, 208), T(IQ4_NL, iq4_nl, 1, 0), T(IQ4_XS, iq4_xs, 1, 0), T(MXFP4, mxfp4, 0, 0),
+};
+#undef T
+#define N_TYPES (int)(sizeof types / sizeof types[0])
+
+#define N_ELEMS 16384 /* a row: 64 super-blocks, 512 blocks of 32 */
+
+static uint64_t rng = 0x9d2c5680a3b1f04dULL;
+
+/* ---- rows -------------------------------------------------------------- */
+
+typedef struct row {
+    unsigned char *q; /* the blocks, 32-byte aligned */
+    float *ref;       /* the CPU's to_float of them */
+    int n;            /* elements */
+} row;
+
+static row row_alloc(const gpu_type *g, int n)
+{
+    size_t bytes = (size_t)(n / g->qk) * (size_t)g->qb;
+    row r = {(unsigned char *)aligned_alloc(32, (bytes + 31) / 32 * 32),
+             (float *)malloc((size_t)n * sizeof(float)), n};
+    CU_ASSERT_FATAL(r.q != NULL && r.ref != NULL);
+    return r;
+}
+
+static void row_free(row *r)
+{
+    free(r->q);
+    free(r->ref);
+}
+
+/* Gaussian, each 32 elements with its own scale in 10^[-4, 4), quantized by
+ * the CPU */
+static row row_quantized(const gpu_type *g)
+{
+    row r = row_alloc(g, N_ELEMS);
+    float *x = (float *)malloc(N_ELEMS * sizeof(float));
+    CU_ASSERT_FATAL(x != NULL);
+    for (int b = 0; b < N_ELEMS; b += 32) {
+        float scale = powf(10.0f, -4 + 8 * test_urand(&rng));
+        for (int j = b; j < b + 32; j++)
+            x[j] = test_grand(&rng) * scale;
+    }
+    const cpu_quant_traits *tr = cpu_quant_ref(g->type);
+    CU_ASSERT_FATAL(tr != NULL && tr->from_float != NULL);
+    tr->from_float(x, r.q, N_ELEMS);
+    tr->to_float(r.q, r.ref, N_ELEMS);
+    free(x);
+    return r;
+}
+
+/* a random half with a finite value (subnormals included), either sign */
+static unsigned short rand_half_scale(void)
+{
+    unsigned short h = (unsigned short)(test_rand(&rng) & 0xffff);
+    if (((h >> 10) & 0x1f) == 0x1f)
+        h &= 0xbfff;
+    return h;
+}
+
+/* random bytes with finite f16 scales; f16 and bf16: every value once */
+static row row_random(const gpu_type *g)
+{
+    int n = (g->type == GGML_TYPE_F16 || g->type == GGML_TYPE_BF16) ? 65536 : N_ELEMS;
+    row r = row_alloc(g, n);
+    int n_blk = n / g->qk;
+    for (size_t i = 0; i < (size_t)n_blk * (size_t)g->qb; i++)
+        r.q[i] = (unsigned char)test_rand(&rng);
+    if (n == 65536)
+        for (int i = 0; i < n; i++) {
+            unsigned short h = (unsigned short)i;
+            memcpy(r.q + 2 * i, &h, 2);
+        }
+    for (int b = 0; b < n_blk; b++)
+        for (int k = 0; k < g->n_half; k++) {
+            unsigned short h = rand_half_scale();
+            memcpy(r.q + (size_t)b * g->qb + g->half_at + 2 * k, &h, 2);
+        }
+    cpu_quant_ref(g->type)->to_float(r.q, r.ref, n);
+    return r;
+}
+
+/* ---- comparisons ------------------------------------------------------- */
+
+static int same_bits(float x, float y) { return memcmp(&x, &y, sizeof x) == 0; }
+
+/* every chunk of every block against the reference; returns mismatches */
+static int check_deq(const gpu_type *g, const row *r, const char *what)
+{
+    int bad = 0;
+    for (int blk = 0; blk < r->n / g->qk; blk++)
+        for (int c = 0; c < g->qk / 8; c++) {
+            float w[8];
+            g->deq(r->q + (size_t)blk * g->qb, c, w);
+            for (int j = 0; j < 8; j++) {
+                int e = (j < 4 ? g->a(c) : g->b(c)) + j % 4;
+                float want = r->ref[blk * g->qk + e];
+                if (!same_bits(w[j], want) && bad++ < 4)
+                    fprintf(stderr, "\n  %s %s: block %d chunk %d w[%d] (element %d) = %a, want %a",
+                            g->name, what, blk, c, j, e, (double)w[j], (double)want);
+            }
+        }
+    return bad;
+}
+
+static int check_get(const gpu_type *g, const row *r, const char *what)
+{
+    int bad = 0;
+    for (int k = 0; k < r->n; k++) {
+        float v = g->get(r->q, k), want = r->ref[k];
+        if (!same_bits(v, want) && bad++ < 4)
+            fprintf(stderr, "\n  %s %s: rf_get(%d) = %a, want %a", g->name, what, k, (double)v,
+                    (double)want);
+    }
+    return bad;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_block_sizes(void)
+{
+    for (int i = 0; i < N_TYPES; i++) {
+        const gpu_type *g = &types[i];
+        const ggml_type_traits *tt = ggml_type_get((uint32_t)g->type);
+        CU_ASSERT_FATAL(tt != NULL);
+        int virt = tt->block_size == 1 ? 8 : 1; /* f32, f16, bf16 */
+        CU_ASSERT_EQUAL(g->qk, (int)tt->block_size * virt);
+        CU_ASSERT_EQUAL(g->qb, (int)tt->type_size * virt);
+        CU_ASSERT_PTR_NOT_NULL(cpu_quant_ref(g->type));
+    }
+}
+
+static void test_chunk_cover(void)
+{
+    for (int i = 0; i < N_TYPES; i++) {
+        const gpu_type *g = &types[i];
+        int seen[256] = {0}, bad = 0;
+        for (int c = 0; c < g->qk / 8; c++) {
+            int ab[2] = {g->a(c), g->b(c)};
+            for (int h = 0; h < 2; h++) {
+                if (ab[h] % 4 != 0 || ab[h] < 0 || ab[h] + 4 > g->qk) {
+                    fprintf(stderr, "\n  %s chunk %d: element %d", g->name, c, ab[h]);
+                    bad++;
+                    continue;
+                }
+                for (int j = 0; j < 4; j++)
+                    seen[ab[h] + j]++;
+            }
+        }
+        for (int e = 0; e < g->qk; e++)
+            if (seen[e] != 1 && bad++ < 4)
+                fprintf(stderr, "\n  %s: element %d in %d chunks", g->name, e, seen[e]);
+        CU_ASSERT_EQUAL(bad, 0);
+    }
+}
+
+static void test_deq_quantized(void)
+{
+    for (int i = 0; i < N_TYPES; i++) {
+        row r = row_quantized(&types[i]);
+        CU_ASSERT_EQUAL(check_deq(&types[i], &r, "quantized"), 0);
+        row_free(&r);
+    }
+}
+
+static void test_deq_random(void)
+{
+    for (int i = 0; i < N_TYPES; i++) {
+        row r = row_random(&types[i]);
+        CU_ASSERT_EQUAL(check_deq(&types[i], &r, "random"), 0);
+        row_free(&r);
+    }
+}
+
+static void test_get(void)
+{
+    for (int i = 0; i < N_TYPES; i++) {
+        row q = row_quantized(&types[i]), r = row_random(&types[i]);
+        CU_ASSERT_EQUAL(check_get(&types[i], &q, "quantized"), 0);
+        CU_ASSERT_EQUAL(check_get(&types[i], &r, "random"), 0);
+        row_free(&q);
+        row_free(&r);
+    }
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("gpu_quant", NULL, NULL);
+    CU_add_test(s, "RF_QK/RF_QB are gguf.h's block sizes", test_block_sizes);
+    CU_add_test(s, "chunks cover each element once, at multiples of 4", test_chunk_cover);
+    CU_add_test(s, "rf_deq equals to_float on quantized rows", test_deq_quantized);
+    CU_add_test(s, "rf_deq equals to_float on random blocks", test_deq_random);
+    CU_add_test(s, "rf_get equals to_float", test_get);
+    return test_main();
+}

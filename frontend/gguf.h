@@ -212,5 +212,15 @@ rf_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type typ
 /* The whole file as bytes (malloc'd), or written atomically to path. */
 rf_status gguf_writer_to_memory(gguf_writer *w, void **buf, size_t *size, rf_error *err);
 rf_status gguf_writer_write(gguf_writer *w, const char *path, rf_error *err);
+/* Streaming: a deferred tensor's bytes are not held by the writer; when
+ * gguf_writer_write_stream reaches it (tensors in insertion order), fill
+ * writes its n_bytes into buf (index: its position among all tensors) and
+ * returns true, or false to fail the write. Only write_stream writes a file
+ * with deferred tensors. */
+typedef bool (*gguf_writer_fill_fn)(void *ctx, size_t index, void *buf, uint64_t n_bytes);
+rf_status gguf_writer_add_tensor_deferred(gguf_writer *w, const char *name, ggml_type type,
+                                          uint32_t n_dims, const uint64_t *ne);
+rf_status gguf_writer_write_stream(gguf_writer *w, const char *path, gguf_writer_fill_fn fill,
+                                   void *ctx, rf_error *err);
 
 #endif

@@ -23,8 +23,12 @@
  * name beside the target (same directory, so rename is atomic) and renames
  * it into place; a failed write leaves the target untouched.
  *
- * It deliberately does not stream tensor data from callers (data is copied at
- * add time), does not write big-endian files, and prints nothing.
+ * Tensor data is copied at add time, except for a deferred tensor
+ * (gguf_writer_add_tensor_deferred), whose bytes the caller produces when
+ * gguf_writer_write_stream reaches it, one tensor at a time into one buffer
+ * the size of the largest: a model larger than memory can be written.
+ *
+ * It deliberately does not write big-endian files, and prints nothing.
  */
 #include "frontend/gguf.h"
 #include "support/error.h"
@@ -57,7 +61,8 @@ typedef struct wtensor {
     uint32_t n_dims;
     uint64_t ne[GGUF_MAX_DIMS];
     uint64_t n_bytes;
-    uint8_t *data;
+    uint8_t *data;        /* NULL when deferred */
+    bool deferred;
 } wtensor;
 
 struct gguf_writer {
@@ -419,8 +424,8 @@ rf_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *f)
 
 /* ---- tensors ----------------------------------------------------------- */
 
-rf_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
-                                 uint32_t n_dims, const uint64_t *ne, const void *data)
+static rf_status add_tensor(gguf_writer *w, const char *name, ggml_type type, uint32_t n_dims,
+                            const uint64_t *ne, const void *data, bool deferred)
 {
     if (!w)
         return RF_E_ARG;
@@ -468,8 +473,8 @@ rf_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type typ
     }
     wtensor t = {0};
     t.name = malloc(name_len + 1);
-    t.data = malloc(n_bytes ? (size_t)n_bytes : 1);
-    if (!t.name || !t.data) {
+    t.data = deferred ? NULL : malloc(n_bytes ? (size_t)n_bytes : 1);
+    if (!t.name || (!deferred && !t.data)) {
         free(t.name);
         free(t.data);
         return wfail(w, RF_E_NOMEM, "gguf writer: out of memory adding tensor '%s' (%llu bytes)",
@@ -482,12 +487,25 @@ rf_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type typ
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
         t.ne[d] = d < n_dims ? ne[d] : 1;
     t.n_bytes = n_bytes;
-    if (data)
+    t.deferred = deferred;
+    if (data && !deferred)
         memcpy(t.data, data, (size_t)n_bytes);
-    else
+    else if (!deferred)
         memset(t.data, 0, (size_t)n_bytes);
     w->tensors[w->n_tensors++] = t;
     return RF_OK;
+}
+
+rf_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
+                                 uint32_t n_dims, const uint64_t *ne, const void *data)
+{
+    return add_tensor(w, name, type, n_dims, ne, data, false);
+}
+
+rf_status gguf_writer_add_tensor_deferred(gguf_writer *w, const char *name, ggml_type type,
+                                          uint32_t n_dims, const uint64_t *ne)
+{
+    return add_tensor(w, name, type, n_dims, ne, NULL, true);
 }
 
 /* ---- layout and serialisation ----------------------------------------- */
@@ -507,12 +525,17 @@ static uint64_t pad_to(uint64_t x, uint64_t align)
     return (x + align - 1) & ~(align - 1);
 }
 
-/* Where the bytes go: a buffer (buf != NULL) or a file descriptor. */
+/* Where the bytes go: a buffer (buf != NULL) or a file descriptor; where
+ * deferred tensors' bytes come from. */
 typedef struct sink {
     uint8_t *buf;
     size_t pos;
     int fd;
     int err;              /* errno of the first failed write */
+    gguf_writer_fill_fn fill;
+    void *fill_ctx;
+    uint8_t *fill_buf;    /* the largest deferred tensor's size */
+    size_t fill_failed;   /* index + 1 of the tensor fill failed on, or 0 */
 } sink;
 
 static void emit(sink *s, const void *p, size_t n)
@@ -611,17 +634,31 @@ static void emit_file(const gguf_writer *w, sink *s, uint64_t align, const uint6
     emit_zeros(s, pad_to(hdr, align) - hdr);
     for (size_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
-        emit(s, t->data, (size_t)t->n_bytes);
+        const uint8_t *data = t->data;
+        if (t->deferred && !s->err) {
+            if (!s->fill(s->fill_ctx, i, s->fill_buf, t->n_bytes)) {
+                s->err = ECANCELED;
+                s->fill_failed = i + 1;
+                return;
+            }
+            data = s->fill_buf;
+        }
+        emit(s, data, (size_t)t->n_bytes);
         emit_zeros(s, pad_to(t->n_bytes, align) - t->n_bytes);
     }
 }
 
-/* Common to both outputs: the total size and tensor offsets, or a failure. */
-static rf_status plan_file(gguf_writer *w, uint64_t *align, uint64_t **offs, uint64_t *hdr,
+/* Common to both outputs: the total size and tensor offsets, or a failure
+ * (a deferred tensor with nothing to fill it). */
+static rf_status plan_file(gguf_writer *w, bool can_fill, uint64_t *align, uint64_t **offs, uint64_t *hdr,
                            uint64_t *total, rf_error *err)
 {
     if (w->status != RF_OK)
         return rf_fail(err, w->status, "%s", w->msg);
+    for (size_t i = 0; i < w->n_tensors && !can_fill; i++)
+        if (w->tensors[i].deferred)
+            return rf_fail(err, RF_E_ARG, "gguf writer: tensor '%s' is deferred: only "
+                           "gguf_writer_write_stream can write it", w->tensors[i].name);
     *align = writer_alignment(w);
     uint64_t data_size;
     *offs = tensor_offsets(w, *align, &data_size);
@@ -639,7 +676,7 @@ rf_status gguf_writer_to_memory(gguf_writer *w, void **buf, size_t *size, rf_err
     *buf = NULL;
     *size = 0;
     uint64_t align, hdr, total, *offs;
-    rf_status s = plan_file(w, &align, &offs, &hdr, &total, err);
+    rf_status s = plan_file(w, false, &align, &offs, &hdr, &total, err);
     if (s != RF_OK)
         return s;
     uint8_t *b = total <= SIZE_MAX ? malloc(total ? (size_t)total : 1) : NULL;
@@ -648,7 +685,7 @@ rf_status gguf_writer_to_memory(gguf_writer *w, void **buf, size_t *size, rf_err
         return rf_fail(err, RF_E_NOMEM, "gguf writer: out of memory for a %llu-byte file",
                        (unsigned long long)total);
     }
-    sink sk = {b, 0, -1, 0};
+    sink sk = {.buf = b, .fd = -1};
     emit_file(w, &sk, align, offs, hdr);
     free(offs);
     RF_ASSERT(sk.pos == total);
@@ -659,12 +696,28 @@ rf_status gguf_writer_to_memory(gguf_writer *w, void **buf, size_t *size, rf_err
 
 rf_status gguf_writer_write(gguf_writer *w, const char *path, rf_error *err)
 {
+    return gguf_writer_write_stream(w, path, NULL, NULL, err);
+}
+
+rf_status gguf_writer_write_stream(gguf_writer *w, const char *path, gguf_writer_fill_fn fill,
+                                   void *ctx, rf_error *err)
+{
     if (!w || !path || !*path)
         return rf_fail(err, RF_E_ARG, "gguf writer: NULL argument");
     uint64_t align, hdr, total, *offs;
-    rf_status s = plan_file(w, &align, &offs, &hdr, &total, err);
+    rf_status s = plan_file(w, fill != NULL, &align, &offs, &hdr, &total, err);
     if (s != RF_OK)
         return s;
+    uint64_t fill_size = 0;
+    for (size_t i = 0; i < w->n_tensors; i++)
+        if (w->tensors[i].deferred && w->tensors[i].n_bytes > fill_size)
+            fill_size = w->tensors[i].n_bytes;
+    uint8_t *fill_buf = fill_size ? malloc((size_t)fill_size) : NULL;
+    if (fill_size && !fill_buf) {
+        free(offs);
+        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for a %llu-byte tensor", path,
+                       (unsigned long long)fill_size);
+    }
 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 64);
@@ -686,11 +739,13 @@ rf_status gguf_writer_write(gguf_writer *w, const char *path, rf_error *err)
         s = rf_fail(err, RF_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
         free(tmp);
         free(offs);
+        free(fill_buf);
         return s;
     }
-    sink sk = {NULL, 0, fd, 0};
+    sink sk = {.fd = fd, .fill = fill, .fill_ctx = ctx, .fill_buf = fill_buf};
     emit_file(w, &sk, align, offs, hdr);
     free(offs);
+    free(fill_buf);
     int e = sk.err;
     if (!e && fsync(fd) != 0)
         e = errno;
@@ -702,7 +757,11 @@ rf_status gguf_writer_write(gguf_writer *w, const char *path, rf_error *err)
         e = errno;
     if (e) {
         unlink(tmp);
-        s = rf_fail(err, RF_E_IO, "%s: write failed: %s", path, strerror(e));
+        if (sk.fill_failed)
+            s = rf_fail(err, RF_E_IO, "%s: write failed: no data for tensor '%s'", path,
+                        w->tensors[sk.fill_failed - 1].name);
+        else
+            s = rf_fail(err, RF_E_IO, "%s: write failed: %s", path, strerror(e));
     }
     free(tmp);
     return s;

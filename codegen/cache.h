@@ -15,6 +15,8 @@
 #ifndef RF_CODEGEN_CACHE_H
 #define RF_CODEGEN_CACHE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -28,8 +30,23 @@ rf_status cg_cache_open(const char *dir, cg_cache **out, rf_error *err);
 void cg_cache_close(cg_cache *c);
 const char *cg_cache_dir(const cg_cache *c);
 
-/* out: 64 hex digits and a NUL */
+/* SHA-256 (sha256.c). out: 64 hex digits and a NUL */
 void cg_sha256_hex(const void *data, size_t n, char out[65]);
+/* incremental: init, update any number of times, final once */
+typedef struct cg_sha256 {
+    uint32_t h[8];
+    uint64_t n_bytes;
+    uint8_t buf[64];
+} cg_sha256;
+void cg_sha256_init(cg_sha256 *s);
+void cg_sha256_update(cg_sha256 *s, const void *data, size_t n);
+void cg_sha256_final(cg_sha256 *s, uint8_t out[32]);
+void cg_sha256_final_hex(cg_sha256 *s, char out[65]);
+/* n bytes as 2n lowercase hex digits and a NUL */
+void cg_hex(const uint8_t *bytes, size_t n, char *out);
+
+/* The key: SHA-256 over the four strings, each length-prefixed, so no two
+ * different tuples hash the same bytes. */
 void cg_kernel_key(const char *source, const char *target, const char *compiler_id, const char *options,
                    char out[65]);
 
@@ -49,6 +66,21 @@ typedef struct cg_build_stats {
  * (from any thread, serialised); warn for every rejected cache file. */
 rf_status cg_build_program(cg_program *p, cg_compiler *cc, cg_cache *cache, int n_threads, cg_progress_fn progress,
                            cg_warn_fn warn, void *ctx, cg_build_stats *stats, rf_error *err);
+
+/* One entry by hand (cg_build_program uses these). load: RF_OK with *code
+ * malloc'd when a valid file for key exists whose header names this target,
+ * compiler and kernel; RF_E_NOTFOUND when there is none or it was rejected
+ * (then warn, if given, was called with "kernel cache: PATH: WHAT; recompiling"
+ * and *rejected, if given, set); RF_E_IO/RF_E_NOMEM for a file that exists
+ * but cannot be read. store: writes "KEY.rfko.tmp.PID.N" and renames it to
+ * "KEY.rfko"; on failure the temporary file is gone and err names the path. */
+rf_status cg_cache_load(cg_cache *c, const char *key, const char *target, const char *compiler_id,
+                        const char *kernel_name, void **code, size_t *size, cg_warn_fn warn, void *ctx,
+                        bool *rejected, rf_error *err);
+rf_status cg_cache_store(cg_cache *c, const char *key, const char *target, const char *compiler_id,
+                         const char *kernel_name, const void *code, size_t size, rf_error *err);
+/* the path of key's file (malloc'd; NULL when out of memory) */
+char *cg_cache_path(const cg_cache *c, const char *key);
 
 /* `rocmforge cache ls|verify|clear`: one line per entry to out (key, size,
  * arch, compiler, kernel name); verify checks every header and payload hash

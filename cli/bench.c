@@ -15,8 +15,13 @@
  * The context is p + n (at least 256) unless --ctx sets it. Output is a
  * one-row table, or with --json one object:
  *   {"model":PATH,"backend":"cpu","threads":N,"n_prompt":p,"n_gen":n,
- *    "reps":R,"prefill_tok_s":X,"decode_tok_s":Y,"prefill_s":..,"decode_s":..}
- * threads is the number asked for; 0 means the runtime's default.
+ *    "reps":R,"prefill_tok_s":X,"decode_tok_s":Y,"prefill_s":..,"decode_s":..,
+ *    "open_s":S, "device":NAME,"kernels_compiled":C,"kernels_cached":H}
+ * threads is the number asked for; 0 means the runtime's default. open_s is
+ * the session's start (import, passes, and on a GPU: kernel build through
+ * the cache, weight upload); the last three are for the GPU backend only.
+ * Decode steps take the greedy path (rt_eval_greedy), so a GPU returns one
+ * token id a step rather than the logits.
  *
  * With ROCMFORGE_PROFILE=1 in the environment (CPU backend) it also prints
  * to stderr, after the result, the time spent per kernel kind over every
@@ -30,11 +35,12 @@
 #include "cli/cli.h"
 #include "frontend/gguf.h"
 #include "runtime/cpu/ops.h"
+#include "codegen/cache.h"
 #include "runtime/runtime.h"
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend cpu|gpu|auto] [--ctx N] "      \
-    "[--no-warmup] [--json]"
+    "[--no-warmup] [--cache DIR] [--json]"
 
 /* The profile's totals; diff of two snapshots is one phase. */
 static void profile_print(const cpu_profile *pp, const cpu_profile *pd, double pp_s, double tg_s)
@@ -80,7 +86,7 @@ static int32_t argmax(const float *x, uint32_t n)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *path = NULL, *backend = NULL, *v;
+    const char *path = NULL, *backend = NULL, *cache_dir = NULL, *v;
     long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0;
     bool json = false, warmup = true;
     int rc;
@@ -103,6 +109,9 @@ int cmd_bench(int argc, char **argv)
                 return rc;
         } else if (!strcmp(o, "--ctx") || !strcmp(o, "-c")) {
             if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 1, UINT32_MAX, &ctx)))
+                return rc;
+        } else if (!strcmp(o, "--cache")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &cache_dir)))
                 return rc;
         } else if (!strcmp(o, "--backend")) {
             if ((rc = cli_value("bench", argc, argv, &i, &backend)))
@@ -137,8 +146,12 @@ int cmd_bench(int argc, char **argv)
     rt_options ro = {.backend = backend,
                      .n_threads = (int)threads,
                      .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need};
+    ro.cache_dir = cache_dir;
+    cli_compile_callbacks(&ro);
+    double t_open = cli_now();
     if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)
         goto fail;
+    t_open = cli_now() - t_open;
     uint32_t n_vocab = rt_n_vocab(rt);
     ids = malloc(((size_t)n_prompt + 1) * sizeof *ids);
     logits = malloc((size_t)n_vocab * sizeof *logits);
@@ -177,10 +190,10 @@ int cmd_bench(int argc, char **argv)
             }
         }
         double t = 0;
+        int32_t tok = argmax(logits, n_vocab);
         for (long long i = 0; i < n_gen; i++) {
-            int32_t tok = argmax(logits, n_vocab);
             double t0 = cli_now();
-            if (rt_eval(rt, &tok, 1, logits, &err) != RF_OK)
+            if (rt_eval_greedy(rt, &tok, 1, &tok, &err) != RF_OK)
                 goto fail;
             t += cli_now() - t0;
         }
@@ -198,8 +211,16 @@ int cmd_bench(int argc, char **argv)
         printf(",\"backend\":");
         cli_json_string(rt_backend_name(rt), stdout);
         printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
-               "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_s\":%.6f,\"decode_s\":%.6f}\n",
-               threads, n_prompt, n_gen, reps, rt_n_ctx(rt), best_pp, best_tg, pp_s, tg_s);
+               "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f",
+               threads, n_prompt, n_gen, reps, rt_n_ctx(rt), best_pp, best_tg, pp_s, tg_s, t_open);
+        const cg_build_stats *bs = rt_gpu_build_stats(rt);
+        if (bs) {
+            printf(",\"device\":");
+            cli_json_string(rt_gpu_device_name(rt), stdout);
+            printf(",\"kernels_compiled\":%u,\"kernels_cached\":%u,\"compile_s\":%.3f", bs->compiled, bs->cached,
+                   bs->seconds);
+        }
+        printf("}\n");
     } else {
         printf("%-40s %-8s %7s %8s %14s %6s %13s\n", "model", "backend", "threads", "n_prompt", "prefill tok/s",
                "n_gen", "decode tok/s");

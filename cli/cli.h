@@ -9,7 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "codegen/codegen.h"
+#include "frontend/gguf.h"
+#include "ir/ir.h"
 #include "rocmforge/rocmforge.h"
+#include "runtime/runtime.h"
 
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -18,6 +22,9 @@ int cmd_ir(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_kernels(int argc, char **argv);
 
 /* "rocmforge: <msg>" on stderr, one line; returns 1 */
 int cli_error(const rf_error *err);
@@ -32,5 +39,22 @@ int cli_float(const char *cmd, const char *opt, const char *v, double lo, double
 int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size_t *n); /* "1 2,3"; free() */
 double cli_now(void);                               /* monotonic seconds */
 void cli_json_string(const char *s, FILE *out);     /* quoted and escaped */
+
+/* A model through the passes and codegen for an arch (target.c): arch_name
+ * NULL takes the GPU's own. */
+typedef struct cli_program {
+    gguf_file *gguf;
+    ir_graph *graph;
+    cg_arch arch;
+    cg_program *prog;
+    char arch_buf[64];
+} cli_program;
+rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
+                           cli_program *out, rf_error *err);
+void cli_program_close(cli_program *p);
+/* kernel-build progress bar (a terminal only) and warnings, on stderr */
+void cli_progress(void *ctx, uint32_t done, uint32_t total);
+void cli_warn(void *ctx, const char *msg);
+void cli_compile_callbacks(rt_options *o);
 
 #endif

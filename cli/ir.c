@@ -16,6 +16,12 @@
  * --print-after and --disable-pass go to ir_run_pipeline as they are (names
  * comma-separated, "all"); their dumps go to stdout before the final graph.
  * They make no sense with --stage import and are refused there.
+ *
+ * --isa [--arch ARCH] [--name SUBSTR] [--cache DIR] compiles the plan's
+ * kernels (through the kernel cache) and prints, per kernel, its resources
+ * read from the code object (VGPRs, AGPRs, SGPRs, LDS bytes, scratch,
+ * wavefront size, waves per SIMD; registers and shared memory on NVIDIA)
+ * and its disassembly (AMDGPU, through LLVM). Without --arch the GPU's own.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,15 +30,66 @@
 #include "frontend/gguf.h"
 #include "frontend/import.h"
 #include "ir/ir.h"
+#include "codegen/cache.h"
+#include "codegen/isa.h"
 #include "ir/passes/passes.h"
 
 #define IR_USAGE                                                                                                    \
     "usage: rocmforge ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS] "            \
-    "[--all-logits] [--ctx N] [--max-tokens T]"
+    "[--all-logits] [--ctx N] [--max-tokens T] [--isa [--arch ARCH] [--name SUBSTR] [--cache DIR]]"
+
+static int print_isa(const char *path, const char *arch, const char *name, const char *cache_dir, uint32_t n_ctx,
+                     int64_t max_tokens)
+{
+    rf_error err = {0};
+    cli_program p;
+    cg_compiler *cc = NULL;
+    cg_cache *cache = NULL;
+    cg_build_stats bs;
+    if (cli_program_open(path, arch, n_ctx, max_tokens, &p, &err) != RF_OK)
+        return cli_error(&err);
+    int rc = 0;
+    if (cg_compiler_open(&p.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK ||
+        cg_build_program(p.prog, cc, cache, 0, cli_progress, cli_warn, NULL, &bs, &err) != RF_OK) {
+        rc = cli_error(&err);
+        goto out;
+    }
+    for (uint32_t i = 0; i < p.prog->n_kernels; i++) {
+        const cg_kernel *k = &p.prog->kernels[i];
+        if (name && !strstr(k->name, name))
+            continue;
+        cg_resources r;
+        printf("// ==== kernel %s: %s, %zu bytes of code object, %u launch%s a step ====\n", k->name, p.arch.target,
+               k->code_size, k->n_launches, k->n_launches == 1 ? "" : "es");
+        if (cg_code_resources(&p.arch, k->code, k->code_size, k->name, &r, &err) != RF_OK) {
+            rc = cli_error(&err);
+            goto out;
+        }
+        if (p.arch.vendor == CG_AMD)
+            printf("// vgpr %d, agpr %d, sgpr %d, lds %d bytes, scratch %d bytes, wave%d, %d waves per SIMD\n", r.vgpr,
+                   r.agpr, r.sgpr, r.lds_bytes, r.scratch_bytes, r.wave, r.waves_per_simd);
+        else
+            printf("// registers %d, shared %d bytes, local %d bytes, warp %d\n", r.vgpr, r.lds_bytes, r.scratch_bytes,
+                   r.wave);
+        if (cg_code_disassemble(&p.arch, k->code, k->code_size, k->name, stdout, &err) != RF_OK) {
+            rc = cli_error(&err);
+            goto out;
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        rc = cli_usage_error("ir: writing to stdout failed");
+out:
+    cg_cache_close(cache);
+    cg_compiler_close(cc);
+    cli_program_close(&p);
+    return rc;
+}
 
 int cmd_ir(int argc, char **argv)
 {
     const char *path = NULL, *stage = "plan", *print_after = NULL, *disable = NULL, *v;
+    const char *arch = NULL, *name = NULL, *cache_dir = NULL;
+    bool isa = false;
     import_options io = {0};
     long long ctx = 0, max_tokens = 512;
     int rc;
@@ -52,6 +109,17 @@ int cmd_ir(int argc, char **argv)
         } else if (!strcmp(a, "--disable-pass")) {
             if ((rc = cli_value("ir", argc, argv, &i, &disable)))
                 return rc;
+        } else if (!strcmp(a, "--isa")) {
+            isa = true;
+        } else if (!strcmp(a, "--arch")) {
+            if ((rc = cli_value("ir", argc, argv, &i, &arch)))
+                return rc;
+        } else if (!strcmp(a, "--name")) {
+            if ((rc = cli_value("ir", argc, argv, &i, &name)))
+                return rc;
+        } else if (!strcmp(a, "--cache")) {
+            if ((rc = cli_value("ir", argc, argv, &i, &cache_dir)))
+                return rc;
         } else if (!strcmp(a, "--all-logits")) {
             io.all_logits = true;
         } else if (!strcmp(a, "--ctx")) {
@@ -70,6 +138,10 @@ int cmd_ir(int argc, char **argv)
     }
     if (!path)
         return cli_usage_error(IR_USAGE);
+    if (isa)
+        return print_isa(path, arch, name, cache_dir, (uint32_t)ctx, max_tokens);
+    if (arch || name || cache_dir)
+        return cli_usage_error("ir: --arch, --name and --cache go with --isa");
     bool import_only = !strcmp(stage, "import");
     if (import_only && (print_after || disable))
         return cli_usage_error("ir: --print-after and --disable-pass need passes; --stage import runs none");

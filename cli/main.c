@@ -18,7 +18,10 @@ static const struct {
     {"ir", cmd_ir, "ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS]   the IR at a stage"},
     {"run", cmd_run, "run MODEL -p TEXT [-n N] [sampling options] [--backend B]   generate text ('run --help')"},
     {"logits", cmd_logits, "logits MODEL --tokens IDS --out FILE [--backend B] [--threads N]   every position's logits"},
+    {"kernels", cmd_kernels, "kernels MODEL [--arch ARCH] [--list] [--name SUBSTR]   the generated kernel source"},
     {"bench", cmd_bench, "bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend B] [--json]   prefill and decode speed"},
+    {"compile", cmd_compile, "compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N]   build every kernel, write the plan"},
+    {"cache", cmd_cache, "cache ls|verify|clear [--cache DIR]     the kernel cache"},
 };
 
 static void usage(FILE *out)

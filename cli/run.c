@@ -46,14 +46,15 @@
 #define RUN_USAGE                                                                                                   \
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
-    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--prompt-ids IDS] [--print-ids] [--stop STR]..."
+    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--prompt-ids IDS] [--print-ids] " \
+    "[--stop STR]..."
 
 #define PREFIX_IDS 4      /* prompt ids decoded ahead of the output, for context */
 #define DEFAULT_CTX 4096  /* as llama.cpp's CLI, unless the model has less */
 #define MAX_STOPS 16
 
 typedef struct run_args {
-    const char *path, *prompt, *prompt_ids, *backend;
+    const char *path, *prompt, *prompt_ids, *backend, *plan, *cache;
     long long n_predict, threads, ctx;
     sampler_params sp;
     bool print_ids;
@@ -126,6 +127,12 @@ static int parse(int argc, char **argv, run_args *a)
         } else if (!strcmp(o, "--ctx") || !strcmp(o, "-c")) {
             VALUE();
             if ((rc = cli_int("run", o, v, 1, UINT32_MAX, &a->ctx)))
+                return rc;
+        } else if (!strcmp(o, "--plan")) {
+            if ((rc = cli_value("run", argc, argv, &i, &a->plan)))
+                return rc;
+        } else if (!strcmp(o, "--cache")) {
+            if ((rc = cli_value("run", argc, argv, &i, &a->cache)))
                 return rc;
         } else if (!strcmp(o, "--backend")) {
             VALUE();
@@ -275,15 +282,28 @@ static rf_status generate(rt_session *rt, sampler *smp, const tok_vocab *v, cons
 
     for (size_t i = 0; i < n_prompt; i++)
         sampler_accept(smp, prompt[i]);
+    /* plain greedy decoding picks on the device: one id comes back, not the
+     * logits (the padding rows of a head wider than the vocabulary would need
+     * masking first, so those take the host path) */
+    const sampler_params *sp = &a->sp;
+    bool on_device = sp->temperature <= 0 && sp->repeat_penalty == 1.0f && sp->presence_penalty == 0.0f &&
+                     sp->frequency_penalty == 0.0f && n_vocab == tok_vocab_n_tokens(v);
+    int32_t next = 0;
     double t0 = cli_now();
-    if ((s = rt_eval(rt, prompt, (uint32_t)n_prompt, logits, err)) != RF_OK)
+    if ((s = on_device ? rt_eval_greedy(rt, prompt, (uint32_t)n_prompt, &next, err)
+                       : rt_eval(rt, prompt, (uint32_t)n_prompt, logits, err)) != RF_OK)
         goto done;
     rs->t_prefill = cli_now() - t0;
     rs->why = "n";
     for (long long i = 0; i < a->n_predict; i++) {
-        for (uint32_t k = tok_vocab_n_tokens(v); k < n_vocab; k++)
-            logits[k] = -INFINITY; /* padding rows of the output head: no token to print */
-        int32_t tok = sampler_sample(smp, logits);
+        int32_t tok = next;
+        if (on_device) {
+            sampler_accept(smp, tok);
+        } else {
+            for (uint32_t k = tok_vocab_n_tokens(v); k < n_vocab; k++)
+                logits[k] = -INFINITY; /* padding rows of the output head: no token to print */
+            tok = sampler_sample(smp, logits);
+        }
         if (tok_vocab_is_eog(v, tok)) {
             rs->why = "eog";
             break;
@@ -316,7 +336,7 @@ static rf_status generate(rt_session *rt, sampler *smp, const tok_vocab *v, cons
             break;
         }
         t0 = cli_now();
-        if ((s = rt_eval(rt, &tok, 1, logits, err)) != RF_OK)
+        if ((s = on_device ? rt_eval_greedy(rt, &tok, 1, &next, err) : rt_eval(rt, &tok, 1, logits, err)) != RF_OK)
             goto done;
         rs->t_decode += cli_now() - t0;
         rs->n_decode_evals++;
@@ -372,7 +392,8 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run: the prompt is empty (no tokens, and the model adds no BOS)");
         goto out;
     }
-    rt_options ro = {.backend = a.backend, .n_threads = (int)a.threads};
+    rt_options ro = {.backend = a.backend, .n_threads = (int)a.threads, .plan = a.plan, .cache_dir = a.cache};
+    cli_compile_callbacks(&ro);
     if (a.ctx > 0)
         ro.n_ctx = (uint32_t)a.ctx;
     else if (info.context_length)

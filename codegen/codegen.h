@@ -9,7 +9,9 @@
  * Layers with the same shapes render the same source, so a 32-layer model
  * has a dozen or two distinct kernels, each compiled once (cg_kernel is
  * deduplicated by source); a matmul group gets two kernels, one for decode
- * steps (T = 1) and one batched for prefill.
+ * steps (T = 1) and one batched for prefill, and, when its weights are not
+ * all f32, an actq kernel before them that converts the input the way the
+ * CPU's products see it (templates/actq.hip).
  *
  * Every kernel has the signature
  *     extern "C" __global__ void NAME(<one pointer per arg node>, int T, int P)
@@ -28,6 +30,11 @@
 #include "support/arena.h"
 
 #define CG_MAX_ARGS 16
+/* An argument id from CG_ARG_SCRATCH up is not a node: slot (id -
+ * CG_ARG_SCRATCH) of the activation scratch, rows of scratch_k floats, where
+ * the actq kernel leaves a matmul group's input converted for its weights. */
+#define CG_ARG_SCRATCH 0xffffff00u
+#define CG_MAX_SCRATCH 4
 
 typedef struct cg_kernel {
     const char *name;     /* entry point and file name, e.g. "matmul_q4_k_k2048_n5632_t1" */
@@ -63,6 +70,8 @@ typedef struct cg_program {
     cg_launch *launches;   /* (n_launches) plan order */
     uint32_t n_launches;
     uint32_t argmax_kernel; /* greedy sampling on the device: argmax over n_vocab logits */
+    int64_t scratch_k;     /* the widest row an actq kernel writes (0: none) */
+    uint32_t scratch_slots; /* the most slots one group uses */
 } cg_program;
 
 /* Renders g (after the pass pipeline) for arch. Errors name the group and

@@ -1,8 +1,8 @@
 /*
  * backend.h: what a backend implements, and the session state it sees.
  *
- * A backend is a struct of function pointers; adding one (hip, later) is
- * adding a file and a line in session.c's table. The session owns the
+ * A backend is a struct of function pointers; adding one is adding a file
+ * and a line in session.c's choice. The session owns the
  * graph, the weight bindings and the step's inputs; the backend owns its
  * memory (workspace, KV cache) and executes the graph's groups in order.
  */
@@ -20,6 +20,8 @@ struct rt_session {
     const struct rt_backend *backend;
     void *state;               /* the backend's */
     int32_t *tokens, *pos;     /* (plan_tokens) the step's inputs */
+    float *scratch_logits;     /* (n_vocab) rt_eval_greedy's logits when the backend has no argmax */
+    char fallback[320];        /* why "auto" runs on the CPU, or empty */
 };
 
 typedef struct rt_backend {
@@ -31,10 +33,14 @@ typedef struct rt_backend {
     /* Execute the graph for T tokens (inputs in s->tokens / s->pos) at
      * position s->n_past; write the output rows to logits. */
     rf_status (*eval)(rt_session *s, uint32_t T, float *logits, rf_error *err);
+    /* Optional: as eval, but only the id of the last row's largest logit
+     * comes back (greedy decoding without copying the vocabulary). */
+    rf_status (*eval_argmax)(rt_session *s, uint32_t T, int32_t *token, rf_error *err);
     void (*reset)(rt_session *s);
     void (*release)(rt_session *s);
 } rt_backend;
 
 extern const rt_backend rt_backend_cpu;
+extern const rt_backend rt_backend_gpu;
 
 #endif

@@ -4,7 +4,8 @@
  * rt_session_open() imports the GGUF into IR, runs the pass pipeline, binds
  * every WEIGHT node to its tensor in the mapped file (checking type and
  * shape), allocates the workspace the memory planner sized and the KV cache,
- * and picks a backend (only "cpu" today). rt_eval() runs one step over n
+ * and picks a backend ("cpu", "gpu", or "auto": the GPU when one is usable,
+ * else the CPU). rt_eval() runs one step over n
  * tokens at the session's current position, appending their K/V to the
  * cache; prompts longer than the planned step size are split into steps.
  * Nothing on this path allocates after open.
@@ -27,6 +28,14 @@ typedef struct rt_options {
     const char *print_after;  /* pipeline options, as `rocmforge ir` */
     const char *disable_pass;
     bool kv_f16;              /* KV cache in f16 (as llama.cpp's default) instead of f32 */
+    /* GPU backend: kernel cache directory (NULL: the default, codegen/cache.h),
+     * a plan file that must match (NULL: none), and callbacks for the compile
+     * progress, cache warnings and notices (auto falling back to the CPU) */
+    const char *cache_dir;
+    const char *plan;
+    void (*progress)(void *ctx, uint32_t done, uint32_t total);
+    void (*warn)(void *ctx, const char *msg);
+    void *cb_ctx;
 } rt_options;
 
 typedef struct rt_session rt_session;
@@ -40,11 +49,21 @@ void rt_session_close(rt_session *s);
  * range, or the context full — the cache is left as it was. */
 rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, rf_error *err);
 
+/* As rt_eval, but returns only the id of the last token's largest logit
+ * (the lowest id among equals); a GPU computes it on the device. */
+rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32_t *next, rf_error *err);
+
 uint32_t rt_n_past(const rt_session *s);
 void rt_reset(rt_session *s);            /* forget the cache */
 uint32_t rt_n_vocab(const rt_session *s);
 uint32_t rt_n_ctx(const rt_session *s);
 const ir_graph *rt_graph(const rt_session *s);
 const char *rt_backend_name(const rt_session *s);
+/* Why "auto" runs on the CPU (the GPU's error), or NULL. */
+const char *rt_fallback_reason(const rt_session *s);
+/* GPU sessions: the kernel build's counts and the device's name (NULL otherwise) */
+struct cg_build_stats;
+const struct cg_build_stats *rt_gpu_build_stats(const rt_session *s);
+const char *rt_gpu_device_name(const rt_session *s);
 
 #endif

@@ -7,6 +7,7 @@
  * has to revalidate the file. rt_eval splits a long prompt into steps of at
  * most the planned size and keeps the position bookkeeping.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,16 +40,35 @@ static rf_status bind_weights(rt_session *s, rf_error *err)
     return RF_OK;
 }
 
-static const rt_backend *choose_backend(const char *name, rf_error *err)
+/* The backend the name asks for; "auto" (or none) is the GPU when one can
+ * be opened, else the CPU (rt_session_open tries in that order). */
+static rf_status choose_backend(const char *name, const rt_backend **out, bool *fallback, rf_error *err)
 {
-    if (!name || !strcmp(name, "auto") || !strcmp(name, "cpu"))
-        return &rt_backend_cpu; /* the only backend compiled in so far */
-    if (!strcmp(name, "gpu")) {
-        rf_fail(err, RF_E_UNSUPPORTED, "backend 'gpu': this build has no GPU backend (use --backend cpu or auto)");
-        return NULL;
+    *fallback = false;
+    if (!name || !strcmp(name, "auto")) {
+        *out = &rt_backend_gpu;
+        *fallback = true;
+    } else if (!strcmp(name, "cpu")) {
+        *out = &rt_backend_cpu;
+    } else if (!strcmp(name, "gpu")) {
+        *out = &rt_backend_gpu;
+    } else {
+        return rf_fail(err, RF_E_ARG, "unknown backend '%s' (cpu, gpu, auto)", name);
     }
-    rf_fail(err, RF_E_ARG, "unknown backend '%s' (cpu, gpu, auto)", name);
-    return NULL;
+    return RF_OK;
+}
+
+static rf_status prepare_backend(rt_session *s, const rt_backend *b, rf_error *err)
+{
+    s->backend = b;
+    rf_status st = b->available(err);
+    if (st == RF_OK)
+        st = b->prepare(s, err);
+    if (st != RF_OK && s->state) {
+        b->release(s);
+        s->state = NULL;
+    }
+    return st;
 }
 
 rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session **out, rf_error *err)
@@ -84,12 +104,28 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     if ((st = bind_weights(s, err)) != RF_OK)
         goto fail;
-    if (!(s->backend = choose_backend(s->opt.backend, err))) {
-        st = err ? err->status : RF_E_ARG;
+    s->scratch_logits = malloc((size_t)s->n_vocab * sizeof(float));
+    if (!s->scratch_logits) {
+        st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
     }
-    if ((st = s->backend->available(err)) != RF_OK || (st = s->backend->prepare(s, err)) != RF_OK)
+    const rt_backend *b = NULL;
+    bool fallback = false;
+    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK)
         goto fail;
+    if ((st = prepare_backend(s, b, err)) != RF_OK && fallback && st == RF_E_UNSUPPORTED) {
+        /* no usable GPU: say why once, run on the CPU */
+        snprintf(s->fallback, sizeof s->fallback, "%.250s; running on the CPU", err && err->msg[0] ? err->msg : "no GPU");
+        if (s->opt.warn)
+            s->opt.warn(s->opt.cb_ctx, s->fallback);
+        if (err)
+            *err = (rf_error){0};
+        st = prepare_backend(s, &rt_backend_cpu, err);
+    }
+    if (st != RF_OK) {
+        s->backend = NULL;
+        goto fail;
+    }
     *out = s;
     return RF_OK;
 fail:
@@ -107,10 +143,14 @@ void rt_session_close(rt_session *s)
     free(s->weights);
     free(s->tokens);
     free(s->pos);
+    free(s->scratch_logits);
     free(s);
 }
 
-rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, rf_error *err)
+/* rt_eval and rt_eval_greedy: logits receives the rows, or, with next set,
+ * only the last row's argmax is wanted */
+static rf_status eval_steps(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, int32_t *next,
+                            rf_error *err)
 {
     if (n == 0)
         return rf_fail(err, RF_E_ARG, "no tokens to evaluate");
@@ -128,10 +168,32 @@ rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logit
             s->tokens[i] = tokens[done + i];
             s->pos[i] = (int32_t)(s->n_past + i);
         }
-        /* all_logits: each step writes its rows; otherwise only the last step
-         * matters and every step may write the one row */
-        float *out = s->opt.all_logits ? logits + (size_t)done * s->n_vocab : logits;
-        rf_status st = s->backend->eval(s, T, out, err);
+        rf_status st;
+        bool last = done + T == n;
+        if (next && last && s->backend->eval_argmax) {
+            st = s->backend->eval_argmax(s, T, next, err);
+        } else if (next) {
+            /* greedy: only the last step's last row matters; all_logits
+             * sessions write T rows, so give them room */
+            float *out = s->opt.all_logits ? NULL : s->scratch_logits;
+            float *rows = out ? out : malloc((size_t)T * s->n_vocab * sizeof(float));
+            st = rows ? s->backend->eval(s, T, rows, err) : rf_fail(err, RF_E_NOMEM, "out of memory");
+            if (st == RF_OK && last) {
+                const float *l = rows + (s->opt.all_logits ? (size_t)(T - 1) * s->n_vocab : 0);
+                int32_t best = 0;
+                for (uint32_t v = 1; v < s->n_vocab; v++)
+                    if (l[v] > l[best])
+                        best = (int32_t)v;
+                *next = best;
+            }
+            if (!out)
+                free(rows);
+        } else {
+            /* all_logits: each step writes its rows; otherwise only the last
+             * step matters and every step may write the one row */
+            float *out = s->opt.all_logits ? logits + (size_t)done * s->n_vocab : logits;
+            st = s->backend->eval(s, T, out, err);
+        }
         if (st != RF_OK) {
             s->n_past = start; /* the cache beyond start is garbage now: forget it */
             return st;
@@ -141,6 +203,18 @@ rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logit
     }
     return RF_OK;
 }
+
+rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, rf_error *err)
+{
+    return eval_steps(s, tokens, n, logits, NULL, err);
+}
+
+rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32_t *next, rf_error *err)
+{
+    return eval_steps(s, tokens, n, NULL, next, err);
+}
+
+const char *rt_fallback_reason(const rt_session *s) { return s->fallback[0] ? s->fallback : NULL; }
 
 uint32_t rt_n_past(const rt_session *s) { return s->n_past; }
 uint32_t rt_n_vocab(const rt_session *s) { return s->n_vocab; }

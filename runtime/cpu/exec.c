@@ -16,7 +16,11 @@
  *
  * With ROCMFORGE_PROFILE set when the session is prepared, every kernel
  * launch is timed into cpu_profile (ops.h), which `rocmforge bench` prints.
+ * With ROCMFORGE_CPU_DEBUG set, every computed value prints one line
+ * "debug %id sum sum|x|" to stderr, as the GPU backend does with
+ * ROCMFORGE_GPU_DEBUG, so two runs diff to the first value that differs.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +41,7 @@ typedef struct cpu_state {
     float *attn_scratch;      /* per thread */
     int64_t attn_scratch_per_thread;
     int profile;              /* ROCMFORGE_PROFILE set: time every kernel */
+    int debug;                /* ROCMFORGE_CPU_DEBUG set: print every value's sums */
     cpu_profile prof;
 } cpu_state;
 
@@ -256,6 +261,19 @@ static uint32_t run_matmuls(const step *x, uint32_t i, rf_error *err, rf_status 
     return j - i;
 }
 
+static void debug_value(const step *x, const ir_node *n)
+{
+    if (n->offset < 0 || n->type.elem != GGML_TYPE_F32)
+        return;
+    const float *v = val(x, n);
+    double sum = 0, abs = 0;
+    for (int64_t i = 0, cnt = numel(x, &n->type); i < cnt; i++) {
+        sum += v[i];
+        abs += v[i] < 0 ? -v[i] : v[i];
+    }
+    fprintf(stderr, "debug %%%u %.6e %.6e\n", n->id, sum, abs);
+}
+
 static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
 {
     step x = {s, s->state, T, s->n_past};
@@ -271,12 +289,15 @@ static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *er
             continue;
         }
         double t0 = x.st->profile ? now_s() : 0;
+        uint32_t i0 = i;
         if (n->op == IR_OP_MATMUL) {
             i += run_matmuls(&x, i, err, &st);
         } else {
             run_node(&x, n);
             i++;
         }
+        for (uint32_t d = i0; x.st->debug && d < i; d++)
+            debug_value(&x, g->nodes[d]);
         if (x.st->profile)
             profile_add(x.st, n, n->op == IR_OP_MATMUL ? numel(&x, &n->in[0]->type) / n->in[1]->type.dim[1] : 1,
                         now_s() - t0);
@@ -312,6 +333,8 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
     st->kv_type = s->opt.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
     const char *prof = getenv("ROCMFORGE_PROFILE");
     st->profile = prof && *prof && strcmp(prof, "0") != 0;
+    const char *dbg = getenv("ROCMFORGE_CPU_DEBUG");
+    st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     /* every weight a kernel reads must have a CPU kernel */
     int64_t qx_bytes = 0, max_D = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++) {

@@ -1,0 +1,163 @@
+/*
+ * compile.c: `rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR]
+ *             [--threads N] [--ctx N] [--max-tokens T]`.
+ *
+ * Compiles every kernel of MODEL's plan into the kernel cache and writes
+ * the plan file: cli_program_open (gguf_open → import_model → the pass
+ * pipeline → cg_generate for the arch, target.c) → cg_build_program through
+ * the cache (hits are loaded, misses compiled on --threads threads) →
+ * cg_plan_write.
+ * Without --arch the first GPU's own arch is used, so a compile on the
+ * machine that runs the model needs no flags; with --arch it works offline,
+ * on a machine with no GPU at all.
+ *
+ * Output (docs/cli.md): stderr carries the progress bar (only when stderr
+ * is a terminal), one `rocmforge: warning: ...` line for each cache file
+ * that was rejected, and then exactly one summary line
+ *     N kernels: C compiled, H cached (S s)
+ * stdout carries exactly one line, the plan's path, so a script can take
+ * it: plan=$(rocmforge compile model.gguf). The plan goes to -o PLAN, or
+ * by default beside the cache entries as <cache dir>/<model>.<arch>.rfplan
+ * (<model> the file name without .gguf; ':' of a target id as '_').
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "codegen/cache.h"
+#include "codegen/plan.h"
+#include "support/error.h"
+
+#define COMPILE_USAGE                                                                                               \
+    "usage: rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N] [--ctx N] "                  \
+    "[--max-tokens T]"
+
+enum { BAR_WIDTH = 30 };
+
+typedef struct ui {
+    bool bar;        /* stderr is a terminal: draw the progress bar */
+    bool drawn;      /* a bar is on the current line */
+} ui;
+
+static void clear_bar(ui *u)
+{
+    if (u->drawn)
+        fputs("\r\033[K", stderr);
+    u->drawn = false;
+}
+
+static void on_progress(void *ctx, uint32_t done, uint32_t total)
+{
+    ui *u = ctx;
+    if (!u->bar || !total)
+        return;
+    char bar[BAR_WIDTH + 1];
+    uint32_t fill = (uint32_t)((uint64_t)done * BAR_WIDTH / total);
+    for (uint32_t i = 0; i < BAR_WIDTH; i++)
+        bar[i] = i < fill ? '#' : ' ';
+    bar[BAR_WIDTH] = 0;
+    fprintf(stderr, "\r[%s] %u/%u kernels", bar, done, total);
+    fflush(stderr);
+    u->drawn = true;
+}
+
+static void on_warn(void *ctx, const char *msg)
+{
+    clear_bar(ctx);
+    fprintf(stderr, "rocmforge: warning: %s\n", msg);
+}
+
+/* <cache dir>/<model basename without .gguf>.<target, ':' as '_'>.rfplan */
+static char *default_plan_path(const char *dir, const char *model, const char *target)
+{
+    const char *base = strrchr(model, '/');
+    base = base ? base + 1 : model;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".gguf"))
+        n -= 5;
+    size_t cap = strlen(dir) + n + strlen(target) + 16;
+    char *p = malloc(cap);
+    if (!p)
+        return NULL;
+    int k = snprintf(p, cap, "%s/%.*s.", dir, (int)n, base);
+    for (const char *t = target; *t; t++)
+        p[k++] = *t == ':' ? '_' : *t;
+    snprintf(p + k, cap - (size_t)k, ".rfplan");
+    return p;
+}
+
+int cmd_compile(int argc, char **argv)
+{
+    const char *path = NULL, *arch_name = NULL, *plan_path = NULL, *cache_dir = NULL, *v;
+    long long threads = 0, ctx = 0, max_tokens = 512;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            puts(COMPILE_USAGE "\n(options: docs/cli.md)");
+            return 0;
+        } else if (!strcmp(a, "--arch")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &arch_name)))
+                return rc;
+        } else if (!strcmp(a, "-o")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &plan_path)))
+                return rc;
+        } else if (!strcmp(a, "--cache")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &cache_dir)))
+                return rc;
+        } else if (!strcmp(a, "--threads")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &v)) || (rc = cli_int("compile", a, v, 0, 1024, &threads)))
+                return rc;
+        } else if (!strcmp(a, "--ctx")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &v)) || (rc = cli_int("compile", a, v, 0, UINT32_MAX, &ctx)))
+                return rc;
+        } else if (!strcmp(a, "--max-tokens")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &v)) ||
+                (rc = cli_int("compile", a, v, 1, 1 << 20, &max_tokens)))
+                return rc;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("compile: unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return cli_usage_error("compile: unexpected argument '%s'", a);
+        }
+    }
+    if (!path)
+        return cli_usage_error(COMPILE_USAGE);
+
+    rf_error err = {0};
+    cli_program cp;
+    if (cli_program_open(path, arch_name, (uint32_t)ctx, max_tokens, &cp, &err) != RF_OK)
+        return cli_error(&err);
+    cg_compiler *cc = NULL;
+    cg_cache *cache = NULL;
+    char *default_plan = NULL;
+    cg_build_stats st;
+    ui u = {.bar = isatty(STDERR_FILENO) == 1};
+    rc = 1;
+    if (cg_compiler_open(&cp.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK)
+        goto done;
+    if (!plan_path && !(plan_path = default_plan = default_plan_path(cg_cache_dir(cache), path, cp.arch.target))) {
+        rf_fail(&err, RF_E_NOMEM, "out of memory");
+        goto done;
+    }
+    rf_status s = cg_build_program(cp.prog, cc, cache, (int)threads, on_progress, on_warn, &u, &st, &err);
+    clear_bar(&u);
+    if (s != RF_OK || cg_plan_write(plan_path, cp.prog, cc, cp.gguf, cp.graph, &err) != RF_OK)
+        goto done;
+    fprintf(stderr, "%u kernels: %u compiled, %u cached (%.2f s)\n", cp.prog->n_kernels, st.compiled, st.cached,
+            st.seconds);
+    printf("%s\n", plan_path);
+    rc = fflush(stdout) != 0 || ferror(stdout) ? cli_usage_error("compile: writing to stdout failed") : 0;
+done:
+    if (rc && err.status != RF_OK)
+        cli_error(&err);
+    free(default_plan);
+    cg_cache_close(cache);
+    cg_compiler_close(cc);
+    cli_program_close(&cp);
+    return rc;
+}

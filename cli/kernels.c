@@ -1,0 +1,75 @@
+/*
+ * kernels.c: `rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR]
+ *            [--ctx N] [--max-tokens T]`.
+ *
+ * Prints the generated source of every distinct kernel of the model's plan,
+ * each after a header line naming it, its template, its block size and how
+ * many launches of a step use it: exactly the text the compiler is given.
+ * --list prints the header lines only; --name keeps kernels whose name
+ * contains SUBSTR. Nothing is compiled and no GPU is needed with --arch.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define KERNELS_USAGE "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T]"
+
+int cmd_kernels(int argc, char **argv)
+{
+    const char *path = NULL, *arch = NULL, *name = NULL, *v;
+    long long ctx = 0, max_tokens = 512;
+    bool list = false;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            puts(KERNELS_USAGE);
+            return 0;
+        } else if (!strcmp(a, "--arch")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &arch)))
+                return rc;
+        } else if (!strcmp(a, "--name")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &name)))
+                return rc;
+        } else if (!strcmp(a, "--list")) {
+            list = true;
+        } else if (!strcmp(a, "--ctx")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 0, UINT32_MAX, &ctx)))
+                return rc;
+        } else if (!strcmp(a, "--max-tokens")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
+                (rc = cli_int("kernels", a, v, 1, 1 << 20, &max_tokens)))
+                return rc;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("kernels: unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return cli_usage_error("kernels: unexpected argument '%s'", a);
+        }
+    }
+    if (!path)
+        return cli_usage_error(KERNELS_USAGE);
+    rf_error err = {0};
+    cli_program p;
+    if (cli_program_open(path, arch, (uint32_t)ctx, max_tokens, &p, &err) != RF_OK)
+        return cli_error(&err);
+    uint32_t shown = 0;
+    for (uint32_t i = 0; i < p.prog->n_kernels; i++) {
+        const cg_kernel *k = &p.prog->kernels[i];
+        if (name && !strstr(k->name, name))
+            continue;
+        printf("// ==== kernel %s: template %s, %u threads a block, %u launch%s a step, arch %s ====\n", k->name,
+               k->tmpl, k->block, k->n_launches, k->n_launches == 1 ? "" : "es", p.arch.target);
+        if (!list)
+            printf("%s\n", k->source);
+        shown++;
+    }
+    if (list)
+        printf("%u kernels (%u shown) for %u launches a step\n", p.prog->n_kernels, shown, p.prog->n_launches);
+    cli_program_close(&p);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cli_usage_error("kernels: writing to stdout failed");
+    return 0;
+}

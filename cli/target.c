@@ -1,0 +1,82 @@
+/*
+ * target.c: what `kernels`, `compile` and `ir --isa` share: a model opened,
+ * imported and run through the passes, the target arch (--arch, or the
+ * GPU's own), and the program codegen makes of it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "frontend/import.h"
+#include "ir/passes/passes.h"
+#include "runtime/gpu/gpu.h"
+#include "support/error.h"
+
+rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
+                           cli_program *out, rf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    rf_status st;
+    if ((st = gguf_open(path, &out->gguf, err)) != RF_OK)
+        return st;
+    import_options io = {.n_ctx = n_ctx};
+    if ((st = import_model(out->gguf, &io, &out->graph, err)) != RF_OK)
+        goto fail;
+    ir_pipeline_options po = {.print_to = stderr, .max_tokens = max_tokens > 0 ? max_tokens : 512};
+    if ((st = ir_run_pipeline(out->graph, &po, err)) != RF_OK)
+        goto fail;
+    if (!arch_name) { /* the GPU's own */
+        const gpu_api *api;
+        gpu_device_info info;
+        if ((st = gpu_open(NULL, 0, &api, &info, err)) != RF_OK) {
+            rf_error_prefix(err, "no --arch given and no GPU to take it from");
+            goto fail;
+        }
+        snprintf(out->arch_buf, sizeof out->arch_buf, "%s", info.arch);
+        arch_name = out->arch_buf;
+    }
+    if ((st = cg_arch_parse(arch_name, &out->arch, err)) != RF_OK ||
+        (st = cg_generate(out->graph, &out->arch, &out->prog, err)) != RF_OK)
+        goto fail;
+    return RF_OK;
+fail:
+    cli_program_close(out);
+    return st;
+}
+
+void cli_program_close(cli_program *p)
+{
+    cg_program_free(p->prog);
+    ir_graph_free(p->graph);
+    gguf_close(p->gguf);
+    memset(p, 0, sizeof *p);
+}
+
+/* A progress bar on stderr, only when it is a terminal; erased when done. */
+void cli_progress(void *ctx, uint32_t done, uint32_t total)
+{
+    (void)ctx;
+    if (!isatty(fileno(stderr)) || !total)
+        return;
+    enum { WIDTH = 30 };
+    int fill = (int)((uint64_t)done * WIDTH / total);
+    fprintf(stderr, "\r[%.*s%*s] %u/%u kernels", fill, "##############################", WIDTH - fill, "", done, total);
+    if (done == total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+void cli_warn(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "rocmforge: warning: %s\n", msg);
+}
+
+void cli_compile_callbacks(rt_options *o)
+{
+    o->progress = cli_progress;
+    o->warn = cli_warn;
+    o->cb_ctx = NULL;
+}

@@ -1,0 +1,1030 @@
+/*
+ * codegen.c: lowering the fused graph's groups to kernel source.
+ *
+ * Three templates cover every group the passes form (docs/ir.md):
+ *
+ *   matmul     a matmul group: optional RMS-norm prologue, one or more
+ *              products of the same input (concatenated output columns, or
+ *              a gate/up pair for SwiGLU/GeGLU), and the epilogue nodes
+ *              (bias, residual, GLU, softcap, scale) evaluated per output
+ *              value. Rendered twice: T = 1 for decode, a batched tile for
+ *              prefill.
+ *   attention  an attention group.
+ *   rowwise    everything else (embed, norm, rope_kv, elementwise groups):
+ *              one block per row, one phase per node.
+ *
+ * A template's holes ({{NAME}}) receive constants and generated code. What
+ * is generated never names a layer, a tensor or a node id: parameters and
+ * temporaries are numbered within the kernel, so every layer with the same
+ * shapes renders the same text and shares one compiled kernel. Floats are
+ * written with nine significant digits, which round-trip an f32 exactly.
+ *
+ * The rendered translation unit is: the prelude (vendor, wavefront size),
+ * the sections of templates/quant.hip for the weight types used, then the
+ * template. Nothing here needs a GPU or a compiler; cg_build_program
+ * (cache.c) compiles what this produces.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/codegen.h"
+#include "codegen/templates.h"
+#include "ir/passes/passes.h"
+#include "support/error.h"
+
+enum {
+    WAVES_MATMUL = 4,  /* wavefronts per matmul block */
+    MT_PREFILL = 8,    /* tokens per block of the batched matmul */
+    THREADS_ROW = 256, /* threads of a rowwise block */
+};
+
+/* ---- a growable string -------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) RF_PRINTF(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if ((size_t)n < sizeof tmp) {
+        sb_put(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_put(b, big, (size_t)n);
+    free(big);
+}
+
+/* an f32 constant as C++ source that reads back to the same float */
+static const char *flit(char buf[32], float v)
+{
+    if (isinf(v))
+        snprintf(buf, 32, "%sRF_INF", v < 0 ? "-" : "");
+    else
+        snprintf(buf, 32, "%.9gf", (double)v);
+    if (!strchr(buf, '.') && !strchr(buf, 'e') && !strchr(buf, 'I')) { /* "1f" is not a literal */
+        size_t n = strlen(buf);
+        memmove(buf + n - 1, ".0f", 4);
+    }
+    return buf;
+}
+
+/* ---- template rendering --------------------------------------------------- */
+
+typedef struct hole {
+    const char *name;
+    const char *value;
+} hole;
+
+/* Copies tmpl to out with every {{NAME}} replaced; a hole without a value
+ * is a bug in this file. */
+static void render(sbuf *out, const char *tmpl, const hole *holes, size_t n_holes)
+{
+    const char *p = tmpl;
+    for (const char *q; (q = strstr(p, "{{"));) {
+        sb_put(out, p, (size_t)(q - p));
+        const char *e = strstr(q, "}}");
+        RF_ASSERT(e);
+        size_t len = (size_t)(e - q - 2);
+        const char *v = NULL;
+        for (size_t i = 0; i < n_holes && !v; i++)
+            if (strlen(holes[i].name) == len && !memcmp(holes[i].name, q + 2, len))
+                v = holes[i].value;
+        RF_ASSERT(v);
+        sb_put(out, v, strlen(v));
+        p = e + 2;
+    }
+    sb_put(out, p, strlen(p));
+}
+
+/* The part of templates/quant.hip from the line "// @<tag>" to the next
+ * "// @" line. */
+static void quant_section(sbuf *out, const char *tag)
+{
+    const char *lib = cg_template_text("quant");
+    RF_ASSERT(lib);
+    char marker[48];
+    snprintf(marker, sizeof marker, "// @%s\n", tag);
+    const char *s = strstr(lib, marker);
+    RF_ASSERT(s);
+    const char *e = strstr(s + strlen(marker), "\n// @");
+    sb_put(out, s, e ? (size_t)(e - s) + 1 : strlen(s));
+}
+
+/* ---- weight types ---------------------------------------------------------------- */
+
+static const ggml_type gpu_types[] = {
+    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,   GGML_TYPE_Q4_1,   GGML_TYPE_Q5_0,
+    GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,   GGML_TYPE_Q4_K,   GGML_TYPE_Q5_K,
+    GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS, GGML_TYPE_MXFP4,
+};
+
+static bool gpu_type_ok(ggml_type t)
+{
+    for (size_t i = 0; i < sizeof gpu_types / sizeof gpu_types[0]; i++)
+        if (gpu_types[i] == t)
+            return true;
+    return false;
+}
+
+/* quant.hip's name of a type: ggml's, lower case ("q4_k") */
+static const char *qname(ggml_type t, char buf[16])
+{
+    const char *s = ggml_type_get((uint32_t)t)->name;
+    size_t i = 0;
+    for (; s[i] && i < 15; i++)
+        buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    buf[i] = 0;
+    return buf;
+}
+
+/* ---- one kernel under construction --------------------------------------------- */
+
+typedef struct kbuild {
+    const ir_graph *g;
+    const ir_uses *uses;
+    const cg_arch *arch;
+    uint32_t n_args;
+    uint32_t arg[CG_MAX_ARGS];   /* node ids */
+    sbuf params;                 /* the parameter list, each followed by ", " */
+    sbuf setup;                  /* matmul: naming the input and norm weight */
+    sbuf body;
+    uint32_t types;              /* bit i: gpu_types[i] is used */
+    uint32_t group;
+    rf_error *err;
+    rf_status st;
+} kbuild;
+
+static void use_type(kbuild *k, ggml_type t)
+{
+    for (size_t i = 0; i < sizeof gpu_types / sizeof gpu_types[0]; i++)
+        if (gpu_types[i] == t)
+            k->types |= 1u << i;
+}
+
+/* The parameter number of node n, adding it (with C++ type ctype) on first
+ * use. Views (reshape, output) pass their operand's address. */
+static int param_id(kbuild *k, uint32_t id, const char *ctype, const char *role)
+{
+    for (uint32_t i = 0; i < k->n_args; i++)
+        if (k->arg[i] == id)
+            return (int)i;
+    if (k->n_args == CG_MAX_ARGS) {
+        if (k->st == RF_OK)
+            k->st = rf_fail(k->err, RF_E_UNSUPPORTED, "group %u: more than %d buffers in one kernel", k->group,
+                            CG_MAX_ARGS);
+        return 0;
+    }
+    k->arg[k->n_args] = id;
+    sb_printf(&k->params, "%sp%u /* %s */, ", ctype, k->n_args, role);
+    return (int)k->n_args++;
+}
+
+static int param(kbuild *k, const ir_node *n, const char *ctype, const char *role)
+{
+    return param_id(k, n->id, ctype, role);
+}
+
+/* ---- how a weight type sees its activations (templates/actq.hip) ---------- */
+
+enum { AQ_F32, AQ_F16, AQ_BF16, AQ_Q8, AQ_Q8K, AQ_COUNT };
+static const char *const aq_names[] = {"f32", "f16", "bf16", "q8 blocks of 32", "q8_K blocks of 256"};
+
+static int aq_kind(ggml_type t)
+{
+    switch (t) {
+    case GGML_TYPE_F32: return AQ_F32;
+    case GGML_TYPE_F16: return AQ_F16;
+    case GGML_TYPE_BF16: return AQ_BF16;
+    case GGML_TYPE_Q2_K:
+    case GGML_TYPE_Q3_K:
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K:
+    case GGML_TYPE_Q6_K:
+    case GGML_TYPE_IQ4_XS: return AQ_Q8K;
+    default: return AQ_Q8; /* q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4: Q8_0 or Q8_1, the same values */
+    }
+}
+
+static int64_t numel_row(const ir_type *t)
+{
+    int64_t n = 1;
+    for (uint8_t i = 1; i < t->rank; i++)
+        n *= t->dim[i];
+    return n;
+}
+
+/* Is n used by a node outside its group (or is it the graph's result)? */
+static bool live_out(const kbuild *k, const ir_node *n)
+{
+    for (uint32_t u = 0; u < k->uses->count[n->id]; u++) {
+        const ir_node *user = k->uses->users[n->id][u];
+        if (user->group != n->group)
+            return true;
+    }
+    return false;
+}
+
+static bool unsupported(kbuild *k, const char *fmt, ...) RF_PRINTF(2, 3);
+static bool unsupported(kbuild *k, const char *fmt, ...)
+{
+    if (k->st != RF_OK)
+        return false;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    k->st = rf_fail(k->err, RF_E_UNSUPPORTED, "group %u (%s): %s", k->group,
+                    ir_kernel_name(k->g->groups[k->group - 1].kernel), msg);
+    return false;
+}
+
+/* ---- matmul groups ------------------------------------------------------------------ */
+
+typedef struct mm_group {
+    const ir_node *norm;
+    const ir_node *mm[IR_MAX_SPEC];
+    int n_mm;
+    const ir_node *epi[32];
+    int n_epi;
+    const ir_node *glu;     /* a SwiGLU/GeGLU of the two products, or NULL */
+    const ir_node *x;       /* the products' input (the norm's when normed) */
+    int64_t K, ncols;
+    unsigned kinds;         /* bit AQ_*: the activation kinds the weights need */
+    int slot[AQ_COUNT];     /* scratch slot of each kind, when converted */
+    int n_slots;            /* 0: the products read x itself (all f32 weights) */
+} mm_group;
+
+static bool mm_collect(kbuild *k, const ir_node *const *nodes, uint32_t n, mm_group *m)
+{
+    memset(m, 0, sizeof *m);
+    for (uint32_t i = 0; i < n; i++) {
+        const ir_node *nd = nodes[i];
+        if (nd->op == IR_OP_RMS_NORM && !m->norm && !m->n_mm)
+            m->norm = nd;
+        else if (nd->op == IR_OP_MATMUL && m->n_mm < IR_MAX_SPEC && !m->n_epi)
+            m->mm[m->n_mm++] = nd;
+        else if ((nd->op == IR_OP_ADD || nd->op == IR_OP_MUL || nd->op == IR_OP_SCALE || nd->op == IR_OP_SOFTCAP ||
+                  nd->op == IR_OP_SWIGLU || nd->op == IR_OP_GEGLU || nd->op == IR_OP_SILU || nd->op == IR_OP_GELU) &&
+                 m->n_epi < 32 && m->n_mm)
+            m->epi[m->n_epi++] = nd;
+        else
+            return unsupported(k, "node %%%u (%s) has no place in a matmul kernel", nd->id, ir_op_name(nd->op));
+    }
+    if (!m->n_mm)
+        return unsupported(k, "no matmul");
+    m->x = m->norm ? m->norm->in[0] : m->mm[0]->in[0];
+    m->K = m->mm[0]->in[1]->type.dim[1];
+    if (m->norm && live_out(k, m->norm))
+        return unsupported(k, "the norm %%%u is used outside the group", m->norm->id);
+    for (int i = 0; i < m->n_mm; i++) {
+        const ir_node *w = m->mm[i]->in[1];
+        const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+        if (m->mm[i]->in[0] != m->mm[0]->in[0] || w->type.dim[1] != m->K)
+            return unsupported(k, "the products do not share one input");
+        if (!gpu_type_ok(w->type.elem))
+            return unsupported(k, "weight '%s' has type %s, which the GPU kernels do not support", w->name,
+                               tt->name);
+        if (m->K % 8 || m->K % tt->block_size)
+            return unsupported(k, "weight '%s': row length %lld is not a multiple of 8 and of its block", w->name,
+                               (long long)m->K);
+        m->ncols += w->type.dim[0];
+        m->kinds |= 1u << aq_kind(w->type.elem);
+    }
+    if (m->kinds != 1u << AQ_F32)
+        for (int q = 0; q < AQ_COUNT; q++)
+            m->slot[q] = m->kinds & (1u << q) ? m->n_slots++ : -1;
+    if (m->x->type.elem != GGML_TYPE_F32 || numel_row(&m->x->type) != m->K)
+        return unsupported(k, "the input is not f32 rows of %lld", (long long)m->K);
+    for (int i = 0; i < m->n_epi; i++)
+        if ((m->epi[i]->op == IR_OP_SWIGLU || m->epi[i]->op == IR_OP_GEGLU) && m->epi[i]->in[0]->op == IR_OP_MATMUL &&
+            m->epi[i]->in[1]->op == IR_OP_MATMUL) {
+            if (m->glu || m->n_mm != 2 || m->mm[0]->type.dim[1] != m->mm[1]->type.dim[1])
+                return unsupported(k, "a GLU needs exactly two products of one width");
+            m->glu = m->epi[i];
+            m->ncols = m->mm[0]->in[1]->type.dim[0];
+        }
+    return true;
+}
+
+/* Does node e (an epilogue node) depend on product mm within the group? */
+static bool depends_on(const ir_node *e, const ir_node *mm)
+{
+    if (e == mm)
+        return true;
+    if (e->group != mm->group)
+        return false;
+    for (uint8_t i = 0; i < e->n_in; i++)
+        if (depends_on(e->in[i], mm))
+            return true;
+    return false;
+}
+
+/* The C++ expression of operand o of an epilogue node for token t, column jj. */
+static void epi_operand(kbuild *k, sbuf *b, const mm_group *m, const ir_node *o, int64_t N)
+{
+    if (o->op == IR_OP_MATMUL && o->group == m->mm[0]->group) {
+        if (m->glu)
+            sb_printf(b, "%s", o == m->glu->in[0] ? "vg" : "vu");
+        else
+            sb_printf(b, "v");
+        return;
+    }
+    if (o->group == m->mm[0]->group) {
+        for (int i = 0; i < m->n_epi; i++)
+            if (m->epi[i] == o)
+                sb_printf(b, "e%d", i);
+        return;
+    }
+    /* from outside: a bias / factor vector [N], or an activation [rows, N] */
+    int p = param(k, o, "const float *__restrict__ ", o->op == IR_OP_WEIGHT ? "bias" : "residual");
+    int64_t n = 1;
+    for (uint8_t d = 0; d < o->type.rank; d++)
+        n = o->type.dim[d] < 0 ? -1 : n * o->type.dim[d];
+    if (o->type.elem != GGML_TYPE_F32)
+        unsupported(k, "operand %%%u is %s, not f32", o->id, ggml_type_get(o->type.elem)->name);
+    if (n == N)
+        sb_printf(b, "p%d[jj]", p);
+    else if (numel_row(&o->type) == N)
+        sb_printf(b, "p%d[(size_t)t * %lld + jj]", p, (long long)N);
+    else
+        unsupported(k, "operand %%%u does not broadcast over %lld columns", o->id, (long long)N);
+}
+
+/* Epilogue code of the nodes that depend on mm (all of them with a GLU),
+ * with the stores of every live-out value. */
+static void epilogue(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, int64_t N)
+{
+    char f[32];
+    if (live_out(k, mm) && !m->glu) {
+        int p = param(k, mm, "float *__restrict__ ", "product");
+        sb_printf(b, "            p%d[(size_t)t * %lld + jj] = v;\n", p, (long long)N);
+    }
+    for (int i = 0; i < m->n_epi; i++) {
+        const ir_node *e = m->epi[i];
+        if (!m->glu && !depends_on(e, mm))
+            continue;
+        if (numel_row(&e->type) != N)
+            unsupported(k, "epilogue %%%u is not %lld wide", e->id, (long long)N);
+        sb_printf(b, "            const float e%d = ", i);
+        switch (e->op) {
+        case IR_OP_ADD:
+        case IR_OP_MUL:
+            epi_operand(k, b, m, e->in[0], N);
+            sb_printf(b, e->op == IR_OP_ADD ? " + " : " * ");
+            epi_operand(k, b, m, e->in[1], N);
+            break;
+        case IR_OP_SCALE:
+            epi_operand(k, b, m, e->in[0], N);
+            sb_printf(b, " * %s", flit(f, e->fa[0]));
+            break;
+        case IR_OP_SOFTCAP:
+            sb_printf(b, "rf_softcap(");
+            epi_operand(k, b, m, e->in[0], N);
+            sb_printf(b, ", %s)", flit(f, e->fa[0]));
+            break;
+        case IR_OP_SILU:
+        case IR_OP_GELU:
+            sb_printf(b, e->op == IR_OP_SILU ? "rf_silu(" : "rf_gelu(");
+            epi_operand(k, b, m, e->in[0], N);
+            sb_printf(b, ")");
+            break;
+        case IR_OP_SWIGLU:
+        case IR_OP_GEGLU:
+            sb_printf(b, e->op == IR_OP_SWIGLU ? "rf_silu(" : "rf_gelu(");
+            epi_operand(k, b, m, e->in[0], N);
+            sb_printf(b, ") * ");
+            epi_operand(k, b, m, e->in[1], N);
+            break;
+        default:
+            RF_ASSERT(0);
+        }
+        sb_printf(b, "; // %s\n", ir_op_name(e->op));
+        if (live_out(k, e)) {
+            int p = param(k, e, "float *__restrict__ ", ir_op_name(e->op));
+            sb_printf(b, "            p%d[(size_t)t * %lld + jj] = e%d;\n", p, (long long)N, i);
+        }
+    }
+}
+
+static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, const char *acc, const char *col)
+{
+    char tn[16];
+    const ir_node *w = mm->in[1];
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t row_bytes = w->type.dim[1] / tt->block_size * (int64_t)tt->type_size;
+    int p = param(k, w, "const unsigned char *__restrict__ ", "weight");
+    use_type(k, w->type.elem);
+    char xs[16] = "x";
+    if (m->n_slots)
+        snprintf(xs, sizeof xs, "p%d",
+                 param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[aq_kind(w->type.elem)], "const float *__restrict__ ",
+                          aq_names[aq_kind(w->type.elem)]));
+    sb_printf(b, "        float %s[MT] = {};\n", acc);
+    sb_printf(b, "        RF_DOT(%s, p%d + (size_t)%s * %lld, %s, %s);\n", qname(w->type.elem, tn), p, col,
+              (long long)row_bytes, acc, xs);
+}
+
+static void gen_matmul(kbuild *k, const mm_group *m, int mt, hole *holes, size_t *n_holes, char vals[][32])
+{
+    sbuf *b = &k->body;
+    char f[32];
+    bool norm = m->norm && !m->n_slots; /* else the actq kernel normalised */
+    int px = m->n_slots ? -1 : param(k, m->x, "const float *__restrict__ ", "x");
+    int pn = norm && m->norm->n_in > 1 ? param(k, m->norm->in[1], "const float *__restrict__ ", "norm weight") : -1;
+    if (m->norm && m->norm->in[1] && m->norm->in[1]->type.elem != GGML_TYPE_F32)
+        unsupported(k, "norm weight '%s' is not f32", m->norm->in[1]->name);
+    sbuf *setup = &k->setup;
+    if (px >= 0)
+        sb_printf(setup, "    const float *x = p%d;\n", px);
+    else
+        sb_printf(setup, "    const float *x = 0; // the products read the actq kernel's rows\n");
+    if (pn >= 0)
+        sb_printf(setup, "    const float *nw = p%d;\n", pn);
+    else
+        sb_printf(setup, "    const float *nw = 0; // no norm weight\n");
+    if (m->glu) {
+        sb_printf(b, "    {\n        const int jj = j; // %s of two products\n", ir_op_name(m->glu->op));
+        mm_dot(k, b, m, m->mm[0], "accg", "jj");
+        mm_dot(k, b, m, m->mm[1], "accu", "jj");
+        sb_printf(b, "        RF_REDUCE(accg, vg);\n        RF_REDUCE(accu, vu);\n        if (store) {\n");
+        epilogue(k, b, m, m->mm[0], m->ncols);
+        sb_printf(b, "        }\n    }\n");
+    } else {
+        int64_t base = 0;
+        for (int i = 0; i < m->n_mm; i++) {
+            int64_t N = m->mm[i]->in[1]->type.dim[0];
+            if (m->n_mm == 1)
+                sb_printf(b, "    {\n");
+            else
+                sb_printf(b, "    %sif (j < %lld) {\n", i ? "else " : "", (long long)(base + N));
+            sb_printf(b, "        const int jj = j - %lld; // product %d: %lld columns\n", (long long)base, i,
+                      (long long)N);
+            mm_dot(k, b, m, m->mm[i], "acc", "jj");
+            sb_printf(b, "        RF_REDUCE(acc, v);\n        if (store) {\n");
+            epilogue(k, b, m, m->mm[i], N);
+            sb_printf(b, "        }\n    }\n");
+            base += N;
+        }
+    }
+    size_t h = 0;
+    snprintf(vals[0], 32, "%lld", (long long)m->K);
+    snprintf(vals[1], 32, "%lld", (long long)m->ncols);
+    snprintf(vals[2], 32, "%d", mt);
+    snprintf(vals[3], 32, "%d", WAVES_MATMUL);
+    snprintf(vals[4], 32, "%d", norm ? 1 : 0);
+    snprintf(vals[5], 32, "%s", flit(f, norm ? m->norm->fa[0] : 0.0f));
+    snprintf(vals[6], 32, "%d", pn >= 0);
+    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W"};
+    for (; h < 7; h++)
+        holes[h] = (hole){names[h], vals[h]};
+    *n_holes = h;
+}
+
+/* ---- rowwise groups -------------------------------------------------------------- */
+
+/* the row count of a node: its outer dimension (a cache store: its input's) */
+static int64_t rows_of(const ir_node *n)
+{
+    const ir_node *r = n->op == IR_OP_KV_STORE ? n->in[0] : n;
+    return r->type.rank ? r->type.dim[0] : 1;
+}
+
+static const char *rw_ctype(const ir_node *n, bool written)
+{
+    if (n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS)
+        return "const int *";
+    if (n->op == IR_OP_WEIGHT && n->type.elem != GGML_TYPE_F32)
+        return "const unsigned char *";
+    return written ? "float *" : "const float *";
+}
+
+/* pointer expression to row r of n's value */
+static void rw_row(kbuild *k, sbuf *b, const ir_node *n, bool written)
+{
+    int p = param(k, n, rw_ctype(n, written), written ? ir_op_name(n->op) : "input");
+    if (n->op == IR_OP_WEIGHT || rows_of(n) == 1)
+        sb_printf(b, "p%d", p);
+    else
+        sb_printf(b, "(p%d + (size_t)r * %lld)", p, (long long)numel_row(&n->type));
+}
+
+static float yarn_corr_dim(int n_rot, int n_ctx_orig, float n_rotations, float base)
+{
+    return (float)n_rot * logf((float)n_ctx_orig / (n_rotations * 2 * 3.14159265358979323846f)) / (2 * logf(base));
+}
+
+static bool gen_row_node(kbuild *k, const ir_node *n)
+{
+    sbuf *b = &k->body;
+    char f[8][32];
+    int64_t row = numel_row(&n->type);
+    switch (n->op) {
+    case IR_OP_EMBED: {
+        const ir_node *tab = n->in[0];
+        char tn[16];
+        if (!gpu_type_ok(tab->type.elem))
+            return unsupported(k, "embedding '%s' has type %s, which the GPU kernels do not support",
+                                     tab->name, ggml_type_get(tab->type.elem)->name);
+        if (row % 8 || row % ggml_type_get(tab->type.elem)->block_size)
+            return unsupported(k, "embedding width %lld is not a multiple of 8 and of its block", (long long)row);
+        use_type(k, tab->type.elem);
+        int pt = param(k, tab, "const unsigned char *", "table");
+        int pi = param(k, n->in[1], "const int *", "token ids");
+        sb_printf(b, "    RF_EMBED_ROW(%s, p%d, p%d[r], ", qname(tab->type.elem, tn), pt, pi);
+        rw_row(k, b, n, true);
+        sb_printf(b, ", %lld);\n", (long long)row);
+        return true;
+    }
+    case IR_OP_RMS_NORM: {
+        int64_t nlast = n->type.dim[n->type.rank - 1];
+        sb_printf(b, "    rf_rms_norm_row(");
+        rw_row(k, b, n->in[0], false);
+        sb_printf(b, ", ");
+        if (n->n_in > 1) {
+            if (n->in[1]->type.elem != GGML_TYPE_F32)
+                return unsupported(k, "norm weight '%s' is not f32", n->in[1]->name);
+            rw_row(k, b, n->in[1], false);
+        } else {
+            sb_printf(b, "0");
+        }
+        sb_printf(b, ", ");
+        rw_row(k, b, n, true);
+        sb_printf(b, ", %lld, %lld, %s, scratch);\n", (long long)(row / nlast), (long long)nlast, flit(f[0], n->fa[0]));
+        return true;
+    }
+    case IR_OP_ROPE: {
+        if (n->type.rank != 3)
+            return unsupported(k, "rope of rank %d", n->type.rank);
+        int n_rot = (int)n->ia[0], mode = (int)n->ia[1];
+        if (mode != 0 && mode != 2)
+            return unsupported(k, "rope mode %d", mode);
+        float base = n->fa[0], corr0 = 0, corr1 = 0;
+        if (n->fa[2] != 0.0f) {
+            int orig = (int)k->g->model.rope_n_ctx_orig;
+            corr0 = fmaxf(0.0f, floorf(yarn_corr_dim(n_rot, orig, n->fa[4], base)));
+            corr1 = fminf((float)(n_rot - 1), ceilf(yarn_corr_dim(n_rot, orig, n->fa[5], base)));
+        }
+        sb_printf(b, "    rf_rope_row(");
+        rw_row(k, b, n->in[0], false);
+        sb_printf(b, ", ");
+        rw_row(k, b, n, true);
+        int pp = param(k, n->in[1], "const int *", "positions");
+        sb_printf(b, ", %lld, %lld, %d, %d, (float)p%d[r], %s, %s, %s, %s, %s, %s, ", (long long)n->type.dim[1],
+                  (long long)n->type.dim[2], n_rot, mode, pp, flit(f[0], powf(base, -2.0f / (float)n_rot)),
+                  flit(f[1], n->fa[1]), flit(f[2], n->fa[2]), flit(f[3], n->fa[3]), flit(f[4], corr0),
+                  flit(f[5], corr1));
+        if (n->n_in > 2)
+            rw_row(k, b, n->in[2], false);
+        else
+            sb_printf(b, "0");
+        sb_printf(b, ");\n");
+        return true;
+    }
+    case IR_OP_KV_STORE: {
+        int64_t xrow = numel_row(&n->in[0]->type);
+        int pc = param(k, n, "float *", "kv cache");
+        sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
+                  (long long)xrow);
+        sb_printf(b, "        p%d[((size_t)P + r) * %lld + i] = ", pc, (long long)xrow);
+        rw_row(k, b, n->in[0], false);
+        sb_printf(b, "[i];\n");
+        return true;
+    }
+    case IR_OP_SLICE: {
+        const ir_type *it = &n->in[0]->type;
+        int axis = (int)n->ia[0];
+        if (axis < 1)
+            return unsupported(k, "slice of the row axis");
+        int64_t inner = 1;
+        for (int d = axis + 1; d < it->rank; d++)
+            inner *= it->dim[d];
+        int64_t len = n->ia[2] * inner, in_block = it->dim[axis] * inner;
+        sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // slice\n        ", (long long)row);
+        rw_row(k, b, n, true);
+        sb_printf(b, "[i] = ");
+        rw_row(k, b, n->in[0], false);
+        sb_printf(b, "[(i / %lld) * %lld + %lld + i %% %lld];\n", (long long)len, (long long)in_block,
+                  (long long)(n->ia[1] * inner), (long long)len);
+        return true;
+    }
+    default:
+        break;
+    }
+    /* elementwise: y[i] = f(a[i] [, b[...]]) */
+    sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) { // %s\n        const float a = ", (long long)row,
+              ir_op_name(n->op));
+    rw_row(k, b, n->in[0], false);
+    sb_printf(b, "[i];\n");
+    if (n->n_in > 1) { /* b: a row like a's, or a vector broadcast over the rows */
+        const ir_node *o = n->in[1];
+        int64_t ob = 1;
+        for (uint8_t d = 0; d < o->type.rank; d++)
+            ob = o->type.dim[d] < 0 || ob < 0 ? -1 : ob * o->type.dim[d];
+        sb_printf(b, "        const float bv = ");
+        if (ob < 0 && rows_of(o) == rows_of(n) && numel_row(&o->type) == row) {
+            rw_row(k, b, o, false);
+            sb_printf(b, "[i];\n");
+        } else if (ob > 0 && (ob == row || row % ob == 0)) {
+            int p = param(k, o, "const float *", "operand");
+            sb_printf(b, ob == row ? "p%d[i];\n" : "p%d[i %% %lld];\n", p, (long long)ob);
+        } else if (ob > 0 && rows_of(n) > 0 && ob == row * rows_of(n)) {
+            int p = param(k, o, "const float *", "operand");
+            sb_printf(b, "p%d[(size_t)r * %lld + i];\n", p, (long long)row);
+        } else {
+            return unsupported(k, "operand %%%u does not broadcast over %%%u", o->id, n->id);
+        }
+        if (o->type.elem != GGML_TYPE_F32)
+            return unsupported(k, "operand %%%u is %s, not f32", o->id, ggml_type_get(o->type.elem)->name);
+    }
+    const char *expr;
+    switch (n->op) {
+    case IR_OP_ADD: expr = "a + bv"; break;
+    case IR_OP_MUL: expr = "a * bv"; break;
+    case IR_OP_SCALE: expr = NULL; break;
+    case IR_OP_SILU: expr = "rf_silu(a)"; break;
+    case IR_OP_GELU: expr = "rf_gelu(a)"; break;
+    case IR_OP_SOFTCAP: expr = NULL; break;
+    case IR_OP_SWIGLU: expr = "rf_silu(a) * bv"; break;
+    case IR_OP_GEGLU: expr = "rf_gelu(a) * bv"; break;
+    default: return unsupported(k, "op %s has no GPU kernel", ir_op_name(n->op));
+    }
+    sb_printf(b, "        ");
+    rw_row(k, b, n, true);
+    if (n->op == IR_OP_SCALE)
+        sb_printf(b, "[i] = a * %s;\n    }\n", flit(f[0], n->fa[0]));
+    else if (n->op == IR_OP_SOFTCAP)
+        sb_printf(b, "[i] = rf_softcap(a, %s);\n    }\n", flit(f[0], n->fa[0]));
+    else
+        sb_printf(b, "[i] = %s;\n    }\n", expr);
+    return true;
+}
+
+/* ---- kernels and launches ---------------------------------------------------------- */
+
+typedef struct gen {
+    cg_program *p;
+    uint32_t cap_kernels, cap_launches;
+    rf_error *err;
+} gen;
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Assembles prelude + quant sections + template, dedups by source, and
+ * appends a launch. summary names the kernel ("matmul_q4_k_k2048_n3072_t1"). */
+static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extra, size_t n_extra, const char *summary,
+                      uint32_t block, uint32_t grid_x, int64_t rows, uint32_t row_tile, int8_t only_T)
+{
+    if (k->st != RF_OK)
+        return k->st;
+    sbuf src = {0};
+    char wave[8];
+    snprintf(wave, sizeof wave, "%d", k->arch->wave);
+    hole pre[] = {{"VENDOR", k->arch->vendor == CG_AMD ? "AMD" : "NVIDIA"}, {"ARCH", k->arch->target}, {"WAVE", wave}};
+    render(&src, cg_template_text("prelude"), pre, 3);
+    if (k->types) {
+        sb_put(&src, "\n", 1);
+        quant_section(&src, "common");
+        for (size_t i = 0; i < sizeof gpu_types / sizeof gpu_types[0]; i++)
+            if (k->types & (1u << i)) {
+                char tn[16], tag[24];
+                snprintf(tag, sizeof tag, "type %s", qname(gpu_types[i], tn));
+                quant_section(&src, tag);
+            }
+    }
+    sb_put(&src, "\n", 1);
+    hole holes[24];
+    size_t nh = 0;
+    for (size_t i = 0; i < n_extra && nh < 21; i++)
+        holes[nh++] = extra[i];
+    holes[nh++] = (hole){"NAME", "__RF_KERNEL__"};
+    holes[nh++] = (hole){"PARAMS", k->params.p ? k->params.p : ""};
+    holes[nh++] = (hole){"BODY", k->body.p ? k->body.p : ""};
+    holes[nh++] = (hole){"SETUP", k->setup.p ? k->setup.p : ""};
+    render(&src, cg_template_text(tmpl_name), holes, nh);
+    if (src.oom || k->params.oom || k->setup.oom || k->body.oom) {
+        free(src.p);
+        return rf_fail(G->err, RF_E_NOMEM, "out of memory rendering kernels");
+    }
+    /* the name carries a hash of the source, so equal names mean equal kernels */
+    char name[96];
+    snprintf(name, sizeof name, "%s_%08x", summary, (unsigned)(fnv1a(src.p) & 0xffffffffu));
+    sbuf fin = {0};
+    for (const char *p = src.p, *q; ; p = q + strlen("__RF_KERNEL__")) {
+        q = strstr(p, "__RF_KERNEL__");
+        if (!q) {
+            sb_put(&fin, p, strlen(p));
+            break;
+        }
+        sb_put(&fin, p, (size_t)(q - p));
+        sb_put(&fin, name, strlen(name));
+    }
+    free(src.p);
+    if (fin.oom)
+        return rf_fail(G->err, RF_E_NOMEM, "out of memory rendering kernels");
+    cg_program *P = G->p;
+    uint32_t ki = 0;
+    for (; ki < P->n_kernels; ki++)
+        if (!strcmp(P->kernels[ki].name, name) && !strcmp(P->kernels[ki].source, fin.p))
+            break;
+    if (ki == P->n_kernels) {
+        if (P->n_kernels == G->cap_kernels) {
+            uint32_t cap = G->cap_kernels ? 2 * G->cap_kernels : 32;
+            cg_kernel *nk = realloc(P->kernels, cap * sizeof *nk);
+            if (!nk) {
+                free(fin.p);
+                return rf_fail(G->err, RF_E_NOMEM, "out of memory");
+            }
+            P->kernels = nk;
+            G->cap_kernels = cap;
+        }
+        cg_kernel *kn = &P->kernels[P->n_kernels++];
+        memset(kn, 0, sizeof *kn);
+        kn->name = arena_strndup(&P->arena, name, strlen(name));
+        kn->tmpl = tmpl_name;
+        kn->source = arena_strndup(&P->arena, fin.p, fin.n);
+        kn->block = block;
+        if (!kn->name || !kn->source) {
+            free(fin.p);
+            return rf_fail(G->err, RF_E_NOMEM, "out of memory");
+        }
+    }
+    free(fin.p);
+    if (P->n_launches == G->cap_launches) {
+        uint32_t cap = G->cap_launches ? 2 * G->cap_launches : 128;
+        cg_launch *nl = realloc(P->launches, cap * sizeof *nl);
+        if (!nl)
+            return rf_fail(G->err, RF_E_NOMEM, "out of memory");
+        P->launches = nl;
+        G->cap_launches = cap;
+    }
+    cg_launch *l = &P->launches[P->n_launches++];
+    memset(l, 0, sizeof *l);
+    l->kernel = ki;
+    l->group = k->group;
+    l->only_T = only_T;
+    l->grid_x = grid_x;
+    l->rows = rows;
+    l->row_tile = row_tile;
+    l->n_args = k->n_args;
+    memcpy(l->arg, k->arg, k->n_args * sizeof *l->arg);
+    P->kernels[ki].n_launches++;
+    return RF_OK;
+}
+
+static void kb_reset(kbuild *k)
+{
+    free(k->params.p);
+    free(k->setup.p);
+    free(k->body.p);
+    memset(&k->params, 0, sizeof k->params);
+    memset(&k->setup, 0, sizeof k->setup);
+    memset(&k->body, 0, sizeof k->body);
+    k->n_args = 0;
+    k->types = 0;
+}
+
+/* The launch before a matmul group's products whose weights are not all
+ * f32: the input, normalised when the group has the norm, converted once per
+ * kind the weights need into scratch slots. */
+static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows)
+{
+    static const char *const call[] = {"rf_actq_round<0>", "rf_actq_round<1>", "rf_actq_round<2>",
+                                       "rf_actq_q8<32, false>", "rf_actq_q8<256, true>"};
+    char vals[4][32], f[32], summary[64];
+    kb_reset(k);
+    int px = param(k, m->x, "const float *__restrict__ ", "x");
+    bool nw = m->norm && m->norm->n_in > 1;
+    int pn = nw ? param(k, m->norm->in[1], "const float *__restrict__ ", "norm weight") : -1;
+    sb_printf(&k->setup, "    const float *x = p%d + (size_t)r * K;\n", px);
+    if (pn >= 0)
+        sb_printf(&k->setup, "    const float *nw = p%d;\n", pn);
+    else
+        sb_printf(&k->setup, "    const float *nw = 0;\n");
+    for (int q = 0; q < AQ_COUNT; q++) {
+        if (m->slot[q] < 0)
+            continue;
+        if (m->K % 256 && q == AQ_Q8K)
+            return unsupported(k, "row length %lld is not a multiple of 256", (long long)m->K), k->st;
+        int ps = param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "float *__restrict__ ", aq_names[q]);
+        sb_printf(&k->body, "    %s(x, nw, inv, p%d + (size_t)r * K); // %s\n", call[q], ps, aq_names[q]);
+    }
+    snprintf(vals[0], 32, "%lld", (long long)m->K);
+    snprintf(vals[1], 32, "%d", m->norm ? 1 : 0);
+    snprintf(vals[2], 32, "%d", nw ? 1 : 0);
+    hole holes[] = {{"K", vals[0]}, {"NORM", vals[1]}, {"NORM_W", vals[2]},
+                    {"EPS", flit(f, m->norm ? m->norm->fa[0] : 0.0f)}};
+    snprintf(summary, sizeof summary, "actq_k%lld_%s%x", (long long)m->K, m->norm ? "norm_" : "", m->kinds);
+    if (m->K > G->p->scratch_k)
+        G->p->scratch_k = m->K;
+    if ((uint32_t)m->n_slots > G->p->scratch_slots)
+        G->p->scratch_slots = (uint32_t)m->n_slots;
+    return emit(G, k, "actq", holes, 4, summary, 256, 1, rows, 1, 0);
+}
+
+static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
+{
+    mm_group m;
+    if (!mm_collect(k, nodes, n, &m))
+        return k->st;
+    char tn[16], summary[64];
+    int64_t rows = m.x->type.dim[0];
+    if (m.n_slots) {
+        rf_status st = emit_actq(G, k, &m, rows);
+        if (st != RF_OK)
+            return st;
+    }
+    /* decode (one row) and, when the rows are the step's tokens, prefill */
+    for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
+        int mt = variant == 0 ? 1 : MT_PREFILL;
+        hole holes[8];
+        char vals[8][32];
+        size_t nh;
+        kb_reset(k);
+        gen_matmul(k, &m, mt, holes, &nh, vals);
+        snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d", qname(m.mm[0]->in[1]->type.elem, tn),
+                 (long long)m.K, (long long)m.ncols, mt);
+        uint32_t grid_x = (uint32_t)((m.ncols + WAVES_MATMUL - 1) / WAVES_MATMUL);
+        int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
+        rf_status st = emit(G, k, "matmul", holes, nh, summary, (uint32_t)(WAVES_MATMUL * k->arch->wave), grid_x, rows,
+                            (uint32_t)mt, only);
+        if (st != RF_OK)
+            return st;
+    }
+    return RF_OK;
+}
+
+static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
+{
+    const ir_node *q = a->in[0], *kc = a->in[1], *vc = a->in[2];
+    char f[2][32], v[4][24], summary[64];
+    if (q->type.rank != 3 || kc->type.rank != 3 || kc->op != IR_OP_KV_STORE || vc->op != IR_OP_KV_STORE)
+        return unsupported(k, "attention operands are not q[T,H,D] and cache stores"), k->st;
+    int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1];
+    if (HKV <= 0 || HQ % HKV)
+        return unsupported(k, "%lld query heads over %lld kv heads", (long long)HQ, (long long)HKV), k->st;
+    snprintf(v[0], 24, "%lld", (long long)D);
+    snprintf(v[1], 24, "%lld", (long long)HQ);
+    snprintf(v[2], 24, "%lld", (long long)HKV);
+    snprintf(v[3], 24, "%lld", (long long)a->ia[1]);
+    hole holes[] = {{"D", v[0]}, {"HQ", v[1]}, {"HKV", v[2]}, {"WINDOW", v[3]},
+                    {"SCALE", flit(f[0], a->fa[0])}, {"SOFTCAP", flit(f[1], a->fa[1])}};
+    snprintf(summary, sizeof summary, "attention_d%lld_h%lld_kv%lld%s", (long long)D, (long long)HQ, (long long)HKV,
+             a->ia[1] > 0 ? "_swa" : "");
+    /* the template declares its own parameter list */
+    kb_reset(k);
+    k->n_args = 4;
+    k->arg[0] = q->id;
+    k->arg[1] = kc->id;
+    k->arg[2] = vc->id;
+    k->arg[3] = a->id;
+    return emit(G, k, "attention", holes, 6, summary, (uint32_t)(4 * k->arch->wave), (uint32_t)HQ, q->type.dim[0], 1, 0);
+}
+
+static rf_status group_rowwise(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
+{
+    int64_t rows = rows_of(nodes[0]);
+    char summary[64], threads[16];
+    for (uint32_t i = 0; i < n; i++) {
+        if (rows_of(nodes[i]) != rows)
+            return unsupported(k, "nodes of different row counts"), k->st;
+        for (uint8_t d = 1; d < nodes[i]->type.rank; d++)
+            if (nodes[i]->type.dim[d] < 0)
+                return unsupported(k, "node %%%u has a symbolic inner dimension", nodes[i]->id), k->st;
+        if (i)
+            sb_printf(&k->body, "    __syncthreads();\n");
+        gen_row_node(k, nodes[i]);
+    }
+    snprintf(summary, sizeof summary, "%s_%s_n%lld", ir_kernel_name(k->g->groups[k->group - 1].kernel),
+             ir_op_name(nodes[0]->op), (long long)numel_row(&nodes[0]->type));
+    snprintf(threads, sizeof threads, "%d", THREADS_ROW);
+    hole holes[] = {{"THREADS", threads}};
+    return emit(G, k, "rowwise", holes, 1, summary, THREADS_ROW, 1, rows, 1, 0);
+}
+
+rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, rf_error *err)
+{
+    *out = NULL;
+    cg_program *p = calloc(1, sizeof *p);
+    if (!p)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    arena_init(&p->arena);
+    p->arch = *arch;
+    gen G = {.p = p, .err = err};
+    ir_uses uses;
+    rf_status st = ir_uses_build(g, &uses, err);
+    if (st != RF_OK) {
+        cg_program_free(p);
+        return st;
+    }
+    const ir_node **nodes = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *nodes);
+    kbuild k = {.g = g, .uses = &uses, .arch = arch, .err = err};
+    if (!nodes)
+        st = rf_fail(err, RF_E_NOMEM, "out of memory");
+    /* groups are contiguous runs of nodes (the scheduler keeps them so) */
+    for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
+        const ir_node *n = g->nodes[i];
+        if (!n->group) {
+            if (!ir_is_leaf(n) && !ir_is_alias(n))
+                st = rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s) is in no group", n->id, ir_op_name(n->op));
+            i++;
+            continue;
+        }
+        uint32_t cnt = 0, gid = n->group;
+        for (; i < g->n_nodes && g->nodes[i]->group == gid; i++)
+            nodes[cnt++] = g->nodes[i];
+        kb_reset(&k);
+        k.group = gid;
+        k.st = RF_OK;
+        switch (g->groups[gid - 1].kernel) {
+        case IR_K_MATMUL: st = group_matmul(&G, &k, nodes, cnt); break;
+        case IR_K_ATTENTION:
+            st = cnt == 1 ? group_attention(&G, &k, nodes[0])
+                          : (unsupported(&k, "more than the attention node"), k.st);
+            break;
+        default: st = group_rowwise(&G, &k, nodes, cnt); break;
+        }
+    }
+    if (st == RF_OK) { /* greedy sampling */
+        kb_reset(&k);
+        k.group = 0;
+        k.st = RF_OK;
+        st = emit(&G, &k, "argmax", NULL, 0, "argmax", 1024, 1, 1, 1, 0);
+        if (st == RF_OK) {
+            p->n_launches--; /* not part of the step: the executor runs it on demand */
+            p->argmax_kernel = p->launches[p->n_launches].kernel;
+            p->kernels[p->argmax_kernel].n_launches--;
+        }
+    }
+    kb_reset(&k);
+    free(nodes);
+    ir_uses_free(&uses);
+    if (st != RF_OK) {
+        cg_program_free(p);
+        return st;
+    }
+    *out = p;
+    return RF_OK;
+}
+
+void cg_program_free(cg_program *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->n_kernels; i++)
+        free(p->kernels[i].code);
+    free(p->kernels);
+    free(p->launches);
+    arena_free(&p->arena);
+    free(p);
+}

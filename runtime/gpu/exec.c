@@ -1,0 +1,416 @@
+/*
+ * exec.c: the GPU backend. It runs the plan codegen made of the fused
+ * graph: one launch per group (two variants for matmul groups: decode and
+ * batched), in the scheduled order, all on one stream.
+ *
+ * prepare() opens the device (gpu.h: HIP on AMD, the CUDA driver on
+ * NVIDIA), names its arch, generates the kernels, builds them through the
+ * disk cache (compiling only what is missing), checks a plan file when one
+ * is given, loads the code objects, and allocates two arenas: every weight
+ * in one allocation, uploaded once; the workspace the memory planner sized,
+ * the KV cache (f32 [n_ctx, Hkv, D] per layer and K/V), the step's token
+ * and position inputs and the argmax result in the other. Nothing is
+ * allocated after that: eval() uploads T token ids and positions, launches,
+ * and copies back the logits (or, for greedy decoding, one token id). The
+ * activation arena also holds the actq scratch: the rows a matmul group's
+ * products read, converted as the CPU converts them (codegen.h).
+ *
+ * A launch's arguments are device addresses of IR values, resolved as the
+ * CPU backend resolves them (workspace offset, weight, cache, or a view of
+ * another value), then the launch's row count and the past length P.
+ *
+ * With ROCMFORGE_GPU_DEBUG set, every launch is followed by a stream sync
+ * and one line per value it stored, "debug %id sum sum|x|", the same lines
+ * the CPU backend prints with ROCMFORGE_CPU_DEBUG, so the first kernel that
+ * disagrees is found by diffing two runs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cache.h"
+#include "codegen/codegen.h"
+#include "codegen/plan.h"
+#include "codegen/target.h"
+#include "ir/passes/passes.h"
+#include "runtime/backend.h"
+#include "runtime/gpu/gpu.h"
+#include "support/error.h"
+
+enum { ALIGN = 256 };
+
+typedef struct gpu_state {
+    const gpu_api *api;
+    gpu_device_info info;
+    gpu_stream *stream;
+    cg_program *prog;
+    cg_build_stats build;
+    gpu_module **modules;      /* (prog->n_kernels) */
+    gpu_function **functions;  /* (prog->n_kernels) */
+    gpu_ptr weights;           /* the weight arena */
+    gpu_ptr acts;              /* workspace, KV cache, inputs */
+    gpu_ptr *weight_at;        /* by node id: a WEIGHT's address */
+    gpu_ptr workspace, tokens, pos, argmax_out;
+    gpu_ptr scratch;           /* actq slots, each plan_tokens rows of prog->scratch_k floats */
+    size_t scratch_slot;       /* bytes per slot */
+    gpu_ptr *kv;               /* by 2 * layer + kv */
+    uint32_t n_layer;
+    const ir_node **by_id;     /* node of each id */
+    int debug;
+} gpu_state;
+
+static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+/* ---- values ----------------------------------------------------------------------- */
+
+static int64_t dim_of(int64_t d, int64_t T, int64_t P)
+{
+    return d == IR_DIM_T ? T : d == IR_DIM_P ? P : d == IR_DIM_PT ? P + T : d;
+}
+
+static int64_t numel(const ir_type *t, int64_t T, int64_t P)
+{
+    int64_t n = 1;
+    for (uint8_t i = 0; i < t->rank; i++)
+        n *= dim_of(t->dim[i], T, P);
+    return n;
+}
+
+static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
+{
+    switch (n->op) {
+    case IR_OP_INPUT_TOKENS: return st->tokens;
+    case IR_OP_INPUT_POS: return st->pos;
+    case IR_OP_WEIGHT: return st->weight_at[n->id];
+    case IR_OP_KV_STORE: return st->kv[2 * n->ia[0] + n->ia[1]];
+    case IR_OP_RESHAPE:
+    case IR_OP_OUTPUT: return addr(st, n->in[0], T, P);
+    case IR_OP_LAST_ROWS: {
+        const ir_node *in = n->in[0];
+        int64_t rows = dim_of(in->type.dim[0], T, P), row = numel(&in->type, T, P) / rows;
+        return addr(st, in, T, P) + (gpu_ptr)((rows - n->ia[0]) * row * 4);
+    }
+    default: return st->workspace + (gpu_ptr)n->offset;
+    }
+}
+
+/* ---- debugging ------------------------------------------------------------------------ */
+
+static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int64_t P, rf_error *err)
+{
+    gpu_state *st = s->state;
+    rf_status rc = st->api->stream_sync(st->stream, err);
+    if (rc != RF_OK) {
+        rf_error_prefix(err, "kernel %s (group %u)", st->prog->kernels[l->kernel].name, l->group);
+        return rc;
+    }
+    for (uint32_t a = 0; a < l->n_args; a++) {
+        if (l->arg[a] >= CG_ARG_SCRATCH)
+            continue;
+        const ir_node *n = st->by_id[l->arg[a]];
+        if (n->group != l->group || n->offset < 0 || n->type.elem != GGML_TYPE_F32)
+            continue;
+        int64_t cnt = numel(&n->type, T, P);
+        float *h = malloc((size_t)cnt * sizeof *h);
+        if (!h)
+            return rf_fail(err, RF_E_NOMEM, "out of memory");
+        if ((rc = st->api->memcpy_dtoh(h, addr(st, n, T, P), (size_t)cnt * 4, st->stream, err)) == RF_OK)
+            rc = st->api->stream_sync(st->stream, err);
+        double sum = 0, abs = 0;
+        for (int64_t i = 0; i < cnt; i++) {
+            sum += h[i];
+            abs += h[i] < 0 ? -h[i] : h[i];
+        }
+        free(h);
+        if (rc != RF_OK)
+            return rc;
+        fprintf(stderr, "debug %%%u %.6e %.6e\n", n->id, sum, abs);
+    }
+    return RF_OK;
+}
+
+/* ---- a step ------------------------------------------------------------------------------ */
+
+static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
+{
+    gpu_state *st = s->state;
+    const gpu_api *api = st->api;
+    int64_t P = s->n_past;
+    rf_status rc;
+    if ((rc = api->memcpy_htod(st->tokens, s->tokens, T * sizeof(int32_t), st->stream, err)) != RF_OK ||
+        (rc = api->memcpy_htod(st->pos, s->pos, T * sizeof(int32_t), st->stream, err)) != RF_OK)
+        return rc;
+    const cg_program *p = st->prog;
+    for (uint32_t i = 0; i < p->n_launches; i++) {
+        const cg_launch *l = &p->launches[i];
+        if ((l->only_T == 1 && T != 1) || (l->only_T == -1 && T == 1))
+            continue;
+        int64_t rows = dim_of(l->rows, T, P);
+        gpu_ptr ptrs[CG_MAX_ARGS];
+        void *args[CG_MAX_ARGS + 2];
+        for (uint32_t a = 0; a < l->n_args; a++) {
+            uint32_t id = l->arg[a];
+            ptrs[a] = id >= CG_ARG_SCRATCH ? st->scratch + (id - CG_ARG_SCRATCH) * st->scratch_slot
+                                           : addr(st, st->by_id[id], T, P);
+            args[a] = &ptrs[a];
+        }
+        int32_t rows32 = (int32_t)rows, P32 = (int32_t)P;
+        args[l->n_args] = &rows32;
+        args[l->n_args + 1] = &P32;
+        uint32_t grid[3] = {l->grid_x, (uint32_t)((rows + l->row_tile - 1) / l->row_tile), 1};
+        uint32_t block[3] = {p->kernels[l->kernel].block, 1, 1};
+        if ((rc = api->launch(st->functions[l->kernel], grid, block, 0, st->stream, args, err)) != RF_OK) {
+            rf_error_prefix(err, "kernel %s (group %u)", p->kernels[l->kernel].name, l->group);
+            return rc;
+        }
+        if (st->debug && (rc = debug_launch(s, l, T, P, err)) != RF_OK)
+            return rc;
+    }
+    return RF_OK;
+}
+
+static const ir_node *output_node(const ir_graph *g)
+{
+    for (uint32_t i = g->n_nodes; i-- > 0;)
+        if (g->nodes[i]->op == IR_OP_OUTPUT)
+            return g->nodes[i];
+    return NULL;
+}
+
+static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
+{
+    gpu_state *st = s->state;
+    rf_status rc = run_step(s, T, err);
+    if (rc != RF_OK)
+        return rc;
+    const ir_node *out = output_node(s->graph);
+    RF_ASSERT(out);
+    int64_t n = numel(&out->type, T, s->n_past);
+    if ((rc = st->api->memcpy_dtoh(logits, addr(st, out, T, s->n_past), (size_t)n * sizeof *logits, st->stream,
+                                   err)) != RF_OK)
+        return rc;
+    return st->api->stream_sync(st->stream, err);
+}
+
+static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_error *err)
+{
+    gpu_state *st = s->state;
+    rf_status rc = run_step(s, T, err);
+    if (rc != RF_OK)
+        return rc;
+    const ir_node *out = output_node(s->graph);
+    int64_t n = numel(&out->type, T, s->n_past);
+    gpu_ptr last = addr(st, out, T, s->n_past) + (gpu_ptr)((n - s->n_vocab) * 4);
+    int32_t nv = (int32_t)s->n_vocab;
+    void *args[] = {&last, &st->argmax_out, &nv};
+    uint32_t grid[3] = {1, 1, 1}, block[3] = {st->prog->kernels[st->prog->argmax_kernel].block, 1, 1};
+    if ((rc = st->api->launch(st->functions[st->prog->argmax_kernel], grid, block, 0, st->stream, args, err)) !=
+            RF_OK ||
+        (rc = st->api->memcpy_dtoh(token, st->argmax_out, sizeof *token, st->stream, err)) != RF_OK)
+        return rc;
+    return st->api->stream_sync(st->stream, err);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------- */
+
+static rf_status gpu_available(rf_error *err)
+{
+    (void)err;
+    return RF_OK; /* prepare() opens the device and says what is missing */
+}
+
+static rf_status build_kernels(rt_session *s, gpu_state *st, rf_error *err)
+{
+    cg_arch arch;
+    rf_status rc;
+    if ((rc = cg_arch_parse(st->info.arch, &arch, err)) != RF_OK) {
+        rf_error_prefix(err, "GPU '%s'", st->info.name);
+        return rc;
+    }
+    if ((rc = cg_generate(s->graph, &arch, &st->prog, err)) != RF_OK)
+        return rc;
+    cg_compiler *cc = NULL;
+    cg_cache *cache = NULL;
+    if ((rc = cg_compiler_open(&arch, &cc, err)) == RF_OK && (rc = cg_cache_open(s->opt.cache_dir, &cache, err)) == RF_OK)
+        rc = cg_build_program(st->prog, cc, cache, 0, s->opt.progress, s->opt.warn, s->opt.cb_ctx, &st->build, err);
+    if (rc == RF_OK && s->opt.plan)
+        rc = cg_plan_check(s->opt.plan, st->prog, cc, s->gguf, err);
+    cg_cache_close(cache);
+    cg_compiler_close(cc);
+    return rc;
+}
+
+static rf_status load_kernels(gpu_state *st, rf_error *err)
+{
+    const cg_program *p = st->prog;
+    st->modules = calloc(p->n_kernels, sizeof *st->modules);
+    st->functions = calloc(p->n_kernels, sizeof *st->functions);
+    if (!st->modules || !st->functions)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < p->n_kernels; i++) {
+        rf_status rc = st->api->module_load(p->kernels[i].code, p->kernels[i].code_size, &st->modules[i], err);
+        if (rc == RF_OK)
+            rc = st->api->function(st->modules[i], p->kernels[i].name, &st->functions[i], err);
+        if (rc != RF_OK) {
+            rf_error_prefix(err, "kernel %s", p->kernels[i].name);
+            return rc;
+        }
+    }
+    return RF_OK;
+}
+
+static size_t weight_bytes(const ir_node *w)
+{
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t n = 1;
+    for (uint8_t i = 0; i < w->type.rank; i++)
+        n *= w->type.dim[i];
+    return (size_t)(n / tt->block_size) * tt->type_size;
+}
+
+static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
+{
+    const ir_graph *g = s->graph;
+    size_t total = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == IR_OP_WEIGHT)
+            total += align_up(weight_bytes(g->nodes[i]));
+    rf_status rc = st->api->malloc(&st->weights, total ? total : ALIGN, err);
+    if (rc != RF_OK) {
+        rf_error_prefix(err, "the model's weights");
+        return rc;
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i < g->n_nodes && rc == RF_OK; i++) {
+        const ir_node *w = g->nodes[i];
+        if (w->op != IR_OP_WEIGHT)
+            continue;
+        st->weight_at[w->id] = st->weights + off;
+        rc = st->api->memcpy_htod(st->weights + off, s->weights[w->id], weight_bytes(w), st->stream, err);
+        off += align_up(weight_bytes(w));
+    }
+    if (rc == RF_OK)
+        rc = st->api->stream_sync(st->stream, err);
+    return rc;
+}
+
+static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
+{
+    const ir_graph *g = s->graph;
+    size_t total = align_up((size_t)g->workspace_bytes), kv_off = total;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->op == IR_OP_KV_STORE) {
+            total += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * sizeof(float));
+            if ((uint32_t)n->ia[0] + 1 > st->n_layer)
+                st->n_layer = (uint32_t)n->ia[0] + 1;
+        }
+    }
+    size_t scratch_off = total;
+    st->scratch_slot = align_up((size_t)(g->plan_tokens * st->prog->scratch_k) * sizeof(float));
+    total += st->scratch_slot * st->prog->scratch_slots;
+    size_t inputs = total;
+    total += 2 * align_up((size_t)g->plan_tokens * sizeof(int32_t)) + ALIGN;
+    st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
+    if (!st->kv)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    rf_status rc = st->api->malloc(&st->acts, total, err);
+    if (rc != RF_OK) {
+        rf_error_prefix(err, "workspace and KV cache for %u positions", s->n_ctx);
+        return rc;
+    }
+    st->workspace = st->acts;
+    size_t off = kv_off;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->op != IR_OP_KV_STORE)
+            continue;
+        st->kv[2 * n->ia[0] + n->ia[1]] = st->acts + off;
+        off += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * sizeof(float));
+    }
+    st->scratch = st->acts + scratch_off;
+    st->tokens = st->acts + inputs;
+    st->pos = st->tokens + align_up((size_t)g->plan_tokens * sizeof(int32_t));
+    st->argmax_out = st->pos + align_up((size_t)g->plan_tokens * sizeof(int32_t));
+    /* a cache read before it is written would be garbage, never NaN-free */
+    return st->api->memset(st->acts, 0, total, st->stream, err);
+}
+
+static rf_status gpu_prepare(rt_session *s, rf_error *err)
+{
+    gpu_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    s->state = st;
+    const char *dbg = getenv("ROCMFORGE_GPU_DEBUG");
+    st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+    const ir_graph *g = s->graph;
+    if (s->opt.kv_f16)
+        return rf_fail(err, RF_E_UNSUPPORTED, "the GPU backend keeps its KV cache in f32; kv_f16 is CPU-only");
+    rf_status rc;
+    if ((rc = gpu_open(NULL, 0, &st->api, &st->info, err)) != RF_OK)
+        return rc;
+    st->by_id = calloc(g->next_id ? g->next_id : 1, sizeof *st->by_id);
+    st->weight_at = calloc(g->next_id ? g->next_id : 1, sizeof *st->weight_at);
+    if (!st->by_id || !st->weight_at)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        st->by_id[g->nodes[i]->id] = g->nodes[i];
+    if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, err)) != RF_OK ||
+        (rc = load_kernels(st, err)) != RF_OK || (rc = upload_weights(s, st, err)) != RF_OK ||
+        (rc = alloc_activations(s, st, err)) != RF_OK)
+        return rc;
+    return st->api->stream_sync(st->stream, err);
+}
+
+static void gpu_reset(rt_session *s) { (void)s; /* positions >= n_past are never read */ }
+
+static void gpu_release(rt_session *s)
+{
+    gpu_state *st = s->state;
+    if (!st)
+        return;
+    if (st->api) {
+        if (st->stream)
+            st->api->stream_sync(st->stream, NULL);
+        for (uint32_t i = 0; st->modules && i < st->prog->n_kernels; i++)
+            if (st->modules[i])
+                st->api->module_unload(st->modules[i]);
+        if (st->weights)
+            st->api->free(st->weights);
+        if (st->acts)
+            st->api->free(st->acts);
+        if (st->stream)
+            st->api->stream_destroy(st->stream);
+    }
+    free(st->modules);
+    free(st->functions);
+    free(st->kv);
+    free(st->by_id);
+    free(st->weight_at);
+    cg_program_free(st->prog);
+    free(st);
+    s->state = NULL;
+}
+
+const cg_build_stats *rt_gpu_build_stats(const rt_session *s)
+{
+    const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
+    return st ? &st->build : NULL;
+}
+
+const char *rt_gpu_device_name(const rt_session *s)
+{
+    const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
+    return st ? st->info.name : NULL;
+}
+
+const rt_backend rt_backend_gpu = {
+    .name = "gpu",
+    .available = gpu_available,
+    .prepare = gpu_prepare,
+    .eval = gpu_eval,
+    .eval_argmax = gpu_eval_argmax,
+    .reset = gpu_reset,
+    .release = gpu_release,
+};

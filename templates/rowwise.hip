@@ -1,0 +1,101 @@
+// rowwise.hip: a group of row-wise ops in one kernel: embedding lookups,
+// RMS norms, elementwise arithmetic, slices, RoPE and KV-cache stores.
+//
+// One block per row (a token, or the single row after last_rows). The
+// group's nodes run one after another as phases, each over the whole row,
+// with a barrier between phases, so a phase may read what an earlier one
+// wrote (rope then store the same row). Every op here treats rows
+// independently, so rows never wait for each other. The phases are
+// generated from the group's nodes; the helpers below are what they call.
+#define THREADS {{THREADS}}
+#define NWAVES (THREADS / RF_WAVE)
+
+// y[i] = x[i] / rms * w[i] over n_sub sub-rows of n (per-head norms have
+// n_sub = heads); one block-wide sum for a single sub-row, else one
+// wavefront per sub-row
+RF_DEV void rf_rms_norm_row(const float *x, const float *w, float *y, int n_sub, int n, float eps, float *scratch)
+{
+    if (n_sub == 1) {
+        float ss = 0.0f;
+        for (int i = threadIdx.x; i < n; i += THREADS)
+            ss += x[i] * x[i];
+        ss = rf_block_sum(ss, scratch, NWAVES);
+        const float inv = 1.0f / sqrtf(ss / (float)n + eps);
+        for (int i = threadIdx.x; i < n; i += THREADS)
+            y[i] = x[i] * inv * (w ? w[i] : 1.0f);
+        return;
+    }
+    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
+    for (int s = wave; s < n_sub; s += NWAVES) {
+        const float *xs = x + (size_t)s * n;
+        float ss = 0.0f;
+        for (int i = lane; i < n; i += RF_WAVE)
+            ss += xs[i] * xs[i];
+        ss = rf_wave_sum(ss);
+        const float inv = 1.0f / sqrtf(ss / (float)n + eps);
+        for (int i = lane; i < n; i += RF_WAVE)
+            y[(size_t)s * n + i] = xs[i] * inv * (w ? w[i] : 1.0f);
+    }
+}
+
+// RoPE of one token's heads [H, D] at position pos, out of place allowed.
+// mode 0 rotates adjacent pairs (llama), mode 2 the two halves (neox). The
+// frequencies follow ggml_rope_ext: theta_i = pos * theta_scale^i /
+// freq_factor_i, then linear scaling and YaRN's ramp between corr0 and corr1.
+RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int mode, float pos, float theta_scale,
+                        float freq_scale, float ext_factor, float attn_factor, float corr0, float corr1,
+                        const float *freq_factors)
+{
+    const int half = n_rot / 2;
+    for (int e = threadIdx.x; e < H * half; e += THREADS) {
+        const int h = e / half, i = e % half;
+        const float ff = freq_factors ? freq_factors[i] : 1.0f;
+        float theta = pos; // pos * theta_scale^i, multiplied out as ggml does, rounding for rounding
+        for (int j = 0; j < i; j++)
+            theta *= theta_scale;
+        const float extrap = theta / ff;
+        float th = freq_scale * extrap, mscale = attn_factor;
+        if (ext_factor != 0.0f) {
+            const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, ((float)i - corr0) / fmaxf(0.001f, corr1 - corr0)));
+            const float mix = ramp * ext_factor;
+            th = th * (1.0f - mix) + extrap * mix;
+            mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+        }
+        const float c = cosf(th) * mscale, s = sinf(th) * mscale;
+        const int ia = mode == 2 ? i : 2 * i, ib = mode == 2 ? i + half : 2 * i + 1;
+        const float *xv = x + (size_t)h * D;
+        float *yv = y + (size_t)h * D;
+        const float x0 = xv[ia], x1 = xv[ib];
+        yv[ia] = x0 * c - x1 * s;
+        yv[ib] = x0 * s + x1 * c;
+    }
+    if (x != y) // the dimensions past n_rot pass through
+        for (int e = threadIdx.x; e < H * (D - n_rot); e += THREADS) {
+            const int h = e / (D - n_rot), d = n_rot + e % (D - n_rot);
+            y[(size_t)h * D + d] = x[(size_t)h * D + d];
+        }
+}
+
+// one row of an embedding table of type TYPE, n elements, dequantized
+#define RF_EMBED_ROW(TYPE, table, id, y, n)                                                        \
+    do {                                                                                           \
+        const unsigned char *row_ = (table) + (size_t)(id) * ((n) / RF_QK_##TYPE * RF_QB_##TYPE); \
+        for (int ch = threadIdx.x; ch < (n) / 8; ch += THREADS) {                                  \
+            const int blk = ch / (RF_QK_##TYPE / 8), c = ch % (RF_QK_##TYPE / 8);                  \
+            float w[8];                                                                            \
+            rf_deq_##TYPE(row_ + (size_t)blk * RF_QB_##TYPE, c, w);                                \
+            float *yb = (y) + blk * RF_QK_##TYPE;                                                  \
+            const int a = rf_a_##TYPE(c), b = rf_b_##TYPE(c);                                      \
+            yb[a] = w[0]; yb[a + 1] = w[1]; yb[a + 2] = w[2]; yb[a + 3] = w[3];                    \
+            yb[b] = w[4]; yb[b + 1] = w[5]; yb[b + 2] = w[6]; yb[b + 3] = w[7];                    \
+        }                                                                                          \
+    } while (0)
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+{{NAME}}({{PARAMS}}int T, int P)
+{
+    const int r = blockIdx.y; // the row
+    __shared__ float scratch[NWAVES];
+    (void)T; (void)P; (void)scratch;
+{{BODY}}
+}

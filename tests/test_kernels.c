@@ -1,0 +1,181 @@
+/*
+ * test_kernels.c: every kernel the conformance models need compiles for
+ * gfx90a with hipRTC and for sm_90 with NVRTC, without a GPU.
+ *
+ * The models are those of test_model_conformance.c (6 archs, n_embd 256, 2
+ * layers, 4 heads over 2 KV heads, n_ff 512, the llama-spm vocabulary), each
+ * in the 16 weight types the GPU kernels read and the q4_k_m and q5_k_m
+ * mixes, written by rf_gen_model straight in their type. Each model goes
+ * through import, the passes and codegen for both targets; the distinct
+ * kernels of all of them (about 480 a target: the products specialise on
+ * shapes and types, everything else is shared) are then built through a
+ * fresh kernel cache by cg_build_program, the way `rocmforge compile` builds
+ * them, so a template that one arch or type breaks fails here with the
+ * kernel's name and the compiler's message. A second build must find every
+ * kernel in the cache.
+ *
+ * Both compilers are required: CI installs hipRTC (libamdhip64-dev) and has
+ * CUDA's NVRTC; a missing one fails the suite.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen/cache.h"
+#include "codegen/codegen.h"
+#include "frontend/import.h"
+#include "ir/passes/passes.h"
+#include "test_util.h"
+
+static const struct {
+    const char *arch, *extra;
+} ARCHS[] = {
+    {"llama", "--untied --llama3-rope 8,1,4,64"},
+    {"qwen2", "--tied"},
+    {"qwen3", "--untied --head-dim 128"},
+    {"phi3", "--untied"},
+    {"gemma2", "--swa 8"},
+    {"gemma3", "--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000"},
+};
+static const char *const TYPES[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",
+                                    "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "mxfp4", "q4_k_m", "q5_k_m"};
+#define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
+#define N_TYPES (sizeof TYPES / sizeof TYPES[0])
+
+/* the distinct kernels of one target, collected over every model */
+typedef struct target_kernels {
+    const char *name;
+    cg_arch arch;
+    cg_program *all;
+    uint32_t cap;
+    uint32_t models;
+} target_kernels;
+
+static target_kernels TARGETS[2] = {{.name = "gfx90a"}, {.name = "sm_90"}};
+
+static int add_kernels(target_kernels *t, const cg_program *p)
+{
+    for (uint32_t i = 0; i < p->n_kernels; i++) {
+        const cg_kernel *k = &p->kernels[i];
+        uint32_t j = 0;
+        while (j < t->all->n_kernels && strcmp(t->all->kernels[j].name, k->name))
+            j++;
+        if (j < t->all->n_kernels)
+            continue; /* the name carries a hash of the source */
+        if (t->all->n_kernels == t->cap) {
+            t->cap = t->cap ? 2 * t->cap : 256;
+            cg_kernel *nk = realloc(t->all->kernels, t->cap * sizeof *nk);
+            if (!nk)
+                return -1;
+            t->all->kernels = nk;
+        }
+        cg_kernel *d = &t->all->kernels[t->all->n_kernels++];
+        memset(d, 0, sizeof *d);
+        d->name = arena_strndup(&t->all->arena, k->name, strlen(k->name));
+        d->source = arena_strndup(&t->all->arena, k->source, strlen(k->source));
+        d->tmpl = k->tmpl;
+        d->block = k->block;
+    }
+    return 0;
+}
+
+static void generate_all(void)
+{
+    for (size_t t = 0; t < 2; t++) {
+        rf_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(cg_arch_parse(TARGETS[t].name, &TARGETS[t].arch, &err), RF_OK);
+        TARGETS[t].all = calloc(1, sizeof *TARGETS[t].all);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(TARGETS[t].all);
+        arena_init(&TARGETS[t].all->arena);
+        TARGETS[t].all->arch = TARGETS[t].arch;
+    }
+    char vocab[4200], model[4200], cmd[12000];
+    snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
+    CU_ASSERT_EQUAL_FATAL(access(vocab, R_OK), 0);
+    for (size_t a = 0; a < N_ARCHS; a++)
+        for (size_t ty = 0; ty < N_TYPES; ty++) {
+            snprintf(model, sizeof model, "%s/%s-%s.gguf", test_tmp_dir(), ARCHS[a].arch, TYPES[ty]);
+            snprintf(cmd, sizeof cmd,
+                     "%s/tests/rf_gen_model --arch %s --vocab %s --n-embd 256 --n-layer 2 --n-head 4 --n-head-kv 2 "
+                     "--n-ff 512 --ctx 4096 --seed %zu %s --type %s -t 2 -o %s 2>&1",
+                     RF_BINARY_DIR, ARCHS[a].arch, vocab, a + 1, ARCHS[a].extra, TYPES[ty], model);
+            int status, sig;
+            free(test_run(cmd, &status, &sig));
+            CU_ASSERT_EQUAL(status, 0);
+            if (status)
+                continue;
+            rf_error err = {0};
+            gguf_file *f = NULL;
+            ir_graph *g = NULL;
+            ir_pipeline_options po = {.max_tokens = 512};
+            int ok = gguf_open(model, &f, &err) == RF_OK &&
+                     import_model(f, &(import_options){.n_ctx = 256}, &g, &err) == RF_OK &&
+                     ir_run_pipeline(g, &po, &err) == RF_OK;
+            for (size_t t = 0; ok && t < 2; t++) {
+                cg_program *p = NULL;
+                ok = cg_generate(g, &TARGETS[t].arch, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
+                TARGETS[t].models += ok;
+                cg_program_free(p);
+            }
+            if (!ok)
+                printf("\n  %s %s: %s", ARCHS[a].arch, TYPES[ty], err.msg);
+            CU_ASSERT_TRUE(ok);
+            ir_graph_free(g);
+            gguf_close(f);
+            unlink(model);
+        }
+}
+
+static void build_target(target_kernels *t)
+{
+    CU_ASSERT_EQUAL_FATAL(t->models, N_ARCHS * N_TYPES);
+    rf_error err = {0};
+    cg_compiler *cc = NULL;
+    cg_cache *cache = NULL;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache-%s", test_tmp_dir(), t->name);
+    CU_ASSERT_EQUAL_FATAL(cg_compiler_open(&t->arch, &cc, &err), RF_OK);
+    CU_ASSERT_EQUAL_FATAL(cg_cache_open(dir, &cache, &err), RF_OK);
+    cg_build_stats st = {0};
+    rf_status s = cg_build_program(t->all, cc, cache, 2, NULL, NULL, NULL, &st, &err);
+    if (s != RF_OK)
+        printf("\n  %s: %s", t->name, err.msg);
+    CU_ASSERT_EQUAL(s, RF_OK);
+    CU_ASSERT_EQUAL(st.compiled, t->all->n_kernels);
+    printf("\n  %s: %u kernels of %u models compiled by %s in %.1f s\n  ", t->name, st.compiled, t->models,
+           cg_compiler_id(cc), st.seconds);
+    /* every one has a code object; a second build compiles nothing */
+    for (uint32_t i = 0; i < t->all->n_kernels; i++) {
+        CU_ASSERT_PTR_NOT_NULL(t->all->kernels[i].code);
+        free(t->all->kernels[i].code);
+        t->all->kernels[i].code = NULL;
+    }
+    cg_build_stats again = {0};
+    CU_ASSERT_EQUAL(cg_build_program(t->all, cc, cache, 2, NULL, NULL, NULL, &again, &err), RF_OK);
+    CU_ASSERT_EQUAL(again.compiled, 0);
+    CU_ASSERT_EQUAL(again.cached, t->all->n_kernels);
+    cg_cache_close(cache);
+    cg_compiler_close(cc);
+}
+
+static void test_gfx90a(void) { build_target(&TARGETS[0]); }
+static void test_sm90(void) { build_target(&TARGETS[1]); }
+
+static int cleanup(void)
+{
+    for (size_t t = 0; t < 2; t++)
+        cg_program_free(TARGETS[t].all);
+    return 0;
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("kernels", NULL, cleanup);
+    CU_add_test(s, "codegen for every conformance model, both targets", generate_all);
+    CU_add_test(s, "hipRTC builds every kernel for gfx90a", test_gfx90a);
+    CU_add_test(s, "NVRTC builds every kernel for sm_90", test_sm90);
+    return test_main();
+}

@@ -43,6 +43,33 @@
     "[--no-warmup] [--cache DIR] [--json]"
 
 /* The profile's totals; diff of two snapshots is one phase. */
+/* The GPU's per-kernel times (every step, warm-up included), the largest first. */
+static void gpu_profile_print(const rt_gpu_profile *p)
+{
+    if (!p)
+        return;
+    for (int f = 0; f < 2; f++) {
+        double total = 0;
+        for (uint32_t i = 0; i < p->n; i++)
+            total += p->seconds[f][i];
+        fprintf(stderr, "profile gpu %s: %.3f s in launches (each synchronised)\n", f ? "prefill" : "decode", total);
+        bool *shown = calloc(p->n, 1);
+        for (uint32_t r = 0; shown && r < p->n; r++) {
+            uint32_t best = UINT32_MAX;
+            for (uint32_t i = 0; i < p->n; i++)
+                if (!shown[i] && p->calls[f][i] && (best == UINT32_MAX || p->seconds[f][i] > p->seconds[f][best]))
+                    best = i;
+            if (best == UINT32_MAX)
+                break;
+            shown[best] = true;
+            fprintf(stderr, "  %-48s %9.3f ms %5.1f%% %8llu calls %8.1f us/call\n", p->name[best],
+                    1e3 * p->seconds[f][best], total > 0 ? 100 * p->seconds[f][best] / total : 0,
+                    (unsigned long long)p->calls[f][best], 1e6 * p->seconds[f][best] / (double)p->calls[f][best]);
+        }
+        free(shown);
+    }
+}
+
 static void profile_print(const cpu_profile *pp, const cpu_profile *pd, double pp_s, double tg_s)
 {
     const cpu_profile *ph[2] = {pp, pd};
@@ -236,6 +263,7 @@ int cmd_bench(int argc, char **argv)
     rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
     if (prof)
         profile_print(&prof_pp, &prof_tg, sum_pp, sum_tg);
+    gpu_profile_print(rt_gpu_session_profile(rt));
     goto out;
 fail:
     rc = cli_error(&err);

@@ -38,7 +38,9 @@
 enum {
     WAVES_MATMUL = 4,  /* wavefronts per matmul block */
     MT_PREFILL = 8,    /* tokens per block of the batched matmul */
+    ROWS_DECODE = 1,   /* output columns per wavefront of the decode matmul, at most */
     THREADS_ROW = 256, /* threads of a rowwise block */
+    WAVES_ATTENTION = 8, /* wavefronts of an attention block */
 };
 
 /* ---- a growable string -------------------------------------------------- */
@@ -464,12 +466,12 @@ static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, con
         snprintf(xs, sizeof xs, "p%d",
                  param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[aq_kind(w->type.elem)], "const float *__restrict__ ",
                           aq_names[aq_kind(w->type.elem)]));
-    sb_printf(b, "        float %s[MT] = {};\n", acc);
-    sb_printf(b, "        RF_DOT(%s, p%d + (size_t)%s * %lld, %s, %s);\n", qname(w->type.elem, tn), p, col,
-              (long long)row_bytes, acc, xs);
+    sb_printf(b, "        float %s[ROWS][MT] = {};\n", acc);
+    sb_printf(b, "        RF_DOT(%s, p%d + (size_t)%s * %lld, %lld, %s, %s);\n", qname(w->type.elem, tn), p, col,
+              (long long)row_bytes, (long long)row_bytes, acc, xs);
 }
 
-static void gen_matmul(kbuild *k, const mm_group *m, int mt, hole *holes, size_t *n_holes, char vals[][32])
+static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, hole *holes, size_t *n_holes, char vals[][32])
 {
     sbuf *b = &k->body;
     char f[32];
@@ -488,10 +490,11 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, hole *holes, size_t
     else
         sb_printf(setup, "    const float *nw = 0; // no norm weight\n");
     if (m->glu) {
-        sb_printf(b, "    {\n        const int jj = j; // %s of two products\n", ir_op_name(m->glu->op));
-        mm_dot(k, b, m, m->mm[0], "accg", "jj");
-        mm_dot(k, b, m, m->mm[1], "accu", "jj");
-        sb_printf(b, "        RF_REDUCE(accg, vg);\n        RF_REDUCE(accu, vu);\n        if (store) {\n");
+        sb_printf(b, "    {\n        const int j0 = j; // %s of two products\n", ir_op_name(m->glu->op));
+        mm_dot(k, b, m, m->mm[0], "accg", "j0");
+        mm_dot(k, b, m, m->mm[1], "accu", "j0");
+        sb_printf(b, "        RF_REDUCE(accg, vg);\n        RF_REDUCE(accu, vu);\n"
+                     "        const int jj = j0 + lane / MT;\n        if (store) {\n");
         epilogue(k, b, m, m->mm[0], m->ncols);
         sb_printf(b, "        }\n    }\n");
     } else {
@@ -502,10 +505,10 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, hole *holes, size_t
                 sb_printf(b, "    {\n");
             else
                 sb_printf(b, "    %sif (j < %lld) {\n", i ? "else " : "", (long long)(base + N));
-            sb_printf(b, "        const int jj = j - %lld; // product %d: %lld columns\n", (long long)base, i,
+            sb_printf(b, "        const int j0 = j - %lld; // product %d: %lld columns\n", (long long)base, i,
                       (long long)N);
-            mm_dot(k, b, m, m->mm[i], "acc", "jj");
-            sb_printf(b, "        RF_REDUCE(acc, v);\n        if (store) {\n");
+            mm_dot(k, b, m, m->mm[i], "acc", "j0");
+            sb_printf(b, "        RF_REDUCE(acc, v);\n        const int jj = j0 + lane / MT;\n        if (store) {\n");
             epilogue(k, b, m, m->mm[i], N);
             sb_printf(b, "        }\n    }\n");
             base += N;
@@ -519,8 +522,9 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, hole *holes, size_t
     snprintf(vals[4], 32, "%d", norm ? 1 : 0);
     snprintf(vals[5], 32, "%s", flit(f, norm ? m->norm->fa[0] : 0.0f));
     snprintf(vals[6], 32, "%d", pn >= 0);
-    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W"};
-    for (; h < 7; h++)
+    snprintf(vals[7], 32, "%d", rows);
+    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS"};
+    for (; h < 8; h++)
         holes[h] = (hole){names[h], vals[h]};
     *n_holes = h;
 }
@@ -887,14 +891,24 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     /* decode (one row) and, when the rows are the step's tokens, prefill */
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
-        hole holes[8];
-        char vals[8][32];
+        /* decode: several columns a wavefront, as many as every product's
+         * width allows (a wavefront's columns stay in one product) */
+        int cols = 1;
+        for (int r = ROWS_DECODE; mt == 1 && r > 1 && cols == 1; r /= 2) {
+            bool fits = true;
+            for (int i = 0; i < m.n_mm; i++)
+                fits = fits && m.mm[i]->in[1]->type.dim[0] % r == 0;
+            if (fits)
+                cols = r;
+        }
+        hole holes[9];
+        char vals[9][32];
         size_t nh;
         kb_reset(k);
-        gen_matmul(k, &m, mt, holes, &nh, vals);
+        gen_matmul(k, &m, mt, cols, holes, &nh, vals);
         snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d", qname(m.mm[0]->in[1]->type.elem, tn),
                  (long long)m.K, (long long)m.ncols, mt);
-        uint32_t grid_x = (uint32_t)((m.ncols + WAVES_MATMUL - 1) / WAVES_MATMUL);
+        uint32_t grid_x = (uint32_t)((m.ncols + WAVES_MATMUL * cols - 1) / (WAVES_MATMUL * cols));
         int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
         rf_status st = emit(G, k, "matmul", holes, nh, summary, (uint32_t)(WAVES_MATMUL * k->arch->wave), grid_x, rows,
                             (uint32_t)mt, only);
@@ -907,7 +921,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
 static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
 {
     const ir_node *q = a->in[0], *kc = a->in[1], *vc = a->in[2];
-    char f[2][32], v[4][24], summary[64];
+    char f[2][32], v[5][24], summary[64];
     if (q->type.rank != 3 || kc->type.rank != 3 || kc->op != IR_OP_KV_STORE || vc->op != IR_OP_KV_STORE)
         return unsupported(k, "attention operands are not q[T,H,D] and cache stores"), k->st;
     int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1];
@@ -917,8 +931,11 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
     snprintf(v[1], 24, "%lld", (long long)HQ);
     snprintf(v[2], 24, "%lld", (long long)HKV);
     snprintf(v[3], 24, "%lld", (long long)a->ia[1]);
-    hole holes[] = {{"D", v[0]}, {"HQ", v[1]}, {"HKV", v[2]}, {"WINDOW", v[3]},
-                    {"SCALE", flit(f[0], a->fa[0])}, {"SOFTCAP", flit(f[1], a->fa[1])}};
+    snprintf(v[4], 24, "%d", WAVES_ATTENTION);
+    hole holes[] = {{"D", v[0]},      {"HQ", v[1]},
+                    {"HKV", v[2]},    {"WINDOW", v[3]},
+                    {"WAVES", v[4]},  {"SCALE", flit(f[0], a->fa[0])},
+                    {"SOFTCAP", flit(f[1], a->fa[1])}};
     snprintf(summary, sizeof summary, "attention_d%lld_h%lld_kv%lld%s", (long long)D, (long long)HQ, (long long)HKV,
              a->ia[1] > 0 ? "_swa" : "");
     /* the template declares its own parameter list */
@@ -928,7 +945,7 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
     k->arg[1] = kc->id;
     k->arg[2] = vc->id;
     k->arg[3] = a->id;
-    return emit(G, k, "attention", holes, 6, summary, (uint32_t)(4 * k->arch->wave), (uint32_t)HQ, q->type.dim[0], 1, 0);
+    return emit(G, k, "attention", holes, 7, summary, (uint32_t)(WAVES_ATTENTION * k->arch->wave), (uint32_t)HQ, q->type.dim[0], 1, 0);
 }
 
 static rf_status group_rowwise(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)

@@ -65,5 +65,14 @@ const char *rt_fallback_reason(const rt_session *s);
 struct cg_build_stats;
 const struct cg_build_stats *rt_gpu_build_stats(const rt_session *s);
 const char *rt_gpu_device_name(const rt_session *s);
+/* With ROCMFORGE_PROFILE set when a GPU session opens: time per kernel, each
+ * launch synchronised, [0] decode steps (T = 1) and [1] the others. */
+typedef struct rt_gpu_profile {
+    uint32_t n;             /* kernels */
+    const char **name;      /* (n) */
+    double *seconds[2];     /* (n) */
+    uint64_t *calls[2];     /* (n) */
+} rt_gpu_profile;
+const rt_gpu_profile *rt_gpu_session_profile(const rt_session *s);
 
 #endif

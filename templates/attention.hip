@@ -4,18 +4,21 @@
 //   s_j = SCALE * softcap( q[t, h, :] · K[j, hk, :] ),   j in [P + t - WINDOW + 1, P + t]
 //
 // Grid (HQ, T): one block per query row and head, GQA by reading kv head
-// h / (HQ / HKV). Each wavefront walks every WAVES-th key with an online
-// softmax (running max, running sum, rescaled accumulator), its lanes over
-// the head dimension; the wavefronts' partial results are merged at the
-// end. Scores never touch memory, so any context length fits. The cache
-// rows are [n_ctx, HKV, D] f32, written by the rope_kv kernel.
+// h / (HQ / HKV). Each wavefront takes KB consecutive keys at a time (every
+// WAVES-th group of them), so KB key rows and then KB value rows are in
+// flight together, and keeps an online softmax (running max, running sum,
+// rescaled accumulator), its lanes over the head dimension; the wavefronts'
+// partial results are merged at the end. Scores never touch memory, so any
+// context length fits. The cache rows are [n_ctx, HKV, D] f32, written by the
+// rope_kv kernel.
 #define D {{D}}             // head dimension
 #define HQ {{HQ}}           // query heads
 #define HKV {{HKV}}         // kv heads
 #define WINDOW {{WINDOW}}   // sliding window (0: none)
 #define SCALE {{SCALE}}
 #define SOFTCAP {{SOFTCAP}} // 0: none
-#define WAVES 4
+#define WAVES {{WAVES}}                  // wavefronts per block
+#define KB 4                             // keys a wavefront takes at once
 #define DL ((D + RF_WAVE - 1) / RF_WAVE) // head elements per lane
 
 extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
@@ -36,24 +39,44 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
         acc[i] = 0.0f;
     }
     float m = -RF_INF, l = 0.0f;
-    for (int j = j0 + wave; j <= pos; j += WAVES) {
-        const float *kr = kc + ((size_t)j * HKV + hk) * D, *vr = vc + ((size_t)j * HKV + hk) * D;
-        float s = 0.0f;
+    for (int jb = j0 + wave * KB; jb <= pos; jb += WAVES * KB) {
+        float s[KB];
 #pragma unroll
-        for (int i = 0; i < DL; i++) {
-            const int d = lane + i * RF_WAVE;
-            s += d < D ? qv[i] * kr[d] : 0.0f;
+        for (int b = 0; b < KB; b++) {
+            const int j = min(jb + b, pos); // past pos: a repeat, masked below
+            const float *kr = kc + ((size_t)j * HKV + hk) * D;
+            float acc_s = 0.0f;
+#pragma unroll
+            for (int i = 0; i < DL; i++) {
+                const int d = lane + i * RF_WAVE;
+                acc_s += d < D ? qv[i] * kr[d] : 0.0f;
+            }
+            s[b] = acc_s;
         }
-        s = rf_wave_sum(s);
-        if (SOFTCAP > 0.0f)
-            s = rf_softcap(s, SOFTCAP);
-        s *= SCALE;
-        const float mn = fmaxf(m, s), corr = expf(m - mn), p = expf(s - mn);
-        l = l * corr + p;
+        float mn = m;
 #pragma unroll
-        for (int i = 0; i < DL; i++) {
-            const int d = lane + i * RF_WAVE;
-            acc[i] = acc[i] * corr + (d < D ? p * vr[d] : 0.0f);
+        for (int b = 0; b < KB; b++) {
+            s[b] = rf_wave_sum(s[b]);
+            if (SOFTCAP > 0.0f)
+                s[b] = rf_softcap(s[b], SOFTCAP);
+            s[b] = jb + b <= pos ? s[b] * SCALE : -RF_INF;
+            mn = fmaxf(mn, s[b]);
+        }
+        const float corr = expf(m - mn);
+        l *= corr;
+#pragma unroll
+        for (int i = 0; i < DL; i++)
+            acc[i] *= corr;
+#pragma unroll
+        for (int b = 0; b < KB; b++) {
+            const float p = expf(s[b] - mn); // 0 for the masked repeats
+            const float *vr = vc + ((size_t)min(jb + b, pos) * HKV + hk) * D;
+            l += p;
+#pragma unroll
+            for (int i = 0; i < DL; i++) {
+                const int d = lane + i * RF_WAVE;
+                acc[i] += d < D ? p * vr[d] : 0.0f;
+            }
         }
         m = mn;
     }

@@ -80,6 +80,32 @@ static int add_kernels(target_kernels *t, const cg_program *p)
     return 0;
 }
 
+/* Every matmul group whose rows are the step's tokens has a decode launch
+ * (T = 1 only, one row a block) and a prefill launch (T > 1 only, batched);
+ * every other launch runs at every T; grids cover the rows. */
+static void check_launches(const ir_graph *g, const cg_program *p)
+{
+    for (uint32_t i = 0; i < p->n_launches; i++) {
+        const cg_launch *l = &p->launches[i];
+        const cg_kernel *k = &p->kernels[l->kernel];
+        bool mm = !strcmp(k->tmpl, "matmul");
+        CU_ASSERT_TRUE(l->grid_x > 0 && l->row_tile > 0 && l->n_args > 0);
+        CU_ASSERT_TRUE(l->group > 0 && l->group <= g->n_groups);
+        if (!mm || l->rows != IR_DIM_T) {
+            CU_ASSERT_EQUAL(l->only_T, 0);
+            continue;
+        }
+        CU_ASSERT_TRUE(l->only_T == 1 || l->only_T == -1);
+        CU_ASSERT_EQUAL(l->row_tile == 1, l->only_T == 1);
+        /* its partner for the other kind of step, same group */
+        bool partner = false;
+        for (uint32_t j = 0; j < p->n_launches; j++)
+            partner |= j != i && p->launches[j].group == l->group && p->launches[j].only_T == -l->only_T &&
+                        !strcmp(p->kernels[p->launches[j].kernel].tmpl, "matmul");
+        CU_ASSERT_TRUE(partner);
+    }
+}
+
 static void generate_all(void)
 {
     for (size_t t = 0; t < 2; t++) {
@@ -115,6 +141,8 @@ static void generate_all(void)
             for (size_t t = 0; ok && t < 2; t++) {
                 cg_program *p = NULL;
                 ok = cg_generate(g, &TARGETS[t].arch, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
+                if (ok)
+                    check_launches(g, p);
                 TARGETS[t].models += ok;
                 cg_program_free(p);
             }

@@ -19,6 +19,10 @@
  * CPU backend resolves them (workspace offset, weight, cache, or a view of
  * another value), then the launch's row count and the past length P.
  *
+ * With ROCMFORGE_PROFILE set, every launch is followed by a stream sync
+ * and timed into rt_gpu_profile (per kernel, decode and prefill apart), which
+ * `rocmforge bench` prints: where a step's time goes, launch gaps included.
+ *
  * With ROCMFORGE_GPU_DEBUG set, every launch is followed by a stream sync
  * and one line per value it stored, "debug %id sum sum|x|", the same lines
  * the CPU backend prints with ROCMFORGE_CPU_DEBUG, so the first kernel that
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codegen/cache.h"
 #include "codegen/codegen.h"
@@ -57,6 +62,8 @@ typedef struct gpu_state {
     uint32_t n_layer;
     const ir_node **by_id;     /* node of each id */
     int debug;
+    int profile;               /* ROCMFORGE_PROFILE set: time every launch */
+    rt_gpu_profile prof;
 } gpu_state;
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
@@ -131,6 +138,13 @@ static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int6
 
 /* ---- a step ------------------------------------------------------------------------------ */
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
 {
     gpu_state *st = s->state;
@@ -159,12 +173,19 @@ static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
         args[l->n_args + 1] = &P32;
         uint32_t grid[3] = {l->grid_x, (uint32_t)((rows + l->row_tile - 1) / l->row_tile), 1};
         uint32_t block[3] = {p->kernels[l->kernel].block, 1, 1};
+        double t0 = st->profile ? now_s() : 0;
         if ((rc = api->launch(st->functions[l->kernel], grid, block, 0, st->stream, args, err)) != RF_OK) {
             rf_error_prefix(err, "kernel %s (group %u)", p->kernels[l->kernel].name, l->group);
             return rc;
         }
         if (st->debug && (rc = debug_launch(s, l, T, P, err)) != RF_OK)
             return rc;
+        if (st->profile) {
+            if ((rc = api->stream_sync(st->stream, err)) != RF_OK)
+                return rc;
+            st->prof.seconds[T > 1][l->kernel] += now_s() - t0;
+            st->prof.calls[T > 1][l->kernel]++;
+        }
     }
     return RF_OK;
 }
@@ -336,14 +357,35 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     return st->api->memset(st->acts, 0, total, st->stream, err);
 }
 
+static rf_status profile_init(gpu_state *st, rf_error *err)
+{
+    if (!st->profile)
+        return RF_OK;
+    uint32_t n = st->prog->n_kernels;
+    st->prof.n = n;
+    st->prof.name = calloc(n, sizeof *st->prof.name);
+    for (int f = 0; f < 2; f++) {
+        st->prof.seconds[f] = calloc(n, sizeof *st->prof.seconds[f]);
+        st->prof.calls[f] = calloc(n, sizeof *st->prof.calls[f]);
+        if (!st->prof.seconds[f] || !st->prof.calls[f])
+            return rf_fail(err, RF_E_NOMEM, "out of memory");
+    }
+    if (!st->prof.name)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        st->prof.name[i] = st->prog->kernels[i].name;
+    return RF_OK;
+}
+
 static rf_status gpu_prepare(rt_session *s, rf_error *err)
 {
     gpu_state *st = calloc(1, sizeof *st);
     if (!st)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     s->state = st;
-    const char *dbg = getenv("ROCMFORGE_GPU_DEBUG");
+    const char *dbg = getenv("ROCMFORGE_GPU_DEBUG"), *prof = getenv("ROCMFORGE_PROFILE");
     st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+    st->profile = prof && *prof && strcmp(prof, "0") != 0;
     const ir_graph *g = s->graph;
     if (s->opt.kv_f16)
         return rf_fail(err, RF_E_UNSUPPORTED, "the GPU backend keeps its KV cache in f32; kv_f16 is CPU-only");
@@ -357,7 +399,8 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     for (uint32_t i = 0; i < g->n_nodes; i++)
         st->by_id[g->nodes[i]->id] = g->nodes[i];
     if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, err)) != RF_OK ||
-        (rc = load_kernels(st, err)) != RF_OK || (rc = upload_weights(s, st, err)) != RF_OK ||
+        (rc = load_kernels(st, err)) != RF_OK || (rc = profile_init(st, err)) != RF_OK ||
+        (rc = upload_weights(s, st, err)) != RF_OK ||
         (rc = alloc_activations(s, st, err)) != RF_OK)
         return rc;
     return st->api->stream_sync(st->stream, err);
@@ -385,6 +428,11 @@ static void gpu_release(rt_session *s)
     }
     free(st->modules);
     free(st->functions);
+    free(st->prof.name);
+    for (int f = 0; f < 2; f++) {
+        free(st->prof.seconds[f]);
+        free(st->prof.calls[f]);
+    }
     free(st->kv);
     free(st->by_id);
     free(st->weight_at);
@@ -397,6 +445,12 @@ const cg_build_stats *rt_gpu_build_stats(const rt_session *s)
 {
     const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
     return st ? &st->build : NULL;
+}
+
+const rt_gpu_profile *rt_gpu_session_profile(const rt_session *s)
+{
+    const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
+    return st && st->profile ? &st->prof : NULL;
 }
 
 const char *rt_gpu_device_name(const rt_session *s)

@@ -117,6 +117,7 @@ log "== trained model"
 VERSES="In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters."
 TRAINED=$OUT/trained.txt
 : >"$TRAINED"
+t_ok=0 t_fail=0
 for m in "$KJV_Q8" ${KJV_Q4:+"$KJV_Q4"}; do
     echo "# $(basename "$m")" >>"$TRAINED"
     prompts=()
@@ -127,7 +128,7 @@ for m in "$KJV_Q8" ${KJV_Q4:+"$KJV_Q4"}; do
         --bounds trained -q >>"$TRAINED" 2>&1
     rc=$?
     echo "rc $rc" >>"$TRAINED"
-    [ $rc = 0 ] && n_ok=$((n_ok + 1)) || n_fail=$((n_fail + 1))
+    [ $rc = 0 ] && t_ok=$((t_ok + 1)) || t_fail=$((t_fail + 1))
     for be in cpu gpu; do
         printf "run --temp 0 --backend %s: " "$be" >>"$TRAINED"
         "$RF" run "$m" -p "In the beginning" -n 32 --temp 0 --print-ids --backend $be 2>/dev/null | head -1 >>"$TRAINED"
@@ -162,15 +163,15 @@ if [ $QUICK = 0 ]; then
 fi
 
 # ---- results.md -------------------------------------------------------------
-python3 - "$OUT" "$DEVICE" "$n_ok" "$n_fail" <<'EOF'
+python3 - "$OUT" "$DEVICE" "$n_ok" "$n_fail" "$t_ok" "$t_fail" <<'EOF'
 import json, sys, os
-out, device, n_ok, n_fail = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+out, device, n_ok, n_fail, t_ok, t_fail = sys.argv[1:7]
 rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out, "conformance.tsv"))]
 md = ["# GPU backend: results", "", "Device: %s" % device, "",
       "## Conformance: GPU against the CPU backend (%s passed, %s failed)" % (n_ok, n_fail), "",
       "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
 md += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-md += ["", "## Trained model", "", "```", open(os.path.join(out, "trained.txt")).read().rstrip(), "```", ""]
+md += ["", "## Trained model (%s passed, %s failed)" % (t_ok, t_fail), "", "```", open(os.path.join(out, "trained.txt")).read().rstrip(), "```", ""]
 sp = [json.loads(l) for l in open(os.path.join(out, "speed.jsonl")) if l.strip()]
 if sp:
     md += ["## Speed (Q4_K_M, random weights, -p 512 -n 128, best of 3)", "",
@@ -185,4 +186,4 @@ if sp:
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 EOF
-[ "$n_fail" = 0 ]
+[ "$n_fail" = 0 ] && [ "$t_fail" = 0 ]

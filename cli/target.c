@@ -31,7 +31,7 @@ rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_c
         const gpu_api *api;
         gpu_device_info info;
         if ((st = gpu_open(NULL, 0, &api, &info, err)) != RF_OK) {
-            rf_error_prefix(err, "no --arch given and no GPU to take it from");
+            rf_error_prefix(err, "no GPU to take the arch from; pass --arch (gfx90a, gfx1030, sm_90, ...)");
             goto fail;
         }
         snprintf(out->arch_buf, sizeof out->arch_buf, "%s", info.arch);

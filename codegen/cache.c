@@ -1,5 +1,7 @@
 /*
  * cache.c: the on-disk kernel cache, and building a program through it.
+ * (A little over 800 lines: the file format, its checks, the store and the
+ * parallel build that uses them read best together.)
  *
  * One file per code object, DIR/KEY.rfko, KEY the kernel key in hex. The
  * file is a header and the payload (the code object), integers
@@ -705,10 +707,13 @@ static rf_status inspect(cg_cache *c, const char *name, entry *e, rf_error *err)
     return s;
 }
 
-rf_status cg_cache_list(cg_cache *c, FILE *out, uint32_t *n_entries, uint64_t *bytes, rf_error *err)
+/* Calls visit for every entry still there, with inspect()'s verdict (RF_OK,
+ * or why it is bad); stops on running out of memory. */
+typedef void (*visit_fn)(void *ctx, const cg_cache *c, const char *name, const entry *e, rf_status r,
+                         const rf_error *why);
+
+static rf_status walk_entries(cg_cache *c, visit_fn visit, void *ctx, rf_error *err)
 {
-    *n_entries = 0;
-    *bytes = 0;
     char **names;
     size_t n;
     rf_status s = list_names(c, false, &names, &n, err);
@@ -718,49 +723,67 @@ rf_status cg_cache_list(cg_cache *c, FILE *out, uint32_t *n_entries, uint64_t *b
     for (size_t i = 0; s == RF_OK && i < n; i++) {
         rf_error why = {0};
         rf_status r = inspect(c, names[i], e, &why);
-        if (r == RF_E_NOTFOUND) /* removed since we listed it */
-            continue;
-        if (r == RF_E_NOMEM) {
+        if (r == RF_E_NOMEM)
             s = rf_fail(err, r, "%s", why.msg);
-            break;
-        }
-        ++*n_entries;
-        *bytes += e->file_size;
-        if (r == RF_OK)
-            fprintf(out, "%.64s %10" PRIu64 "  %s  %s  %s\n", names[i], e->file_size, e->target, e->name,
-                    e->compiler);
-        else
-            fprintf(out, "%.64s %10" PRIu64 "  bad: %s\n", names[i], e->file_size, why.msg);
+        else if (r != RF_E_NOTFOUND) /* else removed since we listed it */
+            visit(ctx, c, names[i], e, r, &why);
     }
     free(e);
     free_names(names, n);
     return s;
 }
 
+typedef struct list_ctx {
+    FILE *out;
+    uint32_t n;
+    uint64_t bytes;
+} list_ctx;
+
+static void list_one(void *ctx, const cg_cache *c, const char *name, const entry *e, rf_status r, const rf_error *why)
+{
+    list_ctx *l = ctx;
+    (void)c;
+    l->n++;
+    l->bytes += e->file_size;
+    if (r == RF_OK)
+        fprintf(l->out, "%.64s %10" PRIu64 "  %s  %s  %s\n", name, e->file_size, e->target, e->name, e->compiler);
+    else
+        fprintf(l->out, "%.64s %10" PRIu64 "  bad: %s\n", name, e->file_size, why->msg);
+}
+
+rf_status cg_cache_list(cg_cache *c, FILE *out, uint32_t *n_entries, uint64_t *bytes, rf_error *err)
+{
+    list_ctx l = {out, 0, 0};
+    rf_status s = walk_entries(c, list_one, &l, err);
+    *n_entries = l.n;
+    *bytes = l.bytes;
+    return s;
+}
+
+typedef struct verify_ctx {
+    FILE *out;
+    uint32_t ok, bad;
+} verify_ctx;
+
+static void verify_one(void *ctx, const cg_cache *c, const char *name, const entry *e, rf_status r,
+                       const rf_error *why)
+{
+    verify_ctx *v = ctx;
+    (void)e;
+    if (r == RF_OK) {
+        v->ok++;
+        return;
+    }
+    v->bad++;
+    fprintf(v->out, "%s/%s: %s\n", c->dir, name, why->msg);
+}
+
 rf_status cg_cache_verify(cg_cache *c, FILE *out, uint32_t *n_ok, uint32_t *n_bad, rf_error *err)
 {
-    *n_ok = 0;
-    *n_bad = 0;
-    char **names;
-    size_t n;
-    rf_status s = list_names(c, false, &names, &n, err);
-    entry *e = s == RF_OK ? malloc(sizeof *e) : NULL;
-    if (s == RF_OK && !e)
-        s = rf_fail(err, RF_E_NOMEM, "kernel cache: out of memory");
-    for (size_t i = 0; s == RF_OK && i < n; i++) {
-        rf_error why = {0};
-        rf_status r = inspect(c, names[i], e, &why);
-        if (r == RF_OK) {
-            ++*n_ok;
-        } else if (r == RF_E_NOMEM) {
-            s = rf_fail(err, r, "%s", why.msg);
-        } else if (r != RF_E_NOTFOUND) {
-            ++*n_bad;
-            fprintf(out, "%s/%s: %s\n", c->dir, names[i], why.msg);
-        }
-    }
-    free(e);
-    free_names(names, n);
+    verify_ctx v = {out, 0, 0};
+    rf_status s = walk_entries(c, verify_one, &v, err);
+    *n_ok = v.ok;
+    *n_bad = v.bad;
     return s;
 }
 

@@ -91,6 +91,7 @@ static rf_status truncated(cursor *c, uint64_t need, const char *what)
 
 static rf_status take(cursor *c, uint64_t n, const char *what, const uint8_t **out)
 {
+    *out = NULL; /* also on failure: -O3 cannot see that callers check the status */
     if (n > c->size - c->off)
         return truncated(c, n, what);
     *out = c->p + c->off;

@@ -113,8 +113,10 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     bool fallback = false;
     if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK)
         goto fail;
-    if ((st = prepare_backend(s, b, err)) != RF_OK && fallback && st == RF_E_UNSUPPORTED) {
-        /* no usable GPU: say why once, run on the CPU */
+    if ((st = prepare_backend(s, b, err)) != RF_OK && fallback && (st == RF_E_UNSUPPORTED || st == RF_E_NOMEM)) {
+        /* no usable GPU (none, no driver or compiler for it, an arch the
+         * compiler cannot build, too little memory): say why once, run on the
+         * CPU. A kernel that fails to build is a bug and is reported. */
         snprintf(s->fallback, sizeof s->fallback, "%.250s; running on the CPU", err && err->msg[0] ? err->msg : "no GPU");
         if (s->opt.warn)
             s->opt.warn(s->opt.cb_ctx, s->fallback);

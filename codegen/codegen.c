@@ -557,11 +557,6 @@ static void rw_row(kbuild *k, sbuf *b, const ir_node *n, bool written)
         sb_printf(b, "(p%d + (size_t)r * %lld)", p, (long long)numel_row(&n->type));
 }
 
-static float yarn_corr_dim(int n_rot, int n_ctx_orig, float n_rotations, float base)
-{
-    return (float)n_rot * logf((float)n_ctx_orig / (n_rotations * 2 * 3.14159265358979323846f)) / (2 * logf(base));
-}
-
 static bool gen_row_node(kbuild *k, const ir_node *n)
 {
     sbuf *b = &k->body;
@@ -607,12 +602,9 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         int n_rot = (int)n->ia[0], mode = (int)n->ia[1];
         if (mode != 0 && mode != 2)
             return unsupported(k, "rope mode %d", mode);
-        float base = n->fa[0], corr0 = 0, corr1 = 0;
-        if (n->fa[2] != 0.0f) {
-            int orig = (int)k->g->model.rope_n_ctx_orig;
-            corr0 = fmaxf(0.0f, floorf(yarn_corr_dim(n_rot, orig, n->fa[4], base)));
-            corr1 = fminf((float)(n_rot - 1), ceilf(yarn_corr_dim(n_rot, orig, n->fa[5], base)));
-        }
+        float base = n->fa[0], corr[2] = {0, 0};
+        if (n->fa[2] != 0.0f)
+            ir_rope_yarn_corr(n_rot, (int)k->g->model.rope_n_ctx_orig, n->fa[4], n->fa[5], base, corr);
         sb_printf(b, "    rf_rope_row(");
         rw_row(k, b, n->in[0], false);
         sb_printf(b, ", ");
@@ -620,8 +612,8 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         int pp = param(k, n->in[1], "const int *", "positions");
         sb_printf(b, ", %lld, %lld, %d, %d, (float)p%d[r], %s, %s, %s, %s, %s, %s, ", (long long)n->type.dim[1],
                   (long long)n->type.dim[2], n_rot, mode, pp, flit(f[0], powf(base, -2.0f / (float)n_rot)),
-                  flit(f[1], n->fa[1]), flit(f[2], n->fa[2]), flit(f[3], n->fa[3]), flit(f[4], corr0),
-                  flit(f[5], corr1));
+                  flit(f[1], n->fa[1]), flit(f[2], n->fa[2]), flit(f[3], n->fa[3]), flit(f[4], corr[0]),
+                  flit(f[5], corr[1]));
         if (n->n_in > 2)
             rw_row(k, b, n->in[2], false);
         else

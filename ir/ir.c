@@ -9,6 +9,7 @@
  */
 #include "ir/ir.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,4 +217,17 @@ int64_t ir_type_bytes(const ir_type *t, int64_t T, int64_t P)
         n *= d;
     }
     return n / tr->block_size * tr->type_size;
+}
+
+/* the dimension at which a frequency turns n_rotations times over n_ctx_orig */
+static float yarn_corr_dim(int n_rot, int n_ctx_orig, float n_rotations, float base)
+{
+    const float pi = 3.14159265358979323846f; /* M_PI is not strict C11 */
+    return (float)n_rot * logf((float)n_ctx_orig / (n_rotations * 2 * pi)) / (2 * logf(base));
+}
+
+void ir_rope_yarn_corr(int n_rot, int n_ctx_orig, float beta_fast, float beta_slow, float base, float corr[2])
+{
+    corr[0] = fmaxf(0.0f, floorf(yarn_corr_dim(n_rot, n_ctx_orig, beta_fast, base)));
+    corr[1] = fminf((float)(n_rot - 1), ceilf(yarn_corr_dim(n_rot, n_ctx_orig, beta_slow, base)));
 }

@@ -229,6 +229,11 @@ rf_status ir_parse(const char *text, size_t len, ir_graph **out, rf_error *err);
  * node (%id) and what is wrong. */
 rf_status ir_verify(const ir_graph *g, rf_error *err);
 
+/* The dimension range [corr[0], corr[1]] over which a rope with YaRN
+ * (ext_factor != 0) ramps from interpolation to extrapolation, as
+ * ggml_rope_yarn_corr_dims computes it; every rope kernel uses this one. */
+void ir_rope_yarn_corr(int n_rot, int n_ctx_orig, float beta_fast, float beta_slow, float base, float corr[2]);
+
 /* Byte size of a value of type t with the symbols bound (for planning). */
 int64_t ir_type_bytes(const ir_type *t, int64_t T, int64_t P);
 

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/ir.h"
 #include "runtime/cpu/ops.h"
 #include "runtime/cpu/ops_impl.h"
 #include "runtime/cpu/quant.h"
@@ -239,14 +240,6 @@ void cpu_mul(const float *a, const float *b, int64_t nb, float *y, int64_t i0, i
 
 enum { ROPE_MAX_ROT = 1024 };
 
-/* (float)M_PI; M_PI itself is not in strict C11 */
-#define ROPE_PI 3.14159265358979323846f
-
-static float yarn_corr_dim(int n_rot, int n_ctx_orig, float n_rotations, float base)
-{
-    return (float)n_rot * logf((float)n_ctx_orig / (n_rotations * 2 * ROPE_PI)) / (2 * logf(base));
-}
-
 /* cos/sin pairs of one position, as ggml_rope_cache_init + rope_yarn */
 static void rope_cache(float *cache, float pos, const cpu_rope_params *p, const float corr[2], float theta_scale)
 {
@@ -276,12 +269,8 @@ void cpu_rope(float *x, const int32_t *pos, int64_t H, int64_t D, const cpu_rope
     float cache[ROPE_MAX_ROT];
     float corr[2] = {0, 0};
     const float theta_scale = powf(p->base, -2.0f / (float)p->n_rot);
-    if (p->ext_factor != 0.0f) {
-        float start = floorf(yarn_corr_dim(p->n_rot, p->n_ctx_orig, p->beta_fast, p->base));
-        float end = ceilf(yarn_corr_dim(p->n_rot, p->n_ctx_orig, p->beta_slow, p->base));
-        corr[0] = fmaxf(0.0f, start);
-        corr[1] = fminf((float)(p->n_rot - 1), end);
-    }
+    if (p->ext_factor != 0.0f)
+        ir_rope_yarn_corr(p->n_rot, p->n_ctx_orig, p->beta_fast, p->beta_slow, p->base, corr);
     const int half = p->n_rot / 2;
     for (int64_t t = t0; t < t1; t++) {
         rope_cache(cache, (float)pos[t], p, corr, theta_scale);

@@ -170,11 +170,12 @@ int cmd_bench(int argc, char **argv)
     rt_session *rt = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
+    cli_ui ui;
     rt_options ro = {.backend = backend,
                      .n_threads = (int)threads,
                      .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need};
     ro.cache_dir = cache_dir;
-    cli_compile_callbacks(&ro);
+    cli_compile_callbacks(&ro, &ui);
     double t_open = cli_now();
     if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)
         goto fail;

@@ -52,9 +52,16 @@ typedef struct cli_program {
 rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
                            cli_program *out, rf_error *err);
 void cli_program_close(cli_program *p);
-/* kernel-build progress bar (a terminal only) and warnings, on stderr */
+/* The kernel-build progress bar (a terminal only) and warnings, on stderr;
+ * the callbacks' ctx is a cli_ui. */
+typedef struct cli_ui {
+    bool bar;        /* stderr is a terminal: draw the bar */
+    bool drawn;      /* a bar is on the current line */
+} cli_ui;
+void cli_ui_init(cli_ui *u);
+void cli_ui_clear(cli_ui *u);
 void cli_progress(void *ctx, uint32_t done, uint32_t total);
 void cli_warn(void *ctx, const char *msg);
-void cli_compile_callbacks(rt_options *o);
+void cli_compile_callbacks(rt_options *o, cli_ui *u); /* u must outlive rt_session_open */
 
 #endif

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "codegen/cache.h"
@@ -33,41 +32,6 @@
 #define COMPILE_USAGE                                                                                               \
     "usage: rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N] [--ctx N] "                  \
     "[--max-tokens T]"
-
-enum { BAR_WIDTH = 30 };
-
-typedef struct ui {
-    bool bar;        /* stderr is a terminal: draw the progress bar */
-    bool drawn;      /* a bar is on the current line */
-} ui;
-
-static void clear_bar(ui *u)
-{
-    if (u->drawn)
-        fputs("\r\033[K", stderr);
-    u->drawn = false;
-}
-
-static void on_progress(void *ctx, uint32_t done, uint32_t total)
-{
-    ui *u = ctx;
-    if (!u->bar || !total)
-        return;
-    char bar[BAR_WIDTH + 1];
-    uint32_t fill = (uint32_t)((uint64_t)done * BAR_WIDTH / total);
-    for (uint32_t i = 0; i < BAR_WIDTH; i++)
-        bar[i] = i < fill ? '#' : ' ';
-    bar[BAR_WIDTH] = 0;
-    fprintf(stderr, "\r[%s] %u/%u kernels", bar, done, total);
-    fflush(stderr);
-    u->drawn = true;
-}
-
-static void on_warn(void *ctx, const char *msg)
-{
-    clear_bar(ctx);
-    fprintf(stderr, "rocmforge: warning: %s\n", msg);
-}
 
 /* <cache dir>/<model basename without .gguf>.<target, ':' as '_'>.rfplan */
 static char *default_plan_path(const char *dir, const char *model, const char *target)
@@ -136,7 +100,8 @@ int cmd_compile(int argc, char **argv)
     cg_cache *cache = NULL;
     char *default_plan = NULL;
     cg_build_stats st;
-    ui u = {.bar = isatty(STDERR_FILENO) == 1};
+    cli_ui u;
+    cli_ui_init(&u);
     rc = 1;
     if (cg_compiler_open(&cp.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK)
         goto done;
@@ -144,8 +109,8 @@ int cmd_compile(int argc, char **argv)
         rf_fail(&err, RF_E_NOMEM, "out of memory");
         goto done;
     }
-    rf_status s = cg_build_program(cp.prog, cc, cache, (int)threads, on_progress, on_warn, &u, &st, &err);
-    clear_bar(&u);
+    rf_status s = cg_build_program(cp.prog, cc, cache, (int)threads, cli_progress, cli_warn, &u, &st, &err);
+    cli_ui_clear(&u);
     if (s != RF_OK || cg_plan_write(plan_path, cp.prog, cc, cp.gguf, cp.graph, &err) != RF_OK)
         goto done;
     fprintf(stderr, "%u kernels: %u compiled, %u cached (%.2f s)\n", cp.prog->n_kernels, st.compiled, st.cached,

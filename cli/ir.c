@@ -46,11 +46,13 @@ static int print_isa(const char *path, const char *arch, const char *name, const
     cg_compiler *cc = NULL;
     cg_cache *cache = NULL;
     cg_build_stats bs;
+    cli_ui ui;
+    cli_ui_init(&ui);
     if (cli_program_open(path, arch, n_ctx, max_tokens, &p, &err) != RF_OK)
         return cli_error(&err);
     int rc = 0;
     if (cg_compiler_open(&p.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK ||
-        cg_build_program(p.prog, cc, cache, 0, cli_progress, cli_warn, NULL, &bs, &err) != RF_OK) {
+        cg_build_program(p.prog, cc, cache, 0, cli_progress, cli_warn, &ui, &bs, &err) != RF_OK) {
         rc = cli_error(&err);
         goto out;
     }

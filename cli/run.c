@@ -392,8 +392,9 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run: the prompt is empty (no tokens, and the model adds no BOS)");
         goto out;
     }
+    cli_ui ui;
     rt_options ro = {.backend = a.backend, .n_threads = (int)a.threads, .plan = a.plan, .cache_dir = a.cache};
-    cli_compile_callbacks(&ro);
+    cli_compile_callbacks(&ro, &ui);
     if (a.ctx > 0)
         ro.n_ctx = (uint32_t)a.ctx;
     else if (info.context_length)

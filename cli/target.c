@@ -54,29 +54,50 @@ void cli_program_close(cli_program *p)
     memset(p, 0, sizeof *p);
 }
 
-/* A progress bar on stderr, only when it is a terminal; erased when done. */
+/* The kernel-build progress bar: on stderr, only when it is a terminal,
+ * erased when the build is done or a warning is printed. */
+enum { BAR_WIDTH = 30 };
+
+void cli_ui_init(cli_ui *u)
+{
+    u->bar = isatty(fileno(stderr)) == 1;
+    u->drawn = false;
+}
+
+void cli_ui_clear(cli_ui *u)
+{
+    if (u->drawn)
+        fputs("\r\033[K", stderr);
+    u->drawn = false;
+}
+
 void cli_progress(void *ctx, uint32_t done, uint32_t total)
 {
-    (void)ctx;
-    if (!isatty(fileno(stderr)) || !total)
+    cli_ui *u = ctx;
+    if (!u->bar || !total)
         return;
-    enum { WIDTH = 30 };
-    int fill = (int)((uint64_t)done * WIDTH / total);
-    fprintf(stderr, "\r[%.*s%*s] %u/%u kernels", fill, "##############################", WIDTH - fill, "", done, total);
+    char bar[BAR_WIDTH + 1];
+    uint32_t fill = (uint32_t)((uint64_t)done * BAR_WIDTH / total);
+    for (uint32_t i = 0; i < BAR_WIDTH; i++)
+        bar[i] = i < fill ? '#' : ' ';
+    bar[BAR_WIDTH] = 0;
+    fprintf(stderr, "\r[%s] %u/%u kernels", bar, done, total);
+    u->drawn = true;
     if (done == total)
-        fputs("\r\033[K", stderr);
+        cli_ui_clear(u);
     fflush(stderr);
 }
 
 void cli_warn(void *ctx, const char *msg)
 {
-    (void)ctx;
+    cli_ui_clear(ctx);
     fprintf(stderr, "rocmforge: warning: %s\n", msg);
 }
 
-void cli_compile_callbacks(rt_options *o)
+void cli_compile_callbacks(rt_options *o, cli_ui *u)
 {
+    cli_ui_init(u);
     o->progress = cli_progress;
     o->warn = cli_warn;
-    o->cb_ctx = NULL;
+    o->cb_ctx = u;
 }

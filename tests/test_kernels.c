@@ -26,21 +26,11 @@
 #include "codegen/codegen.h"
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
+#include "fixtures/conformance_models.h"
 #include "test_util.h"
 
-static const struct {
-    const char *arch, *extra;
-} ARCHS[] = {
-    {"llama", "--untied --llama3-rope 8,1,4,64"},
-    {"qwen2", "--tied"},
-    {"qwen3", "--untied --head-dim 128"},
-    {"phi3", "--untied"},
-    {"gemma2", "--swa 8"},
-    {"gemma3", "--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000"},
-};
 static const char *const TYPES[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",
                                     "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "mxfp4", "q4_k_m", "q5_k_m"};
-#define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
 /* the distinct kernels of one target, collected over every model */
@@ -119,13 +109,13 @@ static void generate_all(void)
     char vocab[4200], model[4200], cmd[12000];
     snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
     CU_ASSERT_EQUAL_FATAL(access(vocab, R_OK), 0);
-    for (size_t a = 0; a < N_ARCHS; a++)
+    for (size_t a = 0; a < N_CASES; a++)
         for (size_t ty = 0; ty < N_TYPES; ty++) {
-            snprintf(model, sizeof model, "%s/%s-%s.gguf", test_tmp_dir(), ARCHS[a].arch, TYPES[ty]);
+            snprintf(model, sizeof model, "%s/%s-%s.gguf", test_tmp_dir(), CASES[a].arch, TYPES[ty]);
             snprintf(cmd, sizeof cmd,
-                     "%s/tests/rf_gen_model --arch %s --vocab %s --n-embd 256 --n-layer 2 --n-head 4 --n-head-kv 2 "
-                     "--n-ff 512 --ctx 4096 --seed %zu %s --type %s -t 2 -o %s 2>&1",
-                     RF_BINARY_DIR, ARCHS[a].arch, vocab, a + 1, ARCHS[a].extra, TYPES[ty], model);
+                     "%s/tests/rf_gen_model --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s --type %s -t 2 "
+                     "-o %s 2>&1",
+                     RF_BINARY_DIR, CASES[a].arch, vocab, a + 1, CASES[a].extra, TYPES[ty], model);
             int status, sig;
             free(test_run(cmd, &status, &sig));
             CU_ASSERT_EQUAL(status, 0);
@@ -147,7 +137,7 @@ static void generate_all(void)
                 cg_program_free(p);
             }
             if (!ok)
-                printf("\n  %s %s: %s", ARCHS[a].arch, TYPES[ty], err.msg);
+                printf("\n  %s %s: %s", CASES[a].arch, TYPES[ty], err.msg);
             CU_ASSERT_TRUE(ok);
             ir_graph_free(g);
             gguf_close(f);
@@ -157,7 +147,7 @@ static void generate_all(void)
 
 static void build_target(target_kernels *t)
 {
-    CU_ASSERT_EQUAL_FATAL(t->models, N_ARCHS * N_TYPES);
+    CU_ASSERT_EQUAL_FATAL(t->models, N_CASES * N_TYPES);
     rf_error err = {0};
     cg_compiler *cc = NULL;
     cg_cache *cache = NULL;

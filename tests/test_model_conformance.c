@@ -58,6 +58,7 @@
  * the suite.
  */
 #define _GNU_SOURCE
+#include "fixtures/conformance_models.h"
 #include "test_util.h"
 
 #include "frontend/gguf.h"
@@ -132,23 +133,6 @@ static const struct wtype {
 #define CLI_ARCH 0 /* llama */
 #define CLI_WTYPE 10 /* Q4_K */
 
-typedef struct arch_case {
-    const char *arch;
-    const char *extra;     /* rf_gen_model options beyond the common ones */
-    const char *must_have; /* a tensor only this arch has */
-    int tied;
-} arch_case;
-
-static const arch_case CASES[] = {
-    {"llama", "--untied --llama3-rope 8,1,4,64", "rope_freqs.weight", 0},
-    {"qwen2", "--tied", "blk.0.attn_k.bias", 1},
-    {"qwen3", "--untied --head-dim 128", "blk.1.attn_q_norm.weight", 0},
-    {"phi3", "--untied", "blk.0.attn_qkv.weight", 0},
-    {"gemma2", "--swa 8", "blk.1.post_ffw_norm.weight", 1},
-    {"gemma3", "--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000",
-     "blk.0.attn_k_norm.weight", 1},
-};
-#define N_CASES (sizeof CASES / sizeof CASES[0])
 
 /* llama.cpp's side of one file: quantize printed its "types" line (and
  * mxfp4= for the pure MXFP4), our reader accepts it, llama.cpp's logits are
@@ -610,8 +594,7 @@ static void check_arch(size_t k)
     CU_ASSERT_TRUE_FATAL(have_ref);
     snprintf(src, sizeof src, "%s/%s-F32.gguf", test_tmp_dir(), c->arch);
     snprintf(cmd, sizeof cmd,
-             "%s --arch %s --vocab %s --n-embd 256 --n-layer 2 --n-head 4 --n-head-kv 2 "
-             "--n-ff 512 --ctx 4096 --seed %zu %s -o %s 2>&1",
+             "%s --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s -o %s 2>&1",
              bin("rf_gen_model"), c->arch, vocab_path(), k + 1, c->extra, src);
     char *o = run(cmd, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);

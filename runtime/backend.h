@@ -16,11 +16,11 @@ struct rt_session {
     ir_graph *graph;
     rt_options opt;
     const void **weights;      /* by node id: WEIGHT data in the mapping, else NULL */
-    uint32_t n_past, n_ctx, n_vocab, n_out_rows_max;
+    uint32_t n_past, n_ctx, n_vocab, n_out_rows_max; /* rows of logits one step writes */
     const struct rt_backend *backend;
     void *state;               /* the backend's */
     int32_t *tokens, *pos;     /* (plan_tokens) the step's inputs */
-    float *scratch_logits;     /* (n_vocab) rt_eval_greedy's logits when the backend has no argmax */
+    float *scratch_logits;     /* (n_out_rows_max * n_vocab) rt_eval_greedy's logits when the backend has no argmax */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
 };
 
@@ -39,6 +39,20 @@ typedef struct rt_backend {
     void (*reset)(rt_session *s);
     void (*release)(rt_session *s);
 } rt_backend;
+
+/* Sizes with the step's symbols bound: T tokens, P past positions. */
+int64_t rt_dim(int64_t d, int64_t T, int64_t P);
+int64_t rt_numel(const ir_type *t, int64_t T, int64_t P);
+
+/* Where a value lives during a step (place.c), alike for every backend:
+ * views resolve to the value they view plus a byte offset. */
+typedef enum rt_home { RT_IN_WORKSPACE, RT_IN_WEIGHT, RT_IN_KV, RT_IN_TOKENS, RT_IN_POS } rt_home;
+typedef struct rt_place {
+    rt_home home;
+    const ir_node *node;  /* the WEIGHT or KV_STORE node whose storage it is */
+    int64_t offset;       /* bytes into the workspace, or into that storage */
+} rt_place;
+rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P);
 
 extern const rt_backend rt_backend_cpu;
 extern const rt_backend rt_backend_gpu;

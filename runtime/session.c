@@ -104,7 +104,9 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     if ((st = bind_weights(s, err)) != RF_OK)
         goto fail;
-    s->scratch_logits = malloc((size_t)s->n_vocab * sizeof(float));
+    /* the rows one step writes: T with all_logits, else the last one */
+    s->n_out_rows_max = s->opt.all_logits ? T : 1;
+    s->scratch_logits = malloc((size_t)s->n_out_rows_max * s->n_vocab * sizeof(float));
     if (!s->scratch_logits) {
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
@@ -175,21 +177,16 @@ static rf_status eval_steps(rt_session *s, const int32_t *tokens, uint32_t n, fl
         if (next && last && s->backend->eval_argmax) {
             st = s->backend->eval_argmax(s, T, next, err);
         } else if (next) {
-            /* greedy: only the last step's last row matters; all_logits
-             * sessions write T rows, so give them room */
-            float *out = s->opt.all_logits ? NULL : s->scratch_logits;
-            float *rows = out ? out : malloc((size_t)T * s->n_vocab * sizeof(float));
-            st = rows ? s->backend->eval(s, T, rows, err) : rf_fail(err, RF_E_NOMEM, "out of memory");
+            /* greedy: only the last step's last row matters */
+            st = s->backend->eval(s, T, s->scratch_logits, err);
             if (st == RF_OK && last) {
-                const float *l = rows + (s->opt.all_logits ? (size_t)(T - 1) * s->n_vocab : 0);
+                const float *l = s->scratch_logits + (s->opt.all_logits ? (size_t)(T - 1) * s->n_vocab : 0);
                 int32_t best = 0;
                 for (uint32_t v = 1; v < s->n_vocab; v++)
                     if (l[v] > l[best])
                         best = (int32_t)v;
                 *next = best;
             }
-            if (!out)
-                free(rows);
         } else {
             /* all_logits: each step writes its rows; otherwise only the last
              * step matters and every step may write the one row */

@@ -74,38 +74,25 @@ typedef struct step {
     int64_t T, P;
 } step;
 
-static int64_t dim_of(const step *x, int64_t d)
-{
-    return d == IR_DIM_T ? x->T : d == IR_DIM_P ? x->P : d == IR_DIM_PT ? x->P + x->T : d;
-}
+static int64_t dim_of(const step *x, int64_t d) { return rt_dim(d, x->T, x->P); }
 
-static int64_t numel(const step *x, const ir_type *t)
-{
-    int64_t n = 1;
-    for (uint8_t i = 0; i < t->rank; i++)
-        n *= dim_of(x, t->dim[i]);
-    return n;
-}
+static int64_t numel(const step *x, const ir_type *t) { return rt_numel(t, x->T, x->P); }
 
 static int64_t last_dim(const step *x, const ir_type *t) { return t->rank ? dim_of(x, t->dim[t->rank - 1]) : 1; }
 
 /* Where a value's data is this step. */
 static void *val(const step *x, const ir_node *n)
 {
-    switch (n->op) {
-    case IR_OP_INPUT_TOKENS: return x->s->tokens;
-    case IR_OP_INPUT_POS: return x->s->pos;
-    case IR_OP_WEIGHT: return (void *)x->s->weights[n->id];
-    case IR_OP_KV_STORE: return x->st->kv[2 * n->ia[0] + n->ia[1]];
-    case IR_OP_RESHAPE:
-    case IR_OP_OUTPUT: return val(x, n->in[0]);
-    case IR_OP_LAST_ROWS: {
-        const ir_node *in = n->in[0];
-        int64_t rows = dim_of(x, in->type.dim[0]), row = numel(x, &in->type) / rows;
-        return (float *)val(x, in) + (rows - n->ia[0]) * row;
+    rt_place p = rt_place_of(n, x->T, x->P);
+    char *base;
+    switch (p.home) {
+    case RT_IN_TOKENS: base = (char *)x->s->tokens; break;
+    case RT_IN_POS: base = (char *)x->s->pos; break;
+    case RT_IN_WEIGHT: base = (char *)x->s->weights[p.node->id]; break;
+    case RT_IN_KV: base = x->st->kv[2 * p.node->ia[0] + p.node->ia[1]]; break;
+    default: base = (char *)x->st->workspace; break;
     }
-    default: return x->st->workspace + n->offset;
-    }
+    return base + p.offset;
 }
 
 /* ---- parallel loops -------------------------------------------------------- */

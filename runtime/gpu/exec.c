@@ -61,6 +61,7 @@ typedef struct gpu_state {
     gpu_ptr *kv;               /* by 2 * layer + kv */
     uint32_t n_layer;
     const ir_node **by_id;     /* node of each id */
+    const ir_node *out;        /* the graph's output: the logits */
     int debug;
     int profile;               /* ROCMFORGE_PROFILE set: time every launch */
     rt_gpu_profile prof;
@@ -70,35 +71,18 @@ static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* ---- values ----------------------------------------------------------------------- */
 
-static int64_t dim_of(int64_t d, int64_t T, int64_t P)
-{
-    return d == IR_DIM_T ? T : d == IR_DIM_P ? P : d == IR_DIM_PT ? P + T : d;
-}
-
-static int64_t numel(const ir_type *t, int64_t T, int64_t P)
-{
-    int64_t n = 1;
-    for (uint8_t i = 0; i < t->rank; i++)
-        n *= dim_of(t->dim[i], T, P);
-    return n;
-}
-
 static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
 {
-    switch (n->op) {
-    case IR_OP_INPUT_TOKENS: return st->tokens;
-    case IR_OP_INPUT_POS: return st->pos;
-    case IR_OP_WEIGHT: return st->weight_at[n->id];
-    case IR_OP_KV_STORE: return st->kv[2 * n->ia[0] + n->ia[1]];
-    case IR_OP_RESHAPE:
-    case IR_OP_OUTPUT: return addr(st, n->in[0], T, P);
-    case IR_OP_LAST_ROWS: {
-        const ir_node *in = n->in[0];
-        int64_t rows = dim_of(in->type.dim[0], T, P), row = numel(&in->type, T, P) / rows;
-        return addr(st, in, T, P) + (gpu_ptr)((rows - n->ia[0]) * row * 4);
+    rt_place p = rt_place_of(n, T, P);
+    gpu_ptr base;
+    switch (p.home) {
+    case RT_IN_TOKENS: base = st->tokens; break;
+    case RT_IN_POS: base = st->pos; break;
+    case RT_IN_WEIGHT: base = st->weight_at[p.node->id]; break;
+    case RT_IN_KV: base = st->kv[2 * p.node->ia[0] + p.node->ia[1]]; break;
+    default: base = st->workspace; break;
     }
-    default: return st->workspace + (gpu_ptr)n->offset;
-    }
+    return base + (gpu_ptr)p.offset;
 }
 
 /* ---- debugging ------------------------------------------------------------------------ */
@@ -117,7 +101,7 @@ static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int6
         const ir_node *n = st->by_id[l->arg[a]];
         if (n->group != l->group || n->offset < 0 || n->type.elem != GGML_TYPE_F32)
             continue;
-        int64_t cnt = numel(&n->type, T, P);
+        int64_t cnt = rt_numel(&n->type, T, P);
         float *h = malloc((size_t)cnt * sizeof *h);
         if (!h)
             return rf_fail(err, RF_E_NOMEM, "out of memory");
@@ -159,7 +143,7 @@ static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
         const cg_launch *l = &p->launches[i];
         if ((l->only_T == 1 && T != 1) || (l->only_T == -1 && T == 1))
             continue;
-        int64_t rows = dim_of(l->rows, T, P);
+        int64_t rows = rt_dim(l->rows, T, P);
         gpu_ptr ptrs[CG_MAX_ARGS];
         void *args[CG_MAX_ARGS + 2];
         for (uint32_t a = 0; a < l->n_args; a++) {
@@ -190,23 +174,14 @@ static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
     return RF_OK;
 }
 
-static const ir_node *output_node(const ir_graph *g)
-{
-    for (uint32_t i = g->n_nodes; i-- > 0;)
-        if (g->nodes[i]->op == IR_OP_OUTPUT)
-            return g->nodes[i];
-    return NULL;
-}
-
 static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
 {
     gpu_state *st = s->state;
     rf_status rc = run_step(s, T, err);
     if (rc != RF_OK)
         return rc;
-    const ir_node *out = output_node(s->graph);
-    RF_ASSERT(out);
-    int64_t n = numel(&out->type, T, s->n_past);
+    const ir_node *out = st->out;
+    int64_t n = rt_numel(&out->type, T, s->n_past);
     if ((rc = st->api->memcpy_dtoh(logits, addr(st, out, T, s->n_past), (size_t)n * sizeof *logits, st->stream,
                                    err)) != RF_OK)
         return rc;
@@ -219,8 +194,8 @@ static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_e
     rf_status rc = run_step(s, T, err);
     if (rc != RF_OK)
         return rc;
-    const ir_node *out = output_node(s->graph);
-    int64_t n = numel(&out->type, T, s->n_past);
+    const ir_node *out = st->out;
+    int64_t n = rt_numel(&out->type, T, s->n_past);
     gpu_ptr last = addr(st, out, T, s->n_past) + (gpu_ptr)((n - s->n_vocab) * 4);
     int32_t nv = (int32_t)s->n_vocab;
     void *args[] = {&last, &st->argmax_out, &nv};
@@ -396,8 +371,12 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     st->weight_at = calloc(g->next_id ? g->next_id : 1, sizeof *st->weight_at);
     if (!st->by_id || !st->weight_at)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    for (uint32_t i = 0; i < g->n_nodes; i++)
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
         st->by_id[g->nodes[i]->id] = g->nodes[i];
+        if (g->nodes[i]->op == IR_OP_OUTPUT)
+            st->out = g->nodes[i];
+    }
+    RF_ASSERT(st->out);
     if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, err)) != RF_OK ||
         (rc = load_kernels(st, err)) != RF_OK || (rc = profile_init(st, err)) != RF_OK ||
         (rc = upload_weights(s, st, err)) != RF_OK ||

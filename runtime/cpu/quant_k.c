@@ -79,22 +79,28 @@ static void unpack_q4_k(const cpu_block_q4_k *b, int8_t q[QK_K])
     }
 }
 
+/* y = d * sc * q - dmin * m over a super-block's eight sub-blocks of 32:
+ * Q4_K and Q5_K share this scaling and differ in how q is packed */
+static void scale_k4_block(uint16_t d16, uint16_t dmin16, const uint8_t *scales, const int8_t q[QK_K], float *y)
+{
+    const float d = cpu_fp16_to_f32(d16);
+    const float dmin = cpu_fp16_to_f32(dmin16);
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t sc, m;
+        cpu_k4_scale_min(j, scales, &sc, &m);
+        const float d1 = d * sc, m1 = dmin * m;
+        for (int l = 0; l < 32; ++l)
+            y[32 * j + l] = d1 * q[32 * j + l] - m1;
+    }
+}
+
 static void to_float_q4_k(const void *vx, float *y, int64_t n)
 {
     const cpu_block_q4_k *x = vx;
     int8_t q[QK_K];
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-        const float d = cpu_fp16_to_f32(x[i].d);
-        const float dmin = cpu_fp16_to_f32(x[i].dmin);
+    for (int64_t i = 0; i < n / QK_K; ++i, y += QK_K) {
         unpack_q4_k(&x[i], q);
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t sc, m;
-            cpu_k4_scale_min(j, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            for (int l = 0; l < 32; ++l)
-                y[32 * j + l] = d1 * q[32 * j + l] - m1;
-        }
-        y += QK_K;
+        scale_k4_block(x[i].d, x[i].dmin, x[i].scales, q, y);
     }
 }
 
@@ -112,18 +118,9 @@ static void to_float_q5_k(const void *vx, float *y, int64_t n)
 {
     const cpu_block_q5_k *x = vx;
     int8_t q[QK_K];
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-        const float d = cpu_fp16_to_f32(x[i].d);
-        const float dmin = cpu_fp16_to_f32(x[i].dmin);
+    for (int64_t i = 0; i < n / QK_K; ++i, y += QK_K) {
         unpack_q5_k(&x[i], q);
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t sc, m;
-            cpu_k4_scale_min(j, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            for (int l = 0; l < 32; ++l)
-                y[32 * j + l] = d1 * q[32 * j + l] - m1;
-        }
-        y += QK_K;
+        scale_k4_block(x[i].d, x[i].dmin, x[i].scales, q, y);
     }
 }
 

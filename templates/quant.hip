@@ -72,7 +72,23 @@ RF_DEV float rf_bits_f32(unsigned int u)
     return v.f;
 }
 
-/* exact, NaN payload kept, as cpu_fp16_to_f32 */
+/* exact, NaN payload kept, as cpu_fp16_to_f32: one conversion instruction
+ * on the GPU, integer arithmetic on the host (the host test's reference) */
+#if defined(__CUDA_ARCH__)
+RF_DEV float rf_f16_to_f32(unsigned short h)
+{
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+#elif defined(__HIP_DEVICE_COMPILE__)
+RF_DEV float rf_f16_to_f32(unsigned short h)
+{
+    _Float16 v;
+    __builtin_memcpy(&v, &h, 2);
+    return (float)v;
+}
+#else
 RF_DEV float rf_f16_to_f32(unsigned short h)
 {
     unsigned int sign = (unsigned int)(h & 0x8000) << 16;
@@ -85,6 +101,7 @@ RF_DEV float rf_f16_to_f32(unsigned short h)
     }
     return rf_bits_f32(sign | (exp + 112) << 23 | man << 13);
 }
+#endif
 
 RF_DEV float rf_bf16_to_f32(unsigned short h) { return rf_bits_f32((unsigned int)h << 16); }
 
@@ -118,6 +135,72 @@ RF_DEV void rf_k4_scale_min(rf_u32x4 h, int j, int *sc, int *m)
 RF_CONST signed char rf_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                              1,    13,   25,  38,  53,  69,  89,  113};
 RF_CONST signed char rf_kvalues_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+
+/* The integer form of a chunk (all types but f32, f16, bf16):
+ *   rf_qw_T(blk, c, q, s, m)  chunk c's eight weights as integers: q[0]
+ *                     packs elements rf_a_T(c)..+3 as four int8 (element
+ *                     rf_a_T(c) in the low byte), q[1] rf_b_T(c)..+3; the
+ *                     weights are s[h] * q + m[h], for half h, computed as
+ *                     rf_deq_T computes them (so that is what rf_deq_T is).
+ *   RF_QMIN_T         1 when m can be non-zero (the types with a min or an
+ *                     offset); 0 when m is always 0 and the product needs no
+ *                     sum of the activations.
+ * A matrix product then takes a chunk's dot product with int8 activations
+ * as two 4-way integer dot products (rf_dp4a), scaled once per half. */
+RF_DEV void rf_qw_expand(const int q[2], const float s[2], const float m[2], bool has_min, float w[8])
+{
+    for (int j = 0; j < 4; j++) {
+        const float a = s[0] * (float)rf_i8((unsigned int)q[0], j), b = s[1] * (float)rf_i8((unsigned int)q[1], j);
+        w[j] = has_min ? a + m[0] : a; /* + 0 would turn -0 into +0 */
+        w[4 + j] = has_min ? b + m[1] : b;
+    }
+}
+/* Quads. Chunks 4i..4i+3 of a block (quad i, 32 weights) share their
+ * scales in every type, and their halves are contiguous: chunk 4i+j's
+ * elements are A+4j.. and B+4j.., A = rf_a_T(4i), B = rf_b_T(4i), both
+ * multiples of 16. A matrix product that gives each lane a quad decodes the
+ * scales once for 32 weights and loads the activations as two 16-byte runs:
+ *   rf_qw4_T(blk, i, q, s, m)  q[j], q[4 + j]: chunk 4i+j's q[0], q[1];
+ *                     s, m as the four chunks share them. A type with no
+ *                     wider load than its chunks' takes RF_QW4_FROM_QW. */
+#define RF_QW4_FROM_QW(T)                                                                          \
+    RF_DEV void rf_qw4_##T(const unsigned char *blk, int c4, int q[8], float s[2], float m[2])     \
+    {                                                                                              \
+        for (int j = 0; j < 4; j++) {                                                              \
+            int qj[2];                                                                             \
+            rf_qw_##T(blk, 4 * c4 + j, qj, s, m);                                                  \
+            q[j] = qj[0];                                                                          \
+            q[4 + j] = qj[1];                                                                      \
+        }                                                                                          \
+    }
+#define RF_DEQ_FROM_QW(T)                                                                          \
+    RF_DEV void rf_deq_##T(const unsigned char *blk, int c, float w[8])                            \
+    {                                                                                              \
+        int q[2];                                                                                  \
+        float s[2], m[2];                                                                          \
+        rf_qw_##T(blk, c, q, s, m);                                                                \
+        rf_qw_expand(q, s, m, RF_QMIN_##T, w);                                                     \
+    }
+
+/* each byte of x (0..127) minus the same byte of k4, as int8; lifting every
+ * byte by 128 first keeps borrows from crossing bytes */
+RF_DEV int rf_sub_bytes(unsigned int x, unsigned int k4) { return (int)(((x | 0x80808080u) - k4) ^ 0x80808080u); }
+
+/* bits 0..3 of h, one to each byte's bit 4 */
+RF_DEV unsigned int rf_bit4_bytes(unsigned int h)
+{
+    return (h & 1u) << 4 | (h & 2u) << 11 | (h & 4u) << 18 | (h & 8u) << 25;
+}
+
+/* four table entries (int8), indexed by the nibbles of v at shift sh */
+RF_DEV int rf_lut4(const signed char *tab, unsigned int v, int sh)
+{
+    return (int)((unsigned int)(unsigned char)tab[(v >> sh) & 0xf] |
+                 (unsigned int)(unsigned char)tab[(v >> (sh + 8)) & 0xf] << 8 |
+                 (unsigned int)(unsigned char)tab[(v >> (sh + 16)) & 0xf] << 16 |
+                 (unsigned int)(unsigned char)tab[(v >> (sh + 24)) & 0xf] << 24);
+}
 
 // @type f32
 /* f32: a virtual block of 8 floats, 32 bytes, 32-aligned; one chunk, two
@@ -182,15 +265,27 @@ RF_DEV float rf_get_bf16(const unsigned char *row, int k)
 #define RF_QB_q4_0 18
 RF_DEV int rf_a_q4_0(int c) { return 4 * c; }
 RF_DEV int rf_b_q4_0(int c) { return 16 + 4 * c; }
-RF_DEV void rf_deq_q4_0(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q4_0 0
+RF_DEV void rf_qw_q4_0(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_f16_lo(rf_ld_u16(blk));
-    unsigned int q = rf_ld_u32_a2(blk + 2 + 4 * c);
+    const float d = rf_f16_lo(rf_ld_u16(blk));
+    const unsigned int v = rf_ld_u32_a2(blk + 2 + 4 * c);
+    q[0] = rf_sub_bytes(v & 0x0f0f0f0fu, 0x08080808u);
+    q[1] = rf_sub_bytes((v >> 4) & 0x0f0f0f0fu, 0x08080808u);
+    s[0] = s[1] = d;
+    m[0] = m[1] = 0.0f;
+}
+RF_DEQ_FROM_QW(q4_0)
+RF_DEV void rf_qw4_q4_0(const unsigned char *blk, int c4, int q[8], float s[2], float m[2])
+{
+    (void)c4; /* one quad: the block */
     for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = (float)((v & 0xf) - 8) * d;
-        w[4 + j] = (float)((v >> 4) - 8) * d;
+        const unsigned int v = rf_ld_u32_a2(blk + 2 + 4 * j);
+        q[j] = rf_sub_bytes(v & 0x0f0f0f0fu, 0x08080808u);
+        q[4 + j] = rf_sub_bytes((v >> 4) & 0x0f0f0f0fu, 0x08080808u);
     }
+    s[0] = s[1] = rf_f16_lo(rf_ld_u16(blk));
+    m[0] = m[1] = 0.0f;
 }
 RF_DEV float rf_get_q4_0(const unsigned char *row, int k)
 {
@@ -206,17 +301,17 @@ RF_DEV float rf_get_q4_0(const unsigned char *row, int k)
 #define RF_QB_q4_1 20
 RF_DEV int rf_a_q4_1(int c) { return 4 * c; }
 RF_DEV int rf_b_q4_1(int c) { return 16 + 4 * c; }
-RF_DEV void rf_deq_q4_1(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q4_1 1
+RF_DEV void rf_qw_q4_1(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    unsigned int dm = rf_ld_u32(blk);
-    float d = rf_f16_lo(dm), m = rf_f16_hi(dm);
-    unsigned int q = rf_ld_u32(blk + 4 + 4 * c);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = (float)(v & 0xf) * d + m;
-        w[4 + j] = (float)(v >> 4) * d + m;
-    }
+    const unsigned int dm = rf_ld_u32(blk), v = rf_ld_u32(blk + 4 + 4 * c);
+    q[0] = (int)(v & 0x0f0f0f0fu);
+    q[1] = (int)((v >> 4) & 0x0f0f0f0fu);
+    s[0] = s[1] = rf_f16_lo(dm);
+    m[0] = m[1] = rf_f16_hi(dm);
 }
+RF_DEQ_FROM_QW(q4_1)
+RF_QW4_FROM_QW(q4_1)
 RF_DEV float rf_get_q4_1(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 32) * RF_QB_q4_1;
@@ -233,18 +328,20 @@ RF_DEV float rf_get_q4_1(const unsigned char *row, int k)
 #define RF_QB_q5_0 22
 RF_DEV int rf_a_q5_0(int c) { return 4 * c; }
 RF_DEV int rf_b_q5_0(int c) { return 16 + 4 * c; }
-RF_DEV void rf_deq_q5_0(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q5_0 0
+RF_DEV void rf_qw_q5_0(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_f16_lo(rf_ld_u16(blk));
-    int sh = 4 * (c & 1);
-    int ha = blk[2 + c / 2] >> sh, hb = blk[4 + c / 2] >> sh;
-    unsigned int q = rf_ld_u32_a2(blk + 6 + 4 * c);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = (float)(((v & 0xf) | ((ha >> j) & 1) << 4) - 16) * d;
-        w[4 + j] = (float)(((v >> 4) | ((hb >> j) & 1) << 4) - 16) * d;
-    }
+    const float d = rf_f16_lo(rf_ld_u16(blk));
+    const int sh = 4 * (c & 1);
+    const unsigned int ha = (unsigned int)(blk[2 + c / 2] >> sh), hb = (unsigned int)(blk[4 + c / 2] >> sh);
+    const unsigned int v = rf_ld_u32_a2(blk + 6 + 4 * c);
+    q[0] = rf_sub_bytes((v & 0x0f0f0f0fu) | rf_bit4_bytes(ha), 0x10101010u);
+    q[1] = rf_sub_bytes(((v >> 4) & 0x0f0f0f0fu) | rf_bit4_bytes(hb), 0x10101010u);
+    s[0] = s[1] = d;
+    m[0] = m[1] = 0.0f;
 }
+RF_DEQ_FROM_QW(q5_0)
+RF_QW4_FROM_QW(q5_0)
 RF_DEV float rf_get_q5_0(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 32) * RF_QB_q5_0;
@@ -260,18 +357,19 @@ RF_DEV float rf_get_q5_0(const unsigned char *row, int k)
 #define RF_QB_q5_1 24
 RF_DEV int rf_a_q5_1(int c) { return 4 * c; }
 RF_DEV int rf_b_q5_1(int c) { return 16 + 4 * c; }
-RF_DEV void rf_deq_q5_1(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q5_1 1
+RF_DEV void rf_qw_q5_1(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    rf_u32x2 h = rf_ld_u32x2(blk);
-    float d = rf_f16_lo(h.x), m = rf_f16_hi(h.x);
-    unsigned int ha = h.y >> (4 * c), hb = h.y >> (16 + 4 * c);
-    unsigned int q = rf_ld_u32(blk + 8 + 4 * c);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = (float)((v & 0xf) | (int)((ha >> j) & 1) << 4) * d + m;
-        w[4 + j] = (float)((v >> 4) | (int)((hb >> j) & 1) << 4) * d + m;
-    }
+    const rf_u32x2 h = rf_ld_u32x2(blk);
+    const unsigned int ha = h.y >> (4 * c), hb = h.y >> (16 + 4 * c);
+    const unsigned int v = rf_ld_u32(blk + 8 + 4 * c);
+    q[0] = (int)((v & 0x0f0f0f0fu) | rf_bit4_bytes(ha & 0xf));
+    q[1] = (int)(((v >> 4) & 0x0f0f0f0fu) | rf_bit4_bytes(hb & 0xf));
+    s[0] = s[1] = rf_f16_lo(h.x);
+    m[0] = m[1] = rf_f16_hi(h.x);
 }
+RF_DEQ_FROM_QW(q5_1)
+RF_QW4_FROM_QW(q5_1)
 RF_DEV float rf_get_q5_1(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 32) * RF_QB_q5_1;
@@ -282,19 +380,29 @@ RF_DEV float rf_get_q5_1(const unsigned char *row, int k)
 
 // @type q8_0
 /* q8_0, 34 bytes, 2-aligned: d (f16), qs[32] int8, q times d. Chunk c:
- * qs[8c..8c+7] (four u16 loads), elements 8c.. and 8c+4.. */
+ * qs[4c..4c+3] and qs[16+4c..16+4c+3] (two u16 loads each), elements 4c..
+ * and 16+4c.., the layout of the other 32-element types; a quad is the
+ * whole block, 32 bytes in 16 u16 loads. */
 #define RF_QK_q8_0 32
 #define RF_QB_q8_0 34
-RF_DEV int rf_a_q8_0(int c) { return 8 * c; }
-RF_DEV int rf_b_q8_0(int c) { return 8 * c + 4; }
-RF_DEV void rf_deq_q8_0(const unsigned char *blk, int c, float w[8])
+RF_DEV int rf_a_q8_0(int c) { return 4 * c; }
+RF_DEV int rf_b_q8_0(int c) { return 16 + 4 * c; }
+#define RF_QMIN_q8_0 0
+RF_DEV void rf_qw_q8_0(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_f16_lo(rf_ld_u16(blk));
-    unsigned int lo = rf_ld_u32_a2(blk + 2 + 8 * c), hi = rf_ld_u32_a2(blk + 6 + 8 * c);
-    for (int j = 0; j < 4; j++) {
-        w[j] = (float)rf_i8(lo, j) * d;
-        w[4 + j] = (float)rf_i8(hi, j) * d;
-    }
+    q[0] = (int)rf_ld_u32_a2(blk + 2 + 4 * c);
+    q[1] = (int)rf_ld_u32_a2(blk + 18 + 4 * c);
+    s[0] = s[1] = rf_f16_lo(rf_ld_u16(blk));
+    m[0] = m[1] = 0.0f;
+}
+RF_DEQ_FROM_QW(q8_0)
+RF_DEV void rf_qw4_q8_0(const unsigned char *blk, int c4, int q[8], float s[2], float m[2])
+{
+    (void)c4;
+    for (int i = 0; i < 8; i++)
+        q[i] = (int)rf_ld_u32_a2(blk + 2 + 4 * i);
+    s[0] = s[1] = rf_f16_lo(rf_ld_u16(blk));
+    m[0] = m[1] = 0.0f;
 }
 RF_DEV float rf_get_q8_0(const unsigned char *row, int k)
 {
@@ -313,21 +421,21 @@ RF_DEV float rf_get_q8_0(const unsigned char *row, int k)
 #define RF_QB_q2_k 84
 RF_DEV int rf_a_q2_k(int c) { return 128 * ((c >> 3) & 1) + 64 * (c >> 4) + 4 * (c & 7); }
 RF_DEV int rf_b_q2_k(int c) { return rf_a_q2_k(c) + 32; }
-RF_DEV void rf_deq_q2_k(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q2_k 1
+RF_DEV void rf_qw_q2_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    unsigned int dm = rf_ld_u32(blk + 80);
-    float d = rf_f16_lo(dm), dmin = rf_f16_hi(dm);
-    int a = rf_a_q2_k(c), sh = 4 * (c >> 4);
-    int sa = blk[a / 16], sb = blk[(a + 32) / 16];
-    float dla = d * (sa & 0xf), mla = dmin * (sa >> 4);
-    float dlb = d * (sb & 0xf), mlb = dmin * (sb >> 4);
-    unsigned int q = rf_ld_u32(blk + 16 + 4 * (c & 15));
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = dla * ((v >> sh) & 3) - mla;
-        w[4 + j] = dlb * ((v >> (sh + 2)) & 3) - mlb;
-    }
+    const unsigned int dm = rf_ld_u32(blk + 80);
+    const float d = rf_f16_lo(dm), dmin = rf_f16_hi(dm);
+    const int a = rf_a_q2_k(c), sh = 4 * (c >> 4);
+    const int sa = blk[a / 16], sb = blk[(a + 32) / 16];
+    const unsigned int v = rf_ld_u32(blk + 16 + 4 * (c & 15));
+    q[0] = (int)((v >> sh) & 0x03030303u);
+    q[1] = (int)((v >> (sh + 2)) & 0x03030303u);
+    s[0] = d * (sa & 0xf), m[0] = -(dmin * (sa >> 4));
+    s[1] = d * (sb & 0xf), m[1] = -(dmin * (sb >> 4));
 }
+RF_DEQ_FROM_QW(q2_k)
+RF_QW4_FROM_QW(q2_k)
 RF_DEV float rf_get_q2_k(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 256) * RF_QB_q2_k;
@@ -355,19 +463,22 @@ RF_DEV int rf_q3_k_scale(const unsigned char *scales, int s)
     int hi = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
     return (lo | hi << 4) - 32;
 }
-RF_DEV void rf_deq_q3_k(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q3_k 0
+RF_DEV void rf_qw_q3_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_f16_lo(rf_ld_u16(blk + 108));
-    int a = rf_a_q3_k(c), n = (c >> 3) & 1, ja = 2 * (c >> 4);
-    float dla = d * rf_q3_k_scale(blk + 96, a / 16), dlb = d * rf_q3_k_scale(blk + 96, (a + 32) / 16);
-    unsigned int q = rf_ld_u32_a2(blk + 32 + 4 * (c & 15));
-    unsigned int hm = rf_ld_u32_a2(blk + 4 * (c & 7)) >> (4 * n + ja);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j), h = rf_u8(hm, j);
-        w[j] = dla * (((v >> (2 * ja)) & 3) - (h & 1 ? 0 : 4));
-        w[4 + j] = dlb * (((v >> (2 * ja + 2)) & 3) - (h & 2 ? 0 : 4));
-    }
+    const float d = rf_f16_lo(rf_ld_u16(blk + 108));
+    const int a = rf_a_q3_k(c), n = (c >> 3) & 1, ja = 2 * (c >> 4);
+    const unsigned int v = rf_ld_u32_a2(blk + 32 + 4 * (c & 15)) >> (2 * ja);
+    const unsigned int hm = rf_ld_u32_a2(blk + 4 * (c & 7)) >> (4 * n + ja);
+    /* low bits | high bit << 2, minus 4: the clear high bit subtracts 4 */
+    q[0] = rf_sub_bytes((v & 0x03030303u) | (hm & 0x01010101u) << 2, 0x04040404u);
+    q[1] = rf_sub_bytes(((v >> 2) & 0x03030303u) | (hm & 0x02020202u) << 1, 0x04040404u);
+    s[0] = d * rf_q3_k_scale(blk + 96, a / 16);
+    s[1] = d * rf_q3_k_scale(blk + 96, (a + 32) / 16);
+    m[0] = m[1] = 0.0f;
 }
+RF_DEQ_FROM_QW(q3_k)
+RF_QW4_FROM_QW(q3_k)
 RF_DEV float rf_get_q3_k(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 256) * RF_QB_q3_k;
@@ -388,20 +499,36 @@ RF_DEV float rf_get_q3_k(const unsigned char *row, int k)
 #define RF_QB_q4_k 144
 RF_DEV int rf_a_q4_k(int c) { return 64 * (c >> 3) + 4 * (c & 7); }
 RF_DEV int rf_b_q4_k(int c) { return rf_a_q4_k(c) + 32; }
-RF_DEV void rf_deq_q4_k(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q4_k 1
+RF_DEV void rf_qw_q4_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    rf_u32x4 h = rf_ld_u32x4(blk);
-    float d = rf_f16_lo(h.x), dmin = rf_f16_hi(h.x);
+    const rf_u32x4 h = rf_ld_u32x4(blk);
+    const float d = rf_f16_lo(h.x), dmin = rf_f16_hi(h.x);
     int sa, ma, sb, mb;
     rf_k4_scale_min(h, 2 * (c >> 3), &sa, &ma);
     rf_k4_scale_min(h, 2 * (c >> 3) + 1, &sb, &mb);
-    float da = d * sa, mla = dmin * ma, db = d * sb, mlb = dmin * mb;
-    unsigned int q = rf_ld_u32(blk + 16 + 4 * c);
+    const unsigned int v = rf_ld_u32(blk + 16 + 4 * c);
+    q[0] = (int)(v & 0x0f0f0f0fu);
+    q[1] = (int)((v >> 4) & 0x0f0f0f0fu);
+    s[0] = d * sa, m[0] = -(dmin * ma);
+    s[1] = d * sb, m[1] = -(dmin * mb);
+}
+RF_DEQ_FROM_QW(q4_k)
+/* quad i = 2g + h: qs[16i..16i+15] in one 16-byte load */
+RF_DEV void rf_qw4_q4_k(const unsigned char *blk, int c4, int q[8], float s[2], float m[2])
+{
+    const rf_u32x4 h = rf_ld_u32x4(blk), v = rf_ld_u32x4(blk + 16 + 16 * c4);
+    const float d = rf_f16_lo(h.x), dmin = rf_f16_hi(h.x);
+    int sa, ma, sb, mb;
+    rf_k4_scale_min(h, 2 * (c4 >> 1), &sa, &ma);
+    rf_k4_scale_min(h, 2 * (c4 >> 1) + 1, &sb, &mb);
+    const unsigned int w[4] = {v.x, v.y, v.z, v.w};
     for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = da * (v & 0xf) - mla;
-        w[4 + j] = db * (v >> 4) - mlb;
+        q[j] = (int)(w[j] & 0x0f0f0f0fu);
+        q[4 + j] = (int)((w[j] >> 4) & 0x0f0f0f0fu);
     }
+    s[0] = d * sa, m[0] = -(dmin * ma);
+    s[1] = d * sb, m[1] = -(dmin * mb);
 }
 RF_DEV float rf_get_q4_k(const unsigned char *row, int k)
 {
@@ -422,21 +549,41 @@ RF_DEV float rf_get_q4_k(const unsigned char *row, int k)
 #define RF_QB_q5_k 176
 RF_DEV int rf_a_q5_k(int c) { return 64 * (c >> 3) + 4 * (c & 7); }
 RF_DEV int rf_b_q5_k(int c) { return rf_a_q5_k(c) + 32; }
-RF_DEV void rf_deq_q5_k(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q5_k 1
+RF_DEV void rf_qw_q5_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    rf_u32x4 h = rf_ld_u32x4(blk);
-    float d = rf_f16_lo(h.x), dmin = rf_f16_hi(h.x);
-    int g = c >> 3, sa, ma, sb, mb;
+    const rf_u32x4 h = rf_ld_u32x4(blk);
+    const float d = rf_f16_lo(h.x), dmin = rf_f16_hi(h.x);
+    const int g = c >> 3;
+    int sa, ma, sb, mb;
     rf_k4_scale_min(h, 2 * g, &sa, &ma);
     rf_k4_scale_min(h, 2 * g + 1, &sb, &mb);
-    float da = d * sa, mla = dmin * ma, db = d * sb, mlb = dmin * mb;
-    unsigned int q = rf_ld_u32(blk + 48 + 4 * c);
-    unsigned int qh = rf_ld_u32(blk + 16 + 4 * (c & 7)) >> (2 * g);
+    const unsigned int v = rf_ld_u32(blk + 48 + 4 * c);
+    const unsigned int qh = rf_ld_u32(blk + 16 + 4 * (c & 7)) >> (2 * g);
+    q[0] = (int)((v & 0x0f0f0f0fu) | (qh & 0x01010101u) << 4);
+    q[1] = (int)(((v >> 4) & 0x0f0f0f0fu) | (qh & 0x02020202u) << 3);
+    s[0] = d * sa, m[0] = -(dmin * ma);
+    s[1] = d * sb, m[1] = -(dmin * mb);
+}
+RF_DEQ_FROM_QW(q5_k)
+/* quad i = 2g + h: qs[16i..] and qh[16h..], one 16-byte load each */
+RF_DEV void rf_qw4_q5_k(const unsigned char *blk, int c4, int q[8], float s[2], float m[2])
+{
+    const rf_u32x4 h = rf_ld_u32x4(blk), v = rf_ld_u32x4(blk + 48 + 16 * c4);
+    const rf_u32x4 hh = rf_ld_u32x4(blk + 16 + 16 * (c4 & 1));
+    const float d = rf_f16_lo(h.x), dmin = rf_f16_hi(h.x);
+    const int g = c4 >> 1;
+    int sa, ma, sb, mb;
+    rf_k4_scale_min(h, 2 * g, &sa, &ma);
+    rf_k4_scale_min(h, 2 * g + 1, &sb, &mb);
+    const unsigned int w[4] = {v.x, v.y, v.z, v.w}, qh[4] = {hh.x, hh.y, hh.z, hh.w};
     for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j), hb = rf_u8(qh, j);
-        w[j] = da * ((v & 0xf) + (hb & 1 ? 16 : 0)) - mla;
-        w[4 + j] = db * ((v >> 4) + (hb & 2 ? 16 : 0)) - mlb;
+        const unsigned int b = qh[j] >> (2 * g);
+        q[j] = (int)((w[j] & 0x0f0f0f0fu) | (b & 0x01010101u) << 4);
+        q[4 + j] = (int)(((w[j] >> 4) & 0x0f0f0f0fu) | (b & 0x02020202u) << 3);
     }
+    s[0] = d * sa, m[0] = -(dmin * ma);
+    s[1] = d * sb, m[1] = -(dmin * mb);
 }
 RF_DEV float rf_get_q5_k(const unsigned char *row, int k)
 {
@@ -461,18 +608,35 @@ RF_DEV float rf_get_q5_k(const unsigned char *row, int k)
 #define RF_QB_q6_k 210
 RF_DEV int rf_a_q6_k(int c) { return 128 * (c >> 4) + 4 * (c & 15); }
 RF_DEV int rf_b_q6_k(int c) { return rf_a_q6_k(c) + 64; }
-RF_DEV void rf_deq_q6_k(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_q6_k 0
+RF_DEV void rf_qw_q6_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_f16_lo(rf_ld_u16(blk + 208));
-    int a = rf_a_q6_k(c), n = c >> 4, g = (c >> 3) & 1;
-    float da = d * rf_i8(blk[192 + a / 16], 0), db = d * rf_i8(blk[192 + (a + 64) / 16], 0);
-    unsigned int ql = rf_ld_u32_a2(blk + 4 * c);
-    unsigned int qh = rf_ld_u32_a2(blk + 128 + 32 * n + 4 * (c & 7)) >> (2 * g);
+    const float d = rf_f16_lo(rf_ld_u16(blk + 208));
+    const int a = rf_a_q6_k(c), n = c >> 4, g = (c >> 3) & 1;
+    const unsigned int ql = rf_ld_u32_a2(blk + 4 * c);
+    const unsigned int qh = rf_ld_u32_a2(blk + 128 + 32 * n + 4 * (c & 7)) >> (2 * g);
+    q[0] = rf_sub_bytes((ql & 0x0f0f0f0fu) | (qh & 0x03030303u) << 4, 0x20202020u);
+    q[1] = rf_sub_bytes(((ql >> 4) & 0x0f0f0f0fu) | ((qh >> 4) & 0x03030303u) << 4, 0x20202020u);
+    s[0] = d * rf_i8(blk[192 + a / 16], 0);
+    s[1] = d * rf_i8(blk[192 + (a + 64) / 16], 0);
+    m[0] = m[1] = 0.0f;
+}
+RF_DEQ_FROM_QW(q6_k)
+/* quad i = 4n + k: ql[16i..16i+15], qh[32n + 16(k&1)..+15] (u16 loads), the
+ * scales of elements 128n + 16k and 64 on */
+RF_DEV void rf_qw4_q6_k(const unsigned char *blk, int c4, int q[8], float s[2], float m[2])
+{
+    const float d = rf_f16_lo(rf_ld_u16(blk + 208));
+    const int n = c4 >> 2, g = (c4 >> 1) & 1, a = 128 * n + 16 * (c4 & 3);
     for (int j = 0; j < 4; j++) {
-        int v = rf_u8(ql, j), h = rf_u8(qh, j);
-        w[j] = da * (((v & 0xf) | (h & 3) << 4) - 32);
-        w[4 + j] = db * (((v >> 4) | ((h >> 4) & 3) << 4) - 32);
+        const unsigned int ql = rf_ld_u32_a2(blk + 16 * c4 + 4 * j);
+        const unsigned int qh = rf_ld_u32_a2(blk + 128 + 32 * n + 16 * (c4 & 1) + 4 * j) >> (2 * g);
+        q[j] = rf_sub_bytes((ql & 0x0f0f0f0fu) | (qh & 0x03030303u) << 4, 0x20202020u);
+        q[4 + j] = rf_sub_bytes(((ql >> 4) & 0x0f0f0f0fu) | ((qh >> 4) & 0x03030303u) << 4, 0x20202020u);
     }
+    s[0] = d * rf_i8(blk[192 + a / 16], 0);
+    s[1] = d * rf_i8(blk[192 + (a + 64) / 16], 0);
+    m[0] = m[1] = 0.0f;
 }
 RF_DEV float rf_get_q6_k(const unsigned char *row, int k)
 {
@@ -491,16 +655,17 @@ RF_DEV float rf_get_q6_k(const unsigned char *row, int k)
 #define RF_QB_iq4_nl 18
 RF_DEV int rf_a_iq4_nl(int c) { return 4 * c; }
 RF_DEV int rf_b_iq4_nl(int c) { return 16 + 4 * c; }
-RF_DEV void rf_deq_iq4_nl(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_iq4_nl 0
+RF_DEV void rf_qw_iq4_nl(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_f16_lo(rf_ld_u16(blk));
-    unsigned int q = rf_ld_u32_a2(blk + 2 + 4 * c);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = d * (float)rf_kvalues_iq4nl[v & 0xf];
-        w[4 + j] = d * (float)rf_kvalues_iq4nl[v >> 4];
-    }
+    const unsigned int v = rf_ld_u32_a2(blk + 2 + 4 * c);
+    q[0] = rf_lut4(rf_kvalues_iq4nl, v, 0);
+    q[1] = rf_lut4(rf_kvalues_iq4nl, v, 4);
+    s[0] = s[1] = rf_f16_lo(rf_ld_u16(blk));
+    m[0] = m[1] = 0.0f;
 }
+RF_DEQ_FROM_QW(iq4_nl)
+RF_QW4_FROM_QW(iq4_nl)
 RF_DEV float rf_get_iq4_nl(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 32) * RF_QB_iq4_nl;
@@ -522,17 +687,18 @@ RF_DEV int rf_iq4_xs_scale(rf_u32x2 h, int b)
 {
     return (int)(((h.y >> (4 * b)) & 0xf) | ((h.x >> (16 + 2 * b)) & 3) << 4) - 32;
 }
-RF_DEV void rf_deq_iq4_xs(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_iq4_xs 0
+RF_DEV void rf_qw_iq4_xs(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    rf_u32x2 h = rf_ld_u32x2(blk);
-    float dl = rf_f16_lo(h.x) * rf_iq4_xs_scale(h, c >> 2);
-    unsigned int q = rf_ld_u32(blk + 8 + 4 * c);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = dl * rf_kvalues_iq4nl[v & 0xf];
-        w[4 + j] = dl * rf_kvalues_iq4nl[v >> 4];
-    }
+    const rf_u32x2 h = rf_ld_u32x2(blk);
+    const unsigned int v = rf_ld_u32(blk + 8 + 4 * c);
+    q[0] = rf_lut4(rf_kvalues_iq4nl, v, 0);
+    q[1] = rf_lut4(rf_kvalues_iq4nl, v, 4);
+    s[0] = s[1] = rf_f16_lo(h.x) * rf_iq4_xs_scale(h, c >> 2);
+    m[0] = m[1] = 0.0f;
 }
+RF_DEQ_FROM_QW(iq4_xs)
+RF_QW4_FROM_QW(iq4_xs)
 RF_DEV float rf_get_iq4_xs(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 256) * RF_QB_iq4_xs;
@@ -550,16 +716,17 @@ RF_DEV float rf_get_iq4_xs(const unsigned char *row, int k)
 #define RF_QB_mxfp4 17
 RF_DEV int rf_a_mxfp4(int c) { return 4 * c; }
 RF_DEV int rf_b_mxfp4(int c) { return 16 + 4 * c; }
-RF_DEV void rf_deq_mxfp4(const unsigned char *blk, int c, float w[8])
+#define RF_QMIN_mxfp4 0
+RF_DEV void rf_qw_mxfp4(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
-    float d = rf_e8m0_to_f32_half(blk[0]);
-    unsigned int q = rf_ld_u32_a1(blk + 1 + 4 * c);
-    for (int j = 0; j < 4; j++) {
-        int v = rf_u8(q, j);
-        w[j] = (float)rf_kvalues_mxfp4[v & 0xf] * d;
-        w[4 + j] = (float)rf_kvalues_mxfp4[v >> 4] * d;
-    }
+    const unsigned int v = rf_ld_u32_a1(blk + 1 + 4 * c);
+    q[0] = rf_lut4(rf_kvalues_mxfp4, v, 0);
+    q[1] = rf_lut4(rf_kvalues_mxfp4, v, 4);
+    s[0] = s[1] = rf_e8m0_to_f32_half(blk[0]);
+    m[0] = m[1] = 0.0f;
 }
+RF_DEQ_FROM_QW(mxfp4)
+RF_QW4_FROM_QW(mxfp4)
 RF_DEV float rf_get_mxfp4(const unsigned char *row, int k)
 {
     const unsigned char *blk = row + (k / 32) * RF_QB_mxfp4;

@@ -13,7 +13,11 @@
  *     CPU's from_float (Gaussian data, scales 10^-4..10^4) and on random
  *     blocks (every bit pattern in the quants, any finite f16 scale; f16 and
  *     bf16 over all 65536 values, f32 any bits);
- *   - rf_get_T equals to_float for every element of those rows.
+ *   - rf_get_T equals to_float for every element of those rows;
+ *   - the integer form (rf_qw_T, which rf_deq_T expands, so it is held to the
+ *     CPU by the rf_deq_T checks) and its quads: rf_qw4_T equals four
+ *     rf_qw_T calls, bit for bit, and a quad's halves are 16 contiguous
+ *     elements starting at a multiple of 16.
  * Rows are 32-byte aligned and hold several blocks, so the blocks sit at
  * every alignment their size allows; a sanitizer build catches a load
  * wider than that.
@@ -42,18 +46,24 @@ typedef struct gpu_type {
     float (*get)(const unsigned char *, int);
     int n_half; /* f16 scales at the block's start, or at half_at */
     int half_at;
+    void (*qw)(const unsigned char *, int, int *, float *, float *);  /* integer form, or NULL (floats) */
+    void (*qw4)(const unsigned char *, int, int *, float *, float *); /* its quads */
 } gpu_type;
 
 #define T(NAME, t, n_half, half_at)                                                            \
     {GGML_TYPE_##NAME, #t, RF_QK_##t, RF_QB_##t, rf_deq_##t, rf_a_##t, rf_b_##t, rf_get_##t, \
-     n_half, half_at}
+     n_half, half_at, NULL, NULL}
+#define TQ(NAME, t, n_half, half_at)                                                           \
+    {GGML_TYPE_##NAME, #t, RF_QK_##t, RF_QB_##t, rf_deq_##t, rf_a_##t, rf_b_##t, rf_get_##t, \
+     n_half, half_at, rf_qw_##t, rf_qw4_##t}
 static const gpu_type types[] = {
-    T(F32, f32, 0, 0),     T(F16, f16, 0, 0),     T(BF16, bf16, 0, 0),     T(Q4_0, q4_0, 1, 0),
-    T(Q4_1, q4_1, 2, 0),   T(Q5_0, q5_0, 1, 0),   T(Q5_1, q5_1, 2, 0),     T(Q8_0, q8_0, 1, 0),
-    T(Q2_K, q2_k, 2, 80),  T(Q3_K, q3_k, 1, 108), T(Q4_K, q4_k, 2, 0),     T(Q5_K, q5_k, 2, 0),
-    T(Q6_K, q6_k, 1, 208), T(IQ4_NL, iq4_nl, 1, 0), T(IQ4_XS, iq4_xs, 1, 0), T(MXFP4, mxfp4, 0, 0),
+    T(F32, f32, 0, 0),      T(F16, f16, 0, 0),      T(BF16, bf16, 0, 0),        TQ(Q4_0, q4_0, 1, 0),
+    TQ(Q4_1, q4_1, 2, 0),   TQ(Q5_0, q5_0, 1, 0),   TQ(Q5_1, q5_1, 2, 0),       TQ(Q8_0, q8_0, 1, 0),
+    TQ(Q2_K, q2_k, 2, 80),  TQ(Q3_K, q3_k, 1, 108), TQ(Q4_K, q4_k, 2, 0),       TQ(Q5_K, q5_k, 2, 0),
+    TQ(Q6_K, q6_k, 1, 208), TQ(IQ4_NL, iq4_nl, 1, 0), TQ(IQ4_XS, iq4_xs, 1, 0), TQ(MXFP4, mxfp4, 0, 0),
 };
 #undef T
+#undef TQ
 #define N_TYPES (int)(sizeof types / sizeof types[0])
 
 #define N_ELEMS 16384 /* a row: 64 super-blocks, 512 blocks of 32 */
@@ -169,6 +179,33 @@ static int check_get(const gpu_type *g, const row *r, const char *what)
     return bad;
 }
 
+/* every quad of every block: rf_qw4 against four rf_qw calls; returns
+ * mismatches */
+static int check_qw4(const gpu_type *g, const row *r, const char *what)
+{
+    int bad = 0;
+    for (int blk = 0; blk < r->n / g->qk; blk++)
+        for (int c4 = 0; c4 < g->qk / 32; c4++) {
+            const unsigned char *p = r->q + (size_t)blk * g->qb;
+            int q4[8];
+            float s4[2], m4[2];
+            g->qw4(p, c4, q4, s4, m4);
+            for (int j = 0; j < 4; j++) {
+                int q[2];
+                float sc[2], m[2];
+                g->qw(p, 4 * c4 + j, q, sc, m);
+                bool same = q4[j] == q[0] && q4[4 + j] == q[1];
+                for (int h = 0; h < 2; h++)
+                    same = same && same_bits(s4[h], sc[h]) && same_bits(m4[h], m[h]);
+                if (!same && bad++ < 4)
+                    fprintf(stderr, "\n  %s %s: block %d quad %d chunk %d: %08x %08x %a %a, want %08x %08x %a %a", g->name,
+                            what, blk, c4, j, (unsigned)q4[j], (unsigned)q4[4 + j], (double)s4[0], (double)m4[0],
+                            (unsigned)q[0], (unsigned)q[1], (double)sc[0], (double)m[0]);
+            }
+        }
+    return bad;
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 static void test_block_sizes(void)
@@ -206,6 +243,41 @@ static void test_chunk_cover(void)
                 fprintf(stderr, "\n  %s: element %d in %d chunks", g->name, e, seen[e]);
         CU_ASSERT_EQUAL(bad, 0);
     }
+}
+
+static void test_quad_layout(void)
+{
+    for (int i = 0; i < N_TYPES; i++) {
+        const gpu_type *g = &types[i];
+        if (!g->qw)
+            continue;
+        int bad = 0;
+        for (int c4 = 0; c4 < g->qk / 32; c4++) {
+            int a = g->a(4 * c4), b = g->b(4 * c4);
+            bad += a % 16 != 0 || b % 16 != 0;
+            for (int j = 0; j < 4; j++)
+                bad += g->a(4 * c4 + j) != a + 4 * j || g->b(4 * c4 + j) != b + 4 * j;
+        }
+        if (bad)
+            fprintf(stderr, "\n  %s: quads are not two runs of 16 at multiples of 16", g->name);
+        CU_ASSERT_EQUAL(bad, 0);
+    }
+}
+
+static void test_qw4(void)
+{
+    int n = 0;
+    for (int i = 0; i < N_TYPES; i++) {
+        if (!types[i].qw)
+            continue;
+        row q = row_quantized(&types[i]), r = row_random(&types[i]);
+        CU_ASSERT_EQUAL(check_qw4(&types[i], &q, "quantized"), 0);
+        CU_ASSERT_EQUAL(check_qw4(&types[i], &r, "random"), 0);
+        row_free(&q);
+        row_free(&r);
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, N_TYPES - 3); /* all but f32, f16, bf16 */
 }
 
 static void test_deq_quantized(void)
@@ -247,5 +319,7 @@ int main(void)
     CU_add_test(s, "rf_deq equals to_float on quantized rows", test_deq_quantized);
     CU_add_test(s, "rf_deq equals to_float on random blocks", test_deq_random);
     CU_add_test(s, "rf_get equals to_float", test_get);
+    CU_add_test(s, "quads are two runs of 16 elements", test_quad_layout);
+    CU_add_test(s, "rf_qw4 equals four rf_qw", test_qw4);
     return test_main();
 }

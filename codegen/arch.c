@@ -250,6 +250,11 @@ static rf_status parse_gfx(const char *name, cg_arch *out, rf_error *err)
 
     out->vendor = CG_AMD;
     out->wave = gfx_major(out->name) <= 9 ? 64 : 32;
+    /* LLVM's dot1-insts: v_dot4_i32_i8, which __builtin_amdgcn_sdot4 emits;
+     * gfx11 dropped it for v_dot4_i32_iu8 */
+    static const char *const dot4[] = {"gfx906",  "gfx908",  "gfx90a",  "gfx1011", "gfx1012", "gfx1030",
+                                       "gfx1031", "gfx1032", "gfx1033", "gfx1034", "gfx1035", "gfx1036"};
+    out->dot4 = in_list(out->name, proc_len, dot4, sizeof dot4 / sizeof dot4[0]);
 
     const struct hiprtc_table *t = hiprtc_installed();
     if (t && !in_list(out->name, proc_len, t->builds, t->n_builds)) {
@@ -276,6 +281,7 @@ static rf_status parse_sm(const char *name, cg_arch *out, rf_error *err)
         return rf_fail(err, RF_E_ARG, "unknown NVIDIA arch '%s': expected sm_XY with XY >= 50", name);
     out->vendor = CG_NVIDIA;
     out->wave = 32;
+    out->dot4 = atoi(d) >= 61; /* dp4a */
     snprintf(out->name, sizeof out->name, "%s", name);
     return RF_OK;
 }

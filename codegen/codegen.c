@@ -39,7 +39,9 @@ enum {
     WAVES_MATMUL = 4,  /* wavefronts per matmul block */
     MT_PREFILL = 8,    /* tokens per block of the batched matmul */
     ROWS_DECODE = 1,   /* output columns per wavefront of the decode matmul, at most */
+    UNROLL_DECODE = 8, /* chunk iterations of the decode matmul unrolled: loads in flight per lane */
     THREADS_ROW = 256, /* threads of a rowwise block */
+    SLICE_ACTQ = 2048, /* elements of a row an actq block converts */
     WAVES_ATTENTION = 8, /* wavefronts of an attention block */
 };
 
@@ -234,6 +236,9 @@ static int param(kbuild *k, const ir_node *n, const char *ctype, const char *rol
 
 enum { AQ_F32, AQ_F16, AQ_BF16, AQ_Q8, AQ_Q8K, AQ_COUNT };
 static const char *const aq_names[] = {"f32", "f16", "bf16", "q8 blocks of 32", "q8_K blocks of 256"};
+
+/* the integer kinds: int8 rows with scales (templates/actq.hip, XROW) */
+static bool aq_int8(int kind) { return kind == AQ_Q8 || kind == AQ_Q8K; }
 
 static int aq_kind(ggml_type t)
 {
@@ -462,13 +467,15 @@ static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, con
     int p = param(k, w, "const unsigned char *__restrict__ ", "weight");
     use_type(k, w->type.elem);
     char xs[16] = "x";
+    int kind = aq_kind(w->type.elem);
     if (m->n_slots)
         snprintf(xs, sizeof xs, "p%d",
-                 param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[aq_kind(w->type.elem)], "const float *__restrict__ ",
-                          aq_names[aq_kind(w->type.elem)]));
+                 param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[kind],
+                          aq_int8(kind) ? "const unsigned char *__restrict__ " : "const float *__restrict__ ",
+                          aq_names[kind]));
     sb_printf(b, "        float %s[ROWS][MT] = {};\n", acc);
-    sb_printf(b, "        RF_DOT(%s, p%d + (size_t)%s * %lld, %lld, %s, %s);\n", qname(w->type.elem, tn), p, col,
-              (long long)row_bytes, (long long)row_bytes, acc, xs);
+    sb_printf(b, "        %s(%s, p%d + (size_t)%s * %lld, %lld, %s, %s);\n", aq_int8(kind) ? "RF_QDOT" : "RF_DOT",
+              qname(w->type.elem, tn), p, col, (long long)row_bytes, (long long)row_bytes, acc, xs);
 }
 
 static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, hole *holes, size_t *n_holes, char vals[][32])
@@ -523,8 +530,9 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, hole *hol
     snprintf(vals[5], 32, "%s", flit(f, norm ? m->norm->fa[0] : 0.0f));
     snprintf(vals[6], 32, "%d", pn >= 0);
     snprintf(vals[7], 32, "%d", rows);
-    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS"};
-    for (; h < 8; h++)
+    snprintf(vals[8], 32, "%d", mt == 1 ? UNROLL_DECODE : 1);
+    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS", "UNROLL"};
+    for (; h < 9; h++)
         holes[h] = (hole){names[h], vals[h]};
     *n_holes = h;
 }
@@ -726,8 +734,11 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
     sbuf src = {0};
     char wave[8];
     snprintf(wave, sizeof wave, "%d", k->arch->wave);
-    hole pre[] = {{"VENDOR", k->arch->vendor == CG_AMD ? "AMD" : "NVIDIA"}, {"ARCH", k->arch->target}, {"WAVE", wave}};
-    render(&src, cg_template_text("prelude"), pre, 3);
+    hole pre[] = {{"VENDOR", k->arch->vendor == CG_AMD ? "AMD" : "NVIDIA"},
+                  {"ARCH", k->arch->target},
+                  {"WAVE", wave},
+                  {"DOT4", k->arch->dot4 ? "1" : "0"}};
+    render(&src, cg_template_text("prelude"), pre, 4);
     if (k->types) {
         sb_put(&src, "\n", 1);
         quant_section(&src, "common");
@@ -837,7 +848,7 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows)
 {
     static const char *const call[] = {"rf_actq_round<0>", "rf_actq_round<1>", "rf_actq_round<2>",
                                        "rf_actq_q8<32, false>", "rf_actq_q8<256, true>"};
-    char vals[4][32], f[32], summary[64];
+    char vals[5][32], f[32], summary[64];
     kb_reset(k);
     int px = param(k, m->x, "const float *__restrict__ ", "x");
     bool nw = m->norm && m->norm->n_in > 1;
@@ -852,20 +863,23 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows)
             continue;
         if (m->K % 256 && q == AQ_Q8K)
             return unsupported(k, "row length %lld is not a multiple of 256", (long long)m->K), k->st;
-        int ps = param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "float *__restrict__ ", aq_names[q]);
-        sb_printf(&k->body, "    %s(x, nw, inv, p%d + (size_t)r * K); // %s\n", call[q], ps, aq_names[q]);
+        int ps = param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q],
+                          aq_int8(q) ? "unsigned char *__restrict__ " : "float *__restrict__ ", aq_names[q]);
+        sb_printf(&k->body, "    %s(x, nw, inv, p%d + (size_t)r * %s); // %s\n", call[q], ps,
+                  aq_int8(q) ? "XROW" : "K", aq_names[q]);
     }
     snprintf(vals[0], 32, "%lld", (long long)m->K);
     snprintf(vals[1], 32, "%d", m->norm ? 1 : 0);
     snprintf(vals[2], 32, "%d", nw ? 1 : 0);
+    snprintf(vals[3], 32, "%d", SLICE_ACTQ);
     hole holes[] = {{"K", vals[0]}, {"NORM", vals[1]}, {"NORM_W", vals[2]},
-                    {"EPS", flit(f, m->norm ? m->norm->fa[0] : 0.0f)}};
+                    {"EPS", flit(f, m->norm ? m->norm->fa[0] : 0.0f)}, {"SLICE", vals[3]}};
     snprintf(summary, sizeof summary, "actq_k%lld_%s%x", (long long)m->K, m->norm ? "norm_" : "", m->kinds);
     if (m->K > G->p->scratch_k)
         G->p->scratch_k = m->K;
     if ((uint32_t)m->n_slots > G->p->scratch_slots)
         G->p->scratch_slots = (uint32_t)m->n_slots;
-    return emit(G, k, "actq", holes, 4, summary, 256, 1, rows, 1, 0);
+    return emit(G, k, "actq", holes, 5, summary, 256, (uint32_t)((m->K + SLICE_ACTQ - 1) / SLICE_ACTQ), rows, 1, 0);
 }
 
 static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
@@ -893,8 +907,8 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
             if (fits)
                 cols = r;
         }
-        hole holes[9];
-        char vals[9][32];
+        hole holes[10];
+        char vals[10][32];
         size_t nh;
         kb_reset(k);
         gen_matmul(k, &m, mt, cols, holes, &nh, vals);

@@ -7,19 +7,27 @@
 // from zero. Q8_K (for the k-quants and IQ4_XS): per 256 elements
 // iscale = 127 / amax, q = min(127, rint(x * iscale)), d = 1 / iscale. F16 and
 // BF16 weights see the activation rounded to f16 / bf16. This kernel writes
-// that row back as f32, d * q, once per kind the group's weights need, and
-// the matmul kernels read it instead of x: the products then agree with the
-// CPU's up to the order of the sums, which is what makes a near tie in a
+// that row once per kind the group's weights need, and the matmul kernels
+// read it instead of x: the Q8 kinds as K int8 values q followed by K / 32
+// f32 scales d, one per 32 elements (Q8_K's one d per 256 repeated; Q8_0's
+// d as its f16 rounds it), XROW bytes a row; the f16 / bf16 kinds as f32
+// rows of the rounded values. The integer products then equal the CPU's up
+// to the order of the float sums, which is what makes a near tie in a
 // trained model's logits resolve the same way on both backends.
 //
-// One block per row. The group's RMS norm (x / rms(x) * norm_w) runs here,
-// before the conversion, as the CPU does it.
+// Grid (K / SLICE, rows): a block converts SLICE elements of a row, so a
+// decode step's one row spreads over several multiprocessors. The group's
+// RMS norm (x / rms(x) * norm_w) runs here, before the conversion, as the
+// CPU does it: every block of a row sums the whole row's squares (the same
+// sum in the same order, so every block gets the same 1/rms).
 #define K {{K}}           // features
 #define NORM {{NORM}}     // 1: RMS-normalise first
 #define NORM_W {{NORM_W}} // 1: the norm has a weight
 #define EPS {{EPS}}
 #define THREADS 256
 #define NWAVES (THREADS / RF_WAVE)
+#define SLICE {{SLICE}} // elements a block converts: a multiple of 256
+#define XROW ((K + K / 32 * 4 + 15) / 16 * 16) // bytes of a quantized row and its scales, 16-aligned
 
 // f32 → the nearest f16 (ties to even) → f32, without a half type
 RF_DEV float rf_round_f16(float f)
@@ -52,13 +60,15 @@ RF_DEV float rf_wave_max(float v)
 }
 
 // y = Q(x * inv * w) over the row, blocks of QB elements (32: Q8_0/Q8_1,
-// 256: Q8_K), one wavefront a block
+// 256: Q8_K), one wavefront a block; y is the row's XROW bytes
 template <int QB, bool KQUANT>
-RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, float *y)
+RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, unsigned char *y)
 {
+    float *yd = (float *)(y + K); // the scales, one per 32 elements
     const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
     constexpr int PER = (QB + RF_WAVE - 1) / RF_WAVE;
-    for (int b = wave; b < K / QB; b += NWAVES) {
+    const int end = min(K, ((int)blockIdx.x + 1) * SLICE) / QB;
+    for (int b = (int)blockIdx.x * SLICE / QB + wave; b < end; b += NWAVES) {
         float v[PER], amax = 0.0f;
 #pragma unroll
         for (int i = 0; i < PER; i++) {
@@ -76,15 +86,20 @@ RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, float *y)
             const int e = lane + i * RF_WAVE;
             if (e >= QB)
                 continue;
-            float q;
+            float q, d;
             if (KQUANT) { // quantize_row_q8_K: the sign of the largest value does not change d * q
                 const float iscale = amax != 0.0f ? 127.0f / amax : 0.0f;
-                q = amax != 0.0f ? fminf(127.0f, rintf(iscale * v[i])) * (1.0f / iscale) : 0.0f;
+                q = amax != 0.0f ? fminf(127.0f, rintf(iscale * v[i])) : 0.0f;
+                d = amax != 0.0f ? 1.0f / iscale : 0.0f;
             } else { // quantize_row_q8_0 / q8_1
-                const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-                q = roundf(v[i] * id) * rf_round_f16(d);
+                d = amax / 127.0f;
+                const float id = d != 0.0f ? 1.0f / d : 0.0f;
+                q = roundf(v[i] * id);
+                d = rf_round_f16(d);
             }
-            y[b * QB + e] = q;
+            y[b * QB + e] = (unsigned char)(signed char)(int)q;
+            if (e % 32 == 0)
+                yd[(b * QB + e) / 32] = d;
         }
     }
 }
@@ -93,15 +108,17 @@ RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, float *y)
 template <int MODE>
 RF_DEV void rf_actq_round(const float *x, const float *w, float inv, float *y)
 {
-    for (int k = threadIdx.x; k < K; k += THREADS) {
+    const int end = min(K, ((int)blockIdx.x + 1) * SLICE);
+    for (int k = (int)blockIdx.x * SLICE + threadIdx.x; k < end; k += THREADS) {
         const float v = NORM ? x[k] * inv * (NORM_W ? w[k] : 1.0f) : x[k];
         y[k] = MODE == 1 ? rf_round_f16(v) : MODE == 2 ? rf_round_bf16(v) : v;
     }
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-{{NAME}}({{PARAMS}}int T, int P)
+{{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
 {
+    const int P = *past; // positions already in the cache: read here, so a captured step serves every P
     const int r = blockIdx.y;
     __shared__ float scratch[NWAVES];
     (void)T; (void)P; (void)scratch;

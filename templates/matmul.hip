@@ -10,16 +10,22 @@
 // weight rows in chunks of eight weights (templates/quant.hip), so each
 // weight byte is read once, in order, across the wavefront, and each
 // activation chunk, loaded once, serves the ROWS rows. Decode renders MT = 1
-// with several rows and the chunk loop unrolled, so many loads are in flight
-// per lane; prefill renders MT tokens with one row, so a weight chunk, once
+// with the chunk loop unrolled UNROLL times, so many loads are in flight per
+// lane; prefill renders MT tokens with one row, so a weight chunk, once
 // unpacked, serves MT tokens.
 //
-// When the group's weights are quantized, an actq kernel has already
-// normalised x and converted it as the CPU's products see it
-// (templates/actq.hip); each product reads its kind's rows. With f32 weights
-// the RMS norm runs here as a prologue: each block makes one pass over its
-// MT rows of x; 1/rms(x[t]) factors out of the dot product, so the weights
-// are scaled by norm_w once per chunk and the sum by 1/rms once per token.
+// Quantized weights meet int8 activations: an actq kernel has already
+// normalised x and quantized it as the CPU's products see it
+// (templates/actq.hip): per row, K int8 values then K/32 f32 scales, one per
+// 32 elements (XROW bytes a row). In RF_QDOT a lane takes a quad of four chunks (32 weights sharing their scales,
+// rf_qw4_T) as eight 4-way integer dot products against the activations'
+// bytes (rf_dp4a), and scales each half once:
+// sum_i (s q_i + m) d x_i = d (s sum_i q_i x_i + m sum_i x_i).
+// F16 and BF16 weights read the activations rounded to their precision as
+// f32 rows (RF_DOT). With f32 weights the RMS norm runs here as a prologue:
+// each block makes one pass over its MT rows of x; 1/rms(x[t]) factors out
+// of the dot product, so the weights are scaled by norm_w once per chunk and
+// the sum by 1/rms once per token.
 //
 // The epilogue (bias, residual, GLU gating, softcap, scale) runs on the
 // reduced values, lane L taking column j + L / MT for token L % MT, and only
@@ -32,17 +38,17 @@
 #define NORM {{NORM}}     // 1: RMS-normalise x first
 #define EPS {{EPS}}       // the norm's epsilon
 #define NORM_W {{NORM_W}} // 1: the norm has a weight
+#define UNROLL {{UNROLL}} // chunk iterations unrolled (loads in flight per lane)
+#define XROW ((K + K / 32 * 4 + 15) / 16 * 16) // bytes of an int8 activation row and its scales (as actq.hip)
 
-#if MT == 1
-#define RF_UNROLL _Pragma("unroll 4")
-#else
-#define RF_UNROLL _Pragma("unroll 1")
-#endif
+#define RF_UNROLL _Pragma("unroll {{UNROLL}}")
+#define RF_NIT ((K / 8 + RF_WAVE - 1) / RF_WAVE)  // chunk iterations of a lane
+#define RF_NQ ((K / 32 + RF_WAVE - 1) / RF_WAVE) // quad iterations of a lane
 
 // acc[r][u] += W[row r] · xs[tok[u]] over this lane's chunks; the rows are
 // rowb bytes apart, the activation chunk is loaded once for all ROWS rows
 #define RF_DOT(TYPE, row, rowb, acc, xs)                                                           \
-    RF_UNROLL for (int it = 0; it < (K / 8 + RF_WAVE - 1) / RF_WAVE; it++) {                      \
+    RF_UNROLL for (int it = 0; it < RF_NIT; it++) {                                                  \
         const int ch = lane + it * RF_WAVE;                                                        \
         if (K / 8 % RF_WAVE != 0 && ch >= K / 8)                                                   \
             break;                                                                                 \
@@ -68,6 +74,53 @@
         }                                                                                          \
     }
 
+// the same over int8 activations, a quad (32 weights: two runs of 16,
+// templates/quant.hip) a lane at a time, its scales decoded once: xs is the
+// actq rows' base (XROW bytes a row); the weights' type has the integer
+// form rf_qw4_TYPE
+#define RF_QDOT(TYPE, row, rowb, acc, xs)                                                          \
+    RF_UNROLL for (int it = 0; it < RF_NQ; it++) {                                                 \
+        const int qd = lane + it * RF_WAVE;                                                        \
+        if (K / 32 % RF_WAVE != 0 && qd >= K / 32)                                                 \
+            break;                                                                                 \
+        const int blk = qd / (RF_QK_##TYPE / 32), c4 = qd % (RF_QK_##TYPE / 32);                   \
+        const int ka = blk * RF_QK_##TYPE + rf_a_##TYPE(4 * c4);                                   \
+        const int kb = blk * RF_QK_##TYPE + rf_b_##TYPE(4 * c4);                                   \
+        rf_u32x4 xa[MT], xb[MT];                                                                   \
+        float da[MT], db[MT];                                                                      \
+        _Pragma("unroll") for (int u = 0; u < MT; u++) {                                           \
+            const unsigned char *xt = (xs) + (size_t)tok[u] * XROW;                                \
+            xa[u] = rf_ld_u32x4(xt + ka);                                                          \
+            xb[u] = rf_ld_u32x4(xt + kb);                                                          \
+            da[u] = ((const float *)(xt + K))[ka / 32];                                            \
+            db[u] = ((const float *)(xt + K))[kb / 32];                                            \
+        }                                                                                          \
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++) {                                         \
+            int q[8];                                                                              \
+            float s[2], m[2];                                                                      \
+            rf_qw4_##TYPE((row) + (size_t)r * (rowb) + (size_t)blk * RF_QB_##TYPE, c4, q, s, m);   \
+            _Pragma("unroll") for (int u = 0; u < MT; u++) {                                       \
+                float va = s[0] * (float)rf_dot16(q, xa[u]), vb = s[1] * (float)rf_dot16(q + 4, xb[u]); \
+                if (RF_QMIN_##TYPE) {                                                              \
+                    va += m[0] * (float)rf_sum16(xa[u]);                                           \
+                    vb += m[1] * (float)rf_sum16(xb[u]);                                           \
+                }                                                                                  \
+                acc[r][u] += da[u] * va + db[u] * vb;                                              \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+// sum_i q_i x_i over 16 int8 pairs; sum_i x_i over 16
+RF_DEV int rf_dot16(const int *q, rf_u32x4 x)
+{
+    return rf_dp4a(q[3], (int)x.w, rf_dp4a(q[2], (int)x.z, rf_dp4a(q[1], (int)x.y, rf_dp4a(q[0], (int)x.x, 0))));
+}
+RF_DEV int rf_sum16(rf_u32x4 x)
+{
+    const int ones = 0x01010101;
+    return rf_dp4a(ones, (int)x.w, rf_dp4a(ones, (int)x.z, rf_dp4a(ones, (int)x.y, rf_dp4a(ones, (int)x.x, 0))));
+}
+
 // v = the full sum lane L finishes: row L / MT, token L % MT (lanes past
 // ROWS * MT repeat the last)
 #define RF_REDUCE(acc, v)                                                                          \
@@ -80,8 +133,9 @@
         }
 
 extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
-{{NAME}}({{PARAMS}}int T, int P)
+{{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
 {
+    const int P = *past; // positions already in the cache: read here, so a captured step serves every P
     const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
     const int j = (blockIdx.x * WAVES + wave) * ROWS; // the first of this wavefront's columns
 {{SETUP}}    // this block's token rows; past T they repeat the last (computed, not stored)

@@ -4,6 +4,8 @@
 // templates after it use one vocabulary on AMD (hipRTC) and NVIDIA (NVRTC):
 //   RF_WAVE            lanes in a wavefront / warp: 64 on GCN and CDNA, 32 on RDNA and NVIDIA
 //   rf_shfl_xor(v, m)  butterfly exchange within a wavefront
+//   rf_dp4a(a, b, c)   c + the dot product of a's and b's four int8 bytes:
+//                      one instruction where the target has it (RF_DOT4)
 //   RF_DEV, RF_CONST   a device function, a read-only table (templates/quant.hip uses them)
 // Nothing here includes a header: both compilers provide threadIdx, float4,
 // the math functions and __syncthreads without one, and the source stays the
@@ -11,6 +13,7 @@
 #define RF_VENDOR_{{VENDOR}} 1
 #define RF_ARCH "{{ARCH}}"
 #define RF_WAVE {{WAVE}}
+#define RF_DOT4 {{DOT4}} // 1: dp4a (NVIDIA) / v_dot4_i32_i8 (AMD dot1-insts)
 #define RF_DEV __device__ __forceinline__
 #define RF_CONST static __device__ const // tables: global memory, cached; __constant__ would serialise lanes reading different entries
 #define RF_INF __int_as_float(0x7f800000)
@@ -20,6 +23,20 @@
 #else
 #define rf_shfl_xor(v, m) __shfl_xor((v), (m))
 #endif
+
+RF_DEV int rf_dp4a(int a, int b, int c)
+{
+#if RF_DOT4 && defined(RF_VENDOR_NVIDIA)
+    return __dp4a(a, b, c);
+#elif RF_DOT4
+    return __builtin_amdgcn_sdot4(a, b, c, false);
+#else
+#pragma unroll
+    for (int i = 0; i < 32; i += 8)
+        c += (int)(signed char)(a >> i) * (int)(signed char)(b >> i);
+    return c;
+#endif
+}
 
 // sum over the wavefront, every lane gets it
 RF_DEV float rf_wave_sum(float v)

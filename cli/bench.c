@@ -39,20 +39,26 @@
 #include "runtime/runtime.h"
 
 #define BENCH_USAGE                                                                                                 \
-    "usage: rocmforge bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend cpu|gpu|auto] [--ctx N] "      \
-    "[--no-warmup] [--cache DIR] [--json]"
+    "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
+    "[--ctx N] [--no-warmup] [--no-graph] [--profile] [--cache DIR] [--json]"
 
 /* The profile's totals; diff of two snapshots is one phase. */
-/* The GPU's per-kernel times (every step, warm-up included), the largest first. */
+/* The GPU's per-kernel times (every step, warm-up included), the largest
+ * first, with the bytes each kernel moved per second against the device's
+ * copy bandwidth. */
 static void gpu_profile_print(const rt_gpu_profile *p)
 {
     if (!p)
         return;
+    fprintf(stderr, "profile gpu: device copy bandwidth %.0f GB/s (read + write); times between events around each "
+                    "launch, none synchronised, decode launch by launch\n", p->copy_gbs);
     for (int f = 0; f < 2; f++) {
         double total = 0;
         for (uint32_t i = 0; i < p->n; i++)
             total += p->seconds[f][i];
-        fprintf(stderr, "profile gpu %s: %.3f s in launches (each synchronised)\n", f ? "prefill" : "decode", total);
+        fprintf(stderr, "profile gpu %s: %.3f s in launches\n", f ? "prefill" : "decode", total);
+        fprintf(stderr, "  %-48s %10s %6s %8s %9s %10s %7s %6s\n", "kernel", "time ms", "%", "calls", "us/call",
+                "MB/call", "GB/s", "% copy");
         bool *shown = calloc(p->n, 1);
         for (uint32_t r = 0; shown && r < p->n; r++) {
             uint32_t best = UINT32_MAX;
@@ -62,9 +68,10 @@ static void gpu_profile_print(const rt_gpu_profile *p)
             if (best == UINT32_MAX)
                 break;
             shown[best] = true;
-            fprintf(stderr, "  %-48s %9.3f ms %5.1f%% %8llu calls %8.1f us/call\n", p->name[best],
-                    1e3 * p->seconds[f][best], total > 0 ? 100 * p->seconds[f][best] / total : 0,
-                    (unsigned long long)p->calls[f][best], 1e6 * p->seconds[f][best] / (double)p->calls[f][best]);
+            double sec = p->seconds[f][best], calls = (double)p->calls[f][best], gbs = p->bytes[f][best] / sec / 1e9;
+            fprintf(stderr, "  %-48s %10.3f %5.1f%% %8llu %9.1f %10.2f %7.0f %5.0f%%\n", p->name[best], 1e3 * sec,
+                    total > 0 ? 100 * sec / total : 0, (unsigned long long)p->calls[f][best], 1e6 * sec / calls,
+                    p->bytes[f][best] / calls / 1e6, gbs, p->copy_gbs > 0 ? 100 * gbs / p->copy_gbs : 0);
         }
         free(shown);
     }
@@ -114,8 +121,8 @@ static int32_t argmax(const float *x, uint32_t n)
 int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *backend = NULL, *cache_dir = NULL, *v;
-    long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0;
-    bool json = false, warmup = true;
+    long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0, depth = 0;
+    bool json = false, warmup = true, no_graph = false;
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -128,6 +135,13 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(o, "-n") || !strcmp(o, "--n-gen")) {
             if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 0, 1 << 20, &n_gen)))
                 return rc;
+        } else if (!strcmp(o, "-d") || !strcmp(o, "--depth")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 0, 1 << 24, &depth)))
+                return rc;
+        } else if (!strcmp(o, "--no-graph")) {
+            no_graph = true;
+        } else if (!strcmp(o, "--profile")) {
+            setenv("ROCMFORGE_PROFILE", "1", 1); /* read when the session opens */
         } else if (!strcmp(o, "--reps") || !strcmp(o, "-r")) {
             if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 1, 1000, &reps)))
                 return rc;
@@ -161,9 +175,10 @@ int cmd_bench(int argc, char **argv)
         return cli_usage_error(BENCH_USAGE);
     if (n_prompt == 0 && n_gen > 0)
         return cli_usage_error("bench: -n needs a prompt to continue (-p 1 or more)");
-    long long need = n_prompt + n_gen;
+    long long need = depth + n_prompt + n_gen;
     if (ctx && need > ctx)
-        return cli_usage_error("bench: -p %lld + -n %lld exceed the context of %lld (--ctx)", n_prompt, n_gen, ctx);
+        return cli_usage_error("bench: -d %lld + -p %lld + -n %lld exceed the context of %lld (--ctx)", depth, n_prompt,
+                               n_gen, ctx);
 
     rf_error err = {0};
     gguf_file *f = NULL;
@@ -175,13 +190,14 @@ int cmd_bench(int argc, char **argv)
                      .n_threads = (int)threads,
                      .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need};
     ro.cache_dir = cache_dir;
+    ro.no_graph = no_graph;
     cli_compile_callbacks(&ro, &ui);
     double t_open = cli_now();
     if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)
         goto fail;
     t_open = cli_now() - t_open;
     uint32_t n_vocab = rt_n_vocab(rt);
-    ids = malloc(((size_t)n_prompt + 1) * sizeof *ids);
+    ids = malloc(((size_t)(depth > n_prompt ? depth : n_prompt) + 1) * sizeof *ids);
     logits = malloc((size_t)n_vocab * sizeof *logits);
     if (!ids || !logits) {
         fprintf(stderr, "rocmforge: bench: out of memory\n");
@@ -189,7 +205,7 @@ int cmd_bench(int argc, char **argv)
         goto out;
     }
     uint64_t st = UINT64_C(0x5eed5eed5eed5eed);
-    for (long long i = 0; i < n_prompt; i++) { /* xorshift64*: fixed ids, any platform */
+    for (long long i = 0; i < (depth > n_prompt ? depth : n_prompt); i++) { /* xorshift64*: fixed ids, any platform */
         st ^= st >> 12, st ^= st << 25, st ^= st >> 27;
         ids[i] = (int32_t)((st * UINT64_C(2685821657736338717)) >> 33) % (int32_t)n_vocab;
     }
@@ -200,17 +216,24 @@ int cmd_bench(int argc, char **argv)
             (n_gen > 0 && rt_eval(rt, &tok, 1, logits, &err) != RF_OK))
             goto fail;
     }
-    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0, sum_pp = 0, sum_tg = 0;
+    /* best and mean (llama-bench's avg_ts: the mean of each repetition's rate) */
+    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0, sum_pp = 0, sum_tg = 0, mean_pp = 0, mean_tg = 0;
     const cpu_profile *prof = cpu_session_profile(rt);
     cpu_profile prof_pp = {0}, prof_tg = {0}, prof_last = prof ? *prof : (cpu_profile){0};
     for (long long r = 0; r < reps; r++) {
         rt_reset(rt);
+        if (depth > 0) { /* context before the timed part, untimed (llama-bench -d) */
+            if (rt_eval(rt, ids, (uint32_t)depth, logits, &err) != RF_OK)
+                goto fail;
+            profile_diff(&prof_pp, prof, &prof_last);
+        }
         if (n_prompt > 0) {
             double t0 = cli_now();
             if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK)
                 goto fail;
             double t = cli_now() - t0;
             sum_pp += t;
+            mean_pp += (double)n_prompt / t / (double)reps;
             profile_diff(&prof_pp, prof, &prof_last);
             if (!best_pp || (double)n_prompt / t > best_pp) {
                 best_pp = (double)n_prompt / t;
@@ -226,6 +249,8 @@ int cmd_bench(int argc, char **argv)
             t += cli_now() - t0;
         }
         sum_tg += t;
+        if (n_gen > 0)
+            mean_tg += (double)n_gen / t / (double)reps;
         profile_diff(&prof_tg, prof, &prof_last);
         if (n_gen > 0 && (!best_tg || (double)n_gen / t > best_tg)) {
             best_tg = (double)n_gen / t;
@@ -238,9 +263,11 @@ int cmd_bench(int argc, char **argv)
         cli_json_string(path, stdout);
         printf(",\"backend\":");
         cli_json_string(rt_backend_name(rt), stdout);
-        printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
-               "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f",
-               threads, n_prompt, n_gen, reps, rt_n_ctx(rt), best_pp, best_tg, pp_s, tg_s, t_open);
+        printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"depth\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
+               "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_tok_s_mean\":%.3f,\"decode_tok_s_mean\":%.3f,"
+               "\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f,\"no_graph\":%s",
+               threads, n_prompt, n_gen, depth, reps, rt_n_ctx(rt), best_pp, best_tg, mean_pp, mean_tg, pp_s, tg_s,
+               t_open, no_graph ? "true" : "false");
         const cg_build_stats *bs = rt_gpu_build_stats(rt);
         if (bs) {
             printf(",\"device\":");

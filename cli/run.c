@@ -46,7 +46,8 @@
 #define RUN_USAGE                                                                                                   \
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
-    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--prompt-ids IDS] [--print-ids] " \
+    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--prompt-ids IDS] "  \
+    "[--print-ids] " \
     "[--stop STR]..."
 
 #define PREFIX_IDS 4      /* prompt ids decoded ahead of the output, for context */
@@ -58,6 +59,7 @@ typedef struct run_args {
     long long n_predict, threads, ctx;
     sampler_params sp;
     bool print_ids;
+    bool no_graph;
     const char *stop[MAX_STOPS];
     int n_stop;
 } run_args;
@@ -128,6 +130,8 @@ static int parse(int argc, char **argv, run_args *a)
             VALUE();
             if ((rc = cli_int("run", o, v, 1, UINT32_MAX, &a->ctx)))
                 return rc;
+        } else if (!strcmp(o, "--no-graph")) {
+            a->no_graph = true;
         } else if (!strcmp(o, "--plan")) {
             if ((rc = cli_value("run", argc, argv, &i, &a->plan)))
                 return rc;
@@ -393,7 +397,11 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     cli_ui ui;
-    rt_options ro = {.backend = a.backend, .n_threads = (int)a.threads, .plan = a.plan, .cache_dir = a.cache};
+    rt_options ro = {.backend = a.backend,
+                     .n_threads = (int)a.threads,
+                     .plan = a.plan,
+                     .cache_dir = a.cache,
+                     .no_graph = a.no_graph};
     cli_compile_callbacks(&ro, &ui);
     if (a.ctx > 0)
         ro.n_ctx = (uint32_t)a.ctx;

@@ -33,6 +33,7 @@ typedef struct rt_options {
      * progress, cache warnings and notices (auto falling back to the CPU) */
     const char *cache_dir;
     const char *plan;
+    bool no_graph;            /* GPU: launch a decode step kernel by kernel instead of replaying its graph */
     void (*progress)(void *ctx, uint32_t done, uint32_t total);
     void (*warn)(void *ctx, const char *msg);
     void *cb_ctx;
@@ -65,13 +66,19 @@ const char *rt_fallback_reason(const rt_session *s);
 struct cg_build_stats;
 const struct cg_build_stats *rt_gpu_build_stats(const rt_session *s);
 const char *rt_gpu_device_name(const rt_session *s);
-/* With ROCMFORGE_PROFILE set when a GPU session opens: time per kernel, each
- * launch synchronised, [0] decode steps (T = 1) and [1] the others. */
+/* With ROCMFORGE_PROFILE set when a GPU session opens: per kernel, [0]
+ * decode steps (T = 1) and [1] the others, the time between the events
+ * recorded before its launches and before the next launch (no launch is
+ * synchronised; decode steps run launch by launch, not as a graph), and
+ * the bytes its launches move: every weight, value and cache row it reads
+ * or writes counted once (attention: the cache rows up to P + T). */
 typedef struct rt_gpu_profile {
     uint32_t n;             /* kernels */
     const char **name;      /* (n) */
     double *seconds[2];     /* (n) */
     uint64_t *calls[2];     /* (n) */
+    double *bytes[2];       /* (n) */
+    double copy_gbs;        /* the device's copy bandwidth, GB/s read + written, measured at open */
 } rt_gpu_profile;
 const rt_gpu_profile *rt_gpu_session_profile(const rt_session *s);
 

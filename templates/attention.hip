@@ -23,8 +23,9 @@
 
 extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
 {{NAME}}(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc,
-         float *__restrict__ out, int T, int P)
+         float *__restrict__ out, int T, const int *__restrict__ past)
 {
+    const int P = *past; // positions already in the cache
     const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
     const int h = blockIdx.x, t = blockIdx.y, hk = h / (HQ / HKV);
     const int pos = P + t;

@@ -10,18 +10,30 @@
  * in one allocation, uploaded once; the workspace the memory planner sized,
  * the KV cache (f32 [n_ctx, Hkv, D] per layer and K/V), the step's token
  * and position inputs and the argmax result in the other. Nothing is
- * allocated after that: eval() uploads T token ids and positions, launches,
- * and copies back the logits (or, for greedy decoding, one token id). The
- * activation arena also holds the actq scratch: the rows a matmul group's
- * products read, converted as the CPU converts them (codegen.h).
+ * allocated after that: eval() uploads P and the T token ids (one copy)
+ * and the positions, launches, and copies back the logits (or, for greedy
+ * decoding, one token id). The activation arena also holds the actq
+ * scratch: the rows a matmul group's products read, converted as the CPU
+ * converts them (codegen.h).
  *
  * A launch's arguments are device addresses of IR values, resolved as the
  * CPU backend resolves them (workspace offset, weight, cache, or a view of
- * another value), then the launch's row count and the past length P.
+ * another value), then the launch's row count and the address of P, which
+ * every kernel reads from device memory. So a decode step (T = 1) launches
+ * the same kernels with the same arguments whatever P is: the first one is
+ * captured as a graph, and every later one is a copy of P and the token, one
+ * graph launch and, greedy, one copy back of the next token. A capture that
+ * fails is said once (the warn callback) and the steps run launch by launch,
+ * as they do with rt_options.no_graph, ROCMFORGE_PROFILE or
+ * ROCMFORGE_GPU_DEBUG.
  *
- * With ROCMFORGE_PROFILE set, every launch is followed by a stream sync
- * and timed into rt_gpu_profile (per kernel, decode and prefill apart), which
- * `rocmforge bench` prints: where a step's time goes, launch gaps included.
+ * With ROCMFORGE_PROFILE set, an event is recorded before every launch and
+ * after the last, and at the end of the step the time between consecutive
+ * events goes to the kernel launched between them (rt_gpu_profile, decode
+ * and prefill apart, with the bytes each launch moves), which `rocmforge
+ * bench` prints: where a step's time goes, launch gaps included, no launch
+ * synchronised. The device's copy bandwidth is measured once at open, to
+ * put the kernels' rates against.
  *
  * With ROCMFORGE_GPU_DEBUG set, every launch is followed by a stream sync
  * and one line per value it stored, "debug %id sum sum|x|", the same lines
@@ -31,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "codegen/cache.h"
 #include "codegen/codegen.h"
@@ -56,6 +67,12 @@ typedef struct gpu_state {
     gpu_ptr acts;              /* workspace, KV cache, inputs */
     gpu_ptr *weight_at;        /* by node id: a WEIGHT's address */
     gpu_ptr workspace, tokens, pos, argmax_out;
+    gpu_ptr past;              /* P, one int, right before the tokens: one copy uploads both */
+    int32_t *h_step;           /* (plan_tokens + 1) host staging: P, then the step's token ids */
+    gpu_graph *graph;          /* the captured decode step, once made */
+    bool graph_off;            /* decode steps run launch by launch */
+    gpu_event **ev;            /* profile: (n_launches + 1) */
+    uint32_t *ran;             /* profile: (n_launches) the launches of the last step */
     gpu_ptr scratch;           /* actq slots, each plan_tokens rows of prog->scratch_k floats */
     size_t scratch_slot;       /* bytes per slot */
     gpu_ptr *kv;               /* by 2 * layer + kv */
@@ -70,6 +87,16 @@ typedef struct gpu_state {
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* ---- values ----------------------------------------------------------------------- */
+
+static size_t weight_bytes(const ir_node *w)
+{
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t n = 1;
+    for (uint8_t i = 0; i < w->type.rank; i++)
+        n *= w->type.dim[i];
+    return (size_t)(n / tt->block_size) * tt->type_size;
+}
+
 
 static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
 {
@@ -122,23 +149,39 @@ static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int6
 
 /* ---- a step ------------------------------------------------------------------------------ */
 
-static double now_s(void)
+/* bytes launch l moves (rt_gpu_profile): its weights, values and the cache
+ * rows attention reads, each once */
+static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, int64_t P)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    double b = 0;
+    int64_t rows = rt_dim(l->rows, T, P);
+    for (uint32_t a = 0; a < l->n_args; a++) {
+        uint32_t id = l->arg[a];
+        if (id >= CG_ARG_SCRATCH) {
+            b += (double)rows * (double)st->prog->scratch_k;
+            continue;
+        }
+        const ir_node *n = st->by_id[id];
+        if (n->op == IR_OP_WEIGHT)
+            b += (double)weight_bytes(n);
+        else if (n->op == IR_OP_KV_STORE)
+            b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * 4;
+        else
+            b += (double)rt_numel(&n->type, T, P) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
+    }
+    return b;
 }
 
-static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
+/* The step's launches, in plan order, on the stream (recorded instead when
+ * a capture is on). */
+static rf_status launch_all(rt_session *s, uint32_t T, uint32_t *n_ran, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
     int64_t P = s->n_past;
     rf_status rc;
-    if ((rc = api->memcpy_htod(st->tokens, s->tokens, T * sizeof(int32_t), st->stream, err)) != RF_OK ||
-        (rc = api->memcpy_htod(st->pos, s->pos, T * sizeof(int32_t), st->stream, err)) != RF_OK)
-        return rc;
     const cg_program *p = st->prog;
+    *n_ran = 0;
     for (uint32_t i = 0; i < p->n_launches; i++) {
         const cg_launch *l = &p->launches[i];
         if ((l->only_T == 1 && T != 1) || (l->only_T == -1 && T == 1))
@@ -152,26 +195,93 @@ static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
                                            : addr(st, st->by_id[id], T, P);
             args[a] = &ptrs[a];
         }
-        int32_t rows32 = (int32_t)rows, P32 = (int32_t)P;
+        int32_t rows32 = (int32_t)rows;
         args[l->n_args] = &rows32;
-        args[l->n_args + 1] = &P32;
+        args[l->n_args + 1] = &st->past;
         uint32_t grid[3] = {l->grid_x, (uint32_t)((rows + l->row_tile - 1) / l->row_tile), 1};
         uint32_t block[3] = {p->kernels[l->kernel].block, 1, 1};
-        double t0 = st->profile ? now_s() : 0;
+        if (st->profile && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
+            return rc;
         if ((rc = api->launch(st->functions[l->kernel], grid, block, 0, st->stream, args, err)) != RF_OK) {
             rf_error_prefix(err, "kernel %s (group %u)", p->kernels[l->kernel].name, l->group);
             return rc;
         }
+        if (st->profile)
+            st->ran[*n_ran] = i;
+        (*n_ran)++;
         if (st->debug && (rc = debug_launch(s, l, T, P, err)) != RF_OK)
             return rc;
-        if (st->profile) {
-            if ((rc = api->stream_sync(st->stream, err)) != RF_OK)
-                return rc;
-            st->prof.seconds[T > 1][l->kernel] += now_s() - t0;
-            st->prof.calls[T > 1][l->kernel]++;
+    }
+    if (st->profile && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
+        return rc;
+    return RF_OK;
+}
+
+/* the time between the events around each launch of the step just run */
+static rf_status profile_step(rt_session *s, uint32_t T, uint32_t n_ran, rf_error *err)
+{
+    gpu_state *st = s->state;
+    rf_status rc = st->api->stream_sync(st->stream, err);
+    for (uint32_t i = 0; i < n_ran && rc == RF_OK; i++) {
+        const cg_launch *l = &st->prog->launches[st->ran[i]];
+        float ms = 0;
+        if ((rc = st->api->event_elapsed(st->ev[i], st->ev[i + 1], &ms, err)) != RF_OK)
+            break;
+        st->prof.seconds[T > 1][l->kernel] += 1e-3 * ms;
+        st->prof.calls[T > 1][l->kernel]++;
+        st->prof.bytes[T > 1][l->kernel] += launch_bytes(st, l, T, s->n_past);
+    }
+    return rc;
+}
+
+/* The decode step as a graph: captured on first use, replayed after. */
+static rf_status decode_graph(rt_session *s, rf_error *err)
+{
+    gpu_state *st = s->state;
+    const gpu_api *api = st->api;
+    if (!st->graph) {
+        uint32_t n_ran;
+        rf_error cap = {0};
+        rf_status rc = api->capture_begin(st->stream, &cap);
+        if (rc == RF_OK) {
+            rc = launch_all(s, 1, &n_ran, &cap);
+            gpu_graph *g = NULL;
+            rf_status rc_end = api->capture_end(st->stream, &g, rc == RF_OK ? &cap : NULL);
+            rc = rc != RF_OK ? rc : rc_end;
+            st->graph = rc == RF_OK ? g : NULL;
+            if (rc != RF_OK && g)
+                api->graph_destroy(g);
+        }
+        if (rc != RF_OK) {
+            st->graph_off = true;
+            if (s->opt.warn) {
+                char msg[sizeof cap.msg + 96];
+                snprintf(msg, sizeof msg, "GPU: the decode step could not be captured as a graph (%s); running it "
+                                          "launch by launch", cap.msg);
+                s->opt.warn(s->opt.cb_ctx, msg);
+            }
+            return launch_all(s, 1, &n_ran, err);
         }
     }
-    return RF_OK;
+    return api->graph_launch(st->graph, st->stream, err);
+}
+
+static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
+{
+    gpu_state *st = s->state;
+    const gpu_api *api = st->api;
+    rf_status rc;
+    st->h_step[0] = (int32_t)s->n_past;
+    memcpy(st->h_step + 1, s->tokens, T * sizeof(int32_t));
+    if ((rc = api->memcpy_htod(st->past, st->h_step, (T + 1) * sizeof(int32_t), st->stream, err)) != RF_OK ||
+        (rc = api->memcpy_htod(st->pos, s->pos, T * sizeof(int32_t), st->stream, err)) != RF_OK)
+        return rc;
+    if (T == 1 && !st->graph_off)
+        return decode_graph(s, err);
+    uint32_t n_ran;
+    if ((rc = launch_all(s, T, &n_ran, err)) != RF_OK)
+        return rc;
+    return st->profile ? profile_step(s, T, n_ran, err) : RF_OK;
 }
 
 static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
@@ -255,15 +365,6 @@ static rf_status load_kernels(gpu_state *st, rf_error *err)
     return RF_OK;
 }
 
-static size_t weight_bytes(const ir_node *w)
-{
-    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
-    int64_t n = 1;
-    for (uint8_t i = 0; i < w->type.rank; i++)
-        n *= w->type.dim[i];
-    return (size_t)(n / tt->block_size) * tt->type_size;
-}
-
 static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
 {
     const ir_graph *g = s->graph;
@@ -306,7 +407,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     st->scratch_slot = align_up((size_t)(g->plan_tokens * st->prog->scratch_k) * sizeof(float));
     total += st->scratch_slot * st->prog->scratch_slots;
     size_t inputs = total;
-    total += 2 * align_up((size_t)g->plan_tokens * sizeof(int32_t)) + ALIGN;
+    total += 2 * align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t)) + ALIGN;
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
     if (!st->kv)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
@@ -325,11 +426,52 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
         off += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * sizeof(float));
     }
     st->scratch = st->acts + scratch_off;
-    st->tokens = st->acts + inputs;
-    st->pos = st->tokens + align_up((size_t)g->plan_tokens * sizeof(int32_t));
-    st->argmax_out = st->pos + align_up((size_t)g->plan_tokens * sizeof(int32_t));
+    st->past = st->acts + inputs;
+    st->tokens = st->past + sizeof(int32_t);
+    st->pos = st->past + align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t));
+    st->argmax_out = st->pos + align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t));
+    st->h_step = malloc(((size_t)g->plan_tokens + 1) * sizeof *st->h_step);
+    if (!st->h_step)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
     /* a cache read before it is written would be garbage, never NaN-free */
     return st->api->memset(st->acts, 0, total, st->stream, err);
+}
+
+/* the device-to-device copy rate, bytes read + written: the median of five
+ * copies of 256 MiB (0 when the memory for it is not there) */
+static double copy_bandwidth(gpu_state *st)
+{
+    const gpu_api *api = st->api;
+    enum { BYTES = 256 << 20, RUNS = 5 };
+    gpu_ptr a = 0, b = 0;
+    gpu_event *e[2] = {0};
+    float ms[RUNS];
+    double gbs = 0;
+    if (api->malloc(&a, BYTES, NULL) == RF_OK && api->malloc(&b, BYTES, NULL) == RF_OK &&
+        api->event_create(&e[0], NULL) == RF_OK && api->event_create(&e[1], NULL) == RF_OK &&
+        api->memset(a, 1, BYTES, st->stream, NULL) == RF_OK) {
+        int ok = api->memcpy_dtod(b, a, BYTES, st->stream, NULL) == RF_OK; /* warm-up */
+        for (int r = 0; r < RUNS && ok; r++)
+            ok = api->event_record(e[0], st->stream, NULL) == RF_OK &&
+                 api->memcpy_dtod(b, a, BYTES, st->stream, NULL) == RF_OK &&
+                 api->event_record(e[1], st->stream, NULL) == RF_OK &&
+                 api->stream_sync(st->stream, NULL) == RF_OK && api->event_elapsed(e[0], e[1], &ms[r], NULL) == RF_OK;
+        if (ok) {
+            for (int i = 1; i < RUNS; i++) /* insertion sort, for the median */
+                for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+                    float t = ms[j];
+                    ms[j] = ms[j - 1];
+                    ms[j - 1] = t;
+                }
+            gbs = 2.0 * BYTES / (1e-3 * ms[RUNS / 2]) / 1e9;
+        }
+    }
+    api->stream_sync(st->stream, NULL);
+    api->event_destroy(e[0]);
+    api->event_destroy(e[1]);
+    api->free(a);
+    api->free(b);
+    return gbs;
 }
 
 static rf_status profile_init(gpu_state *st, rf_error *err)
@@ -342,13 +484,22 @@ static rf_status profile_init(gpu_state *st, rf_error *err)
     for (int f = 0; f < 2; f++) {
         st->prof.seconds[f] = calloc(n, sizeof *st->prof.seconds[f]);
         st->prof.calls[f] = calloc(n, sizeof *st->prof.calls[f]);
-        if (!st->prof.seconds[f] || !st->prof.calls[f])
+        st->prof.bytes[f] = calloc(n, sizeof *st->prof.bytes[f]);
+        if (!st->prof.seconds[f] || !st->prof.calls[f] || !st->prof.bytes[f])
             return rf_fail(err, RF_E_NOMEM, "out of memory");
     }
-    if (!st->prof.name)
+    st->ev = calloc(st->prog->n_launches + 1, sizeof *st->ev);
+    st->ran = calloc(st->prog->n_launches + 1, sizeof *st->ran);
+    if (!st->prof.name || !st->ev || !st->ran)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n; i++)
         st->prof.name[i] = st->prog->kernels[i].name;
+    for (uint32_t i = 0; i <= st->prog->n_launches; i++) {
+        rf_status rc = st->api->event_create(&st->ev[i], err);
+        if (rc != RF_OK)
+            return rc;
+    }
+    st->prof.copy_gbs = copy_bandwidth(st);
     return RF_OK;
 }
 
@@ -378,10 +529,17 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     }
     RF_ASSERT(st->out);
     if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, err)) != RF_OK ||
-        (rc = load_kernels(st, err)) != RF_OK || (rc = profile_init(st, err)) != RF_OK ||
-        (rc = upload_weights(s, st, err)) != RF_OK ||
-        (rc = alloc_activations(s, st, err)) != RF_OK)
+        (rc = load_kernels(st, err)) != RF_OK || (rc = upload_weights(s, st, err)) != RF_OK ||
+        (rc = alloc_activations(s, st, err)) != RF_OK || (rc = profile_init(st, err)) != RF_OK)
         return rc;
+    /* one graph serves every decode step only while no launch's shape
+     * depends on P */
+    st->graph_off = s->opt.no_graph || st->profile || st->debug;
+    for (uint32_t i = 0; i < st->prog->n_launches; i++) {
+        const cg_launch *l = &st->prog->launches[i];
+        if (l->only_T != -1 && (l->rows == IR_DIM_P || l->rows == IR_DIM_PT))
+            st->graph_off = true;
+    }
     return st->api->stream_sync(st->stream, err);
 }
 
@@ -395,6 +553,10 @@ static void gpu_release(rt_session *s)
     if (st->api) {
         if (st->stream)
             st->api->stream_sync(st->stream, NULL);
+        if (st->graph)
+            st->api->graph_destroy(st->graph);
+        for (uint32_t i = 0; st->ev && i <= st->prog->n_launches; i++)
+            st->api->event_destroy(st->ev[i]);
         for (uint32_t i = 0; st->modules && i < st->prog->n_kernels; i++)
             if (st->modules[i])
                 st->api->module_unload(st->modules[i]);
@@ -411,7 +573,11 @@ static void gpu_release(rt_session *s)
     for (int f = 0; f < 2; f++) {
         free(st->prof.seconds[f]);
         free(st->prof.calls[f]);
+        free(st->prof.bytes[f]);
     }
+    free(st->ev);
+    free(st->ran);
+    free(st->h_step);
     free(st->kv);
     free(st->by_id);
     free(st->weight_at);

@@ -24,6 +24,8 @@ typedef uint64_t gpu_ptr;                /* a device address; 0 is none */
 typedef struct gpu_module gpu_module;     /* hipModule_t / CUmodule */
 typedef struct gpu_function gpu_function; /* hipFunction_t / CUfunction */
 typedef struct gpu_stream gpu_stream;     /* hipStream_t / CUstream */
+typedef struct gpu_graph gpu_graph;       /* an instantiated graph: hipGraphExec_t / CUgraphExec */
+typedef struct gpu_event gpu_event;       /* hipEvent_t / CUevent */
 
 typedef struct gpu_device_info {
     char name[128];        /* "AMD Instinct MI210", "NVIDIA H100 80GB HBM3" */
@@ -40,6 +42,7 @@ typedef struct gpu_api {
     /* copies are ordered on the stream; *_sync variants wait for them */
     rf_status (*memcpy_htod)(gpu_ptr dst, const void *src, size_t n, gpu_stream *s, rf_error *err);
     rf_status (*memcpy_dtoh)(void *dst, gpu_ptr src, size_t n, gpu_stream *s, rf_error *err);
+    rf_status (*memcpy_dtod)(gpu_ptr dst, gpu_ptr src, size_t n, gpu_stream *s, rf_error *err);
     rf_status (*memset)(gpu_ptr dst, int byte, size_t n, gpu_stream *s, rf_error *err);
     rf_status (*module_load)(const void *code, size_t size, gpu_module **m, rf_error *err);
     void (*module_unload)(gpu_module *m);
@@ -50,6 +53,20 @@ typedef struct gpu_api {
     rf_status (*stream_create)(gpu_stream **s, rf_error *err);
     void (*stream_destroy)(gpu_stream *s);
     rf_status (*stream_sync)(gpu_stream *s, rf_error *err);
+    /* Graphs: between capture_begin and capture_end the stream's work is
+     * recorded, not run; capture_end instantiates it, and graph_launch runs
+     * the whole of it again on a stream. A failed capture_end leaves the
+     * stream out of capture. */
+    rf_status (*capture_begin)(gpu_stream *s, rf_error *err);
+    rf_status (*capture_end)(gpu_stream *s, gpu_graph **g, rf_error *err);
+    rf_status (*graph_launch)(gpu_graph *g, gpu_stream *s, rf_error *err);
+    void (*graph_destroy)(gpu_graph *g);
+    /* Events, for timing kernels without synchronising each launch: the
+     * milliseconds between two recorded events, once the second is done. */
+    rf_status (*event_create)(gpu_event **e, rf_error *err);
+    void (*event_destroy)(gpu_event *e);
+    rf_status (*event_record)(gpu_event *e, gpu_stream *s, rf_error *err);
+    rf_status (*event_elapsed)(gpu_event *start, gpu_event *stop, float *ms, rf_error *err);
 } gpu_api;
 
 /* Opens device `ordinal` through the first driver that has one: which is

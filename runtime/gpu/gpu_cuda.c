@@ -23,9 +23,10 @@
  * ("cuMemAlloc(1.5 GiB): CUDA_ERROR_OUT_OF_MEMORY"). No libcuda, a failing
  * cuInit or no device is RF_E_UNSUPPORTED; out of memory is RF_E_NOMEM, a
  * code object the device cannot run RF_E_FORMAT, an unknown kernel name
- * RF_E_NOTFOUND, anything else RF_E_IO. What it does not do: pinned host
- * memory, events, graphs, several contexts; a device-to-host copy into
- * pageable memory is complete only after stream_sync.
+ * RF_E_NOTFOUND, anything else RF_E_IO. Graphs are captured from the stream
+ * in relaxed mode and instantiated at once. What it does not do: pinned
+ * host memory, several contexts; a device-to-host copy into pageable memory
+ * is complete only after stream_sync.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -45,9 +46,11 @@ rf_status gpu_cuda_open(int ordinal, const gpu_api **api, gpu_device_info *info,
 #define CUDA_CALLS                                                                                                 \
     X(cuInit) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDeviceTotalMem)    \
     X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuGetErrorName) X(cuMemAlloc) X(cuMemFree)                   \
-    X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemsetD8Async) X(cuModuleLoadData) X(cuModuleUnload)            \
+    X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync) X(cuMemsetD8Async) X(cuModuleLoadData) X(cuModuleUnload)            \
     X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuStreamCreate) X(cuStreamDestroy)           \
-    X(cuStreamSynchronize)
+    X(cuStreamSynchronize) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate)                  \
+    X(cuGraphDestroy) X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord)  \
+    X(cuEventElapsedTime)
 CUDA_CALLS
 #undef X
 
@@ -167,6 +170,13 @@ static rf_status cuda_memcpy_dtoh(void *dst, gpu_ptr src, size_t n, gpu_stream *
     return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuMemcpyDtoHAsync");
 }
 
+static rf_status cuda_memcpy_dtod(gpu_ptr dst, gpu_ptr src, size_t n, gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    CUresult r = p_cuMemcpyDtoDAsync((CUdeviceptr)dst, (CUdeviceptr)src, n, (CUstream)s);
+    return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuMemcpyDtoDAsync");
+}
+
 static rf_status cuda_memset(gpu_ptr dst, int byte, size_t n, gpu_stream *s, rf_error *err)
 {
     BIND(err);
@@ -250,12 +260,80 @@ static rf_status cuda_stream_sync(gpu_stream *s, rf_error *err)
     return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuStreamSynchronize");
 }
 
+static rf_status cuda_capture_begin(gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    CUresult r = p_cuStreamBeginCapture((CUstream)s, CU_STREAM_CAPTURE_MODE_RELAXED);
+    return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuStreamBeginCapture");
+}
+
+static rf_status cuda_capture_end(gpu_stream *s, gpu_graph **g, rf_error *err)
+{
+    BIND(err);
+    CUgraph graph = NULL;
+    CUgraphExec exec = NULL;
+    CUresult r = p_cuStreamEndCapture((CUstream)s, &graph);
+    if (r != CUDA_SUCCESS)
+        return fail(err, r, "cuStreamEndCapture");
+    r = p_cuGraphInstantiate(&exec, graph, 0);
+    p_cuGraphDestroy(graph);
+    if (r != CUDA_SUCCESS)
+        return fail(err, r, "cuGraphInstantiate");
+    *g = (gpu_graph *)exec;
+    return RF_OK;
+}
+
+static rf_status cuda_graph_launch(gpu_graph *g, gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    CUresult r = p_cuGraphLaunch((CUgraphExec)g, (CUstream)s);
+    return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuGraphLaunch");
+}
+
+static void cuda_graph_destroy(gpu_graph *g)
+{
+    if (g && bind() == CUDA_SUCCESS)
+        p_cuGraphExecDestroy((CUgraphExec)g);
+}
+
+static rf_status cuda_event_create(gpu_event **e, rf_error *err)
+{
+    BIND(err);
+    CUevent ev = NULL;
+    CUresult r = p_cuEventCreate(&ev, CU_EVENT_DEFAULT);
+    if (r != CUDA_SUCCESS)
+        return fail(err, r, "cuEventCreate");
+    *e = (gpu_event *)ev;
+    return RF_OK;
+}
+
+static void cuda_event_destroy(gpu_event *e)
+{
+    if (e && bind() == CUDA_SUCCESS)
+        p_cuEventDestroy((CUevent)e);
+}
+
+static rf_status cuda_event_record(gpu_event *e, gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    CUresult r = p_cuEventRecord((CUevent)e, (CUstream)s);
+    return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuEventRecord");
+}
+
+static rf_status cuda_event_elapsed(gpu_event *start, gpu_event *stop, float *ms, rf_error *err)
+{
+    BIND(err);
+    CUresult r = p_cuEventElapsedTime(ms, (CUevent)start, (CUevent)stop);
+    return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuEventElapsedTime");
+}
+
 static const gpu_api cuda_api = {
     .name = "cuda",
     .malloc = cuda_malloc,
     .free = cuda_free,
     .memcpy_htod = cuda_memcpy_htod,
     .memcpy_dtoh = cuda_memcpy_dtoh,
+    .memcpy_dtod = cuda_memcpy_dtod,
     .memset = cuda_memset,
     .module_load = cuda_module_load,
     .module_unload = cuda_module_unload,
@@ -264,6 +342,14 @@ static const gpu_api cuda_api = {
     .stream_create = cuda_stream_create,
     .stream_destroy = cuda_stream_destroy,
     .stream_sync = cuda_stream_sync,
+    .capture_begin = cuda_capture_begin,
+    .capture_end = cuda_capture_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_destroy = cuda_graph_destroy,
+    .event_create = cuda_event_create,
+    .event_destroy = cuda_event_destroy,
+    .event_record = cuda_event_record,
+    .event_elapsed = cuda_event_elapsed,
 };
 
 static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)

@@ -50,9 +50,11 @@ rf_status gpu_hip_open(int ordinal, const gpu_api **api, gpu_device_info *info, 
 #define X(f) static __typeof__(f) *p_##f;
 #define HIP_CALLS                                                                                                  \
     X(hipInit) X(hipGetDeviceCount) X(hipSetDevice) X(hipGetDeviceProperties) X(hipGetErrorName) X(hipMalloc)     \
-    X(hipFree) X(hipMemcpyHtoDAsync) X(hipMemcpyDtoHAsync) X(hipMemsetD8Async) X(hipModuleLoadData)               \
+    X(hipFree) X(hipMemcpyHtoDAsync) X(hipMemcpyDtoHAsync) X(hipMemcpyDtoDAsync) X(hipMemsetD8Async) X(hipModuleLoadData)               \
     X(hipModuleUnload) X(hipModuleGetFunction) X(hipModuleLaunchKernel) X(hipStreamCreate) X(hipStreamDestroy)    \
-    X(hipStreamSynchronize)
+    X(hipStreamSynchronize) X(hipStreamBeginCapture) X(hipStreamEndCapture) X(hipGraphInstantiate)              \
+    X(hipGraphDestroy) X(hipGraphLaunch) X(hipGraphExecDestroy) X(hipEventCreate) X(hipEventDestroy)              \
+    X(hipEventRecord) X(hipEventElapsedTime)
 HIP_CALLS
 #undef X
 
@@ -179,6 +181,13 @@ static rf_status hip_memcpy_dtoh(void *dst, gpu_ptr src, size_t n, gpu_stream *s
     return e == hipSuccess ? RF_OK : fail(err, e, "hipMemcpyDtoHAsync");
 }
 
+static rf_status hip_memcpy_dtod(gpu_ptr dst, gpu_ptr src, size_t n, gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    hipError_t e = p_hipMemcpyDtoDAsync(dev(dst), dev(src), n, (hipStream_t)s);
+    return e == hipSuccess ? RF_OK : fail(err, e, "hipMemcpyDtoDAsync");
+}
+
 static rf_status hip_memset(gpu_ptr dst, int byte, size_t n, gpu_stream *s, rf_error *err)
 {
     BIND(err);
@@ -259,12 +268,80 @@ static rf_status hip_stream_sync(gpu_stream *s, rf_error *err)
     return e == hipSuccess ? RF_OK : fail(err, e, "hipStreamSynchronize");
 }
 
+static rf_status hip_capture_begin(gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    hipError_t e = p_hipStreamBeginCapture((hipStream_t)s, hipStreamCaptureModeRelaxed);
+    return e == hipSuccess ? RF_OK : fail(err, e, "hipStreamBeginCapture");
+}
+
+static rf_status hip_capture_end(gpu_stream *s, gpu_graph **g, rf_error *err)
+{
+    BIND(err);
+    hipGraph_t graph = NULL;
+    hipGraphExec_t exec = NULL;
+    hipError_t e = p_hipStreamEndCapture((hipStream_t)s, &graph);
+    if (e != hipSuccess)
+        return fail(err, e, "hipStreamEndCapture");
+    e = p_hipGraphInstantiate(&exec, graph, NULL, NULL, 0);
+    p_hipGraphDestroy(graph);
+    if (e != hipSuccess)
+        return fail(err, e, "hipGraphInstantiate");
+    *g = (gpu_graph *)exec;
+    return RF_OK;
+}
+
+static rf_status hip_graph_launch(gpu_graph *g, gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    hipError_t e = p_hipGraphLaunch((hipGraphExec_t)g, (hipStream_t)s);
+    return e == hipSuccess ? RF_OK : fail(err, e, "hipGraphLaunch");
+}
+
+static void hip_graph_destroy(gpu_graph *g)
+{
+    if (g && bind() == hipSuccess)
+        p_hipGraphExecDestroy((hipGraphExec_t)g);
+}
+
+static rf_status hip_event_create(gpu_event **ev, rf_error *err)
+{
+    BIND(err);
+    hipEvent_t h = NULL;
+    hipError_t e = p_hipEventCreate(&h);
+    if (e != hipSuccess)
+        return fail(err, e, "hipEventCreate");
+    *ev = (gpu_event *)h;
+    return RF_OK;
+}
+
+static void hip_event_destroy(gpu_event *ev)
+{
+    if (ev && bind() == hipSuccess)
+        p_hipEventDestroy((hipEvent_t)ev);
+}
+
+static rf_status hip_event_record(gpu_event *ev, gpu_stream *s, rf_error *err)
+{
+    BIND(err);
+    hipError_t e = p_hipEventRecord((hipEvent_t)ev, (hipStream_t)s);
+    return e == hipSuccess ? RF_OK : fail(err, e, "hipEventRecord");
+}
+
+static rf_status hip_event_elapsed(gpu_event *start, gpu_event *stop, float *ms, rf_error *err)
+{
+    BIND(err);
+    hipError_t e = p_hipEventElapsedTime(ms, (hipEvent_t)start, (hipEvent_t)stop);
+    return e == hipSuccess ? RF_OK : fail(err, e, "hipEventElapsedTime");
+}
+
 static const gpu_api hip_api = {
     .name = "hip",
     .malloc = hip_malloc,
     .free = hip_free,
     .memcpy_htod = hip_memcpy_htod,
     .memcpy_dtoh = hip_memcpy_dtoh,
+    .memcpy_dtod = hip_memcpy_dtod,
     .memset = hip_memset,
     .module_load = hip_module_load,
     .module_unload = hip_module_unload,
@@ -273,6 +350,14 @@ static const gpu_api hip_api = {
     .stream_create = hip_stream_create,
     .stream_destroy = hip_stream_destroy,
     .stream_sync = hip_stream_sync,
+    .capture_begin = hip_capture_begin,
+    .capture_end = hip_capture_end,
+    .graph_launch = hip_graph_launch,
+    .graph_destroy = hip_graph_destroy,
+    .event_create = hip_event_create,
+    .event_destroy = hip_event_destroy,
+    .event_record = hip_event_record,
+    .event_elapsed = hip_event_elapsed,
 };
 
 /* a fixed-size, maybe unterminated field into a string, cut to fit */

@@ -43,6 +43,8 @@ enum {
     THREADS_ROW = 256, /* threads of a rowwise block */
     SLICE_ACTQ = 2048, /* elements of a row an actq block converts */
     WAVES_ATTENTION = 8, /* wavefronts of an attention block */
+    BLOCKS_DECODE_ATTN = 1024, /* a decode step's attention blocks at a long context: heads x key ranges */
+    SPLIT_MAX = 64,           /* key ranges of a decode step's attention row and head, at most */
 };
 
 /* ---- a growable string -------------------------------------------------- */
@@ -196,6 +198,7 @@ typedef struct kbuild {
     sbuf params;                 /* the parameter list, each followed by ", " */
     sbuf setup;                  /* matmul: naming the input and norm weight */
     sbuf body;
+    sbuf tail;                   /* after the body: a decode kernel's quantize-out tail */
     uint32_t types;              /* bit i: gpu_types[i] is used */
     uint32_t group;
     rf_error *err;
@@ -478,7 +481,35 @@ static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, con
               qname(w->type.elem, tn), p, col, (long long)row_bytes, (long long)row_bytes, acc, xs);
 }
 
-static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, hole *holes, size_t *n_holes, char vals[][32])
+/* Decode products' shape knobs until `rocmforge tune` chooses them per
+ * kernel: ROCMFORGE_TUNE_ROWS (output columns a wavefront, 1, 2 or 4;
+ * default ROWS_DECODE) and ROCMFORGE_TUNE_WAVES (wavefronts a block, 2, 4
+ * or 8; default WAVES_MATMUL). A value out of range is the default. */
+static int tune_knob(const char *name, int def, int max)
+{
+    const char *v = getenv(name);
+    int n = v ? atoi(v) : def;
+    return n >= 1 && n <= max && !(n & (n - 1)) ? n : def;
+}
+
+static int decode_waves(void) { return tune_knob("ROCMFORGE_TUNE_WAVES", WAVES_MATMUL, 8); }
+
+/* the decode columns a wavefront: as many as every product's width allows
+ * (a wavefront's columns stay in one product) */
+static int decode_cols(const mm_group *m)
+{
+    for (int r = tune_knob("ROCMFORGE_TUNE_ROWS", ROWS_DECODE, 4); r > 1; r /= 2) {
+        bool fits = true;
+        for (int i = 0; i < m->n_mm; i++)
+            fits = fits && m->mm[i]->in[1]->type.dim[0] % r == 0;
+        if (fits)
+            return r;
+    }
+    return 1;
+}
+
+static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves, hole *holes, size_t *n_holes,
+                       char vals[][32])
 {
     sbuf *b = &k->body;
     char f[32];
@@ -496,6 +527,11 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, hole *hol
         sb_printf(setup, "    const float *nw = p%d;\n", pn);
     else
         sb_printf(setup, "    const float *nw = 0; // no norm weight\n");
+    int qinv = m->slot[AQ_Q8] >= 0 ? AQ_Q8 : m->slot[AQ_Q8K] >= 0 ? AQ_Q8K : -1;
+    if (qinv >= 0)
+        sb_printf(setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
+                  param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[qinv], "const unsigned char *__restrict__ ",
+                           aq_names[qinv]));
     if (m->glu) {
         sb_printf(b, "    {\n        const int j0 = j; // %s of two products\n", ir_op_name(m->glu->op));
         mm_dot(k, b, m, m->mm[0], "accg", "j0");
@@ -525,14 +561,15 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, hole *hol
     snprintf(vals[0], 32, "%lld", (long long)m->K);
     snprintf(vals[1], 32, "%lld", (long long)m->ncols);
     snprintf(vals[2], 32, "%d", mt);
-    snprintf(vals[3], 32, "%d", WAVES_MATMUL);
+    snprintf(vals[3], 32, "%d", waves);
     snprintf(vals[4], 32, "%d", norm ? 1 : 0);
     snprintf(vals[5], 32, "%s", flit(f, norm ? m->norm->fa[0] : 0.0f));
     snprintf(vals[6], 32, "%d", pn >= 0);
     snprintf(vals[7], 32, "%d", rows);
     snprintf(vals[8], 32, "%d", mt == 1 ? UNROLL_DECODE : 1);
-    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS", "UNROLL"};
-    for (; h < 9; h++)
+    snprintf(vals[9], 32, "%d", qinv >= 0);
+    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS", "UNROLL", "QINV"};
+    for (; h < 10; h++)
         holes[h] = (hole){names[h], vals[h]};
     *n_holes = h;
 }
@@ -710,10 +747,30 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
 
 /* ---- kernels and launches ---------------------------------------------------------- */
 
+/* The decode step's conversions (the quantize-out tails, prelude.hip): a
+ * matmul group whose products are all quantized (int8 kinds), whose input is
+ * the step's rows of K % 256 == 0 features and the stored output of exactly
+ * one earlier matmul group (its one product or GLU, K columns) or attention
+ * group (heads of D | 256), gets that input converted by the producer's
+ * decode kernel; its actq kernel then runs for prefill only. A matmul group's
+ * int8 rows live in one of two banks of scratch slots, alternating from one
+ * such group to the next, so a producer never writes the rows its own
+ * products are reading. */
+typedef struct qplan {
+    mm_group *mm;          /* by group id: the collected matmul group */
+    bool *is_mm;           /* by group id: mm[] is valid */
+    uint32_t *consumer;    /* by producer group id: the group it converts for (0: none) */
+    uint32_t *producer;    /* by consumer group id: the group that converts its decode input (0: actq) */
+    int *bank;             /* by group id */
+    int kind_index[AQ_COUNT]; /* slot of each kind within a bank, -1: no group uses it */
+    int n_kinds;
+} qplan;
+
 typedef struct gen {
     cg_program *p;
     uint32_t cap_kernels, cap_launches;
     rf_error *err;
+    qplan q;
 } gen;
 
 static uint64_t fnv1a(const char *s)
@@ -752,19 +809,20 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
     sb_put(&src, "\n", 1);
     hole holes[24];
     size_t nh = 0;
-    for (size_t i = 0; i < n_extra && nh < 21; i++)
+    for (size_t i = 0; i < n_extra && nh < 19; i++)
         holes[nh++] = extra[i];
     holes[nh++] = (hole){"NAME", "__RF_KERNEL__"};
     holes[nh++] = (hole){"PARAMS", k->params.p ? k->params.p : ""};
     holes[nh++] = (hole){"BODY", k->body.p ? k->body.p : ""};
     holes[nh++] = (hole){"SETUP", k->setup.p ? k->setup.p : ""};
+    holes[nh++] = (hole){"TAIL", k->tail.p ? k->tail.p : ""};
     render(&src, cg_template_text(tmpl_name), holes, nh);
-    if (src.oom || k->params.oom || k->setup.oom || k->body.oom) {
+    if (src.oom || k->params.oom || k->setup.oom || k->body.oom || k->tail.oom) {
         free(src.p);
         return rf_fail(G->err, RF_E_NOMEM, "out of memory rendering kernels");
     }
     /* the name carries a hash of the source, so equal names mean equal kernels */
-    char name[96];
+    char name[128];
     snprintf(name, sizeof name, "%s_%08x", summary, (unsigned)(fnv1a(src.p) & 0xffffffffu));
     sbuf fin = {0};
     for (const char *p = src.p, *q; ; p = q + strlen("__RF_KERNEL__")) {
@@ -834,9 +892,11 @@ static void kb_reset(kbuild *k)
     free(k->params.p);
     free(k->setup.p);
     free(k->body.p);
+    free(k->tail.p);
     memset(&k->params, 0, sizeof k->params);
     memset(&k->setup, 0, sizeof k->setup);
     memset(&k->body, 0, sizeof k->body);
+    memset(&k->tail, 0, sizeof k->tail);
     k->n_args = 0;
     k->types = 0;
 }
@@ -844,7 +904,7 @@ static void kb_reset(kbuild *k)
 /* The launch before a matmul group's products whose weights are not all
  * f32: the input, normalised when the group has the norm, converted once per
  * kind the weights need into scratch slots. */
-static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows)
+static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows, int8_t only_T)
 {
     static const char *const call[] = {"rf_actq_round<0>", "rf_actq_round<1>", "rf_actq_round<2>",
                                        "rf_actq_q8<32, false>", "rf_actq_q8<256, true>"};
@@ -877,9 +937,52 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows)
     snprintf(summary, sizeof summary, "actq_k%lld_%s%x", (long long)m->K, m->norm ? "norm_" : "", m->kinds);
     if (m->K > G->p->scratch_k)
         G->p->scratch_k = m->K;
-    if ((uint32_t)m->n_slots > G->p->scratch_slots)
-        G->p->scratch_slots = (uint32_t)m->n_slots;
-    return emit(G, k, "actq", holes, 5, summary, 256, (uint32_t)((m->K + SLICE_ACTQ - 1) / SLICE_ACTQ), rows, 1, 0);
+    if ((uint32_t)(2 * G->q.n_kinds) > G->p->scratch_slots)
+        G->p->scratch_slots = (uint32_t)(2 * G->q.n_kinds);
+    return emit(G, k, "actq", holes, 5, summary, 256, (uint32_t)((m->K + SLICE_ACTQ - 1) / SLICE_ACTQ), rows, 1,
+                only_T);
+}
+
+/* m's scratch slots: one per kind, in its bank */
+static void set_slots(const gen *G, mm_group *m, uint32_t gid)
+{
+    for (int q = 0; q < AQ_COUNT; q++)
+        m->slot[q] = m->n_slots && (m->kinds & (1u << q)) ? G->q.bank[gid] * G->q.n_kinds + G->q.kind_index[q] : -1;
+}
+
+/* The quantize-out tail of a decode kernel that stores y, the input of
+ * matmul group c: yexpr names y's pointer in the kernel (NULL: its
+ * parameter), seg and cols are C++ expressions (the block's 256-column
+ * segment, the columns it stored), nt its threads. */
+static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *yexpr, int nt, const char *seg,
+                  const char *cols)
+{
+    mm_group m = G->q.mm[c];
+    set_slots(G, &m, c);
+    char f[32], nw[16] = "0", dst[2][16] = {"0", "0"};
+    int kinds[2] = {0, 0}, n = 0;
+    for (int q = AQ_Q8; q <= AQ_Q8K; q++)
+        if (m.slot[q] >= 0) {
+            snprintf(dst[n], sizeof dst[n], "p%d",
+                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m.slot[q], "unsigned char *__restrict__ ", "next input"));
+            kinds[n++] = q == AQ_Q8 ? 1 : 2;
+        }
+    if (m.norm && m.norm->n_in > 1)
+        snprintf(nw, sizeof nw, "p%d", param(k, m.norm->in[1], "const float *__restrict__ ", "next norm weight"));
+    char ys[16];
+    if (yexpr)
+        snprintf(ys, sizeof ys, "%s", yexpr);
+    else
+        snprintf(ys, sizeof ys, "p%d", param(k, y, "float *__restrict__ ", "output"));
+    int pc = param_id(k, CG_ARG_QTAIL, "unsigned int *__restrict__ ", "tail counters");
+    int64_t nseg = m.K / 256;
+    sb_printf(&k->tail, "    // the next group's input: converted here for its %s products\n", aq_names[kinds[0] == 1 ? AQ_Q8 : AQ_Q8K]);
+    sb_printf(&k->tail, "    rf_qtail<%lld, %d, %d, %d, %s>(%s, %s, %s, %s, %s, p%d, (float *)(p%d + %lld), %s, %s);\n",
+              (long long)m.K, nt, kinds[0], kinds[1], m.norm ? "true" : "false", ys, nw,
+              flit(f, m.norm ? m.norm->fa[0] : 0.0f), dst[0], dst[1], pc, pc, (long long)nseg + 1, seg, cols);
+    uint64_t bytes = (uint64_t)(2 * nseg + 1) * 4;
+    if (bytes > G->p->qtail_bytes)
+        G->p->qtail_bytes = bytes;
 }
 
 static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
@@ -887,36 +990,37 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     mm_group m;
     if (!mm_collect(k, nodes, n, &m))
         return k->st;
-    char tn[16], summary[64];
+    set_slots(G, &m, k->group);
+    char tn[16], summary[96];
     int64_t rows = m.x->type.dim[0];
-    if (m.n_slots) {
-        rf_status st = emit_actq(G, k, &m, rows);
+    /* the producer converts a decode step's row (all rows, when there is
+     * one), so then actq runs for prefill only (never) */
+    if (m.n_slots && !(G->q.producer[k->group] && rows == 1)) {
+        rf_status st = emit_actq(G, k, &m, rows, G->q.producer[k->group] ? -1 : 0);
         if (st != RF_OK)
             return st;
     }
     /* decode (one row) and, when the rows are the step's tokens, prefill */
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
-        /* decode: several columns a wavefront, as many as every product's
-         * width allows (a wavefront's columns stay in one product) */
-        int cols = 1;
-        for (int r = ROWS_DECODE; mt == 1 && r > 1 && cols == 1; r /= 2) {
-            bool fits = true;
-            for (int i = 0; i < m.n_mm; i++)
-                fits = fits && m.mm[i]->in[1]->type.dim[0] % r == 0;
-            if (fits)
-                cols = r;
-        }
-        hole holes[10];
-        char vals[10][32];
+        int cols = mt == 1 ? decode_cols(&m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
+        hole holes[11];
+        char vals[11][32];
         size_t nh;
         kb_reset(k);
-        gen_matmul(k, &m, mt, cols, holes, &nh, vals);
-        snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d", qname(m.mm[0]->in[1]->type.elem, tn),
-                 (long long)m.K, (long long)m.ncols, mt);
-        uint32_t grid_x = (uint32_t)((m.ncols + WAVES_MATMUL * cols - 1) / (WAVES_MATMUL * cols));
+        gen_matmul(k, &m, mt, cols, waves, holes, &nh, vals);
+        uint32_t c = G->q.consumer[k->group];
+        if (mt == 1 && (rows == IR_DIM_T || rows == 1) && c) {
+            char cols_s[32];
+            snprintf(cols_s, sizeof cols_s, "%d", waves * cols);
+            qtail(G, k, c, G->q.mm[c].x, NULL, waves * k->arch->wave, "(int)(blockIdx.x * WAVES * ROWS) / 256",
+                  cols_s);
+        }
+        snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d%s", qname(m.mm[0]->in[1]->type.elem, tn),
+                 (long long)m.K, (long long)m.ncols, mt, k->tail.n ? "_q" : "");
+        uint32_t grid_x = (uint32_t)((m.ncols + waves * cols - 1) / (waves * cols));
         int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
-        rf_status st = emit(G, k, "matmul", holes, nh, summary, (uint32_t)(WAVES_MATMUL * k->arch->wave), grid_x, rows,
+        rf_status st = emit(G, k, "matmul", holes, nh, summary, (uint32_t)(waves * k->arch->wave), grid_x, rows,
                             (uint32_t)mt, only);
         if (st != RF_OK)
             return st;
@@ -927,34 +1031,57 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
 static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
 {
     const ir_node *q = a->in[0], *kc = a->in[1], *vc = a->in[2];
-    char f[2][32], v[5][24], summary[64];
+    char f[2][32], v[6][24], summary[96];
     if (q->type.rank != 3 || kc->type.rank != 3 || kc->op != IR_OP_KV_STORE || vc->op != IR_OP_KV_STORE)
         return unsupported(k, "attention operands are not q[T,H,D] and cache stores"), k->st;
-    int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1];
+    int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1], rows = q->type.dim[0];
     if (HKV <= 0 || HQ % HKV)
         return unsupported(k, "%lld query heads over %lld kv heads", (long long)HQ, (long long)HKV), k->st;
-    snprintf(v[0], 24, "%lld", (long long)D);
-    snprintf(v[1], 24, "%lld", (long long)HQ);
-    snprintf(v[2], 24, "%lld", (long long)HKV);
-    snprintf(v[3], 24, "%lld", (long long)a->ia[1]);
-    snprintf(v[4], 24, "%d", WAVES_ATTENTION);
-    hole holes[] = {{"D", v[0]},      {"HQ", v[1]},
-                    {"HKV", v[2]},    {"WINDOW", v[3]},
-                    {"WAVES", v[4]},  {"SCALE", flit(f[0], a->fa[0])},
-                    {"SOFTCAP", flit(f[1], a->fa[1])}};
-    snprintf(summary, sizeof summary, "attention_d%lld_h%lld_kv%lld%s", (long long)D, (long long)HQ, (long long)HKV,
-             a->ia[1] > 0 ? "_swa" : "");
-    /* the template declares its own parameter list */
-    kb_reset(k);
-    k->n_args = 4;
-    k->arg[0] = q->id;
-    k->arg[1] = kc->id;
-    k->arg[2] = vc->id;
-    k->arg[3] = a->id;
-    return emit(G, k, "attention", holes, 7, summary, (uint32_t)(WAVES_ATTENTION * k->arch->wave), (uint32_t)HQ, q->type.dim[0], 1, 0);
+    /* decode: the keys split over enough blocks to fill the device; prefill
+     * (many query rows) one block per row and head */
+    for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
+        int64_t nsplit = variant == 0 && rows == IR_DIM_T ? (BLOCKS_DECODE_ATTN + HQ - 1) / HQ : 1;
+        nsplit = nsplit > SPLIT_MAX ? SPLIT_MAX : nsplit;
+        snprintf(v[0], 24, "%lld", (long long)D);
+        snprintf(v[1], 24, "%lld", (long long)HQ);
+        snprintf(v[2], 24, "%lld", (long long)HKV);
+        snprintf(v[3], 24, "%lld", (long long)a->ia[1]);
+        snprintf(v[4], 24, "%d", WAVES_ATTENTION);
+        snprintf(v[5], 24, "%lld", (long long)nsplit);
+        hole holes[] = {{"D", v[0]},        {"HQ", v[1]},      {"HKV", v[2]},
+                        {"WINDOW", v[3]},   {"WAVES", v[4]},   {"SCALE", flit(f[0], a->fa[0])},
+                        {"SOFTCAP", flit(f[1], a->fa[1])}, {"NSPLIT", v[5]}};
+        /* the template declares its first parameters; a tail adds to them */
+        kb_reset(k);
+        k->n_args = 5;
+        k->arg[0] = q->id;
+        k->arg[1] = kc->id;
+        k->arg[2] = vc->id;
+        k->arg[3] = a->id;
+        k->arg[4] = CG_ARG_SPLIT;
+        uint32_t c = G->q.consumer[k->group];
+        if (variant == 0 && rows == IR_DIM_T && c) {
+            char cols_s[24];
+            snprintf(cols_s, sizeof cols_s, "%lld", (long long)D);
+            qtail(G, k, c, a, "out", WAVES_ATTENTION * k->arch->wave, "(int)(h * D) / 256", cols_s);
+        }
+        if (nsplit > 1) { /* one query row: partials, then one counter per head */
+            uint64_t bytes = (uint64_t)(HQ * nsplit * (D + 2) + HQ) * sizeof(float);
+            if (bytes > G->p->split_bytes)
+                G->p->split_bytes = bytes;
+        }
+        snprintf(summary, sizeof summary, "attention_d%lld_h%lld_kv%lld%s_s%lld%s", (long long)D, (long long)HQ,
+                 (long long)HKV, a->ia[1] > 0 ? "_swa" : "", (long long)nsplit, k->tail.n ? "_q" : "");
+        int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
+        rf_status st = emit(G, k, "attention", holes, 8, summary, (uint32_t)(WAVES_ATTENTION * k->arch->wave),
+                            (uint32_t)(HQ * nsplit), rows, 1, only);
+        if (st != RF_OK)
+            return st;
+    }
+    return RF_OK;
 }
 
-static rf_status group_rowwise(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
+static rf_status group_rowwise(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n, int8_t only_T)
 {
     int64_t rows = rows_of(nodes[0]);
     char summary[64], threads[16];
@@ -972,7 +1099,130 @@ static rf_status group_rowwise(gen *G, kbuild *k, const ir_node *const *nodes, u
              ir_op_name(nodes[0]->op), (long long)numel_row(&nodes[0]->type));
     snprintf(threads, sizeof threads, "%d", THREADS_ROW);
     hole holes[] = {{"THREADS", threads}};
-    return emit(G, k, "rowwise", holes, 1, summary, THREADS_ROW, 1, rows, 1, 0);
+    return emit(G, k, "rowwise", holes, 1, summary, THREADS_ROW, 1, rows, 1, only_T);
+}
+
+/* A row-wise group, and the row-wise groups that follow it over the same
+ * rows (*i: the node after the first group; on return, after the last one
+ * taken). A decode step's one row runs them as one kernel, each group a
+ * phase of it (templates/rowwise.hip): between two products, everything
+ * the row needs (per-head norms, RoPE, cache stores, slices, scales) is one
+ * launch. With many rows each group keeps its own kernel: the memory plan
+ * lets a group's output take the bytes of a value an earlier group is done
+ * with, which another row's block of a merged kernel could still be reading
+ * (rows of different widths overlap other rows). */
+static rf_status rowwise_run(gen *G, kbuild *k, const ir_graph *g, const ir_node **nodes, uint32_t cnt, uint32_t *i)
+{
+    uint32_t n_groups = 1, gid = k->group;
+    int64_t rows = rows_of(nodes[0]);
+    while (rows == IR_DIM_T || rows == 1) {
+        uint32_t j = *i;
+        while (j < g->n_nodes && !g->nodes[j]->group && (ir_is_leaf(g->nodes[j]) || ir_is_alias(g->nodes[j])))
+            j++;
+        uint32_t g2 = j < g->n_nodes ? g->nodes[j]->group : 0;
+        if (!g2 || g->groups[g2 - 1].kernel == IR_K_MATMUL || g->groups[g2 - 1].kernel == IR_K_ATTENTION ||
+            rows_of(g->nodes[j]) != rows)
+            break;
+        for (*i = j; *i < g->n_nodes && g->nodes[*i]->group == g2; (*i)++)
+            nodes[cnt++] = g->nodes[*i];
+        n_groups++;
+    }
+    if (n_groups == 1)
+        return group_rowwise(G, k, nodes, cnt, 0);
+    rf_status st = group_rowwise(G, k, nodes, cnt, rows == 1 ? 0 : 1); /* merged: the decode step, or always */
+    /* many rows: each group alone */
+    for (uint32_t a = 0, len = 0; a < cnt && st == RF_OK && rows == IR_DIM_T; a += len) {
+        for (len = 1; a + len < cnt && nodes[a + len]->group == nodes[a]->group; len++)
+            ;
+        kb_reset(k);
+        k->group = nodes[a]->group;
+        k->st = RF_OK;
+        st = group_rowwise(G, k, nodes + a, len, -1);
+    }
+    k->group = gid;
+    return st;
+}
+
+/* The decode conversions (qplan above): which matmul group's decode input
+ * which group converts, the banks, and the slot of each kind in a bank. */
+static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, const ir_node **nodes)
+{
+    qplan *q = &G->q;
+    uint32_t n = g->n_groups + 1;
+    q->mm = calloc(n, sizeof *q->mm);
+    q->is_mm = calloc(n, sizeof *q->is_mm);
+    q->consumer = calloc(n, sizeof *q->consumer);
+    q->producer = calloc(n, sizeof *q->producer);
+    q->bank = calloc(n, sizeof *q->bank);
+    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank)
+        return rf_fail(G->err, RF_E_NOMEM, "out of memory");
+    unsigned kinds = 0;
+    int n_conv = 0;
+    for (uint32_t i = 0; i < g->n_nodes;) {
+        uint32_t gid = g->nodes[i]->group, cnt = 0;
+        if (!gid) {
+            i++;
+            continue;
+        }
+        for (; i < g->n_nodes && g->nodes[i]->group == gid; i++)
+            nodes[cnt++] = g->nodes[i];
+        if (g->groups[gid - 1].kernel != IR_K_MATMUL)
+            continue;
+        rf_error quiet = {0}; /* a group that does not collect is reported when it is generated */
+        kbuild k = {.g = g, .uses = uses, .arch = &G->p->arch, .err = &quiet, .group = gid};
+        if (!mm_collect(&k, nodes, cnt, &q->mm[gid]))
+            continue;
+        q->is_mm[gid] = true;
+        if (q->mm[gid].n_slots) {
+            kinds |= q->mm[gid].kinds;
+            q->bank[gid] = n_conv++ % 2;
+        }
+    }
+    q->n_kinds = 0;
+    for (int a = 0; a < AQ_COUNT; a++)
+        q->kind_index[a] = kinds & (1u << a) ? q->n_kinds++ : -1;
+    /* consumers and their producers */
+    for (uint32_t c = 1; c < n; c++) {
+        const mm_group *m = &q->mm[c];
+        if (!q->is_mm[c])
+            continue;
+        int64_t rows = m->x->type.dim[0]; /* a decode step's one row: T, or 1 after last_rows */
+        if (!m->n_slots || (m->kinds & ~((1u << AQ_Q8) | (1u << AQ_Q8K))) || m->K % 256 ||
+            (rows != IR_DIM_T && rows != 1) || !m->x->group)
+            continue;
+        uint32_t pg = m->x->group, readers = 0;
+        for (uint32_t u = 0; u < uses->count[m->x->id]; u++) {
+            const ir_node *user = uses->users[m->x->id][u];
+            readers += user->group && user->group != pg && q->is_mm[user->group] &&
+                       (q->mm[user->group].x == m->x);
+        }
+        if (readers != 1 || q->consumer[pg])
+            continue;
+        bool ok = false;
+        if (q->is_mm[pg]) { /* its one product, or its GLU, is K wide and stored */
+            const mm_group *pm = &q->mm[pg];
+            int per_block = decode_waves() * decode_cols(pm); /* a block's columns: in one segment, none past */
+            ok = pm->ncols == m->K && (pm->glu || pm->n_mm == 1) && pm->x->type.dim[0] == rows &&
+                 256 % per_block == 0;
+        } else if (g->groups[pg - 1].kernel == IR_K_ATTENTION && m->x->op == IR_OP_ATTENTION) {
+            int64_t D = m->x->in[0]->type.dim[2];
+            ok = D > 0 && 256 % D == 0 && m->x->in[0]->type.dim[1] * D == m->K && rows == IR_DIM_T;
+        }
+        if (ok) {
+            q->consumer[pg] = c;
+            q->producer[c] = pg;
+        }
+    }
+    return RF_OK;
+}
+
+static void qplan_free(qplan *q)
+{
+    free(q->mm);
+    free(q->is_mm);
+    free(q->consumer);
+    free(q->producer);
+    free(q->bank);
 }
 
 rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, rf_error *err)
@@ -994,6 +1244,8 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, 
     kbuild k = {.g = g, .uses = &uses, .arch = arch, .err = err};
     if (!nodes)
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
+    else
+        st = plan_qtails(&G, g, &uses, nodes);
     /* groups are contiguous runs of nodes (the scheduler keeps them so) */
     for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
         const ir_node *n = g->nodes[i];
@@ -1015,7 +1267,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, 
             st = cnt == 1 ? group_attention(&G, &k, nodes[0])
                           : (unsupported(&k, "more than the attention node"), k.st);
             break;
-        default: st = group_rowwise(&G, &k, nodes, cnt); break;
+        default: st = rowwise_run(&G, &k, g, nodes, cnt, &i); break;
         }
     }
     if (st == RF_OK) { /* greedy sampling */
@@ -1031,6 +1283,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, 
     }
     kb_reset(&k);
     free(nodes);
+    qplan_free(&G.q);
     ir_uses_free(&uses);
     if (st != RF_OK) {
         cg_program_free(p);
@@ -1038,6 +1291,14 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, 
     }
     *out = p;
     return RF_OK;
+}
+
+uint32_t cg_step_launches(const cg_program *p, bool decode)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->n_launches; i++)
+        n += p->launches[i].only_T == 0 || (p->launches[i].only_T == 1) == decode;
+    return n;
 }
 
 void cg_program_free(cg_program *p)

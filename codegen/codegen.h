@@ -35,6 +35,12 @@
  * the actq kernel leaves a matmul group's input converted for its weights. */
 #define CG_ARG_SCRATCH 0xffffff00u
 #define CG_MAX_SCRATCH 4
+/* The attention kernels' split scratch (split_bytes): the partial results of
+ * a decode step's key ranges and the ticket counters that find the last. */
+#define CG_ARG_SPLIT 0xfffffff0u
+/* The quantize-out tails' counters and partial sums (qtail_bytes, zeroed
+ * once; each launch leaves them zero). */
+#define CG_ARG_QTAIL 0xfffffff1u
 
 typedef struct cg_kernel {
     const char *name;     /* entry point and file name, e.g. "matmul_q4_k_k2048_n5632_t1" */
@@ -72,11 +78,17 @@ typedef struct cg_program {
     uint32_t argmax_kernel; /* greedy sampling on the device: argmax over n_vocab logits */
     int64_t scratch_k;     /* the widest row an actq kernel writes (0: none) */
     uint32_t scratch_slots; /* the most slots one group uses */
+    uint64_t split_bytes;  /* the attention split scratch, zeroed before the first step (0: none) */
+    uint64_t qtail_bytes;  /* the quantize-out tails' counters (0: none) */
 } cg_program;
 
 /* Renders g (after the pass pipeline) for arch. Errors name the group and
  * what has no kernel (a weight type, an op in a group). */
 rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, rf_error *err);
 void cg_program_free(cg_program *p);
+
+/* The launches of one step: a decode step's (T = 1) or a prefill step's
+ * (T > 1); greedy decoding adds the argmax launch to a decode step. */
+uint32_t cg_step_launches(const cg_program *p, bool decode);
 
 #endif

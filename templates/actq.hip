@@ -11,7 +11,11 @@
 // read it instead of x: the Q8 kinds as K int8 values q followed by K / 32
 // f32 scales d, one per 32 elements (Q8_K's one d per 256 repeated; Q8_0's
 // d as its f16 rounds it), XROW bytes a row; the f16 / bf16 kinds as f32
-// rows of the rounded values. The integer products then equal the CPU's up
+// rows of the rounded values. An int8 row ends with the 1/rms the products
+// multiply their sums by: 1 here, as this kernel normalises (a decode
+// step's rows are made instead by the producing kernel's quantize-out tail,
+// prelude.hip, which leaves the norm to that factor). The integer products
+// then equal the CPU's up
 // to the order of the float sums, which is what makes a near tie in a
 // trained model's logits resolve the same way on both backends.
 //
@@ -27,20 +31,7 @@
 #define THREADS 256
 #define NWAVES (THREADS / RF_WAVE)
 #define SLICE {{SLICE}} // elements a block converts: a multiple of 256
-#define XROW ((K + K / 32 * 4 + 15) / 16 * 16) // bytes of a quantized row and its scales, 16-aligned
-
-// f32 → the nearest f16 (ties to even) → f32, without a half type
-RF_DEV float rf_round_f16(float f)
-{
-    const float a = fabsf(f);
-    if (!(a < 65520.0f)) // rounds to infinity, or NaN
-        return a != a ? f : copysignf(RF_INF, f);
-    if (a < 6.103515625e-05f) // f16 subnormals: multiples of 2^-24
-        return copysignf(rintf(a * 16777216.0f) * 5.9604644775390625e-08f, f);
-    unsigned int u = __float_as_uint(a);
-    u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
-    return copysignf(__uint_as_float(u), f);
-}
+#define XROW RF_XROW(K) // bytes of a quantized row: values, scales, 1/rms
 
 // f32 → bf16 (ties to even, NaN kept quiet) → f32
 RF_DEV float rf_round_bf16(float f)
@@ -51,20 +42,14 @@ RF_DEV float rf_round_bf16(float f)
     return __uint_as_float((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
 }
 
-RF_DEV float rf_wave_max(float v)
-{
-#pragma unroll
-    for (int m = RF_WAVE / 2; m > 0; m >>= 1)
-        v = fmaxf(v, rf_shfl_xor(v, m));
-    return v;
-}
-
 // y = Q(x * inv * w) over the row, blocks of QB elements (32: Q8_0/Q8_1,
 // 256: Q8_K), one wavefront a block; y is the row's XROW bytes
 template <int QB, bool KQUANT>
 RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, unsigned char *y)
 {
     float *yd = (float *)(y + K); // the scales, one per 32 elements
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        *(float *)(y + RF_XINV(K)) = 1.0f; // normalised here: the products' 1/rms is 1
     const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
     constexpr int PER = (QB + RF_WAVE - 1) / RF_WAVE;
     const int end = min(K, ((int)blockIdx.x + 1) * SLICE) / QB;
@@ -86,18 +71,10 @@ RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, unsigned char 
             const int e = lane + i * RF_WAVE;
             if (e >= QB)
                 continue;
-            float q, d;
-            if (KQUANT) { // quantize_row_q8_K: the sign of the largest value does not change d * q
-                const float iscale = amax != 0.0f ? 127.0f / amax : 0.0f;
-                q = amax != 0.0f ? fminf(127.0f, rintf(iscale * v[i])) : 0.0f;
-                d = amax != 0.0f ? 1.0f / iscale : 0.0f;
-            } else { // quantize_row_q8_0 / q8_1
-                d = amax / 127.0f;
-                const float id = d != 0.0f ? 1.0f / d : 0.0f;
-                q = roundf(v[i] * id);
-                d = rf_round_f16(d);
-            }
-            y[b * QB + e] = (unsigned char)(signed char)(int)q;
+            int q;
+            float d;
+            rf_q8_conv(v[i], amax, KQUANT, &q, &d);
+            y[b * QB + e] = (unsigned char)(signed char)q;
             if (e % 32 == 0)
                 yd[(b * QB + e) / 32] = d;
         }

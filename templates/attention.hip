@@ -3,33 +3,78 @@
 //   out[t, h, :] = softmax_j( s_j ) · V[j, h / (HQ / HKV), :]
 //   s_j = SCALE * softcap( q[t, h, :] · K[j, hk, :] ),   j in [P + t - WINDOW + 1, P + t]
 //
-// Grid (HQ, T): one block per query row and head, GQA by reading kv head
-// h / (HQ / HKV). Each wavefront takes KB consecutive keys at a time (every
+// Grid (HQ * NSPLIT, T): NSPLIT blocks per query row and head, GQA by
+// reading kv head h / (HQ / HKV). The row's keys are cut into up to NSPLIT
+// equal ranges of at least MINK keys, one a block, the blocks past them
+// returning at once (flash-decoding: a decode step has one query row, so
+// without the split a long context would run on HQ blocks alone); the
+// ranges follow P, so one launch serves every step of a captured graph.
+// Inside a block each wavefront takes KB consecutive keys at a time (every
 // WAVES-th group of them), so KB key rows and then KB value rows are in
 // flight together, and keeps an online softmax (running max, running sum,
 // rescaled accumulator), its lanes over the head dimension; the wavefronts'
-// partial results are merged at the end. Scores never touch memory, so any
-// context length fits. The cache rows are [n_ctx, HKV, D] f32, written by the
-// rope_kv kernel.
+// partial results are merged in shared memory. With NSPLIT > 1 each block
+// then writes its (max, sum, accumulator) to the split scratch, and the
+// last block of the row and head to finish (a ticket counter, reset by that
+// block for the next launch) merges the ranges' partials the same way and
+// writes the output. Value rows are loaded with the key rows, before the
+// scores they are weighed by, so both are in flight at once. Scores never touch memory, so any context length fits.
+// When the output is the next group's input and that group's products are
+// quantized, the block that wrote a head's output then runs the
+// quantize-out tail for it (prelude.hip, rf_qtail).
+// The cache rows are [n_ctx, HKV, D] f32, written by the rope_kv kernel.
 #define D {{D}}             // head dimension
 #define HQ {{HQ}}           // query heads
 #define HKV {{HKV}}         // kv heads
 #define WINDOW {{WINDOW}}   // sliding window (0: none)
 #define SCALE {{SCALE}}
 #define SOFTCAP {{SOFTCAP}} // 0: none
-#define WAVES {{WAVES}}                  // wavefronts per block
+#define WAVES {{WAVES}}     // wavefronts per block
+#define NSPLIT {{NSPLIT}}   // key ranges per query row and head (blocks that share it)
 #define KB 4                             // keys a wavefront takes at once
 #define DL ((D + RF_WAVE - 1) / RF_WAVE) // head elements per lane
+#define PART (D + 2)                     // floats of one partial: max, sum, accumulator
+#define MINK (2 * WAVES * KB)            // keys of a range, at least: two passes of the block
+
+// the merge of n partials (max m[i], sum l[i], accumulator acc[i][:]) into
+// out[d] for this thread's d: sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M)
+template <typename F>
+RF_DEV void rf_attn_merge(int n, F part, float *o)
+{
+    float M = -RF_INF;
+    for (int i = 0; i < n; i++)
+        M = fmaxf(M, part(i, -2));
+    float L = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float m = part(i, -2);
+        L += m == -RF_INF ? 0.0f : part(i, -1) * expf(m - M);
+    }
+    for (int d = threadIdx.x; d < D; d += WAVES * RF_WAVE) {
+        float v = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const float m = part(i, -2);
+            v += m == -RF_INF ? 0.0f : part(i, d) * expf(m - M);
+        }
+        o[d] = v / L;
+    }
+}
 
 extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
 {{NAME}}(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc,
-         float *__restrict__ out, int T, const int *__restrict__ past)
+         float *__restrict__ out, float *__restrict__ split, {{PARAMS}}int T, const int *__restrict__ past)
 {
     const int P = *past; // positions already in the cache
     const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
-    const int h = blockIdx.x, t = blockIdx.y, hk = h / (HQ / HKV);
+    const int h = blockIdx.x / NSPLIT, sp = blockIdx.x % NSPLIT, t = blockIdx.y, hk = h / (HQ / HKV);
     const int pos = P + t;
     const int j0 = WINDOW > 0 && pos - WINDOW + 1 > 0 ? pos - WINDOW + 1 : 0;
+    // the row's keys split into nsp ranges of at least MINK (a block's keys
+    // of one pass), this block's [jbeg, jend]; blocks past nsp have none
+    const int n = pos - j0 + 1, nsp = min(NSPLIT, (n + MINK - 1) / MINK);
+    if (sp >= nsp)
+        return;
+    const int chunk = (n + nsp - 1) / nsp;
+    const int jbeg = j0 + sp * chunk, jend = min(pos, jbeg + chunk - 1);
     (void)T;
     const float *qr = q + ((size_t)t * HQ + h) * D;
     float qv[DL], acc[DL];
@@ -40,17 +85,19 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
         acc[i] = 0.0f;
     }
     float m = -RF_INF, l = 0.0f;
-    for (int jb = j0 + wave * KB; jb <= pos; jb += WAVES * KB) {
-        float s[KB];
+    for (int jb = jbeg + wave * KB; jb <= jend; jb += WAVES * KB) {
+        float s[KB], vv[KB][DL];
 #pragma unroll
         for (int b = 0; b < KB; b++) {
-            const int j = min(jb + b, pos); // past pos: a repeat, masked below
+            const int j = min(jb + b, jend); // past jend: a repeat, masked below
             const float *kr = kc + ((size_t)j * HKV + hk) * D;
+            const float *vr = vc + ((size_t)j * HKV + hk) * D; // loaded with the keys: in flight together
             float acc_s = 0.0f;
 #pragma unroll
             for (int i = 0; i < DL; i++) {
                 const int d = lane + i * RF_WAVE;
                 acc_s += d < D ? qv[i] * kr[d] : 0.0f;
+                vv[b][i] = d < D ? vr[d] : 0.0f;
             }
             s[b] = acc_s;
         }
@@ -60,7 +107,7 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
             s[b] = rf_wave_sum(s[b]);
             if (SOFTCAP > 0.0f)
                 s[b] = rf_softcap(s[b], SOFTCAP);
-            s[b] = jb + b <= pos ? s[b] * SCALE : -RF_INF;
+            s[b] = jb + b <= jend ? s[b] * SCALE : -RF_INF;
             mn = fmaxf(mn, s[b]);
         }
         const float corr = expf(m - mn);
@@ -71,40 +118,66 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
 #pragma unroll
         for (int b = 0; b < KB; b++) {
             const float p = expf(s[b] - mn); // 0 for the masked repeats
-            const float *vr = vc + ((size_t)min(jb + b, pos) * HKV + hk) * D;
             l += p;
 #pragma unroll
-            for (int i = 0; i < DL; i++) {
-                const int d = lane + i * RF_WAVE;
-                acc[i] += d < D ? p * vr[d] : 0.0f;
-            }
+            for (int i = 0; i < DL; i++)
+                acc[i] += p * vv[b][i];
         }
         m = mn;
     }
-    // merge the wavefronts: out = sum_w acc_w e^(m_w - M) / sum_w l_w e^(m_w - M)
-    __shared__ float s_m[WAVES], s_l[WAVES], s_acc[WAVES][D];
+    // merge the wavefronts
+    __shared__ float s_part[WAVES][PART];
     if (lane == 0) {
-        s_m[wave] = m;
-        s_l[wave] = l;
+        s_part[wave][0] = m;
+        s_part[wave][1] = l;
     }
 #pragma unroll
     for (int i = 0; i < DL; i++) {
         const int d = lane + i * RF_WAVE;
         if (d < D)
-            s_acc[wave][d] = acc[i];
+            s_part[wave][2 + d] = acc[i];
     }
     __syncthreads();
-    float M = -RF_INF;
-    for (int w = 0; w < WAVES; w++)
-        M = fmaxf(M, s_m[w]);
-    float L = 0.0f;
-    for (int w = 0; w < WAVES; w++)
-        L += s_m[w] == -RF_INF ? 0.0f : s_l[w] * expf(s_m[w] - M);
+    auto waves = [&](int w, int d) { return s_part[w][2 + d]; };
     float *o = out + ((size_t)t * HQ + h) * D;
-    for (int d = threadIdx.x; d < D; d += WAVES * RF_WAVE) {
-        float v = 0.0f;
+#if NSPLIT == 1
+    rf_attn_merge(WAVES, waves, o);
+    (void)split;
+{{TAIL}}
+#else
+    // this block's partial to the scratch, then the last block of (t, h) merges
+    float *mine = split + (((size_t)t * HQ + h) * NSPLIT + sp) * PART;
+    rf_attn_merge(WAVES, waves, mine + 2); // normalised by the block's own sum: l below rescales it
+    if (threadIdx.x == 0) {
+        float M = -RF_INF, L = 0.0f;
         for (int w = 0; w < WAVES; w++)
-            v += s_m[w] == -RF_INF ? 0.0f : s_acc[w][d] * expf(s_m[w] - M);
-        o[d] = v / L;
+            M = fmaxf(M, s_part[w][0]);
+        for (int w = 0; w < WAVES; w++)
+            L += s_part[w][0] == -RF_INF ? 0.0f : s_part[w][1] * expf(s_part[w][0] - M);
+        mine[0] = M;
+        mine[1] = L;
     }
+    __shared__ bool s_last;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence(); // the partial is visible before the ticket is
+        unsigned int *count = (unsigned int *)(split + (size_t)T * HQ * NSPLIT * PART) + (size_t)t * HQ + h;
+        s_last = atomicAdd(count, 1u) == (unsigned int)nsp - 1;
+        if (s_last)
+            *count = 0; // for the next launch
+    }
+    __syncthreads();
+    if (!s_last)
+        return;
+    __threadfence();
+    const volatile float *all = split + ((size_t)t * HQ + h) * NSPLIT * PART; // other blocks' writes: not from L1
+    // each partial's accumulator is already divided by its sum, so weigh by
+    // sum * e^(max - M)
+    auto parts = [&](int i, int d) {
+        const float v = all[i * PART + 2 + d];
+        return d == -2 ? all[i * PART] : d == -1 ? all[i * PART + 1] : v * all[i * PART + 1];
+    };
+    rf_attn_merge(nsp, parts, o);
+{{TAIL}}
+#endif
 }

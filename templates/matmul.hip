@@ -29,7 +29,11 @@
 //
 // The epilogue (bias, residual, GLU gating, softcap, scale) runs on the
 // reduced values, lane L taking column j + L / MT for token L % MT, and only
-// values used outside the group are stored.
+// values used outside the group are stored. When the stored row is the next
+// group's input and that group's products are quantized, the decode variant
+// ends with the quantize-out tail (prelude.hip, rf_qtail): the block that
+// completes a 256-column segment converts it for them, so no actq kernel
+// runs in a decode step between the two.
 #define K {{K}}           // input features
 #define NCOLS {{NCOLS}}   // output columns this kernel computes
 #define MT {{MT}}         // tokens per block
@@ -39,7 +43,8 @@
 #define EPS {{EPS}}       // the norm's epsilon
 #define NORM_W {{NORM_W}} // 1: the norm has a weight
 #define UNROLL {{UNROLL}} // chunk iterations unrolled (loads in flight per lane)
-#define XROW ((K + K / 32 * 4 + 15) / 16 * 16) // bytes of an int8 activation row and its scales (as actq.hip)
+#define QINV {{QINV}} // 1: the products read int8 rows, which carry their 1/rms (xq0: the first)
+#define XROW RF_XROW(K) // bytes of an int8 activation row (prelude.hip)
 
 #define RF_UNROLL _Pragma("unroll {{UNROLL}}")
 #define RF_NIT ((K / 8 + RF_WAVE - 1) / RF_WAVE)  // chunk iterations of a lane
@@ -161,15 +166,19 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
 #pragma unroll
     for (int t = 0; t < MT; t++)
         inv[t] = s_inv[t];
+#elif QINV
+#pragma unroll
+    for (int t = 0; t < MT; t++)
+        inv[t] = *(const float *)(xq0 + (size_t)tok[t] * XROW + RF_XINV(K));
 #else
 #pragma unroll
     for (int t = 0; t < MT; t++)
         inv[t] = 1.0f;
 #endif
-    if (j >= NCOLS)
-        return;
     const int t = (int)blockIdx.y * MT + lane % MT; // the token lane `lane` finishes
     const bool store = lane < ROWS * MT && t < T;
     (void)P;
+    if (j < NCOLS) {
 {{BODY}}
-}
+    }
+{{TAIL}}}

@@ -7,6 +7,8 @@
 //   rf_dp4a(a, b, c)   c + the dot product of a's and b's four int8 bytes:
 //                      one instruction where the target has it (RF_DOT4)
 //   RF_DEV, RF_CONST   a device function, a read-only table (templates/quant.hip uses them)
+//   RF_XROW(K), rf_q8_conv, rf_qtail   int8 activation rows: their layout, the
+//                      conversion, and the quantize-out tail of a decode kernel
 // Nothing here includes a header: both compilers provide threadIdx, float4,
 // the math functions and __syncthreads without one, and the source stays the
 // same text whatever the installed SDK.
@@ -79,3 +81,148 @@ RF_DEV float rf_gelu(float x)
 }
 
 RF_DEV float rf_softcap(float x, float cap) { return cap * tanhf(x / cap); }
+
+RF_DEV float rf_wave_max(float v)
+{
+#pragma unroll
+    for (int m = RF_WAVE / 2; m > 0; m >>= 1)
+        v = fmaxf(v, rf_shfl_xor(v, m));
+    return v;
+}
+
+// f32 → the nearest f16 (ties to even) → f32, without a half type
+RF_DEV float rf_round_f16(float f)
+{
+    const float a = fabsf(f);
+    if (!(a < 65520.0f)) // rounds to infinity, or NaN
+        return a != a ? f : copysignf(RF_INF, f);
+    if (a < 6.103515625e-05f) // f16 subnormals: multiples of 2^-24
+        return copysignf(rintf(a * 16777216.0f) * 5.9604644775390625e-08f, f);
+    unsigned int u = __float_as_uint(a);
+    u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
+    return copysignf(__uint_as_float(u), f);
+}
+
+// An int8 activation row of K elements (the input of a matrix product with
+// quantized weights, templates/matmul.hip): K values q, then K / 32 f32
+// scales d (element k is d[k / 32] * q[k]), then the f32 factor 1/rms the
+// products multiply their sums by, padded to 16 bytes.
+#define RF_XINV(k) ((k) + (k) / 32 * 4)
+#define RF_XROW(k) ((RF_XINV(k) + 4 + 15) / 16 * 16)
+
+// One activation v of a block whose largest magnitude is amax, as the
+// reference quantizes it: Q8_0 / Q8_1 (kquant false): d = amax / 127,
+// q = round(v / d) half away from zero, d kept as f16 rounds it; Q8_K:
+// iscale = 127 / amax, q = min(127, rint(v * iscale)), d = 1 / iscale (the
+// sign of the largest value, which ggml takes, flips q and d together).
+RF_DEV void rf_q8_conv(float v, float amax, bool kquant, int *q, float *d)
+{
+    if (kquant) {
+        const float iscale = amax != 0.0f ? 127.0f / amax : 0.0f;
+        *q = amax != 0.0f ? (int)fminf(127.0f, rintf(iscale * v)) : 0;
+        *d = amax != 0.0f ? 1.0f / iscale : 0.0f;
+    } else {
+        const float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        *q = (int)roundf(v * id);
+        *d = rf_round_f16(dd);
+    }
+}
+
+// The quantize-out tail. A decode kernel (one token) whose output row y[N]
+// is the next matrix product's input converts it, so no conversion kernel
+// runs between them: after the block has stored its cols columns, all in
+// the 256-column segment seg, it adds them to the segment's counter; the
+// block that completes the segment converts it (volatile reads: the other
+// blocks' stores are in L2, not in this one's L1) into the int8 rows of the
+// next group's kinds (KIND0, KIND1: 0 none, 1 Q8_0 blocks of 32, 2 Q8_K
+// blocks of 256), with the next group's RMS-norm weight w applied when
+// NORM, and leaves the segment's sum of squares in ssp; the block that
+// completes the last segment sums those in segment order (the same order
+// every step) and writes 1/rms (1 without NORM) to the rows. The values
+// quantized are y * w, not y / rms * w as the reference's: 1/rms scales a
+// block's values and its amax alike, so the integers are the same up to
+// rounding, and the products multiply by it once at the end. Counters are
+// left at zero for the next launch. cnt: NSEG + 1 counters, ssp: NSEG floats.
+template <int N, int NT, int KIND0, int KIND1, bool NORM>
+RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *dst0, unsigned char *dst1,
+                     unsigned int *cnt, float *ssp, int seg, int cols)
+{
+    constexpr int NSEG = N / 256, PER = 256 / NT, NWV = NT / RF_WAVE;
+    __shared__ unsigned int s_t;
+    __shared__ float s_max[NWV], s_ss[NWV];
+    const int tid = threadIdx.x, lane = tid % RF_WAVE, wv = tid / RF_WAVE;
+    __syncthreads(); // the block's stores are issued
+    if (tid == 0) {
+        __threadfence();
+        s_t = atomicAdd(&cnt[seg], (unsigned int)cols) + (unsigned int)cols;
+    }
+    __syncthreads();
+    if (s_t != 256u)
+        return;
+    __threadfence();
+    const volatile float *ys = y + seg * 256;
+    float v[PER], ss = 0.0f, amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+        const int e = tid + i * NT;
+        const float x = ys[e];
+        ss += x * x;
+        v[i] = NORM && w ? x * w[seg * 256 + e] : x;
+        amax = fmaxf(amax, fabsf(v[i]));
+    }
+    // the segment's largest magnitude (Q8_K) and sum of squares
+    float am = rf_wave_max(amax), sw = rf_wave_sum(ss);
+    if (lane == 0) {
+        s_max[wv] = am;
+        s_ss[wv] = sw;
+    }
+    __syncthreads();
+    float seg_max = 0.0f, seg_ss = 0.0f;
+    for (int i = 0; i < NWV; i++) {
+        seg_max = fmaxf(seg_max, s_max[i]);
+        seg_ss += s_ss[i];
+    }
+#pragma unroll
+    for (int kk = 0; kk < 2; kk++) {
+        const int kind = kk == 0 ? KIND0 : KIND1;
+        unsigned char *dst = kk == 0 ? dst0 : dst1;
+        if (kind == 0)
+            continue;
+#pragma unroll
+        for (int i = 0; i < PER; i++) {
+            const int e = seg * 256 + tid + i * NT;
+            float am32 = amax; // Q8_0: the 32 elements e - e % 32 .., lanes 32 apart never mix
+            if (kind == 1) {
+                am32 = fabsf(v[i]);
+#pragma unroll
+                for (int m = 16; m > 0; m >>= 1)
+                    am32 = fmaxf(am32, rf_shfl_xor(am32, m));
+            }
+            int q;
+            float d;
+            rf_q8_conv(v[i], kind == 2 ? seg_max : am32, kind == 2, &q, &d);
+            dst[e] = (unsigned char)(signed char)q;
+            if (e % 32 == 0)
+                ((float *)(dst + N))[e / 32] = d;
+        }
+    }
+    if (tid == 0) {
+        ssp[seg] = seg_ss;
+        cnt[seg] = 0;
+        __threadfence();
+        s_t = atomicAdd(&cnt[NSEG], 1u) == NSEG - 1;
+    }
+    __syncthreads();
+    if (!s_t || tid != 0)
+        return;
+    __threadfence();
+    float total = 0.0f;
+    for (int i = 0; i < NSEG; i++)
+        total += ((const volatile float *)ssp)[i];
+    const float inv = NORM ? 1.0f / sqrtf(total / (float)N + eps) : 1.0f;
+    if (KIND0)
+        *(float *)(dst0 + RF_XINV(N)) = inv;
+    if (KIND1)
+        *(float *)(dst1 + RF_XINV(N)) = inv;
+    cnt[NSEG] = 0;
+}

@@ -74,6 +74,8 @@ typedef struct gpu_state {
     gpu_event **ev;            /* profile: (n_launches + 1) */
     uint32_t *ran;             /* profile: (n_launches) the launches of the last step */
     gpu_ptr scratch;           /* actq slots, each plan_tokens rows of prog->scratch_k floats */
+    gpu_ptr split;             /* the attention split scratch (prog->split_bytes), counters zeroed */
+    gpu_ptr qtail;             /* the quantize-out tails' counters (prog->qtail_bytes), zeroed */
     size_t scratch_slot;       /* bytes per slot */
     gpu_ptr *kv;               /* by 2 * layer + kv */
     uint32_t n_layer;
@@ -157,6 +159,8 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
     int64_t rows = rt_dim(l->rows, T, P);
     for (uint32_t a = 0; a < l->n_args; a++) {
         uint32_t id = l->arg[a];
+        if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL)
+            continue; /* a few partials and counters */
         if (id >= CG_ARG_SCRATCH) {
             b += (double)rows * (double)st->prog->scratch_k;
             continue;
@@ -191,8 +195,10 @@ static rf_status launch_all(rt_session *s, uint32_t T, uint32_t *n_ran, rf_error
         void *args[CG_MAX_ARGS + 2];
         for (uint32_t a = 0; a < l->n_args; a++) {
             uint32_t id = l->arg[a];
-            ptrs[a] = id >= CG_ARG_SCRATCH ? st->scratch + (id - CG_ARG_SCRATCH) * st->scratch_slot
-                                           : addr(st, st->by_id[id], T, P);
+            ptrs[a] = id == CG_ARG_SPLIT      ? st->split
+                      : id == CG_ARG_QTAIL   ? st->qtail
+                      : id >= CG_ARG_SCRATCH ? st->scratch + (id - CG_ARG_SCRATCH) * st->scratch_slot
+                                             : addr(st, st->by_id[id], T, P);
             args[a] = &ptrs[a];
         }
         int32_t rows32 = (int32_t)rows;
@@ -406,6 +412,10 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     size_t scratch_off = total;
     st->scratch_slot = align_up((size_t)(g->plan_tokens * st->prog->scratch_k) * sizeof(float));
     total += st->scratch_slot * st->prog->scratch_slots;
+    size_t split_off = total;
+    total += align_up((size_t)st->prog->split_bytes);
+    size_t qtail_off = total;
+    total += align_up((size_t)st->prog->qtail_bytes);
     size_t inputs = total;
     total += 2 * align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t)) + ALIGN;
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
@@ -426,6 +436,8 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
         off += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * sizeof(float));
     }
     st->scratch = st->acts + scratch_off;
+    st->split = st->acts + split_off;
+    st->qtail = st->acts + qtail_off;
     st->past = st->acts + inputs;
     st->tokens = st->past + sizeof(int32_t);
     st->pos = st->past + align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t));

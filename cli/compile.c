@@ -16,7 +16,10 @@
  * that was rejected, and then exactly one summary line
  *     N kernels: C compiled, H cached (S s)
  * stdout carries exactly one line, the plan's path, so a script can take
- * it: plan=$(rocmforge compile model.gguf). The plan goes to -o PLAN, or
+ * it: plan=$(rocmforge compile model.gguf); with --json, one JSON object
+ * instead: plan, arch, kernels (compiled, cached, seconds), the model's
+ * layers, and the launches of a decode step (T = 1, without the argmax of
+ * greedy sampling) and of a prefill step. The plan goes to -o PLAN, or
  * by default beside the cache entries as <cache dir>/<model>.<arch>.rfplan
  * (<model> the file name without .gguf; ':' of a target id as '_').
  */
@@ -31,7 +34,7 @@
 
 #define COMPILE_USAGE                                                                                               \
     "usage: rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N] [--ctx N] "                  \
-    "[--max-tokens T]"
+    "[--max-tokens T] [--json]"
 
 /* <cache dir>/<model basename without .gguf>.<target, ':' as '_'>.rfplan */
 static char *default_plan_path(const char *dir, const char *model, const char *target)
@@ -56,6 +59,7 @@ int cmd_compile(int argc, char **argv)
 {
     const char *path = NULL, *arch_name = NULL, *plan_path = NULL, *cache_dir = NULL, *v;
     long long threads = 0, ctx = 0, max_tokens = 512;
+    bool json = false;
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -77,6 +81,8 @@ int cmd_compile(int argc, char **argv)
         } else if (!strcmp(a, "--ctx")) {
             if ((rc = cli_value("compile", argc, argv, &i, &v)) || (rc = cli_int("compile", a, v, 0, UINT32_MAX, &ctx)))
                 return rc;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("compile", argc, argv, &i, &v)) ||
                 (rc = cli_int("compile", a, v, 1, 1 << 20, &max_tokens)))
@@ -115,7 +121,18 @@ int cmd_compile(int argc, char **argv)
         goto done;
     fprintf(stderr, "%u kernels: %u compiled, %u cached (%.2f s)\n", cp.prog->n_kernels, st.compiled, st.cached,
             st.seconds);
-    printf("%s\n", plan_path);
+    if (json) {
+        printf("{\"plan\":");
+        cli_json_string(plan_path, stdout);
+        printf(",\"arch\":");
+        cli_json_string(cp.arch.target, stdout);
+        printf(",\"kernels\":%u,\"compiled\":%u,\"cached\":%u,\"seconds\":%.3f,\"layers\":%u,"
+               "\"decode_launches\":%u,\"prefill_launches\":%u}\n",
+               cp.prog->n_kernels, st.compiled, st.cached, st.seconds, cp.graph->model.n_layer,
+               cg_step_launches(cp.prog, true), cg_step_launches(cp.prog, false));
+    } else {
+        printf("%s\n", plan_path);
+    }
     rc = fflush(stdout) != 0 || ferror(stdout) ? cli_usage_error("compile: writing to stdout failed") : 0;
 done:
     if (rc && err.status != RF_OK)

@@ -4,6 +4,8 @@
 #
 #   bench/gpu_bench.sh [--bin DIR] [--out DIR] [--work DIR] [--quick]
 #                      [--vocab-spm F] [--vocab-bpe F] [--kjv-q4 F]
+#                      [--llama-src DIR | --llama-bin DIR] [--no-speed]
+#                      [--speed-models "1b-q4_k_m 8b-q4_k_m ..."] [--depth-models "..."]
 #
 # 1. Build: unless --bin names a directory holding rocmforge, rf_gen_model,
 #    rf_compare and rf_gpu_smoke, configure and build build-gpu/ (Release);
@@ -19,13 +21,18 @@
 #    mean 0.999, top-1 80%; trained: KL, top-1, identical greedy
 #    continuations). Plus `rocmforge run --temp 0` on both backends (the GPU
 #    picks on the device): the same ids.
-# 4. Speed: Llama-3.2-1B- and Llama-3-8B-shaped Q4_K_M models (random
-#    weights, the llama-bpe vocabulary of 128256 tokens) generated here;
-#    `rocmforge bench --backend gpu -p 512 -n 128` with an empty kernel cache
-#    (cold: the compile time) and again (warm: the start from the cache),
-#    prefill and decode tok/s from the warm run.
+# 4. Speed, side by side with llama.cpp (bench/gpu_speed.sh): the
+#    --speed-models (Llama-3.2-1B- and Llama-3-8B-shaped, random weights, the
+#    llama-bpe vocabulary, generated here while the conformance runs) with
+#    llama-bench -fa 1 and rocmforge bench, alternating, -p 512 -n 128, at
+#    depth 0, and the --depth-models at depth 16384 too; then a per-kernel
+#    profile of an 8B decode step (ROCMFORGE_PROFILE). llama.cpp comes from
+#    --llama-bin (llama-bench there) or is built from --llama-src (the
+#    trimmed source of bench/llama-src.sh, a directory or its .tar.xz) by
+#    bench/llama-build.sh in the background from the start (about 4-6
+#    minutes). Without either, or with --no-speed, no speed section.
 # Results and logs go to --out (default bench/out/gpu); results.md names the
-# device. --quick runs a few conformance models only (for debugging).
+# device. --quick runs 8 of the 18 conformance types only.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +44,9 @@ VOCAB_SPM=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-spm.gguf
 VOCAB_BPE=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf
 KJV_Q8=$ROOT/models/kjv-tiny-llama-q8_0.gguf
 KJV_Q4=
+LLAMA_SRC= LLAMA_BIN= SPEED=1
+SPEED_MODELS="1b-q4_k_m 8b-q4_k_m 8b-q8_0 8b-q4_0"
+DEPTH_MODELS="8b-q4_k_m"
 while [ $# -gt 0 ]; do
     case $1 in
     --bin) BIN=$2; shift 2 ;;
@@ -46,6 +56,11 @@ while [ $# -gt 0 ]; do
     --vocab-spm) VOCAB_SPM=$2; shift 2 ;;
     --vocab-bpe) VOCAB_BPE=$2; shift 2 ;;
     --kjv-q4) KJV_Q4=$2; shift 2 ;;
+    --llama-src) LLAMA_SRC=$2; shift 2 ;;
+    --llama-bin) LLAMA_BIN=$2; shift 2 ;;
+    --no-speed) SPEED=0; shift ;;
+    --speed-models) SPEED_MODELS=$2; shift 2 ;;
+    --depth-models) DEPTH_MODELS=$2; shift 2 ;;
     *) echo "gpu_bench: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -69,6 +84,27 @@ RF=$BIN/rocmforge
 GEN=$BIN_T/rf_gen_model
 CMP=$BIN_T/rf_compare
 
+# llama.cpp for the side-by-side speed section: built in the background
+# while the conformance runs
+[ -n "$LLAMA_SRC$LLAMA_BIN" ] || SPEED=0
+LLAMA_PID=
+if [ $SPEED = 1 ] && [ -z "$LLAMA_BIN" ]; then
+    src=$LLAMA_SRC
+    if [ -f "$src" ]; then
+        mkdir -p "$WORK/llama" && tar xJf "$src" -C "$WORK/llama" && src=$(ls -d "$WORK"/llama/*/ | head -1)
+    fi
+    LLAMA_BIN=$WORK/llama-build/bin
+    "$ROOT/bench/llama-build.sh" "$src" "$WORK/llama-build" 90 >"$OUT/llama-build.log" 2>&1 &
+    LLAMA_PID=$!
+    log "== llama.cpp: building $src in the background (log: $OUT/llama-build.log)"
+fi
+GEN_PID=
+if [ $SPEED = 1 ]; then
+    "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --gen-only --vocab-bpe "$VOCAB_BPE" --work "$WORK" --out "$OUT" \
+        --models "$SPEED_MODELS" >"$OUT/speed-gen.log" 2>&1 &
+    GEN_PID=$!
+fi
+
 log "== device"
 DEVICE=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo unknown)
 log "$DEVICE"
@@ -80,7 +116,7 @@ declare -A EXTRA=(
     [llama]="--untied --llama3-rope 8,1,4,64" [qwen2]="--tied" [qwen3]="--untied --head-dim 128"
     [phi3]="--untied" [gemma2]="--swa 8" [gemma3]="--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000")
 TYPES=(f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs mxfp4 q4_k_m q5_k_m)
-if [ $QUICK = 1 ]; then TYPES=(f32 q8_0 q4_k q6_k q4_k_m); fi
+if [ $QUICK = 1 ]; then TYPES=(f32 f16 q4_0 q8_0 q4_k q6_k iq4_xs q4_k_m); fi
 TOKENS=$(python3 -c 'import random; r=random.Random(7); print(" ".join(str(r.randrange(3,32000)) for _ in range(32)))')
 CONF=$OUT/conformance.tsv
 printf "arch\ttype\tmin_cos\tmean_cos\ttop1\tgreedy\tresult\n" >"$CONF"
@@ -137,29 +173,20 @@ done
 tee -a "$LOG" <"$TRAINED" >/dev/null
 
 # ---- speed ---------------------------------------------------------------------
-SPEED=$OUT/speed.jsonl
-: >"$SPEED"
-if [ $QUICK = 0 ]; then
+if [ $SPEED = 1 ]; then
     log "== speed"
-    for shape in 1b 8b; do
-        case $shape in
-        1b) dims="--n-embd 2048 --n-layer 16 --n-head 32 --n-head-kv 8 --head-dim 64 --n-ff 8192 --tied" ;;
-        8b) dims="--n-embd 4096 --n-layer 32 --n-head 32 --n-head-kv 8 --head-dim 128 --n-ff 14336 --untied" ;;
-        esac
-        m=$WORK/llama-$shape-q4_k_m.gguf
-        t0=$(date +%s.%N)
-        [ -s "$m" ] || "$GEN" --arch llama --vocab "$VOCAB_BPE" $dims --ctx 8192 --rope-base 500000 --seed 1 \
-            --type q4_k_m -t "$NCPU" -o "$m" >>"$LOG" 2>&1
-        log "$shape: generated $(du -h "$m" | cut -f1) in $(python3 -c "import time; print('%.1f s' % (time.time() - $t0))")"
-        cache=$WORK/cache-$shape
-        rm -rf "$cache"
-        for run in cold warm; do
-            j=$("$RF" bench "$m" --backend gpu --cache "$cache" -p 512 -n 128 --reps 3 --json 2>>"$LOG")
-            echo "{\"shape\":\"$shape\",\"run\":\"$run\",\"bench\":$j}" | tee -a "$SPEED" "$LOG" >/dev/null
-        done
-        j=$("$RF" bench "$m" --backend cpu --threads "$NCPU" -p 64 -n 16 --reps 1 --json 2>>"$LOG")
-        echo "{\"shape\":\"$shape\",\"run\":\"cpu\",\"bench\":$j}" | tee -a "$SPEED" "$LOG" >/dev/null
-    done
+    wait $GEN_PID || { log "generating the speed models failed (see $OUT/speed-gen.log)"; exit 1; }
+    if [ -n "$LLAMA_PID" ]; then
+        wait $LLAMA_PID || { log "building llama.cpp failed (see $OUT/llama-build.log)"; exit 1; }
+    fi
+    "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --llama-bin "$LLAMA_BIN" --work "$WORK" --out "$OUT" \
+        --models "$SPEED_MODELS" --depths 0 2>&1 | tee -a "$LOG"
+    cp "$OUT/speed.md" "$OUT/speed-d0.md"
+    "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --llama-bin "$LLAMA_BIN" --work "$WORK" --out "$OUT" \
+        --models "$DEPTH_MODELS" --depths 16384 --tool-reps 1 2>&1 | tee -a "$LOG"
+    cp "$OUT/speed.md" "$OUT/speed-d16384.md"
+    m=$(echo $DEPTH_MODELS | cut -d' ' -f1)
+    "$RF" bench "$WORK/llama-$m.gguf" --backend gpu -p 512 -n 128 --profile 2>"$OUT/profile.txt" >/dev/null
 fi
 
 # ---- results.md -------------------------------------------------------------
@@ -172,17 +199,13 @@ md = ["# GPU backend: results", "", "Device: %s" % device, "",
       "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
 md += ["| " + " | ".join(r) + " |" for r in rows[1:]]
 md += ["", "## Trained model (%s passed, %s failed)" % (t_ok, t_fail), "", "```", open(os.path.join(out, "trained.txt")).read().rstrip(), "```", ""]
-sp = [json.loads(l) for l in open(os.path.join(out, "speed.jsonl")) if l.strip()]
-if sp:
-    md += ["## Speed (Q4_K_M, random weights, -p 512 -n 128, best of 3)", "",
-           "| shape | run | start s | kernels compiled/cached | compile s | prefill tok/s | decode tok/s |",
-           "|---|---|---|---|---|---|---|"]
-    for s in sp:
-        b = s["bench"]
-        md.append("| %s | %s | %.2f | %s | %s | %.1f | %.1f |" % (
-            s["shape"], s["run"] + ("" if s["run"] != "cpu" else " (%d threads, -p 64 -n 16)" % b.get("threads", 0)),
-            b.get("open_s", 0), "%s/%s" % (b.get("kernels_compiled", "-"), b.get("kernels_cached", "-")),
-            "%.2f" % b["compile_s"] if "compile_s" in b else "-", b["prefill_tok_s"], b["decode_tok_s"]))
+for name, title in (("speed-d0.md", "Speed against llama.cpp, same files, same run (depth 0)"),
+                    ("speed-d16384.md", "Speed against llama.cpp at depth 16384"),
+                    ("profile.txt", "Where a decode step goes (ROCMFORGE_PROFILE, launch by launch)")):
+    f = os.path.join(out, name)
+    if os.path.exists(f):
+        body = open(f).read().rstrip()
+        md += ["## " + title, ""] + (["```", body, "```"] if name.endswith(".txt") else [body]) + [""]
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 EOF

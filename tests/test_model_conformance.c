@@ -32,7 +32,9 @@
  * finite and spread in every row, and their cosine with the F32 model's
  * llama.cpp logits (all 32 rows as one vector; the F32 row's child writes
  * them, each later child of the arch reads them) is > 0.9, or the lower
- * floor of WTYPES for the sub-4-bit types. The F32 row also runs llama_eval
+ * floor of WTYPES for the sub-4-bit types. For the F32 row itself that
+ * cosine is with our engine's F32 logits instead (with its own it would be
+ * 1 whatever llama.cpp computed). The F32 row also runs llama_eval
  * quantize to f32 and checks that file the same way, and once per arch
  * llama_eval generate's first greedy token must be the argmax of the F32
  * logits' last row (the two commands agree).
@@ -381,7 +383,7 @@ static int quantize(const char *src, const char *out, const char *args, llama_si
 }
 
 /* llama.cpp's logits of model are sane and close enough to the F32 ones
- * (NULL: not at hand, which fails the cosine). */
+ * (NULL: not at hand, which fails the cosine unless the caller sets it). */
 static void llama_side_logits(const float *ref, const float *f32, llama_side *ll)
 {
     ll->sane = logits_sane(ref, N_TOKENS, 32000);
@@ -508,7 +510,10 @@ static void check_model(size_t k, size_t w, const char *src, model_result *r)
             fwrite(ref, sizeof *ref, N_TOKENS * 32000, fp);
             fclose(fp);
         }
-        llama_side_logits(ref, ref, &r->ll);
+        /* the F32 logits are every later row's anchor; compared with
+         * themselves they could not fail, so the row's cosine is taken
+         * with ours below, the other engine's logits of the same file */
+        llama_side_logits(ref, NULL, &r->ll);
         check_f32_rewrite(k, src, ref, r);
     } else {
         f32 = read_logits(f32_logits_path(k), N_TOKENS, 32000);
@@ -527,6 +532,8 @@ static void check_model(size_t k, size_t w, const char *src, model_result *r)
     }
     if (ours) {
         compare_cosine(ref, ours, N_TOKENS, n_vocab, r);
+        if (w == 0)
+            r->ll.cos = cosine_all(ours, ref, N_TOKENS, n_vocab, &r->ll.min_row);
         r->stage = ST_CLI;
         if (k != CLI_ARCH || w != CLI_WTYPE || cli_matches(model, ours, n_vocab, r))
             r->stage = ST_DONE;
@@ -680,7 +687,8 @@ ARCH_TEST(5)
 static void test_print_table(void)
 {
     printf("\n  ours vs llama.cpp, %d positions: min cosine / mean cosine / top-1 %%"
-           " (token_embd, output types);\n  llama.cpp's logits vs its F32 ones: cosine of all rows / worst row\n",
+           " (token_embd, output types);\n  llama.cpp's logits vs its F32 ones (F32 rows: vs our F32 ones): cosine of all"
+           " rows / worst row\n",
            N_TOKENS);
     printf("  %-7s %-9s %-9s %-9s %-6s %-8s %-8s %-13s %s\n", "arch", "type", "min cos", "mean cos", "top1",
            "embd", "output", "vs F32", "seconds");

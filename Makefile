@@ -33,12 +33,13 @@ demo: build
 	./$(BUILD)/rocmforge run $(DEMO_MODEL) -p "And Jesus said unto them" -n 48 --temp 0.7 --seed 42
 
 # Unit + conformance suites, then the same suites under ASan+UBSan, then the
-# fuzzers for a bounded time over their seed corpora.
+# fuzzers for a bounded time over their seed corpora. A build that registered
+# no tests fails (--no-tests=error) rather than passing with nothing run.
 check: build reference
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure --no-tests=error -j $(JOBS)
 	cmake -S . -B $(BUILD_ASAN) -DROCMFORGE_SANITIZE=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
-	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -L unit
+	cd $(BUILD_ASAN) && ctest --output-on-failure --no-tests=error -j $(JOBS) -L unit
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} scripts/run-fuzzers.sh $(BUILD_FUZZ)
 
 clean:

@@ -180,6 +180,7 @@ typedef struct bad_case {
     uint8_t *buf;
     size_t size;
     char needle[40];   /* key or tensor the message must name; "" for none */
+    bool exact;        /* and no other; with needle "", none at all */
 } bad_case;
 
 static bad_case *cases;
@@ -206,6 +207,7 @@ static void add(uint8_t *buf, size_t size, const char *needle, const char *fmt, 
     c->buf = buf;
     c->size = size;
     snprintf(c->needle, sizeof c->needle, "%s", needle ? needle : "");
+    c->exact = false;
 }
 
 /* A copy of the base with n bytes at off set to v (little-endian). */
@@ -252,6 +254,33 @@ static int kv_index(const char *key)
     return -1;
 }
 
+/* The key or tensor whose record the reader is in when the file ends at
+ * len, which its message must name, and name alone; "" where it has read
+ * no name yet. Before reading any key the reader checks that the counts can
+ * fit in what is left (a key/value record takes at least 14 bytes, a tensor
+ * info 33), and the tensor count again after the keys, so a cut that those
+ * checks catch names no record. Otherwise the reader fails on the field
+ * holding byte len: a key or tensor is named once its name has been read
+ * (from its value type on, from its n_dims on). Past the tensor infos, the
+ * first tensor whose data is cut short. */
+static const char *truncation_culprit(uint64_t len)
+{
+    if (len < 24 + 14 * (uint64_t)N_KV || len < 24 + 33 * (uint64_t)N_TI)
+        return "";
+    for (int i = 0; i < N_KV; i++)
+        if (len >= kvl[i].at && len < kvl[i].end)
+            return len >= kvl[i].type ? kvl[i].key : "";
+    if (len < til[0].at + 33 * (uint64_t)N_TI)
+        return "";
+    for (int i = 0; i < N_TI; i++)
+        if (len >= til[i].at && len < til[i].end)
+            return len >= til[i].ndims ? til[i].name : "";
+    for (int i = 0; i < N_TI; i++) /* in file order, which is data order */
+        if (data_start + til[i].data_off + til[i].n_bytes > len)
+            return len < data_start ? "" : til[i].name;
+    return "";
+}
+
 static void build_corpus(void)
 {
     make_base();
@@ -275,18 +304,13 @@ static void build_corpus(void)
     add_patch(8, N_TI + 1, 8, NULL, "tensor count one too many");
     add_patch(16, N_KV + 1, 8, NULL, "kv count one too many");
 
-    /* truncation at every length: every section, every field */
+    /* truncation at every length: every section, every field; the message
+     * names exactly the record being read, or none */
     for (size_t len = 0; len < base_size; len++) {
         uint8_t *p = malloc(len ? len : 1);
         memcpy(p, base, len);
-        /* "@": the key or tensor is derived from the offset the message
-         * names (a count check may reject the cut before any key is read) */
-        const char *needle = "@";
-        if (len >= data_start)
-            for (int i = N_TI - 1; i >= 0; i--)
-                if (data_start + til[i].data_off + til[i].n_bytes > len)
-                    needle = til[i].name;     /* the first tensor cut short */
-        add(p, len, needle, "truncated to %zu bytes", len);
+        add(p, len, truncation_culprit(len), "truncated to %zu bytes", len);
+        cases[n_cases - 1].exact = true;
     }
 
     /* huge key, string, array and name lengths */
@@ -493,21 +517,45 @@ static bool names_offset(const char *msg)
     return false;
 }
 
-/* The key or tensor whose record holds the offset a message names, once
- * its name has been read (its value or dims/type/offset); "" otherwise. */
-static const char *culprit_at(const char *msg)
+/* The offset a message names, or UINT64_MAX. */
+static uint64_t offset_in(const char *msg)
 {
     const char *p = strstr(msg, "offset ");
-    if (!p || !isdigit((unsigned char)p[7]))
-        return "";
-    uint64_t off = strtoull(p + 7, NULL, 10);
-    for (int i = 0; i < N_KV; i++)
-        if (off >= kvl[i].type && off < kvl[i].end)
-            return kvl[i].key;
-    for (int i = 0; i < N_TI; i++)
-        if (off >= til[i].ndims && off < til[i].end)
-            return til[i].name;
-    return "";
+    return p && isdigit((unsigned char)p[7]) ? strtoull(p + 7, NULL, 10) : UINT64_MAX;
+}
+
+/* For an exact case: the message names the needle ('quoted', and its offset
+ * inside that record) and no other key or tensor of the file; for needle
+ * "", none at all. Returns what is wrong, or NULL. */
+static const char *names_exactly(const char *needle, const char *msg, char *buf, size_t cap)
+{
+    char q[48];
+    for (int i = 0; i < N_KV + N_TI; i++) {
+        const char *name = i < N_KV ? kvl[i].key : til[i - N_KV].name;
+        uint64_t at = i < N_KV ? kvl[i].at : til[i - N_KV].at, end = i < N_KV ? kvl[i].end : til[i - N_KV].end;
+        snprintf(q, sizeof q, "'%.40s'", name);
+        bool named = strstr(msg, q) != NULL, want = !strcmp(name, needle);
+        if (named && !want) {
+            snprintf(buf, cap, "message names %s%s%s", q, needle[0] ? ", not " : " where it should name none",
+                     needle);
+            return buf;
+        }
+        if (want && !named) {
+            snprintf(buf, cap, "message does not name %s", q);
+            return buf;
+        }
+        uint64_t off = offset_in(msg);
+        if (want && (off < at || off >= end)) {
+            snprintf(buf, cap, "message names %s but an offset outside its record [%llu, %llu)", q,
+                     (unsigned long long)at, (unsigned long long)end);
+            return buf;
+        }
+    }
+    if (!needle[0] && (strstr(msg, "key '") || strstr(msg, "tensor '"))) {
+        snprintf(buf, cap, "message names a record where it should name none");
+        return buf;
+    }
+    return NULL;
 }
 
 static void report(const bad_case *c, const char *how, const char *msg)
@@ -539,9 +587,13 @@ static void check_rejected(const bad_case *c, rf_status s, const gguf_file *f, c
         }
     }
     const char *needle = c->needle;
-    if (!strcmp(needle, "@"))
-        needle = culprit_at(err->msg);
-    if (needle[0] && !strstr(err->msg, needle)) {
+    char wrong[160];
+    const char *why = c->exact ? names_exactly(needle, err->msg, wrong, sizeof wrong) : NULL;
+    if (why) {
+        report(c, why, err->msg);
+        CU_FAIL("message does not name exactly the record being read");
+    }
+    if (!c->exact && needle[0] && !strstr(err->msg, needle)) {
         char h[96];
         snprintf(h, sizeof h, "message does not name '%s'", needle);
         report(c, h, err->msg);

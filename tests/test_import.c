@@ -11,7 +11,8 @@
  * reshaped, an inconsistent head count) and check the message names it.
  * Somewhat over 800 lines because it is one case after another, and the
  * writer that lays out each arch's tensors belongs beside the checks that
- * count them.
+ * count them. Each arch's graph is also taken through the passes and its
+ * memory plan checked (plan_check.c).
  */
 #include "test_util.h"
 
@@ -24,6 +25,8 @@
 #include "frontend/gguf.h"
 #include "frontend/import.h"
 #include "ir/ir.h"
+#include "ir/passes/passes.h"
+#include "plan_check.h"
 
 /* ---- model writer ------------------------------------------------------------ */
 
@@ -697,6 +700,32 @@ static void test_round_trip(void)
     }
 }
 
+/* Every arch's step through the passes, planned for one token and for many,
+ * last row or all logits, fused or not: values live at once never share
+ * workspace bytes (plan_check.c). */
+static void test_memory_plans(void)
+{
+    static const char *const archs[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"};
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        for (int c = 0; c < 8; c++) {
+            spec s = base_spec(archs[i]);
+            import_options o = {.all_logits = c & 1};
+            ir_graph *g = import_ok(&s, &o);
+            ir_pipeline_options po = {.max_tokens = c & 2 ? 1 : 512,
+                                      .disable = c & 4 ? "fuse-qkv,fuse-norm,fuse-epilogue,fuse-rope-kv" : NULL};
+            rf_error err = {0};
+            rf_status st = ir_run_pipeline(g, &po, &err);
+            if (st != RF_OK)
+                fprintf(stderr, "\n  %s: %s\n", archs[i], err.msg);
+            CU_ASSERT_EQUAL(st, RF_OK);
+            char what[64];
+            snprintf(what, sizeof what, "%s (case %d)", archs[i], c);
+            if (st == RF_OK)
+                CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
+            ir_graph_free(g);
+        }
+}
+
 /* ---- failures ------------------------------------------------------------------ */
 
 static void test_unknown_arch(void)
@@ -829,6 +858,7 @@ int main(void)
     CU_add_test(s, "gemma2: attention scale of the 27B, default window", test_gemma2_scale);
     CU_add_test(s, "sliding-window pattern as one flag a layer", test_swa_pattern_array);
     CU_add_test(s, "every arch prints and parses back", test_round_trip);
+    CU_add_test(s, "every arch's memory plan keeps live values apart", test_memory_plans);
     CU_add_test(s, "unknown architecture lists the supported ones", test_unknown_arch);
     CU_add_test(s, "missing key is named", test_missing_key);
     CU_add_test(s, "key of the wrong type is named", test_wrong_key_type);

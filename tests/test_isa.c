@@ -11,6 +11,17 @@
  * Every truncation of a real code object must be RF_E_FORMAT, and random
  * corruption anything but a crash. A hand-built CUBIN pins the .nv.info
  * record format without needing CUDA.
+ *
+ * Three parts, each a ctest test (tests/CMakeLists.txt), so that what this
+ * build lacks skips only what needs it and nothing passes unchecked:
+ *   (none)   names, hipRTC's code objects (hipRTC is required everywhere),
+ *            metadata, hostile input, the hand-built CUBIN
+ *   nvrtc    CUBINs from NVRTC: where the build found CUDA's headers,
+ *            NVRTC missing at run time fails; where it did not, the part
+ *            exits 77 and ctest reports it skipped
+ *   llvm     LLVM's AMDGPU processor list and disassembly: likewise, by
+ *            whether the build found LLVM-C (linked, so missing at run
+ *            time the suite does not start, which fails too)
  */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
@@ -265,11 +276,8 @@ static void test_arch_hiprtc(void)
 static void test_processors(void)
 {
     size_t n = 0;
+    CU_ASSERT_TRUE_FATAL(cg_amdgpu_available());
     const char *const *p = cg_amdgpu_processors(&n);
-    if (!cg_amdgpu_available()) {
-        CU_ASSERT_PTR_NULL(p);
-        return;
-    }
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT(n >= 40);
     CU_ASSERT_STRING_EQUAL(p[0], "gfx600");
@@ -359,31 +367,43 @@ static void test_amd_disassembly(void)
     uint8_t *code = hip_build(shared_kernel, "gfx90a", &size);
     if (!code)
         return;
+    CU_ASSERT_TRUE(cg_amdgpu_available());
     cg_arch a = arch_of("gfx90a");
     rf_status st;
     char *text = disassemble(&a, code, size, "k", &st);
-    if (cg_amdgpu_available()) {
-        CU_ASSERT_EQUAL(st, RF_OK);
-        CU_ASSERT_PTR_NOT_NULL(strstr(text, "s_endpgm"));
-        CU_ASSERT_PTR_NOT_NULL(strstr(text, "ds_write")); /* the store to s[] */
-        CU_ASSERT_PTR_NOT_NULL(strstr(text, "s_barrier"));
-    } else {
-        CU_ASSERT_EQUAL(st, RF_E_UNSUPPORTED);
-    }
+    CU_ASSERT_EQUAL(st, RF_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "s_endpgm"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "ds_write")); /* the store to s[] */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "s_barrier"));
     free(text);
-    if (cg_amdgpu_available()) {
-        cg_arch old = arch_of("gfx803");
-        memcpy(old.name, "gfx700", 7); /* LLVM cannot decode gfx6/gfx7: refused, not aborted */
-        text = disassemble(&old, code, size, "k", &st);
-        CU_ASSERT_EQUAL(st, RF_E_UNSUPPORTED);
-        free(text);
-        memcpy(old.name, "gfx4242", 8);
-        text = disassemble(&old, code, size, "k", &st);
-        CU_ASSERT_EQUAL(st, RF_E_ARG);
-        free(text);
-    }
+    cg_arch old = arch_of("gfx803");
+    memcpy(old.name, "gfx700", 7); /* LLVM cannot decode gfx6/gfx7: refused, not aborted */
+    text = disassemble(&old, code, size, "k", &st);
+    CU_ASSERT_EQUAL(st, RF_E_UNSUPPORTED);
+    free(text);
+    memcpy(old.name, "gfx4242", 8);
+    text = disassemble(&old, code, size, "k", &st);
+    CU_ASSERT_EQUAL(st, RF_E_ARG);
+    free(text);
     free(code);
 }
+
+#ifndef ROCMFORGE_HAVE_LLVM
+/* A build without LLVM-C names no processors and refuses to disassemble. */
+static void test_without_llvm(void)
+{
+    CU_ASSERT_FALSE(cg_amdgpu_available());
+    CU_ASSERT_PTR_NULL(cg_amdgpu_processors(NULL));
+    size_t size = 0;
+    uint8_t *code = hip_build(shared_kernel, "gfx90a", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(code);
+    cg_arch a = arch_of("gfx90a");
+    rf_status st;
+    free(disassemble(&a, code, size, "k", &st));
+    CU_ASSERT_EQUAL(st, RF_E_UNSUPPORTED);
+    free(code);
+}
+#endif
 
 /* Every truncation is RF_E_FORMAT; random corruption (half of it in the
  * metadata note) returns some status and never crashes. */
@@ -595,10 +615,10 @@ static void test_amd_metadata(void)
 
 static void test_nv_nvrtc(void)
 {
-    if (!have_lib(&nvrtc_lib)) {
-        fprintf(stderr, "\n  (no NVRTC here: the NVRTC cubin is not checked, the hand-built one is)\n");
-        return;
-    }
+    if (!have_lib(&nvrtc_lib))
+        fprintf(stderr, "\n  NVRTC (%s, %s) is not found at run time, though this build found CUDA's headers\n",
+                nvrtc_lib.libs[0], nvrtc_lib.libs[1]);
+    CU_ASSERT_TRUE_FATAL(have_lib(&nvrtc_lib));
     size_t size = 0;
     uint8_t *code = rtc_build(&nvrtc_lib, shared_kernel, "-arch=sm_90", &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(code);
@@ -757,20 +777,45 @@ static void test_nv_handmade(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, ".nv.info"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *part = argc > 1 ? argv[1] : "";
+    if (argc > 2 || (part[0] && strcmp(part, "nvrtc") && strcmp(part, "llvm"))) {
+        fprintf(stderr, "usage: %s [nvrtc | llvm]\n", argv[0]);
+        return 2;
+    }
+#ifndef RF_TEST_BUILD_HAS_CUDA
+    if (!strcmp(part, "nvrtc")) {
+        printf("skipped: this build found no CUDA headers (cuda.h, nvrtc.h), so it does not use NVRTC\n");
+        return TEST_SKIP;
+    }
+#endif
+#ifndef ROCMFORGE_HAVE_LLVM
+    if (!strcmp(part, "llvm")) {
+        printf("skipped: this build found no LLVM-C 19 with AMDGPU (llvm-19-dev): no processor list or "
+               "disassembly to check\n");
+        return TEST_SKIP;
+    }
+#endif
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
-    CU_pSuite s = CU_add_suite("isa", NULL, NULL);
-    CU_add_test(s, "gfx and sm names accepted, with their wave size", test_arch_accepts);
-    CU_add_test(s, "bad names refused, naming what is known", test_arch_rejects);
-    CU_add_test(s, "what hipRTC 5.2 cannot build is refused", test_arch_hiprtc);
-    CU_add_test(s, "LLVM's AMDGPU processor list", test_processors);
-    CU_add_test(s, "AMDGPU resources from the metadata note", test_amd_resources);
-    CU_add_test(s, "AMDGPU disassembly", test_amd_disassembly);
-    CU_add_test(s, "metadata fields, waves per SIMD, hostile MessagePack", test_amd_metadata);
-    CU_add_test(s, "truncated and corrupted code objects", test_amd_hostile);
-    CU_add_test(s, "CUBIN resources from NVRTC", test_nv_nvrtc);
-    CU_add_test(s, "CUBIN resources from a hand-built CUBIN", test_nv_handmade);
+    CU_pSuite s = CU_add_suite(part[0] ? part : "isa", NULL, NULL);
+    if (!strcmp(part, "nvrtc")) {
+        CU_add_test(s, "CUBIN resources from NVRTC", test_nv_nvrtc);
+    } else if (!strcmp(part, "llvm")) {
+        CU_add_test(s, "LLVM's AMDGPU processor list", test_processors);
+        CU_add_test(s, "AMDGPU disassembly", test_amd_disassembly);
+    } else {
+        CU_add_test(s, "gfx and sm names accepted, with their wave size", test_arch_accepts);
+        CU_add_test(s, "bad names refused, naming what is known", test_arch_rejects);
+        CU_add_test(s, "what hipRTC 5.2 cannot build is refused", test_arch_hiprtc);
+        CU_add_test(s, "AMDGPU resources from the metadata note", test_amd_resources);
+        CU_add_test(s, "metadata fields, waves per SIMD, hostile MessagePack", test_amd_metadata);
+        CU_add_test(s, "truncated and corrupted code objects", test_amd_hostile);
+        CU_add_test(s, "CUBIN resources from a hand-built CUBIN", test_nv_handmade);
+#ifndef ROCMFORGE_HAVE_LLVM
+        CU_add_test(s, "without LLVM-C: no processor list, disassembly refused", test_without_llvm);
+#endif
+    }
     return test_main();
 }

@@ -12,7 +12,9 @@
  * fresh kernel cache by cg_build_program, the way `rocmforge compile` builds
  * them, so a template that one arch or type breaks fails here with the
  * kernel's name and the compiler's message. A second build must find every
- * kernel in the cache.
+ * kernel in the cache. Each model's memory plan, for the last row and for
+ * every row's logits, is checked too (plan_check.c): values live at once
+ * never share workspace bytes.
  *
  * Both compilers are required: CI installs hipRTC (libamdhip64-dev) and has
  * CUDA's NVRTC; a missing one fails the suite.
@@ -27,6 +29,7 @@
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
 #include "fixtures/conformance_models.h"
+#include "plan_check.h"
 #include "test_util.h"
 
 static const char *const TYPES[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",
@@ -192,6 +195,21 @@ static void generate_all(void)
             if (!ok)
                 printf("\n  %s %s: %s", CASES[a].arch, TYPES[ty], err.msg);
             CU_ASSERT_TRUE(ok);
+            char what[64];
+            snprintf(what, sizeof what, "%s %s", CASES[a].arch, TYPES[ty]);
+            if (ok)
+                CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
+            ir_graph_free(g);
+            /* the graph the CPU conformance suite runs: every row's logits */
+            g = NULL;
+            snprintf(what, sizeof what, "%s %s, all logits", CASES[a].arch, TYPES[ty]);
+            ok = import_model(f, &(import_options){.n_ctx = 256, .all_logits = true}, &g, &err) == RF_OK &&
+                 ir_run_pipeline(g, &po, &err) == RF_OK;
+            if (!ok)
+                printf("\n  %s: %s", what, err.msg);
+            CU_ASSERT_TRUE(ok);
+            if (ok)
+                CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
             ir_graph_free(g);
             gguf_close(f);
             unlink(model);

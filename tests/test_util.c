@@ -6,12 +6,18 @@
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "runtime/cpu/quant_impl.h"
 
 const char *test_ref_dir(void)
 {
@@ -155,4 +161,56 @@ int test_main(void)
     unsigned err = CU_get_error();
     CU_cleanup_registry();
     return (failed || err) ? 1 : 0;
+}
+
+/* What this CPU runs, probed here rather than through cpu_isa_detect(), so
+ * that a level the library wrongly claims is not also the test's belief:
+ * AVX2 with FMA and F16C, AVX-512 adding F, BW and VL. */
+static int cpu_isa_present(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !f16c)
+        return CPU_ISA_SCALAR;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return CPU_ISA_AVX2;
+    return CPU_ISA_AVX512;
+#else
+    return CPU_ISA_SCALAR;
+#endif
+}
+
+int test_cpu_isa(const char **name)
+{
+    static const char *const names[] = {"scalar", "avx2", "avx512"};
+    int present = cpu_isa_present(), want = present;
+    const char *env = getenv("ROCMFORGE_CPU_ISA");
+    if (env && *env) {
+        want = -1;
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(env, names[i]))
+                want = i;
+        if (want < 0) {
+            printf("ROCMFORGE_CPU_ISA=%s is not a level (scalar, avx2, avx512)\n", env);
+            exit(1);
+        }
+    }
+    if (want > present) {
+        printf("skipped: this CPU has no %s (ROCMFORGE_CPU_ISA=%s; it runs %s at best)\n", names[want],
+               names[want], names[present]);
+        fflush(stdout);
+        exit(TEST_SKIP);
+    }
+    if ((int)cpu_isa_detect() != want) {
+        printf("the CPU kernel tables run at %s, not at the %s asked for\n", names[cpu_isa_detect()],
+               names[want]);
+        exit(1);
+    }
+    printf("CPU ISA level under test: %s\n", names[want]);
+    if (name)
+        *name = names[want];
+    return want;
 }

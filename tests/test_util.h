@@ -43,4 +43,17 @@ const char *test_rocmforge_bin(void);
 /* Runs all registered suites in basic mode; returns the process exit code. */
 int test_main(void);
 
+/* The exit status that ctest reports as skipped (SKIP_RETURN_CODE in
+ * tests/CMakeLists.txt): a suite that cannot run here says why on stdout
+ * and exits with it, never with 0. */
+#define TEST_SKIP 77
+
+/* The CPU ISA level a CPU suite tests in this run, as enum cpu_isa
+ * (runtime/cpu/quant_impl.h: 0 scalar, 1 avx2, 2 avx512), its name into
+ * *name. ctest runs each CPU suite once per level with ROCMFORGE_CPU_ISA
+ * set; unset, the level is the best this CPU has. A level this CPU lacks
+ * exits TEST_SKIP; an unknown name, or kernel tables that do not run at the
+ * level asked for, exit 1. Call it first in main(). */
+int test_cpu_isa(const char **name);
+
 #endif

@@ -147,7 +147,8 @@ template <int N, int NT, int KIND0, int KIND1, bool NORM>
 RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *dst0, unsigned char *dst1,
                      unsigned int *cnt, float *ssp, int seg, int cols)
 {
-    constexpr int NSEG = N / 256, PER = 256 / NT, NWV = NT / RF_WAVE;
+    // a block of more than 256 threads (attention on wave64) leaves the rest idle
+    constexpr int NSEG = N / 256, PER = NT < 256 ? 256 / NT : 1, NWV = NT / RF_WAVE;
     __shared__ unsigned int s_t;
     __shared__ float s_max[NWV], s_ss[NWV];
     const int tid = threadIdx.x, lane = tid % RF_WAVE, wv = tid / RF_WAVE;
@@ -165,9 +166,9 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
 #pragma unroll
     for (int i = 0; i < PER; i++) {
         const int e = tid + i * NT;
-        const float x = ys[e];
+        const float x = e < 256 ? ys[e] : 0.0f;
         ss += x * x;
-        v[i] = NORM && w ? x * w[seg * 256 + e] : x;
+        v[i] = NORM && w && e < 256 ? x * w[seg * 256 + e] : x;
         amax = fmaxf(amax, fabsf(v[i]));
     }
     // the segment's largest magnitude (Q8_K) and sum of squares
@@ -201,6 +202,8 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
             int q;
             float d;
             rf_q8_conv(v[i], kind == 2 ? seg_max : am32, kind == 2, &q, &d);
+            if (tid + i * NT >= 256)
+                continue;
             dst[e] = (unsigned char)(signed char)q;
             if (e % 32 == 0)
                 ((float *)(dst + N))[e / 32] = d;

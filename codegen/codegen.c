@@ -8,10 +8,19 @@
  *              a gate/up pair for SwiGLU/GeGLU), and the epilogue nodes
  *              (bias, residual, GLU, softcap, scale) evaluated per output
  *              value. Rendered twice: T = 1 for decode, a batched tile for
- *              prefill.
- *   attention  an attention group.
+ *              prefill. Quantized weights read int8 rows that an actq
+ *              launch makes, or in a decode step the producing kernel's
+ *              quantize-out tail (the decode plan, qplan below).
+ *   attention  an attention group; the decode variant splits the keys.
  *   rowwise    everything else (embed, norm, rope_kv, elementwise groups):
- *              one block per row, one phase per node.
+ *              one block per row, one phase per node; a decode step runs
+ *              consecutive row-wise groups as one kernel.
+ *
+ * The file is over the ~800-line guide: the three generators share the
+ * kernel under construction (kbuild), its parameter numbering and the
+ * decode plan, which split across files would become an internal API of a
+ * dozen functions for one caller. Splitting by template is the next step if
+ * it grows further.
  *
  * A template's holes ({{NAME}}) receive constants and generated code. What
  * is generated never names a layer, a tensor or a node id: parameters and

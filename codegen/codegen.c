@@ -54,6 +54,7 @@ enum {
     WAVES_ATTENTION = 8, /* wavefronts of an attention block */
     BLOCKS_DECODE_ATTN = 1024, /* a decode step's attention blocks at a long context: heads x key ranges */
     SPLIT_MAX = 64,           /* key ranges of a decode step's attention row and head, at most */
+    QTAIL_MAX_SEG = 1024,     /* 256-column segments a quantize-out tail converts, at most (K <= 262144) */
 };
 
 /* ---- a growable string -------------------------------------------------- */
@@ -984,12 +985,13 @@ static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *y
     else
         snprintf(ys, sizeof ys, "p%d", param(k, y, "float *__restrict__ ", "output"));
     int pc = param_id(k, CG_ARG_QTAIL, "unsigned int *__restrict__ ", "tail counters");
-    int64_t nseg = m.K / 256;
     sb_printf(&k->tail, "    // the next group's input: converted here for its %s products\n", aq_names[kinds[0] == 1 ? AQ_Q8 : AQ_Q8K]);
-    sb_printf(&k->tail, "    rf_qtail<%lld, %d, %d, %d, %s>(%s, %s, %s, %s, %s, p%d, (float *)(p%d + %lld), %s, %s);\n",
+    sb_printf(&k->tail, "    rf_qtail<%lld, %d, %d, %d, %s>(%s, %s, %s, %s, %s, p%d, (float *)(p%d + %d), %s, %s);\n",
               (long long)m.K, nt, kinds[0], kinds[1], m.norm ? "true" : "false", ys, nw,
-              flit(f, m.norm ? m.norm->fa[0] : 0.0f), dst[0], dst[1], pc, pc, (long long)nseg + 1, seg, cols);
-    uint64_t bytes = (uint64_t)(2 * nseg + 1) * 4;
+              flit(f, m.norm ? m.norm->fa[0] : 0.0f), dst[0], dst[1], pc, pc, QTAIL_MAX_SEG + 1, seg, cols);
+    /* one layout for every tail (the row's ticket, then the segments'; the
+     * sums after all of them), so no tail's sums land on another's counter */
+    uint64_t bytes = (uint64_t)(2 * QTAIL_MAX_SEG + 1) * 4;
     if (bytes > G->p->qtail_bytes)
         G->p->qtail_bytes = bytes;
 }
@@ -1002,9 +1004,9 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     set_slots(G, &m, k->group);
     char tn[16], summary[96];
     int64_t rows = m.x->type.dim[0];
-    /* the producer converts a decode step's row (all rows, when there is
-     * one), so then actq runs for prefill only (never) */
-    if (m.n_slots && !(G->q.producer[k->group] && rows == 1)) {
+    /* the producer converts a decode step's row, so then actq runs for
+     * prefill only */
+    if (m.n_slots) {
         rf_status st = emit_actq(G, k, &m, rows, G->q.producer[k->group] ? -1 : 0);
         if (st != RF_OK)
             return st;
@@ -1019,7 +1021,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         kb_reset(k);
         gen_matmul(k, &m, mt, cols, waves, holes, &nh, vals);
         uint32_t c = G->q.consumer[k->group];
-        if (mt == 1 && (rows == IR_DIM_T || rows == 1) && c) {
+        if (mt == 1 && rows == IR_DIM_T && c) {
             char cols_s[32];
             snprintf(cols_s, sizeof cols_s, "%d", waves * cols);
             qtail(G, k, c, G->q.mm[c].x, NULL, waves * k->arch->wave, "(int)(blockIdx.x * WAVES * ROWS) / 256",
@@ -1195,9 +1197,11 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
         const mm_group *m = &q->mm[c];
         if (!q->is_mm[c])
             continue;
-        int64_t rows = m->x->type.dim[0]; /* a decode step's one row: T, or 1 after last_rows */
-        if (!m->n_slots || (m->kinds & ~((1u << AQ_Q8) | (1u << AQ_Q8K))) || m->K % 256 ||
-            (rows != IR_DIM_T && rows != 1) || !m->x->group)
+        /* the step's rows (not the last layer's one row after last_rows,
+         * which prefill runs too: a tail converts only row 0) */
+        int64_t rows = m->x->type.dim[0];
+        if (!m->n_slots || (m->kinds & ~((1u << AQ_Q8) | (1u << AQ_Q8K))) || m->K % 256 || rows != IR_DIM_T ||
+            m->K / 256 > QTAIL_MAX_SEG || !m->x->group)
             continue;
         uint32_t pg = m->x->group, readers = 0;
         for (uint32_t u = 0; u < uses->count[m->x->id]; u++) {

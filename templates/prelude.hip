@@ -142,7 +142,8 @@ RF_DEV void rf_q8_conv(float v, float amax, bool kquant, int *q, float *d)
 // quantized are y * w, not y / rms * w as the reference's: 1/rms scales a
 // block's values and its amax alike, so the integers are the same up to
 // rounding, and the products multiply by it once at the end. Counters are
-// left at zero for the next launch. cnt: NSEG + 1 counters, ssp: NSEG floats.
+// left at zero for the next launch. cnt[0]: the row's ticket, cnt[1 + s]:
+// segment s's columns; ssp: NSEG floats, apart from the counters.
 template <int N, int NT, int KIND0, int KIND1, bool NORM>
 RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *dst0, unsigned char *dst1,
                      unsigned int *cnt, float *ssp, int seg, int cols)
@@ -155,7 +156,7 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
     __syncthreads(); // the block's stores are issued
     if (tid == 0) {
         __threadfence();
-        s_t = atomicAdd(&cnt[seg], (unsigned int)cols) + (unsigned int)cols;
+        s_t = atomicAdd(&cnt[1 + seg], (unsigned int)cols) + (unsigned int)cols;
     }
     __syncthreads();
     if (s_t != 256u)
@@ -211,9 +212,9 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
     }
     if (tid == 0) {
         ssp[seg] = seg_ss;
-        cnt[seg] = 0;
+        cnt[1 + seg] = 0;
         __threadfence();
-        s_t = atomicAdd(&cnt[NSEG], 1u) == NSEG - 1;
+        s_t = atomicAdd(&cnt[0], 1u) == NSEG - 1;
     }
     __syncthreads();
     if (!s_t || tid != 0)
@@ -227,5 +228,5 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
         *(float *)(dst0 + RF_XINV(N)) = inv;
     if (KIND1)
         *(float *)(dst1 + RF_XINV(N)) = inv;
-    cnt[NSEG] = 0;
+    cnt[0] = 0;
 }

@@ -117,9 +117,11 @@ static bool partner(const cg_program *p, uint32_t i)
  * step's merge of several groups, the first of which has its own prefill
  * launch; grids cover the rows. A decode step never needs more launches
  * than a prefill step, and the llama-family archs (llama, qwen2, qwen3)
- * need at most 6 a layer and 5 more (embedding, its conversion, the last
- * layer's residual, the output norm's conversion, the output product),
- * except with f16 / bf16 weights, whose rounded inputs no tail makes yet. */
+ * need at most 6 a layer and 7 more (the embedding and its conversion; the
+ * last layer works on one row after last_rows, whose three products'
+ * inputs actq converts; its residual; the output norm's conversion and the
+ * output product), except with f16 / bf16 weights, whose rounded inputs no
+ * tail makes yet. */
 static void check_launches(const ir_graph *g, const cg_program *p, const char *arch, const char *type)
 {
     bool tail = false;
@@ -147,7 +149,7 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
     CU_ASSERT_TRUE(decode <= prefill);
     bool half = !strcmp(type, "f16") || !strcmp(type, "bf16");
     if (!half && (!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "qwen3")))
-        CU_ASSERT_TRUE(decode <= 6 * g->model.n_layer + 5);
+        CU_ASSERT_TRUE(decode <= 6 * g->model.n_layer + 7);
 }
 
 static void generate_all(void)

@@ -30,7 +30,11 @@
  * presets are the conformance suite's (tests/test_model_conformance.c);
  * later options override earlier ones:
  *   --bounds random   min-cos 0.995, mean-cos 0.999, top1 0.80 (random-weight
- *                     fixtures: logits spread ~1, so cosine is meaningful)
+ *                     fixtures: logits spread ~1, so cosine is meaningful),
+ *                     and greedy-same 0 with every parting a near tie within
+ *                     0.05 (random logits part often, but never by more: a
+ *                     last-token session that computes other logits than
+ *                     the all-logits one parts by ~1)
  *   --bounds trained  kl-max 0.005, kl-mean 0.001, top1 0.90, and
  *                     greedy-same ceil(3K/4) with every parting a near tie
  *                     (within --tie, 0.02)
@@ -55,6 +59,7 @@
 
 #define MAX_PROMPTS 64
 #define TIE_DEFAULT 0.02
+#define TIE_RANDOM 0.05 /* --bounds random: random logits part by more, but still never by ~1 */
 
 typedef struct ids {
     int32_t *v;
@@ -384,6 +389,8 @@ static void parse_args(int argc, char **argv, cfg *c)
             set_bound(c, B_MIN_COS, 0.995);
             set_bound(c, B_MEAN_COS, 0.999);
             set_bound(c, B_TOP1, 0.80);
+            set_bound(c, B_GREEDY_SAME, 0); /* any count, but every parting a near tie */
+            c->tie = TIE_RANDOM;
         } else if (!strcmp(a, "--bounds") && !strcmp(v, "trained")) {
             set_bound(c, B_KL_MAX, 0.005);
             set_bound(c, B_KL_MEAN, 0.001);

@@ -315,7 +315,7 @@ typedef struct mm_group {
     const ir_node *x;       /* the products' input (the norm's when normed) */
     int64_t K, ncols;
     unsigned kinds;         /* bit AQ_*: the activation kinds the weights need */
-    int slot[AQ_COUNT];     /* scratch slot of each kind, when converted */
+    int slot[AQ_COUNT];     /* scratch slot of each kind, when converted (-1: none); the decode plan sets them */
     int n_slots;            /* 0: the products read x itself (all f32 weights) */
 } mm_group;
 
@@ -355,9 +355,10 @@ static bool mm_collect(kbuild *k, const ir_node *const *nodes, uint32_t n, mm_gr
         m->ncols += w->type.dim[0];
         m->kinds |= 1u << aq_kind(w->type.elem);
     }
-    if (m->kinds != 1u << AQ_F32)
-        for (int q = 0; q < AQ_COUNT; q++)
-            m->slot[q] = m->kinds & (1u << q) ? m->n_slots++ : -1;
+    for (int q = 0; q < AQ_COUNT; q++) {
+        m->slot[q] = -1;
+        m->n_slots += m->kinds != 1u << AQ_F32 && (m->kinds & (1u << q));
+    }
     if (m->x->type.elem != GGML_TYPE_F32 || numel_row(&m->x->type) != m->K)
         return unsupported(k, "the input is not f32 rows of %lld", (long long)m->K);
     for (int i = 0; i < m->n_epi; i++)
@@ -953,13 +954,6 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows, i
                 only_T);
 }
 
-/* m's scratch slots: one per kind, in its bank */
-static void set_slots(const gen *G, mm_group *m, uint32_t gid)
-{
-    for (int q = 0; q < AQ_COUNT; q++)
-        m->slot[q] = m->n_slots && (m->kinds & (1u << q)) ? G->q.bank[gid] * G->q.n_kinds + G->q.kind_index[q] : -1;
-}
-
 /* The quantize-out tail of a decode kernel that stores y, the input of
  * matmul group c: yexpr names y's pointer in the kernel (NULL: its
  * parameter), seg and cols are C++ expressions (the block's 256-column
@@ -967,18 +961,17 @@ static void set_slots(const gen *G, mm_group *m, uint32_t gid)
 static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *yexpr, int nt, const char *seg,
                   const char *cols)
 {
-    mm_group m = G->q.mm[c];
-    set_slots(G, &m, c);
+    const mm_group *m = &G->q.mm[c];
     char f[32], nw[16] = "0", dst[2][16] = {"0", "0"};
     int kinds[2] = {0, 0}, n = 0;
     for (int q = AQ_Q8; q <= AQ_Q8K; q++)
-        if (m.slot[q] >= 0) {
+        if (m->slot[q] >= 0) {
             snprintf(dst[n], sizeof dst[n], "p%d",
-                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m.slot[q], "unsigned char *__restrict__ ", "next input"));
+                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "unsigned char *__restrict__ ", "next input"));
             kinds[n++] = q == AQ_Q8 ? 1 : 2;
         }
-    if (m.norm && m.norm->n_in > 1)
-        snprintf(nw, sizeof nw, "p%d", param(k, m.norm->in[1], "const float *__restrict__ ", "next norm weight"));
+    if (m->norm && m->norm->n_in > 1)
+        snprintf(nw, sizeof nw, "p%d", param(k, m->norm->in[1], "const float *__restrict__ ", "next norm weight"));
     char ys[16];
     if (yexpr)
         snprintf(ys, sizeof ys, "%s", yexpr);
@@ -987,8 +980,8 @@ static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *y
     int pc = param_id(k, CG_ARG_QTAIL, "unsigned int *__restrict__ ", "tail counters");
     sb_printf(&k->tail, "    // the next group's input: converted here for its %s products\n", aq_names[kinds[0] == 1 ? AQ_Q8 : AQ_Q8K]);
     sb_printf(&k->tail, "    rf_qtail<%lld, %d, %d, %d, %s>(%s, %s, %s, %s, %s, p%d, (float *)(p%d + %d), %s, %s);\n",
-              (long long)m.K, nt, kinds[0], kinds[1], m.norm ? "true" : "false", ys, nw,
-              flit(f, m.norm ? m.norm->fa[0] : 0.0f), dst[0], dst[1], pc, pc, QTAIL_MAX_SEG + 1, seg, cols);
+              (long long)m->K, nt, kinds[0], kinds[1], m->norm ? "true" : "false", ys, nw,
+              flit(f, m->norm ? m->norm->fa[0] : 0.0f), dst[0], dst[1], pc, pc, QTAIL_MAX_SEG + 1, seg, cols);
     /* one layout for every tail (the row's ticket, then the segments'; the
      * sums after all of them), so no tail's sums land on another's counter */
     uint64_t bytes = (uint64_t)(2 * QTAIL_MAX_SEG + 1) * 4;
@@ -998,28 +991,31 @@ static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *y
 
 static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
 {
-    mm_group m;
-    if (!mm_collect(k, nodes, n, &m))
+    if (!G->q.is_mm[k->group]) { /* the decode plan could not collect it: say why */
+        mm_group bad;
+        bool ok = mm_collect(k, nodes, n, &bad);
+        RF_ASSERT(!ok);
         return k->st;
-    set_slots(G, &m, k->group);
+    }
+    const mm_group *m = &G->q.mm[k->group];
     char tn[16], summary[96];
-    int64_t rows = m.x->type.dim[0];
+    int64_t rows = m->x->type.dim[0];
     /* the producer converts a decode step's row, so then actq runs for
      * prefill only */
-    if (m.n_slots) {
-        rf_status st = emit_actq(G, k, &m, rows, G->q.producer[k->group] ? -1 : 0);
+    if (m->n_slots) {
+        rf_status st = emit_actq(G, k, m, rows, G->q.producer[k->group] ? -1 : 0);
         if (st != RF_OK)
             return st;
     }
     /* decode (one row) and, when the rows are the step's tokens, prefill */
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
-        int cols = mt == 1 ? decode_cols(&m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
+        int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
         hole holes[11];
         char vals[11][32];
         size_t nh;
         kb_reset(k);
-        gen_matmul(k, &m, mt, cols, waves, holes, &nh, vals);
+        gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
         uint32_t c = G->q.consumer[k->group];
         if (mt == 1 && rows == IR_DIM_T && c) {
             char cols_s[32];
@@ -1027,9 +1023,9 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
             qtail(G, k, c, G->q.mm[c].x, NULL, waves * k->arch->wave, "(int)(blockIdx.x * WAVES * ROWS) / 256",
                   cols_s);
         }
-        snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d%s", qname(m.mm[0]->in[1]->type.elem, tn),
-                 (long long)m.K, (long long)m.ncols, mt, k->tail.n ? "_q" : "");
-        uint32_t grid_x = (uint32_t)((m.ncols + waves * cols - 1) / (waves * cols));
+        snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d%s", qname(m->mm[0]->in[1]->type.elem, tn),
+                 (long long)m->K, (long long)m->ncols, mt, k->tail.n ? "_q" : "");
+        uint32_t grid_x = (uint32_t)((m->ncols + waves * cols - 1) / (waves * cols));
         int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
         rf_status st = emit(G, k, "matmul", holes, nh, summary, (uint32_t)(waves * k->arch->wave), grid_x, rows,
                             (uint32_t)mt, only);
@@ -1192,6 +1188,10 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
     q->n_kinds = 0;
     for (int a = 0; a < AQ_COUNT; a++)
         q->kind_index[a] = kinds & (1u << a) ? q->n_kinds++ : -1;
+    for (uint32_t c = 1; c < n; c++) /* a converted group's slots: one per kind, in its bank */
+        for (int a = 0; a < AQ_COUNT && q->is_mm[c]; a++)
+            if (q->mm[c].n_slots && (q->mm[c].kinds & (1u << a)))
+                q->mm[c].slot[a] = q->bank[c] * q->n_kinds + q->kind_index[a];
     /* consumers and their producers */
     for (uint32_t c = 1; c < n; c++) {
         const mm_group *m = &q->mm[c];

@@ -99,7 +99,6 @@ static size_t weight_bytes(const ir_node *w)
     return (size_t)(n / tt->block_size) * tt->type_size;
 }
 
-
 static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
 {
     rt_place p = rt_place_of(n, T, P);

@@ -48,7 +48,8 @@ enum {
     WAVES_MATMUL = 4,  /* wavefronts per matmul block */
     MT_PREFILL = 8,    /* tokens per block of the batched matmul */
     ROWS_DECODE = 1,   /* output columns per wavefront of the decode matmul, at most */
-    UNROLL_DECODE = 8, /* chunk iterations of the decode matmul unrolled: loads in flight per lane */
+    UNROLL_DECODE = 4, /* quad iterations of the decode matmul unrolled: loads in flight per lane */
+    OCC_DECODE = 32,   /* decode matmul wavefronts a multiprocessor holds at once, at least (NVIDIA): registers <= 64 */
     THREADS_ROW = 256, /* threads of a rowwise block */
     SLICE_ACTQ = 2048, /* elements of a row an actq block converts */
     WAVES_ATTENTION = 8, /* wavefronts of an attention block */
@@ -494,22 +495,29 @@ static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, con
 
 /* Decode products' shape knobs until `rocmforge tune` chooses them per
  * kernel: ROCMFORGE_TUNE_ROWS (output columns a wavefront, 1, 2 or 4;
- * default ROWS_DECODE) and ROCMFORGE_TUNE_WAVES (wavefronts a block, 2, 4
- * or 8; default WAVES_MATMUL). A value out of range is the default. */
-static int tune_knob(const char *name, int def, int max)
+ * default ROWS_DECODE), ROCMFORGE_TUNE_WAVES (wavefronts a block, 2, 4
+ * or 8; default WAVES_MATMUL), ROCMFORGE_TUNE_UNROLL (quad iterations
+ * unrolled, 1 to 16; default UNROLL_DECODE) and ROCMFORGE_TUNE_OCC
+ * (wavefronts a multiprocessor must hold at once, which caps registers:
+ * NVIDIA's __launch_bounds__ blocks argument is OCC / WAVES; 0 leaves it to
+ * the compiler; default OCC_DECODE). A value out of range, or not a power
+ * of two, is the default. */
+static int tune_knob(const char *name, int def, int min, int max)
 {
     const char *v = getenv(name);
     int n = v ? atoi(v) : def;
-    return n >= 1 && n <= max && !(n & (n - 1)) ? n : def;
+    return n >= min && n <= max && !(n & (n - 1)) ? n : def;
 }
 
-static int decode_waves(void) { return tune_knob("ROCMFORGE_TUNE_WAVES", WAVES_MATMUL, 8); }
+static int decode_waves(void) { return tune_knob("ROCMFORGE_TUNE_WAVES", WAVES_MATMUL, 1, 8); }
+static int decode_unroll(void) { return tune_knob("ROCMFORGE_TUNE_UNROLL", UNROLL_DECODE, 1, 16); }
+static int decode_occ(void) { return tune_knob("ROCMFORGE_TUNE_OCC", OCC_DECODE, 0, 64); }
 
 /* the decode columns a wavefront: as many as every product's width allows
  * (a wavefront's columns stay in one product) */
 static int decode_cols(const mm_group *m)
 {
-    for (int r = tune_knob("ROCMFORGE_TUNE_ROWS", ROWS_DECODE, 4); r > 1; r /= 2) {
+    for (int r = tune_knob("ROCMFORGE_TUNE_ROWS", ROWS_DECODE, 1, 4); r > 1; r /= 2) {
         bool fits = true;
         for (int i = 0; i < m->n_mm; i++)
             fits = fits && m->mm[i]->in[1]->type.dim[0] % r == 0;
@@ -577,10 +585,11 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves
     snprintf(vals[5], 32, "%s", flit(f, norm ? m->norm->fa[0] : 0.0f));
     snprintf(vals[6], 32, "%d", pn >= 0);
     snprintf(vals[7], 32, "%d", rows);
-    snprintf(vals[8], 32, "%d", mt == 1 ? UNROLL_DECODE : 1);
+    snprintf(vals[8], 32, "%d", mt == 1 ? decode_unroll() : 1);
     snprintf(vals[9], 32, "%d", qinv >= 0);
-    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS", "UNROLL", "QINV"};
-    for (; h < 10; h++)
+    snprintf(vals[10], 32, "%d", mt == 1 ? decode_occ() : 0);
+    const char *names[] = {"K", "NCOLS", "MT", "WAVES", "NORM", "EPS", "NORM_W", "ROWS", "UNROLL", "QINV", "OCC"};
+    for (; h < 11; h++)
         holes[h] = (hole){names[h], vals[h]};
     *n_holes = h;
 }
@@ -658,6 +667,8 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         int n_rot = (int)n->ia[0], mode = (int)n->ia[1];
         if (mode != 0 && mode != 2)
             return unsupported(k, "rope mode %d", mode);
+        if (n_rot < 2 || n_rot > 512)
+            return unsupported(k, "rope of %d dimensions (the GPU's table holds 512)", n_rot);
         float base = n->fa[0], corr[2] = {0, 0};
         if (n->fa[2] != 0.0f)
             ir_rope_yarn_corr(n_rot, (int)k->g->model.rope_n_ctx_orig, n->fa[4], n->fa[5], base, corr);
@@ -1011,8 +1022,8 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
         int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
-        hole holes[11];
-        char vals[11][32];
+        hole holes[12];
+        char vals[12][32];
         size_t nh;
         kb_reset(k);
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);

@@ -14,8 +14,8 @@
 // flight together, and keeps an online softmax (running max, running sum,
 // rescaled accumulator), its lanes over the head dimension; the wavefronts'
 // partial results are merged in shared memory. With NSPLIT > 1 each block
-// then writes its (max, sum, accumulator) to the split scratch, and the
-// last block of the row and head to finish (a ticket counter, reset by that
+// then writes its (max, sum, accumulator) to the split scratch (unless
+// the row's keys make one range), and the last block of the row and head to finish (a ticket counter, reset by that
 // block for the next launch) merges the ranges' partials the same way and
 // writes the output. Value rows are loaded with the key rows, before the
 // scores they are weighed by, so both are in flight at once. Scores never touch memory, so any context length fits.
@@ -145,39 +145,43 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
     (void)split;
 {{TAIL}}
 #else
-    // this block's partial to the scratch, then the last block of (t, h) merges
-    float *mine = split + (((size_t)t * HQ + h) * NSPLIT + sp) * PART;
-    rf_attn_merge(WAVES, waves, mine + 2); // normalised by the block's own sum: l below rescales it
-    if (threadIdx.x == 0) {
-        float M = -RF_INF, L = 0.0f;
-        for (int w = 0; w < WAVES; w++)
-            M = fmaxf(M, s_part[w][0]);
-        for (int w = 0; w < WAVES; w++)
-            L += s_part[w][0] == -RF_INF ? 0.0f : s_part[w][1] * expf(s_part[w][0] - M);
-        mine[0] = M;
-        mine[1] = L;
+    if (nsp == 1) { // the row's keys fit one range: no partials, no ticket
+        rf_attn_merge(WAVES, waves, o);
+    } else {
+        // this block's partial to the scratch, then the last block of (t, h) merges
+        float *mine = split + (((size_t)t * HQ + h) * NSPLIT + sp) * PART;
+        rf_attn_merge(WAVES, waves, mine + 2); // normalised by the block's own sum: l below rescales it
+        if (threadIdx.x == 0) {
+            float M = -RF_INF, L = 0.0f;
+            for (int w = 0; w < WAVES; w++)
+                M = fmaxf(M, s_part[w][0]);
+            for (int w = 0; w < WAVES; w++)
+                L += s_part[w][0] == -RF_INF ? 0.0f : s_part[w][1] * expf(s_part[w][0] - M);
+            mine[0] = M;
+            mine[1] = L;
+        }
+        __shared__ bool s_last;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            __threadfence(); // the partial is visible before the ticket is
+            unsigned int *count = (unsigned int *)(split + (size_t)T * HQ * NSPLIT * PART) + (size_t)t * HQ + h;
+            s_last = atomicAdd(count, 1u) == (unsigned int)nsp - 1;
+            if (s_last)
+                *count = 0; // for the next launch
+        }
+        __syncthreads();
+        if (!s_last)
+            return;
+        __threadfence();
+        const volatile float *all = split + ((size_t)t * HQ + h) * NSPLIT * PART; // other blocks' writes: not from L1
+        // each partial's accumulator is already divided by its sum, so weigh by
+        // sum * e^(max - M)
+        auto parts = [&](int i, int d) {
+            const float v = all[i * PART + 2 + d];
+            return d == -2 ? all[i * PART] : d == -1 ? all[i * PART + 1] : v * all[i * PART + 1];
+        };
+        rf_attn_merge(nsp, parts, o);
     }
-    __shared__ bool s_last;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        __threadfence(); // the partial is visible before the ticket is
-        unsigned int *count = (unsigned int *)(split + (size_t)T * HQ * NSPLIT * PART) + (size_t)t * HQ + h;
-        s_last = atomicAdd(count, 1u) == (unsigned int)nsp - 1;
-        if (s_last)
-            *count = 0; // for the next launch
-    }
-    __syncthreads();
-    if (!s_last)
-        return;
-    __threadfence();
-    const volatile float *all = split + ((size_t)t * HQ + h) * NSPLIT * PART; // other blocks' writes: not from L1
-    // each partial's accumulator is already divided by its sum, so weigh by
-    // sum * e^(max - M)
-    auto parts = [&](int i, int d) {
-        const float v = all[i * PART + 2 + d];
-        return d == -2 ? all[i * PART] : d == -1 ? all[i * PART + 1] : v * all[i * PART + 1];
-    };
-    rf_attn_merge(nsp, parts, o);
 {{TAIL}}
 #endif
 }

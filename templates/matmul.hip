@@ -44,6 +44,7 @@
 #define NORM_W {{NORM_W}} // 1: the norm has a weight
 #define UNROLL {{UNROLL}} // chunk iterations unrolled (loads in flight per lane)
 #define QINV {{QINV}} // 1: the products read int8 rows, which carry their 1/rms (xq0: the first)
+#define OCC {{OCC}} // wavefronts a multiprocessor holds at once, at least (caps registers; 0: the compiler's choice)
 #define XROW RF_XROW(K) // bytes of an int8 activation row (prelude.hip)
 
 #define RF_UNROLL _Pragma("unroll {{UNROLL}}")
@@ -137,7 +138,12 @@ RF_DEV int rf_sum16(rf_u32x4 x)
                 v = s;                                                                             \
         }
 
-extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
+#if OCC >= WAVES && defined(RF_VENDOR_NVIDIA) // AMD: the compiler's choice (its second argument counts otherwise)
+#define RF_BOUNDS __launch_bounds__(WAVES * RF_WAVE, OCC / WAVES)
+#else
+#define RF_BOUNDS __launch_bounds__(WAVES * RF_WAVE)
+#endif
+extern "C" __global__ void RF_BOUNDS
 {{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
 {
     const int P = *past; // positions already in the cache: read here, so a captured step serves every P

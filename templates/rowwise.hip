@@ -42,15 +42,20 @@ RF_DEV void rf_rms_norm_row(const float *x, const float *w, float *y, int n_sub,
 // mode 0 rotates adjacent pairs (llama), mode 2 the two halves (neox). The
 // frequencies follow ggml_rope_ext: theta_i = pos * theta_scale^i /
 // freq_factor_i, then linear scaling and YaRN's ramp between corr0 and corr1.
+// The n_rot / 2 (cos, sin) pairs are made once, thread i making pair i, in
+// shared memory, and every head rotates with them: the power is a chain of
+// i products (as ggml multiplies it out, rounding for rounding), which
+// per element would be a chain of up to n_rot / 2 per lane.
+#define RF_ROPE_MAX 512 // n_rot, at most (codegen checks)
 RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int mode, float pos, float theta_scale,
                         float freq_scale, float ext_factor, float attn_factor, float corr0, float corr1,
                         const float *freq_factors)
 {
+    __shared__ float s_cos[RF_ROPE_MAX / 2], s_sin[RF_ROPE_MAX / 2];
     const int half = n_rot / 2;
-    for (int e = threadIdx.x; e < H * half; e += THREADS) {
-        const int h = e / half, i = e % half;
+    for (int i = threadIdx.x; i < half; i += THREADS) {
         const float ff = freq_factors ? freq_factors[i] : 1.0f;
-        float theta = pos; // pos * theta_scale^i, multiplied out as ggml does, rounding for rounding
+        float theta = pos;
         for (int j = 0; j < i; j++)
             theta *= theta_scale;
         const float extrap = theta / ff;
@@ -61,7 +66,13 @@ RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int m
             th = th * (1.0f - mix) + extrap * mix;
             mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
         }
-        const float c = cosf(th) * mscale, s = sinf(th) * mscale;
+        s_cos[i] = cosf(th) * mscale;
+        s_sin[i] = sinf(th) * mscale;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < H * half; e += THREADS) {
+        const int h = e / half, i = e % half;
+        const float c = s_cos[i], s = s_sin[i];
         const int ia = mode == 2 ? i : 2 * i, ib = mode == 2 ? i + half : 2 * i + 1;
         const float *xv = x + (size_t)h * D;
         float *yv = y + (size_t)h * D;
@@ -74,6 +85,7 @@ RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int m
             const int h = e / (D - n_rot), d = n_rot + e % (D - n_rot);
             y[(size_t)h * D + d] = x[(size_t)h * D + d];
         }
+    __syncthreads(); // the table is rewritten by the next call
 }
 
 // one row of an embedding table of type TYPE, n elements, dequantized

@@ -186,7 +186,7 @@ if [ $SPEED = 1 ]; then
         --models "$DEPTH_MODELS" --depths 16384 --tool-reps 1 2>&1 | tee -a "$LOG"
     cp "$OUT/speed.md" "$OUT/speed-d16384.md"
     m=$(echo $DEPTH_MODELS | cut -d' ' -f1)
-    "$RF" bench "$WORK/llama-$m.gguf" --backend gpu -p 512 -n 128 --profile 2>"$OUT/profile.txt" >/dev/null
+    "$RF" bench "$WORK/llama-$m.gguf" --backend gpu -p 512 -n 128 --kv-f16 --profile 2>"$OUT/profile.txt" >/dev/null
 fi
 
 # ---- results.md -------------------------------------------------------------

@@ -14,8 +14,8 @@
 #
 # For each model, alternating, --reps rounds: `llama-bench -p 512 -n 128
 # -fa 1 -ngl 99 -r R` and `rocmforge bench -p 512 -n 128 --reps R --backend
-# gpu` (R: --tool-reps, 3); at a depth D > 0 llama-bench takes -d D and ours
-# --depth D. Each tool's figure is its mean over the R repetitions (llama-
+# gpu --kv-f16` (R: --tool-reps, 3; both KV caches f16, llama.cpp's
+# default); at a depth D > 0 llama-bench takes -d D and ours --depth D. Each tool's figure is its mean over the R repetitions (llama-
 # bench's avg_ts; ours decode_tok_s_mean), the best round of those. The
 # device-to-device copy bandwidth is measured once (PyTorch, bytes read +
 # written) to put the decode figures against. Writes speed.jsonl and speed.md
@@ -94,7 +94,7 @@ for round in $(seq "$REPS"); do
         for d in $DEPTHS; do
             dl=""
             [ "$d" != 0 ] && dl="--depth $d"
-            j=$("$RF" bench "$f" --backend gpu -p 512 -n 128 --reps "$TOOL_REPS" --ctx $((d + 1024)) $dl --json 2>>"$LOG")
+            j=$("$RF" bench "$f" --backend gpu -p 512 -n 128 --reps "$TOOL_REPS" --ctx $((d + 1024)) $dl --kv-f16 --json 2>>"$LOG")
             echo "{\"model\":\"$m\",\"depth\":$d,\"round\":$round,\"tool\":\"rocmforge\",\"r\":${j:-null}}" >>"$SPEED"
             j=$("$LLAMA_BIN/llama-bench" -m "$f" -p 512 -n 128 -fa 1 -ngl 99 -r "$TOOL_REPS" -d "$d" -o json 2>>"$LOG" | tr -d '\n')
             echo "{\"model\":\"$m\",\"depth\":$d,\"round\":$round,\"tool\":\"llama.cpp\",\"r\":${j:-null}}" >>"$SPEED"

@@ -40,7 +40,7 @@
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
-    "[--ctx N] [--no-warmup] [--no-graph] [--profile] [--cache DIR] [--json]"
+    "[--ctx N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json]"
 
 /* The profile's totals; diff of two snapshots is one phase. */
 /* The GPU's per-kernel times (every step, warm-up included), the largest
@@ -122,7 +122,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *backend = NULL, *cache_dir = NULL, *v;
     long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0, depth = 0;
-    bool json = false, warmup = true, no_graph = false;
+    bool json = false, warmup = true, no_graph = false, kv_f16 = false;
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -140,6 +140,8 @@ int cmd_bench(int argc, char **argv)
                 return rc;
         } else if (!strcmp(o, "--no-graph")) {
             no_graph = true;
+        } else if (!strcmp(o, "--kv-f16")) {
+            kv_f16 = true;
         } else if (!strcmp(o, "--profile")) {
             setenv("ROCMFORGE_PROFILE", "1", 1); /* read when the session opens */
         } else if (!strcmp(o, "--reps") || !strcmp(o, "-r")) {
@@ -191,6 +193,7 @@ int cmd_bench(int argc, char **argv)
                      .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need};
     ro.cache_dir = cache_dir;
     ro.no_graph = no_graph;
+    ro.kv_f16 = kv_f16;
     cli_compile_callbacks(&ro, &ui);
     double t_open = cli_now();
     if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)

@@ -50,7 +50,7 @@ typedef struct cli_program {
     char arch_buf[64];
 } cli_program;
 rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
-                           cli_program *out, rf_error *err);
+                           const cg_options *copt, cli_program *out, rf_error *err);
 void cli_program_close(cli_program *p);
 /* The kernel-build progress bar (a terminal only) and warnings, on stderr;
  * the callbacks' ctx is a cli_ui. */

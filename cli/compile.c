@@ -34,7 +34,7 @@
 
 #define COMPILE_USAGE                                                                                               \
     "usage: rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N] [--ctx N] "                  \
-    "[--max-tokens T] [--json]"
+    "[--max-tokens T] [--kv-f16] [--json]"
 
 /* <cache dir>/<model basename without .gguf>.<target, ':' as '_'>.rfplan */
 static char *default_plan_path(const char *dir, const char *model, const char *target)
@@ -60,6 +60,7 @@ int cmd_compile(int argc, char **argv)
     const char *path = NULL, *arch_name = NULL, *plan_path = NULL, *cache_dir = NULL, *v;
     long long threads = 0, ctx = 0, max_tokens = 512;
     bool json = false;
+    cg_options copt = {0};
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -69,6 +70,8 @@ int cmd_compile(int argc, char **argv)
         } else if (!strcmp(a, "--arch")) {
             if ((rc = cli_value("compile", argc, argv, &i, &arch_name)))
                 return rc;
+        } else if (!strcmp(a, "--kv-f16")) {
+            copt.kv_f16 = true;
         } else if (!strcmp(a, "-o")) {
             if ((rc = cli_value("compile", argc, argv, &i, &plan_path)))
                 return rc;
@@ -100,7 +103,7 @@ int cmd_compile(int argc, char **argv)
 
     rf_error err = {0};
     cli_program cp;
-    if (cli_program_open(path, arch_name, (uint32_t)ctx, max_tokens, &cp, &err) != RF_OK)
+    if (cli_program_open(path, arch_name, (uint32_t)ctx, max_tokens, &copt, &cp, &err) != RF_OK)
         return cli_error(&err);
     cg_compiler *cc = NULL;
     cg_cache *cache = NULL;

@@ -13,13 +13,15 @@
 
 #include "cli/cli.h"
 
-#define KERNELS_USAGE "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T]"
+#define KERNELS_USAGE                                                                                              \
+    "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T] [--kv-f16]"
 
 int cmd_kernels(int argc, char **argv)
 {
     const char *path = NULL, *arch = NULL, *name = NULL, *v;
     long long ctx = 0, max_tokens = 512;
     bool list = false;
+    cg_options copt = {0};
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -34,6 +36,8 @@ int cmd_kernels(int argc, char **argv)
                 return rc;
         } else if (!strcmp(a, "--list")) {
             list = true;
+        } else if (!strcmp(a, "--kv-f16")) {
+            copt.kv_f16 = true;
         } else if (!strcmp(a, "--ctx")) {
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 0, UINT32_MAX, &ctx)))
                 return rc;
@@ -53,7 +57,7 @@ int cmd_kernels(int argc, char **argv)
         return cli_usage_error(KERNELS_USAGE);
     rf_error err = {0};
     cli_program p;
-    if (cli_program_open(path, arch, (uint32_t)ctx, max_tokens, &p, &err) != RF_OK)
+    if (cli_program_open(path, arch, (uint32_t)ctx, max_tokens, &copt, &p, &err) != RF_OK)
         return cli_error(&err);
     uint32_t shown = 0;
     for (uint32_t i = 0; i < p.prog->n_kernels; i++) {

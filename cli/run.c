@@ -46,7 +46,7 @@
 #define RUN_USAGE                                                                                                   \
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
-    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--prompt-ids IDS] "  \
+    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--kv-f16] [--prompt-ids IDS] "  \
     "[--print-ids] " \
     "[--stop STR]..."
 
@@ -60,6 +60,7 @@ typedef struct run_args {
     sampler_params sp;
     bool print_ids;
     bool no_graph;
+    bool kv_f16; /* the KV cache in f16 */
     const char *stop[MAX_STOPS];
     int n_stop;
 } run_args;
@@ -132,6 +133,8 @@ static int parse(int argc, char **argv, run_args *a)
                 return rc;
         } else if (!strcmp(o, "--no-graph")) {
             a->no_graph = true;
+        } else if (!strcmp(o, "--kv-f16")) {
+            a->kv_f16 = true;
         } else if (!strcmp(o, "--plan")) {
             if ((rc = cli_value("run", argc, argv, &i, &a->plan)))
                 return rc;
@@ -401,7 +404,7 @@ int cmd_run(int argc, char **argv)
                      .n_threads = (int)a.threads,
                      .plan = a.plan,
                      .cache_dir = a.cache,
-                     .no_graph = a.no_graph};
+                     .no_graph = a.no_graph, .kv_f16 = a.kv_f16};
     cli_compile_callbacks(&ro, &ui);
     if (a.ctx > 0)
         ro.n_ctx = (uint32_t)a.ctx;

@@ -15,7 +15,7 @@
 #include "support/error.h"
 
 rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
-                           cli_program *out, rf_error *err)
+                           const cg_options *copt, cli_program *out, rf_error *err)
 {
     memset(out, 0, sizeof *out);
     rf_status st;
@@ -38,7 +38,7 @@ rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_c
         arch_name = out->arch_buf;
     }
     if ((st = cg_arch_parse(arch_name, &out->arch, err)) != RF_OK ||
-        (st = cg_generate(out->graph, &out->arch, &out->prog, err)) != RF_OK)
+        (st = cg_generate(out->graph, &out->arch, copt, &out->prog, err)) != RF_OK)
         goto fail;
     return RF_OK;
 fail:

@@ -210,6 +210,7 @@ typedef struct kbuild {
     sbuf setup;                  /* matmul: naming the input and norm weight */
     sbuf body;
     sbuf tail;                   /* after the body: a decode kernel's quantize-out tail */
+    bool kvh;                    /* the KV cache holds f16 */
     uint32_t types;              /* bit i: gpu_types[i] is used */
     uint32_t group;
     rf_error *err;
@@ -622,6 +623,22 @@ static void rw_row(kbuild *k, sbuf *b, const ir_node *n, bool written)
         sb_printf(b, "(p%d + (size_t)r * %lld)", p, (long long)numel_row(&n->type));
 }
 
+/* the rotation's constants as rf_rope_row takes them: theta_scale,
+ * freq_scale, ext_factor, attn_factor, corr0, corr1 */
+static void rope_consts(const kbuild *k, const ir_node *n, char f[6][32])
+{
+    int n_rot = (int)n->ia[0];
+    float base = n->fa[0], corr[2] = {0, 0};
+    if (n->fa[2] != 0.0f)
+        ir_rope_yarn_corr(n_rot, (int)k->g->model.rope_n_ctx_orig, n->fa[4], n->fa[5], base, corr);
+    flit(f[0], powf(base, -2.0f / (float)n_rot));
+    flit(f[1], n->fa[1]);
+    flit(f[2], n->fa[2]);
+    flit(f[3], n->fa[3]);
+    flit(f[4], corr[0]);
+    flit(f[5], corr[1]);
+}
+
 static bool gen_row_node(kbuild *k, const ir_node *n)
 {
     sbuf *b = &k->body;
@@ -669,18 +686,15 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
             return unsupported(k, "rope mode %d", mode);
         if (n_rot < 2 || n_rot > 512)
             return unsupported(k, "rope of %d dimensions (the GPU's table holds 512)", n_rot);
-        float base = n->fa[0], corr[2] = {0, 0};
-        if (n->fa[2] != 0.0f)
-            ir_rope_yarn_corr(n_rot, (int)k->g->model.rope_n_ctx_orig, n->fa[4], n->fa[5], base, corr);
+        char rc[6][32];
+        rope_consts(k, n, rc);
         sb_printf(b, "    rf_rope_row(");
         rw_row(k, b, n->in[0], false);
         sb_printf(b, ", ");
         rw_row(k, b, n, true);
         int pp = param(k, n->in[1], "const int *", "positions");
         sb_printf(b, ", %lld, %lld, %d, %d, (float)p%d[r], %s, %s, %s, %s, %s, %s, ", (long long)n->type.dim[1],
-                  (long long)n->type.dim[2], n_rot, mode, pp, flit(f[0], powf(base, -2.0f / (float)n_rot)),
-                  flit(f[1], n->fa[1]), flit(f[2], n->fa[2]), flit(f[3], n->fa[3]), flit(f[4], corr[0]),
-                  flit(f[5], corr[1]));
+                  (long long)n->type.dim[2], n_rot, mode, pp, rc[0], rc[1], rc[2], rc[3], rc[4], rc[5]);
         if (n->n_in > 2)
             rw_row(k, b, n->in[2], false);
         else
@@ -690,12 +704,12 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     }
     case IR_OP_KV_STORE: {
         int64_t xrow = numel_row(&n->in[0]->type);
-        int pc = param(k, n, "float *", "kv cache");
+        int pc = param(k, n, k->kvh ? "unsigned short *" : "float *", "kv cache");
         sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
                   (long long)xrow);
-        sb_printf(b, "        p%d[((size_t)P + r) * %lld + i] = ", pc, (long long)xrow);
+        sb_printf(b, "        p%d[((size_t)P + r) * %lld + i] = %s", pc, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
         rw_row(k, b, n->in[0], false);
-        sb_printf(b, "[i];\n");
+        sb_printf(b, "[i]%s;\n", k->kvh ? ")" : "");
         return true;
     }
     case IR_OP_SLICE: {
@@ -784,6 +798,8 @@ typedef struct qplan {
     uint32_t *consumer;    /* by producer group id: the group it converts for (0: none) */
     uint32_t *producer;    /* by consumer group id: the group that converts its decode input (0: actq) */
     int *bank;             /* by group id */
+    uint32_t *rope_of;     /* by attention group id: the rope_kv group its decode kernel runs (0: none) */
+    bool *rope_fused;      /* by rope_kv group id: run by the attention's decode kernel, so prefill only */
     int kind_index[AQ_COUNT]; /* slot of each kind within a bank, -1: no group uses it */
     int n_kinds;
 } qplan;
@@ -1046,6 +1062,124 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     return RF_OK;
 }
 
+/* The decode attention (templates/attention_decode.hip): one block per kv
+ * head takes its G query heads, lanes over DL = D / wave consecutive
+ * elements; its shared memory (the G query rows, the wavefronts' partials,
+ * the merge's weights, the new row and the rotation) must fit 48 KiB, with
+ * as many of WAVES_ATTENTION wavefronts as allow. 0: the prefill template's
+ * split serves decode too. */
+static int attn_decode_waves(const cg_arch *arch, const ir_node *a)
+{
+    const ir_node *q = a->in[0], *kc = a->in[1];
+    int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1];
+    if (q->type.rank != 3 || kc->type.rank != 3 || HKV <= 0 || HQ % HKV || D % arch->wave || D > 512)
+        return 0;
+    for (int w = WAVES_ATTENTION; w >= 1; w /= 2)
+        if ((HQ / HKV) * (D + (int64_t)w * (D + 2) + 2 * SPLIT_MAX) * 4 + 4 * D * 4 <= 48 * 1024)
+            return w;
+    return 0;
+}
+
+/* The rope_kv group an attention's decode kernel runs itself: exactly the
+ * RoPE of q, the RoPE of k, and the cache stores of k and v, with the same
+ * rotation (ir_pass_memplan keeps their inputs live through the attention,
+ * the same test). 0: none. */
+static uint32_t attn_rope_group(const ir_graph *g, const cg_arch *arch, const ir_node *a)
+{
+    const ir_node *q = a->in[0];
+    if (q->type.rank != 3 || q->type.dim[0] != IR_DIM_T || !attn_decode_waves(arch, a) || !ir_rope_kv_fusable(g, a))
+        return 0;
+    uint32_t gid = q->group, n = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i]->group == gid;
+    return n == 4 && q->in[0]->type.dim[2] == q->type.dim[2] && q->ia[0] >= 2 && q->ia[0] <= q->type.dim[2] ? gid : 0;
+}
+
+/* an attention kernel's first parameters, which both templates declare (a
+ * tail or the rope prologue adds to them): q, the caches, the output, the
+ * split scratch; an f16 cache brings the f16 helpers */
+static void attn_args(kbuild *k, const ir_node *a)
+{
+    kb_reset(k);
+    k->n_args = 5;
+    k->arg[0] = a->in[0]->id;
+    k->arg[1] = a->in[1]->id;
+    k->arg[2] = a->in[2]->id;
+    k->arg[3] = a->id;
+    k->arg[4] = CG_ARG_SPLIT;
+    if (k->kvh)
+        use_type(k, GGML_TYPE_F16);
+}
+
+/* the holes both attention templates share: D, HQ, HKV, WINDOW, WAVES, NSPLIT */
+static void attn_shape(char v[][24], const ir_node *a, int waves, int64_t nsplit)
+{
+    snprintf(v[0], 24, "%lld", (long long)a->in[0]->type.dim[2]);
+    snprintf(v[1], 24, "%lld", (long long)a->in[0]->type.dim[1]);
+    snprintf(v[2], 24, "%lld", (long long)a->in[1]->type.dim[1]);
+    snprintf(v[3], 24, "%lld", (long long)a->ia[1]);
+    snprintf(v[4], 24, "%d", waves);
+    snprintf(v[5], 24, "%lld", (long long)nsplit);
+}
+
+static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves)
+{
+    const ir_node *q = a->in[0], *kc = a->in[1], *vc = a->in[2];
+    int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1], GQ = HQ / HKV;
+    int64_t nsplit = (BLOCKS_DECODE_ATTN + HKV - 1) / HKV;
+    nsplit = nsplit > SPLIT_MAX ? SPLIT_MAX : nsplit;
+    bool rope = G->q.rope_of[k->group] != 0;
+    char f[2][32], rc[6][32], v[9][24], summary[96];
+    attn_args(k, a);
+    for (int i = 0; i < 6; i++)
+        strcpy(rc[i], "0.0f");
+    if (rope) {
+        const ir_node *rk = kc->in[0];
+        rope_consts(k, q, rc);
+        int px = param(k, q->in[0], "const float *__restrict__ ", "q before rope");
+        int pk = param(k, rk->in[0], "const float *__restrict__ ", "k before rope");
+        int pv = param(k, vc->in[0], "const float *__restrict__ ", "v");
+        int pp = param(k, q->in[1], "const int *__restrict__ ", "positions");
+        int pf = q->n_in > 2 ? param(k, q->in[2], "const float *__restrict__ ", "freq factors") : -1;
+        sb_printf(&k->setup, "    const float *xq = p%d, *xk = p%d, *xv = p%d; // this step's rows, before rope\n", px,
+                  pk, pv);
+        sb_printf(&k->setup, "    const int *rpos = p%d;\n", pp);
+        if (pf >= 0)
+            sb_printf(&k->setup, "    const float *rff = p%d;\n", pf);
+        else
+            sb_printf(&k->setup, "    const float *rff = 0; // no frequency factors\n");
+    }
+    uint32_t c = G->q.consumer[k->group];
+    if (c) { /* the block's G * D columns: one 256-column segment, or whole segments */
+        char seg[64], cols[24];
+        int64_t w = GQ * D;
+        snprintf(seg, sizeof seg, "(int)(hk * %lld) / 256 + s_", (long long)w);
+        snprintf(cols, sizeof cols, "%lld", (long long)(w < 256 ? w : 256));
+        sb_printf(&k->tail, "    for (int s_ = 0; s_ < %lld; s_++) {\n", (long long)(w > 256 ? w / 256 : 1));
+        qtail(G, k, c, a, "out", waves * k->arch->wave, seg, cols);
+        sb_printf(&k->tail, "    }\n");
+    }
+    attn_shape(v, a, waves, nsplit);
+    snprintf(v[6], 24, "%d", k->kvh ? 1 : 0); /* the cache's type */
+    snprintf(v[7], 24, "%d", rope ? 1 : 0);
+    snprintf(v[8], 24, "%lld", rope ? (long long)q->ia[0] : 2);
+    char mode[8];
+    snprintf(mode, sizeof mode, "%lld", rope ? (long long)q->ia[1] : 0);
+    hole holes[] = {{"D", v[0]},           {"HQ", v[1]},          {"HKV", v[2]},         {"WINDOW", v[3]},
+                    {"WAVES", v[4]},       {"SCALE", flit(f[0], a->fa[0])}, {"SOFTCAP", flit(f[1], a->fa[1])},
+                    {"NSPLIT", v[5]},      {"KVH", v[6]},         {"ROPE", v[7]},        {"N_ROT", v[8]},
+                    {"MODE", mode},        {"THETA_SCALE", rc[0]}, {"FREQ_SCALE", rc[1]}, {"EXT_FACTOR", rc[2]},
+                    {"ATTN_FACTOR", rc[3]}, {"CORR0", rc[4]},      {"CORR1", rc[5]}};
+    uint64_t bytes = (uint64_t)(HQ * nsplit * (D + 2) + HQ) * sizeof(float);
+    if (bytes > G->p->split_bytes)
+        G->p->split_bytes = bytes;
+    snprintf(summary, sizeof summary, "attention_decode_d%lld_h%lld_kv%lld%s_s%lld%s%s", (long long)D, (long long)HQ,
+             (long long)HKV, a->ia[1] > 0 ? "_swa" : "", (long long)nsplit, rope ? "_rope" : "",
+             k->tail.n ? "_q" : "");
+    return emit(G, k, "attention_decode", holes, sizeof holes / sizeof holes[0], summary,
+                (uint32_t)(waves * k->arch->wave), (uint32_t)(HKV * nsplit), IR_DIM_T, 1, 1);
+}
+
 static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
 {
     const ir_node *q = a->in[0], *kc = a->in[1], *vc = a->in[2];
@@ -1057,26 +1191,21 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
         return unsupported(k, "%lld query heads over %lld kv heads", (long long)HQ, (long long)HKV), k->st;
     /* decode: the keys split over enough blocks to fill the device; prefill
      * (many query rows) one block per row and head */
+    int dwaves = rows == IR_DIM_T ? attn_decode_waves(k->arch, a) : 0;
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
+        if (variant == 0 && dwaves) {
+            rf_status st = attention_decode(G, k, a, dwaves);
+            if (st != RF_OK)
+                return st;
+            continue;
+        }
         int64_t nsplit = variant == 0 && rows == IR_DIM_T ? (BLOCKS_DECODE_ATTN + HQ - 1) / HQ : 1;
         nsplit = nsplit > SPLIT_MAX ? SPLIT_MAX : nsplit;
-        snprintf(v[0], 24, "%lld", (long long)D);
-        snprintf(v[1], 24, "%lld", (long long)HQ);
-        snprintf(v[2], 24, "%lld", (long long)HKV);
-        snprintf(v[3], 24, "%lld", (long long)a->ia[1]);
-        snprintf(v[4], 24, "%d", WAVES_ATTENTION);
-        snprintf(v[5], 24, "%lld", (long long)nsplit);
+        attn_shape(v, a, WAVES_ATTENTION, nsplit);
         hole holes[] = {{"D", v[0]},        {"HQ", v[1]},      {"HKV", v[2]},
                         {"WINDOW", v[3]},   {"WAVES", v[4]},   {"SCALE", flit(f[0], a->fa[0])},
-                        {"SOFTCAP", flit(f[1], a->fa[1])}, {"NSPLIT", v[5]}};
-        /* the template declares its first parameters; a tail adds to them */
-        kb_reset(k);
-        k->n_args = 5;
-        k->arg[0] = q->id;
-        k->arg[1] = kc->id;
-        k->arg[2] = vc->id;
-        k->arg[3] = a->id;
-        k->arg[4] = CG_ARG_SPLIT;
+                        {"SOFTCAP", flit(f[1], a->fa[1])}, {"NSPLIT", v[5]}, {"KVH", k->kvh ? "1" : "0"}};
+        attn_args(k, a);
         uint32_t c = G->q.consumer[k->group];
         if (variant == 0 && rows == IR_DIM_T && c) {
             char cols_s[24];
@@ -1091,7 +1220,7 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
         snprintf(summary, sizeof summary, "attention_d%lld_h%lld_kv%lld%s_s%lld%s", (long long)D, (long long)HQ,
                  (long long)HKV, a->ia[1] > 0 ? "_swa" : "", (long long)nsplit, k->tail.n ? "_q" : "");
         int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
-        rf_status st = emit(G, k, "attention", holes, 8, summary, (uint32_t)(WAVES_ATTENTION * k->arch->wave),
+        rf_status st = emit(G, k, "attention", holes, 9, summary, (uint32_t)(WAVES_ATTENTION * k->arch->wave),
                             (uint32_t)(HQ * nsplit), rows, 1, only);
         if (st != RF_OK)
             return st;
@@ -1139,14 +1268,14 @@ static rf_status rowwise_run(gen *G, kbuild *k, const ir_graph *g, const ir_node
             j++;
         uint32_t g2 = j < g->n_nodes ? g->nodes[j]->group : 0;
         if (!g2 || g->groups[g2 - 1].kernel == IR_K_MATMUL || g->groups[g2 - 1].kernel == IR_K_ATTENTION ||
-            rows_of(g->nodes[j]) != rows)
+            rows_of(g->nodes[j]) != rows || G->q.rope_fused[g2] || G->q.rope_fused[gid])
             break;
         for (*i = j; *i < g->n_nodes && g->nodes[*i]->group == g2; (*i)++)
             nodes[cnt++] = g->nodes[*i];
         n_groups++;
     }
-    if (n_groups == 1)
-        return group_rowwise(G, k, nodes, cnt, 0);
+    if (n_groups == 1) /* a rope_kv group the decode attention runs: prefill's only */
+        return group_rowwise(G, k, nodes, cnt, G->q.rope_fused[gid] ? -1 : 0);
     rf_status st = group_rowwise(G, k, nodes, cnt, rows == 1 ? 0 : 1); /* merged: the decode step, or always */
     /* many rows: each group alone */
     for (uint32_t a = 0, len = 0; a < cnt && st == RF_OK && rows == IR_DIM_T; a += len) {
@@ -1172,8 +1301,18 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
     q->consumer = calloc(n, sizeof *q->consumer);
     q->producer = calloc(n, sizeof *q->producer);
     q->bank = calloc(n, sizeof *q->bank);
-    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank)
+    q->rope_of = calloc(n, sizeof *q->rope_of);
+    q->rope_fused = calloc(n, sizeof *q->rope_fused);
+    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank || !q->rope_of || !q->rope_fused)
         return rf_fail(G->err, RF_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < g->n_nodes; i++) { /* decode attentions that run their rope_kv group */
+        const ir_node *a = g->nodes[i];
+        uint32_t r = a->op == IR_OP_ATTENTION && a->group ? attn_rope_group(g, &G->p->arch, a) : 0;
+        if (r) {
+            q->rope_of[a->group] = r;
+            q->rope_fused[r] = true;
+        }
+    }
     unsigned kinds = 0;
     int n_conv = 0;
     for (uint32_t i = 0; i < g->n_nodes;) {
@@ -1229,8 +1368,12 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
             ok = pm->ncols == m->K && (pm->glu || pm->n_mm == 1) && pm->x->type.dim[0] == rows &&
                  256 % per_block == 0;
         } else if (g->groups[pg - 1].kernel == IR_K_ATTENTION && m->x->op == IR_OP_ATTENTION) {
-            int64_t D = m->x->in[0]->type.dim[2];
-            ok = D > 0 && 256 % D == 0 && m->x->in[0]->type.dim[1] * D == m->K && rows == IR_DIM_T;
+            /* a block's columns: one head, or the G heads of a kv head (the decode template) */
+            const ir_node *a = m->x;
+            int64_t D = a->in[0]->type.dim[2], w = D;
+            if (attn_decode_waves(&G->p->arch, a))
+                w = D * (a->in[0]->type.dim[1] / a->in[1]->type.dim[1]);
+            ok = w > 0 && (256 % w == 0 || w % 256 == 0) && a->in[0]->type.dim[1] * D == m->K && rows == IR_DIM_T;
         }
         if (ok) {
             q->consumer[pg] = c;
@@ -1247,9 +1390,12 @@ static void qplan_free(qplan *q)
     free(q->consumer);
     free(q->producer);
     free(q->bank);
+    free(q->rope_of);
+    free(q->rope_fused);
 }
 
-rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, rf_error *err)
+rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *opt, cg_program **out,
+                      rf_error *err)
 {
     *out = NULL;
     cg_program *p = calloc(1, sizeof *p);
@@ -1257,6 +1403,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, 
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     arena_init(&p->arena);
     p->arch = *arch;
+    p->kv_f16 = opt && opt->kv_f16;
     gen G = {.p = p, .err = err};
     ir_uses uses;
     rf_status st = ir_uses_build(g, &uses, err);
@@ -1265,7 +1412,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, 
         return st;
     }
     const ir_node **nodes = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *nodes);
-    kbuild k = {.g = g, .uses = &uses, .arch = arch, .err = err};
+    kbuild k = {.g = g, .uses = &uses, .arch = arch, .err = err, .kvh = p->kv_f16};
     if (!nodes)
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
     else

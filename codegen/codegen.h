@@ -80,11 +80,19 @@ typedef struct cg_program {
     uint32_t scratch_slots; /* the most slots one group uses */
     uint64_t split_bytes;  /* the attention split scratch, zeroed before the first step (0: none) */
     uint64_t qtail_bytes;  /* the quantize-out tails' counters (0: none) */
+    bool kv_f16;           /* the KV cache holds f16 ([n_ctx, Hkv, D] per layer and K/V), else f32 */
 } cg_program;
 
-/* Renders g (after the pass pipeline) for arch. Errors name the group and
- * what has no kernel (a weight type, an op in a group). */
-rf_status cg_generate(const ir_graph *g, const cg_arch *arch, cg_program **out, rf_error *err);
+/* What the kernels are rendered for besides the target. */
+typedef struct cg_options {
+    bool kv_f16;           /* an f16 KV cache (rt_options.kv_f16), as llama.cpp's default */
+} cg_options;
+
+/* Renders g (after the pass pipeline) for arch (opt: NULL for the
+ * defaults). Errors name the group and what has no kernel (a weight type, an
+ * op in a group). */
+rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *opt, cg_program **out,
+                      rf_error *err);
 void cg_program_free(cg_program *p);
 
 /* The launches of one step: a decode step's (T = 1) or a prefill step's

@@ -22,7 +22,8 @@
 // When the output is the next group's input and that group's products are
 // quantized, the block that wrote a head's output then runs the
 // quantize-out tail for it (prelude.hip, rf_qtail).
-// The cache rows are [n_ctx, HKV, D] f32, written by the rope_kv kernel.
+// The cache rows are [n_ctx, HKV, D], f32 or (KVH) f16, written by the
+// rope_kv kernel.
 #define D {{D}}             // head dimension
 #define HQ {{HQ}}           // query heads
 #define HKV {{HKV}}         // kv heads
@@ -31,6 +32,7 @@
 #define SOFTCAP {{SOFTCAP}} // 0: none
 #define WAVES {{WAVES}}     // wavefronts per block
 #define NSPLIT {{NSPLIT}}   // key ranges per query row and head (blocks that share it)
+#define KVH {{KVH}}         // 1: the cache holds f16
 #define KB 4                             // keys a wavefront takes at once
 #define DL ((D + RF_WAVE - 1) / RF_WAVE) // head elements per lane
 #define PART (D + 2)                     // floats of one partial: max, sum, accumulator
@@ -59,8 +61,16 @@ RF_DEV void rf_attn_merge(int n, F part, float *o)
     }
 }
 
+#if KVH
+typedef unsigned short rf_kv_t;
+RF_DEV float rf_kv_get(const rf_kv_t *p, int d) { return rf_f16_to_f32(p[d]); }
+#else
+typedef float rf_kv_t;
+RF_DEV float rf_kv_get(const rf_kv_t *p, int d) { return p[d]; }
+#endif
+
 extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
-{{NAME}}(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc,
+{{NAME}}(const float *__restrict__ q, const rf_kv_t *__restrict__ kc, const rf_kv_t *__restrict__ vc,
          float *__restrict__ out, float *__restrict__ split, {{PARAMS}}int T, const int *__restrict__ past)
 {
     const int P = *past; // positions already in the cache
@@ -90,14 +100,14 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
 #pragma unroll
         for (int b = 0; b < KB; b++) {
             const int j = min(jb + b, jend); // past jend: a repeat, masked below
-            const float *kr = kc + ((size_t)j * HKV + hk) * D;
-            const float *vr = vc + ((size_t)j * HKV + hk) * D; // loaded with the keys: in flight together
+            const rf_kv_t *kr = kc + ((size_t)j * HKV + hk) * D;
+            const rf_kv_t *vr = vc + ((size_t)j * HKV + hk) * D; // loaded with the keys: in flight together
             float acc_s = 0.0f;
 #pragma unroll
             for (int i = 0; i < DL; i++) {
                 const int d = lane + i * RF_WAVE;
-                acc_s += d < D ? qv[i] * kr[d] : 0.0f;
-                vv[b][i] = d < D ? vr[d] : 0.0f;
+                acc_s += d < D ? qv[i] * rf_kv_get(kr, d) : 0.0f;
+                vv[b][i] = d < D ? rf_kv_get(vr, d) : 0.0f;
             }
             s[b] = acc_s;
         }

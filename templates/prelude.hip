@@ -103,6 +103,21 @@ RF_DEV float rf_round_f16(float f)
     return copysignf(__uint_as_float(u), f);
 }
 
+// f32 → f16 bits, the nearest (ties to even), without a half type
+RF_DEV unsigned short rf_f16_bits(float f)
+{
+    const float r = rf_round_f16(f); // an f16 value now, or inf / NaN
+    const unsigned int u = __float_as_uint(r), sign = (u >> 16) & 0x8000u;
+    const float a = fabsf(r);
+    if (a != a)
+        return (unsigned short)(sign | 0x7e00u);
+    if (a > 65504.0f)
+        return (unsigned short)(sign | 0x7c00u);
+    if (a < 6.103515625e-05f) // subnormal: a multiple of 2^-24, exactly
+        return (unsigned short)(sign | (unsigned int)(a * 16777216.0f));
+    return (unsigned short)(sign | (((u >> 23) & 0xffu) - 112u) << 10 | ((u >> 13) & 0x3ffu));
+}
+
 // An int8 activation row of K elements (the input of a matrix product with
 // quantized weights, templates/matmul.hip): K values q, then K / 32 f32
 // scales d (element k is d[k / 32] * q[k]), then the f32 factor 1/rms the

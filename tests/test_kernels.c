@@ -97,13 +97,20 @@ static bool has_arg(const cg_launch *l, uint32_t id)
     return false;
 }
 
+/* the template a launch's partner has: the decode attention's is prefill's */
+static const char *partner_tmpl(const char *tmpl)
+{
+    return !strcmp(tmpl, "attention_decode") ? "attention" : tmpl;
+}
+
 /* A launch of the same group and template for the other kind of step. */
 static bool partner(const cg_program *p, uint32_t i)
 {
     const cg_launch *l = &p->launches[i];
+    const char *mine = partner_tmpl(p->kernels[l->kernel].tmpl);
     for (uint32_t j = 0; j < p->n_launches; j++)
         if (j != i && p->launches[j].group == l->group && p->launches[j].only_T == -l->only_T &&
-            !strcmp(p->kernels[p->launches[j].kernel].tmpl, p->kernels[l->kernel].tmpl))
+            !strcmp(partner_tmpl(p->kernels[p->launches[j].kernel].tmpl), mine))
             return true;
     return false;
 }
@@ -115,9 +122,11 @@ static bool partner(const cg_program *p, uint32_t i)
  * quantize-out tail converts the decode row instead (a launch that carries
  * the tail counters); a row-wise launch runs at every T, or is the decode
  * step's merge of several groups, the first of which has its own prefill
- * launch; grids cover the rows. A decode step never needs more launches
- * than a prefill step, and the llama-family archs (llama, qwen2, qwen3)
- * need at most 6 a layer and 7 more (the embedding and its conversion; the
+ * launch (a rope_kv group that the decode attention runs has its prefill
+ * launch only); grids cover the rows. A decode step never needs more launches
+ * than a prefill step, and llama and qwen2 need at most 5 a layer (the
+ * decode attention runs RoPE and the cache stores; qwen3 6, its q/k norms
+ * a row-wise kernel) and 7 more (the embedding and its conversion; the
  * last layer works on one row after last_rows, whose three products'
  * inputs actq converts; its residual; the output norm's conversion and the
  * output product), except with f16 / bf16 weights, whose rounded inputs no
@@ -132,7 +141,9 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
         const char *tmpl = p->kernels[l->kernel].tmpl;
         CU_ASSERT_TRUE(l->grid_x > 0 && l->row_tile > 0 && l->n_args > 0);
         CU_ASSERT_TRUE(l->group > 0 && l->group <= g->n_groups);
-        if ((!strcmp(tmpl, "matmul") || !strcmp(tmpl, "attention")) && l->rows == IR_DIM_T) {
+        if (!strcmp(tmpl, "attention_decode")) { /* a decode step's only */
+            CU_ASSERT_TRUE(l->only_T == 1 && l->rows == IR_DIM_T && partner(p, i));
+        } else if ((!strcmp(tmpl, "matmul") || !strcmp(tmpl, "attention")) && l->rows == IR_DIM_T) {
             CU_ASSERT_TRUE(l->only_T == 1 || l->only_T == -1);
             if (!strcmp(tmpl, "matmul"))
                 CU_ASSERT_EQUAL(l->row_tile == 1, l->only_T == 1);
@@ -148,7 +159,9 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
     uint32_t decode = cg_step_launches(p, true), prefill = cg_step_launches(p, false);
     CU_ASSERT_TRUE(decode <= prefill);
     bool half = !strcmp(type, "f16") || !strcmp(type, "bf16");
-    if (!half && (!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "qwen3")))
+    if (!half && (!strcmp(arch, "llama") || !strcmp(arch, "qwen2")))
+        CU_ASSERT_TRUE(decode <= 5 * g->model.n_layer + 7);
+    if (!half && !strcmp(arch, "qwen3")) /* its q/k norms: one row-wise kernel more */
         CU_ASSERT_TRUE(decode <= 6 * g->model.n_layer + 7);
 }
 
@@ -187,12 +200,17 @@ static void generate_all(void)
             for (size_t t = 0; ok && t < N_TARGETS; t++) {
                 if (!target_takes(&TARGETS[t], TYPES[ty]))
                     continue;
-                cg_program *p = NULL;
-                ok = cg_generate(g, &TARGETS[t].arch, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
-                if (ok)
-                    check_launches(g, p, CASES[a].arch, TYPES[ty]);
-                TARGETS[t].models += ok;
-                cg_program_free(p);
+                /* an f16 KV cache changes the cache store and the attention
+                 * kernels only: rendered for one weight type a model */
+                for (int kvh = 0; ok && kvh < (strcmp(TYPES[ty], "q8_0") ? 1 : 2); kvh++) {
+                    cg_program *p = NULL;
+                    cg_options copt = {.kv_f16 = kvh == 1};
+                    ok = cg_generate(g, &TARGETS[t].arch, &copt, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
+                    if (ok)
+                        check_launches(g, p, CASES[a].arch, TYPES[ty]);
+                    TARGETS[t].models += ok && !kvh;
+                    cg_program_free(p);
+                }
             }
             if (!ok)
                 printf("\n  %s %s: %s", CASES[a].arch, TYPES[ty], err.msg);

@@ -7,7 +7,9 @@
  * root's storage, and the output's root lives to the end). Values are sized
  * for a step of g->plan_tokens tokens and placed first-fit, lowest offset
  * first, among the blocks live at the same time, 64-byte aligned. Inputs,
- * weights and the KV cache are not in the workspace.
+ * weights and the KV cache are not in the workspace. The inputs of a rope_kv
+ * group that a decode kernel runs with its attention (ir_rope_kv_fusable)
+ * live through the attention's step too: that kernel reads them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,15 @@ rf_status ir_pass_memplan(ir_graph *g, rf_error *err)
         }
         if (nd->op == IR_OP_OUTPUT)
             until[root_of(nd)->id] = UINT32_MAX;
+        if (ir_rope_kv_fusable(g, nd)) {
+            const ir_node *members[4] = {nd->in[0], nd->in[1], nd->in[1]->in[0], nd->in[2]};
+            for (int m = 0; m < 4; m++)
+                for (uint8_t k = 0; k < members[m]->n_in; k++) {
+                    const ir_node *r = root_of(members[m]->in[k]);
+                    if (until[r->id] < step[nd->id])
+                        until[r->id] = step[nd->id];
+                }
+        }
     }
     uint32_t n_live = 0;
     int64_t top = 0;

@@ -68,5 +68,12 @@ void ir_uses_free(ir_uses *u);
 bool ir_is_leaf(const ir_node *n);
 /* is n a pure view of its first operand (no kernel, shares its storage)? */
 bool ir_is_alias(const ir_node *n);
+/* Is attention a's rope_kv group one that a decode kernel can run with the
+ * attention: q the RoPE of one value, k's cache store that of another with
+ * the same rotation (positions, frequency factors, constants), v's cache
+ * store, all four in one rope_kv group? memplan then keeps that group's
+ * inputs live through the attention's step, so the attention kernel may
+ * read them (codegen.c's decode attention does). */
+bool ir_rope_kv_fusable(const ir_graph *g, const ir_node *a);
 
 #endif

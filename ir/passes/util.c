@@ -18,6 +18,24 @@ bool ir_is_alias(const ir_node *n)
     return n->op == IR_OP_RESHAPE || n->op == IR_OP_LAST_ROWS || n->op == IR_OP_OUTPUT;
 }
 
+bool ir_rope_kv_fusable(const ir_graph *g, const ir_node *a)
+{
+    if (a->op != IR_OP_ATTENTION || a->n_in < 3)
+        return false;
+    const ir_node *q = a->in[0], *sk = a->in[1], *sv = a->in[2];
+    if (q->op != IR_OP_ROPE || sk->op != IR_OP_KV_STORE || sv->op != IR_OP_KV_STORE || sk->in[0]->op != IR_OP_ROPE)
+        return false;
+    const ir_node *rk = sk->in[0];
+    uint32_t gid = q->group;
+    if (!gid || gid > g->n_groups || g->groups[gid - 1].kernel != IR_K_ROPE_KV || rk->group != gid ||
+        sk->group != gid || sv->group != gid)
+        return false;
+    if (q->n_in != rk->n_in || q->in[1] != rk->in[1] || (q->n_in > 2 && q->in[2] != rk->in[2]) ||
+        memcmp(q->ia, rk->ia, sizeof q->ia) || memcmp(q->fa, rk->fa, sizeof q->fa))
+        return false;
+    return q->type.rank == 3 && rk->type.rank == 3 && q->type.dim[2] == rk->type.dim[2];
+}
+
 rf_status ir_uses_build(const ir_graph *g, ir_uses *u, rf_error *err)
 {
     memset(u, 0, sizeof *u);

@@ -8,7 +8,8 @@
  * disk cache (compiling only what is missing), checks a plan file when one
  * is given, loads the code objects, and allocates two arenas: every weight
  * in one allocation, uploaded once; the workspace the memory planner sized,
- * the KV cache (f32 [n_ctx, Hkv, D] per layer and K/V), the step's token
+ * the KV cache ([n_ctx, Hkv, D] per layer and K/V, f32 or with
+ * rt_options.kv_f16 f16), the step's token
  * and position inputs and the argmax result in the other. Nothing is
  * allocated after that: eval() uploads P and the T token ids (one copy)
  * and the positions, launches, and copies back the logits (or, for greedy
@@ -168,7 +169,7 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
         if (n->op == IR_OP_WEIGHT)
             b += (double)weight_bytes(n);
         else if (n->op == IR_OP_KV_STORE)
-            b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * 4;
+            b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * (st->prog->kv_f16 ? 2 : 4);
         else
             b += (double)rt_numel(&n->type, T, P) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
     }
@@ -338,7 +339,8 @@ static rf_status build_kernels(rt_session *s, gpu_state *st, rf_error *err)
         rf_error_prefix(err, "GPU '%s'", st->info.name);
         return rc;
     }
-    if ((rc = cg_generate(s->graph, &arch, &st->prog, err)) != RF_OK)
+    cg_options copt = {.kv_f16 = s->opt.kv_f16};
+    if ((rc = cg_generate(s->graph, &arch, &copt, &st->prog, err)) != RF_OK)
         return rc;
     cg_compiler *cc = NULL;
     cg_cache *cache = NULL;
@@ -400,10 +402,11 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
 {
     const ir_graph *g = s->graph;
     size_t total = align_up((size_t)g->workspace_bytes), kv_off = total;
+    size_t kv_elem = st->prog->kv_f16 ? 2 : sizeof(float);
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (n->op == IR_OP_KV_STORE) {
-            total += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * sizeof(float));
+            total += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem);
             if ((uint32_t)n->ia[0] + 1 > st->n_layer)
                 st->n_layer = (uint32_t)n->ia[0] + 1;
         }
@@ -432,7 +435,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
         if (n->op != IR_OP_KV_STORE)
             continue;
         st->kv[2 * n->ia[0] + n->ia[1]] = st->acts + off;
-        off += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * sizeof(float));
+        off += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem);
     }
     st->scratch = st->acts + scratch_off;
     st->split = st->acts + split_off;
@@ -524,8 +527,6 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     st->profile = prof && *prof && strcmp(prof, "0") != 0;
     const ir_graph *g = s->graph;
-    if (s->opt.kv_f16)
-        return rf_fail(err, RF_E_UNSUPPORTED, "the GPU backend keeps its KV cache in f32; kv_f16 is CPU-only");
     rf_status rc;
     if ((rc = gpu_open(NULL, 0, &st->api, &st->info, err)) != RF_OK)
         return rc;

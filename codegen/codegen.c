@@ -798,7 +798,6 @@ typedef struct qplan {
     uint32_t *consumer;    /* by producer group id: the group it converts for (0: none) */
     uint32_t *producer;    /* by consumer group id: the group that converts its decode input (0: actq) */
     int *bank;             /* by group id */
-    uint32_t *rope_of;     /* by attention group id: the rope_kv group its decode kernel runs (0: none) */
     bool *rope_fused;      /* by rope_kv group id: run by the attention's decode kernel, so prefill only */
     int kind_index[AQ_COUNT]; /* slot of each kind within a bank, -1: no group uses it */
     int n_kinds;
@@ -1087,7 +1086,7 @@ static int attn_decode_waves(const cg_arch *arch, const ir_node *a)
 static uint32_t attn_rope_group(const ir_graph *g, const cg_arch *arch, const ir_node *a)
 {
     const ir_node *q = a->in[0];
-    if (q->type.rank != 3 || q->type.dim[0] != IR_DIM_T || !attn_decode_waves(arch, a) || !ir_rope_kv_fusable(g, a))
+    if (!attn_decode_waves(arch, a) || !ir_rope_kv_fusable(g, a) || q->type.dim[0] != IR_DIM_T)
         return 0;
     uint32_t gid = q->group, n = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++)
@@ -1128,7 +1127,7 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
     int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1], GQ = HQ / HKV;
     int64_t nsplit = (BLOCKS_DECODE_ATTN + HKV - 1) / HKV;
     nsplit = nsplit > SPLIT_MAX ? SPLIT_MAX : nsplit;
-    bool rope = G->q.rope_of[k->group] != 0;
+    bool rope = G->q.rope_fused[q->group]; /* q: its rope_kv group's RoPE then */
     char f[2][32], rc[6][32], v[9][24], summary[96];
     attn_args(k, a);
     for (int i = 0; i < 6; i++)
@@ -1301,17 +1300,14 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
     q->consumer = calloc(n, sizeof *q->consumer);
     q->producer = calloc(n, sizeof *q->producer);
     q->bank = calloc(n, sizeof *q->bank);
-    q->rope_of = calloc(n, sizeof *q->rope_of);
     q->rope_fused = calloc(n, sizeof *q->rope_fused);
-    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank || !q->rope_of || !q->rope_fused)
+    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank || !q->rope_fused)
         return rf_fail(G->err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < g->n_nodes; i++) { /* decode attentions that run their rope_kv group */
         const ir_node *a = g->nodes[i];
         uint32_t r = a->op == IR_OP_ATTENTION && a->group ? attn_rope_group(g, &G->p->arch, a) : 0;
-        if (r) {
-            q->rope_of[a->group] = r;
+        if (r)
             q->rope_fused[r] = true;
-        }
     }
     unsigned kinds = 0;
     int n_conv = 0;
@@ -1390,7 +1386,6 @@ static void qplan_free(qplan *q)
     free(q->consumer);
     free(q->producer);
     free(q->bank);
-    free(q->rope_of);
     free(q->rope_fused);
 }
 

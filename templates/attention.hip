@@ -38,29 +38,6 @@
 #define PART (D + 2)                     // floats of one partial: max, sum, accumulator
 #define MINK (2 * WAVES * KB)            // keys of a range, at least: two passes of the block
 
-// the merge of n partials (max m[i], sum l[i], accumulator acc[i][:]) into
-// out[d] for this thread's d: sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M)
-template <typename F>
-RF_DEV void rf_attn_merge(int n, F part, float *o)
-{
-    float M = -RF_INF;
-    for (int i = 0; i < n; i++)
-        M = fmaxf(M, part(i, -2));
-    float L = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const float m = part(i, -2);
-        L += m == -RF_INF ? 0.0f : part(i, -1) * expf(m - M);
-    }
-    for (int d = threadIdx.x; d < D; d += WAVES * RF_WAVE) {
-        float v = 0.0f;
-        for (int i = 0; i < n; i++) {
-            const float m = part(i, -2);
-            v += m == -RF_INF ? 0.0f : part(i, d) * expf(m - M);
-        }
-        o[d] = v / L;
-    }
-}
-
 #if KVH
 typedef unsigned short rf_kv_t;
 RF_DEV float rf_kv_get(const rf_kv_t *p, int d) { return rf_f16_to_f32(p[d]); }
@@ -151,16 +128,16 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
     auto waves = [&](int w, int d) { return s_part[w][2 + d]; };
     float *o = out + ((size_t)t * HQ + h) * D;
 #if NSPLIT == 1
-    rf_attn_merge(WAVES, waves, o);
+    rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, o);
     (void)split;
 {{TAIL}}
 #else
     if (nsp == 1) { // the row's keys fit one range: no partials, no ticket
-        rf_attn_merge(WAVES, waves, o);
+        rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, o);
     } else {
         // this block's partial to the scratch, then the last block of (t, h) merges
         float *mine = split + (((size_t)t * HQ + h) * NSPLIT + sp) * PART;
-        rf_attn_merge(WAVES, waves, mine + 2); // normalised by the block's own sum: l below rescales it
+        rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, mine + 2); // normalised by the block's own sum: l below rescales it
         if (threadIdx.x == 0) {
             float M = -RF_INF, L = 0.0f;
             for (int w = 0; w < WAVES; w++)
@@ -190,7 +167,7 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
             const float v = all[i * PART + 2 + d];
             return d == -2 ? all[i * PART] : d == -1 ? all[i * PART + 1] : v * all[i * PART + 1];
         };
-        rf_attn_merge(nsp, parts, o);
+        rf_attn_merge<D, WAVES * RF_WAVE>(nsp, parts, o);
     }
 {{TAIL}}
 #endif

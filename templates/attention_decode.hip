@@ -22,7 +22,7 @@
 //
 // With ROPE the kernel also does what the rope_kv kernel does for prefill:
 // it rotates the G query heads and the new key row (position pos[0], the
-// (cos, sin) table made once a block, as templates/rowwise.hip makes it),
+// (cos, sin) table made once a block by rf_rope_cs, as rope_kv makes it),
 // takes the new value row, and the block whose range ends at P stores both
 // in the cache at P; that block weighs position P from shared memory, so no
 // block reads a cache row this launch writes. KVH: the cache holds f16, the
@@ -40,7 +40,7 @@
 #define ROPE {{ROPE}}       // 1: rotate q and k and store k, v here
 #define N_ROT {{N_ROT}}     // rotated dimensions (ROPE)
 #define MODE {{MODE}}       // 0: adjacent pairs, 2: halves (neox)
-#define THETA_SCALE {{THETA_SCALE}} // ROPE's constants, as templates/rowwise.hip's rf_rope_row takes them
+#define THETA_SCALE {{THETA_SCALE}} // ROPE's constants, as rf_rope_cs (prelude.hip) takes them
 #define FREQ_SCALE {{FREQ_SCALE}}
 #define EXT_FACTOR {{EXT_FACTOR}}
 #define ATTN_FACTOR {{ATTN_FACTOR}}
@@ -110,29 +110,6 @@ RF_DEV void rf_kv_store(rf_kv_t *p, float v)
 #endif
 }
 
-// the merge of n partials (max m[i], sum l[i], accumulator acc[i][:]) into
-// out[d] for this thread's d: sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M)
-template <typename F>
-RF_DEV void rf_attn_merge(int n, F part, float *o)
-{
-    float M = -RF_INF;
-    for (int i = 0; i < n; i++)
-        M = fmaxf(M, part(i, -2));
-    float L = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const float m = part(i, -2);
-        L += m == -RF_INF ? 0.0f : part(i, -1) * expf(m - M);
-    }
-    for (int d = threadIdx.x; d < D; d += NT) {
-        float v = 0.0f;
-        for (int i = 0; i < n; i++) {
-            const float m = part(i, -2);
-            v += m == -RF_INF ? 0.0f : part(i, d) * expf(m - M);
-        }
-        o[d] = v / L;
-    }
-}
-
 extern "C" __global__ void __launch_bounds__(NT)
 {{NAME}}(const float *__restrict__ q, rf_kv_t *__restrict__ kc, rf_kv_t *__restrict__ vc,
          float *__restrict__ out, float *__restrict__ split, {{PARAMS}}int T, const int *__restrict__ past)
@@ -153,22 +130,9 @@ extern "C" __global__ void __launch_bounds__(NT)
     // the rotation of this step's position, then q's G heads and the new k
     // and v rows of kv head hk into shared memory
     __shared__ float s_cos[N_ROT / 2], s_sin[N_ROT / 2], s_k[D], s_v[D];
-    for (int i = threadIdx.x; i < N_ROT / 2; i += NT) {
-        const float ff = rff ? rff[i] : 1.0f;
-        float theta = (float)rpos[0]; // pos * theta_scale^i, multiplied out as ggml does
-        for (int j = 0; j < i; j++)
-            theta *= THETA_SCALE;
-        const float extrap = theta / ff;
-        float th = FREQ_SCALE * extrap, mscale = ATTN_FACTOR;
-        if (EXT_FACTOR != 0.0f) {
-            const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, ((float)i - CORR0) / fmaxf(0.001f, CORR1 - CORR0)));
-            const float mix = ramp * EXT_FACTOR;
-            th = th * (1.0f - mix) + extrap * mix;
-            mscale *= 1.0f + 0.1f * logf(1.0f / FREQ_SCALE);
-        }
-        s_cos[i] = cosf(th) * mscale;
-        s_sin[i] = sinf(th) * mscale;
-    }
+    for (int i = threadIdx.x; i < N_ROT / 2; i += NT)
+        rf_rope_cs(i, (float)rpos[0], THETA_SCALE, FREQ_SCALE, EXT_FACTOR, ATTN_FACTOR, CORR0, CORR1,
+                   rff ? rff[i] : 1.0f, &s_cos[i], &s_sin[i]);
     __syncthreads();
     for (int e = threadIdx.x; e < (G + 1) * (N_ROT / 2); e += NT) {
         const int hh = e / (N_ROT / 2), i = e % (N_ROT / 2);
@@ -179,6 +143,7 @@ extern "C" __global__ void __launch_bounds__(NT)
         y[ia] = x0 * c - x1 * s;
         y[ib] = x0 * s + x1 * c;
     }
+#if N_ROT < D
     for (int e = threadIdx.x; e < (G + 1) * (D - N_ROT); e += NT) { // past n_rot: as they are
         const int hh = e / (D - N_ROT), d = N_ROT + e % (D - N_ROT);
         if (hh < G)
@@ -186,6 +151,7 @@ extern "C" __global__ void __launch_bounds__(NT)
         else
             s_k[d] = xk[(size_t)hk * D + d];
     }
+#endif
     for (int d = threadIdx.x; d < D; d += NT)
         s_v[d] = xv[(size_t)hk * D + d];
     __syncthreads();
@@ -290,14 +256,14 @@ extern "C" __global__ void __launch_bounds__(NT)
     if (nsp == 1) { // the row's keys fit one range: no partials, no ticket
         for (int g = 0; g < G; g++) {
             auto waves = [&](int w, int d) { return s_part[w][g][2 + d]; };
-            rf_attn_merge(WAVES, waves, out + (size_t)(hk * G + g) * D);
+            rf_attn_merge<D, NT>(WAVES, waves, out + (size_t)(hk * G + g) * D);
         }
     } else {
         for (int g = 0; g < G; g++) { // this block's partials to the scratch
             const int h = hk * G + g;
             float *mine_p = split + ((size_t)h * NSPLIT + sp) * PART;
             auto waves = [&](int w, int d) { return s_part[w][g][2 + d]; };
-            rf_attn_merge(WAVES, waves, mine_p + 2); // divided by the block's own sum: weighed by it below
+            rf_attn_merge<D, NT>(WAVES, waves, mine_p + 2); // divided by the block's own sum: weighed by it below
             if (threadIdx.x == 0) {
                 float M = -RF_INF, L = 0.0f;
                 for (int w = 0; w < WAVES; w++)

@@ -9,6 +9,7 @@
 //   RF_DEV, RF_CONST   a device function, a read-only table (templates/quant.hip uses them)
 //   RF_XROW(K), rf_q8_conv, rf_qtail   int8 activation rows: their layout, the
 //                      conversion, and the quantize-out tail of a decode kernel
+//   rf_attn_merge, rf_rope_cs   what both attention templates (and rope_kv) share
 // Nothing here includes a header: both compilers provide threadIdx, float4,
 // the math functions and __syncthreads without one, and the source stays the
 // same text whatever the installed SDK.
@@ -101,6 +102,54 @@ RF_DEV float rf_round_f16(float f)
     unsigned int u = __float_as_uint(a);
     u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
     return copysignf(__uint_as_float(u), f);
+}
+
+// Attention's merge of n partial softmaxes (max m_i, sum l_i, accumulator
+// acc_i[:], part(i, -2), part(i, -1), part(i, d)) into out[d] for the
+// block's NTH threads over DIM elements:
+// sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M)
+template <int DIM, int NTH, typename F>
+RF_DEV void rf_attn_merge(int n, F part, float *o)
+{
+    float M = -RF_INF;
+    for (int i = 0; i < n; i++)
+        M = fmaxf(M, part(i, -2));
+    float L = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float m = part(i, -2);
+        L += m == -RF_INF ? 0.0f : part(i, -1) * expf(m - M);
+    }
+    for (int d = threadIdx.x; d < DIM; d += NTH) {
+        float v = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const float m = part(i, -2);
+            v += m == -RF_INF ? 0.0f : part(i, d) * expf(m - M);
+        }
+        o[d] = v / L;
+    }
+}
+
+// RoPE's (cos, sin) of pair i at position pos, as ggml_rope_ext makes them:
+// theta = pos * theta_scale^i (multiplied out as ggml does, rounding for
+// rounding) / ff, linear scaling, YaRN's ramp between corr0 and corr1 when
+// ext_factor, both times mscale. The rope_kv and decode attention kernels
+// make their tables with it, so both rotate alike.
+RF_DEV void rf_rope_cs(int i, float pos, float theta_scale, float freq_scale, float ext_factor, float attn_factor,
+                       float corr0, float corr1, float ff, float *c, float *s)
+{
+    float theta = pos;
+    for (int j = 0; j < i; j++)
+        theta *= theta_scale;
+    const float extrap = theta / ff;
+    float th = freq_scale * extrap, mscale = attn_factor;
+    if (ext_factor != 0.0f) {
+        const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, ((float)i - corr0) / fmaxf(0.001f, corr1 - corr0)));
+        const float mix = ramp * ext_factor;
+        th = th * (1.0f - mix) + extrap * mix;
+        mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+    }
+    *c = cosf(th) * mscale;
+    *s = sinf(th) * mscale;
 }
 
 // f32 → f16 bits, the nearest (ties to even), without a half type

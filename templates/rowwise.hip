@@ -53,22 +53,9 @@ RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int m
 {
     __shared__ float s_cos[RF_ROPE_MAX / 2], s_sin[RF_ROPE_MAX / 2];
     const int half = n_rot / 2;
-    for (int i = threadIdx.x; i < half; i += THREADS) {
-        const float ff = freq_factors ? freq_factors[i] : 1.0f;
-        float theta = pos;
-        for (int j = 0; j < i; j++)
-            theta *= theta_scale;
-        const float extrap = theta / ff;
-        float th = freq_scale * extrap, mscale = attn_factor;
-        if (ext_factor != 0.0f) {
-            const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, ((float)i - corr0) / fmaxf(0.001f, corr1 - corr0)));
-            const float mix = ramp * ext_factor;
-            th = th * (1.0f - mix) + extrap * mix;
-            mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
-        }
-        s_cos[i] = cosf(th) * mscale;
-        s_sin[i] = sinf(th) * mscale;
-    }
+    for (int i = threadIdx.x; i < half; i += THREADS)
+        rf_rope_cs(i, pos, theta_scale, freq_scale, ext_factor, attn_factor, corr0, corr1,
+                   freq_factors ? freq_factors[i] : 1.0f, &s_cos[i], &s_sin[i]);
     __syncthreads();
     for (int e = threadIdx.x; e < H * half; e += THREADS) {
         const int h = e / half, i = e % half;

@@ -100,6 +100,9 @@ static size_t weight_bytes(const ir_node *w)
     return (size_t)(n / tt->block_size) * tt->type_size;
 }
 
+/* bytes of a KV cache element: f16 or f32, as the kernels were rendered */
+static size_t kv_elem(const gpu_state *st) { return st->prog->kv_f16 ? 2 : sizeof(float); }
+
 static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
 {
     rt_place p = rt_place_of(n, T, P);
@@ -169,7 +172,7 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
         if (n->op == IR_OP_WEIGHT)
             b += (double)weight_bytes(n);
         else if (n->op == IR_OP_KV_STORE)
-            b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * (st->prog->kv_f16 ? 2 : 4);
+            b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * (double)kv_elem(st);
         else
             b += (double)rt_numel(&n->type, T, P) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
     }
@@ -398,15 +401,20 @@ static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
     return rc;
 }
 
+/* one layer's K or V cache (its KV_STORE node n): n_ctx rows of Hkv x D */
+static size_t kv_layer_bytes(const rt_session *s, const gpu_state *st, const ir_node *n)
+{
+    return align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem(st));
+}
+
 static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
 {
     const ir_graph *g = s->graph;
     size_t total = align_up((size_t)g->workspace_bytes), kv_off = total;
-    size_t kv_elem = st->prog->kv_f16 ? 2 : sizeof(float);
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (n->op == IR_OP_KV_STORE) {
-            total += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem);
+            total += kv_layer_bytes(s, st, n);
             if ((uint32_t)n->ia[0] + 1 > st->n_layer)
                 st->n_layer = (uint32_t)n->ia[0] + 1;
         }
@@ -435,7 +443,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
         if (n->op != IR_OP_KV_STORE)
             continue;
         st->kv[2 * n->ia[0] + n->ia[1]] = st->acts + off;
-        off += align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem);
+        off += kv_layer_bytes(s, st, n);
     }
     st->scratch = st->acts + scratch_off;
     st->split = st->acts + split_off;

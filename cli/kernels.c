@@ -6,7 +6,9 @@
  * each after a header line naming it, its template, its block size and how
  * many launches of a step use it: exactly the text the compiler is given.
  * --list prints the header lines only; --name keeps kernels whose name
- * contains SUBSTR. Nothing is compiled and no GPU is needed with --arch.
+ * contains SUBSTR; --launches decode|prefill prints that step's launches in
+ * order instead (kernel, grid, rows). Nothing is compiled and no GPU is
+ * needed with --arch.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,13 +16,37 @@
 #include "cli/cli.h"
 
 #define KERNELS_USAGE                                                                                              \
-    "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T] [--kv-f16]"
+    "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T] [--kv-f16]\n"  \
+    "       [--launches decode|prefill]"
+
+/* The launches of one step in plan order; rows "T" are the step's tokens. */
+static void print_launches(const cg_program *prog, bool decode, const char *name)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < prog->n_launches; i++) {
+        const cg_launch *l = &prog->launches[i];
+        if (l->only_T != 0 && (l->only_T == 1) != decode)
+            continue;
+        n++;
+        const cg_kernel *k = &prog->kernels[l->kernel];
+        if (name && !strstr(k->name, name))
+            continue;
+        printf("%3u  %-48s group %-4u grid %u x ", n, k->name, l->group, l->grid_x);
+        if (l->rows == IR_DIM_T)
+            printf("T/%u\n", l->row_tile);
+        else
+            printf("%lld/%u\n", (long long)l->rows, l->row_tile);
+    }
+    printf("%u launches a %s step%s\n", cg_step_launches(prog, decode), decode ? "decode" : "prefill",
+           decode ? " (greedy sampling adds the argmax)" : "");
+}
 
 int cmd_kernels(int argc, char **argv)
 {
     const char *path = NULL, *arch = NULL, *name = NULL, *v;
     long long ctx = 0, max_tokens = 512;
     bool list = false;
+    int launches = 0; /* 1: the decode step's, -1: the prefill step's */
     cg_options copt = {0};
     int rc;
     for (int i = 1; i < argc; i++) {
@@ -36,6 +62,12 @@ int cmd_kernels(int argc, char **argv)
                 return rc;
         } else if (!strcmp(a, "--list")) {
             list = true;
+        } else if (!strcmp(a, "--launches")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &v)))
+                return rc;
+            if (strcmp(v, "decode") && strcmp(v, "prefill"))
+                return cli_usage_error("kernels: --launches takes decode or prefill, not '%s'", v);
+            launches = !strcmp(v, "decode") ? 1 : -1;
         } else if (!strcmp(a, "--kv-f16")) {
             copt.kv_f16 = true;
         } else if (!strcmp(a, "--ctx")) {
@@ -60,6 +92,11 @@ int cmd_kernels(int argc, char **argv)
     if (cli_program_open(path, arch, (uint32_t)ctx, max_tokens, &copt, &p, &err) != RF_OK)
         return cli_error(&err);
     uint32_t shown = 0;
+    if (launches) {
+        print_launches(p.prog, launches == 1, name);
+        cli_program_close(&p);
+        return fflush(stdout) != 0 || ferror(stdout) ? cli_usage_error("kernels: writing to stdout failed") : 0;
+    }
     for (uint32_t i = 0; i < p.prog->n_kernels; i++) {
         const cg_kernel *k = &p.prog->kernels[i];
         if (name && !strstr(k->name, name))

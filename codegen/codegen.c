@@ -798,6 +798,9 @@ typedef struct qplan {
     uint32_t *consumer;    /* by producer group id: the group it converts for (0: none) */
     uint32_t *producer;    /* by consumer group id: the group that converts its decode input (0: actq) */
     int *bank;             /* by group id */
+    bool *every_step;      /* by consumer group id: its producer's tail converts at every T (one row both) */
+    const ir_node **post;  /* by consumer group id: the post-norm its producer's tail applies first (row tail) */
+    bool *row_tail;        /* by row-wise group id: a row tail does its work at decode (every T: one row) */
     bool *rope_fused;      /* by rope_kv group id: run by the attention's decode kernel, so prefill only */
     int kind_index[AQ_COUNT]; /* slot of each kind within a bank, -1: no group uses it */
     int n_kinds;
@@ -844,9 +847,9 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
             }
     }
     sb_put(&src, "\n", 1);
-    hole holes[24];
+    hole holes[32];
     size_t nh = 0;
-    for (size_t i = 0; i < n_extra && nh < 19; i++)
+    for (size_t i = 0; i < n_extra && nh < 27; i++)
         holes[nh++] = extra[i];
     holes[nh++] = (hole){"NAME", "__RF_KERNEL__"};
     holes[nh++] = (hole){"PARAMS", k->params.p ? k->params.p : ""};
@@ -938,6 +941,15 @@ static void kb_reset(kbuild *k)
     k->types = 0;
 }
 
+/* the scratch slots hold m's converted input rows (an actq launch's or a tail's) */
+static void scratch_fit(gen *G, const mm_group *m)
+{
+    if (m->K > G->p->scratch_k)
+        G->p->scratch_k = m->K;
+    if ((uint32_t)(2 * G->q.n_kinds) > G->p->scratch_slots)
+        G->p->scratch_slots = (uint32_t)(2 * G->q.n_kinds);
+}
+
 /* The launch before a matmul group's products whose weights are not all
  * f32: the input, normalised when the group has the norm, converted once per
  * kind the weights need into scratch slots. */
@@ -972,10 +984,7 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows, i
     hole holes[] = {{"K", vals[0]}, {"NORM", vals[1]}, {"NORM_W", vals[2]},
                     {"EPS", flit(f, m->norm ? m->norm->fa[0] : 0.0f)}, {"SLICE", vals[3]}};
     snprintf(summary, sizeof summary, "actq_k%lld_%s%x", (long long)m->K, m->norm ? "norm_" : "", m->kinds);
-    if (m->K > G->p->scratch_k)
-        G->p->scratch_k = m->K;
-    if ((uint32_t)(2 * G->q.n_kinds) > G->p->scratch_slots)
-        G->p->scratch_slots = (uint32_t)(2 * G->q.n_kinds);
+    scratch_fit(G, m);
     return emit(G, k, "actq", holes, 5, summary, 256, (uint32_t)((m->K + SLICE_ACTQ - 1) / SLICE_ACTQ), rows, 1,
                 only_T);
 }
@@ -1015,6 +1024,37 @@ static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *y
         G->p->qtail_bytes = bytes;
 }
 
+/* The post-norm tail (rf_rowtail) of a decode matmul kernel of nt threads
+ * whose output a feeds x = xres + rms_norm(a) * wpost, the input of matmul
+ * group c: the last block makes x and converts it for c. */
+static void rowtail(gen *G, kbuild *k, uint32_t c, int nt)
+{
+    const mm_group *m = &G->q.mm[c];
+    const ir_node *pn = G->q.post[c], *x = m->x->op == IR_OP_LAST_ROWS ? m->x->in[0] : m->x;
+    const ir_node *xres = x->in[0] == pn ? x->in[1] : x->in[0];
+    char f[2][32], nw[16] = "0", dst[2][16] = {"0", "0"};
+    int kinds[2] = {0, 0}, n = 0;
+    for (int q = AQ_Q8; q <= AQ_Q8K; q++)
+        if (m->slot[q] >= 0) {
+            snprintf(dst[n], sizeof dst[n], "p%d",
+                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "unsigned char *__restrict__ ", "next input"));
+            kinds[n++] = q == AQ_Q8 ? 1 : 2;
+        }
+    if (m->norm && m->norm->n_in > 1)
+        snprintf(nw, sizeof nw, "p%d", param(k, m->norm->in[1], "const float *__restrict__ ", "next norm weight"));
+    int pa = param(k, pn->in[0], "float *__restrict__ ", "output");
+    int pw = param(k, pn->in[1], "const float *__restrict__ ", "post-norm weight");
+    int pr = param(k, xres, "const float *__restrict__ ", "residual");
+    int px = param(k, x, "float *__restrict__ ", "post-norm + residual");
+    int pc = param_id(k, CG_ARG_QTAIL, "unsigned int *__restrict__ ", "tail counters");
+    sb_printf(&k->tail, "    // the post-norm and residual, then the next group's input, made by the last block\n");
+    sb_printf(&k->tail, "    rf_rowtail<%lld, %d, %d, %d, %s>(p%d, p%d, %s, p%d, p%d, %s, %s, %s, %s, p%d);\n",
+              (long long)m->K, nt, kinds[0], kinds[1], m->norm ? "true" : "false", pa, pw, flit(f[0], pn->fa[0]), pr,
+              px, nw, flit(f[1], m->norm ? m->norm->fa[0] : 0.0f), dst[0], dst[1], pc);
+    if (G->p->qtail_bytes < 4)
+        G->p->qtail_bytes = 4;
+}
+
 static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t n)
 {
     if (!G->q.is_mm[k->group]) { /* the decode plan could not collect it: say why */
@@ -1027,8 +1067,11 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     char tn[16], summary[96];
     int64_t rows = m->x->type.dim[0];
     /* the producer converts a decode step's row, so then actq runs for
-     * prefill only */
-    if (m->n_slots) {
+     * prefill only, or not at all where the producer's one row is the
+     * input's at every T */
+    if (m->n_slots && G->q.every_step[k->group]) {
+        scratch_fit(G, m);
+    } else if (m->n_slots) {
         rf_status st = emit_actq(G, k, m, rows, G->q.producer[k->group] ? -1 : 0);
         if (st != RF_OK)
             return st;
@@ -1043,11 +1086,13 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         kb_reset(k);
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
         uint32_t c = G->q.consumer[k->group];
-        if (mt == 1 && rows == IR_DIM_T && c) {
+        if (mt == 1 && c && G->q.post[c]) {
+            rowtail(G, k, c, waves * k->arch->wave);
+        } else if (mt == 1 && c) { /* y: what this group stores, which c reads (maybe its last row) */
             char cols_s[32];
+            const ir_node *y = G->q.mm[c].x->op == IR_OP_LAST_ROWS ? G->q.mm[c].x->in[0] : G->q.mm[c].x;
             snprintf(cols_s, sizeof cols_s, "%d", waves * cols);
-            qtail(G, k, c, G->q.mm[c].x, NULL, waves * k->arch->wave, "(int)(blockIdx.x * WAVES * ROWS) / 256",
-                  cols_s);
+            qtail(G, k, c, y, NULL, waves * k->arch->wave, "(int)(blockIdx.x * WAVES * ROWS) / 256", cols_s);
         }
         snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d%s", qname(m->mm[0]->in[1]->type.elem, tn),
                  (long long)m->K, (long long)m->ncols, mt, k->tail.n ? "_q" : "");
@@ -1080,18 +1125,24 @@ static int attn_decode_waves(const cg_arch *arch, const ir_node *a)
 }
 
 /* The rope_kv group an attention's decode kernel runs itself: exactly the
- * RoPE of q, the RoPE of k, and the cache stores of k and v, with the same
+ * RoPE of q (and the scale after it, prescale_q's), the RoPE of k (and the
+ * per-head norms of both before them, qwen3's), and the
+ * cache stores of k and v, with the same
  * rotation (ir_pass_memplan keeps their inputs live through the attention,
  * the same test). 0: none. */
 static uint32_t attn_rope_group(const ir_graph *g, const cg_arch *arch, const ir_node *a)
 {
-    const ir_node *q = a->in[0];
+    float prescale;
+    const ir_node *q = ir_attn_rope_q(a, &prescale);
     if (!attn_decode_waves(arch, a) || !ir_rope_kv_fusable(g, a) || q->type.dim[0] != IR_DIM_T)
         return 0;
     uint32_t gid = q->group, n = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++)
         n += g->nodes[i]->group == gid;
-    return n == 4 && q->in[0]->type.dim[2] == q->type.dim[2] && q->ia[0] >= 2 && q->ia[0] <= q->type.dim[2] ? gid : 0;
+    return n == 4u + (q != a->in[0]) + 2u * (ir_rope_norm(q) != NULL) && q->in[0]->type.dim[2] == q->type.dim[2] &&
+                   q->ia[0] >= 2 && q->ia[0] <= q->type.dim[2]
+               ? gid
+               : 0;
 }
 
 /* an attention kernel's first parameters, which both templates declare (a
@@ -1127,16 +1178,20 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
     int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1], GQ = HQ / HKV;
     int64_t nsplit = (BLOCKS_DECODE_ATTN + HKV - 1) / HKV;
     nsplit = nsplit > SPLIT_MAX ? SPLIT_MAX : nsplit;
-    bool rope = G->q.rope_fused[q->group]; /* q: its rope_kv group's RoPE then */
-    char f[2][32], rc[6][32], v[9][24], summary[96];
+    bool rope = G->q.rope_fused[q->group]; /* then q is its rope_kv group's RoPE (maybe scaled) */
+    float prescale = 1.0f;
+    if (rope)
+        q = ir_attn_rope_q(a, &prescale);
+    const ir_node *nq = rope ? ir_rope_norm(q) : NULL, *nk = rope ? ir_rope_norm(kc->in[0]) : NULL;
+    char f[5][32], rc[6][32], v[9][24], summary[96];
     attn_args(k, a);
     for (int i = 0; i < 6; i++)
         strcpy(rc[i], "0.0f");
     if (rope) {
         const ir_node *rk = kc->in[0];
         rope_consts(k, q, rc);
-        int px = param(k, q->in[0], "const float *__restrict__ ", "q before rope");
-        int pk = param(k, rk->in[0], "const float *__restrict__ ", "k before rope");
+        int px = param(k, nq ? nq->in[0] : q->in[0], "const float *__restrict__ ", "q before rope");
+        int pk = param(k, nk ? nk->in[0] : rk->in[0], "const float *__restrict__ ", "k before rope");
         int pv = param(k, vc->in[0], "const float *__restrict__ ", "v");
         int pp = param(k, q->in[1], "const int *__restrict__ ", "positions");
         int pf = q->n_in > 2 ? param(k, q->in[2], "const float *__restrict__ ", "freq factors") : -1;
@@ -1147,6 +1202,11 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
             sb_printf(&k->setup, "    const float *rff = p%d;\n", pf);
         else
             sb_printf(&k->setup, "    const float *rff = 0; // no frequency factors\n");
+        if (nq) {
+            int pqn = param(k, nq->in[1], "const float *__restrict__ ", "q norm weight");
+            int pkn = param(k, nk->in[1], "const float *__restrict__ ", "k norm weight");
+            sb_printf(&k->setup, "    const float *qnw = p%d, *knw = p%d; // per-head norms before rope\n", pqn, pkn);
+        }
     }
     uint32_t c = G->q.consumer[k->group];
     if (c) { /* the block's G * D columns: one 256-column segment, or whole segments */
@@ -1168,7 +1228,9 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
                     {"WAVES", v[4]},       {"SCALE", flit(f[0], a->fa[0])}, {"SOFTCAP", flit(f[1], a->fa[1])},
                     {"NSPLIT", v[5]},      {"KVH", v[6]},         {"ROPE", v[7]},        {"N_ROT", v[8]},
                     {"MODE", mode},        {"THETA_SCALE", rc[0]}, {"FREQ_SCALE", rc[1]}, {"EXT_FACTOR", rc[2]},
-                    {"ATTN_FACTOR", rc[3]}, {"CORR0", rc[4]},      {"CORR1", rc[5]}};
+                    {"ATTN_FACTOR", rc[3]}, {"CORR0", rc[4]},      {"CORR1", rc[5]},
+                    {"QSCALE", flit(f[2], prescale)}, {"QNORM", nq ? "1" : "0"},
+                    {"QEPS", flit(f[3], nq ? nq->fa[0] : 0.0f)}, {"KEPS", flit(f[4], nk ? nk->fa[0] : 0.0f)}};
     uint64_t bytes = (uint64_t)(HQ * nsplit * (D + 2) + HQ) * sizeof(float);
     if (bytes > G->p->split_bytes)
         G->p->split_bytes = bytes;
@@ -1261,21 +1323,26 @@ static rf_status rowwise_run(gen *G, kbuild *k, const ir_graph *g, const ir_node
 {
     uint32_t n_groups = 1, gid = k->group;
     int64_t rows = rows_of(nodes[0]);
+    bool tailed = G->q.row_tail[gid]; /* a product's row tail does these at decode (at every T: one row) */
     while (rows == IR_DIM_T || rows == 1) {
         uint32_t j = *i;
         while (j < g->n_nodes && !g->nodes[j]->group && (ir_is_leaf(g->nodes[j]) || ir_is_alias(g->nodes[j])))
             j++;
         uint32_t g2 = j < g->n_nodes ? g->nodes[j]->group : 0;
         if (!g2 || g->groups[g2 - 1].kernel == IR_K_MATMUL || g->groups[g2 - 1].kernel == IR_K_ATTENTION ||
-            rows_of(g->nodes[j]) != rows || G->q.rope_fused[g2] || G->q.rope_fused[gid])
+            rows_of(g->nodes[j]) != rows || G->q.rope_fused[g2] || G->q.rope_fused[gid] ||
+            G->q.row_tail[g2] != tailed)
             break;
         for (*i = j; *i < g->n_nodes && g->nodes[*i]->group == g2; (*i)++)
             nodes[cnt++] = g->nodes[*i];
         n_groups++;
     }
-    if (n_groups == 1) /* a rope_kv group the decode attention runs: prefill's only */
-        return group_rowwise(G, k, nodes, cnt, G->q.rope_fused[gid] ? -1 : 0);
-    rf_status st = group_rowwise(G, k, nodes, cnt, rows == 1 ? 0 : 1); /* merged: the decode step, or always */
+    if (tailed && rows == 1) /* no launch at all */
+        return RF_OK;
+    if (n_groups == 1) /* a rope_kv group the decode attention runs, or a tailed group: prefill's only */
+        return group_rowwise(G, k, nodes, cnt, G->q.rope_fused[gid] || tailed ? -1 : 0);
+    /* merged: the decode step (a row tail's: none), or always */
+    rf_status st = tailed ? RF_OK : group_rowwise(G, k, nodes, cnt, rows == 1 ? 0 : 1);
     /* many rows: each group alone */
     for (uint32_t a = 0, len = 0; a < cnt && st == RF_OK && rows == IR_DIM_T; a += len) {
         for (len = 1; a + len < cnt && nodes[a + len]->group == nodes[a]->group; len++)
@@ -1301,7 +1368,11 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
     q->producer = calloc(n, sizeof *q->producer);
     q->bank = calloc(n, sizeof *q->bank);
     q->rope_fused = calloc(n, sizeof *q->rope_fused);
-    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank || !q->rope_fused)
+    q->every_step = calloc(n, sizeof *q->every_step);
+    q->post = calloc(n, sizeof *q->post);
+    q->row_tail = calloc(n, sizeof *q->row_tail);
+    if (!q->mm || !q->is_mm || !q->consumer || !q->producer || !q->bank || !q->rope_fused || !q->every_step ||
+        !q->post || !q->row_tail)
         return rf_fail(G->err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < g->n_nodes; i++) { /* decode attentions that run their rope_kv group */
         const ir_node *a = g->nodes[i];
@@ -1343,13 +1414,18 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
         const mm_group *m = &q->mm[c];
         if (!q->is_mm[c])
             continue;
-        /* the step's rows (not the last layer's one row after last_rows,
-         * which prefill runs too: a tail converts only row 0) */
-        int64_t rows = m->x->type.dim[0];
-        if (!m->n_slots || (m->kinds & ~((1u << AQ_Q8) | (1u << AQ_Q8K))) || m->K % 256 || rows != IR_DIM_T ||
-            m->K / 256 > QTAIL_MAX_SEG || !m->x->group)
+        /* A tail converts row 0 of what its producer stores: at decode,
+         * the step's row (the input's rows are the step's, or the last of
+         * them); at every T, the one row of the last layer's FFN and the
+         * output product (a producer of one row). */
+        const ir_node *y = m->x->op == IR_OP_LAST_ROWS && m->x->ia[0] == 1 ? m->x->in[0] : m->x;
+        int64_t rows = y->type.dim[0];
+        if (!m->n_slots || (m->kinds & ~((1u << AQ_Q8) | (1u << AQ_Q8K))) || m->K % 256 ||
+            (rows != IR_DIM_T && rows != 1) || m->K / 256 > QTAIL_MAX_SEG || !y->group)
             continue;
-        uint32_t pg = m->x->group, readers = 0;
+        /* y = xres + rms_norm(a): the producer is a's, its tail makes y */
+        const ir_node *post = ir_post_norm(g, y);
+        uint32_t pg = post ? post->in[0]->group : y->group, readers = 0;
         for (uint32_t u = 0; u < uses->count[m->x->id]; u++) {
             const ir_node *user = uses->users[m->x->id][u];
             readers += user->group && user->group != pg && q->is_mm[user->group] &&
@@ -1358,7 +1434,10 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
         if (readers != 1 || q->consumer[pg])
             continue;
         bool ok = false;
-        if (q->is_mm[pg]) { /* its one product, or its GLU, is K wide and stored */
+        if (post) { /* a row tail: a is its one product's output, K wide, any block shape */
+            const mm_group *pm = &q->mm[pg];
+            ok = q->is_mm[pg] && pm->ncols == m->K && pm->n_mm == 1 && !pm->glu && pm->x->type.dim[0] == rows;
+        } else if (q->is_mm[pg]) { /* its one product, or its GLU, is K wide and stored */
             const mm_group *pm = &q->mm[pg];
             int per_block = decode_waves() * decode_cols(pm); /* a block's columns: in one segment, none past */
             ok = pm->ncols == m->K && (pm->glu || pm->n_mm == 1) && pm->x->type.dim[0] == rows &&
@@ -1374,6 +1453,11 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
         if (ok) {
             q->consumer[pg] = c;
             q->producer[c] = pg;
+            q->every_step[c] = rows == 1;
+            if (post) {
+                q->post[c] = post;
+                q->row_tail[post->group] = q->row_tail[y->group] = true;
+            }
         }
     }
     return RF_OK;
@@ -1387,6 +1471,9 @@ static void qplan_free(qplan *q)
     free(q->producer);
     free(q->bank);
     free(q->rope_fused);
+    free(q->every_step);
+    free(q->post);
+    free(q->row_tail);
 }
 
 rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *opt, cg_program **out,

@@ -116,7 +116,6 @@ ir_node *arch_binary(arch_ctx *c, ir_op op, ir_node *a, ir_node *b); /* add, mul
 ir_node *arch_add_bias(arch_ctx *c, ir_node *x, ir_node *b);         /* x when b is NULL */
 ir_node *arch_scale(arch_ctx *c, ir_node *x, double s);
 ir_node *arch_softcap(arch_ctx *c, ir_node *x, double cap);
-ir_node *arch_slice(arch_ctx *c, ir_node *x, int axis, int64_t start, int64_t len);
 ir_node *arch_heads(arch_ctx *c, ir_node *x, uint32_t n_head, uint32_t head_dim); /* [..,H*D] → [..,H,D] */
 ir_node *arch_last_rows(arch_ctx *c, ir_node *x, int64_t n);
 

@@ -7,21 +7,25 @@
  *   x = embed(token_embd, tokens)              [· sqrt(n_embd)]
  *   for each layer:
  *     h = rms_norm(x, attn_norm)
- *     q, k, v = h·Wq (+b), h·Wk (+b), h·Wv (+b)   or slices of h·Wqkv (+b)
+ *     q, k, v = h·Wq (+b), h·Wk (+b), h·Wv (+b)   (Wq, Wk, Wv: maybe rows of one Wqkv)
  *     [q, k = rms_norm per head (attn_q_norm, attn_k_norm)]
  *     q, k = rope(q), rope(k)                  (rope_freqs / long / short factors)
  *     [q = q · attention scale]
  *     a = attention(q, kv_store(k), kv_store(v)) · Wo (+b)
- *     [last layer, last row only: a, x = last_rows(a), last_rows(x)]
  *     x = x + [rms_norm(a, post_attention_norm)] a
+ *     [last layer, last row only: x = last_rows(x)]
  *     h = rms_norm(x, ffn_norm)
- *     f = glu(h·Wgate, h·Wup) · Wdown           (or gate and up halves of h·Wup)
+ *     f = glu(h·Wgate, h·Wup) · Wdown           (Wgate, Wup: maybe the halves of one Wup)
  *     x = x + [rms_norm(f, post_ffw_norm)] f
  *   logits = rms_norm(x, output_norm) · Woutput (+b)   [softcap]
  *
- * The last_rows cut sits where llama.cpp puts its output-row selection:
- * after the last layer's attention, so that layer's FFN and the output
- * matmul run on one row. The attention scale is an attribute of the
+ * The last_rows cut sits one step after llama.cpp's output-row selection
+ * (which follows the last layer's attention): after the attention's output
+ * product and residual, so that layer's FFN and the output matmul run on
+ * one row. Every op before it is row by row, so the last row is the same;
+ * the output product then keeps the residual epilogue and the quantize-out
+ * tail every other layer's has (prefill spends one n_embd x n_embd product
+ * on rows it drops). The attention scale is an attribute of the
  * attention node, applied after the logit softcap (llama.cpp's non-flash
  * order, which the CPU backend follows). Where llama.cpp instead scales the
  * queries after rope and attends with scale 1 (phi3, gemma2, gemma3), so
@@ -98,6 +102,32 @@ ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int6
     if (!n)
         arch_fail(c, RF_E_NOMEM, "out of memory");
     return n;
+}
+
+/* Splits the checked weight w (a tensor holding n matrices, or vectors,
+ * one after another along its outermost dimension) into n weights of len[i]
+ * rows each: out[0] is w itself, narrowed, the others name the same tensor
+ * from their first row on (ir.h: row0). The products are then separate
+ * matmuls of one activation, as with separate tensors, and no slice copies
+ * their columns apart. NULL w (an optional tensor that is not there): all
+ * NULL. */
+static void weight_rows(arch_ctx *c, ir_node *w, int n, const int64_t *len, ir_node **out)
+{
+    int64_t row0 = 0;
+    for (int i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (!w || c->status != RF_OK)
+            continue;
+        if (i == 0) {
+            out[i] = w;
+        } else if (!(out[i] = ir_weight(c->g, w->name, w->type.elem, w->type.rank, w->type.dim))) {
+            arch_fail(c, RF_E_NOMEM, "out of memory");
+            continue;
+        }
+        out[i]->type.dim[0] = len[i];
+        out[i]->ia[0] = row0;
+        row0 += len[i];
+    }
 }
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -186,19 +216,6 @@ ir_node *arch_softcap(arch_ctx *c, ir_node *x, double cap)
     return n;
 }
 
-ir_node *arch_slice(arch_ctx *c, ir_node *x, int axis, int64_t start, int64_t len)
-{
-    if (!x)
-        return NULL;
-    ir_type t = x->type;
-    t.dim[axis] = len;
-    ir_node *n = add(c, IR_OP_SLICE, &t, x, NULL, NULL);
-    set_i(n, "axis", axis);
-    set_i(n, "start", start);
-    set_i(n, "len", len);
-    return n;
-}
-
 ir_node *arch_heads(arch_ctx *c, ir_node *x, uint32_t n_head, uint32_t head_dim)
 {
     if (!x)
@@ -264,13 +281,17 @@ static void qkv(arch_ctx *c, int il, ir_node *h, ir_node **q, ir_node **k, ir_no
         const char *rows = "(n_head + 2*n_head_kv)*head_dim";
         char dims[64];
         snprintf(dims, sizeof dims, "n_embd, %s", rows);
-        ir_node *w = arch_weight(c, il, "attn_qkv.weight", E, nq + 2 * nk, 0, dims);
-        ir_node *b = arch_weight(c, il, "attn_qkv.bias", nq + 2 * nk, -1, ARCH_W_OPTIONAL, rows);
-        ir_node *x = arch_add_bias(c, arch_matmul(c, h, w), b);
-        int axis = h ? h->type.rank - 1 : 0;
-        *q = arch_slice(c, x, axis, 0, nq);
-        *k = arch_slice(c, x, axis, nq, nk);
-        *v = arch_slice(c, x, axis, nq + nk, nk);
+        /* the q, k and v rows of the fused tensor, as if they were three */
+        const int64_t len[3] = {nq, nk, nk};
+        ir_node *w[3], *b[3];
+        weight_rows(c, arch_weight(c, il, "attn_qkv.weight", E, nq + 2 * nk, 0, dims), 3, len, w);
+        weight_rows(c, arch_weight(c, il, "attn_qkv.bias", nq + 2 * nk, -1, ARCH_W_OPTIONAL, rows), 3, len, b);
+        *q = arch_matmul(c, h, w[0]);
+        *k = arch_matmul(c, h, w[1]);
+        *v = arch_matmul(c, h, w[2]);
+        *q = arch_add_bias(c, *q, b[0]);
+        *k = arch_add_bias(c, *k, b[1]);
+        *v = arch_add_bias(c, *v, b[2]);
     } else {
         /* the three matmuls first, then their biases: adjacent matmuls of one
          * activation are what fuse-qkv groups */
@@ -299,11 +320,12 @@ static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
     ir_node *g, *u;
     if (d->ffn_fused_gate_up) {
-        ir_node *w = arch_weight(c, il, "ffn_up.weight", E, 2 * F, 0, "n_embd, 2*n_ff");
-        ir_node *gu = arch_matmul(c, h, w);
-        int axis = h ? h->type.rank - 1 : 0;
-        g = arch_slice(c, gu, axis, 0, F);
-        u = arch_slice(c, gu, axis, F, F);
+        /* gate rows, then up rows (phi3's order) */
+        const int64_t len[2] = {F, F};
+        ir_node *w[2];
+        weight_rows(c, arch_weight(c, il, "ffn_up.weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
+        g = arch_matmul(c, h, w[0]);
+        u = arch_matmul(c, h, w[1]);
     } else {
         ir_node *wg = arch_weight(c, il, "ffn_gate.weight", E, F, 0, "n_embd, n_ff");
         ir_node *wu = arch_weight(c, il, "ffn_up.weight", E, F, 0, "n_embd, n_ff");
@@ -356,13 +378,11 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     ir_node *wo = arch_weight(c, il, "attn_output.weight", nq, E, 0, "n_head*head_dim, n_embd");
     ir_node *bo = d->bias_out ? arch_weight(c, il, "attn_output.bias", E, -1, ARCH_W_OPTIONAL, "n_embd") : NULL;
     ir_node *a = arch_add_bias(c, arch_matmul(c, att, wo), bo);
-    if (!c->opt.all_logits && il + 1 == (int)hp->n_layer) {
-        a = arch_last_rows(c, a, 1);
-        x = arch_last_rows(c, x, 1);
-    }
     if (d->post_norms)
         a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
     x = arch_binary(c, IR_OP_ADD, a, x);
+    if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
+        x = arch_last_rows(c, x, 1);
 
     h = arch_rms_norm(c, x, arch_weight(c, il, "ffn_norm.weight", E, -1, 0, "n_embd"));
     ir_node *f = ffn(c, d, il, h);

@@ -58,6 +58,8 @@ typedef struct ir_type {
  *  tokens            → i32[T]                the step's token ids
  *  positions         → i32[T]                their positions (P, P+1, ...)
  *  weight @name      → the GGUF tensor, shape [ne1, ne0] for a matrix
+ *         {row0}       or its rows row0 .. row0 + dim[0] - 1 (one tensor
+ *                      holding several matrices: attn_qkv, fused gate/up)
  *  embed tab, tok    → f32[T,E]              rows of the table (dequantized)
  *  rms_norm x [,w]   → like x                x / sqrt(mean(x^2) + eps) over the
  *                                            last axis, times w (broadcast) if given
@@ -91,7 +93,7 @@ typedef struct ir_type {
 #define IR_OP_LIST(X)                                                                                      \
     X(INPUT_TOKENS, "tokens", 0, 0, "", "")                                                                \
     X(INPUT_POS, "positions", 0, 0, "", "")                                                                \
-    X(WEIGHT, "weight", 0, 0, "", "")                                                                      \
+    X(WEIGHT, "weight", 0, 0, "row0", "")                                                                  \
     X(EMBED, "embed", 2, 2, "", "")                                                                        \
     X(RMS_NORM, "rms_norm", 1, 2, "", "eps")                                                               \
     X(MATMUL, "matmul", 2, 2, "", "")                                                                      \

@@ -54,8 +54,13 @@ static void print_node(const ir_node *n, const char *indent, FILE *out)
         fprintf(out, " @%s", n->name);
     const char *ia = ir_op_iattrs(n->op), *fa = ir_op_fattrs(n->op);
     int k = 0;
-    for (int i = 0; ir_list_name(ia, i, name, sizeof name); i++, k++)
+    for (int i = 0; ir_list_name(ia, i, name, sizeof name); i++, k++) {
+        if (n->op == IR_OP_WEIGHT && !n->ia[i]) { /* a whole tensor: the common case, unmarked */
+            k--;
+            continue;
+        }
         fprintf(out, "%s%s=%" PRId64, k ? ", " : " {", name, n->ia[i]);
+    }
     for (int i = 0; ir_list_name(fa, i, name, sizeof name); i++, k++)
         fprintf(out, "%s%s=%.9g", k ? ", " : " {", name, (double)n->fa[i]);
     if (k)

@@ -63,6 +63,8 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         for (uint8_t i = 0; i < t->rank; i++)
             if (t->dim[i] < 0)
                 FAIL("%%%" PRIu32 " (weight @%s): symbolic dimension", id, n->name);
+        if (n->ia[0] < 0)
+            FAIL("%%%" PRIu32 " (weight @%s): negative row0", id, n->name);
         break;
     case IR_OP_EMBED:
         if (n->in[0]->op != IR_OP_WEIGHT || a->rank != 2 || b->elem != GGML_TYPE_I32 || t->rank != 2 ||

@@ -29,13 +29,17 @@ static rf_status bind_weights(rt_session *s, rf_error *err)
         const gguf_tensor *t = gguf_find_tensor(s->gguf, n->name);
         if (!t)
             return rf_fail(err, RF_E_NOTFOUND, "%s: tensor '%s' not found", gguf_path(s->gguf), n->name);
-        bool same = t->type == n->type.elem && t->n_dims <= n->type.rank + 1u;
-        for (uint8_t d = 0; same && d < n->type.rank; d++)
-            same = (int64_t)t->ne[n->type.rank - 1 - d] == n->type.dim[d];
+        /* the node is the tensor, or rows row0 .. of its outermost dimension */
+        uint8_t r = n->type.rank;
+        int64_t row0 = n->ia[0];
+        bool same = t->type == n->type.elem && t->n_dims <= r + 1u && r >= 1 && row0 >= 0 &&
+                    (uint64_t)row0 + (uint64_t)n->type.dim[0] <= t->ne[r - 1];
+        for (uint8_t d = 1; same && d < r; d++)
+            same = (int64_t)t->ne[r - 1 - d] == n->type.dim[d];
         if (!same)
             return rf_fail(err, RF_E_FORMAT, "%s: tensor '%s' does not match the imported graph's type or shape",
                            gguf_path(s->gguf), n->name);
-        s->weights[n->id] = t->data;
+        s->weights[n->id] = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
     }
     return RF_OK;
 }

@@ -21,7 +21,8 @@
 // over the partials' maxima and sums would be a chain of L2 round trips).
 //
 // With ROPE the kernel also does what the rope_kv kernel does for prefill:
-// it rotates the G query heads and the new key row (position pos[0], the
+// it rotates the G query heads (RMS-normed per head before, with QNORM, and
+// scaled by QSCALE after, where the model does so) and the new key row (position pos[0], the
 // (cos, sin) table made once a block by rf_rope_cs, as rope_kv makes it),
 // takes the new value row, and the block whose range ends at P stores both
 // in the cache at P; that block weighs position P from shared memory, so no
@@ -46,6 +47,10 @@
 #define ATTN_FACTOR {{ATTN_FACTOR}}
 #define CORR0 {{CORR0}}
 #define CORR1 {{CORR1}}
+#define QSCALE {{QSCALE}}   // ROPE: the queries' scale after rotation (prescale_q), else 1
+#define QNORM {{QNORM}}     // ROPE: 1: q and k heads are RMS-normed (weights qnw, knw) before it
+#define QEPS {{QEPS}}
+#define KEPS {{KEPS}}
 #define KB 4                // keys a wavefront takes at once
 #define DL (D / RF_WAVE)    // head elements per lane (codegen: D % RF_WAVE == 0)
 #define PART (D + 2)        // floats of one partial: max, sum, accumulator
@@ -133,23 +138,52 @@ extern "C" __global__ void __launch_bounds__(NT)
     for (int i = threadIdx.x; i < N_ROT / 2; i += NT)
         rf_rope_cs(i, (float)rpos[0], THETA_SCALE, FREQ_SCALE, EXT_FACTOR, ATTN_FACTOR, CORR0, CORR1,
                    rff ? rff[i] : 1.0f, &s_cos[i], &s_sin[i]);
+#if QNORM
+    // the heads normed in place first, a wavefront a head, as rf_rms_norm_row
+    // (templates/rowwise.hip) norms them for prefill
+    for (int e = threadIdx.x; e < (G + 1) * D; e += NT) {
+        const int hh = e / D, d = e % D;
+        (hh < G ? s_q[hh] : s_k)[d] = hh < G ? xq[(size_t)(hk * G + hh) * D + d] : xk[(size_t)hk * D + d];
+    }
+    __syncthreads();
+    for (int hh = wave; hh < G + 1; hh += WAVES) {
+        float *xs = hh < G ? s_q[hh] : s_k;
+        float ss = 0.0f;
+        for (int d = lane; d < D; d += RF_WAVE)
+            ss += xs[d] * xs[d];
+        ss = rf_wave_sum(ss);
+        const float inv = 1.0f / sqrtf(ss / (float)D + (hh < G ? QEPS : KEPS));
+        for (int d = lane; d < D; d += RF_WAVE)
+            xs[d] = xs[d] * inv * (hh < G ? qnw : knw)[d];
+    }
+#endif
     __syncthreads();
     for (int e = threadIdx.x; e < (G + 1) * (N_ROT / 2); e += NT) {
         const int hh = e / (N_ROT / 2), i = e % (N_ROT / 2);
         const int ia = MODE == 2 ? i : 2 * i, ib = MODE == 2 ? i + N_ROT / 2 : 2 * i + 1;
+        float *y = hh < G ? s_q[hh] : s_k; // QNORM: rotated in place, each pair by one thread
+#if QNORM
+        const float *x = y;
+#else
         const float *x = hh < G ? xq + (size_t)(hk * G + hh) * D : xk + (size_t)hk * D;
-        float *y = hh < G ? s_q[hh] : s_k;
+#endif
         const float x0 = x[ia], x1 = x[ib], c = s_cos[i], s = s_sin[i];
-        y[ia] = x0 * c - x1 * s;
-        y[ib] = x0 * s + x1 * c;
+        const float ya = x0 * c - x1 * s, yb = x0 * s + x1 * c; // rope_kv's rounding, then the scale's
+        y[ia] = hh < G ? ya * QSCALE : ya;
+        y[ib] = hh < G ? yb * QSCALE : yb;
     }
 #if N_ROT < D
     for (int e = threadIdx.x; e < (G + 1) * (D - N_ROT); e += NT) { // past n_rot: as they are
         const int hh = e / (D - N_ROT), d = N_ROT + e % (D - N_ROT);
+#if QNORM
         if (hh < G)
-            s_q[hh][d] = xq[(size_t)(hk * G + hh) * D + d];
+            s_q[hh][d] *= QSCALE;
+#else
+        if (hh < G)
+            s_q[hh][d] = xq[(size_t)(hk * G + hh) * D + d] * QSCALE;
         else
             s_k[d] = xk[(size_t)hk * D + d];
+#endif
     }
 #endif
     for (int d = threadIdx.x; d < D; d += NT)

@@ -7,8 +7,9 @@
 //   rf_dp4a(a, b, c)   c + the dot product of a's and b's four int8 bytes:
 //                      one instruction where the target has it (RF_DOT4)
 //   RF_DEV, RF_CONST   a device function, a read-only table (templates/quant.hip uses them)
-//   RF_XROW(K), rf_q8_conv, rf_qtail   int8 activation rows: their layout, the
-//                      conversion, and the quantize-out tail of a decode kernel
+//   RF_XROW(K), rf_q8_conv, rf_qtail, rf_rowtail   int8 activation rows: their
+//                      layout, the conversion, and the quantize-out tails of a
+//                      decode kernel
 //   rf_attn_merge, rf_rope_cs   what both attention templates (and rope_kv) share
 // Nothing here includes a header: both compilers provide threadIdx, float4,
 // the math functions and __syncthreads without one, and the source stays the
@@ -192,52 +193,30 @@ RF_DEV void rf_q8_conv(float v, float amax, bool kquant, int *q, float *d)
     }
 }
 
-// The quantize-out tail. A decode kernel (one token) whose output row y[N]
-// is the next matrix product's input converts it, so no conversion kernel
-// runs between them: after the block has stored its cols columns, all in
-// the 256-column segment seg, it adds them to the segment's counter; the
-// block that completes the segment converts it (volatile reads: the other
-// blocks' stores are in L2, not in this one's L1) into the int8 rows of the
-// next group's kinds (KIND0, KIND1: 0 none, 1 Q8_0 blocks of 32, 2 Q8_K
-// blocks of 256), with the next group's RMS-norm weight w applied when
-// NORM, and leaves the segment's sum of squares in ssp; the block that
-// completes the last segment sums those in segment order (the same order
-// every step) and writes 1/rms (1 without NORM) to the rows. The values
-// quantized are y * w, not y / rms * w as the reference's: 1/rms scales a
-// block's values and its amax alike, so the integers are the same up to
-// rounding, and the products multiply by it once at the end. Counters are
-// left at zero for the next launch. cnt[0]: the row's ticket, cnt[1 + s]:
-// segment s's columns; ssp: NSEG floats, apart from the counters.
+// One 256-element segment seg of an activation row y[N] converted into the
+// int8 rows of the next group's kinds (KIND0, KIND1: 0 none, 1 Q8_0 blocks
+// of 32, 2 Q8_K blocks of 256), with the RMS-norm weight w applied when NORM;
+// returns the segment's sum of squares of y. The block's NT threads call it
+// together (a block of more than 256 threads leaves the rest idle); ys may
+// be another block's stores (volatile: read from L2, not this one's L1).
 template <int N, int NT, int KIND0, int KIND1, bool NORM>
-RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *dst0, unsigned char *dst1,
-                     unsigned int *cnt, float *ssp, int seg, int cols)
+RF_DEV float rf_q8_seg(const volatile float *ys, const float *w, int seg, unsigned char *dst0, unsigned char *dst1)
 {
-    // a block of more than 256 threads (attention on wave64) leaves the rest idle
-    constexpr int NSEG = N / 256, PER = NT < 256 ? 256 / NT : 1, NWV = NT / RF_WAVE;
-    __shared__ unsigned int s_t;
+    constexpr int PER = NT < 256 ? 256 / NT : 1, NWV = NT / RF_WAVE;
     __shared__ float s_max[NWV], s_ss[NWV];
     const int tid = threadIdx.x, lane = tid % RF_WAVE, wv = tid / RF_WAVE;
-    __syncthreads(); // the block's stores are issued
-    if (tid == 0) {
-        __threadfence();
-        s_t = atomicAdd(&cnt[1 + seg], (unsigned int)cols) + (unsigned int)cols;
-    }
-    __syncthreads();
-    if (s_t != 256u)
-        return;
-    __threadfence();
-    const volatile float *ys = y + seg * 256;
     float v[PER], ss = 0.0f, amax = 0.0f;
 #pragma unroll
     for (int i = 0; i < PER; i++) {
         const int e = tid + i * NT;
-        const float x = e < 256 ? ys[e] : 0.0f;
+        const float x = e < 256 ? ys[seg * 256 + e] : 0.0f;
         ss += x * x;
         v[i] = NORM && w && e < 256 ? x * w[seg * 256 + e] : x;
         amax = fmaxf(amax, fabsf(v[i]));
     }
     // the segment's largest magnitude (Q8_K) and sum of squares
     float am = rf_wave_max(amax), sw = rf_wave_sum(ss);
+    __syncthreads(); // an earlier call's readers of s_max, s_ss are done
     if (lane == 0) {
         s_max[wv] = am;
         s_ss[wv] = sw;
@@ -274,6 +253,39 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
                 ((float *)(dst + N))[e / 32] = d;
         }
     }
+    return seg_ss;
+}
+
+// The quantize-out tail. A decode kernel (one token) whose output row y[N]
+// is the next matrix product's input converts it, so no conversion kernel
+// runs between them: after the block has stored its cols columns, all in
+// the 256-column segment seg, it adds them to the segment's counter; the
+// block that completes the segment converts it (rf_q8_seg) and leaves the
+// segment's sum of squares in ssp; the block that completes the last
+// segment sums those in segment order (the same order every step) and
+// writes 1/rms (1 without NORM) to the rows. The values quantized are
+// y * w, not y / rms * w as the reference's: 1/rms scales a block's values
+// and its amax alike, so the integers are the same up to rounding, and the
+// products multiply by it once at the end. Counters are left at zero for
+// the next launch. cnt[0]: the row's ticket, cnt[1 + s]: segment s's
+// columns; ssp: NSEG floats, apart from the counters.
+template <int N, int NT, int KIND0, int KIND1, bool NORM>
+RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *dst0, unsigned char *dst1,
+                     unsigned int *cnt, float *ssp, int seg, int cols)
+{
+    constexpr int NSEG = N / 256;
+    __shared__ unsigned int s_t;
+    const int tid = threadIdx.x;
+    __syncthreads(); // the block's stores are issued
+    if (tid == 0) {
+        __threadfence();
+        s_t = atomicAdd(&cnt[1 + seg], (unsigned int)cols) + (unsigned int)cols;
+    }
+    __syncthreads();
+    if (s_t != 256u)
+        return;
+    __threadfence();
+    const float seg_ss = rf_q8_seg<N, NT, KIND0, KIND1, NORM>(y, w, seg, dst0, dst1);
     if (tid == 0) {
         ssp[seg] = seg_ss;
         cnt[1 + seg] = 0;
@@ -293,4 +305,52 @@ RF_DEV void rf_qtail(const float *y, const float *w, float eps, unsigned char *d
     if (KIND1)
         *(float *)(dst1 + RF_XINV(N)) = inv;
     cnt[0] = 0;
+}
+
+// The post-norm tail: as rf_qtail, where the next product's input is not
+// the output row a[N] itself but x' = xres + rms_norm(a) * wpost (gemma's
+// norm after attention and after the FFN, then the residual). That needs
+// all of a first, so the block that completes the grid (cnt[0], a ticket
+// per block) does the whole row: 1/rms of a, x' stored to xout (the
+// residual stream the next layer reads), then x' converted segment by
+// segment with the next norm's weight w. Its arithmetic is the prefill
+// kernels' (rf_rms_norm_row's y = a * inv * w, then the add), so decode and
+// prefill store the same x'.
+template <int N, int NT, int KIND0, int KIND1, bool NORM>
+RF_DEV void rf_rowtail(const float *a, const float *wpost, float eps_post, const float *xres, float *xout,
+                       const float *w, float eps, unsigned char *dst0, unsigned char *dst1, unsigned int *cnt)
+{
+    constexpr int NSEG = N / 256, NWV = NT / RF_WAVE;
+    __shared__ unsigned int s_t;
+    __shared__ float s_red[NWV];
+    const int tid = threadIdx.x;
+    __syncthreads(); // the block's stores are issued
+    if (tid == 0) {
+        __threadfence();
+        s_t = atomicAdd(&cnt[0], 1u) == gridDim.x * gridDim.y - 1;
+    }
+    __syncthreads();
+    if (!s_t)
+        return;
+    __threadfence();
+    const volatile float *av = a;
+    float ss = 0.0f;
+    for (int i = tid; i < N; i += NT)
+        ss += av[i] * av[i];
+    ss = rf_block_sum(ss, s_red, NWV);
+    const float inv_a = 1.0f / sqrtf(ss / (float)N + eps_post);
+    for (int i = tid; i < N; i += NT)
+        xout[i] = xres[i] + av[i] * inv_a * wpost[i];
+    __syncthreads(); // x' is this block's stores: visible to it
+    float total = 0.0f;
+    for (int seg = 0; seg < NSEG; seg++)
+        total += rf_q8_seg<N, NT, KIND0, KIND1, NORM>(xout, w, seg, dst0, dst1);
+    if (tid == 0) {
+        const float inv = NORM ? 1.0f / sqrtf(total / (float)N + eps) : 1.0f;
+        if (KIND0)
+            *(float *)(dst0 + RF_XINV(N)) = inv;
+        if (KIND1)
+            *(float *)(dst1 + RF_XINV(N)) = inv;
+        cnt[0] = 0;
+    }
 }

@@ -370,16 +370,19 @@ static void test_llama_untied_last_row(void)
     spec s = base_spec("llama");
     s.untied = true;
     ir_graph *g = import_ok(&s, NULL);
-    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAST_ROWS), 2);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAST_ROWS), 1);
     const ir_node *o = output_of(g);
     CU_ASSERT_EQUAL(o->type.dim[0], 1);
     CU_ASSERT_EQUAL(o->type.dim[1], s.V);
     CU_ASSERT_STRING_EQUAL(o->in[0]->in[1]->name, "output.weight");
     CU_ASSERT_EQUAL(count_op(g, IR_OP_WEIGHT), 9 * s.L + 3);
-    /* the cut is in the last layer, after attention: its FFN runs on one row */
+    /* the cut is in the last layer, after attention's output product and
+     * residual: its FFN runs on one row */
     const ir_node *lr = nth_op(g, IR_OP_LAST_ROWS, 0);
-    CU_ASSERT_EQUAL(lr->in[0]->op, IR_OP_MATMUL);
-    CU_ASSERT_STRING_EQUAL(lr->in[0]->in[1]->name, "blk.5.attn_output.weight");
+    CU_ASSERT_EQUAL(lr->in[0]->op, IR_OP_ADD);
+    CU_ASSERT_EQUAL(lr->in[0]->in[0]->op, IR_OP_MATMUL);
+    CU_ASSERT_STRING_EQUAL(lr->in[0]->in[0]->in[1]->name, "blk.5.attn_output.weight");
+    CU_ASSERT_EQUAL(lr->type.dim[0], 1);
     ir_graph_free(g);
 }
 
@@ -496,25 +499,27 @@ static void test_phi3(void)
     import_options o = {.all_logits = true};
     ir_graph *g = import_ok(&s, &o);
     uint32_t L = s.L;
-    counts c = {.rms_norm = 2 * L + 1, .matmul = 4 * L + 1, .add = 2 * L, .slice = 5 * L, .scale = L,
-                .weight = 6 * L + 2, .glu = IR_OP_SWIGLU};
+    counts c = {.rms_norm = 2 * L + 1, .matmul = 7 * L + 1, .add = 2 * L, .scale = L, .weight = 9 * L + 2,
+                .glu = IR_OP_SWIGLU};
     check_counts(g, L, &c);
     check_model(g, &s);
     check_rope(g, 2, 10000, false);
     check_attention(g, &s, 1, 0, NULL); /* llama.cpp scales q instead */
     check_q_scale(g, 3, 1 / sqrt(8.0));
-    /* q, k, v slices of attn_qkv in that order */
-    int64_t nq = s.H * s.D, nk = s.Hkv * s.D;
-    const ir_node *q = nth_op(g, IR_OP_SLICE, 0), *k = nth_op(g, IR_OP_SLICE, 1), *v = nth_op(g, IR_OP_SLICE, 2);
-    CU_ASSERT_STRING_EQUAL(q->in[0]->in[1]->name, "blk.0.attn_qkv.weight");
-    CU_ASSERT_TRUE(ia(q, "start") == 0 && ia(q, "len") == nq && ia(q, "axis") == 1);
-    CU_ASSERT_TRUE(ia(k, "start") == nq && ia(k, "len") == nk);
-    CU_ASSERT_TRUE(ia(v, "start") == nq + nk && ia(v, "len") == nk);
-    /* gate is the first half of ffn_up, up the second */
-    const ir_node *sw = nth_op(g, IR_OP_SWIGLU, 0);
-    CU_ASSERT_TRUE(ia(sw->in[0], "start") == 0 && ia(sw->in[0], "len") == s.F);
-    CU_ASSERT_TRUE(ia(sw->in[1], "start") == s.F && ia(sw->in[1], "len") == s.F);
-    CU_ASSERT_STRING_EQUAL(sw->in[0]->in[0]->in[1]->name, "blk.0.ffn_up.weight");
+    /* q, k, v: products of the rows of attn_qkv in that order, no slices */
+    int64_t nq = s.H * s.D, nk = s.Hkv * s.D, row0[3] = {0, nq, nq + nk}, rows[3] = {nq, nk, nk};
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SLICE), 0);
+    for (int i = 0; i < 3; i++) {
+        const ir_node *w = nth_op(g, IR_OP_MATMUL, i)->in[1];
+        CU_ASSERT_STRING_EQUAL(w->name, "blk.0.attn_qkv.weight");
+        CU_ASSERT_TRUE(ia(w, "row0") == row0[i] && w->type.dim[0] == rows[i] && w->type.dim[1] == s.E);
+    }
+    /* gate is the first half of ffn_up's rows, up the second */
+    const ir_node *sw = nth_op(g, IR_OP_SWIGLU, 0), *wg = sw->in[0]->in[1], *wu = sw->in[1]->in[1];
+    CU_ASSERT_STRING_EQUAL(wg->name, "blk.0.ffn_up.weight");
+    CU_ASSERT_STRING_EQUAL(wu->name, "blk.0.ffn_up.weight");
+    CU_ASSERT_TRUE(ia(wg, "row0") == 0 && wg->type.dim[0] == s.F);
+    CU_ASSERT_TRUE(ia(wu, "row0") == s.F && wu->type.dim[0] == s.F);
     ir_graph_free(g);
 }
 
@@ -851,7 +856,7 @@ int main(void)
     CU_add_test(s, "rope scaling: linear, yarn, none", test_rope_scaling);
     CU_add_test(s, "qwen2: q/k/v biases", test_qwen2);
     CU_add_test(s, "qwen3: per-head q/k norms, key_length", test_qwen3);
-    CU_add_test(s, "phi3: fused qkv and gate/up slices", test_phi3);
+    CU_add_test(s, "phi3: fused qkv and gate/up as weight rows", test_phi3);
     CU_add_test(s, "gemma2: softcaps, post norms, alternating windows", test_gemma2);
     CU_add_test(s, "gemma3: 5 local : 1 global, local rope base", test_gemma3);
     CU_add_test(s, "phi3: longrope long/short factors by context", test_phi3_longrope);

@@ -128,6 +128,14 @@ static char *to_text(const ir_graph *g)
     return buf;
 }
 
+static ir_node *find(ir_graph *g, ir_op o, int nth)
+{
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == o && nth-- == 0)
+            return g->nodes[i];
+    return NULL;
+}
+
 static void check_round_trip(const ir_graph *g)
 {
     char *a = to_text(g);
@@ -151,6 +159,13 @@ static void test_build_verify_roundtrip(void)
     CU_ASSERT_EQUAL(ir_verify(g, &err), RF_OK);
     if (err.status)
         fprintf(stderr, "%s\n", err.msg);
+    check_round_trip(g);
+    /* rows of a tensor (ir.h: row0) print and parse; a whole one is unmarked */
+    find(g, IR_OP_MATMUL, 1)->in[1]->ia[0] = 64;
+    char *text = to_text(g);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " @blk.0.attn_k.weight {row0=64} : q4_k[32,64]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " @blk.0.attn_q.weight : q4_k[64,64]"));
+    free(text);
     check_round_trip(g);
     ir_graph_free(g);
 }
@@ -448,14 +463,6 @@ static void expect_verify_error(ir_graph *g, const char *needle)
     ir_graph_free(g);
 }
 
-static ir_node *find(ir_graph *g, ir_op o, int nth)
-{
-    for (uint32_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == o && nth-- == 0)
-            return g->nodes[i];
-    return NULL;
-}
-
 static void test_verify_errors(void)
 {
     ir_graph *g = build_llama(1);
@@ -475,6 +482,10 @@ static void test_verify_errors(void)
     ir_node *m = find(g, IR_OP_MATMUL, 1);
     m->in[0] = g->nodes[g->n_nodes - 1]; /* the output: defined later */
     expect_verify_error(g, "operand 0 is not defined before it");
+
+    g = build_llama(1);
+    find(g, IR_OP_MATMUL, 1)->in[1]->ia[0] = -2;
+    expect_verify_error(g, "(weight @blk.0.attn_k.weight): negative row0");
 
     g = build_llama(1);
     g->nodes[g->n_nodes - 1]->dead = false;

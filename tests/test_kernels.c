@@ -123,14 +123,16 @@ static bool partner(const cg_program *p, uint32_t i)
  * the tail counters); a row-wise launch runs at every T, or is the decode
  * step's merge of several groups, the first of which has its own prefill
  * launch (a rope_kv group that the decode attention runs has its prefill
- * launch only); grids cover the rows. A decode step never needs more launches
- * than a prefill step, and llama and qwen2 need at most 5 a layer (the
- * decode attention runs RoPE and the cache stores; qwen3 6, its q/k norms
- * a row-wise kernel) and 7 more (the embedding and its conversion; the
- * last layer works on one row after last_rows, whose three products'
- * inputs actq converts; its residual; the output norm's conversion and the
- * output product), except with f16 / bf16 weights, whose rounded inputs no
- * tail makes yet. */
+ * launch only, and so has a pair of row-wise groups that a product's row
+ * tail does at decode: gemma's post-norm and residual; at one row they have
+ * no launch); grids cover the rows. A decode step never needs more launches
+ * than a prefill step, and every arch needs at most 5 a layer (Q/K/V; the
+ * decode attention, which runs the q/k norms, RoPE, the query scale and the
+ * cache stores; the output product; gate/up; down, each product converting
+ * the next one's input in its tail, post-norms included) and 3 more (the
+ * embedding, its conversion, the output product), except with f16 / bf16
+ * weights, whose rounded inputs no tail makes yet, and gemma's with f32
+ * weights, which need no conversion and so have no tail to do the norms. */
 static void check_launches(const ir_graph *g, const cg_program *p, const char *arch, const char *type)
 {
     bool tail = false;
@@ -158,11 +160,11 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
     }
     uint32_t decode = cg_step_launches(p, true), prefill = cg_step_launches(p, false);
     CU_ASSERT_TRUE(decode <= prefill);
-    bool half = !strcmp(type, "f16") || !strcmp(type, "bf16");
-    if (!half && (!strcmp(arch, "llama") || !strcmp(arch, "qwen2")))
-        CU_ASSERT_TRUE(decode <= 5 * g->model.n_layer + 7);
-    if (!half && !strcmp(arch, "qwen3")) /* its q/k norms: one row-wise kernel more */
-        CU_ASSERT_TRUE(decode <= 6 * g->model.n_layer + 7);
+    /* f32 products read their input as it is: no tail, so gemma's post-norms keep their kernels */
+    bool exempt = !strcmp(type, "f16") || !strcmp(type, "bf16") || (!strcmp(type, "f32") && !strncmp(arch, "gemma", 5));
+    if (!exempt && decode > 5 * g->model.n_layer + 3)
+        printf("\n  %s %s: %u decode launches for %u layers", arch, type, decode, g->model.n_layer);
+    CU_ASSERT_TRUE(exempt || decode <= 5 * g->model.n_layer + 3);
 }
 
 static void generate_all(void)

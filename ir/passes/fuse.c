@@ -218,12 +218,24 @@ rf_status ir_pass_fuse_rope_kv(ir_graph *g, rf_error *err)
             continue;
         ir_node *q = a->in[0], *sk = a->in[1], *sv = a->in[2];
         ir_node *rk = sk->in[0];
-        ir_node *members[4];
+        ir_node *members[7];
         int n = 0;
+        /* queries scaled after RoPE (prescale_q: phi3, gemma) come along */
+        if (q->op == IR_OP_SCALE && !q->group && c.uses.count[q->id] == 1 && q->in[0]->op == IR_OP_ROPE) {
+            members[n++] = q;
+            q = q->in[0];
+        }
         if (q->op == IR_OP_ROPE && !q->group && c.uses.count[q->id] == 1)
             members[n++] = q;
         if (rk->op == IR_OP_ROPE && !rk->group && c.uses.count[rk->id] == 1)
             members[n++] = rk;
+        /* and per-head q/k norms before RoPE (qwen3), both or neither */
+        ir_node *nq = q->op == IR_OP_ROPE ? q->in[0] : NULL, *nk = rk->op == IR_OP_ROPE ? rk->in[0] : NULL;
+        if (nq && nk && nq->op == IR_OP_RMS_NORM && nk->op == IR_OP_RMS_NORM && !nq->group && !nk->group &&
+            c.uses.count[nq->id] == 1 && c.uses.count[nk->id] == 1) {
+            members[n++] = nq;
+            members[n++] = nk;
+        }
         if (!sk->group)
             members[n++] = sk;
         if (!sv->group)

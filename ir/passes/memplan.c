@@ -9,7 +9,9 @@
  * first, among the blocks live at the same time, 64-byte aligned. Inputs,
  * weights and the KV cache are not in the workspace. The inputs of a rope_kv
  * group that a decode kernel runs with its attention (ir_rope_kv_fusable)
- * live through the attention's step too: that kernel reads them.
+ * live through the attention's step too: that kernel reads them; so does the
+ * product row a of a post-norm x = xres + rms_norm(a) (ir_post_norm) through
+ * x's step, since the product's tail may make x.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +66,14 @@ rf_status ir_pass_memplan(ir_graph *g, rf_error *err)
         }
         if (nd->op == IR_OP_OUTPUT)
             until[root_of(nd)->id] = UINT32_MAX;
+        const ir_node *pn = ir_post_norm(g, nd);
+        if (pn && until[root_of(pn->in[0])->id] < step[nd->id])
+            until[root_of(pn->in[0])->id] = step[nd->id];
         if (ir_rope_kv_fusable(g, nd)) {
-            const ir_node *members[4] = {nd->in[0], nd->in[1], nd->in[1]->in[0], nd->in[2]};
-            for (int m = 0; m < 4; m++)
+            float prescale;
+            const ir_node *rq = ir_attn_rope_q(nd, &prescale), *rk = nd->in[1]->in[0];
+            const ir_node *members[6] = {rq, nd->in[1], rk, nd->in[2], ir_rope_norm(rq), ir_rope_norm(rk)};
+            for (int m = 0; m < 6 && members[m]; m++)
                 for (uint8_t k = 0; k < members[m]->n_in; k++) {
                     const ir_node *r = root_of(members[m]->in[k]);
                     if (until[r->id] < step[nd->id])

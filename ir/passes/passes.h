@@ -69,11 +69,29 @@ bool ir_is_leaf(const ir_node *n);
 /* is n a pure view of its first operand (no kernel, shares its storage)? */
 bool ir_is_alias(const ir_node *n);
 /* Is attention a's rope_kv group one that a decode kernel can run with the
- * attention: q the RoPE of one value, k's cache store that of another with
- * the same rotation (positions, frequency factors, constants), v's cache
- * store, all four in one rope_kv group? memplan then keeps that group's
- * inputs live through the attention's step, so the attention kernel may
- * read them (codegen.c's decode attention does). */
+ * attention: q the RoPE of one value (maybe per-head normed before it and
+ * scaled after it; k normed then too), k's cache
+ * store that of another with the same rotation (positions, frequency
+ * factors, constants), v's cache store, all in one rope_kv group? memplan
+ * then keeps that group's inputs live through the attention's step, so the
+ * attention kernel may read them (codegen.c's decode attention does). */
 bool ir_rope_kv_fusable(const ir_graph *g, const ir_node *a);
+
+/* The norm of x = xres + rms_norm(a, w) (gemma's post-norms, then the
+ * residual), where the add and the norm are each a group of their own, the
+ * norm's output is read by the add alone and a is a matmul group's: a
+ * decode kernel's tail may make x from the product's row (codegen.c's row
+ * tail), and memplan keeps a live through x's step so that it can. NULL:
+ * x is not that. */
+const ir_node *ir_post_norm(const ir_graph *g, const ir_node *x);
+
+/* The per-head RMS norm (q/k norm) whose output a RoPE node rotates, when
+ * it is in the RoPE's group; else NULL. */
+const ir_node *ir_rope_norm(const ir_node *rope);
+
+/* The RoPE node of attention a's queries: a->in[0], or the one it scales
+ * when a scale in the same group follows it (*prescale: its factor, else
+ * 1). NULL: the queries are no RoPE's. */
+const ir_node *ir_attn_rope_q(const ir_node *a, float *prescale);
 
 #endif

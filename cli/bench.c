@@ -23,6 +23,13 @@
  * Decode steps take the greedy path (rt_eval_greedy), so a GPU returns one
  * token id a step rather than the logits.
  *
+ * --batch B (B > 1) measures B sequences in one session, as
+ * llama-batched-bench does: each gets its own prompt of p ids (prefill: all
+ * B prompts' tokens over their time), then n batched decode steps advance
+ * all B by one token each (decode: B * n tokens over their time; the
+ * argmax of each row feeds it back, outside the timer). --ubatch N plans
+ * steps of N tokens (512): longer prompts run in chunks of N.
+ *
  * With ROCMFORGE_PROFILE=1 in the environment (CPU backend) it also prints
  * to stderr, after the result, the time spent per kernel kind over every
  * timed rt_eval (the untimed warm-up is left out), split into prefill and
@@ -40,7 +47,7 @@
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
-    "[--ctx N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json]"
+    "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json]"
 
 /* The profile's totals; diff of two snapshots is one phase. */
 /* The GPU's per-kernel times (every step, warm-up included), the largest
@@ -118,10 +125,58 @@ static int32_t argmax(const float *x, uint32_t n)
     return best;
 }
 
+/* --batch B: B prompts, one a sequence (the ids from b on), then n_gen
+ * steps of all B; rates are tokens of all sequences a second. Returns 0, or
+ * 1 with err set. */
+static int bench_batch(rt_session *rt, uint32_t B, const int32_t *ids, long long n_prompt, long long n_gen,
+                       long long depth, long long reps, bool warmup, float *logits, uint32_t *seqs, int32_t *toks,
+                       rf_error *err, double *best_pp, double *best_tg, double *mean_pp, double *mean_tg,
+                       double *pp_s, double *tg_s)
+{
+    uint32_t nv = rt_n_vocab(rt);
+    for (uint32_t b = 0; b < B; b++)
+        seqs[b] = b;
+    for (long long r = -(long long)warmup; r < reps; r++) { /* r = -1: the untimed warm-up */
+        rt_reset(rt);
+        for (uint32_t b = 0; b < B && depth > 0; b++)
+            if (rt_eval_seq(rt, b, ids + b, (uint32_t)depth, logits, err) != RF_OK)
+                return 1;
+        double t0 = cli_now();
+        for (uint32_t b = 0; b < B; b++) {
+            if (n_prompt > 0 && rt_eval_seq(rt, b, ids + b, (uint32_t)n_prompt, logits + (size_t)b * nv, err) != RF_OK)
+                return 1;
+            toks[b] = argmax(logits + (size_t)b * nv, nv);
+        }
+        double tp = cli_now() - t0, tg = 0;
+        for (long long i = 0; i < (r < 0 ? 1 : n_gen); i++) {
+            t0 = cli_now();
+            if (rt_decode_batch(rt, B, seqs, toks, logits, err) != RF_OK)
+                return 1;
+            tg += cli_now() - t0;
+            for (uint32_t b = 0; b < B; b++)
+                toks[b] = argmax(logits + (size_t)b * nv, nv);
+        }
+        if (r < 0)
+            continue;
+        double rp = (double)B * (double)n_prompt / tp, rg = (double)B * (double)n_gen / tg;
+        if (n_prompt > 0) {
+            *mean_pp += rp / (double)reps;
+            if (rp > *best_pp)
+                *best_pp = rp, *pp_s = tp;
+        }
+        if (n_gen > 0) {
+            *mean_tg += rg / (double)reps;
+            if (rg > *best_tg)
+                *best_tg = rg, *tg_s = tg;
+        }
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *backend = NULL, *cache_dir = NULL, *v;
-    long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0, depth = 0;
+    long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0, depth = 0, batch = 1, ubatch = 0;
     bool json = false, warmup = true, no_graph = false, kv_f16 = false;
     int rc;
     for (int i = 1; i < argc; i++) {
@@ -137,6 +192,12 @@ int cmd_bench(int argc, char **argv)
                 return rc;
         } else if (!strcmp(o, "-d") || !strcmp(o, "--depth")) {
             if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 0, 1 << 24, &depth)))
+                return rc;
+        } else if (!strcmp(o, "--batch") || !strcmp(o, "-b")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 1, 4096, &batch)))
+                return rc;
+        } else if (!strcmp(o, "--ubatch") || !strcmp(o, "-ub")) {
+            if ((rc = cli_value("bench", argc, argv, &i, &v)) || (rc = cli_int("bench", o, v, 1, 1 << 16, &ubatch)))
                 return rc;
         } else if (!strcmp(o, "--no-graph")) {
             no_graph = true;
@@ -185,12 +246,15 @@ int cmd_bench(int argc, char **argv)
     rf_error err = {0};
     gguf_file *f = NULL;
     rt_session *rt = NULL;
-    int32_t *ids = NULL;
+    int32_t *ids = NULL, *toks = NULL;
+    uint32_t *seqs = NULL;
     float *logits = NULL;
     cli_ui ui;
     rt_options ro = {.backend = backend,
                      .n_threads = (int)threads,
-                     .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need};
+                     .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need,
+                     .n_batch = (uint32_t)ubatch,
+                     .n_seq = (uint32_t)batch};
     ro.cache_dir = cache_dir;
     ro.no_graph = no_graph;
     ro.kv_f16 = kv_f16;
@@ -200,29 +264,41 @@ int cmd_bench(int argc, char **argv)
         goto fail;
     t_open = cli_now() - t_open;
     uint32_t n_vocab = rt_n_vocab(rt);
-    ids = malloc(((size_t)(depth > n_prompt ? depth : n_prompt) + 1) * sizeof *ids);
-    logits = malloc((size_t)n_vocab * sizeof *logits);
-    if (!ids || !logits) {
+    /* sequence b's prompt: the ids from b on */
+    long long n_ids = (depth > n_prompt ? depth : n_prompt) + batch;
+    ids = malloc((size_t)n_ids * sizeof *ids);
+    logits = malloc((size_t)n_vocab * (size_t)batch * sizeof *logits);
+    seqs = malloc((size_t)batch * sizeof *seqs);
+    toks = malloc((size_t)batch * sizeof *toks);
+    if (!ids || !logits || !seqs || !toks) {
         fprintf(stderr, "rocmforge: bench: out of memory\n");
         rc = 1;
         goto out;
     }
+    /* best and mean (llama-bench's avg_ts: the mean of each repetition's rate) */
+    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0, sum_pp = 0, sum_tg = 0, mean_pp = 0, mean_tg = 0;
     uint64_t st = UINT64_C(0x5eed5eed5eed5eed);
-    for (long long i = 0; i < (depth > n_prompt ? depth : n_prompt); i++) { /* xorshift64*: fixed ids, any platform */
+    for (long long i = 0; i < n_ids; i++) { /* xorshift64*: fixed ids, any platform */
         st ^= st >> 12, st ^= st << 25, st ^= st >> 27;
         ids[i] = (int32_t)((st * UINT64_C(2685821657736338717)) >> 33) % (int32_t)n_vocab;
     }
 
+    /* the CPU's per-kernel profile: the single-sequence run's (--batch leaves it out) */
+    const cpu_profile *prof = batch > 1 ? NULL : cpu_session_profile(rt);
+    cpu_profile prof_pp = {0}, prof_tg = {0}, prof_last = prof ? *prof : (cpu_profile){0};
+    if (batch > 1) {
+        rc = bench_batch(rt, (uint32_t)batch, ids, n_prompt, n_gen, depth, reps, warmup, logits, seqs, toks, &err,
+                         &best_pp, &best_tg, &mean_pp, &mean_tg, &pp_s, &tg_s);
+        if (rc)
+            goto fail;
+        goto report;
+    }
     if (warmup && n_prompt > 0) { /* fault the weights in, spin the threads up */
         int32_t tok = ids[0];
         if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK ||
             (n_gen > 0 && rt_eval(rt, &tok, 1, logits, &err) != RF_OK))
             goto fail;
     }
-    /* best and mean (llama-bench's avg_ts: the mean of each repetition's rate) */
-    double best_pp = 0, best_tg = 0, pp_s = 0, tg_s = 0, sum_pp = 0, sum_tg = 0, mean_pp = 0, mean_tg = 0;
-    const cpu_profile *prof = cpu_session_profile(rt);
-    cpu_profile prof_pp = {0}, prof_tg = {0}, prof_last = prof ? *prof : (cpu_profile){0};
     for (long long r = 0; r < reps; r++) {
         rt_reset(rt);
         if (depth > 0) { /* context before the timed part, untimed (llama-bench -d) */
@@ -261,6 +337,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
 
+report:
     if (json) {
         printf("{\"model\":");
         cli_json_string(path, stdout);
@@ -268,9 +345,9 @@ int cmd_bench(int argc, char **argv)
         cli_json_string(rt_backend_name(rt), stdout);
         printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"depth\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
                "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_tok_s_mean\":%.3f,\"decode_tok_s_mean\":%.3f,"
-               "\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f,\"no_graph\":%s",
+               "\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f,\"no_graph\":%s,\"batch\":%lld",
                threads, n_prompt, n_gen, depth, reps, rt_n_ctx(rt), best_pp, best_tg, mean_pp, mean_tg, pp_s, tg_s,
-               t_open, no_graph ? "true" : "false");
+               t_open, no_graph ? "true" : "false", batch);
         const cg_build_stats *bs = rt_gpu_build_stats(rt);
         if (bs) {
             printf(",\"device\":");
@@ -280,16 +357,16 @@ int cmd_bench(int argc, char **argv)
         }
         printf("}\n");
     } else {
-        printf("%-40s %-8s %7s %8s %14s %6s %13s\n", "model", "backend", "threads", "n_prompt", "prefill tok/s",
-               "n_gen", "decode tok/s");
+        printf("%-40s %-8s %7s %5s %8s %14s %6s %13s\n", "model", "backend", "threads", "batch", "n_prompt",
+               "prefill tok/s", "n_gen", "decode tok/s");
         const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
         char th[16];
         if (threads)
             snprintf(th, sizeof th, "%lld", threads);
         else
             strcpy(th, "auto");
-        printf("%-40s %-8s %7s %8lld %14.2f %6lld %13.2f\n", name, rt_backend_name(rt), th, n_prompt, best_pp,
-               n_gen, best_tg);
+        printf("%-40s %-8s %7s %5lld %8lld %14.2f %6lld %13.2f\n", name, rt_backend_name(rt), th, batch, n_prompt,
+               best_pp, n_gen, best_tg);
     }
     rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
     if (prof)
@@ -300,6 +377,8 @@ fail:
     rc = cli_error(&err);
 out:
     free(ids);
+    free(toks);
+    free(seqs);
     free(logits);
     rt_session_close(rt);
     gguf_close(f);

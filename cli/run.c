@@ -46,7 +46,7 @@
 #define RUN_USAGE                                                                                                   \
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
-    "[--threads N] [--ctx N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--kv-f16] [--prompt-ids IDS] "  \
+    "[--threads N] [--ctx N] [--ubatch N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--kv-f16] [--prompt-ids IDS] "  \
     "[--print-ids] " \
     "[--stop STR]..."
 
@@ -56,7 +56,7 @@
 
 typedef struct run_args {
     const char *path, *prompt, *prompt_ids, *backend, *plan, *cache;
-    long long n_predict, threads, ctx;
+    long long n_predict, threads, ctx, ubatch;
     sampler_params sp;
     bool print_ids;
     bool no_graph;
@@ -130,6 +130,10 @@ static int parse(int argc, char **argv, run_args *a)
         } else if (!strcmp(o, "--ctx") || !strcmp(o, "-c")) {
             VALUE();
             if ((rc = cli_int("run", o, v, 1, UINT32_MAX, &a->ctx)))
+                return rc;
+        } else if (!strcmp(o, "--ubatch") || !strcmp(o, "-ub")) {
+            VALUE();
+            if ((rc = cli_int("run", o, v, 1, 1 << 16, &a->ubatch)))
                 return rc;
         } else if (!strcmp(o, "--no-graph")) {
             a->no_graph = true;
@@ -404,7 +408,8 @@ int cmd_run(int argc, char **argv)
                      .n_threads = (int)a.threads,
                      .plan = a.plan,
                      .cache_dir = a.cache,
-                     .no_graph = a.no_graph, .kv_f16 = a.kv_f16};
+                     .no_graph = a.no_graph, .kv_f16 = a.kv_f16,
+                     .n_batch = (uint32_t)a.ubatch};
     cli_compile_callbacks(&ro, &ui);
     if (a.ctx > 0)
         ro.n_ctx = (uint32_t)a.ctx;

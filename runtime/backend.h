@@ -17,9 +17,17 @@ struct rt_session {
     rt_options opt;
     const void **weights;      /* by node id: WEIGHT data in the mapping, else NULL */
     uint32_t n_past, n_ctx, n_vocab, n_out_rows_max; /* rows of logits one step writes */
+    uint32_t n_seq;            /* sequences, n_ctx cache positions each */
+    uint32_t *seq_past;        /* (n_seq) each sequence's positions; n_past is the stepping one's */
+    /* several sequences: the graph of a batched decode step (no last-row
+     * cut: every row is a sequence's token), sized for n_seq rows, and its
+     * weight bindings; NULL with one sequence */
+    ir_graph *batch_graph;
+    const void **batch_weights;
     const struct rt_backend *backend;
     void *state;               /* the backend's */
-    int32_t *tokens, *pos;     /* (plan_tokens) the step's inputs */
+    int32_t *tokens, *pos;     /* (max(plan_tokens, n_seq)) the step's inputs */
+    int32_t *seqs;             /* and each row's sequence */
     float *scratch_logits;     /* (n_out_rows_max * n_vocab) rt_eval_greedy's logits when the backend has no argmax */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
 };
@@ -30,12 +38,17 @@ typedef struct rt_backend {
     rf_status (*available)(rf_error *err);
     /* Check every weight's type, allocate workspace and KV cache. */
     rf_status (*prepare)(rt_session *s, rf_error *err);
-    /* Execute the graph for T tokens (inputs in s->tokens / s->pos) at
-     * position s->n_past; write the output rows to logits. */
+    /* Execute the graph for T tokens (inputs in s->tokens / s->pos, all of
+     * sequence s->seqs[0]) at position s->n_past; write the output rows to
+     * logits. */
     rf_status (*eval)(rt_session *s, uint32_t T, float *logits, rf_error *err);
     /* Optional: as eval, but only the id of the last row's largest logit
      * comes back (greedy decoding without copying the vocabulary). */
     rf_status (*eval_argmax)(rt_session *s, uint32_t T, int32_t *token, rf_error *err);
+    /* Optional (required for n_seq > 1): batch_graph for B rows, row i
+     * token s->tokens[i] at position s->pos[i] of sequence s->seqs[i];
+     * every row's logits. */
+    rf_status (*eval_batch)(rt_session *s, uint32_t B, float *logits, rf_error *err);
     void (*reset)(rt_session *s);
     void (*release)(rt_session *s);
 } rt_backend;

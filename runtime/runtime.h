@@ -9,6 +9,13 @@
  * tokens at the session's current position, appending their K/V to the
  * cache; prompts longer than the planned step size are split into steps.
  * Nothing on this path allocates after open.
+ *
+ * A session holds n_seq sequences (rt_options.n_seq; 1 by default), each
+ * its own positions and n_ctx positions of KV cache: rt_eval_seq feeds one
+ * of them, rt_decode_batch advances several by one token each in one step
+ * (every row its own sequence and position; the CPU backend runs it; a GPU
+ * session holds one sequence for now). rt_eval and rt_eval_greedy work on
+ * sequence 0.
  */
 #ifndef RF_RUNTIME_RUNTIME_H
 #define RF_RUNTIME_RUNTIME_H
@@ -24,6 +31,7 @@ typedef struct rt_options {
     int n_threads;            /* <= 0: physical cores */
     uint32_t n_ctx;           /* KV cache positions; 0: the model's context length */
     uint32_t n_batch;         /* tokens per step the plan is sized for; 0: 512 */
+    uint32_t n_seq;           /* sequences, each n_ctx positions of KV cache; 0: 1 */
     bool all_logits;          /* rt_eval returns logits for every token, not the last */
     const char *print_after;  /* pipeline options, as `rocmforge ir` */
     const char *disable_pass;
@@ -54,8 +62,24 @@ rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logit
  * (the lowest id among equals); a GPU computes it on the device. */
 rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32_t *next, rf_error *err);
 
-uint32_t rt_n_past(const rt_session *s);
-void rt_reset(rt_session *s);            /* forget the cache */
+/* As rt_eval, for sequence seq (< rt_n_seq). */
+rf_status rt_eval_seq(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, float *logits,
+                      rf_error *err);
+
+/* One step that advances n distinct sequences seq[0..n) by one token each,
+ * tokens[i] at sequence seq[i]'s next position; logits receives n rows of
+ * n_vocab, row i sequence seq[i]'s. Each row is what rt_eval_seq of that
+ * token alone gives (up to the rounding of other row counts). Errors (n of
+ * 0 or more than rt_n_seq, a sequence out of range or given twice, a token
+ * out of the vocabulary, a full sequence) change nothing. */
+rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, float *logits,
+                          rf_error *err);
+
+uint32_t rt_n_past(const rt_session *s); /* sequence 0's positions */
+uint32_t rt_seq_n_past(const rt_session *s, uint32_t seq);
+uint32_t rt_n_seq(const rt_session *s);
+void rt_reset(rt_session *s);            /* forget the cache: every sequence */
+void rt_seq_reset(rt_session *s, uint32_t seq); /* forget one sequence */
 uint32_t rt_n_vocab(const rt_session *s);
 uint32_t rt_n_ctx(const rt_session *s);
 const ir_graph *rt_graph(const rt_session *s);

@@ -16,11 +16,11 @@
 #include "runtime/backend.h"
 #include "support/error.h"
 
-static rf_status bind_weights(rt_session *s, rf_error *err)
+/* *weights: by node id of g, each WEIGHT node's data in the mapping */
+static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***weights, rf_error *err)
 {
-    ir_graph *g = s->graph;
-    s->weights = calloc(g->next_id ? g->next_id : 1, sizeof *s->weights);
-    if (!s->weights)
+    *weights = calloc(g->next_id ? g->next_id : 1, sizeof **weights);
+    if (!*weights)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -39,7 +39,7 @@ static rf_status bind_weights(rt_session *s, rf_error *err)
         if (!same)
             return rf_fail(err, RF_E_FORMAT, "%s: tensor '%s' does not match the imported graph's type or shape",
                            gguf_path(s->gguf), n->name);
-        s->weights[n->id] = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
+        (*weights)[n->id] = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
     }
     return RF_OK;
 }
@@ -93,20 +93,31 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
                               .max_tokens = s->opt.n_batch ? s->opt.n_batch : 512};
     if ((st = ir_run_pipeline(s->graph, &po, err)) != RF_OK)
         goto fail;
+    s->n_seq = s->opt.n_seq ? s->opt.n_seq : 1;
+    if (s->n_seq > 1) { /* the batched decode step: a row a sequence, every row's logits */
+        io.all_logits = true;
+        ir_pipeline_options pb = {.max_tokens = s->n_seq};
+        if ((st = import_model(f, &io, &s->batch_graph, err)) != RF_OK ||
+            (st = ir_run_pipeline(s->batch_graph, &pb, err)) != RF_OK ||
+            (st = bind_weights(s, s->batch_graph, &s->batch_weights, err)) != RF_OK)
+            goto fail;
+    }
     s->n_vocab = s->graph->model.n_vocab;
     s->n_ctx = s->opt.n_ctx ? s->opt.n_ctx : s->graph->model.n_ctx;
     if (!s->n_ctx) {
         st = rf_fail(err, RF_E_FORMAT, "%s: the model states no context length; pass --ctx", gguf_path(f));
         goto fail;
     }
-    uint32_t T = (uint32_t)s->graph->plan_tokens;
-    s->tokens = malloc(T * sizeof *s->tokens);
-    s->pos = malloc(T * sizeof *s->pos);
-    if (!s->tokens || !s->pos) {
+    uint32_t T = (uint32_t)s->graph->plan_tokens, rows = T > s->n_seq ? T : s->n_seq;
+    s->tokens = malloc(rows * sizeof *s->tokens);
+    s->pos = malloc(rows * sizeof *s->pos);
+    s->seqs = malloc(rows * sizeof *s->seqs);
+    s->seq_past = calloc(s->n_seq, sizeof *s->seq_past);
+    if (!s->tokens || !s->pos || !s->seqs || !s->seq_past) {
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
     }
-    if ((st = bind_weights(s, err)) != RF_OK)
+    if ((st = bind_weights(s, s->graph, &s->weights, err)) != RF_OK)
         goto fail;
     /* the rows one step writes: T with all_logits, else the last one */
     s->n_out_rows_max = s->opt.all_logits ? T : 1;
@@ -148,33 +159,49 @@ void rt_session_close(rt_session *s)
     if (s->backend && s->state)
         s->backend->release(s);
     ir_graph_free(s->graph);
+    ir_graph_free(s->batch_graph);
     free(s->weights);
+    free(s->batch_weights);
     free(s->tokens);
     free(s->pos);
+    free(s->seqs);
+    free(s->seq_past);
     free(s->scratch_logits);
     free(s);
 }
 
-/* rt_eval and rt_eval_greedy: logits receives the rows, or, with next set,
- * only the last row's argmax is wanted */
-static rf_status eval_steps(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, int32_t *next,
-                            rf_error *err)
+static rf_status check_tokens(const rt_session *s, const int32_t *tokens, uint32_t n, rf_error *err)
 {
+    for (uint32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= s->n_vocab)
+            return rf_fail(err, RF_E_ARG, "token %u: id %d is outside the vocabulary (0..%u)", i, tokens[i],
+                           s->n_vocab - 1);
+    return RF_OK;
+}
+
+/* rt_eval, rt_eval_seq and rt_eval_greedy: sequence seq; logits receives
+ * the rows, or, with next set, only the last row's argmax is wanted */
+static rf_status eval_steps(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, float *logits,
+                            int32_t *next, rf_error *err)
+{
+    if (seq >= s->n_seq)
+        return rf_fail(err, RF_E_ARG, "sequence %u: the session holds %u", seq, s->n_seq);
+    s->n_past = s->seq_past[seq];
     if (n == 0)
         return rf_fail(err, RF_E_ARG, "no tokens to evaluate");
     if ((uint64_t)s->n_past + n > s->n_ctx)
         return rf_fail(err, RF_E_ARG, "context full: %u past + %u new tokens exceed the context of %u", s->n_past, n,
                        s->n_ctx);
-    for (uint32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || (uint32_t)tokens[i] >= s->n_vocab)
-            return rf_fail(err, RF_E_ARG, "token %u: id %d is outside the vocabulary (0..%u)", i, tokens[i],
-                           s->n_vocab - 1);
+    rf_status cs = check_tokens(s, tokens, n, err);
+    if (cs != RF_OK)
+        return cs;
     uint32_t step = (uint32_t)s->graph->plan_tokens, start = s->n_past;
     for (uint32_t done = 0; done < n;) {
         uint32_t T = n - done < step ? n - done : step;
         for (uint32_t i = 0; i < T; i++) {
             s->tokens[i] = tokens[done + i];
             s->pos[i] = (int32_t)(s->n_past + i);
+            s->seqs[i] = (int32_t)seq;
         }
         rf_status st;
         bool last = done + T == n;
@@ -198,10 +225,11 @@ static rf_status eval_steps(rt_session *s, const int32_t *tokens, uint32_t n, fl
             st = s->backend->eval(s, T, out, err);
         }
         if (st != RF_OK) {
-            s->n_past = start; /* the cache beyond start is garbage now: forget it */
+            s->n_past = s->seq_past[seq] = start; /* the cache beyond start is garbage now: forget it */
             return st;
         }
         s->n_past += T;
+        s->seq_past[seq] = s->n_past;
         done += T;
     }
     return RF_OK;
@@ -209,17 +237,58 @@ static rf_status eval_steps(rt_session *s, const int32_t *tokens, uint32_t n, fl
 
 rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logits, rf_error *err)
 {
-    return eval_steps(s, tokens, n, logits, NULL, err);
+    return eval_steps(s, 0, tokens, n, logits, NULL, err);
+}
+
+rf_status rt_eval_seq(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, float *logits,
+                      rf_error *err)
+{
+    return eval_steps(s, seq, tokens, n, logits, NULL, err);
 }
 
 rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32_t *next, rf_error *err)
 {
-    return eval_steps(s, tokens, n, NULL, next, err);
+    return eval_steps(s, 0, tokens, n, NULL, next, err);
+}
+
+rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, float *logits,
+                          rf_error *err)
+{
+    if (n == 0 || n > s->n_seq)
+        return rf_fail(err, RF_E_ARG, "a batch of %u sequences (the session holds %u)", n, s->n_seq);
+    for (uint32_t i = 0; i < n; i++) {
+        if (seq[i] >= s->n_seq)
+            return rf_fail(err, RF_E_ARG, "batch row %u: sequence %u, the session holds %u", i, seq[i], s->n_seq);
+        for (uint32_t j = 0; j < i; j++)
+            if (seq[j] == seq[i])
+                return rf_fail(err, RF_E_ARG, "batch rows %u and %u: both sequence %u", j, i, seq[i]);
+        if (s->seq_past[seq[i]] + 1 > s->n_ctx)
+            return rf_fail(err, RF_E_ARG, "batch row %u: sequence %u is full (%u positions)", i, seq[i], s->n_ctx);
+    }
+    rf_status st = check_tokens(s, tokens, n, err);
+    if (st != RF_OK)
+        return st;
+    if (n == 1) /* one sequence: the decode step itself */
+        return eval_steps(s, seq[0], tokens, 1, logits, NULL, err);
+    if (!s->backend->eval_batch)
+        return rf_fail(err, RF_E_UNSUPPORTED, "the %s backend has no batched decode", s->backend->name);
+    for (uint32_t i = 0; i < n; i++) {
+        s->tokens[i] = tokens[i];
+        s->pos[i] = (int32_t)s->seq_past[seq[i]];
+        s->seqs[i] = (int32_t)seq[i];
+    }
+    if ((st = s->backend->eval_batch(s, n, logits, err)) != RF_OK)
+        return st; /* the rows stored at the new positions are past every sequence's end: unread */
+    for (uint32_t i = 0; i < n; i++)
+        s->seq_past[seq[i]]++;
+    return RF_OK;
 }
 
 const char *rt_fallback_reason(const rt_session *s) { return s->fallback[0] ? s->fallback : NULL; }
 
-uint32_t rt_n_past(const rt_session *s) { return s->n_past; }
+uint32_t rt_n_past(const rt_session *s) { return s->seq_past[0]; }
+uint32_t rt_seq_n_past(const rt_session *s, uint32_t seq) { return seq < s->n_seq ? s->seq_past[seq] : 0; }
+uint32_t rt_n_seq(const rt_session *s) { return s->n_seq; }
 uint32_t rt_n_vocab(const rt_session *s) { return s->n_vocab; }
 uint32_t rt_n_ctx(const rt_session *s) { return s->n_ctx; }
 const ir_graph *rt_graph(const rt_session *s) { return s->graph; }
@@ -228,6 +297,13 @@ const char *rt_backend_name(const rt_session *s) { return s->backend->name; }
 void rt_reset(rt_session *s)
 {
     s->n_past = 0;
+    memset(s->seq_past, 0, s->n_seq * sizeof *s->seq_past);
     if (s->backend->reset)
         s->backend->reset(s);
+}
+
+void rt_seq_reset(rt_session *s, uint32_t seq)
+{
+    if (seq < s->n_seq)
+        s->seq_past[seq] = 0; /* positions past a sequence's end are never read */
 }

@@ -338,21 +338,31 @@ static void test_kv_store_f16(void)
     for (int i = 0; i < 40; i++)
         x[i] = i < 10 ? edge[i] : frand() * 1e-4f;
     uint16_t c[2 * 40];
-    cpu_kv_store(c, GGML_TYPE_F16, x, 1, 40, 1, 0, 1);
+    const int32_t pos1 = 1;
+    cpu_kv_store(c, GGML_TYPE_F16, x, 1, 40, &(cpu_kv_rows){&pos1, NULL, 0}, 0, 1);
     int bad = 0;
     for (int i = 0; i < 40; i++)
         bad += c[40 + i] != cpu_f32_to_fp16(x[i]);
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* positions P, P+1, ... of one sequence */
+static cpu_kv_rows from(int32_t *pos, int64_t P, int64_t n)
+{
+    for (int64_t t = 0; t < n; t++)
+        pos[t] = (int32_t)(P + t);
+    return (cpu_kv_rows){pos, NULL, 0};
+}
+
+/* one sequence (rows.seq NULL), its positions rows.pos[t] */
 static void attention_ref(const float *q, const float *kc, const float *vc, double *out, const cpu_attn_params *p)
 {
     const int group = p->Hq / p->Hkv, D = p->D, f16 = p->cache_type == GGML_TYPE_F16;
-    double *s = malloc((size_t)(p->P + p->T) * sizeof *s);
+    double *s = malloc((size_t)(p->rows.pos[p->T - 1] + 1) * sizeof *s);
     for (int64_t t = 0; t < p->T; t++)
         for (int h = 0; h < p->Hq; h++) {
             const float *qr = q + (t * p->Hq + h) * D;
-            const int64_t pos = p->P + t, j0 = p->window > 0 ? (pos - p->window + 1 > 0 ? pos - p->window + 1 : 0) : 0;
+            const int64_t pos = p->rows.pos[t], j0 = p->window > 0 ? (pos - p->window + 1 > 0 ? pos - p->window + 1 : 0) : 0;
             double max = -INFINITY, sum = 0;
             for (int64_t j = j0; j <= pos; j++) {
                 const float *kr = kc + (j * p->Hkv + h / group) * D;
@@ -381,26 +391,29 @@ static void test_attention(void)
     const int Hq = 6, Hkv = 2, D = 68;
     const int64_t T = 5, P = 9, n_ctx = 16;
     int n_cases = 0;
+    int32_t pos[16], hist[16];
     for (int c = 0; c < 16; c++) {
+        const int64_t pT = (c & 8) ? 1 : T, pP = (c & 8) ? P + T - 1 : ((c & 1) ? P : 0);
         cpu_attn_params p = {
-            .T = (c & 8) ? 1 : T, .P = (c & 8) ? P + T - 1 : ((c & 1) ? P : 0), .Hq = Hq, .Hkv = Hkv, .D = D,
+            .T = pT, .rows = from(pos, pP, pT), .Hq = Hq, .Hkv = Hkv, .D = D,
             .scale = 1.0f / sqrtf((float)D) * 2.0f, .softcap = (c & 2) ? 3.0f : 0.0f, .window = (c & 4) ? 4 : 0,
             .cache_type = GGML_TYPE_F32,
         };
         for (int f16 = 0; f16 < 2; f16++) {
             p.cache_type = f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
-            const int64_t kvn = p.P + p.T, row = Hkv * D;
+            const int64_t kvn = pP + pT, row = Hkv * D;
             float *kf = rand_vec(n_ctx * row, 2), *vf = rand_vec(n_ctx * row, 1);
             float *q = rand_vec(p.T * Hq * D, 1), *out = malloc((size_t)(p.T * Hq * D) * sizeof *out);
             double *ref = malloc((size_t)(p.T * Hq * D) * sizeof *ref);
             size_t esz = f16 ? 2 : 4;
             void *kc = calloc((size_t)(n_ctx * row), esz), *vc = calloc((size_t)(n_ctx * row), esz);
             /* the history through kv_store in two pieces, the new rows in two more */
-            cpu_kv_store(kc, p.cache_type, kf, Hkv, D, 0, 0, p.P);
-            cpu_kv_store(vc, p.cache_type, vf, Hkv, D, 0, 0, p.P);
-            cpu_kv_store(kc, p.cache_type, kf + p.P * row, Hkv, D, p.P, 0, 1);
-            cpu_kv_store(kc, p.cache_type, kf + p.P * row, Hkv, D, p.P, 1, p.T);
-            cpu_kv_store(vc, p.cache_type, vf + p.P * row, Hkv, D, p.P, 0, p.T);
+            const cpu_kv_rows old = from(hist, 0, pP);
+            cpu_kv_store(kc, p.cache_type, kf, Hkv, D, &old, 0, pP);
+            cpu_kv_store(vc, p.cache_type, vf, Hkv, D, &old, 0, pP);
+            cpu_kv_store(kc, p.cache_type, kf + pP * row, Hkv, D, &p.rows, 0, 1);
+            cpu_kv_store(kc, p.cache_type, kf + pP * row, Hkv, D, &p.rows, 1, pT);
+            cpu_kv_store(vc, p.cache_type, vf + pP * row, Hkv, D, &p.rows, 0, pT);
             int bad = 0;
             for (int64_t i = 0; i < kvn * row; i++) {
                 float kk = f16 ? cpu_fp16_to_f32(((uint16_t *)kc)[i]) : ((float *)kc)[i];
@@ -433,6 +446,75 @@ static void test_attention(void)
         }
     }
     CU_ASSERT_EQUAL(n_cases, 32);
+}
+
+/* Several sequences in one cache (seq_rows positions each): a step whose
+ * rows are different sequences at their own positions gives each row what
+ * attention over that sequence alone gives. */
+static void test_attention_sequences(void)
+{
+    enum { NSEQ = 3, SROWS = 12, Hq = 4, Hkv = 2, D = 32 };
+    const int64_t row = Hkv * D;
+    const int32_t len[NSEQ] = {7, 1, 12}; /* each sequence's keys, its new row's included */
+    for (int f16 = 0; f16 < 2; f16++) {
+        const ggml_type ct = f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+        const size_t esz = f16 ? 2 : 4;
+        void *kc = calloc((size_t)(NSEQ * SROWS * row), esz), *vc = calloc((size_t)(NSEQ * SROWS * row), esz);
+        float *kf[NSEQ], *vf[NSEQ], *q = rand_vec(NSEQ * Hq * D, 1);
+        int32_t hist[SROWS];
+        /* each sequence's history, one store a sequence (seq ids given) */
+        for (int s = 0; s < NSEQ; s++) {
+            kf[s] = rand_vec(SROWS * row, 2), vf[s] = rand_vec(SROWS * row, 1);
+            int32_t seq[SROWS];
+            for (int t = 0; t < SROWS; t++)
+                seq[t] = s;
+            cpu_kv_rows h = from(hist, 0, len[s] - 1);
+            h.seq = seq, h.seq_rows = SROWS;
+            cpu_kv_store(kc, ct, kf[s], Hkv, D, &h, 0, len[s] - 1);
+            cpu_kv_store(vc, ct, vf[s], Hkv, D, &h, 0, len[s] - 1);
+        }
+        /* the step: sequence 2's row, then 0's, then 1's */
+        const int32_t seq[NSEQ] = {2, 0, 1}, pos[NSEQ] = {len[2] - 1, len[0] - 1, len[1] - 1};
+        float x[NSEQ][2 * Hkv * D];
+        for (int t = 0; t < NSEQ; t++)
+            for (int i = 0; i < row; i++) {
+                x[t][i] = kf[seq[t]][pos[t] * row + i];
+                x[t][row + i] = vf[seq[t]][pos[t] * row + i];
+            }
+        const cpu_kv_rows rows = {pos, seq, SROWS};
+        for (int t = 0; t < NSEQ; t++) {
+            cpu_kv_store(kc, ct, x[t], Hkv, D, &(cpu_kv_rows){pos + t, seq + t, SROWS}, 0, 1);
+            cpu_kv_store(vc, ct, x[t] + row, Hkv, D, &(cpu_kv_rows){pos + t, seq + t, SROWS}, 0, 1);
+        }
+        cpu_attn_params p = {.T = NSEQ, .rows = rows, .Hq = Hq, .Hkv = Hkv, .D = D, .scale = 0.3f, .cache_type = ct};
+        float out[NSEQ * Hq * D];
+        const int64_t per = cpu_attention_scratch(SROWS, D);
+        float *scratch = malloc((size_t)(per * 4) * sizeof *scratch);
+        attn_job j = {q, kc, vc, out, &p, scratch, per};
+        cpu_pool_run(pools[2], attn_fn, &j);
+        int bad = 0;
+        for (int t = 0; t < NSEQ; t++) {
+            /* the reference: that sequence's cache alone, its one row */
+            const size_t base = (size_t)seq[t] * SROWS * (size_t)row;
+            float *ks = malloc((size_t)(SROWS * row) * sizeof *ks), *vs = malloc((size_t)(SROWS * row) * sizeof *vs);
+            for (int64_t i = 0; i < len[seq[t]] * row; i++) {
+                ks[i] = f16 ? cpu_fp16_to_f32(((uint16_t *)kc)[base + i]) : ((float *)kc)[base + i];
+                vs[i] = f16 ? cpu_fp16_to_f32(((uint16_t *)vc)[base + i]) : ((float *)vc)[base + i];
+            }
+            int32_t one = pos[t];
+            cpu_attn_params p1 = p;
+            p1.T = 1, p1.rows = (cpu_kv_rows){&one, NULL, 0};
+            double ref[Hq * D];
+            attention_ref(q + t * Hq * D, ks, vs, ref, &p1);
+            for (int i = 0; i < Hq * D; i++)
+                bad += !close_to(out[t * Hq * D + i], ref[i], f16 ? 1e-3 : 2e-6);
+            free(ks), free(vs);
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        for (int s = 0; s < NSEQ; s++)
+            free(kf[s]), free(vf[s]);
+        free(kc), free(vc), free(q), free(scratch);
+    }
 }
 
 /* ---- matmul -------------------------------------------------------------------- */
@@ -562,6 +644,7 @@ int main(void)
     CU_add_test(s, "rope normal and neox, freq factors, yarn", test_rope);
     CU_add_test(s, "kv_store f16 rounding", test_kv_store_f16);
     CU_add_test(s, "kv_store and attention", test_attention);
+    CU_add_test(s, "attention over several sequences in one cache", test_attention_sequences);
     CU_add_test(s, "matmul for every weight type", test_matmul);
     int rc = test_main();
     for (int n = 1; n <= 4; n++)

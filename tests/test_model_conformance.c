@@ -39,7 +39,9 @@
  * llama_eval generate's first greedy token must be the argmax of the F32
  * logits' last row (the two commands agree).
  * For one model (llama Q4_K) `rocmforge logits` must write exactly the bytes
- * the library returned in-process.
+ * the library returned in-process. On each arch's F32 model, batched decode
+ * steps of three sequences give every row what that sequence alone gives
+ * (within 1e-4 of the largest logit).
  *
  * The trained model (models/kjv-tiny-llama-q8_0.gguf, and a Q4_K_M made from
  * it by llama_eval quantize, which always sets allow_requantize): BOS and two
@@ -616,6 +618,58 @@ static void model_child(const void *arg, model_result *r)
     check_model(a->k, a->w, a->src, r);
 }
 
+/* Batched decode on an arch's F32 model: three sequences of one session,
+ * prompts of different lengths (past gemma2's 8-token window), then two
+ * batched steps of all three, in an order unlike their numbers; every row
+ * must be what that sequence's tokens alone give at that position
+ * (our_logits: one sequence, every position). */
+static void check_batched(const char *arch, const char *src)
+{
+    static const size_t start[3] = {0, 5, 11}, len[3] = {14, 9, 19};
+    static const uint32_t order[2][3] = {{1, 2, 0}, {2, 0, 1}};
+    gguf_file *f = NULL;
+    rt_session *s = NULL;
+    rf_error err = {0};
+    rt_options o = {.backend = "cpu", .n_threads = 2, .n_ctx = N_CTX, .n_seq = 3};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(src, &f, &err), RF_OK);
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    const size_t nv = rt_n_vocab(s);
+    float *lg = malloc(3 * nv * sizeof *lg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lg);
+    for (uint32_t q = 0; q < 3; q++)
+        CU_ASSERT_EQUAL(rt_eval_seq(s, q, token_ids + start[q], (uint32_t)len[q], lg, &err), RF_OK);
+    double worst = 0;
+    for (int step = 0; step < 2; step++) {
+        int32_t tok[3];
+        for (int i = 0; i < 3; i++)
+            tok[i] = token_ids[start[order[step][i]] + len[order[step][i]] + (size_t)step];
+        CU_ASSERT_EQUAL(rt_decode_batch(s, 3, order[step], tok, lg, &err), RF_OK);
+        for (int i = 0; i < 3; i++) {
+            const uint32_t q = order[step][i];
+            size_t n = len[q] + (size_t)step + 1, v = 0;
+            int stage = 0;
+            char msg[320];
+            float *ref = our_logits(src, token_ids + start[q], n, &v, &stage, msg, sizeof msg);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+            const float *last = ref + (n - 1) * nv, *row = lg + (size_t)i * nv;
+            double m = 0, scale = 0;
+            for (size_t j = 0; j < nv; j++) {
+                scale = fmax(scale, fabs(last[j]));
+                m = fmax(m, fabs((double)last[j] - row[j]));
+            }
+            worst = fmax(worst, m / (scale > 0 ? scale : 1));
+            free(ref);
+        }
+    }
+    if (!(worst < 1e-4))
+        fprintf(stderr, "\n  %s: a batched row differs from its sequence alone by %.2e of the largest logit\n", arch,
+                worst);
+    CU_ASSERT(worst < 1e-4);
+    free(lg);
+    rt_session_close(s);
+    gguf_close(f);
+}
+
 static void check_arch(size_t k)
 {
     const arch_case *c = &CASES[k];
@@ -638,6 +692,8 @@ static void check_arch(size_t k)
         CU_ASSERT_EQUAL(gguf_find_tensor(f, "output.weight") == NULL, c->tied);
         gguf_close(f);
     }
+
+    check_batched(c->arch, src);
 
     for (size_t w = 0; w < N_WTYPES; w++) {
         if (quick && !in_list(WTYPES[w].name, QUICK_WTYPES, sizeof QUICK_WTYPES / sizeof QUICK_WTYPES[0]))

@@ -10,7 +10,12 @@
  *   token id outside the vocabulary, a context overflow;
  * - a model whose weights the CPU cannot run is refused at open with the
  *   tensor and the type named: a matrix of an unsupported type (TQ2_0), and
- *   a norm weight that is not f32.
+ *   a norm weight that is not f32;
+ * - several sequences in one session: each prompt fed to its own sequence,
+ *   then batched decode steps of several sequences at their own positions,
+ *   give every row the logits a session of that sequence alone gives (f32
+ *   and f16 caches); a reset sequence starts over; bad batches are refused
+ *   without consuming anything.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -148,6 +153,111 @@ static void expect_refused(const char *path, const char *tensor, const char *typ
     gguf_close(f);
 }
 
+/* the four prompts of the sequences: pieces of the prompt above, of
+ * different lengths, and the tokens each is continued with */
+static const uint32_t seq_start[4] = {0, 3, 1, 5}, seq_len[4] = {5, 9, 2, 7};
+static const int32_t seq_next[2][4] = {{278, 18356, 322, 29889}, {6763, 512, 4177, 2825}};
+
+/* what one sequence alone gives: its prompt, then its next tokens one by one */
+static void alone(gguf_file *f, bool kv_f16, int s, int steps, float *out)
+{
+    rt_options o = {.n_threads = 2, .n_ctx = 32, .kv_f16 = kv_f16};
+    rt_session *ss = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &ss, &err), RF_OK);
+    CU_ASSERT_EQUAL(rt_eval(ss, prompt + seq_start[s], seq_len[s], out, &err), RF_OK);
+    for (int k = 0; k < steps; k++)
+        CU_ASSERT_EQUAL(rt_eval(ss, &seq_next[k][s], 1, out, &err), RF_OK);
+    rt_session_close(ss);
+}
+
+static void test_sequences(void)
+{
+    gguf_file *f = open_model();
+    const size_t nv = 32000;
+    for (int kvh = 0; kvh < 2; kvh++) {
+        rt_options o = {.n_threads = 2, .n_ctx = 32, .n_seq = 4, .kv_f16 = kvh == 1};
+        rt_session *s = NULL;
+        rf_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+        CU_ASSERT_EQUAL(rt_n_seq(s), 4);
+        float *lg = malloc(4 * nv * sizeof *lg), *ref = malloc(nv * sizeof *ref);
+        /* prompts, the last sequence first: each sequence's rows are its own */
+        for (int q = 3; q >= 0; q--) {
+            CU_ASSERT_EQUAL(rt_eval_seq(s, (uint32_t)q, prompt + seq_start[q], seq_len[q], lg, &err), RF_OK);
+            alone(f, kvh, q, 0, ref);
+            CU_ASSERT(max_rel_diff(ref, lg, nv) < 1e-4);
+            CU_ASSERT_EQUAL(rt_seq_n_past(s, (uint32_t)q), seq_len[q]);
+        }
+        /* a step of all four, in another order; then one of two */
+        const uint32_t order[4] = {2, 0, 3, 1}, pair[2] = {3, 2};
+        int32_t tok[4];
+        for (int i = 0; i < 4; i++)
+            tok[i] = seq_next[0][order[i]];
+        CU_ASSERT_EQUAL(rt_decode_batch(s, 4, order, tok, lg, &err), RF_OK);
+        for (int i = 0; i < 4; i++) {
+            alone(f, kvh, (int)order[i], 1, ref);
+            CU_ASSERT(max_rel_diff(ref, lg + i * nv, nv) < 1e-4);
+            CU_ASSERT_EQUAL(rt_seq_n_past(s, order[i]), seq_len[order[i]] + 1);
+        }
+        for (int i = 0; i < 2; i++)
+            tok[i] = seq_next[1][pair[i]];
+        CU_ASSERT_EQUAL(rt_decode_batch(s, 2, pair, tok, lg, &err), RF_OK);
+        for (int i = 0; i < 2; i++) {
+            alone(f, kvh, (int)pair[i], 2, ref);
+            CU_ASSERT(max_rel_diff(ref, lg + i * nv, nv) < 1e-4);
+        }
+        CU_ASSERT_EQUAL(rt_seq_n_past(s, 0), seq_len[0] + 1);
+        /* a reset sequence starts over; the others keep theirs */
+        rt_seq_reset(s, 3);
+        CU_ASSERT_EQUAL(rt_seq_n_past(s, 3), 0);
+        CU_ASSERT_EQUAL(rt_eval_seq(s, 3, prompt + seq_start[3], seq_len[3], lg, &err), RF_OK);
+        alone(f, kvh, 3, 0, ref);
+        CU_ASSERT(max_rel_diff(ref, lg, nv) < 1e-4);
+        CU_ASSERT_EQUAL(rt_seq_n_past(s, 2), seq_len[2] + 2);
+        free(lg);
+        free(ref);
+        rt_session_close(s);
+    }
+    gguf_close(f);
+}
+
+/* bad batches: refused, named, nothing consumed */
+static void test_bad_batches(void)
+{
+    gguf_file *f = open_model();
+    rt_options o = {.n_threads = 2, .n_ctx = 8, .n_seq = 3};
+    rt_session *s = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    float *lg = malloc(3 * 32000 * sizeof *lg);
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 1, prompt, 8, lg, &err), RF_OK); /* sequence 1 is full */
+    const uint32_t dup[2] = {0, 0}, out[2] = {0, 3}, full[2] = {2, 1}, ok[2] = {0, 2};
+    const int32_t tok[3] = {5, 6, 7}, bad_tok[2] = {5, 32000};
+    struct {
+        uint32_t n;
+        const uint32_t *seq;
+        const int32_t *tok;
+        const char *msg;
+    } cases[] = {{0, ok, tok, "a batch of 0"},     {4, ok, tok, "a batch of 4"},
+                 {2, dup, tok, "both sequence 0"}, {2, out, tok, "sequence 3, the session holds 3"},
+                 {2, full, tok, "sequence 1 is full"}, {2, ok, bad_tok, "outside the vocabulary"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CU_ASSERT_EQUAL(rt_decode_batch(s, cases[i].n, cases[i].seq, cases[i].tok, lg, &err), RF_E_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, cases[i].msg));
+        if (!strstr(err.msg, cases[i].msg))
+            fprintf(stderr, "expected '%s' in '%s'\n", cases[i].msg, err.msg);
+    }
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 3, prompt, 1, lg, &err), RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "sequence 3: the session holds 3"));
+    CU_ASSERT_TRUE(rt_seq_n_past(s, 0) == 0 && rt_seq_n_past(s, 1) == 8 && rt_seq_n_past(s, 2) == 0);
+    CU_ASSERT_EQUAL(rt_decode_batch(s, 2, ok, tok, lg, &err), RF_OK); /* still usable */
+    CU_ASSERT_TRUE(rt_seq_n_past(s, 0) == 1 && rt_seq_n_past(s, 2) == 1);
+    free(lg);
+    rt_session_close(s);
+    gguf_close(f);
+}
+
 static void test_unsupported_weights(void)
 {
     expect_refused(retyped("blk.3.ffn_down.weight", GGML_TYPE_TQ2_0, "tq2.gguf"), "blk.3.ffn_down.weight", "tq2_0");
@@ -162,5 +272,7 @@ int main(void)
     CU_add_test(s, "one batch, planned steps and token by token agree", test_batch_equals_stepwise);
     CU_add_test(s, "reset, and bad requests leave the session usable", test_reset_and_bad_requests);
     CU_add_test(s, "weights the CPU cannot run are refused by name", test_unsupported_weights);
+    CU_add_test(s, "sequences: prompts and batched decode steps match each alone", test_sequences);
+    CU_add_test(s, "bad batches are refused and consume nothing", test_bad_batches);
     return test_main();
 }

@@ -3,9 +3,13 @@
  * passes formed, in the scheduled order, each through the kernels of ops.h.
  *
  * Memory: one workspace (the size the memory planner computed, for steps
- * of plan_tokens tokens), the KV cache (one [n_ctx, Hkv, D] block per layer
- * for K and for V, f32 or f16), and scratch for the quantized activations
- * and attention scores; all allocated in prepare(), none on the hot path.
+ * of plan_tokens tokens, or the batch graph's for n_seq rows if larger), the
+ * KV cache (one [n_seq * n_ctx, Hkv, D] block per layer for K and for V, f32
+ * or f16: sequence s's positions from row s * n_ctx), and scratch for the
+ * quantized activations and attention scores; all allocated in prepare(),
+ * none on the hot path. Row t of a step stores its K/V at position pos[t]
+ * of sequence seqs[t] and attends to that sequence's positions up to it:
+ * a prompt's rows are one sequence, a batched decode step's each another.
  *
  * Fusion on the CPU: a matmul group quantizes its input once for all the
  * matmuls that read it (Q/K/V, gate/up) and runs its prologue (RMSNorm) and
@@ -71,7 +75,10 @@ const cpu_profile *cpu_session_profile(const rt_session *s)
 typedef struct step {
     rt_session *s;
     cpu_state *st;
+    const ir_graph *g;        /* the session's graph, or its batch graph */
+    const void *const *weights;
     int64_t T, P;
+    cpu_kv_rows rows;         /* where each row's K/V go and what it attends */
 } step;
 
 static int64_t dim_of(const step *x, int64_t d) { return rt_dim(d, x->T, x->P); }
@@ -88,7 +95,7 @@ static void *val(const step *x, const ir_node *n)
     switch (p.home) {
     case RT_IN_TOKENS: base = (char *)x->s->tokens; break;
     case RT_IN_POS: base = (char *)x->s->pos; break;
-    case RT_IN_WEIGHT: base = (char *)x->s->weights[p.node->id]; break;
+    case RT_IN_WEIGHT: base = (char *)x->weights[p.node->id]; break;
     case RT_IN_KV: base = x->st->kv[2 * p.node->ia[0] + p.node->ia[1]]; break;
     default: base = (char *)x->st->workspace; break;
     }
@@ -167,12 +174,12 @@ static void run_node_part(void *ctx, int ith, int nth)
         break;
     }
     case IR_OP_KV_STORE:
-        cpu_kv_store(val(x, n), x->st->kv_type, val(x, n->in[0]), n->type.dim[1], n->type.dim[2], x->P, a, b);
+        cpu_kv_store(val(x, n), x->st->kv_type, val(x, n->in[0]), n->type.dim[1], n->type.dim[2], &x->rows, a, b);
         break;
     case IR_OP_ATTENTION: {
         const ir_node *k = n->in[1];
         cpu_attn_params p = {
-            .T = x->T, .P = x->P, .Hq = (int)n->in[0]->type.dim[1], .Hkv = (int)k->type.dim[1],
+            .T = x->T, .rows = x->rows, .Hq = (int)n->in[0]->type.dim[1], .Hkv = (int)k->type.dim[1],
             .D = (int)k->type.dim[2], .scale = n->fa[0], .softcap = n->fa[1], .window = (int)n->ia[1],
             .cache_type = x->st->kv_type,
         };
@@ -227,7 +234,7 @@ static void run_node(const step *x, const ir_node *n)
  * g->nodes starting at i it consumed. */
 static uint32_t run_matmuls(const step *x, uint32_t i, rf_error *err, rf_status *st)
 {
-    ir_graph *g = x->s->graph;
+    const ir_graph *g = x->g;
     const ir_node *m0 = g->nodes[i];
     cpu_matmul_w ws[8];
     int n_w = 0;
@@ -261,10 +268,12 @@ static void debug_value(const step *x, const ir_node *n)
     fprintf(stderr, "debug %%%u %.6e %.6e\n", n->id, sum, abs);
 }
 
-static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
+/* Runs g for T rows: inputs s->tokens, s->pos, s->seqs; P the past of a
+ * single sequence's step (the views' sizes), 0 for a batch. */
+static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *weights, uint32_t T, int64_t P,
+                           float *logits, rf_error *err)
 {
-    step x = {s, s->state, T, s->n_past};
-    ir_graph *g = s->graph;
+    step x = {s, s->state, g, weights, T, P, {s->pos, s->seqs, s->n_ctx}};
     rf_status st = RF_OK;
     const ir_node *out = NULL;
     for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
@@ -296,6 +305,16 @@ static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *er
     return RF_OK;
 }
 
+static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
+{
+    return run_graph(s, s->graph, s->weights, T, s->n_past, logits, err);
+}
+
+static rf_status cpu_eval_batch(rt_session *s, uint32_t B, float *logits, rf_error *err)
+{
+    return run_graph(s, s->batch_graph, s->batch_weights, B, 0, logits, err);
+}
+
 /* ---- set-up ---------------------------------------------------------------- */
 
 static rf_status cpu_available(rf_error *err)
@@ -310,20 +329,11 @@ static void *alloc64(size_t n)
     return aligned_alloc(64, rounded);
 }
 
-static rf_status cpu_prepare(rt_session *s, rf_error *err)
+/* Every weight of g a kernel reads must have a CPU kernel; *qx_bytes and
+ * *max_D grow to what g's products and caches need. */
+static rf_status check_graph(rt_session *s, cpu_state *st, const ir_graph *g, int64_t *qx_bytes, int64_t *max_D,
+                             rf_error *err)
 {
-    ir_graph *g = s->graph;
-    cpu_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return rf_fail(err, RF_E_NOMEM, "out of memory");
-    s->state = st;
-    st->kv_type = s->opt.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
-    const char *prof = getenv("ROCMFORGE_PROFILE");
-    st->profile = prof && *prof && strcmp(prof, "0") != 0;
-    const char *dbg = getenv("ROCMFORGE_CPU_DEBUG");
-    st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
-    /* every weight a kernel reads must have a CPU kernel */
-    int64_t qx_bytes = 0, max_D = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         const ir_node *w = n->op == IR_OP_MATMUL || n->op == IR_OP_EMBED ? n->in[n->op == IR_OP_MATMUL] : NULL;
@@ -341,17 +351,41 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
         if (n->op == IR_OP_MATMUL) {
             int64_t K = w->type.dim[1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0) / 4 / K;
             int64_t b = cpu_matmul_qx_bytes(w->type.elem, M, K);
-            if (b > qx_bytes)
-                qx_bytes = b;
+            if (b > *qx_bytes)
+                *qx_bytes = b;
         }
-        if (n->op == IR_OP_KV_STORE && n->type.dim[2] > max_D)
-            max_D = n->type.dim[2];
+        if (n->op == IR_OP_KV_STORE && n->type.dim[2] > *max_D)
+            *max_D = n->type.dim[2];
         if (n->op == IR_OP_KV_STORE && (uint32_t)n->ia[0] + 1 > st->n_layer)
             st->n_layer = (uint32_t)n->ia[0] + 1;
     }
+    return RF_OK;
+}
+
+static rf_status cpu_prepare(rt_session *s, rf_error *err)
+{
+    ir_graph *g = s->graph;
+    cpu_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    s->state = st;
+    st->kv_type = s->opt.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    const char *prof = getenv("ROCMFORGE_PROFILE");
+    st->profile = prof && *prof && strcmp(prof, "0") != 0;
+    const char *dbg = getenv("ROCMFORGE_CPU_DEBUG");
+    st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+    /* one workspace for both graphs' steps (never at once) */
+    int64_t qx_bytes = 0, max_D = 0, ws = g->workspace_bytes;
+    rf_status rc = check_graph(s, st, g, &qx_bytes, &max_D, err);
+    if (rc == RF_OK && s->batch_graph) {
+        rc = check_graph(s, st, s->batch_graph, &qx_bytes, &max_D, err);
+        ws = s->batch_graph->workspace_bytes > ws ? s->batch_graph->workspace_bytes : ws;
+    }
+    if (rc != RF_OK)
+        return rc;
     if (!(st->pool = cpu_pool_new(s->opt.n_threads)))
         return rf_fail(err, RF_E_NOMEM, "cannot start the CPU threads");
-    st->workspace = alloc64((size_t)g->workspace_bytes);
+    st->workspace = alloc64((size_t)ws);
     st->qx = alloc64((size_t)qx_bytes);
     st->attn_scratch_per_thread = cpu_attention_scratch(s->n_ctx, (int)max_D);
     st->attn_scratch = alloc64((size_t)(st->attn_scratch_per_thread * cpu_pool_size(st->pool)) * sizeof(float));
@@ -362,10 +396,12 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
         const ir_node *n = g->nodes[i];
         if (n->op != IR_OP_KV_STORE)
             continue;
-        size_t bytes = (size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * ggml_type_get(st->kv_type)->type_size;
+        size_t bytes = (size_t)s->n_seq * s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) *
+                       ggml_type_get(st->kv_type)->type_size;
         void **slot = &st->kv[2 * n->ia[0] + n->ia[1]];
         if (!*slot && !(*slot = alloc64(bytes)))
-            return rf_fail(err, RF_E_NOMEM, "out of memory for the KV cache (%u positions)", s->n_ctx);
+            return rf_fail(err, RF_E_NOMEM, "out of memory for the KV cache (%u sequences of %u positions)", s->n_seq,
+                           s->n_ctx);
     }
     return RF_OK;
 }
@@ -394,6 +430,7 @@ const rt_backend rt_backend_cpu = {
     .available = cpu_available,
     .prepare = cpu_prepare,
     .eval = cpu_eval,
+    .eval_batch = cpu_eval_batch,
     .reset = cpu_reset,
     .release = cpu_release,
 };

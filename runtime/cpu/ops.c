@@ -290,16 +290,24 @@ void cpu_rope(float *x, const int32_t *pos, int64_t H, int64_t D, const cpu_rope
 
 /* ---- KV cache and attention ---------------------------------------------------- */
 
-void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, int64_t P, int64_t t0,
-                  int64_t t1)
+/* the cache row of step row t */
+static int64_t kv_row_of(const cpu_kv_rows *r, int64_t t)
+{
+    return (r->seq ? (int64_t)r->seq[t] * r->seq_rows : 0) + r->pos[t];
+}
+
+void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, const cpu_kv_rows *r,
+                  int64_t t0, int64_t t1)
 {
     const int64_t row = H * D;
-    if (cache_type == GGML_TYPE_F32) {
-        memcpy((float *)cache + (P + t0) * row, x + t0 * row, (size_t)((t1 - t0) * row) * sizeof(float));
-        return;
+    assert(cache_type == GGML_TYPE_F32 || cache_type == GGML_TYPE_F16);
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t c = kv_row_of(r, t);
+        if (cache_type == GGML_TYPE_F32)
+            memcpy((float *)cache + c * row, x + t * row, (size_t)row * sizeof(float));
+        else
+            cpu_ops_kernels_get()->to_f16(x + t * row, (uint16_t *)cache + c * row, row);
     }
-    assert(cache_type == GGML_TYPE_F16);
-    cpu_ops_kernels_get()->to_f16(x + t0 * row, (uint16_t *)cache + (P + t0) * row, (t1 - t0) * row);
 }
 
 int64_t cpu_attention_scratch(int64_t kv_len, int D)
@@ -360,14 +368,19 @@ void cpu_attention(const float *q, const void *kcache, const void *vcache, float
      * Hkv; heads that share a kv head are adjacent, so the threads reading
      * the same K/V rows run at the same time and share them in cache */
     const int64_t n_items = p->T * p->Hq;
+    const size_t esize = p->cache_type == GGML_TYPE_F16 ? 2 : 4;
     for (int64_t it = ith; it < n_items; it += nth) {
         const int64_t t = it / p->Hq;
         const int h = (int)(it % p->Hq);
-        const int64_t pos = p->P + t;
+        const int64_t pos = p->rows.pos[t];
+        /* the row's sequence: its cache from position 0 */
+        const size_t base = (size_t)(p->rows.seq ? (int64_t)p->rows.seq[t] * p->rows.seq_rows : 0) *
+                            (size_t)p->Hkv * (size_t)p->D * esize;
         int64_t j0 = 0;
         if (p->window > 0 && pos - p->window + 1 > 0)
             j0 = pos - p->window + 1;
         const int64_t row = (t * p->Hq + h) * p->D;
-        attend_one(k, q + row, kcache, vcache, out + row, p, h / group, j0, pos, scratch);
+        attend_one(k, q + row, (const char *)kcache + base, (const char *)vcache + base, out + row, p, h / group, j0,
+                   pos, scratch);
     }
 }

@@ -75,15 +75,24 @@ typedef struct cpu_rope_params {
 void cpu_rope(float *x, const int32_t *pos, int64_t H, int64_t D, const cpu_rope_params *p, int64_t t0, int64_t t1);
 
 /* ---- KV cache and attention ----------------------------------------------- */
-/* A layer's K or V cache: [n_ctx, H, D] of f32 or f16 (cache_type). */
-void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, int64_t P,
+/* Where the rows of a step go in the cache: row t is position pos[t] of
+ * sequence seq[t], each sequence seq_rows positions of the cache. */
+typedef struct cpu_kv_rows {
+    const int32_t *pos, *seq;
+    int64_t seq_rows;
+} cpu_kv_rows;
+/* A layer's K or V cache: [n_seq * seq_rows, H, D] of f32 or f16
+ * (cache_type); rows t in [t0, t1) of x[T, H, D] stored where r says. */
+void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, const cpu_kv_rows *r,
                   int64_t t0, int64_t t1);
 /* out[T, Hq*D] = softmax(scale * q·k^T [softcapped], causal, window) · v for
- * query rows and heads split by (ith, nth); q[T,Hq,D]; k, v caches hold
- * positions 0..P+T-1. window > 0: a query at position p sees keys in
- * (p - window, p]. scratch: cpu_attention_scratch(P + T) floats per thread. */
+ * query rows and heads split by (ith, nth); q[T,Hq,D]; row t sees keys
+ * 0..pos[t] of its sequence (rows), which the cache holds. window > 0: a
+ * query at position p sees keys in (p - window, p]. scratch:
+ * cpu_attention_scratch(the longest sequence) floats per thread. */
 typedef struct cpu_attn_params {
-    int64_t T, P;
+    int64_t T;
+    cpu_kv_rows rows;
     int Hq, Hkv, D;
     float scale, softcap;
     int window;

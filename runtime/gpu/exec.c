@@ -538,6 +538,9 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     rf_status rc;
     if ((rc = gpu_open(NULL, 0, &st->api, &st->info, err)) != RF_OK)
         return rc;
+    if (s->n_seq > 1) /* "auto" then runs on the CPU, and says why */
+        return rf_fail(err, RF_E_UNSUPPORTED, "%s: a GPU session holds one sequence for now, not %u", st->info.name,
+                       s->n_seq);
     st->by_id = calloc(g->next_id ? g->next_id : 1, sizeof *st->by_id);
     st->weight_at = calloc(g->next_id ? g->next_id : 1, sizeof *st->weight_at);
     if (!st->by_id || !st->weight_at)

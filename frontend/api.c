@@ -10,6 +10,7 @@
 
 #include "frontend/gguf.h"
 #include "frontend/info.h"
+#include "frontend/model.h"
 #include "frontend/tokenizer.h"
 #include "support/error.h"
 
@@ -52,6 +53,20 @@ static rf_status need_vocab(rf_model *m, rf_error *err)
     if (m->vocab)
         return RF_OK;
     return tok_vocab_load(m->gguf, &m->vocab, err);
+}
+
+const gguf_file *rf_model_file(const rf_model *m) { return m->gguf; }
+
+rf_status rf_model_vocab(rf_model *m, const tok_vocab **out, rf_error *err)
+{
+    rf_status s = need_vocab(m, err);
+    *out = s == RF_OK ? m->vocab : NULL;
+    return s;
+}
+
+bool rf_token_is_eog(rf_model *m, int32_t id)
+{
+    return need_vocab(m, NULL) == RF_OK && tok_vocab_is_eog(m->vocab, id);
 }
 
 uint32_t rf_vocab_size(rf_model *m)

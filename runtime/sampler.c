@@ -52,7 +52,7 @@ typedef struct cand {
     int32_t id;
 } cand;
 
-struct sampler {
+struct rf_sampler {
     sampler_params p;
     uint32_t n_vocab;
     uint64_t seed;          /* resolved (never SAMPLER_SEED_RANDOM) */
@@ -364,3 +364,17 @@ int32_t sampler_sample(sampler *s, float *logits)
     sampler_accept(s, tok);
     return tok;
 }
+
+/* ---- the public names (rocmforge.h) ----------------------------------------- */
+
+rf_sampler_params rf_sampler_defaults(void) { return sampler_default_params(); }
+
+rf_status rf_sampler_new(const rf_sampler_params *p, uint32_t n_vocab, rf_sampler **out, rf_error *err)
+{
+    return sampler_new(p, n_vocab, out, err);
+}
+
+void rf_sampler_free(rf_sampler *s) { sampler_free(s); }
+int32_t rf_sampler_sample(rf_sampler *s, float *logits) { return sampler_sample(s, logits); }
+void rf_sampler_accept(rf_sampler *s, int32_t id) { sampler_accept(s, id); }
+void rf_sampler_reset(rf_sampler *s) { sampler_reset(s); }

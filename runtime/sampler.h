@@ -15,24 +15,16 @@
 
 #include "rocmforge/rocmforge.h"
 
-typedef struct sampler_params {
-    float temperature;     /* <= 0: greedy */
-    int32_t top_k;         /* <= 0: off */
-    float top_p;           /* >= 1: off */
-    float min_p;           /* <= 0: off */
-    float repeat_penalty;  /* 1: off */
-    float presence_penalty;
-    float frequency_penalty;
-    int32_t penalty_last_n;/* tokens the penalties look back over */
-    uint64_t seed;         /* SAMPLER_SEED_RANDOM: drawn from the clock */
-} sampler_params;
+/* the public rf_sampler_params and rf_sampler (rocmforge.h), by their
+ * internal names */
+typedef rf_sampler_params sampler_params;
 
 /* llama.cpp's LLAMA_DEFAULT_SEED: "pick one for me". */
-#define SAMPLER_SEED_RANDOM UINT64_C(0xFFFFFFFF)
+#define SAMPLER_SEED_RANDOM RF_SEED_RANDOM
 
 sampler_params sampler_default_params(void); /* llama.cpp's CLI defaults */
 
-typedef struct sampler sampler;
+typedef struct rf_sampler sampler;
 rf_status sampler_new(const sampler_params *p, uint32_t n_vocab, sampler **out, rf_error *err);
 void sampler_free(sampler *s);
 /* Picks a token from logits (modified in place) and records it in the

@@ -258,6 +258,56 @@ static void test_bad_batches(void)
     gguf_close(f);
 }
 
+/* The public API (rocmforge.h) over the same: two sessions, one of three
+ * sequences stepped together, one of a single sequence; the same logits. */
+static void test_public_api(void)
+{
+    rf_error err = {0};
+    rf_model *m = NULL;
+    rf_session *multi = NULL, *one = NULL;
+    CU_ASSERT_EQUAL_FATAL(rf_model_open(MODEL, &m, &err), RF_OK);
+    rf_session_options so = {.backend = "cpu", .n_threads = 2, .n_ctx = 32, .n_seq = 3};
+    CU_ASSERT_EQUAL_FATAL(rf_session_open(m, &so, &multi, &err), RF_OK);
+    so.n_seq = 0;
+    CU_ASSERT_EQUAL_FATAL(rf_session_open(m, &so, &one, &err), RF_OK);
+    CU_ASSERT_STRING_EQUAL(rf_session_backend(multi), "cpu");
+    CU_ASSERT_TRUE(rf_session_n_seq(multi) == 3 && rf_session_n_seq(one) == 1 && rf_session_n_ctx(one) == 32);
+    const size_t nv = rf_session_n_vocab(one);
+    float *lg = malloc(3 * nv * sizeof *lg), *ref = malloc(nv * sizeof *ref);
+    for (uint32_t q = 0; q < 3; q++)
+        CU_ASSERT_EQUAL(rf_session_eval(multi, q, prompt + seq_start[q], seq_len[q], NULL, &err), RF_OK);
+    const uint32_t seq[3] = {1, 2, 0};
+    int32_t tok[3];
+    for (int i = 0; i < 3; i++)
+        tok[i] = seq_next[0][seq[i]];
+    CU_ASSERT_EQUAL(rf_session_decode_batch(multi, 3, seq, tok, lg, &err), RF_OK);
+    for (int i = 0; i < 3; i++) {
+        rf_session_forget(one, 0);
+        CU_ASSERT_EQUAL(rf_session_n_past(one, 0), 0);
+        CU_ASSERT_EQUAL(rf_session_eval(one, 0, prompt + seq_start[seq[i]], seq_len[seq[i]], NULL, &err), RF_OK);
+        CU_ASSERT_EQUAL(rf_session_eval(one, 0, &tok[i], 1, ref, &err), RF_OK);
+        CU_ASSERT(max_rel_diff(ref, lg + i * nv, nv) < 1e-4);
+        CU_ASSERT_EQUAL(rf_session_n_past(multi, seq[i]), seq_len[seq[i]] + 1);
+    }
+    /* greedy sampling is the argmax; a bad sequence is an error */
+    rf_sampler_params sp = rf_sampler_defaults();
+    sp.temperature = 0;
+    rf_sampler *smp = NULL;
+    CU_ASSERT_EQUAL_FATAL(rf_sampler_new(&sp, (uint32_t)nv, &smp, &err), RF_OK);
+    size_t best = 0;
+    for (size_t v = 1; v < nv; v++)
+        best = ref[v] > ref[best] ? v : best;
+    CU_ASSERT_EQUAL(rf_sampler_sample(smp, ref), (int32_t)best);
+    CU_ASSERT_EQUAL(rf_session_eval(one, 1, tok, 1, NULL, &err), RF_E_ARG);
+    CU_ASSERT_TRUE(rf_token_is_eog(m, 2) && !rf_token_is_eog(m, 1)); /* EOS 2, BOS 1 */
+    rf_sampler_free(smp);
+    free(lg);
+    free(ref);
+    rf_session_close(multi);
+    rf_session_close(one);
+    rf_model_close(m);
+}
+
 static void test_unsupported_weights(void)
 {
     expect_refused(retyped("blk.3.ffn_down.weight", GGML_TYPE_TQ2_0, "tq2.gguf"), "blk.3.ffn_down.weight", "tq2_0");
@@ -274,5 +324,6 @@ int main(void)
     CU_add_test(s, "weights the CPU cannot run are refused by name", test_unsupported_weights);
     CU_add_test(s, "sequences: prompts and batched decode steps match each alone", test_sequences);
     CU_add_test(s, "bad batches are refused and consume nothing", test_bad_batches);
+    CU_add_test(s, "the public API: sessions, batches, sampling", test_public_api);
     return test_main();
 }

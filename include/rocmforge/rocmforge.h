@@ -1,8 +1,10 @@
 /*
  * rocmforge.h: the public C API of ROCmForge.
  *
- * Small on purpose: opaque handles, plain structs for facts, and one error
- * convention. Every call that can fail returns an rf_status and, when given a
+ * Small on purpose: opaque handles, plain structs for facts and options,
+ * and one error convention. A program opens a model (its facts and its
+ * tokenizer), a session on it (evaluation on the CPU or a GPU, one or more
+ * sequences) and a sampler; examples/generate.c is one in fifty lines. Every call that can fail returns an rf_status and, when given a
  * non-NULL rf_error, fills in a one-line message that names what failed and
  * where (file, byte offset, metadata key or tensor). Nothing here prints or
  * exits; the command-line tool (cli/) and the server decide what to do.
@@ -104,6 +106,77 @@ rf_status rf_detokenize(rf_model *m, const int32_t *ids, size_t n_ids, unsigned 
                         char **text, size_t *len, rf_error *err);
 
 uint32_t rf_vocab_size(rf_model *m);
+
+/* Is id an end-of-generation token (EOS, EOT, EOM and their kin)? */
+bool rf_token_is_eog(rf_model *m, int32_t id);
+
+/* ---- sessions: evaluating tokens --------------------------------------- */
+
+/* A session is the model compiled for a backend, with its KV cache: n_seq
+ * sequences (conversations), each with its own positions, evaluated one
+ * prompt at a time or several together, one token each, in one step. */
+typedef struct rf_session rf_session;
+
+typedef struct rf_session_options {
+    const char *backend;   /* "cpu", "gpu" or "auto" (NULL: auto, the GPU when one is usable) */
+    int n_threads;         /* CPU threads; <= 0: the physical cores */
+    uint32_t n_ctx;        /* positions a sequence holds; 0: the model's context length */
+    uint32_t n_seq;        /* sequences; 0: 1 (the GPU holds one for now) */
+    uint32_t n_ubatch;     /* tokens a step: a longer prompt runs in chunks; 0: 512 */
+    bool kv_f16;           /* the KV cache in f16 (as llama.cpp's default), else f32 */
+    const char *cache_dir; /* the GPU's kernel cache; NULL: ~/.cache/rocmforge */
+} rf_session_options;
+
+/* Plans the model for the backend (a GPU builds its kernels through the
+ * cache) and allocates the cache. m must outlive the session. */
+rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session **out, rf_error *err);
+void rf_session_close(rf_session *s);
+
+/* Feeds ids[0..n) to sequence seq at its next positions; logits, unless
+ * NULL, receives the last token's n_vocab logits. An error changes nothing
+ * the session knows (the sequence keeps its positions). */
+rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, float *logits,
+                          rf_error *err);
+/* One step that feeds ids[i] to sequence seq[i] for n distinct sequences;
+ * logits receives n rows of n_vocab, row i sequence seq[i]'s. */
+rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids,
+                                  float *logits, rf_error *err);
+uint32_t rf_session_n_past(const rf_session *s, uint32_t seq); /* positions sequence seq holds */
+void rf_session_forget(rf_session *s, uint32_t seq);           /* the sequence starts over */
+uint32_t rf_session_n_ctx(const rf_session *s);
+uint32_t rf_session_n_seq(const rf_session *s);
+uint32_t rf_session_n_vocab(const rf_session *s);
+const char *rf_session_backend(const rf_session *s);  /* "cpu" or "gpu" */
+const char *rf_session_fallback(const rf_session *s); /* why "auto" runs on the CPU, or NULL */
+
+/* ---- sampling ------------------------------------------------------------ */
+
+/* llama.cpp's chain and order: penalties over the last penalty_last_n
+ * accepted tokens, top-k, top-p, min-p, temperature, a draw (the argmax
+ * when temperature <= 0). A seed repeats itself on every platform. */
+typedef struct rf_sampler_params {
+    float temperature;      /* <= 0: greedy */
+    int32_t top_k;          /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off */
+    float presence_penalty;
+    float frequency_penalty;
+    int32_t penalty_last_n; /* tokens the penalties look back over */
+    uint64_t seed;          /* RF_SEED_RANDOM: drawn from the clock */
+} rf_sampler_params;
+
+#define RF_SEED_RANDOM UINT64_C(0xFFFFFFFF) /* llama.cpp's LLAMA_DEFAULT_SEED */
+
+rf_sampler_params rf_sampler_defaults(void); /* llama.cpp's CLI defaults */
+
+typedef struct rf_sampler rf_sampler;
+rf_status rf_sampler_new(const rf_sampler_params *p, uint32_t n_vocab, rf_sampler **out, rf_error *err);
+void rf_sampler_free(rf_sampler *s);
+/* A token from logits (changed in place), recorded for the penalties. */
+int32_t rf_sampler_sample(rf_sampler *s, float *logits);
+void rf_sampler_accept(rf_sampler *s, int32_t id); /* record without sampling (the prompt) */
+void rf_sampler_reset(rf_sampler *s);              /* no history, the seed from the start */
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,75 @@
+/*
+ * api.c: the public rf_session (rocmforge.h) over a runtime session.
+ *
+ * A thin layer: the options become rt_options, the calls rt_eval_seq and
+ * rt_decode_batch. rf_session_eval wants only the last token's logits, so
+ * it asks the runtime for exactly those (a graph with the last-row cut).
+ */
+#include <stdlib.h>
+
+#include "frontend/model.h"
+#include "runtime/runtime.h"
+#include "support/error.h"
+
+struct rf_session {
+    rt_session *rt;
+    float *scratch; /* (n_vocab) logits nobody asked for */
+};
+
+rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session **out, rf_error *err)
+{
+    *out = NULL;
+    rf_session_options o = opt ? *opt : (rf_session_options){0};
+    rt_options ro = {.backend = o.backend,
+                     .n_threads = o.n_threads,
+                     .n_ctx = o.n_ctx,
+                     .n_seq = o.n_seq,
+                     .n_batch = o.n_ubatch,
+                     .kv_f16 = o.kv_f16,
+                     .cache_dir = o.cache_dir};
+    rf_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    rf_status st = rt_session_open(rf_model_file(m), &ro, &s->rt, err);
+    if (st == RF_OK && !(s->scratch = malloc(rt_n_vocab(s->rt) * sizeof *s->scratch)))
+        st = rf_fail(err, RF_E_NOMEM, "out of memory");
+    if (st != RF_OK) {
+        rf_session_close(s);
+        return st;
+    }
+    *out = s;
+    return RF_OK;
+}
+
+void rf_session_close(rf_session *s)
+{
+    if (!s)
+        return;
+    rt_session_close(s->rt);
+    free(s->scratch);
+    free(s);
+}
+
+rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, float *logits,
+                          rf_error *err)
+{
+    if (n > UINT32_MAX)
+        return rf_fail(err, RF_E_ARG, "%zu tokens in one call", n);
+    return rt_eval_seq(s->rt, seq, ids, (uint32_t)n, logits ? logits : s->scratch, err);
+}
+
+rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids,
+                                  float *logits, rf_error *err)
+{
+    if (n > UINT32_MAX)
+        return rf_fail(err, RF_E_ARG, "a batch of %zu", n);
+    return rt_decode_batch(s->rt, (uint32_t)n, seq, ids, logits, err);
+}
+
+uint32_t rf_session_n_past(const rf_session *s, uint32_t seq) { return rt_seq_n_past(s->rt, seq); }
+void rf_session_forget(rf_session *s, uint32_t seq) { rt_seq_reset(s->rt, seq); }
+uint32_t rf_session_n_ctx(const rf_session *s) { return rt_n_ctx(s->rt); }
+uint32_t rf_session_n_seq(const rf_session *s) { return rt_n_seq(s->rt); }
+uint32_t rf_session_n_vocab(const rf_session *s) { return rt_n_vocab(s->rt); }
+const char *rf_session_backend(const rf_session *s) { return rt_backend_name(s->rt); }
+const char *rf_session_fallback(const rf_session *s) { return rt_fallback_reason(s->rt); }

@@ -31,7 +31,7 @@ VOCABS=$REF/llama.cpp/models
 
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DROCMFORGE_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j "$JOBS" --target fuzz_gguf fuzz_tokenizer gen_gguf_corpus
+cmake --build "$BUILD" -j "$JOBS" --target fuzz_gguf fuzz_tokenizer fuzz_jinja gen_gguf_corpus
 
 OUT=$BUILD/fuzz-out
 mkdir -p "$OUT"
@@ -77,6 +77,14 @@ for v in llama-spm gpt-2 llama-bpe bert-bge nomic-bert-moe; do
   run "tokenizer-$v" "$BUILD/tests/fuzz/fuzz_tokenizer" "$SRC/tests/fuzz/corpus/tokenizer" 4096 \
     ROCMFORGE_FUZZ_VOCAB="$vocab"
 done
+
+# Jinja: the snippets and llama.cpp's chat templates as seeds.
+seeds=$OUT/jinja-seeds
+rm -rf "$seeds"
+mkdir -p "$seeds"
+cp "$VOCABS"/templates/*.jinja "$seeds"/ 2>/dev/null || true
+cp "$SRC"/tests/fuzz/corpus/jinja/* "$seeds"/ 2>/dev/null || true
+run jinja "$BUILD/tests/fuzz/fuzz_jinja" "$seeds" 65536
 
 if [ -n "$failed" ]; then
   echo "run-fuzzers: failed:$failed" >&2

@@ -16,6 +16,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "tokenize MODEL TEXT [--special] [--no-bos]   the model's token ids for TEXT"},
     {"detokenize", cmd_detokenize, "detokenize MODEL ID... [--special]      the text of token ids"},
     {"ir", cmd_ir, "ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS]   the IR at a stage"},
+    {"template", cmd_template, "template MODEL --messages FILE.json [--chat-template-file F]   the prompt its chat template makes"},
     {"run", cmd_run, "run MODEL -p TEXT [-n N] [sampling options] [--backend B]   generate text ('run --help')"},
     {"logits", cmd_logits, "logits MODEL --tokens IDS --out FILE [--backend B] [--threads N]   every position's logits"},
     {"kernels", cmd_kernels, "kernels MODEL [--arch ARCH] [--list] [--name SUBSTR]   the generated kernel source"},

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "frontend/gguf.h"
 #include "jinja/jinja.h"
 #include "test_util.h"
 
@@ -214,6 +215,74 @@ static void test_against_jinja2(void)
     free(pend);
 }
 
+/* rf_chat_render: the model's template (or a named one, or the plain
+ * format of a model without any), the BOS and EOS texts of its vocabulary,
+ * add_generation_prompt, extra variables from a conversation object, and
+ * errors: a template's raise_exception, bad JSON, a missing name. */
+static void test_chat_render(void)
+{
+    static const char tmpl[] = "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"
+                               "{% if add_generation_prompt %}[assistant]{% endif %}{{ eos_token }}";
+    static const char named[] = "{{ tools|length }} tools, {{ messages|length }} message";
+    static const char strict[] = "{% if messages[0].role != 'system' %}{{ raise_exception('a system message first') "
+                                 "}}{% endif %}ok";
+    char vocab[4200];
+    snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
+    rf_error err = {0};
+    gguf_file *f = NULL;
+    CU_ASSERT_EQUAL_FATAL(gguf_open(vocab, &f, &err), RF_OK);
+    const char *paths[2] = {test_tmp_path("chat.gguf"), test_tmp_path("plain.gguf")};
+    for (int k = 0; k < 2; k++) {
+        gguf_writer *w = gguf_writer_new(3);
+        CU_ASSERT_EQUAL(gguf_writer_copy_kvs(w, f), RF_OK);
+        if (k == 0) {
+            CU_ASSERT_EQUAL(gguf_writer_set_str(w, "tokenizer.chat_template", tmpl, strlen(tmpl)), RF_OK);
+            CU_ASSERT_EQUAL(gguf_writer_set_str(w, "tokenizer.chat_template.tool_use", named, strlen(named)), RF_OK);
+        }
+        CU_ASSERT_EQUAL_FATAL(gguf_writer_write(w, paths[k], &err), RF_OK);
+        gguf_writer_free(w);
+    }
+    gguf_close(f);
+    static const char conv[] = "[{\"role\": \"user\", \"content\": \"Hi\"}]";
+    static const char obj[] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"tools\": [1, 2]}";
+    struct {
+        int model;
+        const char *conv;
+        rf_chat_options o;
+        const char *want; /* or, with st != RF_OK, a piece of the message */
+        rf_status st;
+    } cases[] = {
+        {0, conv, {0}, "<s>[user]Hi[assistant]</s>", RF_OK},
+        {0, conv, {.no_generation_prompt = true}, "<s>[user]Hi</s>", RF_OK},
+        {0, obj, {.template_name = "tool_use"}, "2 tools, 1 message", RF_OK},
+        {0, conv, {.template_text = strict}, "raise_exception: a system message first", RF_E_FORMAT},
+        {0, conv, {.template_name = "missing"}, "no chat template named 'missing'", RF_E_NOTFOUND},
+        {0, "[{\"role\": 1}]", {0}, "message 0 is not an object with a string \"role\"", RF_E_FORMAT},
+        {0, "[{", {0}, "conversation: line 1", RF_E_FORMAT},
+        {1, conv, {0}, "user: Hi\nassistant:", RF_OK},
+        {1, conv, {.no_generation_prompt = true}, "user: Hi\n", RF_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rf_model *m = NULL;
+        CU_ASSERT_EQUAL_FATAL(rf_model_open(paths[cases[i].model], &m, &err), RF_OK);
+        char *out = NULL;
+        size_t len = 0;
+        rf_status st = rf_chat_render(m, cases[i].conv, strlen(cases[i].conv), &cases[i].o, &out, &len, &err);
+        CU_ASSERT_EQUAL(st, cases[i].st);
+        if (st == RF_OK && cases[i].st == RF_OK) {
+            CU_ASSERT_TRUE(len == strlen(cases[i].want) && !strcmp(out, cases[i].want));
+            if (strcmp(out, cases[i].want))
+                fprintf(stderr, "case %zu: [%s], want [%s]\n", i, out, cases[i].want);
+        } else if (st != RF_OK) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, cases[i].want));
+            if (!strstr(err.msg, cases[i].want))
+                fprintf(stderr, "case %zu: '%s' lacks '%s'\n", i, err.msg, cases[i].want);
+        }
+        free(out);
+        rf_model_close(m);
+    }
+}
+
 /* Bad templates are errors that name the line and column. */
 static void test_parse_errors(void)
 {
@@ -248,5 +317,6 @@ int main(void)
     CU_pSuite s = CU_add_suite("jinja", NULL, NULL);
     CU_add_test(s, "snippets and llama.cpp's chat templates against jinja2", test_against_jinja2);
     CU_add_test(s, "bad templates are errors with line:column", test_parse_errors);
+    CU_add_test(s, "rf_chat_render: the model's template, named ones, the plain format, errors", test_chat_render);
     return test_main();
 }

@@ -110,6 +110,25 @@ uint32_t rf_vocab_size(rf_model *m);
 /* Is id an end-of-generation token (EOS, EOT, EOM and their kin)? */
 bool rf_token_is_eog(rf_model *m, int32_t id);
 
+/* ---- chat templates ------------------------------------------------------ */
+
+typedef struct rf_chat_options {
+    const char *template_text; /* a Jinja template instead of the model's (NULL: the model's) */
+    const char *template_name; /* the model's tokenizer.chat_template.NAME instead of its default */
+    bool no_generation_prompt; /* false: the text ends by opening the assistant's turn */
+} rf_chat_options;
+
+/* The prompt for a conversation, rendered by the model's chat template as
+ * transformers renders it (Jinja, with messages, add_generation_prompt,
+ * bos_token and eos_token). conversation is JSON: an OpenAI messages array,
+ * or an object whose "messages" and other keys (tools, ...) become the
+ * template's variables. A model without a template gets "role: content"
+ * lines and "assistant:". *out is malloc'd and NUL-terminated. A template
+ * that fails (raise_exception: "roles must alternate") is RF_E_FORMAT with
+ * its message. */
+rf_status rf_chat_render(rf_model *m, const char *conversation, size_t len, const rf_chat_options *opt,
+                         char **out, size_t *out_len, rf_error *err);
+
 /* ---- sessions: evaluating tokens --------------------------------------- */
 
 /* A session is the model compiled for a backend, with its KV cache: n_seq

@@ -43,6 +43,7 @@
 #include "codegen/templates.h"
 #include "ir/passes/passes.h"
 #include "support/error.h"
+#include "support/strbuf.h"
 
 enum {
     WAVES_MATMUL = 4,  /* wavefronts per matmul block */
@@ -57,63 +58,6 @@ enum {
     SPLIT_MAX = 64,           /* key ranges of a decode step's attention row and head, at most */
     QTAIL_MAX_SEG = 1024,     /* 256-column segments a quantize-out tail converts, at most (K <= 262144) */
 };
-
-/* ---- a growable string -------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) RF_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
-}
 
 /* an f32 constant as C++ source that reads back to the same float */
 static const char *flit(char buf[32], float v)
@@ -138,11 +82,11 @@ typedef struct hole {
 
 /* Copies tmpl to out with every {{NAME}} replaced; a hole without a value
  * is a bug in this file. */
-static void render(sbuf *out, const char *tmpl, const hole *holes, size_t n_holes)
+static void render(strbuf *out, const char *tmpl, const hole *holes, size_t n_holes)
 {
     const char *p = tmpl;
     for (const char *q; (q = strstr(p, "{{"));) {
-        sb_put(out, p, (size_t)(q - p));
+        strbuf_put(out, p, (size_t)(q - p));
         const char *e = strstr(q, "}}");
         RF_ASSERT(e);
         size_t len = (size_t)(e - q - 2);
@@ -151,15 +95,15 @@ static void render(sbuf *out, const char *tmpl, const hole *holes, size_t n_hole
             if (strlen(holes[i].name) == len && !memcmp(holes[i].name, q + 2, len))
                 v = holes[i].value;
         RF_ASSERT(v);
-        sb_put(out, v, strlen(v));
+        strbuf_put(out, v, strlen(v));
         p = e + 2;
     }
-    sb_put(out, p, strlen(p));
+    strbuf_put(out, p, strlen(p));
 }
 
 /* The part of templates/quant.hip from the line "// @<tag>" to the next
  * "// @" line. */
-static void quant_section(sbuf *out, const char *tag)
+static void quant_section(strbuf *out, const char *tag)
 {
     const char *lib = cg_template_text("quant");
     RF_ASSERT(lib);
@@ -168,7 +112,7 @@ static void quant_section(sbuf *out, const char *tag)
     const char *s = strstr(lib, marker);
     RF_ASSERT(s);
     const char *e = strstr(s + strlen(marker), "\n// @");
-    sb_put(out, s, e ? (size_t)(e - s) + 1 : strlen(s));
+    strbuf_put(out, s, e ? (size_t)(e - s) + 1 : strlen(s));
 }
 
 /* ---- weight types ---------------------------------------------------------------- */
@@ -206,10 +150,10 @@ typedef struct kbuild {
     const cg_arch *arch;
     uint32_t n_args;
     uint32_t arg[CG_MAX_ARGS];   /* node ids */
-    sbuf params;                 /* the parameter list, each followed by ", " */
-    sbuf setup;                  /* matmul: naming the input and norm weight */
-    sbuf body;
-    sbuf tail;                   /* after the body: a decode kernel's quantize-out tail */
+    strbuf params;                 /* the parameter list, each followed by ", " */
+    strbuf setup;                  /* matmul: naming the input and norm weight */
+    strbuf body;
+    strbuf tail;                   /* after the body: a decode kernel's quantize-out tail */
     bool kvh;                    /* the KV cache holds f16 */
     uint32_t types;              /* bit i: gpu_types[i] is used */
     uint32_t group;
@@ -238,7 +182,7 @@ static int param_id(kbuild *k, uint32_t id, const char *ctype, const char *role)
         return 0;
     }
     k->arg[k->n_args] = id;
-    sb_printf(&k->params, "%sp%u /* %s */, ", ctype, k->n_args, role);
+    strbuf_printf(&k->params, "%sp%u /* %s */, ", ctype, k->n_args, role);
     return (int)k->n_args++;
 }
 
@@ -388,19 +332,19 @@ static bool depends_on(const ir_node *e, const ir_node *mm)
 }
 
 /* The C++ expression of operand o of an epilogue node for token t, column jj. */
-static void epi_operand(kbuild *k, sbuf *b, const mm_group *m, const ir_node *o, int64_t N)
+static void epi_operand(kbuild *k, strbuf *b, const mm_group *m, const ir_node *o, int64_t N)
 {
     if (o->op == IR_OP_MATMUL && o->group == m->mm[0]->group) {
         if (m->glu)
-            sb_printf(b, "%s", o == m->glu->in[0] ? "vg" : "vu");
+            strbuf_printf(b, "%s", o == m->glu->in[0] ? "vg" : "vu");
         else
-            sb_printf(b, "v");
+            strbuf_printf(b, "v");
         return;
     }
     if (o->group == m->mm[0]->group) {
         for (int i = 0; i < m->n_epi; i++)
             if (m->epi[i] == o)
-                sb_printf(b, "e%d", i);
+                strbuf_printf(b, "e%d", i);
         return;
     }
     /* from outside: a bias / factor vector [N], or an activation [rows, N] */
@@ -411,21 +355,21 @@ static void epi_operand(kbuild *k, sbuf *b, const mm_group *m, const ir_node *o,
     if (o->type.elem != GGML_TYPE_F32)
         unsupported(k, "operand %%%u is %s, not f32", o->id, ggml_type_get(o->type.elem)->name);
     if (n == N)
-        sb_printf(b, "p%d[jj]", p);
+        strbuf_printf(b, "p%d[jj]", p);
     else if (numel_row(&o->type) == N)
-        sb_printf(b, "p%d[(size_t)t * %lld + jj]", p, (long long)N);
+        strbuf_printf(b, "p%d[(size_t)t * %lld + jj]", p, (long long)N);
     else
         unsupported(k, "operand %%%u does not broadcast over %lld columns", o->id, (long long)N);
 }
 
 /* Epilogue code of the nodes that depend on mm (all of them with a GLU),
  * with the stores of every live-out value. */
-static void epilogue(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, int64_t N)
+static void epilogue(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm, int64_t N)
 {
     char f[32];
     if (live_out(k, mm) && !m->glu) {
         int p = param(k, mm, "float *__restrict__ ", "product");
-        sb_printf(b, "            p%d[(size_t)t * %lld + jj] = v;\n", p, (long long)N);
+        strbuf_printf(b, "            p%d[(size_t)t * %lld + jj] = v;\n", p, (long long)N);
     }
     for (int i = 0; i < m->n_epi; i++) {
         const ir_node *e = m->epi[i];
@@ -433,48 +377,48 @@ static void epilogue(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, i
             continue;
         if (numel_row(&e->type) != N)
             unsupported(k, "epilogue %%%u is not %lld wide", e->id, (long long)N);
-        sb_printf(b, "            const float e%d = ", i);
+        strbuf_printf(b, "            const float e%d = ", i);
         switch (e->op) {
         case IR_OP_ADD:
         case IR_OP_MUL:
             epi_operand(k, b, m, e->in[0], N);
-            sb_printf(b, e->op == IR_OP_ADD ? " + " : " * ");
+            strbuf_printf(b, e->op == IR_OP_ADD ? " + " : " * ");
             epi_operand(k, b, m, e->in[1], N);
             break;
         case IR_OP_SCALE:
             epi_operand(k, b, m, e->in[0], N);
-            sb_printf(b, " * %s", flit(f, e->fa[0]));
+            strbuf_printf(b, " * %s", flit(f, e->fa[0]));
             break;
         case IR_OP_SOFTCAP:
-            sb_printf(b, "rf_softcap(");
+            strbuf_printf(b, "rf_softcap(");
             epi_operand(k, b, m, e->in[0], N);
-            sb_printf(b, ", %s)", flit(f, e->fa[0]));
+            strbuf_printf(b, ", %s)", flit(f, e->fa[0]));
             break;
         case IR_OP_SILU:
         case IR_OP_GELU:
-            sb_printf(b, e->op == IR_OP_SILU ? "rf_silu(" : "rf_gelu(");
+            strbuf_printf(b, e->op == IR_OP_SILU ? "rf_silu(" : "rf_gelu(");
             epi_operand(k, b, m, e->in[0], N);
-            sb_printf(b, ")");
+            strbuf_printf(b, ")");
             break;
         case IR_OP_SWIGLU:
         case IR_OP_GEGLU:
-            sb_printf(b, e->op == IR_OP_SWIGLU ? "rf_silu(" : "rf_gelu(");
+            strbuf_printf(b, e->op == IR_OP_SWIGLU ? "rf_silu(" : "rf_gelu(");
             epi_operand(k, b, m, e->in[0], N);
-            sb_printf(b, ") * ");
+            strbuf_printf(b, ") * ");
             epi_operand(k, b, m, e->in[1], N);
             break;
         default:
             RF_ASSERT(0);
         }
-        sb_printf(b, "; // %s\n", ir_op_name(e->op));
+        strbuf_printf(b, "; // %s\n", ir_op_name(e->op));
         if (live_out(k, e)) {
             int p = param(k, e, "float *__restrict__ ", ir_op_name(e->op));
-            sb_printf(b, "            p%d[(size_t)t * %lld + jj] = e%d;\n", p, (long long)N, i);
+            strbuf_printf(b, "            p%d[(size_t)t * %lld + jj] = e%d;\n", p, (long long)N, i);
         }
     }
 }
 
-static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, const char *acc, const char *col)
+static void mm_dot(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm, const char *acc, const char *col)
 {
     char tn[16];
     const ir_node *w = mm->in[1];
@@ -489,8 +433,8 @@ static void mm_dot(kbuild *k, sbuf *b, const mm_group *m, const ir_node *mm, con
                  param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[kind],
                           aq_int8(kind) ? "const unsigned char *__restrict__ " : "const float *__restrict__ ",
                           aq_names[kind]));
-    sb_printf(b, "        float %s[ROWS][MT] = {};\n", acc);
-    sb_printf(b, "        %s(%s, p%d + (size_t)%s * %lld, %lld, %s, %s);\n", aq_int8(kind) ? "RF_QDOT" : "RF_DOT",
+    strbuf_printf(b, "        float %s[ROWS][MT] = {};\n", acc);
+    strbuf_printf(b, "        %s(%s, p%d + (size_t)%s * %lld, %lld, %s, %s);\n", aq_int8(kind) ? "RF_QDOT" : "RF_DOT",
               qname(w->type.elem, tn), p, col, (long long)row_bytes, (long long)row_bytes, acc, xs);
 }
 
@@ -531,49 +475,49 @@ static int decode_cols(const mm_group *m)
 static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves, hole *holes, size_t *n_holes,
                        char vals[][32])
 {
-    sbuf *b = &k->body;
+    strbuf *b = &k->body;
     char f[32];
     bool norm = m->norm && !m->n_slots; /* else the actq kernel normalised */
     int px = m->n_slots ? -1 : param(k, m->x, "const float *__restrict__ ", "x");
     int pn = norm && m->norm->n_in > 1 ? param(k, m->norm->in[1], "const float *__restrict__ ", "norm weight") : -1;
     if (m->norm && m->norm->in[1] && m->norm->in[1]->type.elem != GGML_TYPE_F32)
         unsupported(k, "norm weight '%s' is not f32", m->norm->in[1]->name);
-    sbuf *setup = &k->setup;
+    strbuf *setup = &k->setup;
     if (px >= 0)
-        sb_printf(setup, "    const float *x = p%d;\n", px);
+        strbuf_printf(setup, "    const float *x = p%d;\n", px);
     else
-        sb_printf(setup, "    const float *x = 0; // the products read the actq kernel's rows\n");
+        strbuf_printf(setup, "    const float *x = 0; // the products read the actq kernel's rows\n");
     if (pn >= 0)
-        sb_printf(setup, "    const float *nw = p%d;\n", pn);
+        strbuf_printf(setup, "    const float *nw = p%d;\n", pn);
     else
-        sb_printf(setup, "    const float *nw = 0; // no norm weight\n");
+        strbuf_printf(setup, "    const float *nw = 0; // no norm weight\n");
     int qinv = m->slot[AQ_Q8] >= 0 ? AQ_Q8 : m->slot[AQ_Q8K] >= 0 ? AQ_Q8K : -1;
     if (qinv >= 0)
-        sb_printf(setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
+        strbuf_printf(setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
                   param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[qinv], "const unsigned char *__restrict__ ",
                            aq_names[qinv]));
     if (m->glu) {
-        sb_printf(b, "    {\n        const int j0 = j; // %s of two products\n", ir_op_name(m->glu->op));
+        strbuf_printf(b, "    {\n        const int j0 = j; // %s of two products\n", ir_op_name(m->glu->op));
         mm_dot(k, b, m, m->mm[0], "accg", "j0");
         mm_dot(k, b, m, m->mm[1], "accu", "j0");
-        sb_printf(b, "        RF_REDUCE(accg, vg);\n        RF_REDUCE(accu, vu);\n"
+        strbuf_printf(b, "        RF_REDUCE(accg, vg);\n        RF_REDUCE(accu, vu);\n"
                      "        const int jj = j0 + lane / MT;\n        if (store) {\n");
         epilogue(k, b, m, m->mm[0], m->ncols);
-        sb_printf(b, "        }\n    }\n");
+        strbuf_printf(b, "        }\n    }\n");
     } else {
         int64_t base = 0;
         for (int i = 0; i < m->n_mm; i++) {
             int64_t N = m->mm[i]->in[1]->type.dim[0];
             if (m->n_mm == 1)
-                sb_printf(b, "    {\n");
+                strbuf_printf(b, "    {\n");
             else
-                sb_printf(b, "    %sif (j < %lld) {\n", i ? "else " : "", (long long)(base + N));
-            sb_printf(b, "        const int j0 = j - %lld; // product %d: %lld columns\n", (long long)base, i,
+                strbuf_printf(b, "    %sif (j < %lld) {\n", i ? "else " : "", (long long)(base + N));
+            strbuf_printf(b, "        const int j0 = j - %lld; // product %d: %lld columns\n", (long long)base, i,
                       (long long)N);
             mm_dot(k, b, m, m->mm[i], "acc", "j0");
-            sb_printf(b, "        RF_REDUCE(acc, v);\n        const int jj = j0 + lane / MT;\n        if (store) {\n");
+            strbuf_printf(b, "        RF_REDUCE(acc, v);\n        const int jj = j0 + lane / MT;\n        if (store) {\n");
             epilogue(k, b, m, m->mm[i], N);
-            sb_printf(b, "        }\n    }\n");
+            strbuf_printf(b, "        }\n    }\n");
             base += N;
         }
     }
@@ -614,13 +558,13 @@ static const char *rw_ctype(const ir_node *n, bool written)
 }
 
 /* pointer expression to row r of n's value */
-static void rw_row(kbuild *k, sbuf *b, const ir_node *n, bool written)
+static void rw_row(kbuild *k, strbuf *b, const ir_node *n, bool written)
 {
     int p = param(k, n, rw_ctype(n, written), written ? ir_op_name(n->op) : "input");
     if (n->op == IR_OP_WEIGHT || rows_of(n) == 1)
-        sb_printf(b, "p%d", p);
+        strbuf_printf(b, "p%d", p);
     else
-        sb_printf(b, "(p%d + (size_t)r * %lld)", p, (long long)numel_row(&n->type));
+        strbuf_printf(b, "(p%d + (size_t)r * %lld)", p, (long long)numel_row(&n->type));
 }
 
 /* the rotation's constants as rf_rope_row takes them: theta_scale,
@@ -641,7 +585,7 @@ static void rope_consts(const kbuild *k, const ir_node *n, char f[6][32])
 
 static bool gen_row_node(kbuild *k, const ir_node *n)
 {
-    sbuf *b = &k->body;
+    strbuf *b = &k->body;
     char f[8][32];
     int64_t row = numel_row(&n->type);
     switch (n->op) {
@@ -656,26 +600,26 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         use_type(k, tab->type.elem);
         int pt = param(k, tab, "const unsigned char *", "table");
         int pi = param(k, n->in[1], "const int *", "token ids");
-        sb_printf(b, "    RF_EMBED_ROW(%s, p%d, p%d[r], ", qname(tab->type.elem, tn), pt, pi);
+        strbuf_printf(b, "    RF_EMBED_ROW(%s, p%d, p%d[r], ", qname(tab->type.elem, tn), pt, pi);
         rw_row(k, b, n, true);
-        sb_printf(b, ", %lld);\n", (long long)row);
+        strbuf_printf(b, ", %lld);\n", (long long)row);
         return true;
     }
     case IR_OP_RMS_NORM: {
         int64_t nlast = n->type.dim[n->type.rank - 1];
-        sb_printf(b, "    rf_rms_norm_row(");
+        strbuf_printf(b, "    rf_rms_norm_row(");
         rw_row(k, b, n->in[0], false);
-        sb_printf(b, ", ");
+        strbuf_printf(b, ", ");
         if (n->n_in > 1) {
             if (n->in[1]->type.elem != GGML_TYPE_F32)
                 return unsupported(k, "norm weight '%s' is not f32", n->in[1]->name);
             rw_row(k, b, n->in[1], false);
         } else {
-            sb_printf(b, "0");
+            strbuf_printf(b, "0");
         }
-        sb_printf(b, ", ");
+        strbuf_printf(b, ", ");
         rw_row(k, b, n, true);
-        sb_printf(b, ", %lld, %lld, %s, scratch);\n", (long long)(row / nlast), (long long)nlast, flit(f[0], n->fa[0]));
+        strbuf_printf(b, ", %lld, %lld, %s, scratch);\n", (long long)(row / nlast), (long long)nlast, flit(f[0], n->fa[0]));
         return true;
     }
     case IR_OP_ROPE: {
@@ -688,28 +632,28 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
             return unsupported(k, "rope of %d dimensions (the GPU's table holds 512)", n_rot);
         char rc[6][32];
         rope_consts(k, n, rc);
-        sb_printf(b, "    rf_rope_row(");
+        strbuf_printf(b, "    rf_rope_row(");
         rw_row(k, b, n->in[0], false);
-        sb_printf(b, ", ");
+        strbuf_printf(b, ", ");
         rw_row(k, b, n, true);
         int pp = param(k, n->in[1], "const int *", "positions");
-        sb_printf(b, ", %lld, %lld, %d, %d, (float)p%d[r], %s, %s, %s, %s, %s, %s, ", (long long)n->type.dim[1],
+        strbuf_printf(b, ", %lld, %lld, %d, %d, (float)p%d[r], %s, %s, %s, %s, %s, %s, ", (long long)n->type.dim[1],
                   (long long)n->type.dim[2], n_rot, mode, pp, rc[0], rc[1], rc[2], rc[3], rc[4], rc[5]);
         if (n->n_in > 2)
             rw_row(k, b, n->in[2], false);
         else
-            sb_printf(b, "0");
-        sb_printf(b, ");\n");
+            strbuf_printf(b, "0");
+        strbuf_printf(b, ");\n");
         return true;
     }
     case IR_OP_KV_STORE: {
         int64_t xrow = numel_row(&n->in[0]->type);
         int pc = param(k, n, k->kvh ? "unsigned short *" : "float *", "kv cache");
-        sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
+        strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
                   (long long)xrow);
-        sb_printf(b, "        p%d[((size_t)P + r) * %lld + i] = %s", pc, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
+        strbuf_printf(b, "        p%d[((size_t)P + r) * %lld + i] = %s", pc, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
         rw_row(k, b, n->in[0], false);
-        sb_printf(b, "[i]%s;\n", k->kvh ? ")" : "");
+        strbuf_printf(b, "[i]%s;\n", k->kvh ? ")" : "");
         return true;
     }
     case IR_OP_SLICE: {
@@ -721,11 +665,11 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         for (int d = axis + 1; d < it->rank; d++)
             inner *= it->dim[d];
         int64_t len = n->ia[2] * inner, in_block = it->dim[axis] * inner;
-        sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // slice\n        ", (long long)row);
+        strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // slice\n        ", (long long)row);
         rw_row(k, b, n, true);
-        sb_printf(b, "[i] = ");
+        strbuf_printf(b, "[i] = ");
         rw_row(k, b, n->in[0], false);
-        sb_printf(b, "[(i / %lld) * %lld + %lld + i %% %lld];\n", (long long)len, (long long)in_block,
+        strbuf_printf(b, "[(i / %lld) * %lld + %lld + i %% %lld];\n", (long long)len, (long long)in_block,
                   (long long)(n->ia[1] * inner), (long long)len);
         return true;
     }
@@ -733,25 +677,25 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         break;
     }
     /* elementwise: y[i] = f(a[i] [, b[...]]) */
-    sb_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) { // %s\n        const float a = ", (long long)row,
+    strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) { // %s\n        const float a = ", (long long)row,
               ir_op_name(n->op));
     rw_row(k, b, n->in[0], false);
-    sb_printf(b, "[i];\n");
+    strbuf_printf(b, "[i];\n");
     if (n->n_in > 1) { /* b: a row like a's, or a vector broadcast over the rows */
         const ir_node *o = n->in[1];
         int64_t ob = 1;
         for (uint8_t d = 0; d < o->type.rank; d++)
             ob = o->type.dim[d] < 0 || ob < 0 ? -1 : ob * o->type.dim[d];
-        sb_printf(b, "        const float bv = ");
+        strbuf_printf(b, "        const float bv = ");
         if (ob < 0 && rows_of(o) == rows_of(n) && numel_row(&o->type) == row) {
             rw_row(k, b, o, false);
-            sb_printf(b, "[i];\n");
+            strbuf_printf(b, "[i];\n");
         } else if (ob > 0 && (ob == row || row % ob == 0)) {
             int p = param(k, o, "const float *", "operand");
-            sb_printf(b, ob == row ? "p%d[i];\n" : "p%d[i %% %lld];\n", p, (long long)ob);
+            strbuf_printf(b, ob == row ? "p%d[i];\n" : "p%d[i %% %lld];\n", p, (long long)ob);
         } else if (ob > 0 && rows_of(n) > 0 && ob == row * rows_of(n)) {
             int p = param(k, o, "const float *", "operand");
-            sb_printf(b, "p%d[(size_t)r * %lld + i];\n", p, (long long)row);
+            strbuf_printf(b, "p%d[(size_t)r * %lld + i];\n", p, (long long)row);
         } else {
             return unsupported(k, "operand %%%u does not broadcast over %%%u", o->id, n->id);
         }
@@ -770,14 +714,14 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_GEGLU: expr = "rf_gelu(a) * bv"; break;
     default: return unsupported(k, "op %s has no GPU kernel", ir_op_name(n->op));
     }
-    sb_printf(b, "        ");
+    strbuf_printf(b, "        ");
     rw_row(k, b, n, true);
     if (n->op == IR_OP_SCALE)
-        sb_printf(b, "[i] = a * %s;\n    }\n", flit(f[0], n->fa[0]));
+        strbuf_printf(b, "[i] = a * %s;\n    }\n", flit(f[0], n->fa[0]));
     else if (n->op == IR_OP_SOFTCAP)
-        sb_printf(b, "[i] = rf_softcap(a, %s);\n    }\n", flit(f[0], n->fa[0]));
+        strbuf_printf(b, "[i] = rf_softcap(a, %s);\n    }\n", flit(f[0], n->fa[0]));
     else
-        sb_printf(b, "[i] = %s;\n    }\n", expr);
+        strbuf_printf(b, "[i] = %s;\n    }\n", expr);
     return true;
 }
 
@@ -828,7 +772,7 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
 {
     if (k->st != RF_OK)
         return k->st;
-    sbuf src = {0};
+    strbuf src = {0};
     char wave[8];
     snprintf(wave, sizeof wave, "%d", k->arch->wave);
     hole pre[] = {{"VENDOR", k->arch->vendor == CG_AMD ? "AMD" : "NVIDIA"},
@@ -837,7 +781,7 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
                   {"DOT4", k->arch->dot4 ? "1" : "0"}};
     render(&src, cg_template_text("prelude"), pre, 4);
     if (k->types) {
-        sb_put(&src, "\n", 1);
+        strbuf_put(&src, "\n", 1);
         quant_section(&src, "common");
         for (size_t i = 0; i < sizeof gpu_types / sizeof gpu_types[0]; i++)
             if (k->types & (1u << i)) {
@@ -846,7 +790,7 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
                 quant_section(&src, tag);
             }
     }
-    sb_put(&src, "\n", 1);
+    strbuf_put(&src, "\n", 1);
     hole holes[32];
     size_t nh = 0;
     for (size_t i = 0; i < n_extra && nh < 27; i++)
@@ -864,15 +808,15 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
     /* the name carries a hash of the source, so equal names mean equal kernels */
     char name[128];
     snprintf(name, sizeof name, "%s_%08x", summary, (unsigned)(fnv1a(src.p) & 0xffffffffu));
-    sbuf fin = {0};
+    strbuf fin = {0};
     for (const char *p = src.p, *q; ; p = q + strlen("__RF_KERNEL__")) {
         q = strstr(p, "__RF_KERNEL__");
         if (!q) {
-            sb_put(&fin, p, strlen(p));
+            strbuf_put(&fin, p, strlen(p));
             break;
         }
-        sb_put(&fin, p, (size_t)(q - p));
-        sb_put(&fin, name, strlen(name));
+        strbuf_put(&fin, p, (size_t)(q - p));
+        strbuf_put(&fin, name, strlen(name));
     }
     free(src.p);
     if (fin.oom)
@@ -962,11 +906,11 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows, i
     int px = param(k, m->x, "const float *__restrict__ ", "x");
     bool nw = m->norm && m->norm->n_in > 1;
     int pn = nw ? param(k, m->norm->in[1], "const float *__restrict__ ", "norm weight") : -1;
-    sb_printf(&k->setup, "    const float *x = p%d + (size_t)r * K;\n", px);
+    strbuf_printf(&k->setup, "    const float *x = p%d + (size_t)r * K;\n", px);
     if (pn >= 0)
-        sb_printf(&k->setup, "    const float *nw = p%d;\n", pn);
+        strbuf_printf(&k->setup, "    const float *nw = p%d;\n", pn);
     else
-        sb_printf(&k->setup, "    const float *nw = 0;\n");
+        strbuf_printf(&k->setup, "    const float *nw = 0;\n");
     for (int q = 0; q < AQ_COUNT; q++) {
         if (m->slot[q] < 0)
             continue;
@@ -974,7 +918,7 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows, i
             return unsupported(k, "row length %lld is not a multiple of 256", (long long)m->K), k->st;
         int ps = param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q],
                           aq_int8(q) ? "unsigned char *__restrict__ " : "float *__restrict__ ", aq_names[q]);
-        sb_printf(&k->body, "    %s(x, nw, inv, p%d + (size_t)r * %s); // %s\n", call[q], ps,
+        strbuf_printf(&k->body, "    %s(x, nw, inv, p%d + (size_t)r * %s); // %s\n", call[q], ps,
                   aq_int8(q) ? "XROW" : "K", aq_names[q]);
     }
     snprintf(vals[0], 32, "%lld", (long long)m->K);
@@ -993,30 +937,47 @@ static rf_status emit_actq(gen *G, kbuild *k, const mm_group *m, int64_t rows, i
  * matmul group c: yexpr names y's pointer in the kernel (NULL: its
  * parameter), seg and cols are C++ expressions (the block's 256-column
  * segment, the columns it stored), nt its threads. */
+/* what a tail writes for matmul group m: its input's int8 rows (the
+ * parameters of up to two kinds: dst, kinds 1 Q8_0, 2 Q8_K) and the norm
+ * weight they are scaled by (nw, "0" for none) */
+typedef struct next_input {
+    char dst[2][16], nw[16];
+    int kinds[2];
+} next_input;
+
+static next_input next_input_params(kbuild *k, const mm_group *m)
+{
+    next_input o = {.dst = {"0", "0"}, .nw = "0"};
+    int n = 0;
+    for (int q = AQ_Q8; q <= AQ_Q8K; q++)
+        if (m->slot[q] >= 0) {
+            snprintf(o.dst[n], sizeof o.dst[n], "p%d",
+                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "unsigned char *__restrict__ ", "next input"));
+            o.kinds[n++] = q == AQ_Q8 ? 1 : 2;
+        }
+    if (m->norm && m->norm->n_in > 1)
+        snprintf(o.nw, sizeof o.nw, "p%d", param(k, m->norm->in[1], "const float *__restrict__ ", "next norm weight"));
+    return o;
+}
+
 static void qtail(gen *G, kbuild *k, uint32_t c, const ir_node *y, const char *yexpr, int nt, const char *seg,
                   const char *cols)
 {
     const mm_group *m = &G->q.mm[c];
-    char f[32], nw[16] = "0", dst[2][16] = {"0", "0"};
-    int kinds[2] = {0, 0}, n = 0;
-    for (int q = AQ_Q8; q <= AQ_Q8K; q++)
-        if (m->slot[q] >= 0) {
-            snprintf(dst[n], sizeof dst[n], "p%d",
-                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "unsigned char *__restrict__ ", "next input"));
-            kinds[n++] = q == AQ_Q8 ? 1 : 2;
-        }
-    if (m->norm && m->norm->n_in > 1)
-        snprintf(nw, sizeof nw, "p%d", param(k, m->norm->in[1], "const float *__restrict__ ", "next norm weight"));
+    char f[32];
+    next_input ni = next_input_params(k, m);
     char ys[16];
     if (yexpr)
         snprintf(ys, sizeof ys, "%s", yexpr);
     else
         snprintf(ys, sizeof ys, "p%d", param(k, y, "float *__restrict__ ", "output"));
     int pc = param_id(k, CG_ARG_QTAIL, "unsigned int *__restrict__ ", "tail counters");
-    sb_printf(&k->tail, "    // the next group's input: converted here for its %s products\n", aq_names[kinds[0] == 1 ? AQ_Q8 : AQ_Q8K]);
-    sb_printf(&k->tail, "    rf_qtail<%lld, %d, %d, %d, %s>(%s, %s, %s, %s, %s, p%d, (float *)(p%d + %d), %s, %s);\n",
-              (long long)m->K, nt, kinds[0], kinds[1], m->norm ? "true" : "false", ys, nw,
-              flit(f, m->norm ? m->norm->fa[0] : 0.0f), dst[0], dst[1], pc, pc, QTAIL_MAX_SEG + 1, seg, cols);
+    strbuf_printf(&k->tail, "    // the next group's input: converted here for its %s products\n",
+                  aq_names[ni.kinds[0] == 1 ? AQ_Q8 : AQ_Q8K]);
+    strbuf_printf(&k->tail, "    rf_qtail<%lld, %d, %d, %d, %s>(%s, %s, %s, %s, %s, p%d, (float *)(p%d + %d), %s, %s);\n",
+                  (long long)m->K, nt, ni.kinds[0], ni.kinds[1], m->norm ? "true" : "false", ys, ni.nw,
+                  flit(f, m->norm ? m->norm->fa[0] : 0.0f), ni.dst[0], ni.dst[1], pc, pc, QTAIL_MAX_SEG + 1, seg,
+                  cols);
     /* one layout for every tail (the row's ticket, then the segments'; the
      * sums after all of them), so no tail's sums land on another's counter */
     uint64_t bytes = (uint64_t)(2 * QTAIL_MAX_SEG + 1) * 4;
@@ -1032,25 +993,18 @@ static void rowtail(gen *G, kbuild *k, uint32_t c, int nt)
     const mm_group *m = &G->q.mm[c];
     const ir_node *pn = G->q.post[c], *x = m->x->op == IR_OP_LAST_ROWS ? m->x->in[0] : m->x;
     const ir_node *xres = x->in[0] == pn ? x->in[1] : x->in[0];
-    char f[2][32], nw[16] = "0", dst[2][16] = {"0", "0"};
-    int kinds[2] = {0, 0}, n = 0;
-    for (int q = AQ_Q8; q <= AQ_Q8K; q++)
-        if (m->slot[q] >= 0) {
-            snprintf(dst[n], sizeof dst[n], "p%d",
-                     param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[q], "unsigned char *__restrict__ ", "next input"));
-            kinds[n++] = q == AQ_Q8 ? 1 : 2;
-        }
-    if (m->norm && m->norm->n_in > 1)
-        snprintf(nw, sizeof nw, "p%d", param(k, m->norm->in[1], "const float *__restrict__ ", "next norm weight"));
+    char f[2][32];
+    next_input ni = next_input_params(k, m);
     int pa = param(k, pn->in[0], "float *__restrict__ ", "output");
     int pw = param(k, pn->in[1], "const float *__restrict__ ", "post-norm weight");
     int pr = param(k, xres, "const float *__restrict__ ", "residual");
     int px = param(k, x, "float *__restrict__ ", "post-norm + residual");
     int pc = param_id(k, CG_ARG_QTAIL, "unsigned int *__restrict__ ", "tail counters");
-    sb_printf(&k->tail, "    // the post-norm and residual, then the next group's input, made by the last block\n");
-    sb_printf(&k->tail, "    rf_rowtail<%lld, %d, %d, %d, %s>(p%d, p%d, %s, p%d, p%d, %s, %s, %s, %s, p%d);\n",
-              (long long)m->K, nt, kinds[0], kinds[1], m->norm ? "true" : "false", pa, pw, flit(f[0], pn->fa[0]), pr,
-              px, nw, flit(f[1], m->norm ? m->norm->fa[0] : 0.0f), dst[0], dst[1], pc);
+    strbuf_printf(&k->tail, "    // the post-norm and residual, then the next group's input, made by the last block\n");
+    strbuf_printf(&k->tail, "    rf_rowtail<%lld, %d, %d, %d, %s>(p%d, p%d, %s, p%d, p%d, %s, %s, %s, %s, p%d);\n",
+                  (long long)m->K, nt, ni.kinds[0], ni.kinds[1], m->norm ? "true" : "false", pa, pw,
+                  flit(f[0], pn->fa[0]), pr, px, ni.nw, flit(f[1], m->norm ? m->norm->fa[0] : 0.0f), ni.dst[0],
+                  ni.dst[1], pc);
     if (G->p->qtail_bytes < 4)
         G->p->qtail_bytes = 4;
 }
@@ -1195,17 +1149,17 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
         int pv = param(k, vc->in[0], "const float *__restrict__ ", "v");
         int pp = param(k, q->in[1], "const int *__restrict__ ", "positions");
         int pf = q->n_in > 2 ? param(k, q->in[2], "const float *__restrict__ ", "freq factors") : -1;
-        sb_printf(&k->setup, "    const float *xq = p%d, *xk = p%d, *xv = p%d; // this step's rows, before rope\n", px,
+        strbuf_printf(&k->setup, "    const float *xq = p%d, *xk = p%d, *xv = p%d; // this step's rows, before rope\n", px,
                   pk, pv);
-        sb_printf(&k->setup, "    const int *rpos = p%d;\n", pp);
+        strbuf_printf(&k->setup, "    const int *rpos = p%d;\n", pp);
         if (pf >= 0)
-            sb_printf(&k->setup, "    const float *rff = p%d;\n", pf);
+            strbuf_printf(&k->setup, "    const float *rff = p%d;\n", pf);
         else
-            sb_printf(&k->setup, "    const float *rff = 0; // no frequency factors\n");
+            strbuf_printf(&k->setup, "    const float *rff = 0; // no frequency factors\n");
         if (nq) {
             int pqn = param(k, nq->in[1], "const float *__restrict__ ", "q norm weight");
             int pkn = param(k, nk->in[1], "const float *__restrict__ ", "k norm weight");
-            sb_printf(&k->setup, "    const float *qnw = p%d, *knw = p%d; // per-head norms before rope\n", pqn, pkn);
+            strbuf_printf(&k->setup, "    const float *qnw = p%d, *knw = p%d; // per-head norms before rope\n", pqn, pkn);
         }
     }
     uint32_t c = G->q.consumer[k->group];
@@ -1214,9 +1168,9 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
         int64_t w = GQ * D;
         snprintf(seg, sizeof seg, "(int)(hk * %lld) / 256 + s_", (long long)w);
         snprintf(cols, sizeof cols, "%lld", (long long)(w < 256 ? w : 256));
-        sb_printf(&k->tail, "    for (int s_ = 0; s_ < %lld; s_++) {\n", (long long)(w > 256 ? w / 256 : 1));
+        strbuf_printf(&k->tail, "    for (int s_ = 0; s_ < %lld; s_++) {\n", (long long)(w > 256 ? w / 256 : 1));
         qtail(G, k, c, a, "out", waves * k->arch->wave, seg, cols);
-        sb_printf(&k->tail, "    }\n");
+        strbuf_printf(&k->tail, "    }\n");
     }
     attn_shape(v, a, waves, nsplit);
     snprintf(v[6], 24, "%d", k->kvh ? 1 : 0); /* the cache's type */
@@ -1300,7 +1254,7 @@ static rf_status group_rowwise(gen *G, kbuild *k, const ir_node *const *nodes, u
             if (nodes[i]->type.dim[d] < 0)
                 return unsupported(k, "node %%%u has a symbolic inner dimension", nodes[i]->id), k->st;
         if (i)
-            sb_printf(&k->body, "    __syncthreads();\n");
+            strbuf_printf(&k->body, "    __syncthreads();\n");
         gen_row_node(k, nodes[i]);
     }
     snprintf(summary, sizeof summary, "%s_%s_n%lld", ir_kernel_name(k->g->groups[k->group - 1].kernel),

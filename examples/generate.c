@@ -29,6 +29,7 @@ int main(int argc, char **argv)
     size_t n_ids = 0, n_out = 0, len = 0, plen = 0;
     float *logits = NULL;
     char *text = NULL, *ptext = NULL;
+    int rc = 1;
     rf_sampler_params sp = rf_sampler_defaults();
     sp.temperature = argc > 4 ? (float)atof(argv[4]) : 0.0f;
     rf_session_options so = {.backend = "auto"};
@@ -59,6 +60,11 @@ int main(int argc, char **argv)
         rf_detokenize(m, out, n_out, 0, &text, &len, &err) != RF_OK)
         goto fail;
     printf("%s\n", text + (plen <= len && !memcmp(text, ptext, plen) ? plen : 0));
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "%s\n", err.msg[0] ? err.msg : "out of memory");
+done:
     free(text);
     free(ptext);
     free(logits);
@@ -67,14 +73,5 @@ int main(int argc, char **argv)
     rf_sampler_free(smp);
     rf_session_close(s);
     rf_model_close(m);
-    return 0;
-fail:
-    fprintf(stderr, "%s\n", err.msg[0] ? err.msg : "out of memory");
-    free(logits);
-    free(ids);
-    free(out);
-    rf_sampler_free(smp);
-    rf_session_close(s);
-    rf_model_close(m);
-    return 1;
+    return rc;
 }

@@ -39,18 +39,18 @@ static jv str_of(jctx *c, jv v)
 {
     if (v.kind == JV_STR)
         return v;
-    jbuf b = {0};
+    strbuf b = {0};
     jv_str_to(&b, v);
     jv r = b.oom ? jctx_fail(c, NULL, "out of memory") : jv_str(jctx_arena(c), b.p ? b.p : "", b.n);
     free(b.p);
     return r;
 }
 
-static jv buf_str(jctx *c, jbuf *b)
+static jv buf_str(jctx *c, strbuf *b)
 {
     jv r = b->oom ? jctx_fail(c, NULL, "out of memory") : jv_str(jctx_arena(c), b->p ? b->p : "", b->n);
     free(b->p);
-    *b = (jbuf){0};
+    *b = (strbuf){0};
     return r;
 }
 
@@ -134,30 +134,30 @@ static bool ends_with(const jstr *s, const jstr *p) { return p->n <= s->n && !me
 
 static jv replace(jctx *c, const jstr *s, const jstr *old, const jstr *new, int64_t count)
 {
-    jbuf b = {0};
+    strbuf b = {0};
     size_t i = 0;
     int64_t done = 0;
     if (!old->n) { /* Python inserts new between every code point */
         size_t n_cp = jstr_cps(s);
         for (size_t k = 0; k <= n_cp; k++) {
             if (count < 0 || done < count) {
-                jbuf_put(&b, new->p, new->n);
+                strbuf_put(&b, new->p, new->n);
                 done++;
             }
             if (k < n_cp) {
                 size_t ob = jstr_cp_offset(s, k), oe = jstr_cp_offset(s, k + 1);
-                jbuf_put(&b, s->p + ob, oe - ob);
+                strbuf_put(&b, s->p + ob, oe - ob);
             }
         }
         return buf_str(c, &b);
     }
     while (i < s->n) {
         if ((count < 0 || done < count) && i + old->n <= s->n && !memcmp(s->p + i, old->p, old->n)) {
-            jbuf_put(&b, new->p, new->n);
+            strbuf_put(&b, new->p, new->n);
             i += old->n;
             done++;
         } else {
-            jbuf_put(&b, s->p + i, 1);
+            strbuf_put(&b, s->p + i, 1);
             i++;
         }
     }
@@ -407,7 +407,7 @@ bool jb_test(jctx *c, const jnode *at, const char *name, jv v, const jv *a, size
 
 static jv do_tojson(jctx *c, const jnode *at, jv v, jv indent, jv seps, jv sort)
 {
-    jbuf b = {0};
+    strbuf b = {0};
     const char *isep = NULL, *ksep = NULL;
     if (seps.kind == JV_LIST && seps.l->n == 2 && seps.l->v[0].kind == JV_STR && seps.l->v[1].kind == JV_STR)
         isep = seps.l->v[0].s->p, ksep = seps.l->v[1].s->p;
@@ -506,10 +506,10 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
     }
     if (!strcmp(name, "join")) {
         jv l = as_list(c, at, in), sep = ARG(0, "d"), attr = ARG(1, "attribute");
-        jbuf b = {0};
+        strbuf b = {0};
         for (size_t i = 0; l.kind == JV_LIST && i < l.l->n; i++) {
             if (i && sep.kind == JV_STR)
-                jbuf_put(&b, sep.s->p, sep.s->n);
+                strbuf_put(&b, sep.s->p, sep.s->n);
             jv_str_to(&b, attr.kind == JV_STR ? attr_path(c, l.l->v[i], attr.s) : l.l->v[i]);
         }
         return buf_str(c, &b);
@@ -525,9 +525,9 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
     if (!strcmp(name, "reverse")) {
         if (in.kind == JV_STR) {
             jv l = as_list(c, at, in);
-            jbuf b = {0};
+            strbuf b = {0};
             for (size_t i = l.l->n; i-- > 0;)
-                jbuf_put(&b, l.l->v[i].s->p, l.l->v[i].s->n);
+                strbuf_put(&b, l.l->v[i].s->p, l.l->v[i].s->n);
             return buf_str(c, &b);
         }
         jv l = as_list(c, at, in), r = jv_list(ar);
@@ -661,14 +661,14 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
         jv s = str_of(c, in), w = ARG(0, "width"), first = ARG(1, "first"), blank = ARG(2, "blank");
         if (s.kind != JV_STR)
             return s;
-        jbuf pad = {0}, b = {0};
+        strbuf pad = {0}, b = {0};
         if (w.kind == JV_INT && (w.i < 0 || w.i > 4096))
             return jctx_fail(c, at, "indent width %lld", (long long)w.i);
         if (w.kind == JV_STR)
-            jbuf_put(&pad, w.s->p, w.s->n);
+            strbuf_put(&pad, w.s->p, w.s->n);
         else
             for (int64_t i = 0; i < (w.kind == JV_INT ? w.i : 4); i++)
-                jbuf_put(&pad, " ", 1);
+                strbuf_put(&pad, " ", 1);
         const char *p = s.s->p, *end = s.s->p + s.s->n;
         bool line0 = true;
         while (p <= end) {
@@ -676,11 +676,11 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
             const char *le = nl ? nl : end;
             bool empty = le == p;
             if ((!line0 || jv_truthy(first)) && (!empty || jv_truthy(blank)) && pad.p)
-                jbuf_put(&b, pad.p, pad.n);
-            jbuf_put(&b, p, (size_t)(le - p));
+                strbuf_put(&b, pad.p, pad.n);
+            strbuf_put(&b, p, (size_t)(le - p));
             if (!nl)
                 break;
-            jbuf_put(&b, "\n", 1);
+            strbuf_put(&b, "\n", 1);
             p = nl + 1;
             line0 = false;
         }
@@ -689,15 +689,15 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
     }
     if (!strcmp(name, "escape") || !strcmp(name, "e")) {
         jv s = str_of(c, in);
-        jbuf b = {0};
+        strbuf b = {0};
         for (size_t i = 0; s.kind == JV_STR && i < s.s->n; i++) {
             char ch = s.s->p[i];
             const char *rep = ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '"' ? "&#34;"
                             : ch == '\'' ? "&#39;" : NULL;
             if (rep)
-                jbuf_puts(&b, rep);
+                strbuf_puts(&b, rep);
             else
-                jbuf_put(&b, &ch, 1);
+                strbuf_put(&b, &ch, 1);
         }
         return buf_str(c, &b);
     }
@@ -804,7 +804,7 @@ static jv str_method(jctx *c, const jnode *at, const jstr *s, const char *name, 
     }
     if (!strcmp(name, "join")) {
         jv l = as_list(c, at, x);
-        jbuf b = {0};
+        strbuf b = {0};
         for (size_t i = 0; l.kind == JV_LIST && i < l.l->n; i++) {
             if (l.l->v[i].kind != JV_STR) {
                 free(b.p);
@@ -812,8 +812,8 @@ static jv str_method(jctx *c, const jnode *at, const jstr *s, const char *name, 
                                  jv_type_name(l.l->v[i]));
             }
             if (i)
-                jbuf_put(&b, s->p, s->n);
-            jbuf_put(&b, l.l->v[i].s->p, l.l->v[i].s->n);
+                strbuf_put(&b, s->p, s->n);
+            strbuf_put(&b, l.l->v[i].s->p, l.l->v[i].s->n);
         }
         return buf_str(c, &b);
     }
@@ -837,13 +837,13 @@ static jv str_method(jctx *c, const jnode *at, const jstr *s, const char *name, 
         return jv_bool(name[2] == 'u' || name[2] == 'l' ? cased : true);
     }
     if (!strcmp(name, "format")) { /* {} and {N}, and {name} from keywords */
-        jbuf b = {0};
+        strbuf b = {0};
         size_t next = 0;
         for (size_t i = 0; i < s->n; i++) {
             if (s->p[i] == '{' && i + 1 < s->n && s->p[i + 1] == '{') {
-                jbuf_put(&b, "{", 1), i++;
+                strbuf_put(&b, "{", 1), i++;
             } else if (s->p[i] == '}' && i + 1 < s->n && s->p[i + 1] == '}') {
-                jbuf_put(&b, "}", 1), i++;
+                strbuf_put(&b, "}", 1), i++;
             } else if (s->p[i] == '{') {
                 const char *e = memchr(s->p + i, '}', s->n - i);
                 if (!e) {
@@ -863,7 +863,7 @@ static jv str_method(jctx *c, const jnode *at, const jstr *s, const char *name, 
                 jv_str_to(&b, v);
                 i += len + 1;
             } else {
-                jbuf_put(&b, s->p + i, 1);
+                strbuf_put(&b, s->p + i, 1);
             }
         }
         return buf_str(c, &b);
@@ -939,7 +939,7 @@ jv jb_call_global(jctx *c, const jnode *at, const jfunc *fn, const jv *a, size_t
 {
     arena *ar = jctx_arena(c);
     if (fn == &G_RAISE) {
-        jbuf b = {0};
+        strbuf b = {0};
         if (n)
             jv_str_to(&b, a[0]);
         jv r = jctx_fail(c, at, "raise_exception: %s", b.p ? b.p : "");

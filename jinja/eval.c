@@ -35,7 +35,7 @@ enum { MAX_DEPTH = 200, MAX_ARGS = 16, MAX_STEPS = 10 * 1000 * 1000, MAX_TEXT = 
 struct jctx {
     arena *a;
     const jinja_template *t;
-    jbuf out;
+    strbuf out;
     rf_error *err;
     rf_status st;
     int64_t now;
@@ -125,7 +125,7 @@ static void exec(jctx *c, const jnode *n);
 static jv arith(jctx *c, const jnode *n, int op, jv a, jv b)
 {
     if (op == '~') {
-        jbuf s = {0};
+        strbuf s = {0};
         jv_str_to(&s, a);
         jv_str_to(&s, b);
         jv r = s.oom ? nomem(c) : jv_str(c->a, s.p ? s.p : "", s.n);
@@ -154,9 +154,9 @@ static jv arith(jctx *c, const jnode *n, int op, jv a, jv b)
         int64_t k = a.kind == JV_INT ? a.i : b.i;
         if (k > 0 && s->n && (uint64_t)k > (uint64_t)MAX_TEXT / s->n)
             return jctx_fail(c, n, "a string of more than %d MiB", MAX_TEXT >> 20);
-        jbuf r = {0};
+        strbuf r = {0};
         for (int64_t i = 0; i < k; i++)
-            jbuf_put(&r, s->p, s->n);
+            strbuf_put(&r, s->p, s->n);
         jv v = r.oom ? nomem(c) : jv_str(c->a, r.p ? r.p : "", r.n);
         free(r.p);
         return v;
@@ -300,10 +300,10 @@ static jv slice(jctx *c, const jnode *n, jv v, jv lo, jv hi, jv step)
                 return nomem(c);
         return r;
     }
-    jbuf s = {0};
+    strbuf s = {0};
     for (int64_t i = b; st > 0 ? i < e : i > e; i += st) {
         size_t ob = jstr_cp_offset(v.s, (size_t)i), oe = jstr_cp_offset(v.s, (size_t)i + 1);
-        jbuf_put(&s, v.s->p + ob, oe - ob);
+        strbuf_put(&s, v.s->p + ob, oe - ob);
     }
     jv r = s.oom ? nomem(c) : jv_str(c->a, s.p ? s.p : "", s.n);
     free(s.p);
@@ -344,8 +344,8 @@ static jv call_macro(jctx *c, const jnode *at, const jnode *m, const jv *pos, si
     if (!step(c, at))
         return JV_UNDEFINED;
     size_t saved_barrier = c->barrier, saved_frames = c->n_frames;
-    jbuf saved_out = c->out;
-    c->out = (jbuf){0};
+    strbuf saved_out = c->out;
+    c->out = (strbuf){0};
     if (!push_frame(c))
         return nomem(c);
     c->barrier = c->n_frames - 1;
@@ -367,7 +367,7 @@ static jv call_macro(jctx *c, const jnode *at, const jnode *m, const jv *pos, si
         assign(c, "caller", (jv){.kind = JV_MACRO, .m = caller});
     exec(c, m->kind == JN_MACRO ? m->b : m->b);
     c->ctl = 0;
-    jbuf body = c->out;
+    strbuf body = c->out;
     c->out = saved_out;
     c->n_frames = saved_frames;
     c->barrier = saved_barrier;
@@ -603,10 +603,10 @@ static void exec_for(jctx *c, const jnode *n)
 /* renders a body into a string (block set, filter block) */
 static jv capture(jctx *c, const jnode *body)
 {
-    jbuf saved = c->out;
-    c->out = (jbuf){0};
+    strbuf saved = c->out;
+    c->out = (strbuf){0};
     exec(c, body);
-    jbuf got = c->out;
+    strbuf got = c->out;
     c->out = saved;
     jv r = got.oom ? nomem(c) : jv_str(c->a, got.p ? got.p : "", got.n);
     free(got.p);
@@ -634,7 +634,7 @@ static void exec(jctx *c, const jnode *n)
         for (size_t i = 0; i < n->n_kids && c->st == RF_OK && !c->ctl; i++)
             exec(c, n->kids[i]);
         return;
-    case JN_TEXT: jbuf_put(&c->out, n->lit.s->p, n->lit.s->n); return;
+    case JN_TEXT: strbuf_put(&c->out, n->lit.s->p, n->lit.s->n); return;
     case JN_OUT: {
         jv v = eval(c, n->a);
         if (c->st == RF_OK)

@@ -33,6 +33,7 @@
 
 #include "rocmforge/rocmforge.h"
 #include "support/arena.h"
+#include "support/strbuf.h"
 
 /* ---- values (value.c) ---------------------------------------------------- */
 
@@ -104,15 +105,6 @@ static inline jv jv_bool(bool b) { return (jv){.kind = JV_BOOL, .b = b}; }
 static inline jv jv_int(int64_t i) { return (jv){.kind = JV_INT, .i = i}; }
 static inline jv jv_float(double f) { return (jv){.kind = JV_FLOAT, .f = f}; }
 
-/* A growable byte string (render output, str() of values). oom is sticky. */
-typedef struct jbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} jbuf;
-void jbuf_put(jbuf *b, const char *s, size_t n);
-void jbuf_puts(jbuf *b, const char *s);
-
 /* Values are allocated in the render's arena; NULL/JV_UNDEF on no memory is
  * the caller's to notice through jv_oom. */
 jv jv_str(arena *a, const char *s, size_t n);
@@ -132,12 +124,12 @@ bool jv_is_number(jv v);        /* int, float or bool */
 double jv_num(jv v);
 const char *jv_type_name(jv v); /* Python's: "str", "int", "list", ... */
 /* str(v) and repr(v) as Python writes them */
-void jv_str_to(jbuf *b, jv v);
-void jv_repr_to(jbuf *b, jv v);
+void jv_str_to(strbuf *b, jv v);
+void jv_repr_to(strbuf *b, jv v);
 /* json.dumps(v, ensure_ascii=False, indent=indent (< 0: none),
  * separators=(item_sep, key_sep) (NULL: the default for the indent),
  * sort_keys); false when v holds something JSON cannot (a macro, ...) */
-bool jv_json_to(jbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys);
+bool jv_json_to(strbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys);
 /* UTF-8 code points of s; cp_at gives the byte offset of code point i */
 size_t jstr_cps(const jstr *s);
 size_t jstr_cp_offset(const jstr *s, size_t i);

@@ -18,30 +18,7 @@
 
 #include "jinja/jinja.h"
 
-/* ---- byte strings ---------------------------------------------------------- */
-
-void jbuf_put(jbuf *b, const char *s, size_t n)
-{
-    if (b->oom || !n)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-void jbuf_puts(jbuf *b, const char *s) { jbuf_put(b, s, strlen(s)); }
+/* ---- strings ------------------------------------------------------------------- */
 
 jv jv_str(arena *a, const char *s, size_t n)
 {
@@ -249,14 +226,14 @@ const char *jv_type_name(jv v)
 
 /* Python's repr of a float: the shortest digits that read back as f, fixed
  * notation for exponents -4..15, else d.ddde+XX */
-static void float_to(jbuf *b, double f)
+static void float_to(strbuf *b, double f)
 {
     if (isnan(f)) {
-        jbuf_puts(b, "nan");
+        strbuf_puts(b, "nan");
         return;
     }
     if (isinf(f)) {
-        jbuf_puts(b, f < 0 ? "-inf" : "inf");
+        strbuf_puts(b, f < 0 ? "-inf" : "inf");
         return;
     }
     char e[40];
@@ -309,148 +286,148 @@ static void float_to(jbuf *b, double f)
         }
         snprintf(out + o, sizeof out - o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     }
-    jbuf_puts(b, out);
+    strbuf_puts(b, out);
 }
 
-static void str_repr_to(jbuf *b, const jstr *s)
+static void str_repr_to(strbuf *b, const jstr *s)
 {
     bool sq = memchr(s->p, '\'', s->n) != NULL, dq = memchr(s->p, '"', s->n) != NULL;
     char q = sq && !dq ? '"' : '\'';
-    jbuf_put(b, &q, 1);
+    strbuf_put(b, &q, 1);
     for (size_t i = 0; i < s->n; i++) {
         unsigned char c = (unsigned char)s->p[i];
         char esc[8];
         if (c == '\\' || c == (unsigned char)q) {
             esc[0] = '\\', esc[1] = (char)c;
-            jbuf_put(b, esc, 2);
+            strbuf_put(b, esc, 2);
         } else if (c == '\n') {
-            jbuf_puts(b, "\\n");
+            strbuf_puts(b, "\\n");
         } else if (c == '\r') {
-            jbuf_puts(b, "\\r");
+            strbuf_puts(b, "\\r");
         } else if (c == '\t') {
-            jbuf_puts(b, "\\t");
+            strbuf_puts(b, "\\t");
         } else if (c < 0x20 || c == 0x7f) {
             snprintf(esc, sizeof esc, "\\x%02x", c);
-            jbuf_puts(b, esc);
+            strbuf_puts(b, esc);
         } else {
-            jbuf_put(b, (const char *)&s->p[i], 1);
+            strbuf_put(b, (const char *)&s->p[i], 1);
         }
     }
-    jbuf_put(b, &q, 1);
+    strbuf_put(b, &q, 1);
 }
 
-void jv_repr_to(jbuf *b, jv v)
+void jv_repr_to(strbuf *b, jv v)
 {
     switch (v.kind) {
     case JV_STR: str_repr_to(b, v.s); return;
     case JV_LIST:
-        jbuf_puts(b, v.l->tuple ? "(" : "[");
+        strbuf_puts(b, v.l->tuple ? "(" : "[");
         for (size_t i = 0; i < v.l->n; i++) {
             if (i)
-                jbuf_puts(b, ", ");
+                strbuf_puts(b, ", ");
             jv_repr_to(b, v.l->v[i]);
         }
-        jbuf_puts(b, v.l->tuple ? (v.l->n == 1 ? ",)" : ")") : "]");
+        strbuf_puts(b, v.l->tuple ? (v.l->n == 1 ? ",)" : ")") : "]");
         return;
     case JV_DICT:
-        jbuf_puts(b, "{");
+        strbuf_puts(b, "{");
         for (size_t i = 0; i < v.d->n; i++) {
             if (i)
-                jbuf_puts(b, ", ");
+                strbuf_puts(b, ", ");
             jv_repr_to(b, v.d->k[i]);
-            jbuf_puts(b, ": ");
+            strbuf_puts(b, ": ");
             jv_repr_to(b, v.d->v[i]);
         }
-        jbuf_puts(b, "}");
+        strbuf_puts(b, "}");
         return;
     default: jv_str_to(b, v); return;
     }
 }
 
-void jv_str_to(jbuf *b, jv v)
+void jv_str_to(strbuf *b, jv v)
 {
     char num[32];
     switch (v.kind) {
     case JV_UNDEF: return;
-    case JV_NONE: jbuf_puts(b, "None"); return;
-    case JV_BOOL: jbuf_puts(b, v.b ? "True" : "False"); return;
+    case JV_NONE: strbuf_puts(b, "None"); return;
+    case JV_BOOL: strbuf_puts(b, v.b ? "True" : "False"); return;
     case JV_INT:
         snprintf(num, sizeof num, "%lld", (long long)v.i);
-        jbuf_puts(b, num);
+        strbuf_puts(b, num);
         return;
     case JV_FLOAT: float_to(b, v.f); return;
-    case JV_STR: jbuf_put(b, v.s->p, v.s->n); return;
+    case JV_STR: strbuf_put(b, v.s->p, v.s->n); return;
     case JV_LIST:
     case JV_DICT: jv_repr_to(b, v); return;
-    case JV_NS: jbuf_puts(b, "<Namespace>"); return;
-    case JV_MACRO: jbuf_puts(b, "<Macro>"); return;
-    case JV_FUNC: jbuf_puts(b, "<function>"); return;
-    case JV_LOOP: jbuf_puts(b, "<LoopContext>"); return;
+    case JV_NS: strbuf_puts(b, "<Namespace>"); return;
+    case JV_MACRO: strbuf_puts(b, "<Macro>"); return;
+    case JV_FUNC: strbuf_puts(b, "<function>"); return;
+    case JV_LOOP: strbuf_puts(b, "<LoopContext>"); return;
     }
 }
 
-static void json_str_to(jbuf *b, const char *p, size_t n)
+static void json_str_to(strbuf *b, const char *p, size_t n)
 {
-    jbuf_puts(b, "\"");
+    strbuf_puts(b, "\"");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
         char esc[8];
         switch (c) {
-        case '"': jbuf_puts(b, "\\\""); break;
-        case '\\': jbuf_puts(b, "\\\\"); break;
-        case '\n': jbuf_puts(b, "\\n"); break;
-        case '\r': jbuf_puts(b, "\\r"); break;
-        case '\t': jbuf_puts(b, "\\t"); break;
-        case '\b': jbuf_puts(b, "\\b"); break;
-        case '\f': jbuf_puts(b, "\\f"); break;
+        case '"': strbuf_puts(b, "\\\""); break;
+        case '\\': strbuf_puts(b, "\\\\"); break;
+        case '\n': strbuf_puts(b, "\\n"); break;
+        case '\r': strbuf_puts(b, "\\r"); break;
+        case '\t': strbuf_puts(b, "\\t"); break;
+        case '\b': strbuf_puts(b, "\\b"); break;
+        case '\f': strbuf_puts(b, "\\f"); break;
         default:
             if (c < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
-                jbuf_puts(b, esc);
+                strbuf_puts(b, esc);
             } else {
-                jbuf_put(b, (const char *)&p[i], 1);
+                strbuf_put(b, (const char *)&p[i], 1);
             }
         }
     }
-    jbuf_puts(b, "\"");
+    strbuf_puts(b, "\"");
 }
 
-static void newline_indent(jbuf *b, int indent, int level)
+static void newline_indent(strbuf *b, int indent, int level)
 {
-    jbuf_puts(b, "\n");
+    strbuf_puts(b, "\n");
     for (int i = 0; i < indent * level; i++)
-        jbuf_puts(b, " ");
+        strbuf_puts(b, " ");
 }
 
-static int key_cmp(const jbuf *a, const jbuf *b)
+static int key_cmp(const strbuf *a, const strbuf *b)
 {
     size_t n = a->n < b->n ? a->n : b->n;
     int c = n ? memcmp(a->p, b->p, n) : 0;
     return c ? c : (a->n > b->n) - (a->n < b->n);
 }
 
-static bool json_to(jbuf *b, jv v, int indent, const char *isep, const char *ksep, bool sort, int level)
+static bool json_to(strbuf *b, jv v, int indent, const char *isep, const char *ksep, bool sort, int level)
 {
     switch (v.kind) {
-    case JV_NONE: jbuf_puts(b, "null"); return true;
-    case JV_BOOL: jbuf_puts(b, v.b ? "true" : "false"); return true;
+    case JV_NONE: strbuf_puts(b, "null"); return true;
+    case JV_BOOL: strbuf_puts(b, v.b ? "true" : "false"); return true;
     case JV_INT: jv_str_to(b, v); return true;
     case JV_FLOAT:
         if (isnan(v.f) || isinf(v.f))
-            jbuf_puts(b, isnan(v.f) ? "NaN" : v.f < 0 ? "-Infinity" : "Infinity");
+            strbuf_puts(b, isnan(v.f) ? "NaN" : v.f < 0 ? "-Infinity" : "Infinity");
         else
             float_to(b, v.f);
         return true;
     case JV_STR: json_str_to(b, v.s->p, v.s->n); return true;
     case JV_LIST:
         if (!v.l->n) {
-            jbuf_puts(b, "[]");
+            strbuf_puts(b, "[]");
             return true;
         }
-        jbuf_puts(b, "[");
+        strbuf_puts(b, "[");
         for (size_t i = 0; i < v.l->n; i++) {
             if (i)
-                jbuf_puts(b, isep);
+                strbuf_puts(b, isep);
             if (indent >= 0)
                 newline_indent(b, indent, level + 1);
             if (!json_to(b, v.l->v[i], indent, isep, ksep, sort, level + 1))
@@ -458,27 +435,27 @@ static bool json_to(jbuf *b, jv v, int indent, const char *isep, const char *kse
         }
         if (indent >= 0)
             newline_indent(b, indent, level);
-        jbuf_puts(b, "]");
+        strbuf_puts(b, "]");
         return true;
     case JV_DICT:
     case JV_NS: {
         size_t n = v.d->n;
         if (!n) {
-            jbuf_puts(b, "{}");
+            strbuf_puts(b, "{}");
             return true;
         }
         /* keys as json.dumps writes them: strings, and numbers, booleans
          * and None as their JSON text */
-        jbuf *kt = calloc(n, sizeof *kt);
+        strbuf *kt = calloc(n, sizeof *kt);
         size_t *order = malloc(n * sizeof *order);
         bool ok = kt && order;
         for (size_t i = 0; ok && i < n; i++) {
             jv k = v.d->k[i];
             order[i] = i;
             if (k.kind == JV_STR)
-                jbuf_put(&kt[i], k.s->p, k.s->n);
+                strbuf_put(&kt[i], k.s->p, k.s->n);
             else if (k.kind == JV_BOOL || k.kind == JV_NONE)
-                jbuf_puts(&kt[i], k.kind == JV_NONE ? "null" : k.b ? "true" : "false");
+                strbuf_puts(&kt[i], k.kind == JV_NONE ? "null" : k.b ? "true" : "false");
             else if (k.kind == JV_INT || k.kind == JV_FLOAT)
                 jv_str_to(&kt[i], k);
             else
@@ -493,20 +470,20 @@ static bool json_to(jbuf *b, jv v, int indent, const char *isep, const char *kse
                     order[j - 1] = t;
                 }
         if (ok) {
-            jbuf_puts(b, "{");
+            strbuf_puts(b, "{");
             for (size_t r = 0; ok && r < n; r++) {
                 size_t i = order[r];
                 if (r)
-                    jbuf_puts(b, isep);
+                    strbuf_puts(b, isep);
                 if (indent >= 0)
                     newline_indent(b, indent, level + 1);
                 json_str_to(b, kt[i].p ? kt[i].p : "", kt[i].n);
-                jbuf_puts(b, ksep);
+                strbuf_puts(b, ksep);
                 ok = json_to(b, v.d->v[i], indent, isep, ksep, sort, level + 1);
             }
             if (indent >= 0)
                 newline_indent(b, indent, level);
-            jbuf_puts(b, "}");
+            strbuf_puts(b, "}");
         }
         for (size_t i = 0; kt && i < n; i++)
             free(kt[i].p);
@@ -518,7 +495,7 @@ static bool json_to(jbuf *b, jv v, int indent, const char *isep, const char *kse
     }
 }
 
-bool jv_json_to(jbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys)
+bool jv_json_to(strbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys)
 {
     if (!item_sep)
         item_sep = indent >= 0 ? "," : ", ";

@@ -190,22 +190,17 @@ static void test_sequences(void)
             CU_ASSERT_EQUAL(rt_seq_n_past(s, (uint32_t)q), seq_len[q]);
         }
         /* a step of all four, in another order; then one of two */
-        const uint32_t order[4] = {2, 0, 3, 1}, pair[2] = {3, 2};
-        int32_t tok[4];
-        for (int i = 0; i < 4; i++)
-            tok[i] = seq_next[0][order[i]];
-        CU_ASSERT_EQUAL(rt_decode_batch(s, 4, order, tok, lg, &err), RF_OK);
-        for (int i = 0; i < 4; i++) {
-            alone(f, kvh, (int)order[i], 1, ref);
-            CU_ASSERT(max_rel_diff(ref, lg + i * nv, nv) < 1e-4);
-            CU_ASSERT_EQUAL(rt_seq_n_past(s, order[i]), seq_len[order[i]] + 1);
-        }
-        for (int i = 0; i < 2; i++)
-            tok[i] = seq_next[1][pair[i]];
-        CU_ASSERT_EQUAL(rt_decode_batch(s, 2, pair, tok, lg, &err), RF_OK);
-        for (int i = 0; i < 2; i++) {
-            alone(f, kvh, (int)pair[i], 2, ref);
-            CU_ASSERT(max_rel_diff(ref, lg + i * nv, nv) < 1e-4);
+        static const uint32_t steps[2][4] = {{2, 0, 3, 1}, {3, 2}}, n_rows[2] = {4, 2};
+        for (int k = 0; k < 2; k++) {
+            int32_t tok[4];
+            for (uint32_t i = 0; i < n_rows[k]; i++)
+                tok[i] = seq_next[k][steps[k][i]];
+            CU_ASSERT_EQUAL(rt_decode_batch(s, n_rows[k], steps[k], tok, lg, &err), RF_OK);
+            for (uint32_t i = 0; i < n_rows[k]; i++) {
+                alone(f, kvh, (int)steps[k][i], k + 1, ref);
+                CU_ASSERT(max_rel_diff(ref, lg + i * nv, nv) < 1e-4);
+                CU_ASSERT_EQUAL(rt_seq_n_past(s, steps[k][i]), seq_len[steps[k][i]] + 1 + (k == 1));
+            }
         }
         CU_ASSERT_EQUAL(rt_seq_n_past(s, 0), seq_len[0] + 1);
         /* a reset sequence starts over; the others keep theirs */

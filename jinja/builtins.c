@@ -11,6 +11,10 @@
  * code point. Whitespace for strip and split is ASCII's plus U+0085 and
  * U+00A0, not every Unicode space. A name we do not have is an error that
  * says so, never a silent empty string.
+ *
+ * Over 800 lines on purpose: a list of small independent functions, each
+ * one Python's, sharing the string helpers at the top; split, the filters
+ * and the str methods that are the same operation would drift apart.
  */
 #include <ctype.h>
 #include <math.h>

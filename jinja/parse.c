@@ -13,6 +13,8 @@
  * if filter and an else), set (names, a namespace attribute, or a block),
  * macro, call, filter, break, continue, and transformers' generation block
  * (its body only). Errors carry the template's name and line:column.
+ * Over 800 lines: one grammar, read top to bottom, precedence level by
+ * level; split, a reader would chase it across files.
  */
 #include <stdarg.h>
 #include <stdio.h>

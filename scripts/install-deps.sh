@@ -3,7 +3,7 @@
 # missing. Needs root (or sudo) the first time; a no-op afterwards.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
-      libpcre2-dev libunistring-dev libcunit1-dev libjansson-dev python3-jinja2
+      libpcre2-dev libunistring-dev libcunit1-dev libjansson-dev libmicrohttpd-dev python3-jinja2
       libamdhip64-dev llvm-19-dev)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,633 @@
+/*
+ * http.c: the HTTP side of `rocmforge serve` (libmicrohttpd, a thread per
+ * connection; JSON through jansson).
+ *
+ * A connection thread reads the body, checks the API key, parses and
+ * validates the request (a bad one is a 400 whose message names the
+ * field), renders the chat template and tokenizes, enqueues the request for
+ * the step loop and waits: for the whole text, or, streaming, for each new
+ * piece, which it sends as a server-sent event. Streamed text is held back
+ * while it could still be the start of a stop string or ends inside a UTF-8
+ * character, so what was sent is never taken back. A client that leaves
+ * mid-stream cancels its request; the loop frees the slot.
+ *
+ * Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize,
+ * /detokenize, /apply-template; GET /v1/models, /health (503 while the
+ * model loads), /metrics (Prometheus text). Not yet: logit_bias, logprobs,
+ * response_format other than text, tools, n > 1 (each a 400 saying so).
+ */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "srv/server.h"
+#include "support/error.h"
+
+typedef struct conn {
+    strbuf body;
+    bool too_big;
+} conn;
+
+enum { MAX_BODY = 32 << 20 };
+
+static unsigned long next_id;
+
+static int status_class(unsigned code)
+{
+    return code == 200 ? 0 : code == 400 ? 1 : code == 401 ? 2 : code == 404 ? 3 : code == 503 ? 5 : 4;
+}
+
+static enum MHD_Result reply(srv *s, struct MHD_Connection *c, unsigned code, const char *type, char *text)
+{
+    pthread_mutex_lock(&s->mu);
+    s->m.requests[status_class(code)]++;
+    pthread_mutex_unlock(&s->mu);
+    struct MHD_Response *r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (char *)"",
+                                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_json(srv *s, struct MHD_Connection *c, unsigned code, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text)
+        return reply(s, c, 500, "text/plain", strdup("out of memory"));
+    return reply(s, c, code, "application/json", text);
+}
+
+/* OpenAI's error object */
+static enum MHD_Result reply_error(srv *s, struct MHD_Connection *c, unsigned code, const char *msg)
+{
+    const char *type = code == 401 ? "authentication_error" : code == 404 ? "not_found_error"
+                     : code == 503 ? "unavailable_error" : code >= 500 ? "server_error" : "invalid_request_error";
+    return reply_json(s, c, code, json_pack("{s:{s:s,s:s,s:i}}", "error", "message", msg, "type", type, "code", code));
+}
+
+/* ---- parsing a completion request ------------------------------------------------------------- */
+
+/* a number field, or def when absent; false (msg set) when of the wrong type */
+static bool num_field(const json_t *j, const char *key, double lo, double hi, double def, double *out, char *msg)
+{
+    const json_t *v = json_object_get(j, key);
+    *out = def;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        snprintf(msg, 256, "'%s' must be a number in [%g, %g]", key, lo, hi);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+/* Fills r from a completion request's body (chat or not); false with msg. */
+static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *stream, bool *usage, char *msg)
+{
+    static const char *const refused[] = {"logit_bias", "tools", "functions", "tool_choice"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (json_object_get(j, refused[i]) && !json_is_null(json_object_get(j, refused[i]))) {
+            snprintf(msg, 256, "'%s' is not supported yet", refused[i]);
+            return false;
+        }
+    const json_t *lp = json_object_get(j, "logprobs"), *rf = json_object_get(j, "response_format");
+    if (lp && json_is_true(lp)) {
+        snprintf(msg, 256, "'logprobs' is not supported yet");
+        return false;
+    }
+    if (rf && !json_is_null(rf) &&
+        (!json_is_object(rf) || !json_is_string(json_object_get(rf, "type")) ||
+         strcmp(json_string_value(json_object_get(rf, "type")), "text"))) {
+        snprintf(msg, 256, "'response_format' other than {\"type\": \"text\"} is not supported yet");
+        return false;
+    }
+    double n, t, tp, tk, mp, seed, pp, fp, rp, mt, mct;
+    if (!num_field(j, "n", 1, 1, 1, &n, msg) || !num_field(j, "temperature", 0, 2, 1, &t, msg) ||
+        !num_field(j, "top_p", 0, 1, 1, &tp, msg) || !num_field(j, "top_k", 0, 1e9, 0, &tk, msg) ||
+        !num_field(j, "min_p", 0, 1, 0, &mp, msg) || !num_field(j, "seed", -9e18, 9e18, -1, &seed, msg) ||
+        !num_field(j, "presence_penalty", -2, 2, 0, &pp, msg) || !num_field(j, "frequency_penalty", -2, 2, 0, &fp, msg) ||
+        !num_field(j, "repeat_penalty", 0, 10, 1, &rp, msg) || !num_field(j, "max_tokens", 0, 1e9, -1, &mt, msg) ||
+        !num_field(j, "max_completion_tokens", 0, 1e9, -1, &mct, msg))
+        return false;
+    r->sp = rf_sampler_defaults();
+    r->sp.temperature = (float)t;
+    r->sp.top_p = (float)tp;
+    r->sp.top_k = (int32_t)tk;
+    r->sp.min_p = (float)mp;
+    r->sp.presence_penalty = (float)pp;
+    r->sp.frequency_penalty = (float)fp;
+    r->sp.repeat_penalty = (float)rp;
+    r->sp.seed = seed < 0 ? RF_SEED_RANDOM : (uint64_t)seed;
+    r->max_tokens = mct >= 0 ? (int)mct : mt >= 0 ? (int)mt : -1;
+    const json_t *st = json_object_get(j, "stop");
+    if (json_is_string(st)) {
+        if (!(r->stop[r->n_stop++] = strdup(json_string_value(st))))
+            return snprintf(msg, 256, "out of memory"), false;
+    } else if (json_is_array(st)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(st, i, e) {
+            if (!json_is_string(e) || r->n_stop == SRV_MAX_STOP) {
+                snprintf(msg, 256, "'stop' must be a string or a list of at most %d strings", SRV_MAX_STOP);
+                return false;
+            }
+            if (!(r->stop[r->n_stop++] = strdup(json_string_value(e))))
+                return snprintf(msg, 256, "out of memory"), false;
+        }
+    } else if (st && !json_is_null(st)) {
+        snprintf(msg, 256, "'stop' must be a string or a list of strings");
+        return false;
+    }
+    for (size_t i = 0; i < r->n_stop; i++)
+        if (strlen(r->stop[i]) > r->max_stop_len)
+            r->max_stop_len = strlen(r->stop[i]);
+    const json_t *sv = json_object_get(j, "stream"), *so = json_object_get(j, "stream_options");
+    *stream = json_is_true(sv);
+    *usage = so && json_is_true(json_object_get(so, "include_usage"));
+    /* the prompt: the chat template's text, or the prompt itself */
+    char *text = NULL;
+    size_t len = 0;
+    rf_error err = {0};
+    if (chat) {
+        const json_t *msgs = json_object_get(j, "messages");
+        if (!json_is_array(msgs) || !json_array_size(msgs)) {
+            snprintf(msg, 256, "'messages' must be a non-empty array");
+            return false;
+        }
+        char *conv = json_dumps(j, JSON_COMPACT);
+        rf_chat_options co = {.template_text = s->opt.chat_template};
+        rf_status rs = conv ? rf_chat_render(s->model, conv, strlen(conv), &co, &text, &len, &err) : RF_E_NOMEM;
+        free(conv);
+        if (rs != RF_OK) {
+            snprintf(msg, 256, "%.250s", err.msg[0] ? err.msg : "out of memory");
+            return false;
+        }
+    } else {
+        const json_t *p = json_object_get(j, "prompt");
+        if (json_is_array(p) && json_array_size(p) == 1)
+            p = json_array_get(p, 0);
+        if (!json_is_string(p)) {
+            snprintf(msg, 256, "'prompt' must be a string");
+            return false;
+        }
+        text = strdup(json_string_value(p));
+        len = text ? strlen(text) : 0;
+    }
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    rf_status rs = text ? rf_tokenize(s->model, text, len, RF_TOK_ADD_SPECIAL | (chat ? RF_TOK_PARSE_SPECIAL : 0), &ids,
+                                      &n_ids, &err)
+                        : RF_E_NOMEM;
+    free(text);
+    if (rs != RF_OK) {
+        snprintf(msg, 256, "%.250s", err.msg[0] ? err.msg : "out of memory");
+        return false;
+    }
+    /* a template that writes bos_token itself: the tokenizer's BOS would be a second one */
+    if (n_ids >= 2 && ids[0] == ids[1]) {
+        char *t0 = NULL;
+        size_t l0 = 0;
+        if (rf_detokenize(s->model, ids, 1, RF_DETOK_SPECIAL, &t0, &l0, NULL) == RF_OK && l0 && chat)
+            memmove(ids, ids + 1, --n_ids * sizeof *ids);
+        free(t0);
+    }
+    if (!n_ids) {
+        free(ids);
+        snprintf(msg, 256, "the prompt is empty");
+        return false;
+    }
+    r->prompt = ids;
+    r->n_prompt = n_ids;
+    return true;
+}
+
+/* ---- answers ----------------------------------------------------------------------------------- */
+
+static json_t *usage_json(const srv_req *r)
+{
+    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)r->n_prompt, "completion_tokens",
+                     (json_int_t)r->n_gen, "total_tokens", (json_int_t)(r->n_prompt + r->n_gen));
+}
+
+static json_t *completion_json(srv *s, const srv_req *r, bool chat, unsigned long id, const char *text, size_t len)
+{
+    char ids[48];
+    snprintf(ids, sizeof ids, "%s-%lu", chat ? "chatcmpl" : "cmpl", id);
+    json_t *choice = chat ? json_pack("{s:i,s:{s:s,s:s%},s:s}", "index", 0, "message", "role", "assistant", "content",
+                                      text, len, "finish_reason", r->finish ? r->finish : "stop")
+                          : json_pack("{s:i,s:s%,s:n,s:s}", "index", 0, "text", text, len, "logprobs", "finish_reason",
+                                      r->finish ? r->finish : "stop");
+    return json_pack("{s:s,s:s,s:I,s:s,s:[o],s:o}", "id", ids, "object", chat ? "chat.completion" : "text_completion",
+                     "created", (json_int_t)time(NULL), "model", s->model_name, "choices", choice, "usage",
+                     usage_json(r));
+}
+
+/* the streaming state of one connection */
+typedef struct stream {
+    srv *s;
+    srv_req *r;
+    bool chat, usage;
+    unsigned long id;
+    int phase;         /* 0 first chunk, 1 text, 2 the final chunk, 3 usage, 4 [DONE], 5 end */
+    size_t sent;       /* bytes of r->text sent */
+    strbuf out;        /* formatted, not yet handed to MHD */
+    size_t out_off;
+} stream;
+
+/* how much of text may go out: not a possible stop string's start, not a
+ * partial UTF-8 character */
+static size_t sendable(const srv_req *r)
+{
+    size_t n = r->text.n;
+    if (r->done)
+        return n;
+    n = r->max_stop_len && n >= r->max_stop_len - 1 ? n - (r->max_stop_len - 1) : r->max_stop_len ? 0 : n;
+    size_t k = n; /* back to a character boundary */
+    while (k > 0 && ((unsigned char)r->text.p[k - 1] & 0xc0) == 0x80)
+        k--;
+    if (k > 0) {
+        unsigned char lead = (unsigned char)r->text.p[k - 1];
+        size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+        if (n - (k - 1) < need)
+            n = k - 1;
+    }
+    return n;
+}
+
+static void chunk(stream *st, json_t *delta, const char *finish, json_t *usage)
+{
+    char ids[48];
+    snprintf(ids, sizeof ids, "%s-%lu", st->chat ? "chatcmpl" : "cmpl", st->id);
+    json_t *choices = json_array();
+    if (delta && st->chat)
+        json_array_append_new(choices, json_pack("{s:i,s:o,s:o}", "index", 0, "delta", delta, "finish_reason",
+                                                 finish ? json_string(finish) : json_null()));
+    else if (delta) /* a completion's text piece */
+        json_array_append_new(choices, json_pack("{s:i,s:o,s:n,s:o}", "index", 0, "text", delta, "logprobs",
+                                                 "finish_reason", finish ? json_string(finish) : json_null()));
+    json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", ids, "object",
+                          st->chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)time(NULL),
+                          "model", st->s->model_name, "choices", choices);
+    if (usage)
+        json_object_set_new(j, "usage", usage);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    strbuf_puts(&st->out, "data: ");
+    strbuf_puts(&st->out, text ? text : "{}");
+    strbuf_puts(&st->out, "\n\n");
+    free(text);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream *st = cls;
+    srv *s = st->s;
+    while (st->out_off == st->out.n) {
+        st->out.n = st->out_off = 0;
+        if (st->phase == 5)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&s->mu);
+        size_t can;
+        while (st->phase == 1 && (can = sendable(st->r)) <= st->sent && !st->r->done && !s->stopping)
+            pthread_cond_wait(&s->progress, &s->mu);
+        if (st->phase == 1 && !st->r->done && s->stopping)
+            st->phase = 4;
+        srv_req *r = st->r;
+        if (st->phase == 0) {
+            if (st->chat)
+                chunk(st, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL, NULL);
+            st->phase = 1;
+        } else if (st->phase == 1) {
+            can = sendable(r);
+            if (r->err.status != RF_OK) { /* an error event, then the end */
+                json_t *e = json_pack("{s:{s:s,s:s}}", "error", "message", r->err.msg, "type", "server_error");
+                char *t = json_dumps(e, JSON_COMPACT);
+                json_decref(e);
+                strbuf_puts(&st->out, "data: ");
+                strbuf_puts(&st->out, t ? t : "{}");
+                strbuf_puts(&st->out, "\n\n");
+                free(t);
+                st->phase = 4;
+            } else if (can > st->sent) {
+                json_t *piece = json_stringn(r->text.p + st->sent, can - st->sent);
+                chunk(st, st->chat ? json_pack("{s:o}", "content", piece) : piece, NULL, NULL);
+                st->sent = can;
+            } else if (r->done) {
+                st->phase = 2;
+            }
+        } else if (st->phase == 2) {
+            chunk(st, st->chat ? json_object() : json_string(""), r->finish ? r->finish : "stop", NULL);
+            st->phase = st->usage ? 3 : 4;
+        } else if (st->phase == 3) {
+            chunk(st, NULL, NULL, usage_json(r));
+            st->phase = 4;
+        } else if (st->phase == 4) {
+            strbuf_puts(&st->out, "data: [DONE]\n\n");
+            st->phase = 5;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (st->out.oom)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = st->out.n - st->out_off < max ? st->out.n - st->out_off : max;
+    memcpy(buf, st->out.p + st->out_off, n);
+    st->out_off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream *st = cls;
+    pthread_mutex_lock(&st->s->mu);
+    if (!st->r->done)
+        st->r->cancelled = true; /* the client left: the loop frees the slot */
+    pthread_cond_signal(&st->s->work);
+    pthread_mutex_unlock(&st->s->mu);
+    srv_req_release(st->s, st->r);
+    free(st->out.p);
+    free(st);
+}
+
+static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t *j, bool chat)
+{
+    srv_req *r = calloc(1, sizeof *r);
+    char msg[256] = "";
+    bool stream_on = false, usage = false;
+    if (!r)
+        return reply_error(s, c, 500, "out of memory");
+    r->refs = 1;
+    if (!parse_request(s, j, chat, r, &stream_on, &usage, msg)) {
+        srv_req_release(s, r);
+        return reply_error(s, c, 400, msg);
+    }
+    unsigned long id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+    srv_enqueue(s, r);
+    if (stream_on) {
+        stream *st = calloc(1, sizeof *st);
+        struct MHD_Response *resp = st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st,
+                                                                           stream_free)
+                                       : NULL;
+        if (!resp) {
+            pthread_mutex_lock(&s->mu);
+            r->cancelled = true;
+            pthread_mutex_unlock(&s->mu);
+            srv_req_release(s, r);
+            free(st);
+            return reply_error(s, c, 500, "out of memory");
+        }
+        *st = (stream){.s = s, .r = r, .chat = chat, .usage = usage, .id = id};
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        pthread_mutex_lock(&s->mu);
+        s->m.requests[0]++;
+        pthread_mutex_unlock(&s->mu);
+        enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!r->done && !s->stopping)
+        pthread_cond_wait(&s->progress, &s->mu);
+    if (!r->done)
+        rf_fail(&r->err, RF_E_IO, "the server is shutting down");
+    pthread_mutex_unlock(&s->mu);
+    enum MHD_Result ret;
+    if (r->err.status != RF_OK)
+        ret = reply_error(s, c, r->err.status == RF_E_ARG ? 400 : 500, r->err.msg);
+    else
+        ret = reply_json(s, c, 200, completion_json(s, r, chat, id, r->text.p ? r->text.p : "", r->text.n));
+    srv_req_release(s, r);
+    return ret;
+}
+
+/* ---- the small endpoints ------------------------------------------------------------------------ */
+
+static enum MHD_Result tokenize(srv *s, struct MHD_Connection *c, const json_t *j)
+{
+    const json_t *content = json_object_get(j, "content");
+    if (!json_is_string(content))
+        return reply_error(s, c, 400, "'content' must be a string");
+    unsigned flags = (json_is_true(json_object_get(j, "add_special")) ? RF_TOK_ADD_SPECIAL : 0) |
+                     (json_is_false(json_object_get(j, "parse_special")) ? 0 : RF_TOK_PARSE_SPECIAL);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    rf_error err = {0};
+    if (rf_tokenize(s->model, json_string_value(content), json_string_length(content), flags, &ids, &n, &err) != RF_OK)
+        return reply_error(s, c, 400, err.msg);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(ids[i]));
+    free(ids);
+    return reply_json(s, c, 200, json_pack("{s:o}", "tokens", a));
+}
+
+static enum MHD_Result detokenize(srv *s, struct MHD_Connection *c, const json_t *j)
+{
+    const json_t *toks = json_object_get(j, "tokens");
+    if (!json_is_array(toks))
+        return reply_error(s, c, 400, "'tokens' must be an array of token ids");
+    size_t n = json_array_size(toks), i;
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    const json_t *e;
+    if (!ids)
+        return reply_error(s, c, 500, "out of memory");
+    json_array_foreach(toks, i, e) {
+        if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= rf_vocab_size(s->model)) {
+            free(ids);
+            char msg[128];
+            snprintf(msg, sizeof msg, "'tokens'[%zu] is not a token id of this model (0..%u)", i,
+                     rf_vocab_size(s->model) - 1);
+            return reply_error(s, c, 400, msg);
+        }
+        ids[i] = (int32_t)json_integer_value(e);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    rf_error err = {0};
+    rf_status st = rf_detokenize(s->model, ids, n, RF_DETOK_SPECIAL, &text, &len, &err);
+    free(ids);
+    if (st != RF_OK)
+        return reply_error(s, c, 400, err.msg);
+    json_t *out = json_pack("{s:s%}", "content", text, len);
+    free(text);
+    return reply_json(s, c, 200, out);
+}
+
+static enum MHD_Result apply_template(srv *s, struct MHD_Connection *c, const json_t *j)
+{
+    char *conv = json_dumps(j, JSON_COMPACT), *text = NULL;
+    size_t len = 0;
+    rf_error err = {0};
+    rf_chat_options co = {.template_text = s->opt.chat_template};
+    rf_status st = conv ? rf_chat_render(s->model, conv, strlen(conv), &co, &text, &len, &err) : RF_E_NOMEM;
+    free(conv);
+    if (st != RF_OK)
+        return reply_error(s, c, st == RF_E_NOMEM ? 500 : 400, err.msg[0] ? err.msg : "out of memory");
+    json_t *out = json_pack("{s:s%}", "prompt", text, len);
+    free(text);
+    return reply_json(s, c, 200, out);
+}
+
+static void hist_text(strbuf *b, const char *name, const char *help, const uint64_t *bk, uint64_t count, double sum)
+{
+    static const char *const le[8] = {"0.05", "0.1", "0.25", "0.5", "1", "2.5", "10", "+Inf"};
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int i = 0; i < 8; i++)
+        strbuf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, le[i], (unsigned long long)bk[i]);
+    strbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, sum, name, (unsigned long long)count);
+}
+
+static enum MHD_Result metrics(srv *s, struct MHD_Connection *c)
+{
+    static const char *const codes[6] = {"200", "400", "401", "404", "500", "503"};
+    strbuf b = {0};
+    pthread_mutex_lock(&s->mu);
+    srv_metrics m = s->m;
+    size_t queued = s->queued;
+    int busy = s->busy;
+    uint64_t used = 0;
+    for (int i = 0; s->session && i < s->opt.parallel; i++)
+        used += rf_session_n_past(s->session, (uint32_t)i);
+    uint64_t total = s->session ? (uint64_t)rf_session_n_ctx(s->session) * (uint64_t)s->opt.parallel : 0;
+    pthread_mutex_unlock(&s->mu);
+    strbuf_puts(&b, "# HELP rocmforge_requests_total HTTP requests answered, by status\n"
+                    "# TYPE rocmforge_requests_total counter\n");
+    for (int i = 0; i < 6; i++)
+        strbuf_printf(&b, "rocmforge_requests_total{status=\"%s\"} %llu\n", codes[i],
+                      (unsigned long long)m.requests[i]);
+    strbuf_printf(&b, "# HELP rocmforge_prompt_tokens_total Prompt tokens evaluated\n"
+                      "# TYPE rocmforge_prompt_tokens_total counter\nrocmforge_prompt_tokens_total %llu\n"
+                      "# HELP rocmforge_generated_tokens_total Tokens generated\n"
+                      "# TYPE rocmforge_generated_tokens_total counter\nrocmforge_generated_tokens_total %llu\n",
+                  (unsigned long long)m.prompt_tokens, (unsigned long long)m.gen_tokens);
+    hist_text(&b, "rocmforge_time_to_first_token_seconds", "From the request's arrival to its first token",
+              m.ttft_buckets, m.ttft_count, m.ttft_sum);
+    hist_text(&b, "rocmforge_inter_token_latency_seconds", "Between two tokens of a request", m.itl_buckets,
+              m.itl_count, m.itl_sum);
+    strbuf_printf(&b, "# HELP rocmforge_queue_length Requests waiting for a slot\n# TYPE rocmforge_queue_length gauge\n"
+                      "rocmforge_queue_length %zu\n"
+                      "# HELP rocmforge_busy_slots Slots generating\n# TYPE rocmforge_busy_slots gauge\n"
+                      "rocmforge_busy_slots %d\n"
+                      "# HELP rocmforge_kv_positions_used KV cache positions holding a sequence's tokens\n"
+                      "# TYPE rocmforge_kv_positions_used gauge\nrocmforge_kv_positions_used %llu\n"
+                      "# HELP rocmforge_kv_positions_free KV cache positions free\n"
+                      "# TYPE rocmforge_kv_positions_free gauge\nrocmforge_kv_positions_free %llu\n",
+                  queued, busy, (unsigned long long)used, (unsigned long long)(total - used));
+    if (b.oom) {
+        free(b.p);
+        return reply_error(s, c, 500, "out of memory");
+    }
+    return reply(s, c, 200, "text/plain; version=0.0.4", b.p);
+}
+
+/* ---- routing -------------------------------------------------------------------------------------- */
+
+static enum MHD_Result route(srv *s, struct MHD_Connection *c, const char *url, const char *method, conn *cn)
+{
+    bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
+    if (get && !strcmp(url, "/health"))
+        return s->ready ? reply_json(s, c, 200, json_pack("{s:s}", "status", "ok"))
+                        : reply_json(s, c, 503, json_pack("{s:s}", "status", "loading model"));
+    if (s->opt.api_key) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (!auth || strncmp(auth, "Bearer ", 7) || strcmp(auth + 7, s->opt.api_key))
+            return reply_error(s, c, 401, "invalid or missing API key (Authorization: Bearer KEY)");
+    }
+    if (!s->ready)
+        return reply_error(s, c, 503, "the model is loading");
+    if (get && !strcmp(url, "/v1/models"))
+        return reply_json(s, c, 200, json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data", "id",
+                                                s->model_name, "object", "model", "created", (json_int_t)time(NULL),
+                                                "owned_by", "rocmforge"));
+    if (get && !strcmp(url, "/metrics"))
+        return metrics(s, c);
+    static const char *const posts[] = {"/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize",
+                                        "/apply-template"};
+    int which = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(url, posts[i]))
+            which = i;
+    if (which < 0)
+        return reply_error(s, c, 404, "no such endpoint");
+    if (!post)
+        return reply_error(s, c, 404, "this endpoint takes POST");
+    if (cn->too_big)
+        return reply_error(s, c, 400, "the request body is over 32 MiB");
+    json_error_t je;
+    json_t *j = json_loadb(cn->body.p ? cn->body.p : "", cn->body.n, JSON_PRESERVE_ORDER, &je);
+    if (!j || !json_is_object(j)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, j ? "the body must be a JSON object" : "the body is not JSON: line %d: %s",
+                 je.line, je.text);
+        json_decref(j);
+        return reply_error(s, c, 400, msg);
+    }
+    enum MHD_Result ret = which <= 1 ? completion(s, c, j, which == 0)
+                        : which == 2 ? tokenize(s, c, j)
+                        : which == 3 ? detokenize(s, c, j)
+                                     : apply_template(s, c, j);
+    json_decref(j);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    srv *s = cls;
+    conn *cn = *con_cls;
+    if (!cn) { /* the headers: the body comes in the next calls */
+        if (!(cn = calloc(1, sizeof *cn)))
+            return MHD_NO;
+        *con_cls = cn;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (cn->body.n + *upload_size > MAX_BODY)
+            cn->too_big = true;
+        else
+            strbuf_put(&cn->body, upload, *upload_size);
+        *upload_size = 0;
+        return cn->body.oom ? MHD_NO : MHD_YES;
+    }
+    return route(s, c, url, method, cn);
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    conn *cn = *con_cls;
+    if (cn) {
+        free(cn->body.p);
+        free(cn);
+    }
+    *con_cls = NULL;
+}
+
+rf_status srv_http_start(srv *s, struct MHD_Daemon **out, int *port, rf_error *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->opt.port)};
+    if (inet_pton(AF_INET, s->opt.host, &addr.sin_addr) != 1)
+        return rf_fail(err, RF_E_ARG, "--host %s: not an IPv4 address", s->opt.host);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+    if (!d)
+        return rf_fail(err, RF_E_IO, "cannot listen on %s:%d (in use, or no permission)", s->opt.host, s->opt.port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? (int)info->port : s->opt.port;
+    *out = d;
+    return RF_OK;
+}

@@ -1,0 +1,332 @@
+/*
+ * loop.c: the step loop, the one thread that evaluates.
+ *
+ * Slots are the session's sequences. Each turn: take queued requests into
+ * free slots; evaluate each new prompt in its slot and sample its first
+ * token; then one batched decode step over every slot still generating,
+ * one token each, and sample every row. A request leaves its slot when it
+ * ends (an end-of-generation token, a stop string, max_tokens, a full
+ * context) or its client goes away, and the next queued one takes it at
+ * the following turn: continuous batching.
+ *
+ * The text of a request is the detokenization of its tokens after the last
+ * few prompt tokens (so the first word gets its leading space as in
+ * context) minus that of those prompt tokens; stop strings are searched in
+ * it, so one split over several tokens is found, and the text is cut
+ * before it. Recomputing the text each token costs O(n) a token; fine for
+ * the lengths chat replies have.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "srv/server.h"
+#include "support/error.h"
+
+enum { CONTEXT_IDS = 4 };
+
+typedef struct slot {
+    uint32_t seq;      /* its sequence in the session */
+    srv_req *r;
+    rf_sampler *smp;
+    int32_t *ids;      /* the last prompt tokens, then the generated ones */
+    size_t n_ctx_ids, n_ids, cap;
+    size_t ctx_text;   /* bytes of the context tokens' own text */
+    int32_t last;
+    bool generating;
+    double t_last;
+} slot;
+
+double srv_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void srv_enqueue(srv *s, srv_req *r)
+{
+    pthread_mutex_lock(&s->mu);
+    r->refs++;
+    r->t_queued = srv_now();
+    if (s->queue_tail)
+        s->queue_tail->next = r;
+    else
+        s->queue = r;
+    s->queue_tail = r;
+    s->queued++;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* drops a reference; under the mutex or not, as the caller says */
+static void release_locked(srv_req *r)
+{
+    if (!r || --r->refs > 0)
+        return;
+    free(r->prompt);
+    for (size_t i = 0; i < r->n_stop; i++)
+        free(r->stop[i]);
+    free(r->text.p);
+    free(r);
+}
+
+void srv_req_release(srv *s, srv_req *r)
+{
+    pthread_mutex_lock(&s->mu);
+    release_locked(r);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void histogram(uint64_t *buckets, uint64_t *count, double *sum, double v)
+{
+    static const double le[7] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+    for (int i = 0; i < 7; i++)
+        buckets[i] += v <= le[i];
+    buckets[7]++;
+    (*count)++;
+    *sum += v;
+}
+
+/* ends slot i's request (under the mutex) */
+static void finish(srv *s, slot *sl, const char *why)
+{
+    srv_req *r = sl->r;
+    if (!r->finish && r->err.status == RF_OK)
+        r->finish = why;
+    r->done = true;
+    s->busy--;
+    pthread_cond_broadcast(&s->progress);
+    release_locked(r);
+    rf_sampler_free(sl->smp);
+    sl->smp = NULL;
+    sl->r = NULL;
+    sl->generating = false;
+}
+
+static void fail(srv *s, slot *sl, rf_error *err)
+{
+    pthread_mutex_lock(&s->mu);
+    sl->r->err = *err;
+    if (sl->r->err.status == RF_OK)
+        sl->r->err.status = RF_E_NOMEM;
+    finish(s, sl, NULL);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* the request's text from its tokens; false on no memory */
+static bool retext(srv *s, slot *sl, strbuf *out)
+{
+    char *t = NULL;
+    size_t len = 0;
+    if (rf_detokenize(s->model, sl->ids, sl->n_ids, 0, &t, &len, NULL) != RF_OK)
+        return false;
+    size_t skip = sl->ctx_text <= len ? sl->ctx_text : len;
+    out->n = 0;
+    strbuf_put(out, t + skip, len - skip);
+    free(t);
+    return !out->oom;
+}
+
+/* token id was sampled for slot sl: append it, or end the request */
+static void emit(srv *s, slot *sl, int32_t id)
+{
+    srv_req *r = sl->r;
+    double now = srv_now();
+    strbuf text = {0};
+    bool eog = rf_token_is_eog(s->model, id), ok = true;
+    if (!eog) {
+        if (sl->n_ids == sl->cap) {
+            size_t cap = sl->cap * 2;
+            int32_t *ids = realloc(sl->ids, cap * sizeof *ids);
+            ok = ids != NULL;
+            if (ok)
+                sl->ids = ids, sl->cap = cap;
+        }
+        if (ok) {
+            sl->ids[sl->n_ids++] = id;
+            ok = retext(s, sl, &text);
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    if (!r->n_gen && !eog) {
+        r->t_first = now;
+        histogram(s->m.ttft_buckets, &s->m.ttft_count, &s->m.ttft_sum, now - r->t_queued);
+    } else if (!eog) {
+        histogram(s->m.itl_buckets, &s->m.itl_count, &s->m.itl_sum, now - sl->t_last);
+    }
+    sl->t_last = now;
+    if (!ok) {
+        r->err = (rf_error){.status = RF_E_NOMEM};
+        strcpy(r->err.msg, "out of memory generating text");
+        finish(s, sl, NULL);
+    } else if (r->cancelled || eog) {
+        finish(s, sl, "stop");
+    } else {
+        r->n_gen++;
+        s->m.gen_tokens++;
+        /* a stop string anywhere the new text could complete one */
+        size_t from = r->text.n > r->max_stop_len ? r->text.n - r->max_stop_len : 0, cut = text.n;
+        for (size_t k = 0; k < r->n_stop; k++) {
+            size_t n = strlen(r->stop[k]);
+            for (size_t i = from; n && i + n <= text.n && i < cut; i++)
+                if (!memcmp(text.p + i, r->stop[k], n)) {
+                    cut = i;
+                    break;
+                }
+        }
+        r->text.n = 0;
+        strbuf_put(&r->text, text.p ? text.p : "", cut);
+        if (r->text.oom) {
+            r->err = (rf_error){.status = RF_E_NOMEM};
+            strcpy(r->err.msg, "out of memory generating text");
+            finish(s, sl, NULL);
+        } else if (cut < text.n) {
+            finish(s, sl, "stop");
+        } else if ((r->max_tokens >= 0 && r->n_gen >= (size_t)r->max_tokens) ||
+                   rf_session_n_past(s->session, sl->seq) >= rf_session_n_ctx(s->session)) {
+            finish(s, sl, "length");
+        } else {
+            sl->last = id;
+            pthread_cond_broadcast(&s->progress);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(text.p);
+}
+
+/* a new request in slot i: its prompt, then its first token */
+static void start(srv *s, slot *slots, int i, float *logits)
+{
+    slot *sl = &slots[i];
+    srv_req *r = sl->r;
+    rf_error err = {0};
+    uint32_t n_ctx = rf_session_n_ctx(s->session);
+    rf_session_forget(s->session, (uint32_t)i);
+    if (r->n_prompt + 1 > n_ctx) {
+        rf_fail(&err, RF_E_ARG, "the prompt has %zu tokens; the context holds %u", r->n_prompt, n_ctx);
+        fail(s, sl, &err);
+        return;
+    }
+    sl->n_ctx_ids = r->n_prompt < CONTEXT_IDS ? r->n_prompt : CONTEXT_IDS;
+    sl->cap = sl->n_ctx_ids + 64;
+    free(sl->ids);
+    sl->ids = malloc(sl->cap * sizeof *sl->ids);
+    char *ct = NULL;
+    size_t ct_len = 0;
+    if (!sl->ids || rf_sampler_new(&r->sp, rf_session_n_vocab(s->session), &sl->smp, &err) != RF_OK ||
+        rf_session_eval(s->session, (uint32_t)i, r->prompt, r->n_prompt, logits, &err) != RF_OK ||
+        rf_detokenize(s->model, r->prompt + r->n_prompt - sl->n_ctx_ids, sl->n_ctx_ids, 0, &ct, &ct_len, &err) !=
+            RF_OK) {
+        free(ct);
+        fail(s, sl, &err);
+        return;
+    }
+    free(ct);
+    memcpy(sl->ids, r->prompt + r->n_prompt - sl->n_ctx_ids, sl->n_ctx_ids * sizeof *sl->ids);
+    sl->n_ids = sl->n_ctx_ids;
+    sl->ctx_text = ct_len;
+    for (size_t k = 0; k < r->n_prompt; k++)
+        rf_sampler_accept(sl->smp, r->prompt[k]);
+    pthread_mutex_lock(&s->mu);
+    s->m.prompt_tokens += r->n_prompt;
+    pthread_mutex_unlock(&s->mu);
+    sl->generating = true;
+    emit(s, sl, rf_sampler_sample(sl->smp, logits));
+}
+
+void *srv_loop(void *arg)
+{
+    srv *s = arg;
+    int P = s->opt.parallel;
+    size_t nv = rf_session_n_vocab(s->session);
+    slot *slots = calloc((size_t)P, sizeof *slots);
+    float *logits = malloc((size_t)P * nv * sizeof *logits);
+    uint32_t *seqs = malloc((size_t)P * sizeof *seqs);
+    int32_t *toks = malloc((size_t)P * sizeof *toks);
+    int *rows = malloc((size_t)P * sizeof *rows);
+    for (int i = 0; slots && i < P; i++)
+        slots[i].seq = (uint32_t)i;
+    if (!slots || !logits || !seqs || !toks || !rows) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true; /* http.c answers 503 */
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        for (;;) {
+            int active = 0;
+            for (int i = 0; slots && i < P; i++) {
+                if (slots[i].r && slots[i].r->cancelled)
+                    finish(s, &slots[i], "stop");
+                active += slots[i].r != NULL;
+            }
+            if (active || (s->queue && !s->stopping) || s->stopping || !slots)
+                break;
+            pthread_cond_wait(&s->work, &s->mu);
+        }
+        if (s->stopping || !slots) { /* every request ends now, with an error saying why */
+            for (int i = 0; slots && i < P; i++)
+                if (slots[i].r) {
+                    rf_fail(&slots[i].r->err, RF_E_IO, "the server is shutting down");
+                    finish(s, &slots[i], NULL);
+                }
+            for (srv_req *r = s->queue, *next; r; r = next) {
+                next = r->next;
+                rf_fail(&r->err, RF_E_IO, "the server is shutting down");
+                r->done = true;
+                release_locked(r);
+            }
+            s->queue = s->queue_tail = NULL;
+            s->queued = 0;
+            pthread_cond_broadcast(&s->progress);
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        int fresh[64], n_fresh = 0; /* admitted this turn */
+        for (int i = 0; i < P && s->queue && !s->stopping && n_fresh < 64; i++) {
+            if (slots[i].r)
+                continue;
+            srv_req *r = s->queue;
+            s->queue = r->next;
+            if (!s->queue)
+                s->queue_tail = NULL;
+            s->queued--;
+            r->next = NULL;
+            slots[i].r = r;
+            s->busy++;
+            fresh[n_fresh++] = i;
+        }
+        pthread_mutex_unlock(&s->mu);
+        for (int k = 0; k < n_fresh; k++)
+            start(s, slots, fresh[k], logits);
+        /* one token for every slot still generating, in one step */
+        int n = 0;
+        for (int i = 0; i < P; i++)
+            if (slots[i].r && slots[i].generating) {
+                seqs[n] = (uint32_t)i;
+                toks[n] = slots[i].last;
+                rows[n++] = i;
+            }
+        if (!n)
+            continue;
+        rf_error err = {0};
+        if (rf_session_decode_batch(s->session, (size_t)n, seqs, toks, logits, &err) != RF_OK) {
+            for (int k = 0; k < n; k++)
+                fail(s, &slots[rows[k]], &err);
+            continue;
+        }
+        for (int k = 0; k < n; k++) {
+            slot *sl = &slots[rows[k]];
+            emit(s, sl, rf_sampler_sample(sl->smp, logits + (size_t)k * nv));
+        }
+    }
+    for (int i = 0; slots && i < P; i++)
+        free(slots[i].ids);
+    free(slots);
+    free(logits);
+    free(seqs);
+    free(toks);
+    free(rows);
+    return NULL;
+}

@@ -1,0 +1,102 @@
+/*
+ * server.c: srv_run, the server's life: open the model and its session
+ * (one sequence a slot), start the step loop and the HTTP daemon, wait for
+ * srv_stop, then end every request with an error, join the loop and close.
+ * /health answers 503 until the model is open.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <microhttpd.h>
+
+#include "srv/server.h"
+#include "support/error.h"
+
+static volatile sig_atomic_t stop_flag;
+
+void srv_stop(void) { stop_flag = 1; }
+
+static void say(const srv *s, const char *line)
+{
+    if (s->opt.log)
+        s->opt.log(s->opt.log_ctx, line);
+}
+
+rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
+{
+    srv *s = calloc(1, sizeof *s);
+    if (!s)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    s->opt = *o;
+    if (s->opt.parallel < 1)
+        s->opt.parallel = 1;
+    const char *base = strrchr(model_path, '/');
+    s->model_name = base ? base + 1 : model_path;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->progress, NULL);
+    struct MHD_Daemon *d = NULL;
+    int port = 0;
+    bool loop_started = false;
+    rf_status st = srv_http_start(s, &d, &port, err);
+    char line[512];
+    if (st == RF_OK) {
+        snprintf(line, sizeof line, "listening on http://%s:%d (loading %s)", s->opt.host, port, model_path);
+        say(s, line);
+        rf_model_info info;
+        rf_session_options so = {.backend = s->opt.backend,
+                                 .n_threads = s->opt.n_threads,
+                                 .n_ctx = s->opt.n_ctx,
+                                 .n_seq = (uint32_t)s->opt.parallel,
+                                 .n_ubatch = s->opt.n_ubatch,
+                                 .kv_f16 = s->opt.kv_f16};
+        st = rf_model_open(model_path, &s->model, err);
+        if (st == RF_OK && !so.n_ctx && (st = rf_model_get_info(s->model, &info, err)) == RF_OK)
+            so.n_ctx = info.context_length && info.context_length < 4096 ? info.context_length : 4096;
+        if (st == RF_OK && !rf_vocab_size(s->model)) /* built now, before threads share it */
+            st = rf_fail(err, RF_E_FORMAT, "%s: the model's tokenizer cannot be loaded", model_path);
+        if (st == RF_OK)
+            st = rf_session_open(s->model, &so, &s->session, err);
+    }
+    if (st == RF_OK) {
+        if (rf_session_fallback(s->session)) {
+            snprintf(line, sizeof line, "%s", rf_session_fallback(s->session));
+            say(s, line);
+        }
+        loop_started = pthread_create(&s->loop, NULL, srv_loop, s) == 0;
+        if (!loop_started)
+            st = rf_fail(err, RF_E_NOMEM, "cannot start the step loop");
+    }
+    if (st == RF_OK) {
+        pthread_mutex_lock(&s->mu);
+        s->ready = true;
+        pthread_mutex_unlock(&s->mu);
+        snprintf(line, sizeof line, "ready: %s on %s, %d slot%s of %u positions", s->model_name,
+                 rf_session_backend(s->session), s->opt.parallel, s->opt.parallel == 1 ? "" : "s",
+                 rf_session_n_ctx(s->session));
+        say(s, line);
+        while (!stop_flag) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        say(s, "stopping");
+    }
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->work);
+    pthread_cond_broadcast(&s->progress);
+    pthread_mutex_unlock(&s->mu);
+    if (loop_started)
+        pthread_join(s->loop, NULL);
+    if (d)
+        MHD_stop_daemon(d);
+    rf_session_close(s->session);
+    rf_model_close(s->model);
+    pthread_cond_destroy(&s->progress);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return st;
+}

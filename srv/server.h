@@ -1,0 +1,111 @@
+/*
+ * server.h: `rocmforge serve`, an OpenAI-compatible HTTP server (the
+ * subsystem's one internal header).
+ *
+ * Two kinds of thread, as Redis and nginx split the work: libmicrohttpd's
+ * connection threads (http.c) only parse, validate, render the chat
+ * template, tokenize and enqueue a request, then wait for its text; one step
+ * loop thread (loop.c) owns the session and does all evaluation: it admits
+ * queued requests into free sequence slots (their prompts one by one), then
+ * advances every generating slot by one token in one batched decode step
+ * (continuous batching: a request joins or leaves between steps), samples
+ * each row, and appends the text. A slow or vanished client never blocks
+ * the loop: the loop only appends to a request's buffer and signals; a
+ * streaming connection thread copies out what is new. Everything shared is
+ * under one mutex.
+ *
+ * Built on the public API (rocmforge.h) alone: model, session, sampler,
+ * chat templates.
+ */
+#ifndef RF_SRV_SERVER_H
+#define RF_SRV_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rocmforge/rocmforge.h"
+#include "support/strbuf.h"
+
+typedef struct srv_options {
+    const char *host;          /* "127.0.0.1" */
+    int port;                  /* 8080; 0: any free port (the log line says which) */
+    int parallel;              /* sequences generating at once (slots) */
+    uint32_t n_ctx;            /* positions per slot (0: the model's, at most 4096) */
+    uint32_t n_ubatch;         /* tokens a prefill step (0: 512) */
+    const char *backend;       /* "cpu", "gpu", "auto" */
+    int n_threads;
+    bool kv_f16;
+    const char *api_key;       /* NULL: none required */
+    const char *chat_template; /* a template's text instead of the model's (NULL) */
+    /* one line for the operator ("listening on ...", request lines); the
+     * library never prints */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+} srv_options;
+
+/* Opens the model, starts listening, serves until srv_stop (or SIGINT /
+ * SIGTERM through the CLI), then drains and returns. */
+rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err);
+void srv_stop(void);
+
+/* ---- requests (shared by http.c and loop.c) ------------------------------------- */
+
+enum { SRV_MAX_STOP = 8 };
+
+typedef struct srv_req {
+    /* what to do (set by http.c before enqueueing, then read-only) */
+    int32_t *prompt;
+    size_t n_prompt;
+    rf_sampler_params sp;
+    int max_tokens;            /* < 0: until the context is full */
+    char *stop[SRV_MAX_STOP];  /* matched on the text, across token boundaries */
+    size_t n_stop, max_stop_len;
+    /* progress (under the server's mutex) */
+    strbuf text;               /* the text generated so far (a stop string cut off) */
+    size_t n_gen;
+    const char *finish;        /* NULL while running: "stop", "length" */
+    bool done, cancelled;      /* cancelled: the client left; the loop frees the slot */
+    rf_error err;              /* err.status != RF_OK: failed */
+    double t_queued, t_first;  /* monotonic seconds: enqueue, first token */
+    int refs;                  /* the connection and the loop each hold one */
+    struct srv_req *next;      /* the queue */
+} srv_req;
+
+typedef struct srv_metrics {
+    uint64_t requests[6];      /* by status class: 200, 400, 401, 404, 500, 503 */
+    uint64_t prompt_tokens, gen_tokens;
+    uint64_t ttft_buckets[8], ttft_count; /* time to first token, seconds: le 0.05 .. 10, +Inf */
+    double ttft_sum;
+    uint64_t itl_buckets[8], itl_count;   /* inter-token latency */
+    double itl_sum;
+} srv_metrics;
+
+typedef struct srv {
+    srv_options opt;
+    rf_model *model;
+    rf_session *session;
+    const char *model_name;
+    pthread_mutex_t mu;
+    pthread_cond_t work;       /* the loop waits for requests */
+    pthread_cond_t progress;   /* connections wait for text */
+    srv_req *queue, *queue_tail;
+    size_t queued;
+    int busy;                  /* slots generating */
+    bool ready, stopping;
+    srv_metrics m;
+    pthread_t loop;
+} srv;
+
+/* loop.c */
+void *srv_loop(void *arg);
+/* enqueue (takes a reference); NULL-safe release */
+void srv_enqueue(srv *s, srv_req *r);
+void srv_req_release(srv *s, srv_req *r);
+double srv_now(void);
+
+/* http.c */
+struct MHD_Daemon;
+rf_status srv_http_start(srv *s, struct MHD_Daemon **out, int *port, rf_error *err);
+
+#endif

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""server_test.py BUILD MODEL: `rocmforge serve` against the rest of rocmforge.
+
+The server runs the bundled model on the CPU with four slots and an API key.
+Greedy completions must be the text `rocmforge run --temp 0` prints for the same
+prompts, alone and when four arrive at once (batched decode); a streamed chat
+reply must be the pieces of the unstreamed one; stop strings cut the text before
+them; /tokenize, /detokenize and /apply-template must agree with `rocmforge
+tokenize`, the tokens themselves and `rocmforge template`; bad requests are
+errors naming what is wrong; /metrics counts what happened; SIGTERM ends it.
+Python's standard library is the client.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+BUILD, MODEL = sys.argv[1], sys.argv[2]
+BIN = os.path.join(BUILD, "rocmforge")
+KEY = "secret-key"
+PROMPTS = ["In the beginning God created", "And God said", "The LORD is my shepherd", "Blessed are"]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def call(port, path, body=None, key=KEY, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data)
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def run_ref(prompt, n):
+    out = subprocess.run([BIN, "run", MODEL, "-p", prompt, "-n", str(n), "--temp", "0", "--backend", "cpu",
+                          "-t", "2"], capture_output=True, text=True, check=True)
+    return out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout  # run ends its output with a newline
+
+
+def main():
+    srv = subprocess.Popen([BIN, "serve", MODEL, "--port", "0", "--parallel", "4", "--backend", "cpu", "-t", "2",
+                            "--api-key", KEY], stderr=subprocess.PIPE, text=True)
+    port = None
+    for line in srv.stderr:  # "listening on http://127.0.0.1:PORT", then "ready: ..."
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if m and port is None:
+            port = int(m.group(1))
+        if "ready:" in line:
+            break
+    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
+    check(port is not None, "the server says its port")
+
+    check(call(port, "/health", key=None)[0] == 200, "/health needs no key")
+    check(call(port, "/v1/models", key=None)[0] == 401, "no key: 401")
+    check(call(port, "/v1/models", key="wrong")[0] == 401, "a wrong key: 401")
+    st, body = call(port, "/v1/models")
+    check(st == 200 and json.loads(body)["data"][0]["id"] == os.path.basename(MODEL), "/v1/models names the model")
+
+    # greedy completions: alone, then four at once
+    refs = [run_ref(p, 16) for p in PROMPTS]
+    for p, ref in zip(PROMPTS, refs):
+        st, body = call(port, "/v1/completions", {"prompt": p, "max_tokens": 16, "temperature": 0})
+        j = json.loads(body)
+        check(st == 200 and j["choices"][0]["text"] == ref, "completion of %r is run's %r: %r" % (p, ref, body))
+        check(j["usage"]["completion_tokens"] == 16 and j["choices"][0]["finish_reason"] == "length",
+              "16 tokens, finish_reason length")
+    got = [None] * 4
+
+    def one(i):
+        got[i] = call(port, "/v1/completions", {"prompt": PROMPTS[i], "max_tokens": 16, "temperature": 0})
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for i in range(4):
+        check(got[i][0] == 200 and json.loads(got[i][1])["choices"][0]["text"] == refs[i],
+              "concurrent completion %d is run's" % i)
+
+    # streaming chat: the pieces are the reply
+    msgs = [{"role": "system", "content": "Answer."}, {"role": "user", "content": "Who made the heaven?"}]
+    st, body = call(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 20, "temperature": 0})
+    whole = json.loads(body)["choices"][0]["message"]["content"]
+    check(st == 200 and len(whole) > 0, "a chat reply")
+    st, body = call(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 20, "temperature": 0,
+                                                   "stream": True, "stream_options": {"include_usage": True}})
+    events = [e[6:] for e in body.split("\n\n") if e.startswith("data: ")]
+    check(events and events[-1] == "[DONE]", "the stream ends with [DONE]")
+    chunks = [json.loads(e) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    check(text == whole, "streamed pieces %r make the reply %r" % (text, whole))
+    check(chunks[0]["choices"][0]["delta"].get("role") == "assistant", "the first chunk names the role")
+    finals = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    check(finals in (["length"], ["stop"]), "one finish_reason")
+    check(chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0, "a usage chunk last")
+
+    # stop strings: the text ends before the first one
+    ref = refs[0]
+    stop = ref[ref.index(",") - 2: ref.index(",") + 2] if "," in ref else ref[3:6]
+    st, body = call(port, "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 16, "temperature": 0, "stop": [stop]})
+    j = json.loads(body)
+    check(j["choices"][0]["text"] == ref[:ref.index(stop)] and j["choices"][0]["finish_reason"] == "stop",
+          "stop %r cuts %r: %r" % (stop, ref, body))
+
+    # tokenizer and template endpoints
+    tok = subprocess.run([BIN, "tokenize", MODEL, "Hello world", "--no-bos"], capture_output=True, text=True).stdout
+    st, body = call(port, "/tokenize", {"content": "Hello world"})
+    ids = json.loads(body)["tokens"]
+    check(st == 200 and " ".join(map(str, ids)) == tok.strip(), "/tokenize is `rocmforge tokenize --no-bos`")
+    st, body = call(port, "/detokenize", {"tokens": ids})
+    check(st == 200 and json.loads(body)["content"].strip() == "Hello world", "/detokenize gives the text back")
+    with open(os.path.join(BUILD, "server_test_msgs.json"), "w") as f:
+        json.dump(msgs, f)
+    tmpl = subprocess.run([BIN, "template", MODEL, "--messages", f.name], capture_output=True, text=True).stdout
+    st, body = call(port, "/apply-template", {"messages": msgs})
+    check(st == 200 and json.loads(body)["prompt"] == tmpl, "/apply-template is `rocmforge template`")
+
+    # bad requests
+    for path, req, code, needle in [
+        ("/v1/completions", None, 400, "not JSON"),
+        ("/v1/completions", {"prompt": "x", "temperature": "hot"}, 400, "'temperature'"),
+        ("/v1/completions", {"prompt": "x", "n": 2}, 400, "'n'"),
+        ("/v1/completions", {"prompt": "x", "logit_bias": {"1": 2}}, 400, "not supported yet"),
+        ("/v1/completions", {"prompt": 5}, 400, "'prompt'"),
+        ("/v1/chat/completions", {"messages": []}, 400, "'messages'"),
+        ("/v1/completions", {"prompt": "x " * 400}, 400, "context"),
+        ("/detokenize", {"tokens": [1, 99999999]}, 400, "not a token id"),
+        ("/v2/nothing", {}, 404, "no such endpoint"),
+    ]:
+        st, body = call(port, path, req, raw=b"{bad" if req is None else None)
+        check(st == code and needle in body, "%s %r: %d %r" % (path, req, st, body))
+
+    st, body = call(port, "/metrics")
+    m = dict(re.findall(r"^(rocmforge_\w+(?:\{[^}]*\})?) (\S+)$", body, re.M))
+    check(st == 200 and float(m.get('rocmforge_requests_total{status="400"}', 0)) >= 8, "metrics count the 400s")
+    check(float(m.get("rocmforge_generated_tokens_total", 0)) >= 16 * 8, "metrics count generated tokens")
+    check(float(m.get("rocmforge_time_to_first_token_seconds_count", 0)) >= 8, "a time-to-first-token histogram")
+
+    srv.send_signal(signal.SIGTERM)
+    check(srv.wait(timeout=30) == 0, "SIGTERM stops the server cleanly")
+    if failures:
+        print("%d failed" % len(failures), file=sys.stderr)
+        sys.exit(1)
+    print("server: all checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,8 +13,9 @@
  *
  * Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize,
  * /detokenize, /apply-template; GET /v1/models, /health (503 while the
- * model loads), /metrics (Prometheus text). Not yet: logit_bias, logprobs,
- * response_format other than text, tools, n > 1 (each a 400 saying so).
+ * model loads), /metrics (Prometheus text). Not yet: logprobs on
+ * /v1/completions or streamed, response_format other than text, tools,
+ * n > 1 (each a 400 saying so).
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -94,16 +95,57 @@ static bool num_field(const json_t *j, const char *key, double lo, double hi, do
 /* Fills r from a completion request's body (chat or not); false with msg. */
 static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *stream, bool *usage, char *msg)
 {
-    static const char *const refused[] = {"logit_bias", "tools", "functions", "tool_choice"};
+    static const char *const refused[] = {"tools", "functions", "tool_choice"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (json_object_get(j, refused[i]) && !json_is_null(json_object_get(j, refused[i]))) {
             snprintf(msg, 256, "'%s' is not supported yet", refused[i]);
             return false;
         }
     const json_t *lp = json_object_get(j, "logprobs"), *rf = json_object_get(j, "response_format");
-    if (lp && json_is_true(lp)) {
-        snprintf(msg, 256, "'logprobs' is not supported yet");
-        return false;
+    const json_t *tlp = json_object_get(j, "top_logprobs"), *lb = json_object_get(j, "logit_bias");
+    r->logprobs = -1;
+    if (lp && !json_is_null(lp) && !json_is_false(lp)) {
+        if (!chat || !json_is_true(lp)) {
+            snprintf(msg, 256, chat ? "'logprobs' must be true or false" : "'logprobs' is not supported yet on "
+                                                                           "/v1/completions (use chat)");
+            return false;
+        }
+        if (json_is_true(json_object_get(j, "stream"))) {
+            snprintf(msg, 256, "'logprobs' with 'stream' is not supported yet");
+            return false;
+        }
+        r->logprobs = 0;
+    }
+    if (tlp && !json_is_null(tlp)) {
+        if (!json_is_integer(tlp) || json_integer_value(tlp) < 0 || json_integer_value(tlp) > SRV_MAX_TOP ||
+            r->logprobs < 0) {
+            snprintf(msg, 256, "'top_logprobs' must be an integer in [0, %d], with 'logprobs' true", SRV_MAX_TOP);
+            return false;
+        }
+        r->logprobs = (int)json_integer_value(tlp);
+    }
+    if (lb && !json_is_null(lb)) {
+        size_t n = json_is_object(lb) ? json_object_size(lb) : 0;
+        r->bias_id = malloc((n ? n : 1) * sizeof *r->bias_id);
+        r->bias = malloc((n ? n : 1) * sizeof *r->bias);
+        if (!json_is_object(lb) || !r->bias_id || !r->bias) {
+            snprintf(msg, 256, "'logit_bias' must be an object of token ids to numbers");
+            return false;
+        }
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)lb, k, v) {
+            char *end;
+            long id = strtol(k, &end, 10);
+            if (!*k || *end || id < 0 || id >= (long)rf_vocab_size(s->model) || !json_is_number(v) ||
+                json_number_value(v) < -100 || json_number_value(v) > 100) {
+                snprintf(msg, 256, "'logit_bias': \"%.40s\" must be a token id of this model with a number in "
+                         "[-100, 100]", k);
+                return false;
+            }
+            r->bias_id[r->n_bias] = (int32_t)id;
+            r->bias[r->n_bias++] = (float)json_number_value(v);
+        }
     }
     if (rf && !json_is_null(rf) &&
         (!json_is_object(rf) || !json_is_string(json_object_get(rf, "type")) ||
@@ -219,12 +261,57 @@ static json_t *usage_json(const srv_req *r)
                      (json_int_t)r->n_gen, "total_tokens", (json_int_t)(r->n_prompt + r->n_gen));
 }
 
+/* a token's text and bytes as OpenAI's logprobs give them: as it reads
+ * after another token (a leading space kept, which decoding from the start
+ * of a text drops) */
+static json_t *token_json(srv *s, int32_t id, float logprob)
+{
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    int32_t two[2] = {id, id};
+    if (rf_detokenize(s->model, &id, 1, RF_DETOK_SPECIAL, &t1, &l1, NULL) != RF_OK ||
+        rf_detokenize(s->model, two, 2, RF_DETOK_SPECIAL, &t2, &l2, NULL) != RF_OK || l2 < l1) {
+        free(t1);
+        free(t2);
+        return NULL;
+    }
+    free(t1);
+    char *t = t2;
+    size_t len = l2 - l1;
+    memmove(t, t2 + l1, len);
+    json_t *bytes = json_array();
+    for (size_t i = 0; i < len; i++)
+        json_array_append_new(bytes, json_integer((unsigned char)t[i]));
+    /* invalid UTF-8 (a byte of a character) as its bytes only, as OpenAI does */
+    json_t *tok = json_stringn(t, len);
+    json_t *j = json_pack("{s:o,s:f,s:o}", "token", tok ? tok : json_string(""), "logprob", (double)logprob, "bytes",
+                          bytes);
+    free(t);
+    return j;
+}
+
+static json_t *logprobs_json(srv *s, const srv_req *r)
+{
+    json_t *content = json_array();
+    for (size_t i = 0; i < r->n_lp; i++) {
+        const srv_lp *lp = &r->lp[i];
+        json_t *e = token_json(s, lp->id, lp->logprob), *top = json_array();
+        for (int k = 0; k < lp->n_top; k++)
+            json_array_append_new(top, token_json(s, lp->top_id[k], lp->top_lp[k]));
+        json_object_set_new(e, "top_logprobs", top);
+        json_array_append_new(content, e);
+    }
+    return json_pack("{s:o}", "content", content);
+}
+
 static json_t *completion_json(srv *s, const srv_req *r, bool chat, unsigned long id, const char *text, size_t len)
 {
     char ids[48];
     snprintf(ids, sizeof ids, "%s-%lu", chat ? "chatcmpl" : "cmpl", id);
-    json_t *choice = chat ? json_pack("{s:i,s:{s:s,s:s%},s:s}", "index", 0, "message", "role", "assistant", "content",
-                                      text, len, "finish_reason", r->finish ? r->finish : "stop")
+    json_t *choice = chat ? json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", 0, "message", "role", "assistant",
+                                      "content", text, len, "logprobs",
+                                      r->logprobs >= 0 ? logprobs_json(s, r) : json_null(), "finish_reason",
+                                      r->finish ? r->finish : "stop")
                           : json_pack("{s:i,s:s%,s:n,s:s}", "index", 0, "text", text, len, "logprobs", "finish_reason",
                                       r->finish ? r->finish : "stop");
     return json_pack("{s:s,s:s,s:I,s:s,s:[o],s:o}", "id", ids, "object", chat ? "chat.completion" : "text_completion",

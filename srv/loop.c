@@ -16,6 +16,7 @@
  * before it. Recomputing the text each token costs O(n) a token; fine for
  * the lengths chat replies have.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +66,9 @@ static void release_locked(srv_req *r)
     if (!r || --r->refs > 0)
         return;
     free(r->prompt);
+    free(r->bias_id);
+    free(r->bias);
+    free(r->lp);
     for (size_t i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     free(r->text.p);
@@ -128,8 +132,49 @@ static bool retext(srv *s, slot *sl, strbuf *out)
     return !out->oom;
 }
 
+/* Samples a token from row (n_vocab logits) for slot sl: logit_bias first;
+ * with logprobs, *lp gets the log-softmax of the biased logits (before the
+ * sampler's penalties and temperature) at the token and its best
+ * alternatives. scratch: n_vocab floats. */
+static int32_t sample(srv *s, slot *sl, float *row, float *scratch, srv_lp *lp)
+{
+    const srv_req *r = sl->r;
+    size_t nv = rf_session_n_vocab(s->session);
+    for (size_t i = 0; i < r->n_bias; i++)
+        row[r->bias_id[i]] += r->bias[i];
+    if (r->logprobs >= 0) {
+        memcpy(scratch, row, nv * sizeof *row);
+        lp->n_top = 0;
+    }
+    int32_t id = rf_sampler_sample(sl->smp, row);
+    if (r->logprobs < 0)
+        return id;
+    double mx = scratch[0], sum = 0;
+    for (size_t v = 1; v < nv; v++)
+        mx = scratch[v] > mx ? scratch[v] : mx;
+    for (size_t v = 0; v < nv; v++)
+        sum += exp((double)scratch[v] - mx);
+    double lse = mx + log(sum);
+    lp->id = id;
+    lp->logprob = (float)(scratch[id] - lse);
+    for (int k = 0; k < r->logprobs; k++) { /* the k best, by selection: k is at most 20 */
+        int32_t best = -1;
+        for (size_t v = 0; v < nv; v++) {
+            bool taken = false;
+            for (int j = 0; j < k && !taken; j++)
+                taken = lp->top_id[j] == (int32_t)v;
+            if (!taken && (best < 0 || scratch[v] > scratch[best]))
+                best = (int32_t)v;
+        }
+        lp->top_id[k] = best;
+        lp->top_lp[k] = (float)(scratch[best] - lse);
+        lp->n_top = k + 1;
+    }
+    return id;
+}
+
 /* token id was sampled for slot sl: append it, or end the request */
-static void emit(srv *s, slot *sl, int32_t id)
+static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
 {
     srv_req *r = sl->r;
     double now = srv_now();
@@ -165,6 +210,14 @@ static void emit(srv *s, slot *sl, int32_t id)
     } else {
         r->n_gen++;
         s->m.gen_tokens++;
+        if (r->logprobs >= 0 && r->n_lp == r->cap_lp) {
+            size_t cap = r->cap_lp ? 2 * r->cap_lp : 64;
+            srv_lp *nl = realloc(r->lp, cap * sizeof *nl);
+            if (nl)
+                r->lp = nl, r->cap_lp = cap;
+        }
+        if (r->logprobs >= 0 && r->n_lp < r->cap_lp)
+            r->lp[r->n_lp++] = *lp;
         /* a stop string anywhere the new text could complete one */
         size_t from = r->text.n > r->max_stop_len ? r->text.n - r->max_stop_len : 0, cut = text.n;
         for (size_t k = 0; k < r->n_stop; k++) {
@@ -196,7 +249,7 @@ static void emit(srv *s, slot *sl, int32_t id)
 }
 
 /* a new request in slot i: its prompt, then its first token */
-static void start(srv *s, slot *slots, int i, float *logits)
+static void start(srv *s, slot *slots, int i, float *logits, float *scratch)
 {
     slot *sl = &slots[i];
     srv_req *r = sl->r;
@@ -232,7 +285,9 @@ static void start(srv *s, slot *slots, int i, float *logits)
     s->m.prompt_tokens += r->n_prompt;
     pthread_mutex_unlock(&s->mu);
     sl->generating = true;
-    emit(s, sl, rf_sampler_sample(sl->smp, logits));
+    srv_lp lp;
+    int32_t id = sample(s, sl, logits, scratch, &lp);
+    emit(s, sl, id, &lp);
 }
 
 void *srv_loop(void *arg)
@@ -241,13 +296,13 @@ void *srv_loop(void *arg)
     int P = s->opt.parallel;
     size_t nv = rf_session_n_vocab(s->session);
     slot *slots = calloc((size_t)P, sizeof *slots);
-    float *logits = malloc((size_t)P * nv * sizeof *logits);
+    float *logits = malloc((size_t)P * nv * sizeof *logits), *scratch = malloc(nv * sizeof *scratch);
     uint32_t *seqs = malloc((size_t)P * sizeof *seqs);
     int32_t *toks = malloc((size_t)P * sizeof *toks);
     int *rows = malloc((size_t)P * sizeof *rows);
     for (int i = 0; slots && i < P; i++)
         slots[i].seq = (uint32_t)i;
-    if (!slots || !logits || !seqs || !toks || !rows) {
+    if (!slots || !logits || !scratch || !seqs || !toks || !rows) {
         pthread_mutex_lock(&s->mu);
         s->stopping = true; /* http.c answers 503 */
         pthread_mutex_unlock(&s->mu);
@@ -299,7 +354,7 @@ void *srv_loop(void *arg)
         }
         pthread_mutex_unlock(&s->mu);
         for (int k = 0; k < n_fresh; k++)
-            start(s, slots, fresh[k], logits);
+            start(s, slots, fresh[k], logits, scratch);
         /* one token for every slot still generating, in one step */
         int n = 0;
         for (int i = 0; i < P; i++)
@@ -318,13 +373,16 @@ void *srv_loop(void *arg)
         }
         for (int k = 0; k < n; k++) {
             slot *sl = &slots[rows[k]];
-            emit(s, sl, rf_sampler_sample(sl->smp, logits + (size_t)k * nv));
+            srv_lp lp;
+            int32_t id = sample(s, sl, logits + (size_t)k * nv, scratch, &lp);
+            emit(s, sl, id, &lp);
         }
     }
     for (int i = 0; slots && i < P; i++)
         free(slots[i].ids);
     free(slots);
     free(logits);
+    free(scratch);
     free(seqs);
     free(toks);
     free(rows);

@@ -51,7 +51,16 @@ void srv_stop(void);
 
 /* ---- requests (shared by http.c and loop.c) ------------------------------------- */
 
-enum { SRV_MAX_STOP = 8 };
+enum { SRV_MAX_STOP = 8, SRV_MAX_TOP = 20 };
+
+/* one generated token's log-probability, and its best alternatives' */
+typedef struct srv_lp {
+    int32_t id;
+    float logprob;
+    int n_top;
+    int32_t top_id[SRV_MAX_TOP];
+    float top_lp[SRV_MAX_TOP];
+} srv_lp;
 
 typedef struct srv_req {
     /* what to do (set by http.c before enqueueing, then read-only) */
@@ -61,9 +70,15 @@ typedef struct srv_req {
     int max_tokens;            /* < 0: until the context is full */
     char *stop[SRV_MAX_STOP];  /* matched on the text, across token boundaries */
     size_t n_stop, max_stop_len;
+    int32_t *bias_id;          /* logit_bias: added to these tokens' logits before sampling */
+    float *bias;
+    size_t n_bias;
+    int logprobs;              /* < 0: none; else the sampled token's and this many alternatives */
     /* progress (under the server's mutex) */
     strbuf text;               /* the text generated so far (a stop string cut off) */
     size_t n_gen;
+    srv_lp *lp;                /* (n_lp) with logprobs: one a generated token */
+    size_t n_lp, cap_lp;
     const char *finish;        /* NULL while running: "stop", "length" */
     bool done, cancelled;      /* cancelled: the client left; the loop frees the slot */
     rf_error err;              /* err.status != RF_OK: failed */

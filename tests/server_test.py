@@ -115,6 +115,31 @@ def main():
     check(j["choices"][0]["text"] == ref[:ref.index(stop)] and j["choices"][0]["finish_reason"] == "stop",
           "stop %r cuts %r: %r" % (stop, ref, body))
 
+    # logit_bias: a token pushed up by 100 comes first; logprobs: the greedy token is the best alternative
+    st, body = call(port, "/tokenize", {"content": " Amen"})
+    amen = json.loads(body)["tokens"][0]
+    st, body = call(port, "/detokenize", {"tokens": [amen]})
+    amen_text = json.loads(body)["content"]
+    st, body = call(port, "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 1, "temperature": 0,
+                                              "logit_bias": {str(amen): 100}})
+    check(st == 200 and json.loads(body)["choices"][0]["text"].strip() == amen_text.strip(),
+          "logit_bias +100 makes %r the token: %r" % (amen_text, body))
+    st, body = call(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 5, "temperature": 0,
+                                                   "logprobs": True, "top_logprobs": 3})
+    j = json.loads(body)
+    content = j["choices"][0]["logprobs"]["content"] if st == 200 else []
+    check(len(content) == j.get("usage", {}).get("completion_tokens", -1), "a logprob a generated token")
+    check("".join(e["token"] for e in content) == j["choices"][0]["message"]["content"],
+          "the tokens spell the reply (leading spaces kept)")
+    for e in content:
+        tops = e["top_logprobs"]
+        check(len(tops) == 3 and e["logprob"] <= 0 and tops[0]["logprob"] == e["logprob"] and
+              tops[0]["token"] == e["token"] and tops[0]["logprob"] >= tops[1]["logprob"] >= tops[2]["logprob"] and
+              bytes(e["bytes"]).decode("utf-8", "replace") == e["token"],
+              "greedy: the token is the best of its top_logprobs: %r" % e)
+    st, body = call(port, "/v1/chat/completions", {"messages": msgs, "logprobs": True, "stream": True})
+    check(st == 400 and "not supported yet" in body, "logprobs with stream: a 400 that says so")
+
     # tokenizer and template endpoints
     tok = subprocess.run([BIN, "tokenize", MODEL, "Hello world", "--no-bos"], capture_output=True, text=True).stdout
     st, body = call(port, "/tokenize", {"content": "Hello world"})
@@ -133,7 +158,10 @@ def main():
         ("/v1/completions", None, 400, "not JSON"),
         ("/v1/completions", {"prompt": "x", "temperature": "hot"}, 400, "'temperature'"),
         ("/v1/completions", {"prompt": "x", "n": 2}, 400, "'n'"),
-        ("/v1/completions", {"prompt": "x", "logit_bias": {"1": 2}}, 400, "not supported yet"),
+        ("/v1/completions", {"prompt": "x", "logit_bias": {"-3": 2}}, 400, "'logit_bias'"),
+        ("/v1/completions", {"prompt": "x", "logit_bias": {"5": 500}}, 400, "[-100, 100]"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "top_logprobs": 3}, 400,
+         "'top_logprobs'"),
         ("/v1/completions", {"prompt": 5}, 400, "'prompt'"),
         ("/v1/chat/completions", {"messages": []}, 400, "'messages'"),
         ("/v1/completions", {"prompt": "x " * 400}, 400, "context"),
@@ -145,7 +173,7 @@ def main():
 
     st, body = call(port, "/metrics")
     m = dict(re.findall(r"^(rocmforge_\w+(?:\{[^}]*\})?) (\S+)$", body, re.M))
-    check(st == 200 and float(m.get('rocmforge_requests_total{status="400"}', 0)) >= 8, "metrics count the 400s")
+    check(st == 200 and float(m.get('rocmforge_requests_total{status="400"}', 0)) >= 11, "metrics count the 400s")
     check(float(m.get("rocmforge_generated_tokens_total", 0)) >= 16 * 8, "metrics count generated tokens")
     check(float(m.get("rocmforge_time_to_first_token_seconds_count", 0)) >= 8, "a time-to-first-token histogram")
 

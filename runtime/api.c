@@ -24,6 +24,7 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
                      .n_threads = o.n_threads,
                      .n_ctx = o.n_ctx,
                      .n_seq = o.n_seq,
+                     .kv_positions = o.kv_positions,
                      .n_batch = o.n_ubatch,
                      .kv_f16 = o.kv_f16,
                      .cache_dir = o.cache_dir};
@@ -69,6 +70,12 @@ rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, 
 uint32_t rf_session_n_past(const rf_session *s, uint32_t seq) { return rt_seq_n_past(s->rt, seq); }
 void rf_session_forget(rf_session *s, uint32_t seq) { rt_seq_reset(s->rt, seq); }
 uint32_t rf_session_n_ctx(const rf_session *s) { return rt_n_ctx(s->rt); }
+
+void rf_session_kv_blocks(const rf_session *s, uint32_t *used, uint32_t *total, uint32_t *block)
+{
+    rt_kv_blocks(s->rt, used, total);
+    *block = RT_KV_BLOCK;
+}
 uint32_t rf_session_n_seq(const rf_session *s) { return rt_n_seq(s->rt); }
 uint32_t rf_session_n_vocab(const rf_session *s) { return rt_n_vocab(s->rt); }
 const char *rf_session_backend(const rf_session *s) { return rt_backend_name(s->rt); }

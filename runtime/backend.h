@@ -28,6 +28,13 @@ struct rt_session {
     void *state;               /* the backend's */
     int32_t *tokens, *pos;     /* (max(plan_tokens, n_seq)) the step's inputs */
     int32_t *seqs;             /* and each row's sequence */
+    /* The paged KV cache: n_kv_blocks blocks of 2^kv_shift positions;
+     * kv_table[q * kv_stride + i] is sequence q's i-th block, seq_blocks[q]
+     * how many it holds; kv_free[0..n_free) the blocks nobody holds. A
+     * backend stores position p of sequence q at row
+     * kv_table[q * kv_stride + p >> kv_shift] << kv_shift | p % block. */
+    uint32_t kv_shift, kv_stride, n_kv_blocks, n_free;
+    uint32_t *kv_table, *seq_blocks, *kv_free;
     float *scratch_logits;     /* (n_out_rows_max * n_vocab) rt_eval_greedy's logits when the backend has no argmax */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
 };

@@ -11,7 +11,10 @@
  * Nothing on this path allocates after open.
  *
  * A session holds n_seq sequences (rt_options.n_seq; 1 by default), each
- * its own positions and n_ctx positions of KV cache: rt_eval_seq feeds one
+ * its own positions, up to n_ctx; their KV cache is a pool of blocks that a
+ * sequence takes as it grows and gives back when reset (a paged cache: the
+ * pool may hold fewer positions than n_seq * n_ctx, and a step that needs
+ * a block when none is free fails, changing nothing). rt_eval_seq feeds one
  * of them, rt_decode_batch advances several by one token each in one step
  * (every row its own sequence and position; the CPU backend runs it; a GPU
  * session holds one sequence for now). rt_eval and rt_eval_greedy work on
@@ -31,7 +34,9 @@ typedef struct rt_options {
     int n_threads;            /* <= 0: physical cores */
     uint32_t n_ctx;           /* KV cache positions; 0: the model's context length */
     uint32_t n_batch;         /* tokens per step the plan is sized for; 0: 512 */
-    uint32_t n_seq;           /* sequences, each n_ctx positions of KV cache; 0: 1 */
+    uint32_t n_seq;           /* sequences, each up to n_ctx positions; 0: 1 */
+    uint32_t kv_positions;    /* the KV cache's positions, which the sequences share in blocks
+                                 (RT_KV_BLOCK each) as they grow; 0: n_seq * n_ctx */
     bool all_logits;          /* rt_eval returns logits for every token, not the last */
     const char *print_after;  /* pipeline options, as `rocmforge ir` */
     const char *disable_pass;
@@ -48,6 +53,9 @@ typedef struct rt_options {
 } rt_options;
 
 typedef struct rt_session rt_session;
+
+/* positions a KV cache block holds (a power of two) */
+#define RT_KV_BLOCK 32
 
 rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session **out, rf_error *err);
 void rt_session_close(rt_session *s);
@@ -78,6 +86,8 @@ rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const 
 uint32_t rt_n_past(const rt_session *s); /* sequence 0's positions */
 uint32_t rt_seq_n_past(const rt_session *s, uint32_t seq);
 uint32_t rt_n_seq(const rt_session *s);
+/* the KV cache's blocks (RT_KV_BLOCK positions each): in use, and in all */
+void rt_kv_blocks(const rt_session *s, uint32_t *used, uint32_t *total);
 void rt_reset(rt_session *s);            /* forget the cache: every sequence */
 void rt_seq_reset(rt_session *s, uint32_t seq); /* forget one sequence */
 uint32_t rt_n_vocab(const rt_session *s);

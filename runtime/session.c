@@ -119,6 +119,23 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     if ((st = bind_weights(s, s->graph, &s->weights, err)) != RF_OK)
         goto fail;
+    /* the KV cache's blocks: a pool, every block free */
+    s->kv_shift = 0;
+    while ((1u << s->kv_shift) < RT_KV_BLOCK)
+        s->kv_shift++;
+    s->kv_stride = (s->n_ctx + RT_KV_BLOCK - 1) / RT_KV_BLOCK;
+    uint64_t pool = s->opt.kv_positions ? s->opt.kv_positions : (uint64_t)s->n_seq * s->kv_stride * RT_KV_BLOCK;
+    s->n_kv_blocks = (uint32_t)((pool + RT_KV_BLOCK - 1) / RT_KV_BLOCK);
+    s->kv_table = calloc((size_t)s->n_seq * s->kv_stride, sizeof *s->kv_table);
+    s->seq_blocks = calloc(s->n_seq, sizeof *s->seq_blocks);
+    s->kv_free = malloc((s->n_kv_blocks ? s->n_kv_blocks : 1) * sizeof *s->kv_free);
+    if (!s->kv_table || !s->seq_blocks || !s->kv_free) {
+        st = rf_fail(err, RF_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint32_t b = 0; b < s->n_kv_blocks; b++) /* popped from the end: block 0 first */
+        s->kv_free[b] = s->n_kv_blocks - 1 - b;
+    s->n_free = s->n_kv_blocks;
     /* the rows one step writes: T with all_logits, else the last one */
     s->n_out_rows_max = s->opt.all_logits ? T : 1;
     s->scratch_logits = malloc((size_t)s->n_out_rows_max * s->n_vocab * sizeof(float));
@@ -166,8 +183,43 @@ void rt_session_close(rt_session *s)
     free(s->pos);
     free(s->seqs);
     free(s->seq_past);
+    free(s->kv_table);
+    free(s->seq_blocks);
+    free(s->kv_free);
     free(s->scratch_logits);
     free(s);
+}
+
+/* ---- the paged KV cache ------------------------------------------------------ */
+
+/* sequence seq keeps the blocks its first n positions need, no more */
+static void kv_trim(rt_session *s, uint32_t seq, uint32_t n)
+{
+    uint32_t keep = (n + RT_KV_BLOCK - 1) / RT_KV_BLOCK;
+    while (s->seq_blocks[seq] > keep)
+        s->kv_free[s->n_free++] = s->kv_table[(size_t)seq * s->kv_stride + --s->seq_blocks[seq]];
+}
+
+/* sequence seq gets the blocks its first n positions need; when the pool
+ * runs dry, it is left as it was and the step fails */
+static rf_status kv_reserve(rt_session *s, uint32_t seq, uint32_t n, rf_error *err)
+{
+    uint32_t need = (n + RT_KV_BLOCK - 1) / RT_KV_BLOCK, had = s->seq_blocks[seq];
+    while (s->seq_blocks[seq] < need) {
+        if (!s->n_free) {
+            kv_trim(s, seq, had * RT_KV_BLOCK);
+            return rf_fail(err, RF_E_NOMEM, "the KV cache is full: all %u blocks of %d positions are in use",
+                           s->n_kv_blocks, RT_KV_BLOCK);
+        }
+        s->kv_table[(size_t)seq * s->kv_stride + s->seq_blocks[seq]++] = s->kv_free[--s->n_free];
+    }
+    return RF_OK;
+}
+
+void rt_kv_blocks(const rt_session *s, uint32_t *used, uint32_t *total)
+{
+    *used = s->n_kv_blocks - s->n_free;
+    *total = s->n_kv_blocks;
 }
 
 static rf_status check_tokens(const rt_session *s, const int32_t *tokens, uint32_t n, rf_error *err)
@@ -193,6 +245,8 @@ static rf_status eval_steps(rt_session *s, uint32_t seq, const int32_t *tokens, 
         return rf_fail(err, RF_E_ARG, "context full: %u past + %u new tokens exceed the context of %u", s->n_past, n,
                        s->n_ctx);
     rf_status cs = check_tokens(s, tokens, n, err);
+    if (cs == RF_OK)
+        cs = kv_reserve(s, seq, s->n_past + n, err);
     if (cs != RF_OK)
         return cs;
     uint32_t step = (uint32_t)s->graph->plan_tokens, start = s->n_past;
@@ -226,6 +280,7 @@ static rf_status eval_steps(rt_session *s, uint32_t seq, const int32_t *tokens, 
         }
         if (st != RF_OK) {
             s->n_past = s->seq_past[seq] = start; /* the cache beyond start is garbage now: forget it */
+            kv_trim(s, seq, start);
             return st;
         }
         s->n_past += T;
@@ -272,13 +327,22 @@ rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const 
         return eval_steps(s, seq[0], tokens, 1, logits, NULL, err);
     if (!s->backend->eval_batch)
         return rf_fail(err, RF_E_UNSUPPORTED, "the %s backend has no batched decode", s->backend->name);
+    for (uint32_t i = 0; i < n; i++) /* each row's block; on a dry pool, the rows before give theirs back */
+        if ((st = kv_reserve(s, seq[i], s->seq_past[seq[i]] + 1, err)) != RF_OK) {
+            for (uint32_t k = 0; k < i; k++)
+                kv_trim(s, seq[k], s->seq_past[seq[k]]);
+            return st;
+        }
     for (uint32_t i = 0; i < n; i++) {
         s->tokens[i] = tokens[i];
         s->pos[i] = (int32_t)s->seq_past[seq[i]];
         s->seqs[i] = (int32_t)seq[i];
     }
-    if ((st = s->backend->eval_batch(s, n, logits, err)) != RF_OK)
-        return st; /* the rows stored at the new positions are past every sequence's end: unread */
+    if ((st = s->backend->eval_batch(s, n, logits, err)) != RF_OK) {
+        for (uint32_t i = 0; i < n; i++) /* the rows stored at the new positions are past every end: unread */
+            kv_trim(s, seq[i], s->seq_past[seq[i]]);
+        return st;
+    }
     for (uint32_t i = 0; i < n; i++)
         s->seq_past[seq[i]]++;
     return RF_OK;
@@ -298,12 +362,16 @@ void rt_reset(rt_session *s)
 {
     s->n_past = 0;
     memset(s->seq_past, 0, s->n_seq * sizeof *s->seq_past);
+    for (uint32_t q = 0; q < s->n_seq; q++)
+        kv_trim(s, q, 0);
     if (s->backend->reset)
         s->backend->reset(s);
 }
 
 void rt_seq_reset(rt_session *s, uint32_t seq)
 {
-    if (seq < s->n_seq)
+    if (seq < s->n_seq) {
         s->seq_past[seq] = 0; /* positions past a sequence's end are never read */
+        kv_trim(s, seq, 0);
+    }
 }

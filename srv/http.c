@@ -583,10 +583,7 @@ static enum MHD_Result metrics(srv *s, struct MHD_Connection *c)
     srv_metrics m = s->m;
     size_t queued = s->queued;
     int busy = s->busy;
-    uint64_t used = 0;
-    for (int i = 0; s->session && i < s->opt.parallel; i++)
-        used += rf_session_n_past(s->session, (uint32_t)i);
-    uint64_t total = s->session ? (uint64_t)rf_session_n_ctx(s->session) * (uint64_t)s->opt.parallel : 0;
+    uint32_t used = s->kv_used, total = s->kv_total, block = s->kv_block;
     pthread_mutex_unlock(&s->mu);
     strbuf_puts(&b, "# HELP rocmforge_requests_total HTTP requests answered, by status\n"
                     "# TYPE rocmforge_requests_total counter\n");
@@ -606,11 +603,11 @@ static enum MHD_Result metrics(srv *s, struct MHD_Connection *c)
                       "rocmforge_queue_length %zu\n"
                       "# HELP rocmforge_busy_slots Slots generating\n# TYPE rocmforge_busy_slots gauge\n"
                       "rocmforge_busy_slots %d\n"
-                      "# HELP rocmforge_kv_positions_used KV cache positions holding a sequence's tokens\n"
-                      "# TYPE rocmforge_kv_positions_used gauge\nrocmforge_kv_positions_used %llu\n"
-                      "# HELP rocmforge_kv_positions_free KV cache positions free\n"
-                      "# TYPE rocmforge_kv_positions_free gauge\nrocmforge_kv_positions_free %llu\n",
-                  queued, busy, (unsigned long long)used, (unsigned long long)(total - used));
+                      "# HELP rocmforge_kv_blocks_used KV cache blocks held by sequences (%u positions each)\n"
+                      "# TYPE rocmforge_kv_blocks_used gauge\nrocmforge_kv_blocks_used %u\n"
+                      "# HELP rocmforge_kv_blocks_free KV cache blocks free\n"
+                      "# TYPE rocmforge_kv_blocks_free gauge\nrocmforge_kv_blocks_free %u\n",
+                  queued, busy, block, used, total - used);
     if (b.oom) {
         free(b.p);
         return reply_error(s, c, 500, "out of memory");

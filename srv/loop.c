@@ -92,10 +92,13 @@ static void histogram(uint64_t *buckets, uint64_t *count, double *sum, double v)
     *sum += v;
 }
 
-/* ends slot i's request (under the mutex) */
+/* ends slot sl's request, and gives its cache blocks back (under the
+ * mutex; the loop's thread, the only one that touches the session) */
 static void finish(srv *s, slot *sl, const char *why)
 {
     srv_req *r = sl->r;
+    rf_session_forget(s->session, sl->seq);
+    rf_session_kv_blocks(s->session, &s->kv_used, &s->kv_total, &s->kv_block);
     if (!r->finish && r->err.status == RF_OK)
         r->finish = why;
     r->done = true;
@@ -194,6 +197,7 @@ static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
         }
     }
     pthread_mutex_lock(&s->mu);
+    rf_session_kv_blocks(s->session, &s->kv_used, &s->kv_total, &s->kv_block);
     if (!r->n_gen && !eog) {
         r->t_first = now;
         histogram(s->m.ttft_buckets, &s->m.ttft_count, &s->m.ttft_sum, now - r->t_queued);

@@ -65,6 +65,7 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
             snprintf(line, sizeof line, "%s", rf_session_fallback(s->session));
             say(s, line);
         }
+        rf_session_kv_blocks(s->session, &s->kv_used, &s->kv_total, &s->kv_block);
         loop_started = pthread_create(&s->loop, NULL, srv_loop, s) == 0;
         if (!loop_started)
             st = rf_fail(err, RF_E_NOMEM, "cannot start the step loop");

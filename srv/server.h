@@ -107,6 +107,7 @@ typedef struct srv {
     srv_req *queue, *queue_tail;
     size_t queued;
     int busy;                  /* slots generating */
+    uint32_t kv_used, kv_total, kv_block; /* the session's cache blocks, as the loop last saw them */
     bool ready, stopping;
     srv_metrics m;
     pthread_t loop;

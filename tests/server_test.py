@@ -176,6 +176,8 @@ def main():
     check(st == 200 and float(m.get('rocmforge_requests_total{status="400"}', 0)) >= 11, "metrics count the 400s")
     check(float(m.get("rocmforge_generated_tokens_total", 0)) >= 16 * 8, "metrics count generated tokens")
     check(float(m.get("rocmforge_time_to_first_token_seconds_count", 0)) >= 8, "a time-to-first-token histogram")
+    check(m.get("rocmforge_kv_blocks_used") == "0" and float(m.get("rocmforge_kv_blocks_free", 0)) == 4 * 8,
+          "every finished request gave its cache blocks back (4 slots of 256 positions: 32 blocks)")
 
     srv.send_signal(signal.SIGTERM)
     check(srv.wait(timeout=30) == 0, "SIGTERM stops the server cleanly")

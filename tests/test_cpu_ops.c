@@ -339,7 +339,7 @@ static void test_kv_store_f16(void)
         x[i] = i < 10 ? edge[i] : frand() * 1e-4f;
     uint16_t c[2 * 40];
     const int32_t pos1 = 1;
-    cpu_kv_store(c, GGML_TYPE_F16, x, 1, 40, &(cpu_kv_rows){&pos1, NULL, 0}, 0, 1);
+    cpu_kv_store(c, GGML_TYPE_F16, x, 1, 40, &(cpu_kv_rows){.pos = &pos1}, 0, 1);
     int bad = 0;
     for (int i = 0; i < 40; i++)
         bad += c[40 + i] != cpu_f32_to_fp16(x[i]);
@@ -351,7 +351,7 @@ static cpu_kv_rows from(int32_t *pos, int64_t P, int64_t n)
 {
     for (int64_t t = 0; t < n; t++)
         pos[t] = (int32_t)(P + t);
-    return (cpu_kv_rows){pos, NULL, 0};
+    return (cpu_kv_rows){.pos = pos};
 }
 
 /* one sequence (rows.seq NULL), its positions rows.pos[t] */
@@ -448,18 +448,21 @@ static void test_attention(void)
     CU_ASSERT_EQUAL(n_cases, 32);
 }
 
-/* Several sequences in one cache (seq_rows positions each): a step whose
- * rows are different sequences at their own positions gives each row what
- * attention over that sequence alone gives. */
+/* Several sequences in one paged cache (blocks of 4 positions, each
+ * sequence's blocks scattered over a pool of 10): a step whose rows are
+ * different sequences at their own positions gives each row what attention
+ * over that sequence alone, in order, gives. */
 static void test_attention_sequences(void)
 {
-    enum { NSEQ = 3, SROWS = 12, Hq = 4, Hkv = 2, D = 32 };
+    enum { NSEQ = 3, SROWS = 12, Hq = 4, Hkv = 2, D = 32, SHIFT = 2, POOL = 10 };
     const int64_t row = Hkv * D;
     const int32_t len[NSEQ] = {7, 1, 12}; /* each sequence's keys, its new row's included */
+    static const uint32_t table[NSEQ * 3] = {7, 2, 9, 4, 0, 0, 1, 8, 5}; /* block 3 and 6: nobody's */
     for (int f16 = 0; f16 < 2; f16++) {
         const ggml_type ct = f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
         const size_t esz = f16 ? 2 : 4;
-        void *kc = calloc((size_t)(NSEQ * SROWS * row), esz), *vc = calloc((size_t)(NSEQ * SROWS * row), esz);
+        void *kc = calloc((size_t)(POOL << SHIFT) * (size_t)row, esz);
+        void *vc = calloc((size_t)(POOL << SHIFT) * (size_t)row, esz);
         float *kf[NSEQ], *vf[NSEQ], *q = rand_vec(NSEQ * Hq * D, 1);
         int32_t hist[SROWS];
         /* each sequence's history, one store a sequence (seq ids given) */
@@ -469,7 +472,7 @@ static void test_attention_sequences(void)
             for (int t = 0; t < SROWS; t++)
                 seq[t] = s;
             cpu_kv_rows h = from(hist, 0, len[s] - 1);
-            h.seq = seq, h.seq_rows = SROWS;
+            h.seq = seq, h.blocks = table, h.stride = 3, h.shift = SHIFT;
             cpu_kv_store(kc, ct, kf[s], Hkv, D, &h, 0, len[s] - 1);
             cpu_kv_store(vc, ct, vf[s], Hkv, D, &h, 0, len[s] - 1);
         }
@@ -481,10 +484,10 @@ static void test_attention_sequences(void)
                 x[t][i] = kf[seq[t]][pos[t] * row + i];
                 x[t][row + i] = vf[seq[t]][pos[t] * row + i];
             }
-        const cpu_kv_rows rows = {pos, seq, SROWS};
+        const cpu_kv_rows rows = {pos, seq, table, 3, SHIFT};
         for (int t = 0; t < NSEQ; t++) {
-            cpu_kv_store(kc, ct, x[t], Hkv, D, &(cpu_kv_rows){pos + t, seq + t, SROWS}, 0, 1);
-            cpu_kv_store(vc, ct, x[t] + row, Hkv, D, &(cpu_kv_rows){pos + t, seq + t, SROWS}, 0, 1);
+            cpu_kv_store(kc, ct, x[t], Hkv, D, &(cpu_kv_rows){pos + t, seq + t, table, 3, SHIFT}, 0, 1);
+            cpu_kv_store(vc, ct, x[t] + row, Hkv, D, &(cpu_kv_rows){pos + t, seq + t, table, 3, SHIFT}, 0, 1);
         }
         cpu_attn_params p = {.T = NSEQ, .rows = rows, .Hq = Hq, .Hkv = Hkv, .D = D, .scale = 0.3f, .cache_type = ct};
         float out[NSEQ * Hq * D];
@@ -494,16 +497,16 @@ static void test_attention_sequences(void)
         cpu_pool_run(pools[2], attn_fn, &j);
         int bad = 0;
         for (int t = 0; t < NSEQ; t++) {
-            /* the reference: that sequence's cache alone, its one row */
-            const size_t base = (size_t)seq[t] * SROWS * (size_t)row;
+            /* the reference: that sequence's rows gathered in position order, its one row */
             float *ks = malloc((size_t)(SROWS * row) * sizeof *ks), *vs = malloc((size_t)(SROWS * row) * sizeof *vs);
             for (int64_t i = 0; i < len[seq[t]] * row; i++) {
-                ks[i] = f16 ? cpu_fp16_to_f32(((uint16_t *)kc)[base + i]) : ((float *)kc)[base + i];
-                vs[i] = f16 ? cpu_fp16_to_f32(((uint16_t *)vc)[base + i]) : ((float *)vc)[base + i];
+                size_t at = (size_t)(cpu_kv_row(&rows, seq[t], i / row) * row + i % row);
+                ks[i] = f16 ? cpu_fp16_to_f32(((uint16_t *)kc)[at]) : ((float *)kc)[at];
+                vs[i] = f16 ? cpu_fp16_to_f32(((uint16_t *)vc)[at]) : ((float *)vc)[at];
             }
             int32_t one = pos[t];
             cpu_attn_params p1 = p;
-            p1.T = 1, p1.rows = (cpu_kv_rows){&one, NULL, 0};
+            p1.T = 1, p1.rows = (cpu_kv_rows){.pos = &one};
             double ref[Hq * D];
             attention_ref(q + t * Hq * D, ks, vs, ref, &p1);
             for (int i = 0; i < Hq * D; i++)

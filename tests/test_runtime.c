@@ -253,6 +253,58 @@ static void test_bad_batches(void)
     gguf_close(f);
 }
 
+/* The paged cache: three sequences share a pool of three blocks (96
+ * positions). A prompt needing a block when none is free fails and changes
+ * nothing; a sequence reset gives its blocks back; a sequence on blocks
+ * another one used before gets what a fresh session gets; a batched step
+ * needing a block from a dry pool fails whole. */
+static void test_paged_cache(void)
+{
+    gguf_file *f = open_model();
+    rt_options o = {.n_threads = 2, .n_ctx = 64, .n_seq = 3, .kv_positions = 3 * RT_KV_BLOCK};
+    rt_session *s = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    int32_t ids[60];
+    for (int i = 0; i < 60; i++)
+        ids[i] = 100 + 37 * i;
+    uint32_t used, total;
+    float *lg = malloc(3 * 32000 * sizeof *lg), *ref = malloc(32000 * sizeof *ref);
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 0, ids, 40, lg, &err), RF_OK); /* 2 blocks */
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 1, ids + 3, 20, lg, &err), RF_OK); /* 1 block: the pool is dry */
+    rt_kv_blocks(s, &used, &total);
+    CU_ASSERT_TRUE(used == 3 && total == 3);
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 2, ids + 7, 5, lg, &err), RF_E_NOMEM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "KV cache is full"));
+    CU_ASSERT_EQUAL(rt_seq_n_past(s, 2), 0);
+    /* sequence 1 at 20 + 12 = 32 positions still fits its block; the 33rd needs another */
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 1, ids + 23, 12, lg, &err), RF_OK);
+    const uint32_t both[2] = {0, 1};
+    const int32_t tok[2] = {5, 6};
+    CU_ASSERT_EQUAL(rt_decode_batch(s, 2, both, tok, lg, &err), RF_E_NOMEM);
+    CU_ASSERT_TRUE(rt_seq_n_past(s, 0) == 40 && rt_seq_n_past(s, 1) == 32);
+    rt_kv_blocks(s, &used, &total);
+    CU_ASSERT_EQUAL(used, 3);
+    /* sequence 0 gives its two blocks back; sequence 2 runs on them */
+    rt_seq_reset(s, 0);
+    rt_kv_blocks(s, &used, &total);
+    CU_ASSERT_EQUAL(used, 1);
+    CU_ASSERT_EQUAL(rt_eval_seq(s, 2, ids + 7, 45, lg, &err), RF_OK);
+    rt_session *fresh = NULL;
+    rt_options one = {.n_threads = 2, .n_ctx = 64};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &one, &fresh, &err), RF_OK);
+    CU_ASSERT_EQUAL(rt_eval(fresh, ids + 7, 45, ref, &err), RF_OK);
+    CU_ASSERT(max_rel_diff(ref, lg, 32000) < 1e-4);
+    rt_session_close(fresh);
+    rt_reset(s);
+    rt_kv_blocks(s, &used, &total);
+    CU_ASSERT_EQUAL(used, 0);
+    free(lg);
+    free(ref);
+    rt_session_close(s);
+    gguf_close(f);
+}
+
 /* The public API (rocmforge.h) over the same: two sessions, one of three
  * sequences stepped together, one of a single sequence; the same logits. */
 static void test_public_api(void)
@@ -320,5 +372,6 @@ int main(void)
     CU_add_test(s, "sequences: prompts and batched decode steps match each alone", test_sequences);
     CU_add_test(s, "bad batches are refused and consume nothing", test_bad_batches);
     CU_add_test(s, "the public API: sessions, batches, sampling", test_public_api);
+    CU_add_test(s, "the paged KV cache: a shared pool, refusals, reuse", test_paged_cache);
     return test_main();
 }

@@ -141,6 +141,8 @@ typedef struct rf_session_options {
     int n_threads;         /* CPU threads; <= 0: the physical cores */
     uint32_t n_ctx;        /* positions a sequence holds; 0: the model's context length */
     uint32_t n_seq;        /* sequences; 0: 1 (the GPU holds one for now) */
+    uint32_t kv_positions; /* the KV cache's positions, shared by the sequences in blocks as they
+                              grow (a paged cache); 0: n_seq * n_ctx */
     uint32_t n_ubatch;     /* tokens a step: a longer prompt runs in chunks; 0: 512 */
     bool kv_f16;           /* the KV cache in f16 (as llama.cpp's default), else f32 */
     const char *cache_dir; /* the GPU's kernel cache; NULL: ~/.cache/rocmforge */
@@ -161,6 +163,9 @@ rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_
 rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids,
                                   float *logits, rf_error *err);
 uint32_t rf_session_n_past(const rf_session *s, uint32_t seq); /* positions sequence seq holds */
+/* the KV cache's blocks (of *block positions): in use, and in all; a step
+ * that needs one when none is free fails with RF_E_NOMEM, changing nothing */
+void rf_session_kv_blocks(const rf_session *s, uint32_t *used, uint32_t *total, uint32_t *block);
 void rf_session_forget(rf_session *s, uint32_t seq);           /* the sequence starts over */
 uint32_t rf_session_n_ctx(const rf_session *s);
 uint32_t rf_session_n_seq(const rf_session *s);

@@ -4,12 +4,13 @@
  *
  * Memory: one workspace (the size the memory planner computed, for steps
  * of plan_tokens tokens, or the batch graph's for n_seq rows if larger), the
- * KV cache (one [n_seq * n_ctx, Hkv, D] block per layer for K and for V, f32
- * or f16: sequence s's positions from row s * n_ctx), and scratch for the
- * quantized activations and attention scores; all allocated in prepare(),
- * none on the hot path. Row t of a step stores its K/V at position pos[t]
- * of sequence seqs[t] and attends to that sequence's positions up to it:
- * a prompt's rows are one sequence, a batched decode step's each another.
+ * KV cache (per layer, for K and for V, the session's pool of blocks of
+ * RT_KV_BLOCK rows of [Hkv, D], f32 or f16), and scratch for the quantized
+ * activations and attention scores; all allocated in prepare(), none on the
+ * hot path. Row t of a step stores its K/V at position pos[t] of sequence
+ * seqs[t], in the row the session's block table gives, and attends to that
+ * sequence's positions up to it: a prompt's rows are one sequence, a
+ * batched decode step's each another.
  *
  * Fusion on the CPU: a matmul group quantizes its input once for all the
  * matmuls that read it (Q/K/V, gate/up) and runs its prologue (RMSNorm) and
@@ -273,7 +274,7 @@ static void debug_value(const step *x, const ir_node *n)
 static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *weights, uint32_t T, int64_t P,
                            float *logits, rf_error *err)
 {
-    step x = {s, s->state, g, weights, T, P, {s->pos, s->seqs, s->n_ctx}};
+    step x = {s, s->state, g, weights, T, P, {s->pos, s->seqs, s->kv_table, s->kv_stride, s->kv_shift}};
     rf_status st = RF_OK;
     const ir_node *out = NULL;
     for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
@@ -396,12 +397,12 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
         const ir_node *n = g->nodes[i];
         if (n->op != IR_OP_KV_STORE)
             continue;
-        size_t bytes = (size_t)s->n_seq * s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) *
+        size_t bytes = ((size_t)s->n_kv_blocks << s->kv_shift) * (size_t)(n->type.dim[1] * n->type.dim[2]) *
                        ggml_type_get(st->kv_type)->type_size;
         void **slot = &st->kv[2 * n->ia[0] + n->ia[1]];
         if (!*slot && !(*slot = alloc64(bytes)))
-            return rf_fail(err, RF_E_NOMEM, "out of memory for the KV cache (%u sequences of %u positions)", s->n_seq,
-                           s->n_ctx);
+            return rf_fail(err, RF_E_NOMEM, "out of memory for the KV cache (%u blocks of %d positions)",
+                           s->n_kv_blocks, RT_KV_BLOCK);
     }
     return RF_OK;
 }

@@ -290,19 +290,13 @@ void cpu_rope(float *x, const int32_t *pos, int64_t H, int64_t D, const cpu_rope
 
 /* ---- KV cache and attention ---------------------------------------------------- */
 
-/* the cache row of step row t */
-static int64_t kv_row_of(const cpu_kv_rows *r, int64_t t)
-{
-    return (r->seq ? (int64_t)r->seq[t] * r->seq_rows : 0) + r->pos[t];
-}
-
 void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, const cpu_kv_rows *r,
                   int64_t t0, int64_t t1)
 {
     const int64_t row = H * D;
     assert(cache_type == GGML_TYPE_F32 || cache_type == GGML_TYPE_F16);
     for (int64_t t = t0; t < t1; t++) {
-        const int64_t c = kv_row_of(r, t);
+        const int64_t c = cpu_kv_row(r, r->seq ? r->seq[t] : 0, r->pos[t]);
         if (cache_type == GGML_TYPE_F32)
             memcpy((float *)cache + c * row, x + t * row, (size_t)row * sizeof(float));
         else
@@ -315,9 +309,9 @@ int64_t cpu_attention_scratch(int64_t kv_len, int D)
     return kv_len + D + 16;
 }
 
-/* One query row against its keys [j0, j1]: out[D] = softmax(s) · V. */
+/* One query row of sequence seq against its keys [j0, j1]: out[D] = softmax(s) · V. */
 static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc, const void *vc, float *out,
-                       const cpu_attn_params *p, int hk, int64_t j0, int64_t j1, float *scratch)
+                       const cpu_attn_params *p, int32_t seq, int hk, int64_t j0, int64_t j1, float *scratch)
 {
     const int D = p->D;
     const int64_t kv_row = (int64_t)p->Hkv * D;
@@ -331,7 +325,7 @@ static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc,
     }
     const int64_t n = j1 - j0 + 1;
     for (int64_t j = j0; j <= j1; j++) {
-        const int64_t off = j * kv_row + (int64_t)hk * D;
+        const int64_t off = cpu_kv_row(&p->rows, seq, j) * kv_row + (int64_t)hk * D;
         s[j - j0] = f16 ? k->dot_f16(q, (const uint16_t *)kc + off, D) : k->dot_f32(q, (const float *)kc + off, D);
     }
     if (p->softcap != 0.0f) {
@@ -349,7 +343,7 @@ static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc,
     memset(out, 0, (size_t)D * sizeof(float));
     for (int64_t j = j0; j <= j1; j++) {
         float w = s[j - j0] * inv_sum;
-        const int64_t off = j * kv_row + (int64_t)hk * D;
+        const int64_t off = cpu_kv_row(&p->rows, seq, j) * kv_row + (int64_t)hk * D;
         if (f16)
             k->axpy_f16(out, round_f16(w), (const uint16_t *)vc + off, D);
         else
@@ -368,19 +362,15 @@ void cpu_attention(const float *q, const void *kcache, const void *vcache, float
      * Hkv; heads that share a kv head are adjacent, so the threads reading
      * the same K/V rows run at the same time and share them in cache */
     const int64_t n_items = p->T * p->Hq;
-    const size_t esize = p->cache_type == GGML_TYPE_F16 ? 2 : 4;
     for (int64_t it = ith; it < n_items; it += nth) {
         const int64_t t = it / p->Hq;
         const int h = (int)(it % p->Hq);
         const int64_t pos = p->rows.pos[t];
-        /* the row's sequence: its cache from position 0 */
-        const size_t base = (size_t)(p->rows.seq ? (int64_t)p->rows.seq[t] * p->rows.seq_rows : 0) *
-                            (size_t)p->Hkv * (size_t)p->D * esize;
         int64_t j0 = 0;
         if (p->window > 0 && pos - p->window + 1 > 0)
             j0 = pos - p->window + 1;
         const int64_t row = (t * p->Hq + h) * p->D;
-        attend_one(k, q + row, (const char *)kcache + base, (const char *)vcache + base, out + row, p, h / group, j0,
-                   pos, scratch);
+        attend_one(k, q + row, kcache, vcache, out + row, p, p->rows.seq ? p->rows.seq[t] : 0, h / group, j0, pos,
+                   scratch);
     }
 }

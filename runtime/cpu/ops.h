@@ -76,19 +76,29 @@ void cpu_rope(float *x, const int32_t *pos, int64_t H, int64_t D, const cpu_rope
 
 /* ---- KV cache and attention ----------------------------------------------- */
 /* Where the rows of a step go in the cache: row t is position pos[t] of
- * sequence seq[t], each sequence seq_rows positions of the cache. */
+ * sequence seq[t]. The cache is paged: position p of sequence s is row
+ * blocks[s * stride + p / 2^shift] * 2^shift + p % 2^shift (blocks NULL: row
+ * p, one sequence in order). */
 typedef struct cpu_kv_rows {
     const int32_t *pos, *seq;
-    int64_t seq_rows;
+    const uint32_t *blocks; /* (n_seq * stride) each sequence's blocks, in position order */
+    uint32_t stride, shift;
 } cpu_kv_rows;
-/* A layer's K or V cache: [n_seq * seq_rows, H, D] of f32 or f16
- * (cache_type); rows t in [t0, t1) of x[T, H, D] stored where r says. */
+static inline int64_t cpu_kv_row(const cpu_kv_rows *r, int32_t seq, int64_t pos)
+{
+    if (!r->blocks)
+        return pos;
+    return (int64_t)r->blocks[(size_t)seq * r->stride + (size_t)(pos >> r->shift)] << r->shift |
+           (pos & ((1 << r->shift) - 1));
+}
+/* A layer's K or V cache: rows of [H, D] f32 or f16 (cache_type); rows t
+ * in [t0, t1) of x[T, H, D] stored where r says. */
 void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, const cpu_kv_rows *r,
                   int64_t t0, int64_t t1);
 /* out[T, Hq*D] = softmax(scale * q·k^T [softcapped], causal, window) · v for
  * query rows and heads split by (ith, nth); q[T,Hq,D]; row t sees keys
- * 0..pos[t] of its sequence (rows), which the cache holds. window > 0: a
- * query at position p sees keys in (p - window, p]. scratch:
+ * 0..pos[t] of its sequence, where rows says the cache holds them. window
+ * > 0: a query at position p sees keys in (p - window, p]. scratch:
  * cpu_attention_scratch(the longest sequence) floats per thread. */
 typedef struct cpu_attn_params {
     int64_t T;

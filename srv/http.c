@@ -32,15 +32,38 @@
 typedef struct conn {
     strbuf body;
     bool too_big;
+    double t0; /* when its headers came */
 } conn;
 
-enum { MAX_BODY = 32 << 20 };
+enum { MAX_BODY = 32 << 20, QUEUE_PER_SLOT = 4 };
 
 static unsigned long next_id;
 
+/* The request this connection thread is answering (a thread a connection):
+ * what its log line says. */
+static _Thread_local struct {
+    const char *method, *path;
+    double t0;
+    const srv_req *r; /* a completion's, for its tokens and first-token time */
+} here;
+
+static void log_request(srv *s, unsigned code, const char *method, const char *path, double t0, const srv_req *r)
+{
+    if (!s->opt.log)
+        return;
+    char line[512];
+    double now = srv_now();
+    if (r)
+        snprintf(line, sizeof line, "%s %s %u prompt=%zu generated=%zu first_token=%.3fs total=%.3fs", method, path,
+                 code, r->n_prompt, r->n_gen, r->t_first > 0 ? r->t_first - r->t_queued : 0.0, now - t0);
+    else
+        snprintf(line, sizeof line, "%s %s %u total=%.3fs", method, path, code, now - t0);
+    s->opt.log(s->opt.log_ctx, line);
+}
+
 static int status_class(unsigned code)
 {
-    return code == 200 ? 0 : code == 400 ? 1 : code == 401 ? 2 : code == 404 ? 3 : code == 503 ? 5 : 4;
+    return code == 200 ? 0 : code == 400 || code == 413 ? 1 : code == 401 ? 2 : code == 404 ? 3 : code == 503 ? 5 : 4;
 }
 
 static enum MHD_Result reply(srv *s, struct MHD_Connection *c, unsigned code, const char *type, char *text)
@@ -48,6 +71,7 @@ static enum MHD_Result reply(srv *s, struct MHD_Connection *c, unsigned code, co
     pthread_mutex_lock(&s->mu);
     s->m.requests[status_class(code)]++;
     pthread_mutex_unlock(&s->mu);
+    log_request(s, code, here.method, here.path, here.t0, here.r);
     struct MHD_Response *r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (char *)"",
                                                              text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r)
@@ -67,12 +91,16 @@ static enum MHD_Result reply_json(srv *s, struct MHD_Connection *c, unsigned cod
     return reply(s, c, code, "application/json", text);
 }
 
-/* OpenAI's error object */
+/* OpenAI's error object; its param is the field a message starts by
+ * quoting ("'temperature' must be ...") */
 static enum MHD_Result reply_error(srv *s, struct MHD_Connection *c, unsigned code, const char *msg)
 {
     const char *type = code == 401 ? "authentication_error" : code == 404 ? "not_found_error"
                      : code == 503 ? "unavailable_error" : code >= 500 ? "server_error" : "invalid_request_error";
-    return reply_json(s, c, code, json_pack("{s:{s:s,s:s,s:i}}", "error", "message", msg, "type", type, "code", code));
+    const char *q = msg[0] == '\'' ? strchr(msg + 1, '\'') : NULL;
+    json_t *param = q ? json_stringn(msg + 1, (size_t)(q - msg - 1)) : json_null();
+    return reply_json(s, c, code, json_pack("{s:{s:s,s:s,s:o,s:i}}", "error", "message", msg, "type", type, "param",
+                                            param, "code", code));
 }
 
 /* ---- parsing a completion request ------------------------------------------------------------- */
@@ -323,6 +351,8 @@ static json_t *completion_json(srv *s, const srv_req *r, bool chat, unsigned lon
 typedef struct stream {
     srv *s;
     srv_req *r;
+    const char *path;
+    double t0;
     bool chat, usage;
     unsigned long id;
     int phase;         /* 0 first chunk, 1 text, 2 the final chunk, 3 usage, 4 [DONE], 5 end */
@@ -437,10 +467,12 @@ static void stream_free(void *cls)
 {
     stream *st = cls;
     pthread_mutex_lock(&st->s->mu);
-    if (!st->r->done)
+    bool left = !st->r->done;
+    if (left)
         st->r->cancelled = true; /* the client left: the loop frees the slot */
     pthread_cond_signal(&st->s->work);
     pthread_mutex_unlock(&st->s->mu);
+    log_request(st->s, left ? 499 : 200, "POST", st->path, st->t0, st->r);
     srv_req_release(st->s, st->r);
     free(st->out.p);
     free(st);
@@ -458,6 +490,30 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t
         srv_req_release(s, r);
         return reply_error(s, c, 400, msg);
     }
+    pthread_mutex_lock(&s->mu);
+    bool full = s->queued >= (size_t)(QUEUE_PER_SLOT * s->opt.parallel);
+    pthread_mutex_unlock(&s->mu);
+    if (full) {
+        srv_req_release(s, r);
+        char *text = json_dumps(json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message",
+                                          "the server is busy: every slot is taken and the queue is full; retry soon",
+                                          "type", "unavailable_error", "param", "code", 503), JSON_COMPACT);
+        struct MHD_Response *resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
+                                         : NULL;
+        if (!resp) {
+            free(text);
+            return MHD_NO;
+        }
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        MHD_add_response_header(resp, "Retry-After", "1");
+        pthread_mutex_lock(&s->mu);
+        s->m.requests[5]++;
+        pthread_mutex_unlock(&s->mu);
+        log_request(s, 503, here.method, here.path, here.t0, NULL);
+        enum MHD_Result ret = MHD_queue_response(c, 503, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
     unsigned long id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     srv_enqueue(s, r);
     if (stream_on) {
@@ -473,7 +529,8 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t
             free(st);
             return reply_error(s, c, 500, "out of memory");
         }
-        *st = (stream){.s = s, .r = r, .chat = chat, .usage = usage, .id = id};
+        *st = (stream){.s = s, .r = r, .path = chat ? "/v1/chat/completions" : "/v1/completions", .t0 = here.t0,
+                       .chat = chat, .usage = usage, .id = id};
         MHD_add_response_header(resp, "Content-Type", "text/event-stream");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         pthread_mutex_lock(&s->mu);
@@ -490,10 +547,12 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t
         rf_fail(&r->err, RF_E_IO, "the server is shutting down");
     pthread_mutex_unlock(&s->mu);
     enum MHD_Result ret;
+    here.r = r;
     if (r->err.status != RF_OK)
         ret = reply_error(s, c, r->err.status == RF_E_ARG ? 400 : 500, r->err.msg);
     else
         ret = reply_json(s, c, 200, completion_json(s, r, chat, id, r->text.p ? r->text.p : "", r->text.n));
+    here.r = NULL;
     srv_req_release(s, r);
     return ret;
 }
@@ -619,6 +678,7 @@ static enum MHD_Result metrics(srv *s, struct MHD_Connection *c)
 
 static enum MHD_Result route(srv *s, struct MHD_Connection *c, const char *url, const char *method, conn *cn)
 {
+    here.method = method, here.path = url, here.t0 = cn->t0, here.r = NULL;
     bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
     if (get && !strcmp(url, "/health"))
         return s->ready ? reply_json(s, c, 200, json_pack("{s:s}", "status", "ok"))
@@ -647,7 +707,7 @@ static enum MHD_Result route(srv *s, struct MHD_Connection *c, const char *url, 
     if (!post)
         return reply_error(s, c, 404, "this endpoint takes POST");
     if (cn->too_big)
-        return reply_error(s, c, 400, "the request body is over 32 MiB");
+        return reply_error(s, c, 413, "the request body is over 32 MiB");
     json_error_t je;
     json_t *j = json_loadb(cn->body.p ? cn->body.p : "", cn->body.n, JSON_PRESERVE_ORDER, &je);
     if (!j || !json_is_object(j)) {
@@ -674,6 +734,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cn) { /* the headers: the body comes in the next calls */
         if (!(cn = calloc(1, sizeof *cn)))
             return MHD_NO;
+        cn->t0 = srv_now();
         *con_cls = cn;
         return MHD_YES;
     }

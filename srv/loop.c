@@ -2,9 +2,11 @@
  * loop.c: the step loop, the one thread that evaluates.
  *
  * Slots are the session's sequences. Each turn: take queued requests into
- * free slots; evaluate each new prompt in its slot and sample its first
- * token; then one batched decode step over every slot still generating,
- * one token each, and sample every row. A request leaves its slot when it
+ * free slots; evaluate one chunk (the ubatch) of each prompt still being
+ * read, and after a prompt's last chunk sample its first token; then one
+ * batched decode step over every slot generating, one token each, and
+ * sample every row. A long prompt is read over several turns, so the
+ * streams already running keep getting tokens meanwhile. A request leaves its slot when it
  * ends (an end-of-generation token, a stop string, max_tokens, a full
  * context) or its client goes away, and the next queued one takes it at
  * the following turn: continuous batching.
@@ -34,6 +36,7 @@ typedef struct slot {
     size_t n_ctx_ids, n_ids, cap;
     size_t ctx_text;   /* bytes of the context tokens' own text */
     int32_t last;
+    size_t prefilled;  /* prompt tokens evaluated so far (chunks of the ubatch, between decode steps) */
     bool generating;
     double t_last;
 } slot;
@@ -252,32 +255,31 @@ static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
     free(text.p);
 }
 
-/* a new request in slot i: its prompt, then its first token */
-static void start(srv *s, slot *slots, int i, float *logits, float *scratch)
+/* a new request in slot sl: its sampler and text context; false: it failed */
+static bool admit(srv *s, slot *sl)
 {
-    slot *sl = &slots[i];
     srv_req *r = sl->r;
     rf_error err = {0};
     uint32_t n_ctx = rf_session_n_ctx(s->session);
-    rf_session_forget(s->session, (uint32_t)i);
+    rf_session_forget(s->session, sl->seq);
     if (r->n_prompt + 1 > n_ctx) {
         rf_fail(&err, RF_E_ARG, "the prompt has %zu tokens; the context holds %u", r->n_prompt, n_ctx);
         fail(s, sl, &err);
-        return;
+        return false;
     }
     sl->n_ctx_ids = r->n_prompt < CONTEXT_IDS ? r->n_prompt : CONTEXT_IDS;
     sl->cap = sl->n_ctx_ids + 64;
+    sl->prefilled = 0;
     free(sl->ids);
     sl->ids = malloc(sl->cap * sizeof *sl->ids);
     char *ct = NULL;
     size_t ct_len = 0;
     if (!sl->ids || rf_sampler_new(&r->sp, rf_session_n_vocab(s->session), &sl->smp, &err) != RF_OK ||
-        rf_session_eval(s->session, (uint32_t)i, r->prompt, r->n_prompt, logits, &err) != RF_OK ||
         rf_detokenize(s->model, r->prompt + r->n_prompt - sl->n_ctx_ids, sl->n_ctx_ids, 0, &ct, &ct_len, &err) !=
             RF_OK) {
         free(ct);
         fail(s, sl, &err);
-        return;
+        return false;
     }
     free(ct);
     memcpy(sl->ids, r->prompt + r->n_prompt - sl->n_ctx_ids, sl->n_ctx_ids * sizeof *sl->ids);
@@ -285,9 +287,28 @@ static void start(srv *s, slot *slots, int i, float *logits, float *scratch)
     sl->ctx_text = ct_len;
     for (size_t k = 0; k < r->n_prompt; k++)
         rf_sampler_accept(sl->smp, r->prompt[k]);
+    return true;
+}
+
+/* One chunk (up to the ubatch) of slot sl's prompt; after the last, its
+ * first token. Chunks alternate with decode steps, so a long prompt does
+ * not stall the streams already running. */
+static void prefill(srv *s, slot *sl, float *logits, float *scratch)
+{
+    srv_req *r = sl->r;
+    size_t chunk = s->opt.n_ubatch ? s->opt.n_ubatch : 512, n = r->n_prompt - sl->prefilled;
+    n = n < chunk ? n : chunk;
+    rf_error err = {0};
+    if (rf_session_eval(s->session, sl->seq, r->prompt + sl->prefilled, n, logits, &err) != RF_OK) {
+        fail(s, sl, &err);
+        return;
+    }
+    sl->prefilled += n;
     pthread_mutex_lock(&s->mu);
-    s->m.prompt_tokens += r->n_prompt;
+    s->m.prompt_tokens += n;
     pthread_mutex_unlock(&s->mu);
+    if (sl->prefilled < r->n_prompt)
+        return;
     sl->generating = true;
     srv_lp lp;
     int32_t id = sample(s, sl, logits, scratch, &lp);
@@ -358,7 +379,10 @@ void *srv_loop(void *arg)
         }
         pthread_mutex_unlock(&s->mu);
         for (int k = 0; k < n_fresh; k++)
-            start(s, slots, fresh[k], logits, scratch);
+            admit(s, &slots[fresh[k]]);
+        for (int i = 0; i < P; i++) /* a chunk of every prompt still being read */
+            if (slots[i].r && !slots[i].generating)
+                prefill(s, &slots[i], logits, scratch);
         /* one token for every slot still generating, in one step */
         int n = 0;
         for (int i = 0; i < P; i++)

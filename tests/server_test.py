@@ -61,7 +61,8 @@ def main():
             port = int(m.group(1))
         if "ready:" in line:
             break
-    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
+    log = []
+    threading.Thread(target=lambda: [log.append(l) for l in srv.stderr], daemon=True).start()
     check(port is not None, "the server says its port")
 
     check(call(port, "/health", key=None)[0] == 200, "/health needs no key")
@@ -106,6 +107,27 @@ def main():
     finals = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
     check(finals in (["length"], ["stop"]), "one finish_reason")
     check(chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0, "a usage chunk last")
+
+    # a client that hangs up mid-stream frees its slot; the server goes on serving
+    import http.client
+    hc = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    hc.request("POST", "/v1/completions", json.dumps({"prompt": PROMPTS[1], "max_tokens": 200, "stream": True}),
+               {"Authorization": "Bearer " + KEY})
+    resp = hc.getresponse()
+    check(resp.status == 200 and resp.read1(64).startswith(b"data: "), "a stream starts")
+    hc.sock.shutdown(2)
+    hc.close()
+    import time
+    busy = None
+    for _ in range(100):
+        body = call(port, "/metrics")[1]
+        busy = re.search(r"^rocmforge_busy_slots (\d+)", body, re.M)
+        if busy and busy.group(1) == "0":
+            break
+        time.sleep(0.05)
+    check(busy and busy.group(1) == "0", "the slot of a client that left is free again")
+    st, body = call(port, "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 16, "temperature": 0})
+    check(st == 200 and json.loads(body)["choices"][0]["text"] == refs[0], "and the server still answers right")
 
     # stop strings: the text ends before the first one
     ref = refs[0]
@@ -170,6 +192,10 @@ def main():
     ]:
         st, body = call(port, path, req, raw=b"{bad" if req is None else None)
         check(st == code and needle in body, "%s %r: %d %r" % (path, req, st, body))
+        err = json.loads(body).get("error", {})
+        check(set(err) >= {"message", "type", "param", "code"} and err["code"] == code, "an OpenAI error object")
+    st, body = call(port, "/v1/completions", {"prompt": "x", "temperature": "hot"})
+    check(json.loads(body)["error"]["param"] == "temperature", "the error's param names the field")
 
     st, body = call(port, "/metrics")
     m = dict(re.findall(r"^(rocmforge_\w+(?:\{[^}]*\})?) (\S+)$", body, re.M))
@@ -181,6 +207,10 @@ def main():
 
     srv.send_signal(signal.SIGTERM)
     check(srv.wait(timeout=30) == 0, "SIGTERM stops the server cleanly")
+    lines = "".join(log)
+    check(re.search(r"POST /v1/completions 200 prompt=\d+ generated=16 first_token=[\d.]+s total=[\d.]+s", lines),
+          "one log line a request, with its tokens and times")
+    check("POST /v1/completions 499" in lines, "the client that left is logged as such")
     if failures:
         print("%d failed" % len(failures), file=sys.stderr)
         sys.exit(1)

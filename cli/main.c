@@ -19,6 +19,7 @@ static const struct {
     {"template", cmd_template, "template MODEL --messages FILE.json [--chat-template-file F]   the prompt its chat template makes"},
     {"run", cmd_run, "run MODEL -p TEXT [-n N] [sampling options] [--backend B]   generate text ('run --help')"},
     {"logits", cmd_logits, "logits MODEL --tokens IDS --out FILE [--backend B] [--threads N]   every position's logits"},
+    {"chat", cmd_chat, "chat MODEL [--system TEXT] [-n N] [--temp T]   a conversation in the terminal (/reset, /exit)"},
     {"serve", cmd_serve, "serve MODEL [--host H] [--port P] [--parallel N] [--api-key KEY]   an OpenAI-compatible server"},
     {"kernels", cmd_kernels, "kernels MODEL [--arch ARCH] [--list] [--name SUBSTR]   the generated kernel source"},
     {"bench", cmd_bench, "bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend B] [--json]   prefill and decode speed"},

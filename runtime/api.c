@@ -69,6 +69,7 @@ rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, 
 
 uint32_t rf_session_n_past(const rf_session *s, uint32_t seq) { return rt_seq_n_past(s->rt, seq); }
 void rf_session_forget(rf_session *s, uint32_t seq) { rt_seq_reset(s->rt, seq); }
+void rf_session_truncate(rf_session *s, uint32_t seq, uint32_t n) { rt_seq_truncate(s->rt, seq, n); }
 uint32_t rf_session_n_ctx(const rf_session *s) { return rt_n_ctx(s->rt); }
 
 void rf_session_kv_blocks(const rf_session *s, uint32_t *used, uint32_t *total, uint32_t *block)

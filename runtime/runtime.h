@@ -90,6 +90,9 @@ uint32_t rt_n_seq(const rt_session *s);
 void rt_kv_blocks(const rt_session *s, uint32_t *used, uint32_t *total);
 void rt_reset(rt_session *s);            /* forget the cache: every sequence */
 void rt_seq_reset(rt_session *s, uint32_t seq); /* forget one sequence */
+/* sequence seq keeps its first n positions, forgets the rest (n above what
+ * it holds: nothing changes) */
+void rt_seq_truncate(rt_session *s, uint32_t seq, uint32_t n);
 uint32_t rt_n_vocab(const rt_session *s);
 uint32_t rt_n_ctx(const rt_session *s);
 const ir_graph *rt_graph(const rt_session *s);

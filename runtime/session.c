@@ -368,6 +368,14 @@ void rt_reset(rt_session *s)
         s->backend->reset(s);
 }
 
+void rt_seq_truncate(rt_session *s, uint32_t seq, uint32_t n)
+{
+    if (seq < s->n_seq && n < s->seq_past[seq]) {
+        s->seq_past[seq] = n; /* positions past a sequence's end are never read */
+        kv_trim(s, seq, n);
+    }
+}
+
 void rt_seq_reset(rt_session *s, uint32_t seq)
 {
     if (seq < s->n_seq) {

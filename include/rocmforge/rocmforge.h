@@ -167,6 +167,9 @@ uint32_t rf_session_n_past(const rf_session *s, uint32_t seq); /* positions sequ
  * that needs one when none is free fails with RF_E_NOMEM, changing nothing */
 void rf_session_kv_blocks(const rf_session *s, uint32_t *used, uint32_t *total, uint32_t *block);
 void rf_session_forget(rf_session *s, uint32_t seq);           /* the sequence starts over */
+/* sequence seq keeps its first n positions (a conversation's common prefix)
+ * and forgets the rest */
+void rf_session_truncate(rf_session *s, uint32_t seq, uint32_t n);
 uint32_t rf_session_n_ctx(const rf_session *s);
 uint32_t rf_session_n_seq(const rf_session *s);
 uint32_t rf_session_n_vocab(const rf_session *s);

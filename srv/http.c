@@ -13,9 +13,10 @@
  *
  * Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize,
  * /detokenize, /apply-template; GET /v1/models, /health (503 while the
- * model loads), /metrics (Prometheus text). Not yet: logprobs on
- * /v1/completions or streamed, response_format other than text, tools,
- * n > 1 (each a 400 saying so).
+ * model loads), /metrics (Prometheus text). response_format json_object
+ * and json_schema constrain sampling (grammar.c). Not yet: logprobs on
+ * /v1/completions or streamed, tools, n > 1, schema keywords grammar.c
+ * lacks (each a 400 saying so).
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -175,11 +176,25 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
             r->bias[r->n_bias++] = (float)json_number_value(v);
         }
     }
-    if (rf && !json_is_null(rf) &&
-        (!json_is_object(rf) || !json_is_string(json_object_get(rf, "type")) ||
-         strcmp(json_string_value(json_object_get(rf, "type")), "text"))) {
-        snprintf(msg, 256, "'response_format' other than {\"type\": \"text\"} is not supported yet");
-        return false;
+    if (rf && !json_is_null(rf)) { /* text, json_object, or json_schema: {"json_schema": {"schema": ...}} */
+        const char *ty = json_is_object(rf) ? json_string_value(json_object_get(rf, "type")) : NULL;
+        const json_t *js = json_object_get(json_object_get(rf, "json_schema"), "schema");
+        if (!ty || (strcmp(ty, "text") && strcmp(ty, "json_object") && strcmp(ty, "json_schema"))) {
+            snprintf(msg, 256, "'response_format' must be {\"type\": \"text\", \"json_object\" or \"json_schema\"}");
+            return false;
+        }
+        if (!strcmp(ty, "json_schema") && !js) {
+            snprintf(msg, 256, "'response_format': json_schema needs {\"json_schema\": {\"schema\": {...}}}");
+            return false;
+        }
+        if (strcmp(ty, "text")) {
+            if (!(r->grammar = !strcmp(ty, "json_object") ? srv_grammar_json_object() : srv_grammar_compile(js, msg))) {
+                if (!msg[0])
+                    snprintf(msg, 256, "out of memory");
+                return false;
+            }
+            srv_grammar_start(&r->gs, r->grammar);
+        }
     }
     double n, t, tp, tk, mp, seed, pp, fp, rp, mt, mct;
     if (!num_field(j, "n", 1, 1, 1, &n, msg) || !num_field(j, "temperature", 0, 2, 1, &t, msg) ||

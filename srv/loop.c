@@ -69,6 +69,7 @@ static void release_locked(srv_req *r)
     if (!r || --r->refs > 0)
         return;
     free(r->prompt);
+    srv_grammar_free(r->grammar);
     free(r->bias_id);
     free(r->bias);
     free(r->lp);
@@ -138,21 +139,86 @@ static bool retext(srv *s, slot *sl, strbuf *out)
     return !out->oom;
 }
 
+/* every token's bytes, as they read after another token (decoding [v, v]
+ * and dropping [v]'s text keeps a leading space that decoding from the
+ * start drops), and the end-of-generation tokens; false on no memory */
+static bool pieces(srv *s)
+{
+    if (s->piece)
+        return true;
+    size_t nv = rf_session_n_vocab(s->session);
+    char **piece = calloc(nv, sizeof *piece);
+    uint32_t *len = calloc(nv, sizeof *len);
+    uint8_t *eog = calloc(nv, 1);
+    for (size_t v = 0; piece && len && eog && v < nv; v++) {
+        int32_t two[2] = {(int32_t)v, (int32_t)v};
+        char *t1 = NULL, *t2 = NULL;
+        size_t l1 = 0, l2 = 0;
+        eog[v] = rf_token_is_eog(s->model, (int32_t)v);
+        if (rf_detokenize(s->model, two, 1, 0, &t1, &l1, NULL) == RF_OK &&
+            rf_detokenize(s->model, two, 2, 0, &t2, &l2, NULL) == RF_OK && l2 >= l1) {
+            memmove(t2, t2 + l1, l2 - l1);
+            piece[v] = t2;
+            len[v] = (uint32_t)(l2 - l1);
+            t2 = NULL;
+        }
+        free(t1);
+        free(t2);
+    }
+    if (!piece || !len || !eog) {
+        free(piece);
+        free(len);
+        free(eog);
+        return false;
+    }
+    s->piece = piece, s->piece_len = len, s->eog = eog;
+    return true;
+}
+
+/* masks the tokens the request's grammar does not allow next; false when
+ * none is left (or no memory) */
+static bool grammar_mask(srv *s, srv_req *r, float *row)
+{
+    size_t nv = rf_session_n_vocab(s->session), allowed = 0;
+    if (!pieces(s))
+        return false;
+    bool can_end = srv_grammar_can_end(&r->gs);
+    gstate t;
+    for (size_t v = 0; v < nv; v++) {
+        bool ok = s->eog[v] ? can_end : false;
+        if (!s->eog[v] && s->piece_len[v]) {
+            srv_grammar_copy(&t, &r->gs);
+            ok = true;
+            for (uint32_t k = 0; k < s->piece_len[v] && ok; k++)
+                ok = srv_grammar_feed(&t, (unsigned char)s->piece[v][k]);
+        }
+        if (!ok)
+            row[v] = -INFINITY;
+        allowed += ok;
+    }
+    return allowed > 0;
+}
+
 /* Samples a token from row (n_vocab logits) for slot sl: logit_bias first;
  * with logprobs, *lp gets the log-softmax of the biased logits (before the
  * sampler's penalties and temperature) at the token and its best
  * alternatives. scratch: n_vocab floats. */
 static int32_t sample(srv *s, slot *sl, float *row, float *scratch, srv_lp *lp)
 {
-    const srv_req *r = sl->r;
+    srv_req *r = sl->r;
     size_t nv = rf_session_n_vocab(s->session);
     for (size_t i = 0; i < r->n_bias; i++)
         row[r->bias_id[i]] += r->bias[i];
+    if (r->grammar && !grammar_mask(s, r, row))
+        return -1; /* the caller fails the request */
     if (r->logprobs >= 0) {
         memcpy(scratch, row, nv * sizeof *row);
         lp->n_top = 0;
     }
     int32_t id = rf_sampler_sample(sl->smp, row);
+    if (r->grammar && !s->eog[id]) /* the reply so far, as the grammar reads it */
+        for (uint32_t k = 0; k < s->piece_len[id]; k++)
+            srv_grammar_feed(&r->gs, (unsigned char)s->piece[id][k]);
     if (r->logprobs < 0)
         return id;
     double mx = scratch[0], sum = 0;
@@ -179,10 +245,17 @@ static int32_t sample(srv *s, slot *sl, float *row, float *scratch, srv_lp *lp)
     return id;
 }
 
-/* token id was sampled for slot sl: append it, or end the request */
+/* token id was sampled for slot sl: append it, or end the request (id < 0:
+ * its grammar left no token) */
 static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
 {
     srv_req *r = sl->r;
+    if (id < 0) {
+        rf_error err;
+        rf_fail(&err, RF_E_NOMEM, "the response_format left no token to sample (or no memory)");
+        fail(s, sl, &err);
+        return;
+    }
     double now = srv_now();
     strbuf text = {0};
     bool eog = rf_token_is_eog(s->model, id), ok = true;
@@ -408,6 +481,11 @@ void *srv_loop(void *arg)
     }
     for (int i = 0; slots && i < P; i++)
         free(slots[i].ids);
+    for (size_t v = 0; s->piece && v < nv; v++)
+        free(s->piece[v]);
+    free(s->piece);
+    free(s->piece_len);
+    free(s->eog);
     free(slots);
     free(logits);
     free(scratch);

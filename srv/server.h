@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "rocmforge/rocmforge.h"
+#include "srv/grammar.h"
 #include "support/strbuf.h"
 
 typedef struct srv_options {
@@ -74,6 +75,8 @@ typedef struct srv_req {
     float *bias;
     size_t n_bias;
     int logprobs;              /* < 0: none; else the sampled token's and this many alternatives */
+    gnode *grammar;            /* response_format: the JSON (schema) the reply must be, or NULL */
+    gstate gs;                 /* its recognizer (the step loop's) */
     /* progress (under the server's mutex) */
     strbuf text;               /* the text generated so far (a stop string cut off) */
     size_t n_gen;
@@ -108,6 +111,11 @@ typedef struct srv {
     size_t queued;
     int busy;                  /* slots generating */
     uint32_t kv_used, kv_total, kv_block; /* the session's cache blocks, as the loop last saw them */
+    /* each token's bytes as they read after another token, and which end
+     * generation: built by the loop for the first request with a grammar */
+    char **piece;
+    uint32_t *piece_len;
+    uint8_t *eog;
     bool ready, stopping;
     srv_metrics m;
     pthread_t loop;

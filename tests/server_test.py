@@ -162,6 +162,31 @@ def main():
     st, body = call(port, "/v1/chat/completions", {"messages": msgs, "logprobs": True, "stream": True})
     check(st == 400 and "not supported yet" in body, "logprobs with stream: a 400 that says so")
 
+    # response_format: sampling constrained to JSON that parses and follows the schema
+    schema = {"type": "object", "required": ["ok", "n", "c"],
+              "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}, "c": {"enum": ["red", "green"]}}}
+
+    def follows(v):
+        return (isinstance(v, dict) and set(v) <= set(schema["properties"]) and set(schema["required"]) <= set(v) and
+                isinstance(v["ok"], bool) and isinstance(v["n"], int) and not isinstance(v["n"], bool) and
+                v["c"] in ("red", "green"))
+    for seed in range(4):
+        st, body = call(port, "/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "Give JSON"}], "max_tokens": 400, "seed": seed,
+            "temperature": 0.8, "response_format": {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}})
+        j = json.loads(body) if st == 200 else {}
+        ok = st == 200 and j["choices"][0]["finish_reason"] == "stop"
+        try:
+            ok = ok and follows(json.loads(j["choices"][0]["message"]["content"]))
+        except ValueError:
+            ok = False
+        check(ok, "json_schema, seed %d: a reply that parses and follows the schema: %r" % (seed, body[:400]))
+    st, body = call(port, "/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 50,
+                                                   "seed": 0, "response_format": {"type": "json_object"}})
+    j = json.loads(body)
+    check(st == 200 and (j["choices"][0]["finish_reason"] == "length" or
+                         isinstance(json.loads(j["choices"][0]["message"]["content"]), dict)), "json_object: an object")
+
     # tokenizer and template endpoints
     tok = subprocess.run([BIN, "tokenize", MODEL, "Hello world", "--no-bos"], capture_output=True, text=True).stdout
     st, body = call(port, "/tokenize", {"content": "Hello world"})
@@ -186,6 +211,9 @@ def main():
          "'top_logprobs'"),
         ("/v1/completions", {"prompt": 5}, 400, "'prompt'"),
         ("/v1/chat/completions", {"messages": []}, 400, "'messages'"),
+        ("/v1/completions", {"prompt": "x", "response_format": {"type": "yaml"}}, 400, "'response_format'"),
+        ("/v1/completions", {"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {
+            "schema": {"anyOf": [{"type": "string"}]}}}}, 400, "'anyOf' is not supported yet"),
         ("/v1/completions", {"prompt": "x " * 400}, 400, "context"),
         ("/detokenize", {"tokens": [1, 99999999]}, 400, "not a token id"),
         ("/v2/nothing", {}, 404, "no such endpoint"),
@@ -199,7 +227,7 @@ def main():
 
     st, body = call(port, "/metrics")
     m = dict(re.findall(r"^(rocmforge_\w+(?:\{[^}]*\})?) (\S+)$", body, re.M))
-    check(st == 200 and float(m.get('rocmforge_requests_total{status="400"}', 0)) >= 11, "metrics count the 400s")
+    check(st == 200 and float(m.get('rocmforge_requests_total{status="400"}', 0)) >= 13, "metrics count the 400s")
     check(float(m.get("rocmforge_generated_tokens_total", 0)) >= 16 * 8, "metrics count generated tokens")
     check(float(m.get("rocmforge_time_to_first_token_seconds_count", 0)) >= 8, "a time-to-first-token histogram")
     check(m.get("rocmforge_kv_blocks_used") == "0" and float(m.get("rocmforge_kv_blocks_free", 0)) == 4 * 8,

@@ -91,6 +91,28 @@ def main():
         check(got[i][0] == 200 and json.loads(got[i][1])["choices"][0]["text"] == refs[i],
               "concurrent completion %d is run's" % i)
 
+    # 16 streams at once on 4 slots (12 wait in the queue): each the text of its request alone
+    words = ["Lord", "Moses", "Jerusalem", "David", "heaven", "water", "Israel", "king", "bread", "light", "sons",
+             "mountain", "fire", "city", "people", "house"]
+    alone = {}
+    for w in words:
+        st, body = call(port, "/v1/completions", {"prompt": "And the " + w, "max_tokens": 12, "temperature": 0})
+        alone[w] = json.loads(body)["choices"][0]["text"] if st == 200 else None
+    streamed = {}
+
+    def stream_one(w):
+        st, body = call(port, "/v1/completions", {"prompt": "And the " + w, "max_tokens": 12, "temperature": 0,
+                                                  "stream": True})
+        chunks = [json.loads(e[6:]) for e in body.split("\n\n") if e.startswith("data: {")]
+        streamed[w] = "".join(c["choices"][0]["text"] for c in chunks if c.get("choices")) if st == 200 else None
+
+    threads = [threading.Thread(target=stream_one, args=(w,)) for w in words]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for w in words:
+        check(alone[w] is not None and streamed.get(w) == alone[w],
+              "stream %r among 16 is its text alone: %r vs %r" % (w, streamed.get(w), alone[w]))
+
     # streaming chat: the pieces are the reply
     msgs = [{"role": "system", "content": "Answer."}, {"role": "user", "content": "Who made the heaven?"}]
     st, body = call(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 20, "temperature": 0})

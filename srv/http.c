@@ -300,8 +300,9 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
 
 static json_t *usage_json(const srv_req *r)
 {
-    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)r->n_prompt, "completion_tokens",
-                     (json_int_t)r->n_gen, "total_tokens", (json_int_t)(r->n_prompt + r->n_gen));
+    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)r->n_prompt, "completion_tokens",
+                     (json_int_t)r->n_gen, "total_tokens", (json_int_t)(r->n_prompt + r->n_gen),
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)r->n_cached);
 }
 
 /* a token's text and bytes as OpenAI's logprobs give them: as it reads

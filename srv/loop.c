@@ -37,6 +37,11 @@ typedef struct slot {
     size_t ctx_text;   /* bytes of the context tokens' own text */
     int32_t last;
     size_t prefilled;  /* prompt tokens evaluated so far (chunks of the ubatch, between decode steps) */
+    /* the tokens the slot's sequence holds in the session, in order: kept
+     * after a request ends, so a next one sharing a prefix (a system
+     * prompt, a conversation's earlier turns) evaluates only the rest */
+    int32_t *held;
+    size_t n_held, cap_held;
     bool generating;
     double t_last;
 } slot;
@@ -96,12 +101,33 @@ static void histogram(uint64_t *buckets, uint64_t *count, double *sum, double v)
     *sum += v;
 }
 
-/* ends slot sl's request, and gives its cache blocks back (under the
- * mutex; the loop's thread, the only one that touches the session) */
+static bool held_push(slot *sl, const int32_t *ids, size_t n)
+{
+    if (sl->n_held + n > sl->cap_held) {
+        size_t cap = sl->cap_held ? sl->cap_held : 256;
+        while (cap < sl->n_held + n)
+            cap *= 2;
+        int32_t *h = realloc(sl->held, cap * sizeof *h);
+        if (!h)
+            return false;
+        sl->held = h, sl->cap_held = cap;
+    }
+    memcpy(sl->held + sl->n_held, ids, n * sizeof *ids);
+    sl->n_held += n;
+    return true;
+}
+
+/* ends slot sl's request (under the mutex; the loop's thread, the only one
+ * that touches the session). The slot's sequence stays in the cache for
+ * the next request that shares its prefix; a request that failed leaves
+ * nothing to trust, so its slot starts empty. */
 static void finish(srv *s, slot *sl, const char *why)
 {
     srv_req *r = sl->r;
-    rf_session_forget(s->session, sl->seq);
+    if (r->err.status != RF_OK) {
+        rf_session_forget(s->session, sl->seq);
+        sl->n_held = 0;
+    }
     rf_session_kv_blocks(s->session, &s->kv_used, &s->kv_total, &s->kv_block);
     if (!r->finish && r->err.status == RF_OK)
         r->finish = why;
@@ -334,7 +360,15 @@ static bool admit(srv *s, slot *sl)
     srv_req *r = sl->r;
     rf_error err = {0};
     uint32_t n_ctx = rf_session_n_ctx(s->session);
-    rf_session_forget(s->session, sl->seq);
+    /* the prefix the slot already holds, but the prompt's last token, whose logits start the reply */
+    size_t same = 0;
+    while (same < sl->n_held && same + 1 < r->n_prompt && sl->held[same] == r->prompt[same])
+        same++;
+    rf_session_truncate(s->session, sl->seq, (uint32_t)same);
+    sl->n_held = same;
+    pthread_mutex_lock(&s->mu);
+    r->n_cached = same;
+    pthread_mutex_unlock(&s->mu);
     if (r->n_prompt + 1 > n_ctx) {
         rf_fail(&err, RF_E_ARG, "the prompt has %zu tokens; the context holds %u", r->n_prompt, n_ctx);
         fail(s, sl, &err);
@@ -342,7 +376,7 @@ static bool admit(srv *s, slot *sl)
     }
     sl->n_ctx_ids = r->n_prompt < CONTEXT_IDS ? r->n_prompt : CONTEXT_IDS;
     sl->cap = sl->n_ctx_ids + 64;
-    sl->prefilled = 0;
+    sl->prefilled = same;
     free(sl->ids);
     sl->ids = malloc(sl->cap * sizeof *sl->ids);
     char *ct = NULL;
@@ -372,7 +406,10 @@ static void prefill(srv *s, slot *sl, float *logits, float *scratch)
     size_t chunk = s->opt.n_ubatch ? s->opt.n_ubatch : 512, n = r->n_prompt - sl->prefilled;
     n = n < chunk ? n : chunk;
     rf_error err = {0};
-    if (rf_session_eval(s->session, sl->seq, r->prompt + sl->prefilled, n, logits, &err) != RF_OK) {
+    if (rf_session_eval(s->session, sl->seq, r->prompt + sl->prefilled, n, logits, &err) != RF_OK ||
+        !held_push(sl, r->prompt + sl->prefilled, n)) {
+        if (err.status == RF_OK)
+            rf_fail(&err, RF_E_NOMEM, "out of memory");
         fail(s, sl, &err);
         return;
     }
@@ -437,9 +474,22 @@ void *srv_loop(void *arg)
             break;
         }
         int fresh[64], n_fresh = 0; /* admitted this turn */
-        for (int i = 0; i < P && s->queue && !s->stopping && n_fresh < 64; i++) {
-            if (slots[i].r)
-                continue;
+        while (s->queue && !s->stopping && n_fresh < 64) {
+            /* the free slot that holds the longest prefix of the prompt (then the one holding least) */
+            int i = -1;
+            size_t best = 0;
+            for (int k = 0; k < P; k++) {
+                if (slots[k].r)
+                    continue;
+                size_t same = 0;
+                while (same < slots[k].n_held && same < s->queue->n_prompt &&
+                       slots[k].held[same] == s->queue->prompt[same])
+                    same++;
+                if (i < 0 || same > best || (same == best && slots[k].n_held < slots[i].n_held))
+                    i = k, best = same;
+            }
+            if (i < 0)
+                break;
             srv_req *r = s->queue;
             s->queue = r->next;
             if (!s->queue)
@@ -474,13 +524,19 @@ void *srv_loop(void *arg)
         }
         for (int k = 0; k < n; k++) {
             slot *sl = &slots[rows[k]];
+            if (!held_push(sl, &toks[k], 1)) { /* the cache would no longer be what the slot says it holds */
+                rf_session_forget(s->session, sl->seq);
+                sl->n_held = 0;
+            }
             srv_lp lp;
             int32_t id = sample(s, sl, logits + (size_t)k * nv, scratch, &lp);
             emit(s, sl, id, &lp);
         }
     }
-    for (int i = 0; slots && i < P; i++)
+    for (int i = 0; slots && i < P; i++) {
         free(slots[i].ids);
+        free(slots[i].held);
+    }
     for (size_t v = 0; s->piece && v < nv; v++)
         free(s->piece[v]);
     free(s->piece);

@@ -80,6 +80,7 @@ typedef struct srv_req {
     /* progress (under the server's mutex) */
     strbuf text;               /* the text generated so far (a stop string cut off) */
     size_t n_gen;
+    size_t n_cached;           /* prompt tokens its slot held already (not evaluated again) */
     srv_lp *lp;                /* (n_lp) with logprobs: one a generated token */
     size_t n_lp, cap_lp;
     const char *finish;        /* NULL while running: "stop", "length" */

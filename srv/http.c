@@ -15,8 +15,8 @@
  * /detokenize, /apply-template; GET /v1/models, /health (503 while the
  * model loads), /metrics (Prometheus text). response_format json_object
  * and json_schema constrain sampling (grammar.c). Not yet: logprobs on
- * /v1/completions or streamed, tools, n > 1, schema keywords grammar.c
- * lacks (each a 400 saying so).
+ * /v1/completions, tools, n > 1, schema keywords grammar.c lacks (each a
+ * 400 saying so).
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -137,10 +137,6 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
         if (!chat || !json_is_true(lp)) {
             snprintf(msg, 256, chat ? "'logprobs' must be true or false" : "'logprobs' is not supported yet on "
                                                                            "/v1/completions (use chat)");
-            return false;
-        }
-        if (json_is_true(json_object_get(j, "stream"))) {
-            snprintf(msg, 256, "'logprobs' with 'stream' is not supported yet");
             return false;
         }
         r->logprobs = 0;
@@ -334,10 +330,11 @@ static json_t *token_json(srv *s, int32_t id, float logprob)
     return j;
 }
 
-static json_t *logprobs_json(srv *s, const srv_req *r)
+/* the logprobs of tokens [from, to) */
+static json_t *logprobs_json(srv *s, const srv_req *r, size_t from, size_t to)
 {
     json_t *content = json_array();
-    for (size_t i = 0; i < r->n_lp; i++) {
+    for (size_t i = from; i < to; i++) {
         const srv_lp *lp = &r->lp[i];
         json_t *e = token_json(s, lp->id, lp->logprob), *top = json_array();
         for (int k = 0; k < lp->n_top; k++)
@@ -354,7 +351,8 @@ static json_t *completion_json(srv *s, const srv_req *r, bool chat, unsigned lon
     snprintf(ids, sizeof ids, "%s-%lu", chat ? "chatcmpl" : "cmpl", id);
     json_t *choice = chat ? json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", 0, "message", "role", "assistant",
                                       "content", text, len, "logprobs",
-                                      r->logprobs >= 0 ? logprobs_json(s, r) : json_null(), "finish_reason",
+                                      r->logprobs >= 0 ? logprobs_json(s, r, 0, r->n_lp) : json_null(),
+                                      "finish_reason",
                                       r->finish ? r->finish : "stop")
                           : json_pack("{s:i,s:s%,s:n,s:s}", "index", 0, "text", text, len, "logprobs", "finish_reason",
                                       r->finish ? r->finish : "stop");
@@ -373,6 +371,7 @@ typedef struct stream {
     unsigned long id;
     int phase;         /* 0 first chunk, 1 text, 2 the final chunk, 3 usage, 4 [DONE], 5 end */
     size_t sent;       /* bytes of r->text sent */
+    size_t lp_sent;    /* logprobs entries sent (with their tokens' text) */
     strbuf out;        /* formatted, not yet handed to MHD */
     size_t out_off;
 } stream;
@@ -397,13 +396,14 @@ static size_t sendable(const srv_req *r)
     return n;
 }
 
-static void chunk(stream *st, json_t *delta, const char *finish, json_t *usage)
+static void chunk(stream *st, json_t *delta, const char *finish, json_t *usage, json_t *logprobs)
 {
     char ids[48];
     snprintf(ids, sizeof ids, "%s-%lu", st->chat ? "chatcmpl" : "cmpl", st->id);
     json_t *choices = json_array();
     if (delta && st->chat)
-        json_array_append_new(choices, json_pack("{s:i,s:o,s:o}", "index", 0, "delta", delta, "finish_reason",
+        json_array_append_new(choices, json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "delta", delta, "logprobs",
+                                                 logprobs ? logprobs : json_null(), "finish_reason",
                                                  finish ? json_string(finish) : json_null()));
     else if (delta) /* a completion's text piece */
         json_array_append_new(choices, json_pack("{s:i,s:o,s:n,s:o}", "index", 0, "text", delta, "logprobs",
@@ -439,7 +439,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         srv_req *r = st->r;
         if (st->phase == 0) {
             if (st->chat)
-                chunk(st, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL, NULL);
+                chunk(st, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL, NULL, NULL);
             st->phase = 1;
         } else if (st->phase == 1) {
             can = sendable(r);
@@ -453,17 +453,25 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 free(t);
                 st->phase = 4;
             } else if (can > st->sent) {
-                json_t *piece = json_stringn(r->text.p + st->sent, can - st->sent);
-                chunk(st, st->chat ? json_pack("{s:o}", "content", piece) : piece, NULL, NULL);
+                json_t *piece = json_stringn(r->text.p + st->sent, can - st->sent), *lp = NULL;
+                size_t upto = st->lp_sent; /* the tokens whose text goes out with this piece */
+                while (upto < r->n_lp && r->lp[upto].text_end <= can)
+                    upto++;
+                if (r->logprobs >= 0)
+                    lp = logprobs_json(s, r, st->lp_sent, upto);
+                st->lp_sent = upto;
+                chunk(st, st->chat ? json_pack("{s:o}", "content", piece) : piece, NULL, NULL, lp);
                 st->sent = can;
             } else if (r->done) {
                 st->phase = 2;
             }
         } else if (st->phase == 2) {
-            chunk(st, st->chat ? json_object() : json_string(""), r->finish ? r->finish : "stop", NULL);
+            json_t *lp = r->logprobs >= 0 && st->lp_sent < r->n_lp ? logprobs_json(s, r, st->lp_sent, r->n_lp) : NULL;
+            st->lp_sent = r->n_lp;
+            chunk(st, st->chat ? json_object() : json_string(""), r->finish ? r->finish : "stop", NULL, lp);
             st->phase = st->usage ? 3 : 4;
         } else if (st->phase == 3) {
-            chunk(st, NULL, NULL, usage_json(r));
+            chunk(st, NULL, NULL, usage_json(r), NULL);
             st->phase = 4;
         } else if (st->phase == 4) {
             strbuf_puts(&st->out, "data: [DONE]\n\n");

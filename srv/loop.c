@@ -8,8 +8,11 @@
  * sample every row. A long prompt is read over several turns, so the
  * streams already running keep getting tokens meanwhile. A request leaves its slot when it
  * ends (an end-of-generation token, a stop string, max_tokens, a full
- * context) or its client goes away, and the next queued one takes it at
- * the following turn: continuous batching.
+ * context) or its client goes away, and a queued one takes it at the
+ * following turn: continuous batching. The slot's sequence stays in the
+ * cache: a queued request goes to the free slot holding the longest
+ * prefix of its prompt, cut back to that prefix, and only the rest of the
+ * prompt is evaluated.
  *
  * The text of a request is the detokenization of its tokens after the last
  * few prompt tokens (so the first word gets its leading space as in
@@ -322,6 +325,7 @@ static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
             if (nl)
                 r->lp = nl, r->cap_lp = cap;
         }
+        size_t lp_at = r->n_lp;
         if (r->logprobs >= 0 && r->n_lp < r->cap_lp)
             r->lp[r->n_lp++] = *lp;
         /* a stop string anywhere the new text could complete one */
@@ -336,6 +340,8 @@ static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
         }
         r->text.n = 0;
         strbuf_put(&r->text, text.p ? text.p : "", cut);
+        if (lp_at < r->n_lp)
+            r->lp[lp_at].text_end = r->text.n;
         if (r->text.oom) {
             r->err = (rf_error){.status = RF_E_NOMEM};
             strcpy(r->err.msg, "out of memory generating text");

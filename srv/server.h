@@ -57,6 +57,7 @@ enum { SRV_MAX_STOP = 8, SRV_MAX_TOP = 20 };
 /* one generated token's log-probability, and its best alternatives' */
 typedef struct srv_lp {
     int32_t id;
+    size_t text_end;   /* the reply's bytes up to and with this token (a stream sends it with them) */
     float logprob;
     int n_top;
     int32_t top_id[SRV_MAX_TOP];

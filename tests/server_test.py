@@ -190,8 +190,14 @@ def main():
               tops[0]["token"] == e["token"] and tops[0]["logprob"] >= tops[1]["logprob"] >= tops[2]["logprob"] and
               bytes(e["bytes"]).decode("utf-8", "replace") == e["token"],
               "greedy: the token is the best of its top_logprobs: %r" % e)
-    st, body = call(port, "/v1/chat/completions", {"messages": msgs, "logprobs": True, "stream": True})
-    check(st == 400 and "not supported yet" in body, "logprobs with stream: a 400 that says so")
+    st, body = call(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 5, "temperature": 0,
+                                                   "logprobs": True, "top_logprobs": 3, "stream": True})
+    chunks = [json.loads(e[6:]) for e in body.split("\n\n") if e.startswith("data: {")]
+    streamed = [e for c in chunks if c["choices"] and c["choices"][0].get("logprobs")
+                for e in c["choices"][0]["logprobs"]["content"]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    check(st == 200 and streamed == content and "".join(e["token"] for e in streamed) == text,
+          "streamed logprobs: the same entries, each with its token's text")
 
     # response_format: sampling constrained to JSON that parses and follows the schema
     schema = {"type": "object", "required": ["ok", "n", "c"],

@@ -14,9 +14,8 @@
  * Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize,
  * /detokenize, /apply-template; GET /v1/models, /health (503 while the
  * model loads), /metrics (Prometheus text). response_format json_object
- * and json_schema constrain sampling (grammar.c). Not yet: logprobs on
- * /v1/completions, tools, n > 1, schema keywords grammar.c lacks (each a
- * 400 saying so).
+ * and json_schema constrain sampling (grammar.c). Refused with a 400
+ * saying so: tools, n > 1, schema keywords grammar.c lacks.
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -133,13 +132,14 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
     const json_t *lp = json_object_get(j, "logprobs"), *rf = json_object_get(j, "response_format");
     const json_t *tlp = json_object_get(j, "top_logprobs"), *lb = json_object_get(j, "logit_bias");
     r->logprobs = -1;
-    if (lp && !json_is_null(lp) && !json_is_false(lp)) {
-        if (!chat || !json_is_true(lp)) {
-            snprintf(msg, 256, chat ? "'logprobs' must be true or false" : "'logprobs' is not supported yet on "
-                                                                           "/v1/completions (use chat)");
+    if (lp && !json_is_null(lp) && !json_is_false(lp)) { /* chat: true; completions: how many alternatives */
+        if (chat ? !json_is_true(lp)
+                 : !json_is_integer(lp) || json_integer_value(lp) < 0 || json_integer_value(lp) > SRV_MAX_TOP) {
+            snprintf(msg, 256, chat ? "'logprobs' must be true or false"
+                                    : "'logprobs' must be an integer in [0, %d]", SRV_MAX_TOP);
             return false;
         }
-        r->logprobs = 0;
+        r->logprobs = chat ? 0 : (int)json_integer_value(lp);
     }
     if (tlp && !json_is_null(tlp)) {
         if (!json_is_integer(tlp) || json_integer_value(tlp) < 0 || json_integer_value(tlp) > SRV_MAX_TOP ||
@@ -345,6 +345,30 @@ static json_t *logprobs_json(srv *s, const srv_req *r, size_t from, size_t to)
     return json_pack("{s:o}", "content", content);
 }
 
+/* /v1/completions' (legacy) logprobs of tokens [from, to): their texts,
+ * log-probabilities, alternatives as {text: logprob}, and where each
+ * token's text starts in the reply */
+static json_t *legacy_logprobs_json(srv *s, const srv_req *r, size_t from, size_t to)
+{
+    json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    for (size_t i = from; i < to; i++) {
+        const srv_lp *lp = &r->lp[i];
+        json_t *t = token_json(s, lp->id, lp->logprob), *top = json_object();
+        json_array_append(toks, json_object_get(t, "token"));
+        json_array_append_new(lps, json_real(lp->logprob));
+        for (int k = 0; k < lp->n_top; k++) {
+            json_t *a = token_json(s, lp->top_id[k], lp->top_lp[k]);
+            json_object_set(top, json_string_value(json_object_get(a, "token")), json_object_get(a, "logprob"));
+            json_decref(a);
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer(i ? (json_int_t)r->lp[i - 1].text_end : 0));
+        json_decref(t);
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops,
+                     "text_offset", offs);
+}
+
 static json_t *completion_json(srv *s, const srv_req *r, bool chat, unsigned long id, const char *text, size_t len)
 {
     char ids[48];
@@ -354,8 +378,9 @@ static json_t *completion_json(srv *s, const srv_req *r, bool chat, unsigned lon
                                       r->logprobs >= 0 ? logprobs_json(s, r, 0, r->n_lp) : json_null(),
                                       "finish_reason",
                                       r->finish ? r->finish : "stop")
-                          : json_pack("{s:i,s:s%,s:n,s:s}", "index", 0, "text", text, len, "logprobs", "finish_reason",
-                                      r->finish ? r->finish : "stop");
+                          : json_pack("{s:i,s:s%,s:o,s:s}", "index", 0, "text", text, len, "logprobs",
+                                      r->logprobs >= 0 ? legacy_logprobs_json(s, r, 0, r->n_lp) : json_null(),
+                                      "finish_reason", r->finish ? r->finish : "stop");
     return json_pack("{s:s,s:s,s:I,s:s,s:[o],s:o}", "id", ids, "object", chat ? "chat.completion" : "text_completion",
                      "created", (json_int_t)time(NULL), "model", s->model_name, "choices", choice, "usage",
                      usage_json(r));
@@ -406,8 +431,9 @@ static void chunk(stream *st, json_t *delta, const char *finish, json_t *usage, 
                                                  logprobs ? logprobs : json_null(), "finish_reason",
                                                  finish ? json_string(finish) : json_null()));
     else if (delta) /* a completion's text piece */
-        json_array_append_new(choices, json_pack("{s:i,s:o,s:n,s:o}", "index", 0, "text", delta, "logprobs",
-                                                 "finish_reason", finish ? json_string(finish) : json_null()));
+        json_array_append_new(choices, json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "text", delta, "logprobs",
+                                                 logprobs ? logprobs : json_null(), "finish_reason",
+                                                 finish ? json_string(finish) : json_null()));
     json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", ids, "object",
                           st->chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)time(NULL),
                           "model", st->s->model_name, "choices", choices);
@@ -458,7 +484,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 while (upto < r->n_lp && r->lp[upto].text_end <= can)
                     upto++;
                 if (r->logprobs >= 0)
-                    lp = logprobs_json(s, r, st->lp_sent, upto);
+                    lp = st->chat ? logprobs_json(s, r, st->lp_sent, upto)
+                                  : legacy_logprobs_json(s, r, st->lp_sent, upto);
                 st->lp_sent = upto;
                 chunk(st, st->chat ? json_pack("{s:o}", "content", piece) : piece, NULL, NULL, lp);
                 st->sent = can;
@@ -466,7 +493,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 st->phase = 2;
             }
         } else if (st->phase == 2) {
-            json_t *lp = r->logprobs >= 0 && st->lp_sent < r->n_lp ? logprobs_json(s, r, st->lp_sent, r->n_lp) : NULL;
+            json_t *lp = r->logprobs < 0 || st->lp_sent >= r->n_lp ? NULL
+                         : st->chat ? logprobs_json(s, r, st->lp_sent, r->n_lp)
+                                    : legacy_logprobs_json(s, r, st->lp_sent, r->n_lp);
             st->lp_sent = r->n_lp;
             chunk(st, st->chat ? json_object() : json_string(""), r->finish ? r->finish : "stop", NULL, lp);
             st->phase = st->usage ? 3 : 4;

@@ -224,6 +224,15 @@ def main():
     check(st == 200 and (j["choices"][0]["finish_reason"] == "length" or
                          isinstance(json.loads(j["choices"][0]["message"]["content"]), dict)), "json_object: an object")
 
+    # /v1/completions' legacy logprobs: tokens spelling the text, the greedy one first among its alternatives
+    st, body = call(port, "/v1/completions", {"prompt": PROMPTS[2], "max_tokens": 6, "temperature": 0, "logprobs": 3})
+    ch = json.loads(body)["choices"][0] if st == 200 else {}
+    lg = ch.get("logprobs") or {}
+    check(st == 200 and "".join(lg.get("tokens", [])) == ch.get("text") and len(lg["token_logprobs"]) == 6 and
+          all(max(t.values()) == v and len(t) <= 3 for t, v in zip(lg["top_logprobs"], lg["token_logprobs"])) and
+          lg["text_offset"][0] == 0 and lg["text_offset"] == sorted(lg["text_offset"]),
+          "legacy logprobs: %r" % body[:300])
+
     # tokenizer and template endpoints
     tok = subprocess.run([BIN, "tokenize", MODEL, "Hello world", "--no-bos"], capture_output=True, text=True).stdout
     st, body = call(port, "/tokenize", {"content": "Hello world"})

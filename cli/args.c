@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,6 +93,41 @@ int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size
     *ids = out;
     *n = k;
     return 0;
+}
+
+char *cli_read_file(const char *path, size_t *len, const char **why)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        *why = "cannot open it";
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    bool oom = !buf;
+    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                oom = true;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    bool bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (oom || bad) {
+        free(buf);
+        *why = oom ? "out of memory" : "reading it failed";
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
 }
 
 double cli_now(void)

@@ -171,19 +171,10 @@ int cmd_chat(int argc, char **argv)
     chat c = {.n_max = n_max, .msgs = json_array()};
     rf_error err = {0};
     char *ttext = NULL;
-    if (tfile) {
-        FILE *f = fopen(tfile, "rb");
-        long n = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (ttext = calloc(1, (size_t)n + 1)) && fread(ttext, 1, (size_t)n, f) != (size_t)n) {
-            free(ttext);
-            ttext = NULL;
-        }
-        if (f)
-            fclose(f);
-        if (!ttext)
-            return cli_usage_error("chat: --chat-template-file %s: cannot read it", tfile);
-    }
+    size_t tlen = 0;
+    const char *why = NULL;
+    if (tfile && !(ttext = cli_read_file(tfile, &tlen, &why)))
+        return cli_usage_error("chat: --chat-template-file %s: %s", tfile, why);
     c.co.template_text = ttext;
     so.n_ctx = (uint32_t)ctx, so.n_threads = (int)threads;
     rc = 1;

@@ -41,6 +41,9 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out);
 int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size_t *n); /* "1 2,3"; free() */
 double cli_now(void);                               /* monotonic seconds */
+/* a whole file ("-": standard input), NUL-terminated, malloc'd; NULL with
+ * *why ("cannot open it", ...) */
+char *cli_read_file(const char *path, size_t *len, const char **why);
 void cli_json_string(const char *s, FILE *out);     /* quoted and escaped */
 
 /* A model through the passes and codegen for an arch (target.c): arch_name

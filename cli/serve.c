@@ -81,19 +81,10 @@ int cmd_serve(int argc, char **argv)
     if (!path)
         return cli_usage_error(SERVE_USAGE);
     char *ttext = NULL;
-    if (tfile) {
-        FILE *f = fopen(tfile, "rb");
-        long n = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (ttext = calloc(1, (size_t)n + 1)) && fread(ttext, 1, (size_t)n, f) != (size_t)n) {
-            free(ttext);
-            ttext = NULL;
-        }
-        if (f)
-            fclose(f);
-        if (!ttext)
-            return cli_usage_error("serve: --chat-template-file %s: cannot read it", tfile);
-    }
+    size_t tlen = 0;
+    const char *why = NULL;
+    if (tfile && !(ttext = cli_read_file(tfile, &tlen, &why)))
+        return cli_usage_error("serve: --chat-template-file %s: %s", tfile, why);
     o.port = (int)port, o.parallel = (int)parallel, o.n_ctx = (uint32_t)ctx, o.n_ubatch = (uint32_t)ubatch;
     o.n_threads = (int)threads, o.chat_template = ttext;
     struct sigaction sa = {.sa_handler = on_signal};

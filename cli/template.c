@@ -19,42 +19,6 @@
     "usage: rocmforge template MODEL --messages FILE.json [--chat-template-file F] [--chat-template-name NAME] "   \
     "[--no-generation-prompt]"
 
-/* a whole file (or stdin for "-"), NUL-terminated; NULL with *why set */
-static char *slurp(const char *path, size_t *len, const char **why)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        *why = "cannot open it";
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        *why = buf ? "reading it failed" : "out of memory";
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 int cmd_template(int argc, char **argv)
 {
     const char *path = NULL, *messages = NULL, *tfile = NULL;
@@ -90,10 +54,10 @@ int cmd_template(int argc, char **argv)
         return cli_usage_error("template: --chat-template-file and --chat-template-name exclude each other");
     size_t conv_len = 0, tlen = 0;
     const char *why = NULL;
-    char *conv = slurp(messages, &conv_len, &why), *ttext = NULL, *out = NULL;
+    char *conv = cli_read_file(messages, &conv_len, &why), *ttext = NULL, *out = NULL;
     if (!conv)
         return cli_usage_error("template: --messages %s: %s", messages, why);
-    if (tfile && !(ttext = slurp(tfile, &tlen, &why))) {
+    if (tfile && !(ttext = cli_read_file(tfile, &tlen, &why))) {
         free(conv);
         return cli_usage_error("template: --chat-template-file %s: %s", tfile, why);
     }

@@ -417,7 +417,8 @@ static jv do_tojson(jctx *c, const jnode *at, jv v, jv indent, jv seps, jv sort)
         isep = seps.l->v[0].s->p, ksep = seps.l->v[1].s->p;
     if (!jv_json_to(&b, v, indent.kind == JV_INT ? (int)indent.i : -1, isep, ksep, jv_truthy(sort))) {
         free(b.p);
-        return jctx_fail(c, at, "Object of type %s is not JSON serializable", jv_type_name(v));
+        return jctx_fail(c, at, "Object of type %s is not JSON serializable",
+                         v.kind == JV_LIST && !v.l->gen ? "a value inside" : jv_type_name(v));
     }
     return buf_str(c, &b);
 }
@@ -463,6 +464,8 @@ static jv select_items(jctx *c, const jnode *at, jv in, bool keep, bool by_attr,
         if (t == keep)
             jlist_push(ar, r.l, l.l->v[i]);
     }
+    if (r.kind == JV_LIST)
+        r.l->gen = true; /* jinja2's select and friends are generators */
     return r;
 }
 
@@ -471,8 +474,11 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
 {
     arena *ar = jctx_arena(c);
 #define ARG(i, kwname) arg(a, n, (i), kw, kwv, n_kw, (kwname))
-    if (!strcmp(name, "safe"))
-        return in;
+    if (!strcmp(name, "safe")) {
+        jv s = str_of(c, in);
+        s.safe = s.kind == JV_STR;
+        return s;
+    }
     if (!strcmp(name, "string"))
         return in.kind == JV_UNDEF ? jv_str(ar, "", 0) : str_of(c, in);
     if (!strcmp(name, "tojson"))
@@ -480,7 +486,10 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         switch (in.kind) {
         case JV_STR: return jv_int((int64_t)jstr_cps(in.s));
-        case JV_LIST: return jv_int((int64_t)in.l->n);
+        case JV_LIST:
+            if (in.l->gen)
+                return jctx_fail(c, at, "object of type 'generator' has no len()");
+            return jv_int((int64_t)in.l->n);
         case JV_DICT:
         case JV_NS: return jv_int((int64_t)in.d->n);
         case JV_UNDEF: return jv_int(0);
@@ -519,13 +528,19 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
         return buf_str(c, &b);
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
+        if (name[0] == 'l' && in.kind == JV_LIST && in.l->gen)
+            return jctx_fail(c, at, "'generator' object is not reversible");
         jv l = as_list(c, at, in);
         if (l.kind != JV_LIST || !l.l->n)
             return JV_UNDEFINED;
         return name[0] == 'f' ? l.l->v[0] : l.l->v[l.l->n - 1];
     }
-    if (!strcmp(name, "list"))
-        return as_list(c, at, in);
+    if (!strcmp(name, "list")) { /* a list of its own (a generator's items, materialised) */
+        jv l = as_list(c, at, in), r = jv_list(ar);
+        for (size_t i = 0; l.kind == JV_LIST && r.kind == JV_LIST && i < l.l->n; i++)
+            jlist_push(ar, r.l, l.l->v[i]);
+        return r;
+    }
     if (!strcmp(name, "reverse")) {
         if (in.kind == JV_STR) {
             jv l = as_list(c, at, in);
@@ -537,6 +552,8 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
         jv l = as_list(c, at, in), r = jv_list(ar);
         for (size_t i = l.kind == JV_LIST ? l.l->n : 0; i-- > 0;)
             jlist_push(ar, r.l, l.l->v[i]);
+        if (r.kind == JV_LIST)
+            r.l->gen = true; /* reversed(): an iterator */
         return r;
     }
     if (!strcmp(name, "items")) {
@@ -563,6 +580,8 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
             }
             jlist_push(ar, r.l, v);
         }
+        if (r.kind == JV_LIST)
+            r.l->gen = true;
         return r;
     }
     if (!strcmp(name, "select") || !strcmp(name, "reject"))
@@ -583,6 +602,8 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
             if (!seen)
                 jlist_push(ar, r.l, l.l->v[i]);
         }
+        if (r.kind == JV_LIST)
+            r.l->gen = true;
         return r;
     }
     if (!strcmp(name, "int")) {
@@ -692,6 +713,8 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
         return buf_str(c, &b);
     }
     if (!strcmp(name, "escape") || !strcmp(name, "e")) {
+        if (in.kind == JV_STR && in.safe) /* Markup is not escaped twice */
+            return in;
         jv s = str_of(c, in);
         strbuf b = {0};
         for (size_t i = 0; s.kind == JV_STR && i < s.s->n; i++) {
@@ -703,7 +726,9 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
             else
                 strbuf_put(&b, &ch, 1);
         }
-        return buf_str(c, &b);
+        jv r = buf_str(c, &b);
+        r.safe = r.kind == JV_STR; /* markupsafe's Markup */
+        return r;
     }
     if (!strcmp(name, "wordcount")) {
         jv s = str_of(c, in);

@@ -132,6 +132,15 @@ static jv arith(jctx *c, const jnode *n, int op, jv a, jv b)
         free(s.p);
         return r;
     }
+    if (op == '+' && a.kind == JV_STR && b.kind == JV_STR && a.safe != b.safe) {
+        /* markupsafe: Markup + str (or str + Markup) escapes the str, and is Markup */
+        jv e = jb_filter(c, n, "escape", a.safe ? b : a, NULL, 0, NULL, NULL, 0);
+        if (e.kind != JV_STR)
+            return e;
+        jv r = arith(c, n, '+', a.safe ? a : e, a.safe ? e : b);
+        r.safe = true;
+        return r;
+    }
     if (op == '+' && a.kind == JV_STR && b.kind == JV_STR) {
         jstr *s = arena_alloc(c->a, sizeof *s + a.s->n + b.s->n + 1);
         if (!s)
@@ -140,7 +149,7 @@ static jv arith(jctx *c, const jnode *n, int op, jv a, jv b)
         memcpy(s->p, a.s->p, a.s->n);
         memcpy(s->p + a.s->n, b.s->p, b.s->n);
         s->p[s->n] = 0;
-        return (jv){.kind = JV_STR, .s = s};
+        return (jv){.kind = JV_STR, .s = s, .safe = a.safe && b.safe};
     }
     if (op == '+' && a.kind == JV_LIST && b.kind == JV_LIST) {
         jv r = jv_list(c->a);

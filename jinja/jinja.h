@@ -10,7 +10,10 @@
  * The output must be exactly what Python's jinja2 gives in that
  * environment, so values behave as Python's do: str() of a list or a float
  * is Python's, strings are compared and sliced by code point, dicts keep
- * insertion order, an undefined value prints as nothing and is false.
+ * insertion order, an undefined value prints as nothing and is false; a
+ * string from |safe or |escape is markupsafe's Markup (adding a plain
+ * string to it escapes that string), and what map, select, reject, unique
+ * and reverse give is a generator (no length, not JSON) until |list.
  *
  * Stages, one file each: lex.c (source → tokens, with the whitespace
  * control of {%- -%}, trim_blocks and lstrip_blocks applied to the text),
@@ -75,6 +78,7 @@ typedef struct jloop {
 
 struct jv {
     jv_kind kind;
+    bool safe;      /* JV_STR: markupsafe's Markup (from |safe, |escape): + escapes the other operand */
     union {
         bool b;
         int64_t i;
@@ -92,6 +96,8 @@ struct jlist {
     size_t n, cap;
     jv *v;
     bool tuple;     /* prints as (a, b): a tuple literal, dict items */
+    bool gen;       /* a generator in Python (map, select, reject, unique, reverse): no len(),
+                       not reversible, not JSON */
 };
 
 struct jdict {

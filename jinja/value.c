@@ -217,6 +217,8 @@ int jv_compare(jv a, jv b, bool *ok)
 
 const char *jv_type_name(jv v)
 {
+    if (v.kind == JV_LIST && v.l->gen)
+        return "generator";
     static const char *const names[] = {"Undefined", "NoneType", "bool", "int",   "float", "str",
                                         "list",      "dict",     "Namespace", "Macro", "function", "LoopContext"};
     return names[v.kind];
@@ -420,6 +422,8 @@ static bool json_to(strbuf *b, jv v, int indent, const char *isep, const char *k
         return true;
     case JV_STR: json_str_to(b, v.s->p, v.s->n); return true;
     case JV_LIST:
+        if (v.l->gen) /* json.dumps cannot serialise a generator */
+            return false;
         if (!v.l->n) {
             strbuf_puts(b, "[]");
             return true;

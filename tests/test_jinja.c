@@ -13,7 +13,8 @@
  *   - every chat template (.jinja) of llama.cpp's models/templates with each
  *     conversation of tests/fixtures/chat_conversations.json (system + user,
  *     a user message with quotes, non-ASCII and a newline, multi-turn,
- *     assistant last without a generation prompt, system multi-turn).
+ *     assistant last without a generation prompt, system multi-turn,
+ *     content as a list of parts, a tool call with its answer and tools).
  * Templates we do not render right yet are listed in
  * tests/fixtures/jinja_pending.txt: they are reported (with their first
  * difference) as pending, never as passed, and one that starts to match

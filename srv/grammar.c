@@ -370,7 +370,10 @@ static bool feed_in(gstate *s, unsigned char c)
         if (c >= '0' && c <= '9') {
             if (ns == N_ZERO)
                 return false;
-            s->num = ns == N_SIGN ? (c == '0' ? N_ZERO : N_INT) : ns == N_DOT ? N_FRAC : ns == N_E || ns == N_ESIGN ? N_EXP : ns;
+            s->num = ns == N_SIGN                   ? (c == '0' ? N_ZERO : N_INT)
+                     : ns == N_DOT                  ? N_FRAC
+                     : ns == N_E || ns == N_ESIGN   ? N_EXP
+                                                    : ns;
             return true;
         }
         if (c == '.' && !integer && (ns == N_ZERO || ns == N_INT)) {

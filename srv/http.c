@@ -196,7 +196,8 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
     if (!num_field(j, "n", 1, 1, 1, &n, msg) || !num_field(j, "temperature", 0, 2, 1, &t, msg) ||
         !num_field(j, "top_p", 0, 1, 1, &tp, msg) || !num_field(j, "top_k", 0, 1e9, 0, &tk, msg) ||
         !num_field(j, "min_p", 0, 1, 0, &mp, msg) || !num_field(j, "seed", -9e18, 9e18, -1, &seed, msg) ||
-        !num_field(j, "presence_penalty", -2, 2, 0, &pp, msg) || !num_field(j, "frequency_penalty", -2, 2, 0, &fp, msg) ||
+        !num_field(j, "presence_penalty", -2, 2, 0, &pp, msg) ||
+        !num_field(j, "frequency_penalty", -2, 2, 0, &fp, msg) ||
         !num_field(j, "repeat_penalty", 0, 10, 1, &rp, msg) || !num_field(j, "max_tokens", 0, 1e9, -1, &mt, msg) ||
         !num_field(j, "max_completion_tokens", 0, 1e9, -1, &mct, msg))
         return false;

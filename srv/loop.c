@@ -403,15 +403,47 @@ static bool admit(srv *s, slot *sl)
     return true;
 }
 
+/* Frees the cache blocks idle slots hold, least recently used first, until
+ * need blocks are free; false when even all of them are not enough. */
+static bool make_room(srv *s, slot *slots, int P, uint32_t need)
+{
+    for (;;) {
+        uint32_t used, total, block;
+        rf_session_kv_blocks(s->session, &used, &total, &block);
+        if (total - used >= need)
+            return true;
+        int victim = -1;
+        for (int k = 0; k < P; k++)
+            if (!slots[k].r && slots[k].n_held && (victim < 0 || slots[k].t_last < slots[victim].t_last))
+                victim = k;
+        if (victim < 0)
+            return false;
+        rf_session_forget(s->session, slots[victim].seq);
+        slots[victim].n_held = 0;
+    }
+}
+
+/* blocks a sequence of n positions needs to take to hold n + add */
+static uint32_t blocks_for(srv *s, uint32_t n, uint32_t add)
+{
+    uint32_t b = s->kv_block ? s->kv_block : 1;
+    return (n + add + b - 1) / b - (n + b - 1) / b;
+}
+
 /* One chunk (up to the ubatch) of slot sl's prompt; after the last, its
  * first token. Chunks alternate with decode steps, so a long prompt does
  * not stall the streams already running. */
-static void prefill(srv *s, slot *sl, float *logits, float *scratch)
+static void prefill(srv *s, slot *slots, int P, slot *sl, float *logits, float *scratch)
 {
     srv_req *r = sl->r;
     size_t chunk = s->opt.n_ubatch ? s->opt.n_ubatch : 512, n = r->n_prompt - sl->prefilled;
     n = n < chunk ? n : chunk;
     rf_error err = {0};
+    if (!make_room(s, slots, P, blocks_for(s, rf_session_n_past(s->session, sl->seq), (uint32_t)n))) {
+        rf_fail(&err, RF_E_NOMEM, "the KV cache is full: the prompt does not fit beside the replies being made");
+        fail(s, sl, &err);
+        return;
+    }
     if (rf_session_eval(s->session, sl->seq, r->prompt + sl->prefilled, n, logits, &err) != RF_OK ||
         !held_push(sl, r->prompt + sl->prefilled, n)) {
         if (err.status == RF_OK)
@@ -511,7 +543,30 @@ void *srv_loop(void *arg)
             admit(s, &slots[fresh[k]]);
         for (int i = 0; i < P; i++) /* a chunk of every prompt still being read */
             if (slots[i].r && !slots[i].generating)
-                prefill(s, &slots[i], logits, scratch);
+                prefill(s, slots, P, &slots[i], logits, scratch);
+        /* the cache blocks this step needs (a row at a block's end takes a new one): idle slots give
+         * theirs; a row that still finds none ends its request, as a full context would */
+        uint32_t need = 0;
+        for (int i = 0; i < P; i++)
+            if (slots[i].r && slots[i].generating)
+                need += blocks_for(s, rf_session_n_past(s->session, slots[i].seq), 1);
+        if (need && !make_room(s, slots, P, need)) {
+            uint32_t used, total, block;
+            rf_session_kv_blocks(s->session, &used, &total, &block);
+            uint32_t left = total - used;
+            pthread_mutex_lock(&s->mu);
+            for (int i = 0; i < P; i++) {
+                if (!slots[i].r || !slots[i].generating)
+                    continue;
+                if (!blocks_for(s, rf_session_n_past(s->session, slots[i].seq), 1))
+                    continue;
+                if (left)
+                    left--;
+                else
+                    finish(s, &slots[i], "length");
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
         /* one token for every slot still generating, in one step */
         int n = 0;
         for (int i = 0; i < P; i++)

@@ -46,15 +46,22 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
         snprintf(line, sizeof line, "listening on http://%s:%d (loading %s)", s->opt.host, port, model_path);
         say(s, line);
         rf_model_info info;
+        /* --ctx is the cache's positions in all, which the slots share; a
+         * slot may grow to the model's context (4096 at most by default) */
         rf_session_options so = {.backend = s->opt.backend,
                                  .n_threads = s->opt.n_threads,
-                                 .n_ctx = s->opt.n_ctx,
+                                 .kv_positions = s->opt.n_ctx,
                                  .n_seq = (uint32_t)s->opt.parallel,
                                  .n_ubatch = s->opt.n_ubatch,
                                  .kv_f16 = s->opt.kv_f16};
         st = rf_model_open(model_path, &s->model, err);
-        if (st == RF_OK && !so.n_ctx && (st = rf_model_get_info(s->model, &info, err)) == RF_OK)
+        if (st == RF_OK && (st = rf_model_get_info(s->model, &info, err)) == RF_OK) {
             so.n_ctx = info.context_length && info.context_length < 4096 ? info.context_length : 4096;
+            if (s->opt.n_ctx && s->opt.n_ctx > so.n_ctx && info.context_length)
+                so.n_ctx = s->opt.n_ctx < info.context_length ? s->opt.n_ctx : info.context_length;
+            if (s->opt.n_ctx && so.n_ctx > s->opt.n_ctx)
+                so.n_ctx = s->opt.n_ctx;
+        }
         if (st == RF_OK && !rf_vocab_size(s->model)) /* built now, before threads share it */
             st = rf_fail(err, RF_E_FORMAT, "%s: the model's tokenizer cannot be loaded", model_path);
         if (st == RF_OK)
@@ -74,9 +81,9 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
         pthread_mutex_lock(&s->mu);
         s->ready = true;
         pthread_mutex_unlock(&s->mu);
-        snprintf(line, sizeof line, "ready: %s on %s, %d slot%s of %u positions", s->model_name,
+        snprintf(line, sizeof line, "ready: %s on %s, %d slot%s of up to %u positions, a cache of %u", s->model_name,
                  rf_session_backend(s->session), s->opt.parallel, s->opt.parallel == 1 ? "" : "s",
-                 rf_session_n_ctx(s->session));
+                 rf_session_n_ctx(s->session), s->kv_total * s->kv_block);
         say(s, line);
         while (!stop_flag) {
             struct timespec ts = {0, 100 * 1000 * 1000};

@@ -32,7 +32,8 @@ typedef struct srv_options {
     const char *host;          /* "127.0.0.1" */
     int port;                  /* 8080; 0: any free port (the log line says which) */
     int parallel;              /* sequences generating at once (slots) */
-    uint32_t n_ctx;            /* positions per slot (0: the model's, at most 4096) */
+    uint32_t n_ctx;            /* the KV cache's positions, shared by the slots (0: slots x what one may
+                                  hold: the model's context, at most 4096) */
     uint32_t n_ubatch;         /* tokens a prefill step (0: 512) */
     const char *backend;       /* "cpu", "gpu", "auto" */
     int n_threads;

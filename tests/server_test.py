@@ -281,6 +281,7 @@ def main():
 
     srv.send_signal(signal.SIGTERM)
     check(srv.wait(timeout=30) == 0, "SIGTERM stops the server cleanly")
+    small_cache()
     lines = "".join(log)
     check(re.search(r"POST /v1/completions 200 prompt=\d+ generated=16 first_token=[\d.]+s total=[\d.]+s", lines),
           "one log line a request, with its tokens and times")
@@ -289,6 +290,39 @@ def main():
         print("%d failed" % len(failures), file=sys.stderr)
         sys.exit(1)
     print("server: all checks passed")
+
+
+def small_cache():
+    """--ctx is the cache in all: 128 positions (4 blocks) for 2 slots. A reply needing the blocks an
+    idle slot keeps takes them (least recently used first) and is still run's; two replies that
+    together outgrow the cache: one ends early with finish_reason length, neither fails."""
+    srv = subprocess.Popen([BIN, "serve", MODEL, "--port", "0", "--parallel", "2", "--ctx", "128", "--backend", "cpu",
+                            "-t", "2"], stderr=subprocess.PIPE, text=True)
+    port = None
+    for line in srv.stderr:
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if m and port is None:
+            port = int(m.group(1))
+        if "ready:" in line:
+            check("a cache of 128" in line, "the cache is --ctx positions: %r" % line)
+            break
+    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
+    for p in ("And God said", "The LORD is my shepherd"):  # each needs 3 blocks; the first keeps its 3
+        st, body = call(port, "/v1/completions", {"prompt": p, "max_tokens": 70, "temperature": 0}, key=None)
+        j = json.loads(body) if st == 200 else {}
+        check(st == 200 and j["choices"][0]["text"] == run_ref(p, 70), "small cache: %r is run's text" % p)
+    got = [None, None]
+
+    def one(i):
+        got[i] = call(port, "/v1/completions", {"prompt": PROMPTS[i], "max_tokens": 100, "temperature": 0}, key=None)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    made = [json.loads(b)["usage"]["completion_tokens"] for st, b in got if st == 200]
+    check(len(made) == 2 and min(made) < 100, "two replies outgrowing the cache: both answered, one cut short: %r" % got)
+    srv.send_signal(signal.SIGTERM)
+    check(srv.wait(timeout=30) == 0, "the small-cache server stops cleanly")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ Run on the ASan build too (label unit), where a leak or a bad access fails it.
 """
 import json
 import random
-import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
+
+import serve_util
 
 BUILD, MODEL = sys.argv[1], sys.argv[2]
 random.seed(1234)
@@ -73,16 +72,8 @@ def corpus():
 
 
 def main():
-    srv = subprocess.Popen([BUILD + "/rocmforge", "serve", MODEL, "--port", "0", "--parallel", "2", "--backend",
-                            "cpu", "-t", "2", "--ctx", "256"], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in srv.stderr:
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if m and port is None:
-            port = int(m.group(1))
-        if "ready:" in line:
-            break
-    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
+    srv, port, _, _ = serve_util.start(BUILD + "/rocmforge", MODEL, "--parallel", "2", "--backend", "cpu", "-t", "2",
+                                       "--ctx", "256")
     good = json.dumps({"prompt": "And God said", "max_tokens": 4, "temperature": 0}).encode()
     st, want = post(port, "/v1/completions", good)
     want = json.loads(want)["choices"][0]["text"]

@@ -20,6 +20,8 @@ import threading
 import urllib.error
 import urllib.request
 
+import serve_util
+
 BUILD, MODEL = sys.argv[1], sys.argv[2]
 BIN = os.path.join(BUILD, "rocmforge")
 KEY = "secret-key"
@@ -52,17 +54,8 @@ def run_ref(prompt, n):
 
 
 def main():
-    srv = subprocess.Popen([BIN, "serve", MODEL, "--port", "0", "--parallel", "4", "--backend", "cpu", "-t", "2",
-                            "--api-key", KEY], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in srv.stderr:  # "listening on http://127.0.0.1:PORT", then "ready: ..."
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if m and port is None:
-            port = int(m.group(1))
-        if "ready:" in line:
-            break
-    log = []
-    threading.Thread(target=lambda: [log.append(l) for l in srv.stderr], daemon=True).start()
+    srv, port, _, log = serve_util.start(BIN, MODEL, "--parallel", "4", "--backend", "cpu", "-t", "2",
+                                         "--api-key", KEY)
     check(port is not None, "the server says its port")
 
     check(call(port, "/health", key=None)[0] == 200, "/health needs no key")
@@ -296,17 +289,8 @@ def small_cache():
     """--ctx is the cache in all: 128 positions (4 blocks) for 2 slots. A reply needing the blocks an
     idle slot keeps takes them (least recently used first) and is still run's; two replies that
     together outgrow the cache: one ends early with finish_reason length, neither fails."""
-    srv = subprocess.Popen([BIN, "serve", MODEL, "--port", "0", "--parallel", "2", "--ctx", "128", "--backend", "cpu",
-                            "-t", "2"], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in srv.stderr:
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if m and port is None:
-            port = int(m.group(1))
-        if "ready:" in line:
-            check("a cache of 128" in line, "the cache is --ctx positions: %r" % line)
-            break
-    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
+    srv, port, ready, _ = serve_util.start(BIN, MODEL, "--parallel", "2", "--ctx", "128", "--backend", "cpu", "-t", "2")
+    check("a cache of 128" in ready, "the cache is --ctx positions: %r" % ready)
     for p in ("And God said", "The LORD is my shepherd"):  # each needs 3 blocks; the first keeps its 3
         st, body = call(port, "/v1/completions", {"prompt": p, "max_tokens": 70, "temperature": 0}, key=None)
         j = json.loads(body) if st == 200 else {}

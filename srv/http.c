@@ -77,6 +77,8 @@ static enum MHD_Result reply(srv *s, struct MHD_Connection *c, unsigned code, co
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
+    if (code == 503) /* loading, or every slot and the queue taken: soon it may not be */
+        MHD_add_response_header(r, "Retry-After", "1");
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return ret;
@@ -307,19 +309,10 @@ static json_t *usage_json(const srv_req *r)
  * of a text drops) */
 static json_t *token_json(srv *s, int32_t id, float logprob)
 {
-    char *t1 = NULL, *t2 = NULL;
-    size_t l1 = 0, l2 = 0;
-    int32_t two[2] = {id, id};
-    if (rf_detokenize(s->model, &id, 1, RF_DETOK_SPECIAL, &t1, &l1, NULL) != RF_OK ||
-        rf_detokenize(s->model, two, 2, RF_DETOK_SPECIAL, &t2, &l2, NULL) != RF_OK || l2 < l1) {
-        free(t1);
-        free(t2);
+    char *t = NULL;
+    size_t len = 0;
+    if (!srv_token_piece(s->model, id, RF_DETOK_SPECIAL, &t, &len))
         return NULL;
-    }
-    free(t1);
-    char *t = t2;
-    size_t len = l2 - l1;
-    memmove(t, t2 + l1, len);
     json_t *bytes = json_array();
     for (size_t i = 0; i < len; i++)
         json_array_append_new(bytes, json_integer((unsigned char)t[i]));
@@ -549,24 +542,7 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t
     pthread_mutex_unlock(&s->mu);
     if (full) {
         srv_req_release(s, r);
-        char *text = json_dumps(json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message",
-                                          "the server is busy: every slot is taken and the queue is full; retry soon",
-                                          "type", "unavailable_error", "param", "code", 503), JSON_COMPACT);
-        struct MHD_Response *resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
-                                         : NULL;
-        if (!resp) {
-            free(text);
-            return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        MHD_add_response_header(resp, "Retry-After", "1");
-        pthread_mutex_lock(&s->mu);
-        s->m.requests[5]++;
-        pthread_mutex_unlock(&s->mu);
-        log_request(s, 503, here.method, here.path, here.t0, NULL);
-        enum MHD_Result ret = MHD_queue_response(c, 503, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return reply_error(s, c, 503, "the server is busy: every slot is taken and the queue is full; retry soon");
     }
     unsigned long id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     srv_enqueue(s, r);

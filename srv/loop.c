@@ -168,9 +168,27 @@ static bool retext(srv *s, slot *sl, strbuf *out)
     return !out->oom;
 }
 
-/* every token's bytes, as they read after another token (decoding [v, v]
- * and dropping [v]'s text keeps a leading space that decoding from the
- * start drops), and the end-of-generation tokens; false on no memory */
+bool srv_token_piece(rf_model *m, int32_t id, unsigned flags, char **out, size_t *len)
+{
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    int32_t two[2] = {id, id};
+    bool ok = rf_detokenize(m, two, 1, flags, &t1, &l1, NULL) == RF_OK &&
+              rf_detokenize(m, two, 2, flags, &t2, &l2, NULL) == RF_OK && l2 >= l1;
+    free(t1);
+    if (!ok) {
+        free(t2);
+        return false;
+    }
+    memmove(t2, t2 + l1, l2 - l1);
+    t2[l2 - l1] = 0;
+    *out = t2;
+    *len = l2 - l1;
+    return true;
+}
+
+/* every token's bytes (srv_token_piece) and the end-of-generation tokens;
+ * false on no memory */
 static bool pieces(srv *s)
 {
     if (s->piece)
@@ -180,19 +198,10 @@ static bool pieces(srv *s)
     uint32_t *len = calloc(nv, sizeof *len);
     uint8_t *eog = calloc(nv, 1);
     for (size_t v = 0; piece && len && eog && v < nv; v++) {
-        int32_t two[2] = {(int32_t)v, (int32_t)v};
-        char *t1 = NULL, *t2 = NULL;
-        size_t l1 = 0, l2 = 0;
+        size_t n = 0;
         eog[v] = rf_token_is_eog(s->model, (int32_t)v);
-        if (rf_detokenize(s->model, two, 1, 0, &t1, &l1, NULL) == RF_OK &&
-            rf_detokenize(s->model, two, 2, 0, &t2, &l2, NULL) == RF_OK && l2 >= l1) {
-            memmove(t2, t2 + l1, l2 - l1);
-            piece[v] = t2;
-            len[v] = (uint32_t)(l2 - l1);
-            t2 = NULL;
-        }
-        free(t1);
-        free(t2);
+        if (srv_token_piece(s->model, (int32_t)v, 0, &piece[v], &n))
+            len[v] = (uint32_t)n;
     }
     if (!piece || !len || !eog) {
         free(piece);
@@ -360,6 +369,15 @@ static void emit(srv *s, slot *sl, int32_t id, const srv_lp *lp)
     free(text.p);
 }
 
+/* how many of the prompt's first tokens slot sl holds already */
+static size_t held_prefix(const slot *sl, const srv_req *r)
+{
+    size_t same = 0;
+    while (same < sl->n_held && same < r->n_prompt && sl->held[same] == r->prompt[same])
+        same++;
+    return same;
+}
+
 /* a new request in slot sl: its sampler and text context; false: it failed */
 static bool admit(srv *s, slot *sl)
 {
@@ -367,9 +385,9 @@ static bool admit(srv *s, slot *sl)
     rf_error err = {0};
     uint32_t n_ctx = rf_session_n_ctx(s->session);
     /* the prefix the slot already holds, but the prompt's last token, whose logits start the reply */
-    size_t same = 0;
-    while (same < sl->n_held && same + 1 < r->n_prompt && sl->held[same] == r->prompt[same])
-        same++;
+    size_t same = held_prefix(sl, r);
+    if (same + 1 > r->n_prompt)
+        same = r->n_prompt ? r->n_prompt - 1 : 0;
     rf_session_truncate(s->session, sl->seq, (uint32_t)same);
     sl->n_held = same;
     pthread_mutex_lock(&s->mu);
@@ -519,10 +537,7 @@ void *srv_loop(void *arg)
             for (int k = 0; k < P; k++) {
                 if (slots[k].r)
                     continue;
-                size_t same = 0;
-                while (same < slots[k].n_held && same < s->queue->n_prompt &&
-                       slots[k].held[same] == s->queue->prompt[same])
-                    same++;
+                size_t same = held_prefix(&slots[k], s->queue);
                 if (i < 0 || same > best || (same == best && slots[k].n_held < slots[i].n_held))
                     i = k, best = same;
             }

@@ -126,6 +126,10 @@ typedef struct srv {
 
 /* loop.c */
 void *srv_loop(void *arg);
+/* token id's text as it reads after another token (decoding [id, id] and
+ * dropping [id]'s text keeps the leading space that decoding from the start
+ * drops); *out malloc'd, NUL-terminated; false on no memory */
+bool srv_token_piece(rf_model *m, int32_t id, unsigned flags, char **out, size_t *len);
 /* enqueue (takes a reference); NULL-safe release */
 void srv_enqueue(srv *s, srv_req *r);
 void srv_req_release(srv *s, srv_req *r);

@@ -9,11 +9,11 @@
 # --baseline adds a third engine to each round, another build of rocmforge
 # (e.g. of the last commit, before a change), with its own row: before and
 # after measured in the same run, under the same load.
-# Steps: build (Release) if the binaries are missing; generate the F16 model
-# with rf_gen_model --f16 (n_embd 2048, 16 layers, 32 heads, 8 KV heads,
-# head_dim 64, FFN 8192, the llama-bpe vocab of 128256 tokens, tied
-# embeddings; the llama3 rope scaling of the real model); quantize it with
-# llama.cpp (`llama_eval quantize`) to each type; then for each type, R
+# Steps: build (Release) if the binaries are missing; the model of each type
+# (bench/speed_model.sh: the F16 model from rf_gen_model --f16, n_embd 2048,
+# 16 layers, 32 heads, 8 KV heads, head_dim 64, FFN 8192, the llama-bpe
+# vocab of 128256 tokens, tied embeddings, the llama3 rope scaling of the
+# real model, quantized by llama.cpp's `llama_eval quantize`); then for each type, R
 # rounds of llama.cpp's `llama_eval bench` and our `rocmforge bench --json`
 # alternately (so a load spike hits both), -p 64 -n 128. Generated files are
 # cached in bench/out/ (git-ignored) and reused.
@@ -49,33 +49,17 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-REF=${ROCMFORGE_REF_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rocmforge-ref}
-VOCAB=$REF/llama.cpp/models/ggml-vocab-llama-bpe.gguf
-[ -f "$VOCAB" ] || { echo "cpu_bench: no $VOCAB (run scripts/fetch-reference.sh)" >&2; exit 1; }
 
-if [ ! -x "$BUILD/rocmforge" ] || [ ! -x "$BUILD/tests/llama_eval" ] || [ ! -x "$BUILD/tests/rf_gen_model" ]; then
+if [ ! -x "$BUILD/rocmforge" ] || [ ! -x "$BUILD/tests/llama_eval" ]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build "$BUILD" -j2 --target rocmforge llama_eval rf_gen_model >/dev/null
 fi
 RF=$BUILD/rocmforge
 LE=$BUILD/tests/llama_eval
 mkdir -p "$OUT"
-
-BASE=$OUT/llama-1b-shape-f16.gguf
-if [ ! -f "$BASE" ]; then
-    echo "cpu_bench: generating $BASE" >&2
-    "$BUILD/tests/rf_gen_model" --arch llama --vocab "$VOCAB" --n-embd 2048 --n-layer 16 --n-head 32 \
-        --n-head-kv 8 --head-dim 64 --n-ff 8192 --ctx 131072 --rope-base 500000 \
-        --llama3-rope 32,1,4,8192 --tied --f16 --seed 1 -o "$BASE.tmp"
-    mv "$BASE.tmp" "$BASE"
-fi
-for t in $TYPES; do
-    q=$OUT/llama-1b-shape-$t.gguf
-    if [ ! -f "$q" ]; then
-        echo "cpu_bench: quantizing $q" >&2
-        "$LE" quantize "$BASE" "$q.tmp" "$t" --threads "$THREADS" >"$OUT/quantize-$t.log"
-        mv "$q.tmp" "$q"
-    fi
+declare -A MODEL
+for t in $TYPES; do # bench/out/llama-1b-shape-$t.gguf
+    MODEL[$t]=$("$ROOT/bench/speed_model.sh" "$t" --build "$BUILD" --threads "$THREADS")
 done
 
 json_field() { # FIELD < json
@@ -109,7 +93,7 @@ wait_quiet() {
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A ROW
 for t in $TYPES; do
-    q=$OUT/llama-1b-shape-$t.gguf
+    q=${MODEL[$t]}
     : >"$OUT/runs-$t.txt"
     for r in $(seq "$REPS"); do
         echo "round $r load $(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/runs-$t.txt"

@@ -9,9 +9,10 @@
 # package node-llama-cpp's git bundle (the same llama.cpp as the prebuilt
 # libllama the CPU conformance suite uses). Kept: the top-level CMake files,
 # include/, src/, common/, vendor/, ggml/ with only the CPU and CUDA backends,
-# and tools/ with llama-bench and llama-batched-bench (tools/CMakeLists.txt
-# is rewritten to name just those). About 20 MB. Build it with
-# bench/llama-build.sh.
+# and tools/ with llama-bench, llama-batched-bench and llama-server (with
+# mtmd, which it links, and the web UI's CMake without its sources: the
+# server is built without a UI); tools/CMakeLists.txt is rewritten to name
+# just those. About 25 MB. Build it with bench/llama-build.sh.
 set -euo pipefail
 DEST=${1:?usage: bench/llama-src.sh DEST}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,13 +32,22 @@ for f in "$SRC"/ggml/src/*; do
     esac
 done
 cp -r "$SRC"/ggml/src/ggml-cpu "$SRC"/ggml/src/ggml-cuda "$DEST/ggml/src/"
-cp -r "$SRC"/tools/llama-bench "$SRC"/tools/batched-bench "$DEST/tools/"
+cp -r "$SRC"/tools/llama-bench "$SRC"/tools/batched-bench "$SRC"/tools/mtmd "$DEST/tools/"
+mkdir -p "$DEST/tools/server" "$DEST/tools/ui" "$DEST/scripts"
+cp "$SRC"/tools/server/*.cpp "$SRC"/tools/server/*.h "$SRC"/tools/server/CMakeLists.txt "$DEST/tools/server/"
+cp "$SRC"/tools/ui/CMakeLists.txt "$SRC"/tools/ui/sources.cmake "$SRC"/tools/ui/*.in "$DEST/tools/ui/"
+cp "$SRC"/scripts/ui-assets.cmake "$DEST/scripts/"
 cat >"$DEST/tools/CMakeLists.txt" <<'EOF'
-# trimmed by ROCmForge's bench/llama-src.sh: the benchmarks only
+# trimmed by ROCmForge's bench/llama-src.sh: the benchmarks and the server
 find_package(Threads REQUIRED)
 llama_add_compile_flags()
 add_subdirectory(batched-bench)
 add_subdirectory(llama-bench)
+add_subdirectory(mtmd)
+if (LLAMA_BUILD_SERVER)
+    add_subdirectory(ui)
+    add_subdirectory(server)
+endif()
 EOF
 # the version comes from git, which the copy does not carry
 git -C "$SRC" rev-parse HEAD >"$DEST/.llama-commit" 2>/dev/null || true

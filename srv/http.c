@@ -19,6 +19,7 @@
  */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -173,6 +174,31 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
             r->bias_id[r->n_bias] = (int32_t)id;
             r->bias[r->n_bias++] = (float)json_number_value(v);
         }
+    }
+    /* ignore_eos (llama-server's extension, for benchmarks): the end-of-
+     * generation tokens get a bias of -inf, so a reply runs to max_tokens */
+    const json_t *ie = json_object_get(j, "ignore_eos");
+    if (ie && !json_is_null(ie) && !json_is_boolean(ie)) {
+        snprintf(msg, 256, "'ignore_eos' must be true or false");
+        return false;
+    }
+    if (json_is_true(ie)) {
+        size_t nv = rf_vocab_size(s->model), n_eog = 0;
+        for (size_t v = 0; v < nv; v++)
+            n_eog += rf_token_is_eog(s->model, (int32_t)v);
+        int32_t *ids = realloc(r->bias_id, (r->n_bias + n_eog + 1) * sizeof *ids);
+        r->bias_id = ids ? ids : r->bias_id;
+        float *b = ids ? realloc(r->bias, (r->n_bias + n_eog + 1) * sizeof *b) : NULL;
+        r->bias = b ? b : r->bias;
+        if (!b) {
+            snprintf(msg, 256, "out of memory");
+            return false;
+        }
+        for (size_t v = 0; v < nv; v++)
+            if (rf_token_is_eog(s->model, (int32_t)v)) {
+                r->bias_id[r->n_bias] = (int32_t)v;
+                r->bias[r->n_bias++] = -INFINITY;
+            }
     }
     if (rf && !json_is_null(rf)) { /* text, json_object, or json_schema: {"json_schema": {"schema": ...}} */
         const char *ty = json_is_object(rf) ? json_string_value(json_object_get(rf, "type")) : NULL;

@@ -170,6 +170,22 @@ def main():
                                               "logit_bias": {str(amen): 100}})
     check(st == 200 and json.loads(body)["choices"][0]["text"].strip() == amen_text.strip(),
           "logit_bias +100 makes %r the token: %r" % (amen_text, body))
+    # ignore_eos: with the end-of-text token pushed up by 100 a reply ends at once; with ignore_eos it runs
+    # to max_tokens, and each of its tokens is the one logit_bias would give without that token
+    st, body = call(port, "/tokenize", {"content": "</s>", "parse_special": True})
+    eos = json.loads(body)["tokens"]
+    check(st == 200 and len(eos) == 1, "</s> is one token: %r" % body)
+    req = {"prompt": PROMPTS[0], "max_tokens": 16, "temperature": 0, "logit_bias": {str(eos[0]): 100}}
+    st, body = call(port, "/v1/completions", req)
+    j = json.loads(body)
+    check(st == 200 and j["choices"][0]["finish_reason"] == "stop" and j["usage"]["completion_tokens"] == 0,
+          "EOS pushed up ends the reply at once: %r" % body)
+    st, body = call(port, "/v1/completions", dict(req, ignore_eos=True))
+    j = json.loads(body)
+    check(st == 200 and j["choices"][0]["finish_reason"] == "length" and j["usage"]["completion_tokens"] == 16 and
+          j["choices"][0]["text"] == refs[0], "ignore_eos runs to max_tokens with run's text: %r" % body)
+    st, body = call(port, "/v1/completions", dict(req, ignore_eos="yes"))
+    check(st == 400 and "'ignore_eos'" in body, "ignore_eos must be a boolean: %r" % body)
     st, body = call(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 5, "temperature": 0,
                                                    "logprobs": True, "top_logprobs": 3})
     j = json.loads(body)

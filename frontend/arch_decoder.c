@@ -13,7 +13,7 @@
  *     [q = q · attention scale]
  *     a = attention(q, kv_store(k), kv_store(v)) · Wo (+b)
  *     x = x + [rms_norm(a, post_attention_norm)] a
- *     [last layer, last row only: x = last_rows(x)]
+ *     [last layer, last row only: x = last_rows(x) (a batch graph: the last O rows)]
  *     h = rms_norm(x, ffn_norm)
  *     f = glu(h·Wgate, h·Wup) · Wdown           (Wgate, Wup: maybe the halves of one Wup)
  *     x = x + [rms_norm(f, post_ffw_norm)] f
@@ -382,7 +382,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
     x = arch_binary(c, IR_OP_ADD, a, x);
     if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
-        x = arch_last_rows(c, x, 1);
+        x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
 
     h = arch_rms_norm(c, x, arch_weight(c, il, "ffn_norm.weight", E, -1, 0, "n_embd"));
     ir_node *f = ffn(c, d, il, h);

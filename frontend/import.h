@@ -26,6 +26,10 @@ typedef struct import_options {
      * the last position's, f32[1,n_vocab] (the graph then carries last_rows
      * and skips the last layer's FFN for the other rows). */
     bool all_logits;
+    /* with all_logits false: the output is the logits of the step's last O
+     * rows, O chosen each step (last_rows {n = O}: a batch step whose rows
+     * with logits come last), instead of the last row's */
+    bool out_rows;
     /* The context the runtime will run with; 0 means the model's
      * {arch}.context_length. Only phi3's long/short rope factors depend on
      * it (long when n_ctx exceeds the original training context), as in

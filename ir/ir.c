@@ -206,14 +206,14 @@ ir_group *ir_group_new(ir_graph *g, ir_kernel kind)
     return gr;
 }
 
-int64_t ir_type_bytes(const ir_type *t, int64_t T, int64_t P)
+int64_t ir_type_bytes(const ir_type *t, int64_t T, int64_t P, int64_t O)
 {
     const ggml_type_traits *tr = ggml_type_get(t->elem);
     RF_ASSERT(tr);
     int64_t n = 1;
     for (uint8_t i = 0; i < t->rank; i++) {
         int64_t d = t->dim[i];
-        d = d == IR_DIM_T ? T : d == IR_DIM_P ? P : d == IR_DIM_PT ? P + T : d;
+        d = d == IR_DIM_T ? T : d == IR_DIM_P ? P : d == IR_DIM_PT ? P + T : d == IR_DIM_O ? O : d;
         n *= d;
     }
     return n / tr->block_size * tr->type_size;

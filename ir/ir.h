@@ -40,6 +40,8 @@ enum {
     IR_DIM_T = -1,   /* tokens in the step */
     IR_DIM_P = -2,   /* past positions */
     IR_DIM_PT = -3,  /* P + T: the KV length */
+    IR_DIM_O = -4,   /* rows whose logits a batch step returns: the last O of its T (a batch graph's
+                        last_rows {n = O}; O <= T, and the plan sizes O for at most plan_out rows) */
 };
 #define IR_MAX_RANK 4
 
@@ -184,6 +186,7 @@ typedef struct ir_graph {
     uint32_t n_groups, cap_groups;
     int64_t workspace_bytes;     /* set by the memory planner, */
     int64_t plan_tokens;         /* for steps of at most this many tokens */
+    int64_t plan_out;            /* and at most this many rows with logits (O), where it has them */
 } ir_graph;
 
 const char *ir_op_name(ir_op op);
@@ -237,6 +240,6 @@ rf_status ir_verify(const ir_graph *g, rf_error *err);
 void ir_rope_yarn_corr(int n_rot, int n_ctx_orig, float beta_fast, float beta_slow, float base, float corr[2]);
 
 /* Byte size of a value of type t with the symbols bound (for planning). */
-int64_t ir_type_bytes(const ir_type *t, int64_t T, int64_t P);
+int64_t ir_type_bytes(const ir_type *t, int64_t T, int64_t P, int64_t O);
 
 #endif

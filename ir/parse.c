@@ -141,6 +141,8 @@ static rf_status parse_type(parser *p, ir_type *t)
             d = IR_DIM_T;
         } else if (eat(p, 'P')) {
             d = IR_DIM_P;
+        } else if (eat(p, 'O')) {
+            d = IR_DIM_O;
         } else {
             rf_status s = integer(p, &d);
             if (s != RF_OK)
@@ -390,6 +392,9 @@ rf_status ir_parse(const char *text, size_t len, ir_graph **out, rf_error *err)
                 s = perr(&p, "expected 'workspace BYTES tokens T'", "");
             if (s == RF_OK)
                 s = integer(&p, &p.g->plan_tokens);
+            p.g->plan_out = p.g->plan_tokens;
+            if (s == RF_OK && eat_word(&p, "out"))
+                s = integer(&p, &p.g->plan_out);
         } else if (eat_word(&p, "group ")) {
             s = open ? perr(&p, "groups do not nest", "") : parse_group(&p, &open);
         } else {

@@ -28,6 +28,8 @@ static void print_dim(int64_t d, FILE *out)
         fputs("P", out);
     else if (d == IR_DIM_PT)
         fputs("P+T", out);
+    else if (d == IR_DIM_O)
+        fputs("O", out);
     else
         fprintf(out, "%" PRId64, d);
 }
@@ -95,7 +97,10 @@ void ir_print(const ir_graph *g, FILE *out)
                  ", eos=%" PRIu32 ", rope_n_ctx_orig=%" PRIu32 "}\n",
             m->arch ? m->arch : "?", m->n_vocab, m->n_embd, m->n_layer, m->n_ctx, m->n_head, m->n_head_kv,
             m->head_dim, m->bos, m->eos, m->rope_n_ctx_orig);
-    if (g->workspace_bytes)
+    if (g->workspace_bytes && g->plan_out && g->plan_out < g->plan_tokens)
+        fprintf(out, "workspace %" PRId64 " tokens %" PRId64 " out %" PRId64 "\n", g->workspace_bytes, g->plan_tokens,
+                g->plan_out);
+    else if (g->workspace_bytes)
         fprintf(out, "workspace %" PRId64 " tokens %" PRId64 "\n", g->workspace_bytes, g->plan_tokens);
     uint32_t open = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++) {

@@ -44,7 +44,7 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
     if (!ggml_type_get(t->elem))
         FAIL("%%%" PRIu32 " (%s): invalid element type", id, op);
     for (uint8_t i = 0; i < t->rank; i++)
-        if (t->dim[i] < IR_DIM_PT || t->dim[i] == 0)
+        if (t->dim[i] < IR_DIM_O || t->dim[i] == 0)
             FAIL("%%%" PRIu32 " (%s): dimension %u is invalid", id, op, i);
     if (n->op != IR_OP_WEIGHT && n->op != IR_OP_INPUT_TOKENS && n->op != IR_OP_INPUT_POS && t->elem != GGML_TYPE_F32)
         FAIL("%%%" PRIu32 " (%s): computed values are f32", id, op);
@@ -163,8 +163,9 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         break;
     }
     case IR_OP_LAST_ROWS:
-        if (a->rank < 1 || t->rank != a->rank || t->dim[0] != n->ia[0] || n->ia[0] <= 0)
-            FAIL("%%%" PRIu32 " (last_rows): result must have n rows", id);
+        if (a->rank < 1 || t->rank != a->rank || t->dim[0] != n->ia[0] || (n->ia[0] <= 0 && n->ia[0] != IR_DIM_O) ||
+            a->dim[0] != IR_DIM_T)
+            FAIL("%%%" PRIu32 " (last_rows): result must have n rows (a count, or O) of T", id);
         break;
     default:
         break;

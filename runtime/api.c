@@ -1,8 +1,8 @@
 /*
  * api.c: the public rf_session (rocmforge.h) over a runtime session.
  *
- * A thin layer: the options become rt_options, the calls rt_eval_seq and
- * rt_decode_batch. rf_session_eval wants only the last token's logits, so
+ * A thin layer: the options become rt_options, the calls rt_eval_seq,
+ * rt_step and rt_decode_batch. rf_session_eval wants only the last token's logits, so
  * it asks the runtime for exactly those (a graph with the last-row cut).
  */
 #include <stdlib.h>
@@ -65,6 +65,14 @@ rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, 
     if (n > UINT32_MAX)
         return rf_fail(err, RF_E_ARG, "a batch of %zu", n);
     return rt_decode_batch(s->rt, (uint32_t)n, seq, ids, logits, err);
+}
+
+rf_status rf_session_step(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids, const bool *want,
+                          float *logits, rf_error *err)
+{
+    if (n > UINT32_MAX)
+        return rf_fail(err, RF_E_ARG, "a step of %zu rows", n);
+    return rt_step(s->rt, (uint32_t)n, seq, ids, want, logits, err);
 }
 
 uint32_t rf_session_n_past(const rf_session *s, uint32_t seq) { return rt_seq_n_past(s->rt, seq); }

@@ -19,15 +19,18 @@ struct rt_session {
     uint32_t n_past, n_ctx, n_vocab, n_out_rows_max; /* rows of logits one step writes */
     uint32_t n_seq;            /* sequences, n_ctx cache positions each */
     uint32_t *seq_past;        /* (n_seq) each sequence's positions; n_past is the stepping one's */
-    /* several sequences: the graph of a batched decode step (no last-row
-     * cut: every row is a sequence's token), sized for n_seq rows, and its
-     * weight bindings; NULL with one sequence */
+    /* several sequences: the graph of a batch step (rt_step: rows of any
+     * sequences, the last O of them with logits), sized for n_seq + n_batch
+     * rows and n_seq rows with logits, and its weight bindings; NULL with
+     * one sequence */
     ir_graph *batch_graph;
     const void **batch_weights;
     const struct rt_backend *backend;
     void *state;               /* the backend's */
-    int32_t *tokens, *pos;     /* (max(plan_tokens, n_seq)) the step's inputs */
+    int32_t *tokens, *pos;     /* (n_rows) the step's inputs */
     int32_t *seqs;             /* and each row's sequence */
+    uint32_t n_rows;           /* the most rows a step has: the graphs' plan_tokens */
+    uint32_t *seq_rows;        /* (n_seq) rt_step's count of each sequence's rows */
     /* The paged KV cache: n_kv_blocks blocks of 2^kv_shift positions;
      * kv_table[q * kv_stride + i] is sequence q's i-th block, seq_blocks[q]
      * how many it holds; kv_free[0..n_free) the blocks nobody holds. A
@@ -52,17 +55,18 @@ typedef struct rt_backend {
     /* Optional: as eval, but only the id of the last row's largest logit
      * comes back (greedy decoding without copying the vocabulary). */
     rf_status (*eval_argmax)(rt_session *s, uint32_t T, int32_t *token, rf_error *err);
-    /* Optional (required for n_seq > 1): batch_graph for B rows, row i
-     * token s->tokens[i] at position s->pos[i] of sequence s->seqs[i];
-     * every row's logits. */
-    rf_status (*eval_batch)(rt_session *s, uint32_t B, float *logits, rf_error *err);
+    /* Optional (required for n_seq > 1): batch_graph for T rows, row i
+     * token s->tokens[i] at position s->pos[i] of sequence s->seqs[i]; the
+     * logits of the last O rows. */
+    rf_status (*eval_batch)(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err);
     void (*reset)(rt_session *s);
     void (*release)(rt_session *s);
 } rt_backend;
 
-/* Sizes with the step's symbols bound: T tokens, P past positions. */
-int64_t rt_dim(int64_t d, int64_t T, int64_t P);
-int64_t rt_numel(const ir_type *t, int64_t T, int64_t P);
+/* Sizes with the step's symbols bound: T tokens, P past positions, O rows
+ * with logits (a batch step; 0 elsewhere). */
+int64_t rt_dim(int64_t d, int64_t T, int64_t P, int64_t O);
+int64_t rt_numel(const ir_type *t, int64_t T, int64_t P, int64_t O);
 
 /* Where a value lives during a step (place.c), alike for every backend:
  * views resolve to the value they view plus a byte offset. */
@@ -72,7 +76,7 @@ typedef struct rt_place {
     const ir_node *node;  /* the WEIGHT or KV_STORE node whose storage it is */
     int64_t offset;       /* bytes into the workspace, or into that storage */
 } rt_place;
-rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P);
+rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P, int64_t O);
 
 extern const rt_backend rt_backend_cpu;
 extern const rt_backend rt_backend_gpu;

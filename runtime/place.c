@@ -8,20 +8,20 @@
  */
 #include "runtime/backend.h"
 
-int64_t rt_dim(int64_t d, int64_t T, int64_t P)
+int64_t rt_dim(int64_t d, int64_t T, int64_t P, int64_t O)
 {
-    return d == IR_DIM_T ? T : d == IR_DIM_P ? P : d == IR_DIM_PT ? P + T : d;
+    return d == IR_DIM_T ? T : d == IR_DIM_P ? P : d == IR_DIM_PT ? P + T : d == IR_DIM_O ? O : d;
 }
 
-int64_t rt_numel(const ir_type *t, int64_t T, int64_t P)
+int64_t rt_numel(const ir_type *t, int64_t T, int64_t P, int64_t O)
 {
     int64_t n = 1;
     for (uint8_t i = 0; i < t->rank; i++)
-        n *= rt_dim(t->dim[i], T, P);
+        n *= rt_dim(t->dim[i], T, P, O);
     return n;
 }
 
-rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P)
+rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P, int64_t O)
 {
     switch (n->op) {
     case IR_OP_INPUT_TOKENS: return (rt_place){RT_IN_TOKENS, n, 0};
@@ -29,12 +29,12 @@ rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P)
     case IR_OP_WEIGHT: return (rt_place){RT_IN_WEIGHT, n, 0};
     case IR_OP_KV_STORE: return (rt_place){RT_IN_KV, n, 0};
     case IR_OP_RESHAPE:
-    case IR_OP_OUTPUT: return rt_place_of(n->in[0], T, P);
+    case IR_OP_OUTPUT: return rt_place_of(n->in[0], T, P, O);
     case IR_OP_LAST_ROWS: {
         const ir_node *in = n->in[0];
-        int64_t rows = rt_dim(in->type.dim[0], T, P), row = rt_numel(&in->type, T, P) / rows;
-        rt_place p = rt_place_of(in, T, P);
-        p.offset += (rows - n->ia[0]) * row * (int64_t)sizeof(float);
+        int64_t rows = rt_dim(in->type.dim[0], T, P, O), row = rt_numel(&in->type, T, P, O) / rows;
+        rt_place p = rt_place_of(in, T, P, O);
+        p.offset += (rows - rt_dim(n->ia[0], T, P, O)) * row * (int64_t)sizeof(float);
         return p;
     }
     default: return (rt_place){RT_IN_WORKSPACE, n, n->offset};

@@ -15,10 +15,11 @@
  * sequence takes as it grows and gives back when reset (a paged cache: the
  * pool may hold fewer positions than n_seq * n_ctx, and a step that needs
  * a block when none is free fails, changing nothing). rt_eval_seq feeds one
- * of them, rt_decode_batch advances several by one token each in one step
- * (every row its own sequence and position; the CPU backend runs it; a GPU
- * session holds one sequence for now). rt_eval and rt_eval_greedy work on
- * sequence 0.
+ * of them, rt_step runs rows of several in one step (prompt chunks and
+ * decode tokens together), rt_decode_batch advances several by one token
+ * each (every row its own sequence and position; the CPU backend runs
+ * them; a GPU session holds one sequence for now). rt_eval and
+ * rt_eval_greedy work on sequence 0.
  */
 #ifndef RF_RUNTIME_RUNTIME_H
 #define RF_RUNTIME_RUNTIME_H
@@ -73,6 +74,21 @@ rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32
 /* As rt_eval, for sequence seq (< rt_n_seq). */
 rf_status rt_eval_seq(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, float *logits,
                       rf_error *err);
+
+/* One step over n rows of any of the session's sequences: row i is token
+ * tokens[i] at sequence seq[i]'s next position (a sequence's rows take its
+ * next positions in the order they come: a prompt's chunk, a decode
+ * token). Rows with want[i] set return their logits, in row order, into
+ * logits (a row of n_vocab each); only a sequence's last row in the step
+ * may want them. A step that mixes the chunks of prompts being read with
+ * the tokens of replies being made reads the weights once for all of
+ * them. Each wanted row is what rt_eval_seq gives (up to the rounding of
+ * other row counts). At most n_seq + n_batch rows (one sequence: any
+ * number, in steps). Errors (no rows, too many, a sequence out of range or
+ * full, logits wanted before a sequence's last row, a token out of the
+ * vocabulary, a dry KV pool) change nothing. */
+rf_status rt_step(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, const bool *want,
+                  float *logits, rf_error *err);
 
 /* One step that advances n distinct sequences seq[0..n) by one token each,
  * tokens[i] at sequence seq[i]'s next position; logits receives n rows of

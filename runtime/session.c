@@ -7,6 +7,7 @@
  * has to revalidate the file. rt_eval splits a long prompt into steps of at
  * most the planned size and keeps the position bookkeeping.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +95,10 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     if ((st = ir_run_pipeline(s->graph, &po, err)) != RF_OK)
         goto fail;
     s->n_seq = s->opt.n_seq ? s->opt.n_seq : 1;
-    if (s->n_seq > 1) { /* the batched decode step: a row a sequence, every row's logits */
-        io.all_logits = true;
-        ir_pipeline_options pb = {.max_tokens = s->n_seq};
+    if (s->n_seq > 1) { /* the batch step: any sequences' rows, the logits of the last O */
+        io.all_logits = false;
+        io.out_rows = true;
+        ir_pipeline_options pb = {.max_tokens = s->n_seq + po.max_tokens, .max_out = s->n_seq};
         if ((st = import_model(f, &io, &s->batch_graph, err)) != RF_OK ||
             (st = ir_run_pipeline(s->batch_graph, &pb, err)) != RF_OK ||
             (st = bind_weights(s, s->batch_graph, &s->batch_weights, err)) != RF_OK)
@@ -108,12 +110,14 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
         st = rf_fail(err, RF_E_FORMAT, "%s: the model states no context length; pass --ctx", gguf_path(f));
         goto fail;
     }
-    uint32_t T = (uint32_t)s->graph->plan_tokens, rows = T > s->n_seq ? T : s->n_seq;
-    s->tokens = malloc(rows * sizeof *s->tokens);
-    s->pos = malloc(rows * sizeof *s->pos);
-    s->seqs = malloc(rows * sizeof *s->seqs);
+    uint32_t T = (uint32_t)s->graph->plan_tokens;
+    s->n_rows = s->batch_graph && s->batch_graph->plan_tokens > T ? (uint32_t)s->batch_graph->plan_tokens : T;
+    s->tokens = malloc(s->n_rows * sizeof *s->tokens);
+    s->pos = malloc(s->n_rows * sizeof *s->pos);
+    s->seqs = malloc(s->n_rows * sizeof *s->seqs);
     s->seq_past = calloc(s->n_seq, sizeof *s->seq_past);
-    if (!s->tokens || !s->pos || !s->seqs || !s->seq_past) {
+    s->seq_rows = calloc(s->n_seq, sizeof *s->seq_rows);
+    if (!s->tokens || !s->pos || !s->seqs || !s->seq_past || !s->seq_rows) {
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -183,6 +187,7 @@ void rt_session_close(rt_session *s)
     free(s->pos);
     free(s->seqs);
     free(s->seq_past);
+    free(s->seq_rows);
     free(s->kv_table);
     free(s->seq_blocks);
     free(s->kv_free);
@@ -306,46 +311,107 @@ rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32
     return eval_steps(s, 0, tokens, n, NULL, next, err);
 }
 
+/* rt_step with a batch graph: rows checked, the sequences' blocks taken */
+static rf_status step_rows(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, const bool *want,
+                           float *logits, rf_error *err)
+{
+    rf_status st = RF_OK;
+    uint32_t q = 0, O = 0;
+    for (q = 0; q < s->n_seq && st == RF_OK; q++) /* each sequence's blocks; on a dry pool, the others give theirs back */
+        if (s->seq_rows[q])
+            st = kv_reserve(s, q, s->seq_past[q] + s->seq_rows[q], err);
+    if (st != RF_OK) {
+        for (uint32_t k = 0; k + 1 < q; k++)
+            kv_trim(s, k, s->seq_past[k]);
+        return st;
+    }
+    /* the rows without logits first, at their sequences' next positions in
+     * order; then those with (each its sequence's last row) */
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t p = s->seq_past[seq[i]]++; /* counted back below */
+        if (!want[i])
+            s->tokens[j] = tokens[i], s->pos[j] = (int32_t)p, s->seqs[j++] = (int32_t)seq[i];
+    }
+    for (uint32_t i = 0; i < n; i++)
+        s->seq_past[seq[i]]--;
+    for (uint32_t i = 0; i < n; i++)
+        if (want[i]) {
+            s->tokens[j] = tokens[i];
+            s->pos[j] = (int32_t)(s->seq_past[seq[i]] + s->seq_rows[seq[i]] - 1);
+            s->seqs[j++] = (int32_t)seq[i];
+            O++;
+        }
+    if ((st = s->backend->eval_batch(s, n, O, logits, err)) != RF_OK) {
+        for (q = 0; q < s->n_seq; q++) /* the rows stored at the new positions are past every end: unread */
+            if (s->seq_rows[q])
+                kv_trim(s, q, s->seq_past[q]);
+        return st;
+    }
+    for (q = 0; q < s->n_seq; q++)
+        s->seq_past[q] += s->seq_rows[q];
+    return RF_OK;
+}
+
+rf_status rt_step(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, const bool *want,
+                  float *logits, rf_error *err)
+{
+    if (n == 0)
+        return rf_fail(err, RF_E_ARG, "a step of no rows");
+    if (s->batch_graph && n > s->batch_graph->plan_tokens)
+        return rf_fail(err, RF_E_ARG, "a step of %u rows: at most %" PRId64 " (the sequences and the ubatch)", n,
+                       s->batch_graph->plan_tokens);
+    memset(s->seq_rows, 0, s->n_seq * sizeof *s->seq_rows);
+    for (uint32_t i = 0; i < n; i++) {
+        if (seq[i] >= s->n_seq)
+            return rf_fail(err, RF_E_ARG, "step row %u: sequence %u, the session holds %u", i, seq[i], s->n_seq);
+        s->seq_rows[seq[i]]++;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        bool later = false;
+        for (uint32_t j = i + 1; want[i] && j < n && !later; j++)
+            later = seq[j] == seq[i];
+        if (later)
+            return rf_fail(err, RF_E_ARG, "step row %u: logits are for a sequence's last row in the step, and "
+                           "sequence %u has more", i, seq[i]);
+        if (want[i] && !logits)
+            return rf_fail(err, RF_E_ARG, "step row %u wants logits, and there is nowhere to put them", i);
+        if ((uint64_t)s->seq_past[seq[i]] + s->seq_rows[seq[i]] > s->n_ctx)
+            return rf_fail(err, RF_E_ARG, "step row %u: sequence %u is full (%u past + %u new exceed %u positions)", i,
+                           seq[i], s->seq_past[seq[i]], s->seq_rows[seq[i]], s->n_ctx);
+    }
+    rf_status st = check_tokens(s, tokens, n, err);
+    if (st != RF_OK)
+        return st;
+    if (!s->batch_graph) { /* one sequence: its steps, and the last row's logits if wanted */
+        if (s->opt.all_logits)
+            return rf_fail(err, RF_E_ARG, "rt_step on a session that returns every row's logits (all_logits)");
+        return eval_steps(s, seq[0], tokens, n, want[n - 1] ? logits : s->scratch_logits, NULL, err);
+    }
+    return step_rows(s, n, seq, tokens, want, logits, err);
+}
+
 rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, float *logits,
                           rf_error *err)
 {
     if (n == 0 || n > s->n_seq)
         return rf_fail(err, RF_E_ARG, "a batch of %u sequences (the session holds %u)", n, s->n_seq);
-    for (uint32_t i = 0; i < n; i++) {
-        if (seq[i] >= s->n_seq)
-            return rf_fail(err, RF_E_ARG, "batch row %u: sequence %u, the session holds %u", i, seq[i], s->n_seq);
-        for (uint32_t j = 0; j < i; j++)
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < i && seq[i] < s->n_seq; j++)
             if (seq[j] == seq[i])
                 return rf_fail(err, RF_E_ARG, "batch rows %u and %u: both sequence %u", j, i, seq[i]);
-        if (s->seq_past[seq[i]] + 1 > s->n_ctx)
-            return rf_fail(err, RF_E_ARG, "batch row %u: sequence %u is full (%u positions)", i, seq[i], s->n_ctx);
-    }
-    rf_status st = check_tokens(s, tokens, n, err);
-    if (st != RF_OK)
-        return st;
     if (n == 1) /* one sequence: the decode step itself */
-        return eval_steps(s, seq[0], tokens, 1, logits, NULL, err);
+        return rt_step(s, 1, seq, tokens, (const bool[]){true}, logits, err);
     if (!s->backend->eval_batch)
         return rf_fail(err, RF_E_UNSUPPORTED, "the %s backend has no batched decode", s->backend->name);
-    for (uint32_t i = 0; i < n; i++) /* each row's block; on a dry pool, the rows before give theirs back */
-        if ((st = kv_reserve(s, seq[i], s->seq_past[seq[i]] + 1, err)) != RF_OK) {
-            for (uint32_t k = 0; k < i; k++)
-                kv_trim(s, seq[k], s->seq_past[seq[k]]);
-            return st;
-        }
-    for (uint32_t i = 0; i < n; i++) {
-        s->tokens[i] = tokens[i];
-        s->pos[i] = (int32_t)s->seq_past[seq[i]];
-        s->seqs[i] = (int32_t)seq[i];
-    }
-    if ((st = s->backend->eval_batch(s, n, logits, err)) != RF_OK) {
-        for (uint32_t i = 0; i < n; i++) /* the rows stored at the new positions are past every end: unread */
-            kv_trim(s, seq[i], s->seq_past[seq[i]]);
-        return st;
-    }
+    bool *want = malloc(n * sizeof *want);
+    if (!want)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n; i++)
-        s->seq_past[seq[i]]++;
-    return RF_OK;
+        want[i] = true;
+    rf_status st = rt_step(s, n, seq, tokens, want, logits, err);
+    free(want);
+    return st;
 }
 
 const char *rt_fallback_reason(const rt_session *s) { return s->fallback[0] ? s->fallback : NULL; }

@@ -2,11 +2,13 @@
  * loop.c: the step loop, the one thread that evaluates.
  *
  * Slots are the session's sequences. Each turn: take queued requests into
- * free slots; evaluate one chunk (the ubatch) of each prompt still being
- * read, and after a prompt's last chunk sample its first token; then one
- * batched decode step over every slot generating, one token each, and
- * sample every row. A long prompt is read over several turns, so the
- * streams already running keep getting tokens meanwhile. A request leaves its slot when it
+ * free slots; then one step (rf_session_step) that holds a token for every
+ * slot generating and, after them, chunks of the prompts still being read,
+ * oldest request first, up to the ubatch in all; sample every slot that
+ * generates and every prompt that ended in the step (its reply's first
+ * token). The weights are read once for the replies and the prompts
+ * together, and a long prompt is read over several turns, so the streams
+ * already running keep getting tokens meanwhile. A request leaves its slot when it
  * ends (an end-of-generation token, a stop string, max_tokens, a full
  * context) or its client goes away, and a queued one takes it at the
  * following turn: continuous batching. The slot's sequence stays in the
@@ -39,7 +41,9 @@ typedef struct slot {
     size_t n_ctx_ids, n_ids, cap;
     size_t ctx_text;   /* bytes of the context tokens' own text */
     int32_t last;
-    size_t prefilled;  /* prompt tokens evaluated so far (chunks of the ubatch, between decode steps) */
+    size_t prefilled;  /* prompt tokens evaluated so far (chunks, in steps beside the decode rows) */
+    uint64_t order;    /* when its request was admitted: older prompts are read first */
+    size_t chunk;      /* prompt tokens in the step being built */
     /* the tokens the slot's sequence holds in the session, in order: kept
      * after a request ends, so a next one sharing a prefix (a system
      * prompt, a conversation's earlier turns) evaluates only the rest */
@@ -448,39 +452,6 @@ static uint32_t blocks_for(srv *s, uint32_t n, uint32_t add)
     return (n + add + b - 1) / b - (n + b - 1) / b;
 }
 
-/* One chunk (up to the ubatch) of slot sl's prompt; after the last, its
- * first token. Chunks alternate with decode steps, so a long prompt does
- * not stall the streams already running. */
-static void prefill(srv *s, slot *slots, int P, slot *sl, float *logits, float *scratch)
-{
-    srv_req *r = sl->r;
-    size_t chunk = s->opt.n_ubatch ? s->opt.n_ubatch : 512, n = r->n_prompt - sl->prefilled;
-    n = n < chunk ? n : chunk;
-    rf_error err = {0};
-    if (!make_room(s, slots, P, blocks_for(s, rf_session_n_past(s->session, sl->seq), (uint32_t)n))) {
-        rf_fail(&err, RF_E_NOMEM, "the KV cache is full: the prompt does not fit beside the replies being made");
-        fail(s, sl, &err);
-        return;
-    }
-    if (rf_session_eval(s->session, sl->seq, r->prompt + sl->prefilled, n, logits, &err) != RF_OK ||
-        !held_push(sl, r->prompt + sl->prefilled, n)) {
-        if (err.status == RF_OK)
-            rf_fail(&err, RF_E_NOMEM, "out of memory");
-        fail(s, sl, &err);
-        return;
-    }
-    sl->prefilled += n;
-    pthread_mutex_lock(&s->mu);
-    s->m.prompt_tokens += n;
-    pthread_mutex_unlock(&s->mu);
-    if (sl->prefilled < r->n_prompt)
-        return;
-    sl->generating = true;
-    srv_lp lp;
-    int32_t id = sample(s, sl, logits, scratch, &lp);
-    emit(s, sl, id, &lp);
-}
-
 void *srv_loop(void *arg)
 {
     srv *s = arg;
@@ -488,12 +459,16 @@ void *srv_loop(void *arg)
     size_t nv = rf_session_n_vocab(s->session);
     slot *slots = calloc((size_t)P, sizeof *slots);
     float *logits = malloc((size_t)P * nv * sizeof *logits), *scratch = malloc(nv * sizeof *scratch);
-    uint32_t *seqs = malloc((size_t)P * sizeof *seqs);
-    int32_t *toks = malloc((size_t)P * sizeof *toks);
-    int *rows = malloc((size_t)P * sizeof *rows);
+    /* a step's rows: a token for each slot, and up to the ubatch of prompts */
+    size_t rows = (size_t)P + (s->opt.n_ubatch ? s->opt.n_ubatch : 512);
+    uint32_t *seqs = malloc(rows * sizeof *seqs);
+    int32_t *toks = malloc(rows * sizeof *toks);
+    bool *want = malloc(rows * sizeof *want);
+    int *outs = malloc((size_t)P * sizeof *outs), *chunked = malloc((size_t)P * sizeof *chunked);
+    uint64_t admitted = 0;
     for (int i = 0; slots && i < P; i++)
         slots[i].seq = (uint32_t)i;
-    if (!slots || !logits || !scratch || !seqs || !toks || !rows) {
+    if (!slots || !logits || !scratch || !seqs || !toks || !want || !outs || !chunked) {
         pthread_mutex_lock(&s->mu);
         s->stopping = true; /* http.c answers 503 */
         pthread_mutex_unlock(&s->mu);
@@ -554,13 +529,12 @@ void *srv_loop(void *arg)
             fresh[n_fresh++] = i;
         }
         pthread_mutex_unlock(&s->mu);
-        for (int k = 0; k < n_fresh; k++)
+        for (int k = 0; k < n_fresh; k++) {
+            slots[fresh[k]].order = admitted++;
             admit(s, &slots[fresh[k]]);
-        for (int i = 0; i < P; i++) /* a chunk of every prompt still being read */
-            if (slots[i].r && !slots[i].generating)
-                prefill(s, slots, P, &slots[i], logits, scratch);
-        /* the cache blocks this step needs (a row at a block's end takes a new one): idle slots give
-         * theirs; a row that still finds none ends its request, as a full context would */
+        }
+        /* the cache blocks this step's decode rows need (a row at a block's end takes a new one): idle
+         * slots give theirs; a row that still finds none ends its request, as a full context would */
         uint32_t need = 0;
         for (int i = 0; i < P; i++)
             if (slots[i].r && slots[i].generating)
@@ -581,33 +555,93 @@ void *srv_loop(void *arg)
                     finish(s, &slots[i], "length");
             }
             pthread_mutex_unlock(&s->mu);
+            need = total - used - left;
         }
-        /* one token for every slot still generating, in one step */
-        int n = 0;
+        /* the step: a token for every slot generating, then prompt chunks, oldest first, up to the
+         * ubatch; each prompt's last row and every decode row want logits (n_out of them, in row order) */
+        int n = 0, n_out = 0, n_chunks = 0;
         for (int i = 0; i < P; i++)
             if (slots[i].r && slots[i].generating) {
                 seqs[n] = (uint32_t)i;
                 toks[n] = slots[i].last;
-                rows[n++] = i;
+                want[n++] = true;
+                outs[n_out++] = i;
             }
+        size_t budget = s->opt.n_ubatch ? s->opt.n_ubatch : 512;
+        for (;;) {
+            int i = -1;
+            for (int k = 0; k < P; k++)
+                if (slots[k].r && !slots[k].generating && !slots[k].chunk &&
+                    (i < 0 || slots[k].order < slots[i].order))
+                    i = k;
+            if (i < 0 || !budget || (n && P == 1))
+                break;
+            slot *sl = &slots[i];
+            srv_req *r = sl->r;
+            size_t take = r->n_prompt - sl->prefilled < budget ? r->n_prompt - sl->prefilled : budget;
+            uint32_t b = blocks_for(s, rf_session_n_past(s->session, sl->seq), (uint32_t)take);
+            if (!make_room(s, slots, P, need + b)) {
+                rf_error err;
+                rf_fail(&err, RF_E_NOMEM, "the KV cache is full: the prompt does not fit beside the replies being made");
+                fail(s, sl, &err);
+                continue;
+            }
+            need += b;
+            budget -= take;
+            sl->chunk = take;
+            chunked[n_chunks++] = i;
+            for (size_t k = 0; k < take; k++) {
+                seqs[n] = (uint32_t)i;
+                toks[n] = r->prompt[sl->prefilled + k];
+                want[n++] = false;
+            }
+            if (sl->prefilled + take == r->n_prompt) {
+                want[n - 1] = true;
+                outs[n_out++] = i;
+            }
+        }
         if (!n)
             continue;
         rf_error err = {0};
-        if (rf_session_decode_batch(s->session, (size_t)n, seqs, toks, logits, &err) != RF_OK) {
-            for (int k = 0; k < n; k++)
-                fail(s, &slots[rows[k]], &err);
-            continue;
+        rf_status st = rf_session_step(s->session, (size_t)n, seqs, toks, want, logits, &err);
+        for (int k = 0; k < n_chunks; k++) { /* the prompts read */
+            slot *sl = &slots[chunked[k]];
+            size_t take = sl->chunk;
+            sl->chunk = 0;
+            if (st != RF_OK)
+                continue;
+            if (!held_push(sl, sl->r->prompt + sl->prefilled, take)) {
+                rf_fail(&err, RF_E_NOMEM, "out of memory");
+                fail(s, sl, &err);
+                continue;
+            }
+            sl->prefilled += take;
+            pthread_mutex_lock(&s->mu);
+            s->m.prompt_tokens += take;
+            pthread_mutex_unlock(&s->mu);
         }
-        for (int k = 0; k < n; k++) {
-            slot *sl = &slots[rows[k]];
-            if (!held_push(sl, &toks[k], 1)) { /* the cache would no longer be what the slot says it holds */
+        for (int k = 0; k < n_out; k++) {
+            slot *sl = &slots[outs[k]];
+            if (!sl->r)
+                continue;
+            if (st != RF_OK) {
+                fail(s, sl, &err);
+                continue;
+            }
+            if (sl->generating && !held_push(sl, &sl->last, 1)) {
+                /* the cache would no longer be what the slot says it holds */
                 rf_session_forget(s->session, sl->seq);
                 sl->n_held = 0;
             }
+            sl->generating = true;
             srv_lp lp;
             int32_t id = sample(s, sl, logits + (size_t)k * nv, scratch, &lp);
             emit(s, sl, id, &lp);
         }
+        if (st != RF_OK) /* prompts that did not end in the step */
+            for (int k = 0; k < n_chunks; k++)
+                if (slots[chunked[k]].r && !slots[chunked[k]].generating)
+                    fail(s, &slots[chunked[k]], &err);
     }
     for (int i = 0; slots && i < P; i++) {
         free(slots[i].ids);
@@ -623,6 +657,8 @@ void *srv_loop(void *arg)
     free(scratch);
     free(seqs);
     free(toks);
-    free(rows);
+    free(want);
+    free(outs);
+    free(chunked);
     return NULL;
 }

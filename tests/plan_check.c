@@ -104,7 +104,7 @@ int test_check_memplan(const ir_graph *g, const char *what)
                           nd->id, ir_op_name(nd->op), nd->offset, root(nd)->id, root(nd)->offset);
             continue;
         }
-        int64_t bytes = ir_type_bytes(&nd->type, g->plan_tokens, 0);
+        int64_t bytes = ir_type_bytes(&nd->type, g->plan_tokens, 0, g->plan_out);
         if (nd->offset < 0 || nd->offset % ALIGN || bytes <= 0 || nd->offset + bytes > g->workspace_bytes) {
             VIOLATION("%%%" PRIu32 " (%s): offset %" PRId64 ", %" PRId64 " bytes, workspace %" PRId64, nd->id,
                       ir_op_name(nd->op), nd->offset, bytes, g->workspace_bytes);

@@ -113,7 +113,7 @@ static int64_t activation_bytes(const ir_graph *g)
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (n->offset >= 0 && n->op != IR_OP_RESHAPE && n->op != IR_OP_LAST_ROWS && n->op != IR_OP_OUTPUT)
-            sum += ir_type_bytes(&n->type, g->plan_tokens, 0);
+            sum += ir_type_bytes(&n->type, g->plan_tokens, 0, g->plan_out);
     }
     return sum;
 }

@@ -15,7 +15,9 @@
  *   then batched decode steps of several sequences at their own positions,
  *   give every row the logits a session of that sequence alone gives (f32
  *   and f16 caches); a reset sequence starts over; bad batches are refused
- *   without consuming anything.
+ *   without consuming anything;
+ * - steps mixing several sequences' prompt chunks and decode tokens, rows
+ *   interleaved, give each wanted row its sequence's logits alone.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -217,6 +219,77 @@ static void test_sequences(void)
     gguf_close(f);
 }
 
+/* the last-token logits of ids[0..n) in a session of its own */
+static void logits_alone(gguf_file *f, const int32_t *ids, uint32_t n, float *out)
+{
+    rt_options o = {.n_threads = 2, .n_ctx = 64};
+    rt_session *s = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    CU_ASSERT_EQUAL(rt_eval(s, ids, n, out, &err), RF_OK);
+    rt_session_close(s);
+}
+
+/* rt_step: steps mixing prompt chunks and decode tokens of several
+ * sequences, rows interleaved, give each wanted row the logits of its
+ * sequence's tokens alone; a step that wants no logits still advances its
+ * sequences; bad steps are refused and consume nothing. */
+static void test_mixed_steps(void)
+{
+    gguf_file *f = open_model();
+    const size_t nv = 32000;
+    rt_options o = {.n_threads = 2, .n_ctx = 64, .n_seq = 3, .n_batch = 8}; /* steps of up to 3 + 8 rows */
+    rt_session *s = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_session_open(f, &o, &s, &err), RF_OK);
+    /* what each sequence is fed, in all */
+    static const int32_t q0[] = {1, 512, 278, 6763, 4177, 2825, 278, 18356};
+    static const int32_t q1[] = {1, 450, 3189, 4177, 338, 590, 29879, 1216, 2728, 29892};
+    static const int32_t q2[] = {1, 1126, 4177, 1497, 29892, 2803, 727, 367, 3578};
+    float *lg = malloc(3 * nv * sizeof *lg), *ref = malloc(nv * sizeof *ref);
+    /* 1: q2's first 5 (no logits), q0's first 6 (logits after the 6th), interleaved */
+    const uint32_t s1[] = {2, 0, 0, 2, 0, 2, 0, 0, 2, 2, 0, 0};
+    const int32_t t1[] = {q2[0], q0[0], q0[1], q2[1], q0[2], q2[2], q0[3], q0[4], q2[3], q2[4], q0[5], q0[6]};
+    bool w1[12] = {0};
+    w1[11] = true;
+    CU_ASSERT_EQUAL(rt_step(s, 12, s1, t1, w1, lg, &err), RF_E_ARG); /* 12 rows: one too many */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "at most 11"));
+    const uint32_t s_bad[] = {0, 3};
+    CU_ASSERT_EQUAL(rt_step(s, 2, s_bad, t1, w1, lg, &err), RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "sequence 3, the session holds 3"));
+    /* rows 0..10: q2's first 5, q0's first 6, logits after q0's 6th */
+    CU_ASSERT_EQUAL(rt_step(s, 11, s1, t1, w1 + 1, lg, &err), RF_OK);
+    CU_ASSERT_EQUAL(rt_seq_n_past(s, 0), 6);
+    CU_ASSERT_EQUAL(rt_seq_n_past(s, 2), 5);
+    logits_alone(f, q0, 6, ref);
+    CU_ASSERT(max_rel_diff(ref, lg, nv) < 1e-4);
+    /* 2: q0's 7th and 8th, q1's first 4 (no logits), q2's 6th..9th; logits for q0 and q2, in row order */
+    const uint32_t s2[] = {2, 1, 0, 1, 2, 1, 0, 2, 1, 2};
+    const int32_t t2[] = {q2[5], q1[0], q0[6], q1[1], q2[6], q1[2], q0[7], q2[7], q1[3], q2[8]};
+    const bool early[] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 1}, w2[] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 1};
+    CU_ASSERT_EQUAL(rt_step(s, 10, s2, t2, early, lg, &err), RF_E_ARG); /* logits before q0's last row */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "last row"));
+    CU_ASSERT_TRUE(rt_seq_n_past(s, 0) == 6 && rt_seq_n_past(s, 1) == 0 && rt_seq_n_past(s, 2) == 5);
+    CU_ASSERT_EQUAL(rt_step(s, 10, s2, t2, w2, lg, &err), RF_OK);
+    logits_alone(f, q0, 8, ref);
+    CU_ASSERT(max_rel_diff(ref, lg, nv) < 1e-4);
+    logits_alone(f, q2, 9, ref);
+    CU_ASSERT(max_rel_diff(ref, lg + nv, nv) < 1e-4);
+    /* 3: q1's 5th..9th, no logits at all; 4: its 10th with */
+    const uint32_t s3[] = {1, 1, 1, 1, 1};
+    const bool none[5] = {0}, one = true;
+    CU_ASSERT_EQUAL(rt_step(s, 5, s3, q1 + 4, none, NULL, &err), RF_OK);
+    CU_ASSERT_EQUAL(rt_seq_n_past(s, 1), 9);
+    CU_ASSERT_EQUAL(rt_step(s, 1, s3, q1 + 9, &one, NULL, &err), RF_E_ARG); /* nowhere for the logits */
+    CU_ASSERT_EQUAL(rt_step(s, 1, s3, q1 + 9, &one, lg, &err), RF_OK);
+    logits_alone(f, q1, 10, ref);
+    CU_ASSERT(max_rel_diff(ref, lg, nv) < 1e-4);
+    free(lg);
+    free(ref);
+    rt_session_close(s);
+    gguf_close(f);
+}
+
 /* bad batches: refused, named, nothing consumed */
 static void test_bad_batches(void)
 {
@@ -371,6 +444,7 @@ int main(void)
     CU_add_test(s, "weights the CPU cannot run are refused by name", test_unsupported_weights);
     CU_add_test(s, "sequences: prompts and batched decode steps match each alone", test_sequences);
     CU_add_test(s, "bad batches are refused and consume nothing", test_bad_batches);
+    CU_add_test(s, "steps mixing prompt chunks and decode tokens match each sequence alone", test_mixed_steps);
     CU_add_test(s, "the public API: sessions, batches, sampling", test_public_api);
     CU_add_test(s, "the paged KV cache: a shared pool, refusals, reuse", test_paged_cache);
     return test_main();

@@ -162,6 +162,15 @@ rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_
  * logits receives n rows of n_vocab, row i sequence seq[i]'s. */
 rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids,
                                   float *logits, rf_error *err);
+/* One step over n rows of any sequences, the weights read once for all:
+ * ids[i] goes to sequence seq[i] at its next position (a sequence's rows in
+ * order: a prompt's chunk, or a reply's next token). Rows with want[i] set
+ * (each a sequence's last row in the step) return their logits, in row
+ * order, n_vocab each. At most n_seq + n_ubatch rows; one sequence: any.
+ * An error changes nothing. A server mixes the prompts it is reading with
+ * the replies it is making this way, so no reply waits for a prompt. */
+rf_status rf_session_step(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids, const bool *want,
+                          float *logits, rf_error *err);
 uint32_t rf_session_n_past(const rf_session *s, uint32_t seq); /* positions sequence seq holds */
 /* the KV cache's blocks (of *block positions): in use, and in all; a step
  * that needs one when none is free fails with RF_E_NOMEM, changing nothing */

@@ -95,7 +95,7 @@ rf_status ir_pass_memplan(ir_graph *g, rf_error *err)
             if (live[j].until >= now)
                 live[k++] = live[j];
         n_live = k;
-        int64_t size = ir_type_bytes(&nd->type, g->plan_tokens, 0);
+        int64_t size = ir_type_bytes(&nd->type, g->plan_tokens, 0, g->plan_out);
         size = (size + ALIGN - 1) / ALIGN * ALIGN;
         /* first fit over the live blocks sorted by offset */
         int64_t off = 0;

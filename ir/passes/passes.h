@@ -40,6 +40,7 @@ typedef struct ir_pipeline_options {
     const char *disable;       /* comma-separated pass names or NULL */
     FILE *print_to;            /* where --print-after goes (stdout if NULL) */
     int64_t max_tokens;        /* T the workspace is planned for (default 512) */
+    int64_t max_out;           /* O (rows with logits) it is planned for (default max_tokens) */
 } ir_pipeline_options;
 
 /* The passes in pipeline order; *n receives the count. */

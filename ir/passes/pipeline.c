@@ -80,6 +80,7 @@ rf_status ir_run_pipeline(ir_graph *g, const ir_pipeline_options *opt, rf_error 
         (s = check_names(o.disable, "--disable-pass", false, err)) != RF_OK)
         return s;
     g->plan_tokens = o.max_tokens > 0 ? o.max_tokens : 512;
+    g->plan_out = o.max_out > 0 && o.max_out < g->plan_tokens ? o.max_out : g->plan_tokens;
     if ((s = ir_verify(g, err)) != RF_OK) {
         rf_error_prefix(err, "IR from import");
         return s;

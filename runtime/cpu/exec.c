@@ -78,20 +78,20 @@ typedef struct step {
     cpu_state *st;
     const ir_graph *g;        /* the session's graph, or its batch graph */
     const void *const *weights;
-    int64_t T, P;
+    int64_t T, P, O;          /* O: a batch step's rows with logits (its last O) */
     cpu_kv_rows rows;         /* where each row's K/V go and what it attends */
 } step;
 
-static int64_t dim_of(const step *x, int64_t d) { return rt_dim(d, x->T, x->P); }
+static int64_t dim_of(const step *x, int64_t d) { return rt_dim(d, x->T, x->P, x->O); }
 
-static int64_t numel(const step *x, const ir_type *t) { return rt_numel(t, x->T, x->P); }
+static int64_t numel(const step *x, const ir_type *t) { return rt_numel(t, x->T, x->P, x->O); }
 
 static int64_t last_dim(const step *x, const ir_type *t) { return t->rank ? dim_of(x, t->dim[t->rank - 1]) : 1; }
 
 /* Where a value's data is this step. */
 static void *val(const step *x, const ir_node *n)
 {
-    rt_place p = rt_place_of(n, x->T, x->P);
+    rt_place p = rt_place_of(n, x->T, x->P, x->O);
     char *base;
     switch (p.home) {
     case RT_IN_TOKENS: base = (char *)x->s->tokens; break;
@@ -250,7 +250,7 @@ static uint32_t run_matmuls(const step *x, uint32_t i, rf_error *err, rf_status 
     const ir_node *in = m0->in[0];
     int64_t K = m0->in[1]->type.dim[1];
     int64_t M = numel(x, &in->type) / K;
-    if (cpu_matmul(x->st->pool, m0->in[1]->type.elem, K, val(x, in), K, M, ws, n_w, x->st->qx) != 0)
+    if (M && cpu_matmul(x->st->pool, m0->in[1]->type.elem, K, val(x, in), K, M, ws, n_w, x->st->qx) != 0)
         *st = rf_fail(err, RF_E_UNSUPPORTED, "weight '%s': type %s is not supported by the CPU backend",
                       m0->in[1]->name, ggml_type_get(m0->in[1]->type.elem)->name);
     return j - i;
@@ -270,11 +270,12 @@ static void debug_value(const step *x, const ir_node *n)
 }
 
 /* Runs g for T rows: inputs s->tokens, s->pos, s->seqs; P the past of a
- * single sequence's step (the views' sizes), 0 for a batch. */
+ * single sequence's step (the views' sizes), 0 for a batch; O a batch's
+ * rows with logits. */
 static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *weights, uint32_t T, int64_t P,
-                           float *logits, rf_error *err)
+                           int64_t O, float *logits, rf_error *err)
 {
-    step x = {s, s->state, g, weights, T, P, {s->pos, s->seqs, s->kv_table, s->kv_stride, s->kv_shift}};
+    step x = {s, s->state, g, weights, T, P, O, {s->pos, s->seqs, s->kv_table, s->kv_stride, s->kv_shift}};
     rf_status st = RF_OK;
     const ir_node *out = NULL;
     for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
@@ -308,12 +309,12 @@ static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *
 
 static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
 {
-    return run_graph(s, s->graph, s->weights, T, s->n_past, logits, err);
+    return run_graph(s, s->graph, s->weights, T, s->n_past, 0, logits, err);
 }
 
-static rf_status cpu_eval_batch(rt_session *s, uint32_t B, float *logits, rf_error *err)
+static rf_status cpu_eval_batch(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err)
 {
-    return run_graph(s, s->batch_graph, s->batch_weights, B, 0, logits, err);
+    return run_graph(s, s->batch_graph, s->batch_weights, T, 0, O, logits, err);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
@@ -350,7 +351,7 @@ static rf_status check_graph(rt_session *s, cpu_state *st, const ir_graph *g, in
                                gguf_path(s->gguf), o->name, ggml_type_get(o->type.elem)->name, ir_op_name(n->op));
         }
         if (n->op == IR_OP_MATMUL) {
-            int64_t K = w->type.dim[1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0) / 4 / K;
+            int64_t K = w->type.dim[1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0, g->plan_out) / 4 / K;
             int64_t b = cpu_matmul_qx_bytes(w->type.elem, M, K);
             if (b > *qx_bytes)
                 *qx_bytes = b;

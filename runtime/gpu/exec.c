@@ -105,7 +105,7 @@ static size_t kv_elem(const gpu_state *st) { return st->prog->kv_f16 ? 2 : sizeo
 
 static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
 {
-    rt_place p = rt_place_of(n, T, P);
+    rt_place p = rt_place_of(n, T, P, 0);
     gpu_ptr base;
     switch (p.home) {
     case RT_IN_TOKENS: base = st->tokens; break;
@@ -133,7 +133,7 @@ static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int6
         const ir_node *n = st->by_id[l->arg[a]];
         if (n->group != l->group || n->offset < 0 || n->type.elem != GGML_TYPE_F32)
             continue;
-        int64_t cnt = rt_numel(&n->type, T, P);
+        int64_t cnt = rt_numel(&n->type, T, P, 0);
         float *h = malloc((size_t)cnt * sizeof *h);
         if (!h)
             return rf_fail(err, RF_E_NOMEM, "out of memory");
@@ -159,7 +159,7 @@ static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int6
 static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, int64_t P)
 {
     double b = 0;
-    int64_t rows = rt_dim(l->rows, T, P);
+    int64_t rows = rt_dim(l->rows, T, P, 0);
     for (uint32_t a = 0; a < l->n_args; a++) {
         uint32_t id = l->arg[a];
         if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL)
@@ -174,7 +174,7 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
         else if (n->op == IR_OP_KV_STORE)
             b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * (double)kv_elem(st);
         else
-            b += (double)rt_numel(&n->type, T, P) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
+            b += (double)rt_numel(&n->type, T, P, 0) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
     }
     return b;
 }
@@ -193,7 +193,7 @@ static rf_status launch_all(rt_session *s, uint32_t T, uint32_t *n_ran, rf_error
         const cg_launch *l = &p->launches[i];
         if ((l->only_T == 1 && T != 1) || (l->only_T == -1 && T == 1))
             continue;
-        int64_t rows = rt_dim(l->rows, T, P);
+        int64_t rows = rt_dim(l->rows, T, P, 0);
         gpu_ptr ptrs[CG_MAX_ARGS];
         void *args[CG_MAX_ARGS + 2];
         for (uint32_t a = 0; a < l->n_args; a++) {
@@ -300,7 +300,7 @@ static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *er
     if (rc != RF_OK)
         return rc;
     const ir_node *out = st->out;
-    int64_t n = rt_numel(&out->type, T, s->n_past);
+    int64_t n = rt_numel(&out->type, T, s->n_past, 0);
     if ((rc = st->api->memcpy_dtoh(logits, addr(st, out, T, s->n_past), (size_t)n * sizeof *logits, st->stream,
                                    err)) != RF_OK)
         return rc;
@@ -314,7 +314,7 @@ static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_e
     if (rc != RF_OK)
         return rc;
     const ir_node *out = st->out;
-    int64_t n = rt_numel(&out->type, T, s->n_past);
+    int64_t n = rt_numel(&out->type, T, s->n_past, 0);
     gpu_ptr last = addr(st, out, T, s->n_past) + (gpu_ptr)((n - s->n_vocab) * 4);
     int32_t nv = (int32_t)s->n_vocab;
     void *args[] = {&last, &st->argmax_out, &nv};

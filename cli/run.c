@@ -1,11 +1,12 @@
 /*
  * run.c: `rocmforge run MODEL -p TEXT [options]`: generate text.
  *
- * The prompt is tokenized with BOS (and whatever else the model's metadata
- * adds), or taken verbatim from --prompt-ids, and prefilled with ONE rt_eval
- * call (the runtime splits it into planned steps). Then token by token: the
- * sampler picks from the last logits, the token is shown, and rt_eval feeds
- * it back. Generation ends at an end-of-generation token (not shown), a
+ * Built on the public API (rocmforge.h) alone (and support/'s rf_fail). The prompt is tokenized with
+ * BOS (and whatever else the model's metadata adds), or taken verbatim from
+ * --prompt-ids, and prefilled with ONE rf_session_eval call (the runtime
+ * splits it into planned steps). Then token by token: the sampler picks
+ * from the last logits, the token is shown, and rf_session_eval feeds it
+ * back (greedy: rf_session_eval_greedy, the argmax taken on the device). Generation ends at an end-of-generation token (not shown), a
  * --stop string (not shown), -n tokens, or the end of the context. One stats
  * line goes to stderr at the end.
  *
@@ -14,7 +15,7 @@
  * first piece of a decode loses its leading space on SentencePiece models,
  * and a stop string may straddle tokens. So the text is never built from
  * pieces: after each token we decode the last few prompt ids plus every
- * generated id in one tok_decode call, take what lies past the prompt part,
+ * generated id in one rf_detokenize call, take what lies past the prompt part,
  * and print the new bytes up to the last point that is (a) complete UTF-8
  * and (b) not the beginning of a possible stop string. The held-back bytes
  * are printed when they complete, or at the end. Decoding is quadratic in
@@ -36,11 +37,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "frontend/gguf.h"
-#include "frontend/info.h"
-#include "frontend/tokenizer.h"
-#include "runtime/runtime.h"
-#include "runtime/sampler.h"
+#include "rocmforge/rocmforge.h"
 #include "support/error.h"
 
 #define RUN_USAGE                                                                                                   \
@@ -57,7 +54,7 @@
 typedef struct run_args {
     const char *path, *prompt, *prompt_ids, *backend, *plan, *cache;
     long long n_predict, threads, ctx, ubatch;
-    sampler_params sp;
+    rf_sampler_params sp;
     bool print_ids;
     bool no_graph;
     bool kv_f16; /* the KV cache in f16 */
@@ -67,7 +64,7 @@ typedef struct run_args {
 
 static int parse(int argc, char **argv, run_args *a)
 {
-    *a = (run_args){.n_predict = 128, .threads = 0, .ctx = -1, .sp = sampler_default_params()};
+    *a = (run_args){.n_predict = 128, .threads = 0, .ctx = -1, .sp = rf_sampler_defaults()};
     const char *v;
     long long x;
     int rc;
@@ -179,7 +176,7 @@ static int parse(int argc, char **argv, run_args *a)
 /* ---- streaming output ------------------------------------------------- */
 
 typedef struct stream {
-    const tok_vocab *v;
+    rf_model *m;
     int32_t *ids;          /* (n_prefix + n_predict) prompt tail, then generated */
     size_t n_prefix, n;
     char *base;            /* decode of the prefix ids alone */
@@ -222,7 +219,7 @@ static rf_status stream_emit(stream *st, bool final, bool *stopped, rf_error *er
         return RF_OK; /* the text is not needed */
     char *full;
     size_t len;
-    rf_status s = tok_decode(st->v, st->ids, st->n, 0, &full, &len, err);
+    rf_status s = rf_detokenize(st->m, st->ids, st->n, 0, &full, &len, err);
     if (s != RF_OK)
         return s;
     size_t base = 0; /* the prefix's text, as far as it still agrees */
@@ -271,15 +268,15 @@ typedef struct run_stats {
     const char *why;
 } run_stats;
 
-static rf_status generate(rt_session *rt, sampler *smp, const tok_vocab *v, const run_args *a, const int32_t *prompt,
+static rf_status generate(rf_session *rt, rf_sampler *smp, rf_model *m, const run_args *a, const int32_t *prompt,
                           size_t n_prompt, run_stats *rs, rf_error *err)
 {
     rf_status s;
-    uint32_t n_vocab = rt_n_vocab(rt);
+    uint32_t n_vocab = rf_session_n_vocab(rt), n_tokens = rf_vocab_size(m);
     float *logits = malloc((size_t)n_vocab * sizeof *logits);
-    stream st = {.v = v, .a = a, .n_prefix = n_prompt < PREFIX_IDS ? n_prompt : PREFIX_IDS};
+    stream st = {.m = m, .a = a, .n_prefix = n_prompt < PREFIX_IDS ? n_prompt : PREFIX_IDS};
     /* at most one token per free position, plus the one sampled when full */
-    size_t max_gen = (size_t)a->n_predict, room = (size_t)(rt_n_ctx(rt) - n_prompt) + 1;
+    size_t max_gen = (size_t)a->n_predict, room = (size_t)(rf_session_n_ctx(rt) - n_prompt) + 1;
     st.ids = malloc((st.n_prefix + (max_gen < room ? max_gen : room)) * sizeof *st.ids);
     if (!logits || !st.ids) {
         s = rf_fail(err, RF_E_NOMEM, "out of memory for %u logits", n_vocab);
@@ -288,40 +285,39 @@ static rf_status generate(rt_session *rt, sampler *smp, const tok_vocab *v, cons
     memcpy(st.ids, prompt + n_prompt - st.n_prefix, st.n_prefix * sizeof *st.ids);
     st.n = st.n_prefix;
     if (!(a->print_ids && a->n_stop == 0) &&
-        (s = tok_decode(v, st.ids, st.n, 0, &st.base, &st.base_len, err)) != RF_OK)
+        (s = rf_detokenize(m, st.ids, st.n, 0, &st.base, &st.base_len, err)) != RF_OK)
         goto done;
 
     for (size_t i = 0; i < n_prompt; i++)
-        sampler_accept(smp, prompt[i]);
+        rf_sampler_accept(smp, prompt[i]);
     /* plain greedy decoding picks on the device: one id comes back, not the
      * logits (the padding rows of a head wider than the vocabulary would need
      * masking first, so those take the host path) */
-    const sampler_params *sp = &a->sp;
+    const rf_sampler_params *sp = &a->sp;
     bool on_device = sp->temperature <= 0 && sp->repeat_penalty == 1.0f && sp->presence_penalty == 0.0f &&
-                     sp->frequency_penalty == 0.0f && n_vocab == tok_vocab_n_tokens(v);
+                     sp->frequency_penalty == 0.0f && n_vocab == n_tokens;
     int32_t next = 0;
     double t0 = cli_now();
-    if ((s = on_device ? rt_eval_greedy(rt, prompt, (uint32_t)n_prompt, &next, err)
-                       : rt_eval(rt, prompt, (uint32_t)n_prompt, logits, err)) != RF_OK)
+    if ((s = on_device ? rf_session_eval_greedy(rt, 0, prompt, n_prompt, &next, err)
+                       : rf_session_eval(rt, 0, prompt, n_prompt, logits, err)) != RF_OK)
         goto done;
     rs->t_prefill = cli_now() - t0;
     rs->why = "n";
     for (long long i = 0; i < a->n_predict; i++) {
         int32_t tok = next;
         if (on_device) {
-            sampler_accept(smp, tok);
+            rf_sampler_accept(smp, tok);
         } else {
-            for (uint32_t k = tok_vocab_n_tokens(v); k < n_vocab; k++)
+            for (uint32_t k = n_tokens; k < n_vocab; k++)
                 logits[k] = -INFINITY; /* padding rows of the output head: no token to print */
-            tok = sampler_sample(smp, logits);
+            tok = rf_sampler_sample(smp, logits);
         }
-        if (tok_vocab_is_eog(v, tok)) {
+        if (rf_token_is_eog(m, tok)) {
             rs->why = "eog";
             break;
         }
-        if ((uint32_t)tok >= tok_vocab_n_tokens(v)) {
-            s = rf_fail(err, RF_E_FORMAT, "sampled id %d has no token in the vocabulary of %u", tok,
-                        tok_vocab_n_tokens(v));
+        if ((uint32_t)tok >= n_tokens) {
+            s = rf_fail(err, RF_E_FORMAT, "sampled id %d has no token in the vocabulary of %u", tok, n_tokens);
             goto done;
         }
         st.ids[st.n++] = tok;
@@ -342,12 +338,13 @@ static rf_status generate(rt_session *rt, sampler *smp, const tok_vocab *v, cons
         }
         if (i + 1 == a->n_predict)
             break;
-        if (rt_n_past(rt) >= rt_n_ctx(rt)) {
+        if (rf_session_n_past(rt, 0) >= rf_session_n_ctx(rt)) {
             rs->why = "ctx";
             break;
         }
         t0 = cli_now();
-        if ((s = on_device ? rt_eval_greedy(rt, &tok, 1, &next, err) : rt_eval(rt, &tok, 1, logits, err)) != RF_OK)
+        if ((s = on_device ? rf_session_eval_greedy(rt, 0, &tok, 1, &next, err)
+                           : rf_session_eval(rt, 0, &tok, 1, logits, err)) != RF_OK)
             goto done;
         rs->t_decode += cli_now() - t0;
         rs->n_decode_evals++;
@@ -370,10 +367,9 @@ int cmd_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* `run ... | head`: a write error ends generation, not a signal */
 
     rf_error err = {0};
-    gguf_file *f = NULL;
-    tok_vocab *v = NULL;
-    rt_session *rt = NULL;
-    sampler *smp = NULL;
+    rf_model *m = NULL;
+    rf_session *rt = NULL;
+    rf_sampler *smp = NULL;
     int32_t *prompt = NULL;
     size_t n_prompt = 0;
     rf_model_info info;
@@ -381,22 +377,15 @@ int cmd_run(int argc, char **argv)
 
     if (a.prompt_ids && (rc = cli_ids("run", "--prompt-ids", a.prompt_ids, &prompt, &n_prompt)))
         return rc;
-    if (gguf_open(a.path, &f, &err) != RF_OK || tok_vocab_load(f, &v, &err) != RF_OK ||
-        info_describe(f, &info, &err) != RF_OK)
+    if (rf_model_open(a.path, &m, &err) != RF_OK || rf_model_load_tokenizer(m, &err) != RF_OK ||
+        rf_model_get_info(m, &info, &err) != RF_OK)
         goto fail;
-    if (a.prompt) {
-        tok_ids ids = {0};
-        if (tok_encode(v, a.prompt, strlen(a.prompt), TOK_ADD_SPECIAL, &ids, &err) != RF_OK) {
-            tok_ids_free(&ids);
-            goto fail;
-        }
-        prompt = ids.ids;
-        n_prompt = ids.n;
-    }
+    if (a.prompt && rf_tokenize(m, a.prompt, strlen(a.prompt), RF_TOK_ADD_SPECIAL, &prompt, &n_prompt, &err) != RF_OK)
+        goto fail;
     for (size_t i = 0; i < n_prompt; i++)
-        if ((uint32_t)prompt[i] >= tok_vocab_n_tokens(v)) {
+        if ((uint32_t)prompt[i] >= rf_vocab_size(m)) {
             rc = cli_usage_error("run: --prompt-ids: id %d (at %zu) is outside the vocabulary of %u", prompt[i], i,
-                                 tok_vocab_n_tokens(v));
+                                 rf_vocab_size(m));
             goto out;
         }
     if (n_prompt == 0) {
@@ -404,31 +393,33 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     cli_ui ui;
-    rt_options ro = {.backend = a.backend,
-                     .n_threads = (int)a.threads,
-                     .plan = a.plan,
-                     .cache_dir = a.cache,
-                     .no_graph = a.no_graph, .kv_f16 = a.kv_f16,
-                     .n_batch = (uint32_t)a.ubatch};
-    cli_compile_callbacks(&ro, &ui);
+    rf_session_options so = {.backend = a.backend,
+                             .n_threads = (int)a.threads,
+                             .plan = a.plan,
+                             .cache_dir = a.cache,
+                             .no_graph = a.no_graph,
+                             .kv_f16 = a.kv_f16,
+                             .n_ubatch = (uint32_t)a.ubatch};
+    cli_session_callbacks(&so, &ui);
     if (a.ctx > 0)
-        ro.n_ctx = (uint32_t)a.ctx;
+        so.n_ctx = (uint32_t)a.ctx;
     else if (info.context_length)
-        ro.n_ctx = info.context_length < DEFAULT_CTX ? info.context_length : DEFAULT_CTX;
-    if (ro.n_ctx && n_prompt >= ro.n_ctx) {
+        so.n_ctx = info.context_length < DEFAULT_CTX ? info.context_length : DEFAULT_CTX;
+    if (so.n_ctx && n_prompt >= so.n_ctx) {
         rc = cli_usage_error("run: the prompt's %zu tokens leave no room in a context of %u (--ctx)", n_prompt,
-                             ro.n_ctx);
+                             so.n_ctx);
         goto out;
     }
-    if (rt_session_open(f, &ro, &rt, &err) != RF_OK || sampler_new(&a.sp, rt_n_vocab(rt), &smp, &err) != RF_OK)
+    if (rf_session_open(m, &so, &rt, &err) != RF_OK ||
+        rf_sampler_new(&a.sp, rf_session_n_vocab(rt), &smp, &err) != RF_OK)
         goto fail;
-    if (n_prompt >= rt_n_ctx(rt)) {
+    if (n_prompt >= rf_session_n_ctx(rt)) {
         rc = cli_usage_error("run: the prompt's %zu tokens leave no room in a context of %u (--ctx)", n_prompt,
-                             rt_n_ctx(rt));
+                             rf_session_n_ctx(rt));
         goto out;
     }
     rs.n_prompt = n_prompt;
-    if (generate(rt, smp, v, &a, prompt, n_prompt, &rs, &err) != RF_OK) {
+    if (generate(rt, smp, m, &a, prompt, n_prompt, &rs, &err) != RF_OK) {
         fputc('\n', stdout);
         fflush(stdout);
         goto fail;
@@ -441,17 +432,16 @@ int cmd_run(int argc, char **argv)
     }
     fprintf(stderr, "prompt %zu tokens, %.2f tok/s | generated %zu tokens, %.2f tok/s | stop: %s | %s, seed %llu\n",
             rs.n_prompt, rs.t_prefill > 0 ? (double)rs.n_prompt / rs.t_prefill : 0.0, rs.n_gen,
-            rs.t_decode > 0 ? (double)rs.n_decode_evals / rs.t_decode : 0.0, rs.why, rt_backend_name(rt),
-            (unsigned long long)sampler_seed(smp));
+            rs.t_decode > 0 ? (double)rs.n_decode_evals / rs.t_decode : 0.0, rs.why, rf_session_backend(rt),
+            (unsigned long long)rf_sampler_seed(smp));
     rc = 0;
     goto out;
 fail:
     rc = cli_error(&err);
 out:
-    sampler_free(smp);
-    rt_session_close(rt);
+    rf_sampler_free(smp);
+    rf_session_close(rt);
     free(prompt);
-    tok_vocab_free(v);
-    gguf_close(f);
+    rf_model_close(m);
     return rc;
 }

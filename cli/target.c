@@ -94,10 +94,17 @@ void cli_warn(void *ctx, const char *msg)
     fprintf(stderr, "rocmforge: warning: %s\n", msg);
 }
 
-void cli_compile_callbacks(rt_options *o, cli_ui *u)
+void cli_session_callbacks(rf_session_options *o, cli_ui *u)
 {
     cli_ui_init(u);
     o->progress = cli_progress;
     o->warn = cli_warn;
     o->cb_ctx = u;
+}
+
+void cli_compile_callbacks(rt_options *o, cli_ui *u)
+{
+    rf_session_options so = {0};
+    cli_session_callbacks(&so, u);
+    o->progress = so.progress, o->warn = so.warn, o->cb_ctx = so.cb_ctx;
 }

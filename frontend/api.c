@@ -55,6 +55,8 @@ static rf_status need_vocab(rf_model *m, rf_error *err)
     return tok_vocab_load(m->gguf, &m->vocab, err);
 }
 
+rf_status rf_model_load_tokenizer(rf_model *m, rf_error *err) { return need_vocab(m, err); }
+
 const gguf_file *rf_model_file(const rf_model *m) { return m->gguf; }
 
 rf_status rf_model_vocab(rf_model *m, const tok_vocab **out, rf_error *err)

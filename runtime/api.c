@@ -27,7 +27,12 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
                      .kv_positions = o.kv_positions,
                      .n_batch = o.n_ubatch,
                      .kv_f16 = o.kv_f16,
-                     .cache_dir = o.cache_dir};
+                     .cache_dir = o.cache_dir,
+                     .plan = o.plan,
+                     .no_graph = o.no_graph,
+                     .progress = o.progress,
+                     .warn = o.warn,
+                     .cb_ctx = o.cb_ctx};
     rf_session *s = calloc(1, sizeof *s);
     if (!s)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
@@ -57,6 +62,14 @@ rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_
     if (n > UINT32_MAX)
         return rf_fail(err, RF_E_ARG, "%zu tokens in one call", n);
     return rt_eval_seq(s->rt, seq, ids, (uint32_t)n, logits ? logits : s->scratch, err);
+}
+
+rf_status rf_session_eval_greedy(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, int32_t *next,
+                                 rf_error *err)
+{
+    if (n > UINT32_MAX)
+        return rf_fail(err, RF_E_ARG, "%zu tokens in one call", n);
+    return rt_eval_seq_greedy(s->rt, seq, ids, (uint32_t)n, next, err);
 }
 
 rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids,

@@ -71,6 +71,10 @@ rf_status rt_eval(rt_session *s, const int32_t *tokens, uint32_t n, float *logit
  * (the lowest id among equals); a GPU computes it on the device. */
 rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32_t *next, rf_error *err);
 
+/* As rt_eval_greedy, for sequence seq (< rt_n_seq). */
+rf_status rt_eval_seq_greedy(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, int32_t *next,
+                             rf_error *err);
+
 /* As rt_eval, for sequence seq (< rt_n_seq). */
 rf_status rt_eval_seq(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, float *logits,
                       rf_error *err);

@@ -378,3 +378,4 @@ void rf_sampler_free(rf_sampler *s) { sampler_free(s); }
 int32_t rf_sampler_sample(rf_sampler *s, float *logits) { return sampler_sample(s, logits); }
 void rf_sampler_accept(rf_sampler *s, int32_t id) { sampler_accept(s, id); }
 void rf_sampler_reset(rf_sampler *s) { sampler_reset(s); }
+uint64_t rf_sampler_seed(const rf_sampler *s) { return sampler_seed(s); }

@@ -311,6 +311,12 @@ rf_status rt_eval_greedy(rt_session *s, const int32_t *tokens, uint32_t n, int32
     return eval_steps(s, 0, tokens, n, NULL, next, err);
 }
 
+rf_status rt_eval_seq_greedy(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, int32_t *next,
+                             rf_error *err)
+{
+    return eval_steps(s, seq, tokens, n, NULL, next, err);
+}
+
 /* rt_step with a batch graph: rows checked, the sequences' blocks taken */
 static rf_status step_rows(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, const bool *want,
                            float *logits, rf_error *err)

@@ -62,8 +62,8 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
             if (s->opt.n_ctx && so.n_ctx > s->opt.n_ctx)
                 so.n_ctx = s->opt.n_ctx;
         }
-        if (st == RF_OK && !rf_vocab_size(s->model)) /* built now, before threads share it */
-            st = rf_fail(err, RF_E_FORMAT, "%s: the model's tokenizer cannot be loaded", model_path);
+        if (st == RF_OK) /* built now, before threads share it */
+            st = rf_model_load_tokenizer(s->model, err);
         if (st == RF_OK)
             st = rf_session_open(s->model, &so, &s->session, err);
     }

@@ -291,6 +291,7 @@ def main():
     srv.send_signal(signal.SIGTERM)
     check(srv.wait(timeout=30) == 0, "SIGTERM stops the server cleanly")
     small_cache()
+    queue_full()
     lines = "".join(log)
     check(re.search(r"POST /v1/completions 200 prompt=\d+ generated=16 first_token=[\d.]+s total=[\d.]+s", lines),
           "one log line a request, with its tokens and times")
@@ -323,6 +324,40 @@ def small_cache():
     check(len(made) == 2 and min(made) < 100, "two replies outgrowing the cache: both answered, one cut short: %r" % got)
     srv.send_signal(signal.SIGTERM)
     check(srv.wait(timeout=30) == 0, "the small-cache server stops cleanly")
+
+
+def queue_full():
+    """One slot and its queue of 4 taken: 24 requests at once, each a reply of 200 tokens, get a
+    503 (an OpenAI error object and Retry-After) past the first five; every other one is answered
+    with its 200 tokens, and afterwards the server serves again."""
+    srv, port, _, _ = serve_util.start(BIN, MODEL, "--parallel", "1", "--backend", "cpu", "-t", "2")
+    got = [None] * 24
+    go = threading.Barrier(len(got))
+
+    def one(i):
+        req = urllib.request.Request("http://127.0.0.1:%d/v1/completions" % port, data=json.dumps(
+            {"prompt": PROMPTS[i % 4], "max_tokens": 200, "temperature": 0, "ignore_eos": True}).encode())
+        go.wait()
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                got[i] = (r.status, r.headers.get("Retry-After"), r.read().decode())
+        except urllib.error.HTTPError as e:
+            got[i] = (e.code, e.headers.get("Retry-After"), e.read().decode())
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(got))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    busy = [g for g in got if g and g[0] == 503]
+    done = [g for g in got if g and g[0] == 200]
+    check(len(busy) + len(done) == len(got) and len(done) >= 5 and busy,
+          "a full queue: 503s past the slot and its queue, 200s otherwise: %r" % [g and g[0] for g in got])
+    check(all(g[1] == "1" and json.loads(g[2])["error"]["type"] == "unavailable_error" for g in busy),
+          "each 503 says Retry-After: 1 with an error object: %r" % busy[:1])
+    check(all(json.loads(g[2])["usage"]["completion_tokens"] == 200 for g in done), "each 200 is a whole reply")
+    st, body = call(port, "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0}, key=None)
+    check(st == 200, "after the rush the server serves again: %r" % body[:200])
+    srv.send_signal(signal.SIGTERM)
+    check(srv.wait(timeout=30) == 0, "the one-slot server stops cleanly")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,11 @@ enum {
 rf_status rf_detokenize(rf_model *m, const int32_t *ids, size_t n_ids, unsigned flags,
                         char **text, size_t *len, rf_error *err);
 
-uint32_t rf_vocab_size(rf_model *m);
+uint32_t rf_vocab_size(rf_model *m); /* 0 when the tokenizer cannot be built */
+
+/* Builds the tokenizer now (the calls above build it on first use); the
+ * error says why it cannot be (a missing or malformed tokenizer key). */
+rf_status rf_model_load_tokenizer(rf_model *m, rf_error *err);
 
 /* Is id an end-of-generation token (EOS, EOT, EOM and their kin)? */
 bool rf_token_is_eog(rf_model *m, int32_t id);
@@ -146,6 +150,14 @@ typedef struct rf_session_options {
     uint32_t n_ubatch;     /* tokens a step: a longer prompt runs in chunks; 0: 512 */
     bool kv_f16;           /* the KV cache in f16 (as llama.cpp's default), else f32 */
     const char *cache_dir; /* the GPU's kernel cache; NULL: ~/.cache/rocmforge */
+    const char *plan;      /* GPU: a plan file (`rocmforge compile`) the build must match; NULL: none */
+    bool no_graph;         /* GPU: launch decode steps kernel by kernel, not as a captured graph */
+    /* called while a GPU session builds its kernels (done of total), and
+     * with a notice the caller may show (a cache it could not use, "auto"
+     * running on the CPU); either may be NULL */
+    void (*progress)(void *ctx, uint32_t done, uint32_t total);
+    void (*warn)(void *ctx, const char *msg);
+    void *cb_ctx;
 } rf_session_options;
 
 /* Plans the model for the backend (a GPU builds its kernels through the
@@ -158,6 +170,11 @@ void rf_session_close(rf_session *s);
  * the session knows (the sequence keeps its positions). */
 rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, float *logits,
                           rf_error *err);
+/* As rf_session_eval, but only the id of the last token's largest logit
+ * comes back (the lowest id among equals): greedy decoding, and a GPU
+ * picks it on the device instead of copying the logits back. */
+rf_status rf_session_eval_greedy(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, int32_t *next,
+                                 rf_error *err);
 /* One step that feeds ids[i] to sequence seq[i] for n distinct sequences;
  * logits receives n rows of n_vocab, row i sequence seq[i]'s. */
 rf_status rf_session_decode_batch(rf_session *s, size_t n, const uint32_t *seq, const int32_t *ids,
@@ -213,6 +230,7 @@ void rf_sampler_free(rf_sampler *s);
 int32_t rf_sampler_sample(rf_sampler *s, float *logits);
 void rf_sampler_accept(rf_sampler *s, int32_t id); /* record without sampling (the prompt) */
 void rf_sampler_reset(rf_sampler *s);              /* no history, the seed from the start */
+uint64_t rf_sampler_seed(const rf_sampler *s);     /* the seed it draws with (RF_SEED_RANDOM: the one drawn) */
 
 #ifdef __cplusplus
 }

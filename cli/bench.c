@@ -4,11 +4,11 @@
  *
  * Prefill and decode speed, measured the way llama-bench measures them: a
  * prompt of p token ids (random but valid, from a fixed seed, so every run
- * and every build sees the same ids) evaluated in one rt_eval call, then n
+ * and every build sees the same ids) evaluated in one rf_session_eval call, then n
  * single-token steps, each feeding back the argmax of the last logits. The
- * two phases are timed separately; a run of R repetitions (rt_reset between)
+ * two phases are timed separately; a run of R repetitions (every sequence forgotten between)
  * reports the best of each, which is the least disturbed by whatever else
- * the machine was doing. Only rt_eval is inside the timers; the argmax and
+ * the machine was doing. Only the evaluations are inside the timers; the argmax and
  * bookkeeping are not. One untimed pass (the prefill and one decode step)
  * comes first, as llama-bench's warm-up, unless --no-warmup.
  *
@@ -20,54 +20,55 @@
  * threads is the number asked for; 0 means the runtime's default. open_s is
  * the session's start (import, passes, and on a GPU: kernel build through
  * the cache, weight upload); the last three are for the GPU backend only.
- * Decode steps take the greedy path (rt_eval_greedy), so a GPU returns one
+ * Decode steps take the greedy path (rf_session_eval_greedy), so a GPU returns one
  * token id a step rather than the logits.
  *
  * --batch B (B > 1) measures B sequences in one session, as
- * llama-batched-bench does: each gets its own prompt of p ids (prefill: all
- * B prompts' tokens over their time), then n batched decode steps advance
+ * llama-batched-bench does: each gets its own prompt of p ids, read
+ * together in steps of up to B + ubatch rows (rf_session_step; prefill: all B
+ * prompts' tokens over their time), then n batched decode steps advance
  * all B by one token each (decode: B * n tokens over their time; the
  * argmax of each row feeds it back, outside the timer). --ubatch N plans
  * steps of N tokens (512): longer prompts run in chunks of N.
  *
- * With ROCMFORGE_PROFILE=1 in the environment (CPU backend) it also prints
- * to stderr, after the result, the time spent per kernel kind over every
- * timed rt_eval (the untimed warm-up is left out), split into prefill and
- * decode: where a step's time goes, for performance work.
+ * With --profile (ROCMFORGE_PROFILE=1) it also prints to stderr, after the
+ * result, the session's profile (rf_session_profile) over the timed
+ * repetitions (the untimed warm-up is left out), prefill and decode apart:
+ * the time per kind of kernel on the CPU, per kernel with the bytes moved
+ * on a GPU; where a step's time goes, for performance work. Built on the
+ * public API (rocmforge.h) alone.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "frontend/gguf.h"
-#include "runtime/cpu/ops.h"
-#include "codegen/cache.h"
-#include "runtime/runtime.h"
+#include "rocmforge/rocmforge.h"
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
     "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json]"
 
-/* The profile's totals; diff of two snapshots is one phase. */
-/* The GPU's per-kernel times (every step, warm-up included), the largest
- * first, with the bytes each kernel moved per second against the device's
- * copy bandwidth. */
-static void gpu_profile_print(const rt_gpu_profile *p)
+/* The session's profile (the timed repetitions: it is reset after the
+ * warm-up), prefill then decode, the largest entries first; a GPU's with
+ * the bytes each kernel moved a second against the device's copy
+ * bandwidth. wall: the timed seconds of each phase ([0] decode), or < 0. */
+static void profile_print(const rf_profile *p, const double wall[2])
 {
-    if (!p)
-        return;
-    fprintf(stderr, "profile gpu: device copy bandwidth %.0f GB/s (read + write); times between events around each "
-                    "launch, none synchronised, decode launch by launch\n", p->copy_gbs);
-    for (int f = 0; f < 2; f++) {
+    if (p->copy_gbs > 0)
+        fprintf(stderr, "profile gpu: device copy bandwidth %.0f GB/s (read + write); times between events around "
+                        "each launch, none synchronised, decode launch by launch\n", p->copy_gbs);
+    bool *shown = calloc(p->n ? p->n : 1, 1);
+    for (int f = 1; shown && f >= 0; f--) {
         double total = 0;
         for (uint32_t i = 0; i < p->n; i++)
             total += p->seconds[f][i];
-        fprintf(stderr, "profile gpu %s: %.3f s in launches\n", f ? "prefill" : "decode", total);
-        fprintf(stderr, "  %-48s %10s %6s %8s %9s %10s %7s %6s\n", "kernel", "time ms", "%", "calls", "us/call",
-                "MB/call", "GB/s", "% copy");
-        bool *shown = calloc(p->n, 1);
-        for (uint32_t r = 0; shown && r < p->n; r++) {
+        fprintf(stderr, "profile %s: %.3f s in kernels", f ? "prefill" : "decode", total);
+        fprintf(stderr, wall[f] >= 0 ? ", %.3f s timed\n" : "\n", wall[f]);
+        fprintf(stderr, "  %-48s %10s %6s %8s %9s", "kernel", "time ms", "%", "calls", "us/call");
+        fprintf(stderr, p->bytes[f] ? " %10s %7s %6s\n" : "\n", "MB/call", "GB/s", "% copy");
+        memset(shown, 0, p->n);
+        for (uint32_t r = 0; r < p->n; r++) {
             uint32_t best = UINT32_MAX;
             for (uint32_t i = 0; i < p->n; i++)
                 if (!shown[i] && p->calls[f][i] && (best == UINT32_MAX || p->seconds[f][i] > p->seconds[f][best]))
@@ -75,45 +76,25 @@ static void gpu_profile_print(const rt_gpu_profile *p)
             if (best == UINT32_MAX)
                 break;
             shown[best] = true;
-            double sec = p->seconds[f][best], calls = (double)p->calls[f][best], gbs = p->bytes[f][best] / sec / 1e9;
-            fprintf(stderr, "  %-48s %10.3f %5.1f%% %8llu %9.1f %10.2f %7.0f %5.0f%%\n", p->name[best], 1e3 * sec,
-                    total > 0 ? 100 * sec / total : 0, (unsigned long long)p->calls[f][best], 1e6 * sec / calls,
-                    p->bytes[f][best] / calls / 1e6, gbs, p->copy_gbs > 0 ? 100 * gbs / p->copy_gbs : 0);
-        }
-        free(shown);
-    }
-}
-
-static void profile_print(const cpu_profile *pp, const cpu_profile *pd, double pp_s, double tg_s)
-{
-    const cpu_profile *ph[2] = {pp, pd};
-    const char *name[2] = {"prefill", "decode"};
-    double wall[2] = {pp_s, tg_s};
-    for (int f = 0; f < 2; f++) {
-        double total = 0;
-        for (int k = 0; k <= IR_OP_COUNT; k++)
-            total += ph[f]->seconds[k];
-        fprintf(stderr, "profile %s: %.3f s in kernels, %.3f s timed\n", name[f], total, wall[f]);
-        for (int k = 0; k <= IR_OP_COUNT; k++) {
-            if (!ph[f]->calls[k])
-                continue;
-            fprintf(stderr, "  %-14s %9.3f ms %5.1f%% %8llu calls %8.1f us/call\n",
-                    k == IR_OP_COUNT ? "matmul(M>1)" : k == IR_OP_MATMUL ? "matmul(M=1)" : ir_op_name((ir_op)k),
-                    1e3 * ph[f]->seconds[k], total > 0 ? 100 * ph[f]->seconds[k] / total : 0,
-                    (unsigned long long)ph[f]->calls[k], 1e6 * ph[f]->seconds[k] / (double)ph[f]->calls[k]);
+            double sec = p->seconds[f][best], calls = (double)p->calls[f][best];
+            fprintf(stderr, "  %-48s %10.3f %5.1f%% %8llu %9.1f", p->name[best], 1e3 * sec,
+                    total > 0 ? 100 * sec / total : 0, (unsigned long long)p->calls[f][best], 1e6 * sec / calls);
+            if (p->bytes[f]) {
+                double gbs = p->bytes[f][best] / sec / 1e9;
+                fprintf(stderr, " %10.2f %7.0f %5.0f%%", p->bytes[f][best] / calls / 1e6, gbs,
+                        p->copy_gbs > 0 ? 100 * gbs / p->copy_gbs : 0);
+            }
+            fputc('\n', stderr);
         }
     }
+    free(shown);
 }
 
-static void profile_diff(cpu_profile *acc, const cpu_profile *now, cpu_profile *last)
+/* every sequence starts over */
+static void forget_all(rf_session *rt)
 {
-    if (!now)
-        return;
-    for (int k = 0; k <= IR_OP_COUNT; k++) {
-        acc->seconds[k] += now->seconds[k] - last->seconds[k];
-        acc->calls[k] += now->calls[k] - last->calls[k];
-    }
-    *last = *now;
+    for (uint32_t q = 0; q < rf_session_n_seq(rt); q++)
+        rf_session_forget(rt, q);
 }
 
 static int32_t argmax(const float *x, uint32_t n)
@@ -125,38 +106,67 @@ static int32_t argmax(const float *x, uint32_t n)
     return best;
 }
 
-/* --batch B: B prompts, one a sequence (the ids from b on), then n_gen
- * steps of all B; rates are tokens of all sequences a second. Returns 0, or
- * 1 with err set. */
-static int bench_batch(rt_session *rt, uint32_t B, const int32_t *ids, long long n_prompt, long long n_gen,
-                       long long depth, long long reps, bool warmup, float *logits, uint32_t *seqs, int32_t *toks,
-                       rf_error *err, double *best_pp, double *best_tg, double *mean_pp, double *mean_tg,
-                       double *pp_s, double *tg_s)
+/* All B prompts (sequence b's: the n ids from b on), in steps of up to
+ * cap rows as llama-batched-bench decodes them: the sequences one after
+ * another, each prompt's last row with logits (row b of logits). */
+static rf_status prefill_all(rf_session *rt, uint32_t B, const int32_t *ids, uint32_t n, uint32_t cap, float *logits,
+                             uint32_t *rs, int32_t *rt_ids, bool *want, rf_error *err)
 {
-    uint32_t nv = rt_n_vocab(rt);
+    uint32_t nv = rf_session_n_vocab(rt), rows = 0, outs = 0, done = 0; /* done: sequences whose logits are in */
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t i = 0; i < n; i++) {
+            rs[rows] = b, rt_ids[rows] = ids[b + i], want[rows++] = i + 1 == n;
+            outs += i + 1 == n;
+            if (rows == cap || (b + 1 == B && i + 1 == n)) {
+                rf_status st = rf_session_step(rt, rows, rs, rt_ids, want, logits + (size_t)done * nv, err);
+                if (st != RF_OK)
+                    return st;
+                done += outs;
+                rows = outs = 0;
+            }
+        }
+    return RF_OK;
+}
+
+/* --batch B: B prompts, one a sequence (the ids from b on), read together
+ * in steps of the sequences and the ubatch, then n_gen steps of all B; rates
+ * are tokens of all sequences a second. Returns 0, or 1 with err set. */
+static int bench_batch(rf_session *rt, uint32_t B, uint32_t cap, const int32_t *ids, long long n_prompt,
+                       long long n_gen, long long depth, long long reps, bool warmup, float *logits, uint32_t *seqs,
+                       int32_t *toks, rf_error *err, double *best_pp, double *best_tg, double *mean_pp,
+                       double *mean_tg, double *pp_s, double *tg_s)
+{
+    uint32_t nv = rf_session_n_vocab(rt);
+    uint32_t *rs = malloc(cap * sizeof *rs);
+    int32_t *rt_ids = malloc(cap * sizeof *rt_ids);
+    bool *want = malloc(cap * sizeof *want);
+    int rc = !rs || !rt_ids || !want;
+    if (rc)
+        *err = (rf_error){.status = RF_E_NOMEM, .msg = "bench: out of memory"};
     for (uint32_t b = 0; b < B; b++)
         seqs[b] = b;
-    for (long long r = -(long long)warmup; r < reps; r++) { /* r = -1: the untimed warm-up */
-        rt_reset(rt);
-        for (uint32_t b = 0; b < B && depth > 0; b++)
-            if (rt_eval_seq(rt, b, ids + b, (uint32_t)depth, logits, err) != RF_OK)
-                return 1;
+    for (long long r = -(long long)warmup; r < reps && !rc; r++) { /* r = -1: the untimed warm-up */
+        forget_all(rt);
+        if (r == 0)
+            rf_session_profile_reset(rt); /* the timed repetitions only */
+        if (depth > 0 && (rc = prefill_all(rt, B, ids, (uint32_t)depth, cap, logits, rs, rt_ids, want, err) != RF_OK))
+            break;
         double t0 = cli_now();
-        for (uint32_t b = 0; b < B; b++) {
-            if (n_prompt > 0 && rt_eval_seq(rt, b, ids + b, (uint32_t)n_prompt, logits + (size_t)b * nv, err) != RF_OK)
-                return 1;
-            toks[b] = argmax(logits + (size_t)b * nv, nv);
-        }
+        if (n_prompt > 0 &&
+            (rc = prefill_all(rt, B, ids, (uint32_t)n_prompt, cap, logits, rs, rt_ids, want, err) != RF_OK))
+            break;
         double tp = cli_now() - t0, tg = 0;
-        for (long long i = 0; i < (r < 0 ? 1 : n_gen); i++) {
+        for (uint32_t b = 0; b < B; b++)
+            toks[b] = argmax(logits + (size_t)b * nv, nv);
+        for (long long i = 0; i < (r < 0 ? 1 : n_gen) && !rc; i++) {
             t0 = cli_now();
-            if (rt_decode_batch(rt, B, seqs, toks, logits, err) != RF_OK)
-                return 1;
+            if ((rc = rf_session_decode_batch(rt, B, seqs, toks, logits, err) != RF_OK))
+                break;
             tg += cli_now() - t0;
             for (uint32_t b = 0; b < B; b++)
                 toks[b] = argmax(logits + (size_t)b * nv, nv);
         }
-        if (r < 0)
+        if (r < 0 || rc)
             continue;
         double rp = (double)B * (double)n_prompt / tp, rg = (double)B * (double)n_gen / tg;
         if (n_prompt > 0) {
@@ -170,7 +180,10 @@ static int bench_batch(rt_session *rt, uint32_t B, const int32_t *ids, long long
                 *best_tg = rg, *tg_s = tg;
         }
     }
-    return 0;
+    free(rs);
+    free(rt_ids);
+    free(want);
+    return rc;
 }
 
 int cmd_bench(int argc, char **argv)
@@ -244,26 +257,26 @@ int cmd_bench(int argc, char **argv)
                                n_gen, ctx);
 
     rf_error err = {0};
-    gguf_file *f = NULL;
-    rt_session *rt = NULL;
+    rf_model *m = NULL;
+    rf_session *rt = NULL;
     int32_t *ids = NULL, *toks = NULL;
     uint32_t *seqs = NULL;
     float *logits = NULL;
     cli_ui ui;
-    rt_options ro = {.backend = backend,
-                     .n_threads = (int)threads,
-                     .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need,
-                     .n_batch = (uint32_t)ubatch,
-                     .n_seq = (uint32_t)batch};
-    ro.cache_dir = cache_dir;
-    ro.no_graph = no_graph;
-    ro.kv_f16 = kv_f16;
-    cli_compile_callbacks(&ro, &ui);
+    rf_session_options so = {.backend = backend,
+                             .n_threads = (int)threads,
+                             .n_ctx = ctx ? (uint32_t)ctx : need < 256 ? 256 : (uint32_t)need,
+                             .n_ubatch = (uint32_t)ubatch,
+                             .n_seq = (uint32_t)batch,
+                             .cache_dir = cache_dir,
+                             .no_graph = no_graph,
+                             .kv_f16 = kv_f16};
+    cli_session_callbacks(&so, &ui);
     double t_open = cli_now();
-    if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)
+    if (rf_model_open(path, &m, &err) != RF_OK || rf_session_open(m, &so, &rt, &err) != RF_OK)
         goto fail;
     t_open = cli_now() - t_open;
-    uint32_t n_vocab = rt_n_vocab(rt);
+    uint32_t n_vocab = rf_session_n_vocab(rt);
     /* sequence b's prompt: the ids from b on */
     long long n_ids = (depth > n_prompt ? depth : n_prompt) + batch;
     ids = malloc((size_t)n_ids * sizeof *ids);
@@ -283,11 +296,9 @@ int cmd_bench(int argc, char **argv)
         ids[i] = (int32_t)((st * UINT64_C(2685821657736338717)) >> 33) % (int32_t)n_vocab;
     }
 
-    /* the CPU's per-kernel profile: the single-sequence run's (--batch leaves it out) */
-    const cpu_profile *prof = batch > 1 ? NULL : cpu_session_profile(rt);
-    cpu_profile prof_pp = {0}, prof_tg = {0}, prof_last = prof ? *prof : (cpu_profile){0};
     if (batch > 1) {
-        rc = bench_batch(rt, (uint32_t)batch, ids, n_prompt, n_gen, depth, reps, warmup, logits, seqs, toks, &err,
+        uint32_t cap = (uint32_t)batch + (ubatch ? (uint32_t)ubatch : 512); /* a step's rows */
+        rc = bench_batch(rt, (uint32_t)batch, cap, ids, n_prompt, n_gen, depth, reps, warmup, logits, seqs, toks, &err,
                          &best_pp, &best_tg, &mean_pp, &mean_tg, &pp_s, &tg_s);
         if (rc)
             goto fail;
@@ -295,25 +306,24 @@ int cmd_bench(int argc, char **argv)
     }
     if (warmup && n_prompt > 0) { /* fault the weights in, spin the threads up */
         int32_t tok = ids[0];
-        if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK ||
-            (n_gen > 0 && rt_eval(rt, &tok, 1, logits, &err) != RF_OK))
+        if (rf_session_eval(rt, 0, ids, (size_t)n_prompt, logits, &err) != RF_OK ||
+            (n_gen > 0 && rf_session_eval(rt, 0, &tok, 1, logits, &err) != RF_OK))
             goto fail;
     }
+    rf_session_profile_reset(rt); /* the timed repetitions only */
     for (long long r = 0; r < reps; r++) {
-        rt_reset(rt);
+        forget_all(rt);
         if (depth > 0) { /* context before the timed part, untimed (llama-bench -d) */
-            if (rt_eval(rt, ids, (uint32_t)depth, logits, &err) != RF_OK)
+            if (rf_session_eval(rt, 0, ids, (size_t)depth, logits, &err) != RF_OK)
                 goto fail;
-            profile_diff(&prof_pp, prof, &prof_last);
         }
         if (n_prompt > 0) {
             double t0 = cli_now();
-            if (rt_eval(rt, ids, (uint32_t)n_prompt, logits, &err) != RF_OK)
+            if (rf_session_eval(rt, 0, ids, (size_t)n_prompt, logits, &err) != RF_OK)
                 goto fail;
             double t = cli_now() - t0;
             sum_pp += t;
             mean_pp += (double)n_prompt / t / (double)reps;
-            profile_diff(&prof_pp, prof, &prof_last);
             if (!best_pp || (double)n_prompt / t > best_pp) {
                 best_pp = (double)n_prompt / t;
                 pp_s = t;
@@ -323,14 +333,13 @@ int cmd_bench(int argc, char **argv)
         int32_t tok = argmax(logits, n_vocab);
         for (long long i = 0; i < n_gen; i++) {
             double t0 = cli_now();
-            if (rt_eval_greedy(rt, &tok, 1, &tok, &err) != RF_OK)
+            if (rf_session_eval_greedy(rt, 0, &tok, 1, &tok, &err) != RF_OK)
                 goto fail;
             t += cli_now() - t0;
         }
         sum_tg += t;
         if (n_gen > 0)
             mean_tg += (double)n_gen / t / (double)reps;
-        profile_diff(&prof_tg, prof, &prof_last);
         if (n_gen > 0 && (!best_tg || (double)n_gen / t > best_tg)) {
             best_tg = (double)n_gen / t;
             tg_s = t;
@@ -342,18 +351,18 @@ report:
         printf("{\"model\":");
         cli_json_string(path, stdout);
         printf(",\"backend\":");
-        cli_json_string(rt_backend_name(rt), stdout);
+        cli_json_string(rf_session_backend(rt), stdout);
         printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"depth\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
                "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_tok_s_mean\":%.3f,\"decode_tok_s_mean\":%.3f,"
                "\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f,\"no_graph\":%s,\"batch\":%lld",
-               threads, n_prompt, n_gen, depth, reps, rt_n_ctx(rt), best_pp, best_tg, mean_pp, mean_tg, pp_s, tg_s,
+               threads, n_prompt, n_gen, depth, reps, rf_session_n_ctx(rt), best_pp, best_tg, mean_pp, mean_tg, pp_s, tg_s,
                t_open, no_graph ? "true" : "false", batch);
-        const cg_build_stats *bs = rt_gpu_build_stats(rt);
-        if (bs) {
+        rf_build_stats bs;
+        if (rf_session_build_stats(rt, &bs)) {
             printf(",\"device\":");
-            cli_json_string(rt_gpu_device_name(rt), stdout);
-            printf(",\"kernels_compiled\":%u,\"kernels_cached\":%u,\"compile_s\":%.3f", bs->compiled, bs->cached,
-                   bs->seconds);
+            cli_json_string(rf_session_device(rt), stdout);
+            printf(",\"kernels_compiled\":%u,\"kernels_cached\":%u,\"compile_s\":%.3f", bs.compiled, bs.cached,
+                   bs.seconds);
         }
         printf("}\n");
     } else {
@@ -365,13 +374,13 @@ report:
             snprintf(th, sizeof th, "%lld", threads);
         else
             strcpy(th, "auto");
-        printf("%-40s %-8s %7s %5lld %8lld %14.2f %6lld %13.2f\n", name, rt_backend_name(rt), th, batch, n_prompt,
+        printf("%-40s %-8s %7s %5lld %8lld %14.2f %6lld %13.2f\n", name, rf_session_backend(rt), th, batch, n_prompt,
                best_pp, n_gen, best_tg);
     }
     rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-    if (prof)
-        profile_print(&prof_pp, &prof_tg, sum_pp, sum_tg);
-    gpu_profile_print(rt_gpu_session_profile(rt));
+    rf_profile prof;
+    if (rf_session_profile(rt, &prof))
+        profile_print(&prof, (const double[2]){batch > 1 ? -1 : sum_tg, batch > 1 ? -1 : sum_pp});
     goto out;
 fail:
     rc = cli_error(&err);
@@ -380,7 +389,7 @@ out:
     free(toks);
     free(seqs);
     free(logits);
-    rt_session_close(rt);
-    gguf_close(f);
+    rf_session_close(rt);
+    rf_model_close(m);
     return rc;
 }

@@ -20,8 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "frontend/gguf.h"
-#include "runtime/runtime.h"
+#include "rocmforge/rocmforge.h"
 
 #define LOGITS_USAGE \
     "usage: rocmforge logits MODEL --tokens \"ID ID ...\" --out FILE [--backend cpu|gpu|auto] [--threads N] [--ctx N]"
@@ -99,18 +98,18 @@ int cmd_logits(int argc, char **argv)
     }
 
     rf_error err = {0};
-    gguf_file *f = NULL;
-    rt_session *rt = NULL;
+    rf_model *m = NULL;
+    rf_session *rt = NULL;
     float *logits = NULL;
     char *tmp = NULL;
     FILE *out = NULL;
-    rt_options ro = {.backend = backend,
-                     .n_threads = (int)threads,
-                     .n_ctx = ctx ? (uint32_t)ctx : n < 256 ? 256 : (uint32_t)n,
-                     .all_logits = true};
-    if (gguf_open(path, &f, &err) != RF_OK || rt_session_open(f, &ro, &rt, &err) != RF_OK)
+    rf_session_options so = {.backend = backend,
+                             .n_threads = (int)threads,
+                             .n_ctx = ctx ? (uint32_t)ctx : n < 256 ? 256 : (uint32_t)n,
+                             .all_logits = true};
+    if (rf_model_open(path, &m, &err) != RF_OK || rf_session_open(m, &so, &rt, &err) != RF_OK)
         goto fail;
-    size_t n_vocab = rt_n_vocab(rt);
+    size_t n_vocab = rf_session_n_vocab(rt);
     if (n_vocab && n > SIZE_MAX / sizeof(float) / n_vocab) {
         rc = cli_usage_error("logits: %zu x %zu logits are too many", n, n_vocab);
         goto out;
@@ -121,7 +120,7 @@ int cmd_logits(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (rt_eval(rt, ids, (uint32_t)n, logits, &err) != RF_OK)
+    if (rf_session_eval(rt, 0, ids, n, logits, &err) != RF_OK)
         goto fail;
 
     size_t tl = strlen(out_path) + 32;
@@ -159,8 +158,8 @@ fail:
 out:
     free(tmp);
     free(logits);
-    rt_session_close(rt);
-    gguf_close(f);
+    rf_session_close(rt);
+    rf_model_close(m);
     free(ids);
     return rc;
 }

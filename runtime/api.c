@@ -7,13 +7,15 @@
  */
 #include <stdlib.h>
 
+#include "codegen/cache.h"
 #include "frontend/model.h"
 #include "runtime/runtime.h"
 #include "support/error.h"
 
 struct rf_session {
     rt_session *rt;
-    float *scratch; /* (n_vocab) logits nobody asked for */
+    float *scratch; /* (scratch_rows x n_vocab) logits nobody asked for */
+    uint32_t scratch_rows;
 };
 
 rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session **out, rf_error *err)
@@ -30,6 +32,7 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
                      .cache_dir = o.cache_dir,
                      .plan = o.plan,
                      .no_graph = o.no_graph,
+                     .all_logits = o.all_logits,
                      .progress = o.progress,
                      .warn = o.warn,
                      .cb_ctx = o.cb_ctx};
@@ -37,7 +40,8 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
     if (!s)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     rf_status st = rt_session_open(rf_model_file(m), &ro, &s->rt, err);
-    if (st == RF_OK && !(s->scratch = malloc(rt_n_vocab(s->rt) * sizeof *s->scratch)))
+    s->scratch_rows = o.all_logits ? (o.n_ubatch ? o.n_ubatch : 512) : 1; /* what a step writes, at most */
+    if (st == RF_OK && !(s->scratch = malloc((size_t)s->scratch_rows * rt_n_vocab(s->rt) * sizeof *s->scratch)))
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
     if (st != RF_OK) {
         rf_session_close(s);
@@ -61,7 +65,14 @@ rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_
 {
     if (n > UINT32_MAX)
         return rf_fail(err, RF_E_ARG, "%zu tokens in one call", n);
-    return rt_eval_seq(s->rt, seq, ids, (uint32_t)n, logits ? logits : s->scratch, err);
+    if (logits || n <= s->scratch_rows)
+        return rt_eval_seq(s->rt, seq, ids, (uint32_t)n, logits ? logits : s->scratch, err);
+    /* every row's logits, and nowhere to put them: in pieces the scratch holds */
+    rf_status st = RF_OK;
+    for (size_t done = 0; done < n && st == RF_OK; done += s->scratch_rows)
+        st = rt_eval_seq(s->rt, seq, ids + done, (uint32_t)(n - done < s->scratch_rows ? n - done : s->scratch_rows),
+                         s->scratch, err);
+    return st;
 }
 
 rf_status rf_session_eval_greedy(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, int32_t *next,
@@ -102,3 +113,28 @@ uint32_t rf_session_n_seq(const rf_session *s) { return rt_n_seq(s->rt); }
 uint32_t rf_session_n_vocab(const rf_session *s) { return rt_n_vocab(s->rt); }
 const char *rf_session_backend(const rf_session *s) { return rt_backend_name(s->rt); }
 const char *rf_session_fallback(const rf_session *s) { return rt_fallback_reason(s->rt); }
+
+const char *rf_session_device(const rf_session *s) { return rt_gpu_device_name(s->rt); }
+
+bool rf_session_build_stats(const rf_session *s, rf_build_stats *out)
+{
+    const cg_build_stats *b = rt_gpu_build_stats(s->rt);
+    if (b)
+        *out = (rf_build_stats){.compiled = b->compiled, .cached = b->cached, .seconds = b->seconds};
+    return b != NULL;
+}
+
+bool rf_session_profile(const rf_session *s, rf_profile *out)
+{
+    const rt_profile *p = rt_session_profile(s->rt);
+    if (p)
+        *out = (rf_profile){.n = p->n,
+                            .name = p->name,
+                            .seconds = {p->seconds[0], p->seconds[1]},
+                            .calls = {p->calls[0], p->calls[1]},
+                            .bytes = {p->bytes[0], p->bytes[1]},
+                            .copy_gbs = p->copy_gbs};
+    return p != NULL;
+}
+
+void rf_session_profile_reset(rf_session *s) { rt_profile_reset(s->rt); }

@@ -61,6 +61,8 @@ typedef struct rt_backend {
     rf_status (*eval_batch)(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err);
     void (*reset)(rt_session *s);
     void (*release)(rt_session *s);
+    /* the profile (ROCMFORGE_PROFILE), or NULL */
+    rt_profile *(*profile)(const rt_session *s);
 } rt_backend;
 
 /* Sizes with the step's symbols bound: T tokens, P past positions, O rows

@@ -123,20 +123,25 @@ const char *rt_fallback_reason(const rt_session *s);
 struct cg_build_stats;
 const struct cg_build_stats *rt_gpu_build_stats(const rt_session *s);
 const char *rt_gpu_device_name(const rt_session *s);
-/* With ROCMFORGE_PROFILE set when a GPU session opens: per kernel, [0]
- * decode steps (T = 1) and [1] the others, the time between the events
- * recorded before its launches and before the next launch (no launch is
- * synchronised; decode steps run launch by launch, not as a graph), and
- * the bytes its launches move: every weight, value and cache row it reads
- * or writes counted once (attention: the cache rows up to P + T). */
-typedef struct rt_gpu_profile {
-    uint32_t n;             /* kernels */
+/* With ROCMFORGE_PROFILE set when a session opens, where its steps' time
+ * goes, [0] in decode steps (one row, or a batch whose rows all want
+ * logits) and [1] in the others. A GPU
+ * session: per kernel, the time between the events recorded before its
+ * launches and before the next launch (no launch is synchronised; decode
+ * steps run launch by launch, not as a graph), and the bytes its launches
+ * move: every weight, value and cache row it reads or writes counted once
+ * (attention: the cache rows up to P + T). A CPU session: per kind of
+ * kernel (a group's first op; matmuls of one row and of several apart),
+ * the wall time of its launches, pool run included; no bytes. */
+typedef struct rt_profile {
+    uint32_t n;             /* kernels, or kinds */
     const char **name;      /* (n) */
     double *seconds[2];     /* (n) */
     uint64_t *calls[2];     /* (n) */
-    double *bytes[2];       /* (n) */
-    double copy_gbs;        /* the device's copy bandwidth, GB/s read + written, measured at open */
-} rt_gpu_profile;
-const rt_gpu_profile *rt_gpu_session_profile(const rt_session *s);
+    double *bytes[2];       /* (n), NULL on the CPU */
+    double copy_gbs;        /* a GPU's copy bandwidth, GB/s read + written, measured at open; 0 on the CPU */
+} rt_profile;
+const rt_profile *rt_session_profile(const rt_session *s); /* NULL: not profiling */
+void rt_profile_reset(rt_session *s);                      /* every count back to 0 */
 
 #endif

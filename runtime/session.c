@@ -422,6 +422,22 @@ rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const 
 
 const char *rt_fallback_reason(const rt_session *s) { return s->fallback[0] ? s->fallback : NULL; }
 
+const rt_profile *rt_session_profile(const rt_session *s)
+{
+    return s->backend && s->backend->profile ? s->backend->profile(s) : NULL;
+}
+
+void rt_profile_reset(rt_session *s)
+{
+    rt_profile *p = s->backend && s->backend->profile ? s->backend->profile(s) : NULL;
+    for (int f = 0; p && f < 2; f++) {
+        memset(p->seconds[f], 0, p->n * sizeof *p->seconds[f]);
+        memset(p->calls[f], 0, p->n * sizeof *p->calls[f]);
+        if (p->bytes[f])
+            memset(p->bytes[f], 0, p->n * sizeof *p->bytes[f]);
+    }
+}
+
 uint32_t rt_n_past(const rt_session *s) { return s->seq_past[0]; }
 uint32_t rt_seq_n_past(const rt_session *s, uint32_t seq) { return seq < s->n_seq ? s->seq_past[seq] : 0; }
 uint32_t rt_n_seq(const rt_session *s) { return s->n_seq; }

@@ -152,6 +152,7 @@ typedef struct rf_session_options {
     const char *cache_dir; /* the GPU's kernel cache; NULL: ~/.cache/rocmforge */
     const char *plan;      /* GPU: a plan file (`rocmforge compile`) the build must match; NULL: none */
     bool no_graph;         /* GPU: launch decode steps kernel by kernel, not as a captured graph */
+    bool all_logits;       /* rf_session_eval's logits get a row for every token fed, not the last one's */
     /* called while a GPU session builds its kernels (done of total), and
      * with a notice the caller may show (a cache it could not use, "auto"
      * running on the CPU); either may be NULL */
@@ -166,7 +167,7 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
 void rf_session_close(rf_session *s);
 
 /* Feeds ids[0..n) to sequence seq at its next positions; logits, unless
- * NULL, receives the last token's n_vocab logits. An error changes nothing
+ * NULL, receives the last token's n_vocab logits (all_logits: n rows). An error changes nothing
  * the session knows (the sequence keeps its positions). */
 rf_status rf_session_eval(rf_session *s, uint32_t seq, const int32_t *ids, size_t n, float *logits,
                           rf_error *err);
@@ -201,6 +202,32 @@ uint32_t rf_session_n_seq(const rf_session *s);
 uint32_t rf_session_n_vocab(const rf_session *s);
 const char *rf_session_backend(const rf_session *s);  /* "cpu" or "gpu" */
 const char *rf_session_fallback(const rf_session *s); /* why "auto" runs on the CPU, or NULL */
+const char *rf_session_device(const rf_session *s);   /* the GPU's name, or NULL on the CPU */
+
+/* A GPU session's kernel build: compiled now, or loaded from the cache. */
+typedef struct rf_build_stats {
+    uint32_t compiled, cached;
+    double seconds;
+} rf_build_stats;
+bool rf_session_build_stats(const rf_session *s, rf_build_stats *out); /* false on the CPU */
+
+/* With ROCMFORGE_PROFILE=1 in the environment when the session opens,
+ * where its time goes: [0] in decode steps (one token, or one for each of
+ * several sequences), [1] in the others. A GPU: per kernel, the time around its launches (none
+ * synchronised; decode steps launch by launch) and the bytes they move; the
+ * CPU: per kind of kernel (its group's first op, matmuls of one row and of
+ * more apart), wall time, no bytes. Pointers into the session, valid until
+ * it closes; the counts grow with every step. */
+typedef struct rf_profile {
+    uint32_t n;
+    const char *const *name;    /* (n) */
+    const double *seconds[2];   /* (n) */
+    const uint64_t *calls[2];   /* (n) */
+    const double *bytes[2];     /* (n), NULL on the CPU */
+    double copy_gbs;            /* a GPU's copy bandwidth (read + write), measured at open; 0 on the CPU */
+} rf_profile;
+bool rf_session_profile(const rf_session *s, rf_profile *out); /* false: not profiling */
+void rf_session_profile_reset(rf_session *s);                  /* the counts back to 0 */
 
 /* ---- sampling ------------------------------------------------------------ */
 

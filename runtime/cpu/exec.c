@@ -20,7 +20,9 @@
  * most INLINE_MAX_ELEMS elements run on the calling thread, not the pool.
  *
  * With ROCMFORGE_PROFILE set when the session is prepared, every kernel
- * launch is timed into cpu_profile (ops.h), which `rocmforge bench` prints.
+ * launch is timed into the session's rt_profile (runtime.h) by its group's
+ * first op, matmuls of one row (slot IR_OP_MATMUL) and of more (slot
+ * IR_OP_COUNT) apart; `rocmforge bench` prints it.
  * With ROCMFORGE_CPU_DEBUG set, every computed value prints one line
  * "debug %id sum sum|x|" to stderr, as the GPU backend does with
  * ROCMFORGE_GPU_DEBUG, so two runs diff to the first value that differs.
@@ -47,7 +49,7 @@ typedef struct cpu_state {
     int64_t attn_scratch_per_thread;
     int profile;              /* ROCMFORGE_PROFILE set: time every kernel */
     int debug;                /* ROCMFORGE_CPU_DEBUG set: print every value's sums */
-    cpu_profile prof;
+    rt_profile prof;          /* (IR_OP_COUNT + 1) kinds */
 } cpu_state;
 
 static double now_s(void)
@@ -57,18 +59,28 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* the profile's slot of a node: its op, a matmul by M = 1 or not */
-static void profile_add(cpu_state *st, const ir_node *n, int64_t M, double t)
+static rt_profile *cpu_profile(const rt_session *s)
 {
-    int k = n->op == IR_OP_MATMUL && M > 1 ? IR_OP_COUNT : (int)n->op;
-    st->prof.seconds[k] += t;
-    st->prof.calls[k]++;
+    cpu_state *st = s->state;
+    return st && st->profile ? &st->prof : NULL;
 }
 
-const cpu_profile *cpu_session_profile(const rt_session *s)
+/* the kinds' names and counters; false on no memory */
+static bool profile_init(cpu_state *st)
 {
-    const cpu_state *st = s && s->backend == &rt_backend_cpu ? s->state : NULL;
-    return st && st->profile ? &st->prof : NULL;
+    static const char *names[IR_OP_COUNT + 1];
+    for (int k = 0; k < IR_OP_COUNT; k++)
+        names[k] = k == IR_OP_MATMUL ? "matmul(M=1)" : ir_op_name((ir_op)k);
+    names[IR_OP_COUNT] = "matmul(M>1)";
+    st->prof.n = IR_OP_COUNT + 1;
+    st->prof.name = names;
+    for (int f = 0; f < 2; f++) {
+        st->prof.seconds[f] = calloc(IR_OP_COUNT + 1, sizeof *st->prof.seconds[f]);
+        st->prof.calls[f] = calloc(IR_OP_COUNT + 1, sizeof *st->prof.calls[f]);
+        if (!st->prof.seconds[f] || !st->prof.calls[f])
+            return false;
+    }
+    return true;
 }
 
 /* ---- values -------------------------------------------------------------- */
@@ -81,6 +93,16 @@ typedef struct step {
     int64_t T, P, O;          /* O: a batch step's rows with logits (its last O) */
     cpu_kv_rows rows;         /* where each row's K/V go and what it attends */
 } step;
+
+/* the profile's slot of a node: its op, a matmul by M = 1 or not; in
+ * phase 0 (decode) for a step of one row, or of rows that all want logits
+ * (a batched decode step), else 1 */
+static void profile_add(const step *x, const ir_node *n, int64_t M, double t)
+{
+    int k = n->op == IR_OP_MATMUL && M > 1 ? IR_OP_COUNT : (int)n->op, f = x->T > 1 && x->O != x->T;
+    x->st->prof.seconds[f][k] += t;
+    x->st->prof.calls[f][k]++;
+}
 
 static int64_t dim_of(const step *x, int64_t d) { return rt_dim(d, x->T, x->P, x->O); }
 
@@ -297,7 +319,7 @@ static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *
         for (uint32_t d = i0; x.st->debug && d < i; d++)
             debug_value(&x, g->nodes[d]);
         if (x.st->profile)
-            profile_add(x.st, n, n->op == IR_OP_MATMUL ? numel(&x, &n->in[0]->type) / n->in[1]->type.dim[1] : 1,
+            profile_add(&x, n, n->op == IR_OP_MATMUL ? numel(&x, &n->in[0]->type) / n->in[1]->type.dim[1] : 1,
                         now_s() - t0);
     }
     if (st != RF_OK)
@@ -374,6 +396,8 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
     st->kv_type = s->opt.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
     const char *prof = getenv("ROCMFORGE_PROFILE");
     st->profile = prof && *prof && strcmp(prof, "0") != 0;
+    if (st->profile && !profile_init(st))
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
     const char *dbg = getenv("ROCMFORGE_CPU_DEBUG");
     st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     /* one workspace for both graphs' steps (never at once) */
@@ -423,6 +447,10 @@ static void cpu_release(rt_session *s)
         for (uint32_t i = 0; i < 2 * st->n_layer; i++)
             free(st->kv[i]);
     free(st->kv);
+    for (int f = 0; f < 2; f++) {
+        free(st->prof.seconds[f]);
+        free(st->prof.calls[f]);
+    }
     free(st);
     s->state = NULL;
 }
@@ -435,4 +463,5 @@ const rt_backend rt_backend_cpu = {
     .eval_batch = cpu_eval_batch,
     .reset = cpu_reset,
     .release = cpu_release,
+    .profile = cpu_profile,
 };

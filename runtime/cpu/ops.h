@@ -112,19 +112,4 @@ int64_t cpu_attention_scratch(int64_t kv_len, int D);
 void cpu_attention(const float *q, const void *kcache, const void *vcache, float *out, const cpu_attn_params *p,
                    float *scratch, int ith, int nth);
 
-/* ---- profile -------------------------------------------------------------- */
-
-/* With ROCMFORGE_PROFILE set (not "0") when a CPU session is opened, every
- * kernel launch of cpu_eval is timed (wall clock, pool run included) and
- * summed by its group's first op; slot IR_OP_COUNT holds matmuls of more
- * than one row (prefill), slot IR_OP_MATMUL those of one row (decode). The
- * library never prints it: `rocmforge bench` does. NULL when off or when
- * the session is not on the CPU backend. */
-typedef struct cpu_profile {
-    double seconds[IR_OP_COUNT + 1];
-    uint64_t calls[IR_OP_COUNT + 1];
-} cpu_profile;
-struct rt_session;
-const cpu_profile *cpu_session_profile(const struct rt_session *s);
-
 #endif

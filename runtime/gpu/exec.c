@@ -30,7 +30,7 @@
  *
  * With ROCMFORGE_PROFILE set, an event is recorded before every launch and
  * after the last, and at the end of the step the time between consecutive
- * events goes to the kernel launched between them (rt_gpu_profile, decode
+ * events goes to the kernel launched between them (rt_profile, decode
  * and prefill apart, with the bytes each launch moves), which `rocmforge
  * bench` prints: where a step's time goes, launch gaps included, no launch
  * synchronised. The device's copy bandwidth is measured once at open, to
@@ -84,7 +84,7 @@ typedef struct gpu_state {
     const ir_node *out;        /* the graph's output: the logits */
     int debug;
     int profile;               /* ROCMFORGE_PROFILE set: time every launch */
-    rt_gpu_profile prof;
+    rt_profile prof;
 } gpu_state;
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
@@ -154,7 +154,7 @@ static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int6
 
 /* ---- a step ------------------------------------------------------------------------------ */
 
-/* bytes launch l moves (rt_gpu_profile): its weights, values and the cache
+/* bytes launch l moves (rt_profile): its weights, values and the cache
  * rows attention reads, each once */
 static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, int64_t P)
 {
@@ -615,9 +615,9 @@ const cg_build_stats *rt_gpu_build_stats(const rt_session *s)
     return st ? &st->build : NULL;
 }
 
-const rt_gpu_profile *rt_gpu_session_profile(const rt_session *s)
+static rt_profile *gpu_profile(const rt_session *s)
 {
-    const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
+    gpu_state *st = s->state;
     return st && st->profile ? &st->prof : NULL;
 }
 
@@ -634,5 +634,6 @@ const rt_backend rt_backend_gpu = {
     .eval = gpu_eval,
     .eval_argmax = gpu_eval_argmax,
     .reset = gpu_reset,
+    .profile = gpu_profile,
     .release = gpu_release,
 };

@@ -85,6 +85,7 @@ for b in $BATCH; do
     done
 done
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && commit="$commit + uncommitted changes"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 python3 - "$OUT/runs.jsonl" "$RESULTS" <<EOF
 import json, statistics, sys

@@ -131,6 +131,7 @@ for c in $CONC; do
 done
 
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && commit="$commit + uncommitted changes"
 llama_commit=$(git -C "$("$ROOT/scripts/fetch-reference.sh")/llama.cpp" rev-parse --short HEAD 2>/dev/null ||
     cat "$LLAMA_BIN/../.llama-commit" 2>/dev/null || echo unknown)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')

@@ -49,24 +49,11 @@ while [ $# -gt 0 ]; do
     *) echo "$usage" >&2; exit 1 ;;
     esac
 done
-case $MODEL in
-*/* | *.gguf) ;;
-*) MODEL=$("$ROOT/bench/speed_model.sh" "$MODEL") ;;
-esac
+. "$ROOT/bench/lib.sh"
+MODEL=$(bench_model "$MODEL")
 [ -f "$MODEL" ] || { echo "batch_bench: no model $MODEL" >&2; exit 1; }
-if [ ! -x "$BUILD/rocmforge" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" -j"$(nproc)" --target rocmforge >/dev/null
-fi
-if [ -z "$LLAMA_BIN" ]; then
-    LB=$ROOT/bench/out/llama-$BACKEND
-    if [ ! -x "$LB/bin/llama-batched-bench" ]; then
-        echo "batch_bench: building llama.cpp ($BACKEND) in $LB" >&2
-        "$ROOT/bench/llama-build.sh" "$("$ROOT/scripts/fetch-reference.sh")/llama.cpp" "$LB" \
-            "$([ "$BACKEND" = cpu ] && echo cpu || echo 90)" >/dev/null
-    fi
-    LLAMA_BIN=$LB/bin
-fi
+bench_rocmforge "$BUILD"
+[ -n "$LLAMA_BIN" ] || LLAMA_BIN=$(bench_llama "$BACKEND" llama-batched-bench)
 OUT=$ROOT/bench/out/batch
 mkdir -p "$OUT"
 : >"$OUT/runs.jsonl"

@@ -57,28 +57,15 @@ while [ $# -gt 0 ]; do
     *) echo "$usage" >&2; exit 1 ;;
     esac
 done
-case $MODEL in # a weight type alone: the 1B-shaped model of bench/speed_model.sh
-*/* | *.gguf) ;;
-*) MODEL=$("$ROOT/bench/speed_model.sh" "$MODEL") ;;
-esac
+. "$ROOT/bench/lib.sh"
+MODEL=$(bench_model "$MODEL")
 [ -f "$MODEL" ] || { echo "serve_bench: no model $MODEL" >&2; exit 1; }
 OUT=$ROOT/bench/out/serve
 mkdir -p "$OUT"
 
-if [ ! -x "$BUILD/rocmforge" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" -j"$(nproc)" --target rocmforge >/dev/null
-fi
+bench_rocmforge "$BUILD"
 RF=$BUILD/rocmforge
-if [ -z "$LLAMA_BIN" ]; then
-    LB=$ROOT/bench/out/llama-$BACKEND
-    if [ ! -x "$LB/bin/llama-server" ]; then
-        echo "serve_bench: building llama-server ($BACKEND) in $LB" >&2
-        SRC=$("$ROOT/scripts/fetch-reference.sh")/llama.cpp
-        "$ROOT/bench/llama-build.sh" "$SRC" "$LB" "$([ "$BACKEND" = cpu ] && echo cpu || echo 90)" >/dev/null
-    fi
-    LLAMA_BIN=$LB/bin
-fi
+[ -n "$LLAMA_BIN" ] || LLAMA_BIN=$(bench_llama "$BACKEND" llama-server)
 [ -x "$LLAMA_BIN/llama-server" ] || { echo "serve_bench: no $LLAMA_BIN/llama-server" >&2; exit 1; }
 
 max=0

@@ -325,7 +325,9 @@ static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *
     if (st != RF_OK)
         return st;
     RF_ASSERT(out);
-    memcpy(logits, val(&x, out), (size_t)numel(&x, &out->type) * sizeof *logits);
+    size_t n_out = (size_t)numel(&x, &out->type);
+    if (n_out) /* a batch step may want no logits, and give nowhere to put them */
+        memcpy(logits, val(&x, out), n_out * sizeof *logits);
     return RF_OK;
 }
 

@@ -43,9 +43,11 @@
                     "attention.head_count", "attention.layer_norm_rms_epsilon"
 
 static const char *const keys_common[] = {COMMON_KEYS, NULL};
+static const char *const keys_granite[] = {COMMON_KEYS, "logit_scale", NULL};
 
 static const arch_def arch_table[] = {
     {"llama", keys_common, arch_build_llama},
+    {"granite", keys_granite, arch_build_granite},
     {"qwen2", keys_common, arch_build_qwen2},
     {"qwen3", keys_common, arch_build_qwen3},
     {"phi3", keys_common, arch_build_phi3},

@@ -139,12 +139,16 @@ typedef struct arch_decoder {
     const uint8_t *swa;          /* (n_layer) 1 = sliding-window layer; NULL: none */
     uint32_t n_swa;              /* the window */
     float rope_base_swa, rope_freq_scale_swa; /* rope on sliding-window layers */
+    /* granite's multipliers (0: none): the embedding, the attention and FFN
+     * outputs before their residual adds, the logits */
+    float embed_mul, residual_mul, logit_mul;
 } arch_decoder;
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
 
 /* ---- builders, one per table row ---------------------------------------- */
 rf_status arch_build_llama(arch_ctx *c);
+rf_status arch_build_granite(arch_ctx *c);
 rf_status arch_build_qwen2(arch_ctx *c);
 rf_status arch_build_qwen3(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);

@@ -4,7 +4,7 @@
  * Every architecture of the table is this graph with different switches
  * (arch_decoder in arch.h). For T tokens at positions P..P+T-1:
  *
- *   x = embed(token_embd, tokens)              [· sqrt(n_embd)]
+ *   x = embed(token_embd, tokens)              [· sqrt(n_embd)] [· embed_mul]
  *   for each layer:
  *     h = rms_norm(x, attn_norm)
  *     q, k, v = h·Wq (+b), h·Wk (+b), h·Wv (+b)   (Wq, Wk, Wv: maybe rows of one Wqkv)
@@ -12,12 +12,12 @@
  *     q, k = rope(q), rope(k)                  (rope_freqs / long / short factors)
  *     [q = q · attention scale]
  *     a = attention(q, kv_store(k), kv_store(v)) · Wo (+b)
- *     x = x + [rms_norm(a, post_attention_norm)] a
+ *     x = x + [rms_norm(a, post_attention_norm)] a [· residual_mul]
  *     [last layer, last row only: x = last_rows(x) (a batch graph: the last O rows)]
  *     h = rms_norm(x, ffn_norm)
  *     f = glu(h·Wgate, h·Wup) · Wdown           (Wgate, Wup: maybe the halves of one Wup)
- *     x = x + [rms_norm(f, post_ffw_norm)] f
- *   logits = rms_norm(x, output_norm) · Woutput (+b)   [softcap]
+ *     x = x + [rms_norm(f, post_ffw_norm)] f [· residual_mul]
+ *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
  * The last_rows cut sits one step after llama.cpp's output-row selection
  * (which follows the last layer's attention): after the attention's output
@@ -380,6 +380,8 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     ir_node *a = arch_add_bias(c, arch_matmul(c, att, wo), bo);
     if (d->post_norms)
         a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
+    if (d->residual_mul != 0)
+        a = arch_scale(c, a, d->residual_mul);
     x = arch_binary(c, IR_OP_ADD, a, x);
     if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
         x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
@@ -388,6 +390,8 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     ir_node *f = ffn(c, d, il, h);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
+    if (d->residual_mul != 0)
+        f = arch_scale(c, f, d->residual_mul);
     return arch_binary(c, IR_OP_ADD, f, x);
 }
 
@@ -423,6 +427,8 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     }
     if (d->embed_scale)
         x = arch_scale(c, x, sqrtf((float)hp->n_embd)); /* llama.cpp scales by the f32 sqrtf */
+    if (d->embed_mul != 0)
+        x = arch_scale(c, x, d->embed_mul);
 
     ir_node *freqs = rope_factors(c, d);
     for (uint32_t il = 0; il < hp->n_layer && c->status == RF_OK; il++) {
@@ -439,6 +445,8 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     ir_node *logits = arch_matmul(c, x, wout ? wout : c->tok_embd);
     if (d->bias_logits)
         logits = arch_add_bias(c, logits, arch_weight(c, -1, "output.bias", V, -1, ARCH_W_OPTIONAL, "n_vocab"));
+    if (d->logit_mul != 0)
+        logits = arch_scale(c, logits, d->logit_mul);
     if (d->final_softcap > 0)
         logits = arch_softcap(c, logits, d->final_softcap);
     arch_op1(c, IR_OP_OUTPUT, logits ? &logits->type : NULL, logits);

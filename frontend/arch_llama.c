@@ -1,6 +1,6 @@
 /*
  * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, TinyLlama,
- * SmolLM), qwen2, qwen3 and phi3.
+ * SmolLM), granite, qwen2, qwen3 and phi3.
  *
  * They differ from plain llama in a few switches of arch_decoder, each taken
  * from llama.cpp's src/models/<arch>.cpp for the same file:
@@ -8,6 +8,12 @@
  *   llama  adjacent-pair rope; optional rope_freqs.weight (llama3 scaling)
  *          as rope's factors (long/short factors under longrope); optional attn_output and ffn biases;
  *          rope.dimension_count must equal the head size.
+ *   granite llama's graph with IBM Granite 3's multipliers: the embedding
+ *          times embedding_scale, each attention and FFN output times
+ *          residual_scale before its residual add, the logits divided by
+ *          logit_scale (required), and attention.scale as the attention
+ *          scale (each optional but logit_scale; 0 means none, and
+ *          1/sqrt(head_dim) for the scale).
  *   qwen2  neox rope; q/k/v biases (optional for every arch, as llama.cpp's
  *          create_tensor_qkv has them); optional output.bias.
  *   qwen3  neox rope; rms_norm of each q and k head (attn_q_norm,
@@ -19,8 +25,8 @@
  *          Its sliding window is ignored, as llama.cpp does (its SWA for
  *          phi3 is disabled; see ggml-org/llama.cpp#13676).
  *
- * All use 1/sqrt(head_dim) as the attention scale; phi3 applies it to q
- * after rope, as llama.cpp's graph does.
+ * All but granite use 1/sqrt(head_dim) as the attention scale; phi3
+ * applies it to q after rope, as llama.cpp's graph does.
  */
 #include <inttypes.h>
 
@@ -34,17 +40,45 @@ static arch_decoder base(void)
     return d;
 }
 
-rf_status arch_build_llama(arch_ctx *c)
+/* llama's switches; fails (c->status) when the rope is not the whole head */
+static arch_decoder llama_base(arch_ctx *c)
 {
-    if (c->hp.n_rot != c->hp.head_dim)
-        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", expected the head size %" PRIu32,
-                         gguf_path(c->f), arch_key(c, "rope.dimension_count"), c->hp.n_rot, c->hp.head_dim);
     arch_decoder d = base();
+    if (c->hp.n_rot != c->hp.head_dim)
+        arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", expected the head size %" PRIu32, gguf_path(c->f),
+                  arch_key(c, "rope.dimension_count"), c->hp.n_rot, c->hp.head_dim);
     d.rope_mode = ARCH_ROPE_NORM;
     d.bias_out = true;
     /* llama.cpp loads longrope's long/short factors instead of rope_freqs */
     d.rope_long_short = c->hp.rope_scaling == ARCH_ROPE_SCALING_LONGROPE;
     d.rope_freqs = !d.rope_long_short;
+    return d;
+}
+
+rf_status arch_build_llama(arch_ctx *c)
+{
+    arch_decoder d = llama_base(c);
+    return c->status != RF_OK ? c->status : arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_granite(arch_ctx *c)
+{
+    arch_decoder d = llama_base(c);
+    float logit = 0, residual = 0, embed = 0, scale = 0;
+    arch_opt_f32(c, arch_key(c, "logit_scale"), &logit); /* present: a required key of the table */
+    arch_opt_f32(c, arch_key(c, "residual_scale"), &residual);
+    arch_opt_f32(c, arch_key(c, "embedding_scale"), &embed);
+    arch_opt_f32(c, arch_key(c, "attention.scale"), &scale);
+    if (c->status != RF_OK)
+        return c->status;
+    if (!(logit > 0) || !(residual >= 0) || !(embed >= 0) || !(scale >= 0))
+        return arch_fail(c, RF_E_FORMAT, "%s: granite's multipliers must be finite and not negative, logit_scale "
+                         "positive: logit_scale %g, residual_scale %g, embedding_scale %g, attention.scale %g",
+                         gguf_path(c->f), logit, residual, embed, scale);
+    d.logit_mul = 1.0f / logit; /* llama.cpp scales by the f32 reciprocal */
+    d.residual_mul = residual;
+    d.embed_mul = embed;
+    d.attn_scale = scale;
     return arch_decoder_build(c, &d);
 }
 

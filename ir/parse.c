@@ -194,6 +194,10 @@ static rf_status parse_attrs(parser *p, const char *ilist, const char *flist, in
             if (!strcmp(buf, name))
                 slot = i;
         if (slot >= 0) {
+            if (eat(p, 'O')) { /* last_rows {n=O}: a batch step's rows with logits */
+                ia[slot] = IR_DIM_O;
+                continue;
+            }
             rf_status s = integer(p, &ia[slot]);
             if (s != RF_OK)
                 return s;

@@ -61,7 +61,10 @@ static void print_node(const ir_node *n, const char *indent, FILE *out)
             k--;
             continue;
         }
-        fprintf(out, "%s%s=%" PRId64, k ? ", " : " {", name, n->ia[i]);
+        if (n->op == IR_OP_LAST_ROWS && n->ia[i] == IR_DIM_O)
+            fprintf(out, "%s%s=O", k ? ", " : " {", name);
+        else
+            fprintf(out, "%s%s=%" PRId64, k ? ", " : " {", name, n->ia[i]);
     }
     for (int i = 0; ir_list_name(fa, i, name, sizeof name); i++, k++)
         fprintf(out, "%s%s=%.9g", k ? ", " : " {", name, (double)n->fa[i]);

@@ -668,6 +668,50 @@ static void test_swa_pattern_array(void)
     ir_graph_free(g);
 }
 
+static float granite_logit_scale = 4.0f;
+
+static void granite_keys(gguf_writer *w, const spec *s)
+{
+    if (!s->drop_key || strcmp(s->drop_key, "logit_scale"))
+        gguf_writer_set_f32(w, "granite.logit_scale", granite_logit_scale);
+    gguf_writer_set_f32(w, "granite.residual_scale", 0.5f);
+    gguf_writer_set_f32(w, "granite.embedding_scale", 3.0f);
+    gguf_writer_set_f32(w, "granite.attention.scale", 0.1f);
+}
+
+/* granite: the embedding times embedding_scale, each layer's two residual
+ * branches times residual_scale right before their adds, the logits times
+ * 1/logit_scale, attention.scale as the attention's; logit_scale is
+ * required and must be positive */
+static void test_granite(void)
+{
+    spec s = base_spec("granite");
+    s.untied = true;
+    s.extra = granite_keys;
+    import_options o = {.all_logits = true};
+    ir_graph *g = import_ok(&s, &o);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SCALE), 1 + 2 * s.L + 1);
+    const ir_node *e = nth_op(g, IR_OP_SCALE, 0), *lg = nth_op(g, IR_OP_SCALE, 2 * s.L + 1);
+    CU_ASSERT_EQUAL(e->in[0]->op, IR_OP_EMBED);
+    CU_ASSERT_DOUBLE_EQUAL(fa(e, "s"), 3.0, 1e-9);
+    CU_ASSERT_EQUAL(lg->in[0]->op, IR_OP_MATMUL);
+    CU_ASSERT_DOUBLE_EQUAL(fa(lg, "s"), 0.25, 1e-9);
+    for (unsigned k = 1; k <= 2 * s.L; k++) {
+        const ir_node *r = nth_op(g, IR_OP_SCALE, k);
+        CU_ASSERT_DOUBLE_EQUAL(fa(r, "s"), 0.5, 1e-9);
+        CU_ASSERT_EQUAL(r->in[0]->op, IR_OP_MATMUL); /* attn_output or ffn_down, no bias here */
+    }
+    for (unsigned il = 0; il < s.L; il++)
+        CU_ASSERT_DOUBLE_EQUAL(fa(nth_op(g, IR_OP_ATTENTION, il), "scale"), 0.1, 1e-7);
+    ir_graph_free(g);
+    s.drop_key = "logit_scale";
+    expect_fail(&s, RF_E_NOTFOUND, "'granite.logit_scale'", NULL);
+    s.drop_key = NULL;
+    granite_logit_scale = 0;
+    expect_fail(&s, RF_E_FORMAT, "logit_scale 0", "granite");
+    granite_logit_scale = 4.0f;
+}
+
 static char *print_graph(const ir_graph *g)
 {
     char *buf = NULL;
@@ -678,20 +722,36 @@ static char *print_graph(const ir_graph *g)
     return buf;
 }
 
+static const char *const ALL_ARCHS[] = {"llama", "granite", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"};
+
+/* base_spec, with the keys an arch cannot do without */
+static spec arch_spec(const char *arch)
+{
+    spec s = base_spec(arch);
+    if (!strcmp(arch, "granite"))
+        s.extra = granite_keys;
+    return s;
+}
+
+/* last row, every row, or a batch graph's last O rows */
+static import_options logits_kind(int kind)
+{
+    return (import_options){.all_logits = kind == 1, .out_rows = kind == 2};
+}
+
 static void test_round_trip(void)
 {
-    static const char *const archs[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"};
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
-        for (int all = 0; all < 2; all++) {
-            spec s = base_spec(archs[i]);
-            import_options o = {.all_logits = all};
+    for (size_t i = 0; i < sizeof ALL_ARCHS / sizeof ALL_ARCHS[0]; i++) {
+        for (int kind = 0; kind < 3; kind++) {
+            spec s = arch_spec(ALL_ARCHS[i]);
+            import_options o = logits_kind(kind);
             ir_graph *g = import_ok(&s, &o);
             char *a = print_graph(g);
             ir_graph *p = NULL;
             rf_error err = {0};
             rf_status st = ir_parse(a, strlen(a), &p, &err);
             if (st != RF_OK)
-                fprintf(stderr, "\n  %s: ir_parse: %s\n", archs[i], err.msg);
+                fprintf(stderr, "\n  %s: ir_parse: %s\n", ALL_ARCHS[i], err.msg);
             CU_ASSERT_EQUAL(st, RF_OK);
             if (p) {
                 char *b = print_graph(p);
@@ -706,25 +766,24 @@ static void test_round_trip(void)
 }
 
 /* Every arch's step through the passes, planned for one token and for many,
- * last row or all logits, fused or not: values live at once never share
- * workspace bytes (plan_check.c). */
+ * last row, all logits or a batch graph's last O (at most 3), fused or not:
+ * values live at once never share workspace bytes (plan_check.c). */
 static void test_memory_plans(void)
 {
-    static const char *const archs[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"};
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
-        for (int c = 0; c < 8; c++) {
-            spec s = base_spec(archs[i]);
-            import_options o = {.all_logits = c & 1};
+    for (size_t i = 0; i < sizeof ALL_ARCHS / sizeof ALL_ARCHS[0]; i++)
+        for (int c = 0; c < 12; c++) {
+            spec s = arch_spec(ALL_ARCHS[i]);
+            import_options o = logits_kind(c % 3);
             ir_graph *g = import_ok(&s, &o);
-            ir_pipeline_options po = {.max_tokens = c & 2 ? 1 : 512,
-                                      .disable = c & 4 ? "fuse-qkv,fuse-norm,fuse-epilogue,fuse-rope-kv" : NULL};
+            ir_pipeline_options po = {.max_tokens = c / 3 & 1 ? 1 : 512, .max_out = 3,
+                                      .disable = c / 3 & 2 ? "fuse-qkv,fuse-norm,fuse-epilogue,fuse-rope-kv" : NULL};
             rf_error err = {0};
             rf_status st = ir_run_pipeline(g, &po, &err);
             if (st != RF_OK)
-                fprintf(stderr, "\n  %s: %s\n", archs[i], err.msg);
+                fprintf(stderr, "\n  %s: %s\n", ALL_ARCHS[i], err.msg);
             CU_ASSERT_EQUAL(st, RF_OK);
             char what[64];
-            snprintf(what, sizeof what, "%s (case %d)", archs[i], c);
+            snprintf(what, sizeof what, "%s (case %d)", ALL_ARCHS[i], c);
             if (st == RF_OK)
                 CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
             ir_graph_free(g);
@@ -736,7 +795,7 @@ static void test_memory_plans(void)
 static void test_unknown_arch(void)
 {
     spec s = base_spec("mamba");
-    expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'", "supported: llama, qwen2, qwen3, phi3, gemma2, gemma3");
+    expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'", "supported: llama, granite, qwen2, qwen3, phi3, gemma2, gemma3");
 }
 
 static void test_missing_key(void)
@@ -861,6 +920,7 @@ int main(void)
     CU_add_test(s, "gemma3: 5 local : 1 global, local rope base", test_gemma3);
     CU_add_test(s, "phi3: longrope long/short factors by context", test_phi3_longrope);
     CU_add_test(s, "gemma2: attention scale of the 27B, default window", test_gemma2_scale);
+    CU_add_test(s, "granite: its multipliers, a required logit_scale", test_granite);
     CU_add_test(s, "sliding-window pattern as one flag a layer", test_swa_pattern_array);
     CU_add_test(s, "every arch prints and parses back", test_round_trip);
     CU_add_test(s, "every arch's memory plan keeps live values apart", test_memory_plans);

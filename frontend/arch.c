@@ -48,6 +48,9 @@ static const char *const keys_granite[] = {COMMON_KEYS, "logit_scale", NULL};
 static const arch_def arch_table[] = {
     {"llama", keys_common, arch_build_llama},
     {"granite", keys_granite, arch_build_granite},
+    {"smollm3", keys_common, arch_build_smollm3},
+    {"olmo2", keys_common, arch_build_olmo2},
+    {"glm4", keys_common, arch_build_glm4},
     {"qwen2", keys_common, arch_build_qwen2},
     {"qwen3", keys_common, arch_build_qwen3},
     {"phi3", keys_common, arch_build_phi3},

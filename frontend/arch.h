@@ -142,6 +142,9 @@ typedef struct arch_decoder {
     /* granite's multipliers (0: none): the embedding, the attention and FFN
      * outputs before their residual adds, the logits */
     float embed_mul, residual_mul, logit_mul;
+    uint32_t no_rope_every;      /* layers il with (il + 1) % this == 0 have no rope (smollm3: 4); 0: none */
+    bool no_pre_norms;           /* no attn_norm / ffn_norm: the sublayers read x itself (olmo2) */
+    bool qk_norm_rows;           /* rms_norm of the whole q and k rows before the heads (olmo2) */
 } arch_decoder;
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
@@ -149,6 +152,9 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
 /* ---- builders, one per table row ---------------------------------------- */
 rf_status arch_build_llama(arch_ctx *c);
 rf_status arch_build_granite(arch_ctx *c);
+rf_status arch_build_smollm3(arch_ctx *c);
+rf_status arch_build_olmo2(arch_ctx *c);
+rf_status arch_build_glm4(arch_ctx *c);
 rf_status arch_build_qwen2(arch_ctx *c);
 rf_status arch_build_qwen3(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);

@@ -6,15 +6,16 @@
  *
  *   x = embed(token_embd, tokens)              [· sqrt(n_embd)] [· embed_mul]
  *   for each layer:
- *     h = rms_norm(x, attn_norm)
+ *     h = rms_norm(x, attn_norm)                (olmo2: h = x)
  *     q, k, v = h·Wq (+b), h·Wk (+b), h·Wv (+b)   (Wq, Wk, Wv: maybe rows of one Wqkv)
+ *     [q, k = rms_norm of the whole rows (olmo2)]
  *     [q, k = rms_norm per head (attn_q_norm, attn_k_norm)]
- *     q, k = rope(q), rope(k)                  (rope_freqs / long / short factors)
+ *     q, k = rope(q), rope(k)                  (rope_freqs / long / short factors; smollm3: not every layer)
  *     [q = q · attention scale]
  *     a = attention(q, kv_store(k), kv_store(v)) · Wo (+b)
  *     x = x + [rms_norm(a, post_attention_norm)] a [· residual_mul]
  *     [last layer, last row only: x = last_rows(x) (a batch graph: the last O rows)]
- *     h = rms_norm(x, ffn_norm)
+ *     h = rms_norm(x, ffn_norm)                 (olmo2: h = x)
  *     f = glu(h·Wgate, h·Wup) · Wdown           (Wgate, Wup: maybe the halves of one Wup)
  *     x = x + [rms_norm(f, post_ffw_norm)] f [· residual_mul]
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
@@ -272,8 +273,9 @@ static ir_node *kv_store(arch_ctx *c, ir_node *x, int layer, int kv)
     return n;
 }
 
-/* h → q[T,H,D], k, v[T,Hkv,D]: separate projections or one fused attn_qkv */
-static void qkv(arch_ctx *c, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
+/* h → q[T,H,D], k, v[T,Hkv,D]: separate projections or one fused attn_qkv
+ * (then, for olmo2, the whole q and k rows normalised) */
+static void qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
 {
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim, nk = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -307,6 +309,10 @@ static void qkv(arch_ctx *c, int il, ir_node *h, ir_node **q, ir_node **k, ir_no
         *q = arch_add_bias(c, *q, bq);
         *k = arch_add_bias(c, *k, bk);
         *v = arch_add_bias(c, *v, bv);
+    }
+    if (d->qk_norm_rows) {
+        *q = arch_rms_norm(c, *q, arch_weight(c, il, "attn_q_norm.weight", nq, -1, 0, "n_head*head_dim"));
+        *k = arch_rms_norm(c, *k, arch_weight(c, il, "attn_k_norm.weight", nk, -1, 0, "n_head_kv*head_dim"));
     }
     *q = arch_heads(c, *q, hp->n_head, hp->head_dim);
     *k = arch_heads(c, *k, hp->n_head_kv, hp->head_dim);
@@ -348,16 +354,18 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     int64_t E = hp->n_embd, D = hp->head_dim, nq = (int64_t)hp->n_head * hp->head_dim;
     bool swa = d->swa && d->swa[il];
 
-    ir_node *h = arch_rms_norm(c, x, arch_weight(c, il, "attn_norm.weight", E, -1, 0, "n_embd"));
+    ir_node *h = d->no_pre_norms ? x : arch_rms_norm(c, x, arch_weight(c, il, "attn_norm.weight", E, -1, 0, "n_embd"));
     ir_node *q, *k, *v;
-    qkv(c, il, h, &q, &k, &v);
+    qkv(c, d, il, h, &q, &k, &v);
     if (d->qk_norm) {
         q = arch_rms_norm(c, q, arch_weight(c, il, "attn_q_norm.weight", D, -1, 0, "head_dim"));
         k = arch_rms_norm(c, k, arch_weight(c, il, "attn_k_norm.weight", D, -1, 0, "head_dim"));
     }
     /* rope q, rope k, store k, store v adjacent: fuse-rope-kv's pattern */
-    q = rope(c, d, q, r);
-    k = rope(c, d, k, r);
+    if (!d->no_rope_every || (il + 1) % d->no_rope_every != 0) {
+        q = rope(c, d, q, r);
+        k = rope(c, d, k, r);
+    }
     ir_node *kc = kv_store(c, k, il, 0);
     ir_node *vc = kv_store(c, v, il, 1);
     double scale = d->attn_scale > 0 ? d->attn_scale : 1.0f / sqrtf((float)D);
@@ -386,7 +394,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
         x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
 
-    h = arch_rms_norm(c, x, arch_weight(c, il, "ffn_norm.weight", E, -1, 0, "n_embd"));
+    h = d->no_pre_norms ? x : arch_rms_norm(c, x, arch_weight(c, il, "ffn_norm.weight", E, -1, 0, "n_embd"));
     ir_node *f = ffn(c, d, il, h);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));

@@ -1,6 +1,6 @@
 /*
  * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, TinyLlama,
- * SmolLM), granite, qwen2, qwen3 and phi3.
+ * SmolLM), granite, smollm3, qwen2, qwen3, phi3, olmo2 and glm4.
  *
  * They differ from plain llama in a few switches of arch_decoder, each taken
  * from llama.cpp's src/models/<arch>.cpp for the same file:
@@ -14,6 +14,9 @@
  *          logit_scale (required), and attention.scale as the attention
  *          scale (each optional but logit_scale; 0 means none, and
  *          1/sqrt(head_dim) for the scale).
+ *   smollm3 llama's graph without rope in every fourth layer (il + 1 a
+ *          multiple of 4: those attend by content alone), no rope factors
+ *          and no output biases (llama.cpp creates none for it).
  *   qwen2  neox rope; q/k/v biases (optional for every arch, as llama.cpp's
  *          create_tensor_qkv has them); optional output.bias.
  *   qwen3  neox rope; rms_norm of each q and k head (attn_q_norm,
@@ -24,6 +27,18 @@
  *          factors rope_factors_long/short chosen by context length.
  *          Its sliding window is ignored, as llama.cpp does (its SWA for
  *          phi3 is disabled; see ggml-org/llama.cpp#13676).
+ *
+ *   olmo2  neox rope; no pre-norms: attention and FFN read x itself, and
+ *          their outputs pass gemma's post norms (post_attention_norm,
+ *          post_ffw_norm) before the residual adds; rms_norm of the whole
+ *          q and k rows (attn_q_norm [n_head*head_dim], attn_k_norm
+ *          [n_head_kv*head_dim]) before the heads and rope. Its sliding-
+ *          window form (OLMo 3) is refused by name.
+ *   glm4   adjacent-pair rope, usually over part of each head
+ *          (rope.dimension_count); pre and post norms around attention
+ *          and FFN (gemma's names); ffn_up holds gate then up, as phi3's;
+ *          optional q/k/v biases. Its multimodal rope (rope.
+ *          dimension_sections, GLM-4V) is refused by name.
  *
  * All but granite use 1/sqrt(head_dim) as the attention scale; phi3
  * applies it to q after rope, as llama.cpp's graph does.
@@ -58,6 +73,15 @@ static arch_decoder llama_base(arch_ctx *c)
 rf_status arch_build_llama(arch_ctx *c)
 {
     arch_decoder d = llama_base(c);
+    return c->status != RF_OK ? c->status : arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_smollm3(arch_ctx *c)
+{
+    arch_decoder d = llama_base(c);
+    d.bias_out = false;
+    d.rope_freqs = d.rope_long_short = false;
+    d.no_rope_every = 4;
     return c->status != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
@@ -102,5 +126,33 @@ rf_status arch_build_phi3(arch_ctx *c)
     d.ffn_fused_gate_up = true;
     d.prescale_q = true;
     d.rope_long_short = true;
+    return arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_olmo2(arch_ctx *c)
+{
+    uint32_t n_swa = 0;
+    arch_opt_u32(c, arch_key(c, "attention.sliding_window"), &n_swa);
+    if (c->status != RF_OK)
+        return c->status;
+    if (n_swa > 0)
+        return arch_fail(c, RF_E_UNSUPPORTED, "%s: olmo2 with a sliding window ('%s' = %" PRIu32 ", OLMo 3) is not "
+                         "supported yet", gguf_path(c->f), arch_key(c, "attention.sliding_window"), n_swa);
+    arch_decoder d = base();
+    d.no_pre_norms = true;
+    d.qk_norm_rows = true;
+    d.post_norms = true;
+    return arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_glm4(arch_ctx *c)
+{
+    if (gguf_find_kv(c->f, arch_key(c, "rope.dimension_sections")))
+        return arch_fail(c, RF_E_UNSUPPORTED, "%s: glm4 with a multimodal rope ('%s', GLM-4V) is not supported yet",
+                         gguf_path(c->f), arch_key(c, "rope.dimension_sections"));
+    arch_decoder d = base();
+    d.rope_mode = ARCH_ROPE_NORM;
+    d.post_norms = true;
+    d.ffn_fused_gate_up = true;
     return arch_decoder_build(c, &d);
 }

@@ -54,7 +54,8 @@ static float *zeros;
 static bool has_feature(const char *arch, const char *what)
 {
     bool qwen2 = !strcmp(arch, "qwen2"), qwen3 = !strcmp(arch, "qwen3"), phi3 = !strcmp(arch, "phi3");
-    bool g2 = !strcmp(arch, "gemma2"), g3 = !strcmp(arch, "gemma3");
+    bool g2 = !strcmp(arch, "gemma2"), g3 = !strcmp(arch, "gemma3"), olmo2 = !strcmp(arch, "olmo2");
+    bool glm4 = !strcmp(arch, "glm4");
     if (!strcmp(what, "qkv_bias"))
         return qwen2;
     if (!strcmp(what, "qk_norm"))
@@ -62,7 +63,11 @@ static bool has_feature(const char *arch, const char *what)
     if (!strcmp(what, "fused"))
         return phi3;
     if (!strcmp(what, "post_norms"))
-        return g2 || g3;
+        return g2 || g3 || olmo2 || glm4;
+    if (!strcmp(what, "fused_ffn"))
+        return glm4;
+    if (!strcmp(what, "qk_norm_rows"))
+        return olmo2;
     return false;
 }
 
@@ -149,13 +154,17 @@ static bool open_model(const spec *s, model *m, rf_error *err)
             tensor(w, s, i, "attn_q_norm.weight", s->D, 0);
             tensor(w, s, i, "attn_k_norm.weight", s->D, 0);
         }
+        if (has_feature(s->arch, "qk_norm_rows")) {
+            tensor(w, s, i, "attn_q_norm.weight", nq, 0);
+            tensor(w, s, i, "attn_k_norm.weight", nk, 0);
+        }
         tensor(w, s, i, "attn_output.weight", nq, E);
         if (has_feature(s->arch, "post_norms")) {
             tensor(w, s, i, "post_attention_norm.weight", E, 0);
             tensor(w, s, i, "post_ffw_norm.weight", E, 0);
         }
         tensor(w, s, i, "ffn_norm.weight", E, 0);
-        if (fused) {
+        if (fused || has_feature(s->arch, "fused_ffn")) {
             tensor(w, s, i, "ffn_up.weight", E, 2 * F);
         } else {
             tensor(w, s, i, "ffn_gate.weight", E, F);
@@ -712,6 +721,75 @@ static void test_granite(void)
     granite_logit_scale = 4.0f;
 }
 
+/* smollm3: layers 3 and 7 of 8 (il + 1 a multiple of 4) store k and v
+ * without rope; the others rope q and k */
+static void test_smollm3(void)
+{
+    spec s = base_spec("smollm3");
+    s.L = 8;
+    ir_graph *g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_ROPE), 2 * (8 - 2));
+    for (unsigned il = 0; il < 8; il++) {
+        const ir_node *kc = nth_op(g, IR_OP_KV_STORE, 2 * il), *q = nth_op(g, IR_OP_ATTENTION, il)->in[0];
+        bool roped = (il + 1) % 4 != 0;
+        CU_ASSERT_EQUAL(kc->in[0]->op == IR_OP_ROPE, roped);
+        CU_ASSERT_EQUAL(q->op == IR_OP_ROPE, roped);
+    }
+    ir_graph_free(g);
+}
+
+static void olmo2_window(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_u32(w, "olmo2.attention.sliding_window", 4096);
+}
+
+/* olmo2: attention and FFN read x itself (no attn_norm, ffn_norm: a file's
+ * would be unused) and pass post norms before the adds; q and k are
+ * normalised as whole rows before the heads; a sliding window (OLMo 3) is
+ * refused by name */
+static void test_olmo2(void)
+{
+    spec s = base_spec("olmo2");
+    s.untied = true;
+    ir_graph *g = import_ok(&s, NULL);
+    /* per layer: q, k, post attention, post FFN; and the output norm */
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), 4 * s.L + 1);
+    for (unsigned il = 0; il < s.L; il++) {
+        const ir_node *qn = nth_op(g, IR_OP_RMS_NORM, 4 * il), *mm = qn->in[0];
+        CU_ASSERT_EQUAL(qn->type.rank, 2); /* [T, n_head*head_dim]: before the heads */
+        CU_ASSERT_EQUAL(qn->type.dim[1], (int64_t)s.H * s.D);
+        CU_ASSERT_EQUAL(mm->op, IR_OP_MATMUL);
+        CU_ASSERT_EQUAL(mm->in[0]->op == IR_OP_RMS_NORM, false); /* q reads x, not a norm of it */
+    }
+    ir_graph_free(g);
+    s.extra = olmo2_window;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'olmo2.attention.sliding_window'", "OLMo 3");
+}
+
+static void glm4_sections(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    static const int32_t sections[4] = {8, 12, 12, 0};
+    gguf_writer_set_arr(w, "glm4.rope.dimension_sections", GGUF_VT_INT32, sections, 4);
+}
+
+/* glm4: pre and post norms, gate and up as the halves of ffn_up, rope over
+ * rope.dimension_count of each head; the multimodal rope refused by name */
+static void test_glm4(void)
+{
+    spec s = base_spec("glm4");
+    ir_graph *g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), 4 * s.L + 1);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SWIGLU), s.L);
+    const ir_node *gl = nth_op(g, IR_OP_SWIGLU, 0);
+    CU_ASSERT_TRUE(gl->in[0]->in[1]->ia[0] == 0 && gl->in[1]->in[1]->ia[0] == s.F); /* gate rows, then up rows */
+    CU_ASSERT_STRING_EQUAL(gl->in[0]->in[1]->name, "blk.0.ffn_up.weight");
+    ir_graph_free(g);
+    s.extra = glm4_sections;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'glm4.rope.dimension_sections'", "GLM-4V");
+}
+
 static char *print_graph(const ir_graph *g)
 {
     char *buf = NULL;
@@ -722,7 +800,8 @@ static char *print_graph(const ir_graph *g)
     return buf;
 }
 
-static const char *const ALL_ARCHS[] = {"llama", "granite", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"};
+static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
+                                        "olmo2", "glm4"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
@@ -795,7 +874,8 @@ static void test_memory_plans(void)
 static void test_unknown_arch(void)
 {
     spec s = base_spec("mamba");
-    expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'", "supported: llama, granite, qwen2, qwen3, phi3, gemma2, gemma3");
+    expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
+                "supported: llama, granite, smollm3, olmo2, glm4, qwen2, qwen3, phi3, gemma2, gemma3");
 }
 
 static void test_missing_key(void)
@@ -921,6 +1001,9 @@ int main(void)
     CU_add_test(s, "phi3: longrope long/short factors by context", test_phi3_longrope);
     CU_add_test(s, "gemma2: attention scale of the 27B, default window", test_gemma2_scale);
     CU_add_test(s, "granite: its multipliers, a required logit_scale", test_granite);
+    CU_add_test(s, "smollm3: no rope in every fourth layer", test_smollm3);
+    CU_add_test(s, "olmo2: post norms only, whole-row q/k norms, no sliding window", test_olmo2);
+    CU_add_test(s, "glm4: pre and post norms, fused gate/up, no multimodal rope", test_glm4);
     CU_add_test(s, "sliding-window pattern as one flag a layer", test_swa_pattern_array);
     CU_add_test(s, "every arch prints and parses back", test_round_trip);
     CU_add_test(s, "every arch's memory plan keeps live values apart", test_memory_plans);

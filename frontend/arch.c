@@ -51,6 +51,7 @@ static const arch_def arch_table[] = {
     {"smollm3", keys_common, arch_build_smollm3},
     {"olmo2", keys_common, arch_build_olmo2},
     {"glm4", keys_common, arch_build_glm4},
+    {"exaone", keys_common, arch_build_exaone},
     {"qwen2", keys_common, arch_build_qwen2},
     {"qwen3", keys_common, arch_build_qwen3},
     {"phi3", keys_common, arch_build_phi3},

@@ -155,6 +155,7 @@ rf_status arch_build_granite(arch_ctx *c);
 rf_status arch_build_smollm3(arch_ctx *c);
 rf_status arch_build_olmo2(arch_ctx *c);
 rf_status arch_build_glm4(arch_ctx *c);
+rf_status arch_build_exaone(arch_ctx *c);
 rf_status arch_build_qwen2(arch_ctx *c);
 rf_status arch_build_qwen3(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);

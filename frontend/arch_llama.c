@@ -1,6 +1,6 @@
 /*
  * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, TinyLlama,
- * SmolLM), granite, smollm3, qwen2, qwen3, phi3, olmo2 and glm4.
+ * SmolLM), granite, smollm3, qwen2, qwen3, phi3, olmo2, glm4 and exaone.
  *
  * They differ from plain llama in a few switches of arch_decoder, each taken
  * from llama.cpp's src/models/<arch>.cpp for the same file:
@@ -39,6 +39,9 @@
  *          and FFN (gemma's names); ffn_up holds gate then up, as phi3's;
  *          optional q/k/v biases. Its multimodal rope (rope.
  *          dimension_sections, GLM-4V) is refused by name.
+ *   exaone neox rope with llama's optional rope_freqs.weight (llama3
+ *          scaling) or longrope factors; optional q/k/v biases; no output
+ *          biases.
  *
  * All but granite use 1/sqrt(head_dim) as the attention scale; phi3
  * applies it to q after rope, as llama.cpp's graph does.
@@ -154,5 +157,13 @@ rf_status arch_build_glm4(arch_ctx *c)
     d.rope_mode = ARCH_ROPE_NORM;
     d.post_norms = true;
     d.ffn_fused_gate_up = true;
+    return arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_exaone(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.rope_long_short = c->hp.rope_scaling == ARCH_ROPE_SCALING_LONGROPE;
+    d.rope_freqs = !d.rope_long_short;
     return arch_decoder_build(c, &d);
 }

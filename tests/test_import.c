@@ -801,7 +801,7 @@ static char *print_graph(const ir_graph *g)
 }
 
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
-                                        "olmo2", "glm4"};
+                                        "olmo2", "glm4", "exaone"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
@@ -875,7 +875,7 @@ static void test_unknown_arch(void)
 {
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
-                "supported: llama, granite, smollm3, olmo2, glm4, qwen2, qwen3, phi3, gemma2, gemma3");
+                "supported: llama, granite, smollm3, olmo2, glm4, exaone, qwen2, qwen3, phi3, gemma2, gemma3");
 }
 
 static void test_missing_key(void)

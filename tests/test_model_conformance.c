@@ -4,7 +4,7 @@
  * check of the CPU backend.
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
- * gemma3, granite, smollm3, olmo2, glm4) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
+ * gemma3, granite, smollm3, olmo2, glm4, exaone) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
  * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
@@ -15,7 +15,8 @@
  * alternating local/global layers with two rope bases, granite its
  * embedding, residual, attention and logit multipliers, smollm3 a fourth
  * layer without rope, olmo2 post norms alone and whole-row q/k norms, glm4
- * pre and post norms, a fused gate/up and rope over half of each head.
+ * pre and post norms, a fused gate/up and rope over half of each head,
+ * exaone neox rope with llama3 rope_freqs.
  *
  * llama_eval quantize turns the source into each row of WTYPES: every weight
  * type with --pure, so that every matrix really is of that type, and
@@ -770,6 +771,7 @@ ARCH_TEST(6)
 ARCH_TEST(7)
 ARCH_TEST(8)
 ARCH_TEST(9)
+ARCH_TEST(10)
 
 static void test_print_table(void)
 {
@@ -1112,7 +1114,7 @@ int main(int argc, char **argv)
         return 1;
     static void (*const arch_tests[N_CASES])(void) = {test_arch_0, test_arch_1, test_arch_2, test_arch_3,
                                                       test_arch_4, test_arch_5, test_arch_6, test_arch_7,
-                                                      test_arch_8, test_arch_9};
+                                                      test_arch_8, test_arch_9, test_arch_10};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

@@ -29,8 +29,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "frontend/gguf.h"
+#include "rocmforge/rocmforge.h"
 #include "support/arena.h"
+#include "support/types.h"
 
 /* element types: the ggml type ids, plus I32 (ggml's own id 26) */
 typedef ggml_type ir_elem;

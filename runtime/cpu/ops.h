@@ -13,9 +13,11 @@
 #ifndef RF_RUNTIME_CPU_OPS_H
 #define RF_RUNTIME_CPU_OPS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "frontend/gguf.h"
+#include "support/types.h"
 #include "ir/ir.h"
 
 /* ---- thread pool ------------------------------------------------------- */

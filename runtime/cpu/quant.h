@@ -17,9 +17,11 @@
 #ifndef RF_RUNTIME_CPU_QUANT_H
 #define RF_RUNTIME_CPU_QUANT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "frontend/gguf.h"
+#include "support/types.h"
 
 /* y[0..n) = dequantized x; n is a multiple of the block size */
 typedef void (*cpu_to_float_fn)(const void *x, float *y, int64_t n);

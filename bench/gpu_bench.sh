@@ -13,7 +13,7 @@
 #    side when it finds hip/hiprtc.h. The GPU libraries are loaded at run time.
 # 2. rf_gpu_smoke: the device layer and the compiler, a vector add.
 # 3. Conformance, the models of tests/test_model_conformance.c made by
-#    rf_gen_model on this machine (11 archs × 16 weight types + the q4_k_m and
+#    rf_gen_model on this machine (12 archs × 16 weight types + the q4_k_m and
 #    q5_k_m mixes, n_embd 256, 2 layers, the llama-spm vocabulary) and the
 #    trained model (models/kjv-tiny-llama-q8_0.gguf and its Q4_K_M, made by
 #    llama.cpp's quantizer where the fixtures are prepared): rf_compare, GPU
@@ -111,12 +111,12 @@ log "$DEVICE"
 "$BIN/rf_gpu_smoke" 2>&1 | tee -a "$LOG"
 
 # ---- conformance -----------------------------------------------------------
-ARCHS=(llama qwen2 qwen3 phi3 gemma2 gemma3 granite smollm3 olmo2 glm4 exaone)
+ARCHS=(llama qwen2 qwen3 phi3 gemma2 gemma3 granite smollm3 olmo2 glm4 exaone starcoder2)
 declare -A EXTRA=(
     [llama]="--untied --llama3-rope 8,1,4,64" [qwen2]="--tied" [qwen3]="--untied --head-dim 128"
     [phi3]="--untied" [gemma2]="--swa 8" [gemma3]="--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000"
     [granite]="--untied" [smollm3]="--untied --n-layer 4" [olmo2]="--untied" [glm4]="--untied"
-    [exaone]="--tied --llama3-rope 8,1,4,64")
+    [exaone]="--tied --llama3-rope 8,1,4,64" [starcoder2]="--tied")
 TYPES=(f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs mxfp4 q4_k_m q5_k_m)
 if [ $QUICK = 1 ]; then TYPES=(f32 f16 q4_0 q8_0 q4_k q6_k iq4_xs q4_k_m); fi
 TOKENS=$(python3 -c 'import random; r=random.Random(7); print(" ".join(str(r.randrange(3,32000)) for _ in range(32)))')

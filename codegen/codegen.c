@@ -622,6 +622,27 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         strbuf_printf(b, ", %lld, %lld, %s, scratch);\n", (long long)(row / nlast), (long long)nlast, flit(f[0], n->fa[0]));
         return true;
     }
+    case IR_OP_LAYER_NORM: {
+        int64_t nlast = n->type.dim[n->type.rank - 1];
+        if (nlast != row)
+            return unsupported(k, "layer norm over sub-rows of %lld", (long long)nlast);
+        strbuf_printf(b, "    rf_layer_norm_row(");
+        rw_row(k, b, n->in[0], false);
+        for (uint8_t i = 1; i < 3; i++) {
+            strbuf_printf(b, ", ");
+            if (i < n->n_in) {
+                if (n->in[i]->type.elem != GGML_TYPE_F32)
+                    return unsupported(k, "norm weight '%s' is not f32", n->in[i]->name);
+                rw_row(k, b, n->in[i], false);
+            } else {
+                strbuf_printf(b, "0");
+            }
+        }
+        strbuf_printf(b, ", ");
+        rw_row(k, b, n, true);
+        strbuf_printf(b, ", %lld, %s, scratch);\n", (long long)nlast, flit(f[0], n->fa[0]));
+        return true;
+    }
     case IR_OP_ROPE: {
         if (n->type.rank != 3)
             return unsupported(k, "rope of rank %d", n->type.rank);

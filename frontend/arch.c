@@ -44,6 +44,10 @@
 
 static const char *const keys_common[] = {COMMON_KEYS, NULL};
 static const char *const keys_granite[] = {COMMON_KEYS, "logit_scale", NULL};
+/* LayerNorm archs: the norms' epsilon under its own key */
+static const char *const keys_layernorm[] = {"context_length", "embedding_length", "block_count",
+                                             "feed_forward_length", "attention.head_count",
+                                             "attention.layer_norm_epsilon", NULL};
 
 static const arch_def arch_table[] = {
     {"llama", keys_common, arch_build_llama},
@@ -52,6 +56,7 @@ static const arch_def arch_table[] = {
     {"olmo2", keys_common, arch_build_olmo2},
     {"glm4", keys_common, arch_build_glm4},
     {"exaone", keys_common, arch_build_exaone},
+    {"starcoder2", keys_layernorm, arch_build_starcoder2},
     {"qwen2", keys_common, arch_build_qwen2},
     {"qwen3", keys_common, arch_build_qwen3},
     {"phi3", keys_common, arch_build_phi3},
@@ -246,9 +251,14 @@ rf_status arch_load_hparams(arch_ctx *c, const arch_def *d)
     req_u32(c, "block_count", &hp->n_layer);
     req_u32(c, "feed_forward_length", &hp->n_ff);
     req_u32(c, "attention.head_count", &hp->n_head);
+    /* the norms' epsilon: RMSNorm's, or LayerNorm's for the archs that have it */
+    const char *eps_key = "attention.layer_norm_rms_epsilon";
+    for (size_t i = 0; d->keys[i]; i++)
+        if (!strcmp(d->keys[i], "attention.layer_norm_epsilon"))
+            eps_key = d->keys[i];
     if (c->status == RF_OK) {
         rf_error e = {0};
-        keep(c, gguf_get_f32(c->f, arch_key(c, "attention.layer_norm_rms_epsilon"), &hp->rms_eps, &e), &e);
+        keep(c, gguf_get_f32(c->f, arch_key(c, eps_key), &hp->rms_eps, &e), &e);
     }
     if (c->status != RF_OK)
         return c->status;
@@ -259,8 +269,8 @@ rf_status arch_load_hparams(arch_ctx *c, const arch_def *d)
                          arch_key(c, "embedding_length"), arch_key(c, "feed_forward_length"),
                          arch_key(c, "attention.head_count"), hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head);
     if (!(hp->rms_eps > 0.0f))
-        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %g, expected > 0", path,
-                         arch_key(c, "attention.layer_norm_rms_epsilon"), (double)hp->rms_eps);
+        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %g, expected > 0", path, arch_key(c, eps_key),
+                         (double)hp->rms_eps);
 
     uint32_t n_expert = 0;
     if (arch_opt_u32(c, arch_key(c, "expert_count"), &n_expert) != RF_OK)

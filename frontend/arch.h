@@ -46,7 +46,7 @@ typedef struct arch_hparams {
     uint32_t head_dim;           /* attention.key_length (= value_length), else n_embd/n_head */
     uint32_t n_rot;              /* rope.dimension_count, else head_dim */
     uint32_t n_vocab;            /* rows of token_embd.weight */
-    float rms_eps;
+    float rms_eps;               /* the norms' epsilon (LayerNorm's for the archs that have it) */
     /* rope, as llama.cpp's context derives it from the file */
     arch_rope_scaling rope_scaling;
     float rope_base, rope_freq_scale;
@@ -118,6 +118,8 @@ ir_node *arch_scale(arch_ctx *c, ir_node *x, double s);
 ir_node *arch_softcap(arch_ctx *c, ir_node *x, double cap);
 ir_node *arch_heads(arch_ctx *c, ir_node *x, uint32_t n_head, uint32_t head_dim); /* [..,H*D] → [..,H,D] */
 ir_node *arch_last_rows(arch_ctx *c, ir_node *x, int64_t n);
+/* a LayerNorm with an optional weight and bias (either may be NULL) */
+ir_node *arch_layer_norm(arch_ctx *c, ir_node *x, ir_node *w, ir_node *b);
 
 /* ---- the decoder builder (arch_decoder.c) ------------------------------- */
 typedef struct arch_decoder {
@@ -145,6 +147,9 @@ typedef struct arch_decoder {
     uint32_t no_rope_every;      /* layers il with (il + 1) % this == 0 have no rope (smollm3: 4); 0: none */
     bool no_pre_norms;           /* no attn_norm / ffn_norm: the sublayers read x itself (olmo2) */
     bool qk_norm_rows;           /* rms_norm of the whole q and k rows before the heads (olmo2) */
+    bool layer_norm;             /* attn_norm, ffn_norm, output_norm are LayerNorms with .bias (starcoder2) */
+    bool ffn_plain;              /* FFN up (+b), ffn_act, down (+b): no gate (starcoder2) */
+    ir_op ffn_act;               /* with ffn_plain: IR_OP_GELU */
 } arch_decoder;
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
@@ -156,6 +161,7 @@ rf_status arch_build_smollm3(arch_ctx *c);
 rf_status arch_build_olmo2(arch_ctx *c);
 rf_status arch_build_glm4(arch_ctx *c);
 rf_status arch_build_exaone(arch_ctx *c);
+rf_status arch_build_starcoder2(arch_ctx *c);
 rf_status arch_build_qwen2(arch_ctx *c);
 rf_status arch_build_qwen3(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);

@@ -18,6 +18,8 @@
  *     h = rms_norm(x, ffn_norm)                 (olmo2: h = x)
  *     f = glu(h·Wgate, h·Wup) · Wdown           (Wgate, Wup: maybe the halves of one Wup)
  *     x = x + [rms_norm(f, post_ffw_norm)] f [· residual_mul]
+ *   (starcoder2: LayerNorms with biases for the three pre-norms; an FFN
+ *    without gate, down(gelu(up(h) + b) + b))
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
  * The last_rows cut sits one step after llama.cpp's output-row selection
@@ -184,6 +186,29 @@ ir_node *arch_rms_norm(arch_ctx *c, ir_node *x, ir_node *w)
     return n;
 }
 
+ir_node *arch_layer_norm(arch_ctx *c, ir_node *x, ir_node *w, ir_node *b)
+{
+    if (!x)
+        return NULL;
+    ir_node *n = add(c, IR_OP_LAYER_NORM, &x->type, x, w, w ? b : NULL);
+    set_f(n, "eps", c->hp.rms_eps);
+    return n;
+}
+
+/* the pre-norm NAME ("attn_norm", "ffn_norm", "output_norm") of layer il
+ * (-1: the model's): an RMSNorm, or a LayerNorm with NAME.bias */
+static ir_node *pre_norm(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, const char *name)
+{
+    char w[48], b[48];
+    int64_t E = c->hp.n_embd;
+    snprintf(w, sizeof w, "%s.weight", name);
+    if (!d->layer_norm)
+        return arch_rms_norm(c, x, arch_weight(c, il, w, E, -1, 0, "n_embd"));
+    snprintf(b, sizeof b, "%s.bias", name);
+    return arch_layer_norm(c, x, arch_weight(c, il, w, E, -1, 0, "n_embd"),
+                           arch_weight(c, il, b, E, -1, ARCH_W_OPTIONAL, "n_embd"));
+}
+
 ir_node *arch_matmul(arch_ctx *c, ir_node *x, ir_node *w)
 {
     if (!x || !w)
@@ -325,6 +350,15 @@ static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     int64_t E = hp->n_embd, F = hp->n_ff;
     unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
     ir_node *g, *u;
+    if (d->ffn_plain) { /* up, the activation, down */
+        ir_node *wu = arch_weight(c, il, "ffn_up.weight", E, F, 0, "n_embd, n_ff");
+        ir_node *bu = ob ? arch_weight(c, il, "ffn_up.bias", F, -1, ob, "n_ff") : NULL;
+        ir_node *a = arch_add_bias(c, arch_matmul(c, h, wu), bu);
+        a = arch_op1(c, d->ffn_act, a ? &a->type : NULL, a);
+        ir_node *wd = arch_weight(c, il, "ffn_down.weight", F, E, 0, "n_ff, n_embd");
+        ir_node *bd = ob ? arch_weight(c, il, "ffn_down.bias", E, -1, ob, "n_embd") : NULL;
+        return arch_add_bias(c, arch_matmul(c, a, wd), bd);
+    }
     if (d->ffn_fused_gate_up) {
         /* gate rows, then up rows (phi3's order) */
         const int64_t len[2] = {F, F};
@@ -354,7 +388,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     int64_t E = hp->n_embd, D = hp->head_dim, nq = (int64_t)hp->n_head * hp->head_dim;
     bool swa = d->swa && d->swa[il];
 
-    ir_node *h = d->no_pre_norms ? x : arch_rms_norm(c, x, arch_weight(c, il, "attn_norm.weight", E, -1, 0, "n_embd"));
+    ir_node *h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "attn_norm");
     ir_node *q, *k, *v;
     qkv(c, d, il, h, &q, &k, &v);
     if (d->qk_norm) {
@@ -394,7 +428,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
         x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
 
-    h = d->no_pre_norms ? x : arch_rms_norm(c, x, arch_weight(c, il, "ffn_norm.weight", E, -1, 0, "n_embd"));
+    h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "ffn_norm");
     ir_node *f = ffn(c, d, il, h);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
@@ -446,7 +480,7 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
         x = layer(c, d, (int)il, x, &r);
     }
 
-    x = arch_rms_norm(c, x, arch_weight(c, -1, "output_norm.weight", E, -1, 0, "n_embd"));
+    x = pre_norm(c, d, -1, x, "output_norm");
     ir_node *wout = NULL;
     if (!d->output_always_tied)
         wout = arch_weight(c, -1, "output.weight", E, V, ARCH_W_OPTIONAL, "n_embd, n_vocab");

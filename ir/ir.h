@@ -66,6 +66,8 @@ typedef struct ir_type {
  *  embed tab, tok    → f32[T,E]              rows of the table (dequantized)
  *  rms_norm x [,w]   → like x                x / sqrt(mean(x^2) + eps) over the
  *                                            last axis, times w (broadcast) if given
+ *  layer_norm x [,w [,b]] → like x           (x - mean(x)) / sqrt(var(x) + eps) over
+ *                                            the last axis, times w, plus b, if given
  *  matmul x, W       → f32[...,N]            x[...,K] · W[N,K]^T (W any weight type)
  *  add / mul a, b    → like a                b broadcasts over a's leading axes
  *  scale x {s}       → x * s
@@ -99,6 +101,7 @@ typedef struct ir_type {
     X(WEIGHT, "weight", 0, 0, "row0", "")                                                                  \
     X(EMBED, "embed", 2, 2, "", "")                                                                        \
     X(RMS_NORM, "rms_norm", 1, 2, "", "eps")                                                               \
+    X(LAYER_NORM, "layer_norm", 1, 3, "", "eps")                                                           \
     X(MATMUL, "matmul", 2, 2, "", "")                                                                      \
     X(ADD, "add", 2, 2, "", "")                                                                            \
     X(MUL, "mul", 2, 2, "", "")                                                                            \

@@ -79,6 +79,15 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         if (!(n->fa[0] > 0))
             FAIL("%%%" PRIu32 " (rms_norm): eps must be > 0", id);
         break;
+    case IR_OP_LAYER_NORM:
+        if (!ir_type_same_dims(t, a))
+            FAIL("%%%" PRIu32 " (layer_norm): result shape differs from its input", id);
+        for (uint8_t k = 1; k < n->n_in; k++)
+            if (n->in[k]->type.rank != 1 || n->in[k]->type.dim[0] != last(a))
+                FAIL("%%%" PRIu32 " (layer_norm): weight and bias must be [%" PRId64 "]", id, last(a));
+        if (!(n->fa[0] > 0))
+            FAIL("%%%" PRIu32 " (layer_norm): eps must be > 0", id);
+        break;
     case IR_OP_MATMUL:
         if (b->rank != 2 || a->rank < 1 || last(a) != b->dim[1])
             FAIL("%%%" PRIu32 " (matmul): x[...,%" PRId64 "] does not match W[N,K] with K = %" PRId64, id, last(a),

@@ -38,6 +38,24 @@ RF_DEV void rf_rms_norm_row(const float *x, const float *w, float *y, int n_sub,
     }
 }
 
+// y[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i] over one row of n
+// (ggml_norm, then build_norm's weight and bias), x and y may be one; the
+// block-wide sums in float
+RF_DEV void rf_layer_norm_row(const float *x, const float *w, const float *b, float *y, int n, float eps,
+                              float *scratch)
+{
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        s += x[i];
+    const float mean = rf_block_sum(s, scratch, NWAVES) / (float)n;
+    float s2 = 0.0f;
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        s2 += (x[i] - mean) * (x[i] - mean);
+    const float inv = 1.0f / sqrtf(rf_block_sum(s2, scratch, NWAVES) / (float)n + eps);
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        y[i] = (x[i] - mean) * inv * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+}
+
 // RoPE of one token's heads [H, D] at position pos, out of place allowed.
 // mode 0 rotates adjacent pairs (llama), mode 2 the two halves (neox). The
 // frequencies follow ggml_rope_ext: theta_i = pos * theta_scale^i /

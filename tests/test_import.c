@@ -114,8 +114,10 @@ static bool open_model(const spec *s, model *m, rf_error *err)
         set_u32(w, s, "attention.value_length", s->D);
     }
     char k[128];
-    key_name(k, sizeof k, s, "attention.layer_norm_rms_epsilon");
-    if (!s->drop_key || strcmp(s->drop_key, "attention.layer_norm_rms_epsilon"))
+    const char *eps = !strcmp(s->arch, "starcoder2") ? "attention.layer_norm_epsilon" /* LayerNorm's */
+                                                      : "attention.layer_norm_rms_epsilon";
+    key_name(k, sizeof k, s, eps);
+    if (!s->drop_key || strcmp(s->drop_key, eps))
         gguf_writer_set_f32(w, k, 1e-6f);
     if (!s->drop_key || strcmp(s->drop_key, "tokenizer.ggml.bos_token_id"))
         gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
@@ -790,6 +792,25 @@ static void test_glm4(void)
     expect_fail(&s, RF_E_UNSUPPORTED, "'glm4.rope.dimension_sections'", "GLM-4V");
 }
 
+/* starcoder2: LayerNorms (optional biases) for the three pre-norms, an FFN
+ * of up, gelu and down (no gate); its epsilon is LayerNorm's key, whose
+ * absence is named */
+static void test_starcoder2(void)
+{
+    spec s = base_spec("starcoder2");
+    ir_graph *g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAYER_NORM), 2 * s.L + 1);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), 0);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_GELU), s.L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SWIGLU) + count_op(g, IR_OP_GEGLU), 0);
+    const ir_node *gl = nth_op(g, IR_OP_GELU, 0);
+    CU_ASSERT_STRING_EQUAL(gl->in[0]->in[1]->name, "blk.0.ffn_up.weight");
+    CU_ASSERT_DOUBLE_EQUAL(fa(nth_op(g, IR_OP_LAYER_NORM, 0), "eps"), 1e-6, 1e-12);
+    ir_graph_free(g);
+    s.drop_key = "attention.layer_norm_epsilon";
+    expect_fail(&s, RF_E_NOTFOUND, "'starcoder2.attention.layer_norm_epsilon'", NULL);
+}
+
 static char *print_graph(const ir_graph *g)
 {
     char *buf = NULL;
@@ -801,7 +822,7 @@ static char *print_graph(const ir_graph *g)
 }
 
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
-                                        "olmo2", "glm4", "exaone"};
+                                        "olmo2", "glm4", "exaone", "starcoder2"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
@@ -875,7 +896,8 @@ static void test_unknown_arch(void)
 {
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
-                "supported: llama, granite, smollm3, olmo2, glm4, exaone, qwen2, qwen3, phi3, gemma2, gemma3");
+                "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, qwen2, qwen3, phi3, gemma2, "
+                "gemma3");
 }
 
 static void test_missing_key(void)
@@ -1004,6 +1026,7 @@ int main(void)
     CU_add_test(s, "smollm3: no rope in every fourth layer", test_smollm3);
     CU_add_test(s, "olmo2: post norms only, whole-row q/k norms, no sliding window", test_olmo2);
     CU_add_test(s, "glm4: pre and post norms, fused gate/up, no multimodal rope", test_glm4);
+    CU_add_test(s, "starcoder2: LayerNorms, a GELU FFN without gate", test_starcoder2);
     CU_add_test(s, "sliding-window pattern as one flag a layer", test_swa_pattern_array);
     CU_add_test(s, "every arch prints and parses back", test_round_trip);
     CU_add_test(s, "every arch's memory plan keeps live values apart", test_memory_plans);

@@ -4,7 +4,7 @@
  * check of the CPU backend.
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
- * gemma3, granite, smollm3, olmo2, glm4, exaone) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
+ * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
  * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
@@ -16,7 +16,8 @@
  * embedding, residual, attention and logit multipliers, smollm3 a fourth
  * layer without rope, olmo2 post norms alone and whole-row q/k norms, glm4
  * pre and post norms, a fused gate/up and rope over half of each head,
- * exaone neox rope with llama3 rope_freqs.
+ * exaone neox rope with llama3 rope_freqs, starcoder2 LayerNorms, biases
+ * and a GELU FFN without gate.
  *
  * llama_eval quantize turns the source into each row of WTYPES: every weight
  * type with --pure, so that every matrix really is of that type, and
@@ -772,6 +773,7 @@ ARCH_TEST(7)
 ARCH_TEST(8)
 ARCH_TEST(9)
 ARCH_TEST(10)
+ARCH_TEST(11)
 
 static void test_print_table(void)
 {
@@ -779,7 +781,7 @@ static void test_print_table(void)
            " (token_embd, output types);\n  llama.cpp's logits vs its F32 ones (F32 rows: vs our F32 ones): cosine of all"
            " rows / worst row\n",
            N_TOKENS);
-    printf("  %-7s %-9s %-9s %-9s %-6s %-8s %-8s %-13s %s\n", "arch", "type", "min cos", "mean cos", "top1",
+    printf("  %-10s %-9s %-9s %-9s %-6s %-8s %-8s %-13s %s\n", "arch", "type", "min cos", "mean cos", "top1",
            "embd", "output", "vs F32", "seconds");
     for (size_t k = 0; k < N_CASES; k++)
         for (size_t w = 0; w < N_WTYPES; w++) {
@@ -789,14 +791,14 @@ static void test_print_table(void)
             char vs_f32[32];
             snprintf(vs_f32, sizeof vs_f32, "%.3f/%.3f", r->ll.cos, r->ll.min_row);
             if (r->stage == ST_DONE || r->stage == ST_CLI)
-                printf("  %-7s %-9s %-9.6f %-9.6f %-6.0f %-8s %-8s %-13s %-7.1f%s\n", CASES[k].arch,
+                printf("  %-10s %-9s %-9.6f %-9.6f %-6.0f %-8s %-8s %-13s %-7.1f%s\n", CASES[k].arch,
                        WTYPES[w].name, r->min_cos, r->mean_cos, 100 * r->top1, r->embd_type, r->out_type,
                        vs_f32, seconds[k][w], r->stage == ST_CLI ? "  CLI MISMATCH" : "");
             else
-                printf("  %-7s %-9s FAILED at %s: %.100s\n", CASES[k].arch, WTYPES[w].name,
+                printf("  %-10s %-9s FAILED at %s: %.100s\n", CASES[k].arch, WTYPES[w].name,
                        r->stage >= 0 ? STAGE_NAMES[r->stage] : "child", r->msg);
             if (w == 0)
-                printf("  %-7s %-9s %-51s %.3f/%.3f\n", CASES[k].arch, "f32 (ll)", "llama_eval quantize f32",
+                printf("  %-10s %-9s %-51s %.3f/%.3f\n", CASES[k].arch, "f32 (ll)", "llama_eval quantize f32",
                        r->ll_f32.cos, r->ll_f32.min_row);
         }
     CU_PASS("table printed");
@@ -1114,7 +1116,7 @@ int main(int argc, char **argv)
         return 1;
     static void (*const arch_tests[N_CASES])(void) = {test_arch_0, test_arch_1, test_arch_2, test_arch_3,
                                                       test_arch_4, test_arch_5, test_arch_6, test_arch_7,
-                                                      test_arch_8, test_arch_9, test_arch_10};
+                                                      test_arch_8, test_arch_9, test_arch_10, test_arch_11};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

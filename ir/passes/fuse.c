@@ -267,7 +267,8 @@ static ir_kernel kernel_for(ir_op op)
 {
     switch (op) {
     case IR_OP_EMBED: return IR_K_EMBED;
-    case IR_OP_RMS_NORM: return IR_K_NORM;
+    case IR_OP_RMS_NORM:
+    case IR_OP_LAYER_NORM: return IR_K_NORM;
     case IR_OP_MATMUL: return IR_K_MATMUL;
     case IR_OP_ROPE:
     case IR_OP_KV_STORE: return IR_K_ROPE_KV;

@@ -157,6 +157,10 @@ static void run_node_part(void *ctx, int ith, int nth)
     case IR_OP_RMS_NORM:
         cpu_rms_norm(val(x, n->in[0]), n->n_in > 1 ? val(x, n->in[1]) : NULL, y, last_dim(x, &n->type), n->fa[0], a, b);
         break;
+    case IR_OP_LAYER_NORM:
+        cpu_layer_norm(val(x, n->in[0]), n->n_in > 1 ? val(x, n->in[1]) : NULL, n->n_in > 2 ? val(x, n->in[2]) : NULL,
+                       y, last_dim(x, &n->type), n->fa[0], a, b);
+        break;
     case IR_OP_ADD:
         cpu_add(val(x, n->in[0]), val(x, n->in[1]), numel(x, &n->in[1]->type), y, a, b);
         break;
@@ -222,7 +226,8 @@ static int64_t work_of(const step *x, const ir_node *n)
     case IR_OP_EMBED:
     case IR_OP_ROPE:
     case IR_OP_KV_STORE: return x->T;
-    case IR_OP_RMS_NORM: return numel(x, &n->type) / last_dim(x, &n->type);
+    case IR_OP_RMS_NORM:
+    case IR_OP_LAYER_NORM: return numel(x, &n->type) / last_dim(x, &n->type);
     case IR_OP_SLICE: {
         int64_t outer = 1;
         for (uint8_t d = 0; d < n->ia[0]; d++)

@@ -163,6 +163,34 @@ void cpu_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps
     }
 }
 
+void cpu_layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps, int64_t r0,
+                    int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            sum += xr[i];
+        const float mean = (float)(sum / (double)n);
+        double sum2 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = xr[i] - mean;
+            yr[i] = v;
+            sum2 += (double)(v * v);
+        }
+        const float scale = 1.0f / sqrtf((float)(sum2 / (double)n) + eps);
+        for (int64_t i = 0; i < n; i++) {
+            float v = yr[i] * scale;
+            if (w)
+                v *= w[i];
+            if (b)
+                v += b[i];
+            yr[i] = v;
+        }
+    }
+}
+
 void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32_t *ids, float *y, int64_t r0,
                   int64_t r1)
 {

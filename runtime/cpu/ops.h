@@ -52,6 +52,10 @@ int cpu_matmul(cpu_pool *pool, ggml_type wtype, int64_t K, const float *x, int64
 /* ---- row kernels: rows [r0, r1) of the caller's choice --------------------- */
 void cpu_rms_norm(const float *x, const float *w /* NULL: no weight */, float *y, int64_t n, float eps,
                   int64_t r0, int64_t r1);
+/* ggml_norm (the mean and the variance summed in double, as ggml does),
+ * then times w and plus b where given (llama.cpp's build_norm, LLM_NORM) */
+void cpu_layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps, int64_t r0,
+                    int64_t r1);
 void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32_t *ids, float *y,
                   int64_t r0, int64_t r1);
 

@@ -68,7 +68,6 @@ void cli_ui_init(cli_ui *u);
 void cli_ui_clear(cli_ui *u);
 void cli_progress(void *ctx, uint32_t done, uint32_t total);
 void cli_warn(void *ctx, const char *msg);
-void cli_compile_callbacks(rt_options *o, cli_ui *u); /* u must outlive rt_session_open */
-void cli_session_callbacks(rf_session_options *o, cli_ui *u); /* the same for rf_session_open */
+void cli_session_callbacks(rf_session_options *o, cli_ui *u); /* u must outlive rf_session_open */
 
 #endif

@@ -101,10 +101,3 @@ void cli_session_callbacks(rf_session_options *o, cli_ui *u)
     o->warn = cli_warn;
     o->cb_ctx = u;
 }
-
-void cli_compile_callbacks(rt_options *o, cli_ui *u)
-{
-    rf_session_options so = {0};
-    cli_session_callbacks(&so, u);
-    o->progress = so.progress, o->warn = so.warn, o->cb_ctx = so.cb_ctx;
-}

@@ -31,6 +31,7 @@ struct rt_session {
     int32_t *seqs;             /* and each row's sequence */
     uint32_t n_rows;           /* the most rows a step has: the graphs' plan_tokens */
     uint32_t *seq_rows;        /* (n_seq) rt_step's count of each sequence's rows */
+    bool *want_all;            /* (n_seq) every one true: rt_decode_batch's rows all want logits */
     /* The paged KV cache: n_kv_blocks blocks of 2^kv_shift positions;
      * kv_table[q * kv_stride + i] is sequence q's i-th block, seq_blocks[q]
      * how many it holds; kv_free[0..n_free) the blocks nobody holds. A

@@ -117,10 +117,13 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     s->seqs = malloc(s->n_rows * sizeof *s->seqs);
     s->seq_past = calloc(s->n_seq, sizeof *s->seq_past);
     s->seq_rows = calloc(s->n_seq, sizeof *s->seq_rows);
-    if (!s->tokens || !s->pos || !s->seqs || !s->seq_past || !s->seq_rows) {
+    s->want_all = malloc(s->n_seq * sizeof *s->want_all);
+    if (!s->tokens || !s->pos || !s->seqs || !s->seq_past || !s->seq_rows || !s->want_all) {
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
     }
+    for (uint32_t q = 0; q < s->n_seq; q++)
+        s->want_all[q] = true;
     if ((st = bind_weights(s, s->graph, &s->weights, err)) != RF_OK)
         goto fail;
     /* the KV cache's blocks: a pool, every block free */
@@ -188,6 +191,7 @@ void rt_session_close(rt_session *s)
     free(s->seqs);
     free(s->seq_past);
     free(s->seq_rows);
+    free(s->want_all);
     free(s->kv_table);
     free(s->seq_blocks);
     free(s->kv_free);
@@ -322,7 +326,7 @@ static rf_status step_rows(rt_session *s, uint32_t n, const uint32_t *seq, const
                            float *logits, rf_error *err)
 {
     rf_status st = RF_OK;
-    uint32_t q = 0, O = 0;
+    uint32_t q = 0;
     for (q = 0; q < s->n_seq && st == RF_OK; q++) /* each sequence's blocks; on a dry pool, the others give theirs back */
         if (s->seq_rows[q])
             st = kv_reserve(s, q, s->seq_past[q] + s->seq_rows[q], err);
@@ -331,32 +335,24 @@ static rf_status step_rows(rt_session *s, uint32_t n, const uint32_t *seq, const
             kv_trim(s, k, s->seq_past[k]);
         return st;
     }
-    /* the rows without logits first, at their sequences' next positions in
-     * order; then those with (each its sequence's last row) */
-    uint32_t j = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t p = s->seq_past[seq[i]]++; /* counted back below */
-        if (!want[i])
-            s->tokens[j] = tokens[i], s->pos[j] = (int32_t)p, s->seqs[j++] = (int32_t)seq[i];
+    /* each row at its sequence's next position (seq_past counts them off);
+     * the rows with logits, each its sequence's last, at the end in order */
+    uint32_t O = 0;
+    for (uint32_t i = 0; i < n; i++)
+        O += want[i];
+    for (uint32_t i = 0, front = 0, back = n - O; i < n; i++) {
+        uint32_t j = want[i] ? back++ : front++;
+        s->tokens[j] = tokens[i];
+        s->pos[j] = (int32_t)s->seq_past[seq[i]]++;
+        s->seqs[j] = (int32_t)seq[i];
     }
-    for (uint32_t i = 0; i < n; i++)
-        s->seq_past[seq[i]]--;
-    for (uint32_t i = 0; i < n; i++)
-        if (want[i]) {
-            s->tokens[j] = tokens[i];
-            s->pos[j] = (int32_t)(s->seq_past[seq[i]] + s->seq_rows[seq[i]] - 1);
-            s->seqs[j++] = (int32_t)seq[i];
-            O++;
-        }
-    if ((st = s->backend->eval_batch(s, n, O, logits, err)) != RF_OK) {
+    if ((st = s->backend->eval_batch(s, n, O, logits, err)) != RF_OK)
         for (q = 0; q < s->n_seq; q++) /* the rows stored at the new positions are past every end: unread */
-            if (s->seq_rows[q])
+            if (s->seq_rows[q]) {
+                s->seq_past[q] -= s->seq_rows[q];
                 kv_trim(s, q, s->seq_past[q]);
-        return st;
-    }
-    for (q = 0; q < s->n_seq; q++)
-        s->seq_past[q] += s->seq_rows[q];
-    return RF_OK;
+            }
+    return st;
 }
 
 rf_status rt_step(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, const bool *want,
@@ -406,18 +402,9 @@ rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const 
         for (uint32_t j = 0; j < i && seq[i] < s->n_seq; j++)
             if (seq[j] == seq[i])
                 return rf_fail(err, RF_E_ARG, "batch rows %u and %u: both sequence %u", j, i, seq[i]);
-    if (n == 1) /* one sequence: the decode step itself */
-        return rt_step(s, 1, seq, tokens, (const bool[]){true}, logits, err);
-    if (!s->backend->eval_batch)
+    if (n > 1 && !s->backend->eval_batch)
         return rf_fail(err, RF_E_UNSUPPORTED, "the %s backend has no batched decode", s->backend->name);
-    bool *want = malloc(n * sizeof *want);
-    if (!want)
-        return rf_fail(err, RF_E_NOMEM, "out of memory");
-    for (uint32_t i = 0; i < n; i++)
-        want[i] = true;
-    rf_status st = rt_step(s, n, seq, tokens, want, logits, err);
-    free(want);
-    return st;
+    return rt_step(s, n, seq, tokens, s->want_all, logits, err);
 }
 
 const char *rt_fallback_reason(const rt_session *s) { return s->fallback[0] ? s->fallback : NULL; }

@@ -183,22 +183,18 @@ static bool parse_request(srv *s, const json_t *j, bool chat, srv_req *r, bool *
         return false;
     }
     if (json_is_true(ie)) {
-        size_t nv = rf_vocab_size(s->model), n_eog = 0;
-        for (size_t v = 0; v < nv; v++)
-            n_eog += rf_token_is_eog(s->model, (int32_t)v);
-        int32_t *ids = realloc(r->bias_id, (r->n_bias + n_eog + 1) * sizeof *ids);
+        int32_t *ids = realloc(r->bias_id, (r->n_bias + s->n_eog + 1) * sizeof *ids);
         r->bias_id = ids ? ids : r->bias_id;
-        float *b = ids ? realloc(r->bias, (r->n_bias + n_eog + 1) * sizeof *b) : NULL;
+        float *b = ids ? realloc(r->bias, (r->n_bias + s->n_eog + 1) * sizeof *b) : NULL;
         r->bias = b ? b : r->bias;
         if (!b) {
             snprintf(msg, 256, "out of memory");
             return false;
         }
-        for (size_t v = 0; v < nv; v++)
-            if (rf_token_is_eog(s->model, (int32_t)v)) {
-                r->bias_id[r->n_bias] = (int32_t)v;
-                r->bias[r->n_bias++] = -INFINITY;
-            }
+        for (size_t k = 0; k < s->n_eog; k++) {
+            r->bias_id[r->n_bias] = s->eog_ids[k];
+            r->bias[r->n_bias++] = -INFINITY;
+        }
     }
     if (rf && !json_is_null(rf)) { /* text, json_object, or json_schema: {"json_schema": {"schema": ...}} */
         const char *ty = json_is_object(rf) ? json_string_value(json_object_get(rf, "type")) : NULL;

@@ -201,9 +201,10 @@ static bool pieces(srv *s)
     char **piece = calloc(nv, sizeof *piece);
     uint32_t *len = calloc(nv, sizeof *len);
     uint8_t *eog = calloc(nv, 1);
+    for (size_t k = 0; eog && k < s->n_eog; k++)
+        eog[s->eog_ids[k]] = 1;
     for (size_t v = 0; piece && len && eog && v < nv; v++) {
         size_t n = 0;
-        eog[v] = rf_token_is_eog(s->model, (int32_t)v);
         if (srv_token_piece(s->model, (int32_t)v, 0, &piece[v], &n))
             len[v] = (uint32_t)n;
     }

@@ -24,6 +24,21 @@ static void say(const srv *s, const char *line)
         s->opt.log(s->opt.log_ctx, line);
 }
 
+/* s->eog_ids: every token that ends generation */
+static rf_status find_eog(srv *s, rf_error *err)
+{
+    size_t nv = rf_vocab_size(s->model);
+    for (size_t v = 0; v < nv; v++)
+        s->n_eog += rf_token_is_eog(s->model, (int32_t)v);
+    if (!(s->eog_ids = malloc((s->n_eog ? s->n_eog : 1) * sizeof *s->eog_ids)))
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    s->n_eog = 0;
+    for (size_t v = 0; v < nv; v++)
+        if (rf_token_is_eog(s->model, (int32_t)v))
+            s->eog_ids[s->n_eog++] = (int32_t)v;
+    return RF_OK;
+}
+
 rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
 {
     srv *s = calloc(1, sizeof *s);
@@ -65,6 +80,8 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
         if (st == RF_OK) /* built now, before threads share it */
             st = rf_model_load_tokenizer(s->model, err);
         if (st == RF_OK)
+            st = find_eog(s, err);
+        if (st == RF_OK)
             st = rf_session_open(s->model, &so, &s->session, err);
     }
     if (st == RF_OK) {
@@ -105,6 +122,7 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
     pthread_cond_destroy(&s->progress);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->mu);
+    free(s->eog_ids);
     free(s);
     return st;
 }

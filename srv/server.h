@@ -119,6 +119,8 @@ typedef struct srv {
     char **piece;
     uint32_t *piece_len;
     uint8_t *eog;
+    int32_t *eog_ids;          /* the end-of-generation tokens (n_eog), found once at start */
+    size_t n_eog;
     bool ready, stopping;
     srv_metrics m;
     pthread_t loop;

@@ -88,7 +88,8 @@ trap 'kill $PID_RF $PID_LL 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 wait_up() { # port pid name
     for _ in $(seq 600); do
         kill -0 "$2" 2>/dev/null || { echo "serve_bench: $3 exited; its log:" >&2; tail -20 "$OUT/$3.log" >&2; exit 1; }
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health")" = 200 ] && return 0
+        python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" \
+            "http://127.0.0.1:$1/health" 2>/dev/null && return 0
         sleep 0.5
     done
     echo "serve_bench: $3 not up after 300 s" >&2

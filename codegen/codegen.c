@@ -539,6 +539,119 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves
     *n_holes = h;
 }
 
+/* ---- matmul groups on the matrix units (templates/mmq.hip) ------------------------ */
+
+/* The prefill products' tiles: BM tokens by BN columns a block (of each
+ * product of a GLU pair), WM by WN a wavefront. ROCMFORGE_TUNE_MMQ_BM (32,
+ * 64 or 128 tokens a block, each wavefront taking half) until `rocmforge
+ * tune` chooses them; ROCMFORGE_NO_MMQ=1 renders the integer-dot prefill
+ * kernel instead, to compare. */
+enum { MMQ_BK = 32, MMQ_BN = 128, MMQ_WN = 64, MMQ_BN_GLU = 64, MMQ_WN_GLU = 32, MMQ_BM = 64 };
+
+/* Does the prefill of m run on the matrix units: the arch has them, and
+ * every product reads int8 rows or f16 values (quantized or f16 weights;
+ * f32 and bf16 keep the integer-dot kernel's exact f32 products)? */
+static bool mmq_fits(const kbuild *k, const mm_group *m)
+{
+    const char *off = getenv("ROCMFORGE_NO_MMQ");
+    if (!k->arch->mma || (off && *off && strcmp(off, "0")) || !m->n_slots || m->K % MMQ_BK)
+        return false;
+    return !(m->kinds & ((1u << AQ_F32) | (1u << AQ_BF16)));
+}
+
+/* "RF_STAGE_A?(type, rows, kp, sa[ai]); RF_STAGE_B(type, weight, row bytes, N, kp, sb[bi]);" for product mm */
+static void mmq_stage(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm, int ai, int bi, bool with_a)
+{
+    char tn[16];
+    const ir_node *w = mm->in[1];
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t row_bytes = w->type.dim[1] / tt->block_size * (int64_t)tt->type_size;
+    int kind = aq_kind(w->type.elem);
+    int pw = param(k, w, "const unsigned char *__restrict__ ", "weight");
+    int px = param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[kind],
+                      aq_int8(kind) ? "const unsigned char *__restrict__ " : "const float *__restrict__ ",
+                      aq_names[kind]);
+    use_type(k, w->type.elem);
+    qname(w->type.elem, tn);
+    if (with_a)
+        strbuf_printf(b, "RF_STAGE_A%s(%s, p%d, kp, sa[%d]); ", aq_int8(kind) ? "Q" : "F", tn, px, ai);
+    strbuf_printf(b, "RF_STAGE_B(%s, p%d, %lld, %lld, kp, sb[%d]); ", tn, pw, (long long)row_bytes,
+                  (long long)w->type.dim[0], bi);
+}
+
+/* the loops over a wavefront's sums, t and jj naming each one's token and column */
+static void mmq_each(strbuf *b, int64_t N)
+{
+    strbuf_printf(b, "        _Pragma(\"unroll\") for (int mi = 0; mi < MI; mi++)\n"
+                     "        _Pragma(\"unroll\") for (int ni = 0; ni < NI; ni++)\n"
+                     "        _Pragma(\"unroll\") for (int q = 0; q < RF_MMA_NC; q++) {\n"
+                     "            const int t = m0 + wm * WM + mi * 16 + rf_mma_row(q);\n"
+                     "            const int jj = j0 + wn * WN + ni * 16 + rf_mma_col(q);\n"
+                     "            if (t >= T || jj >= %lld)\n                continue;\n",
+                  (long long)N);
+}
+
+/* The prefill kernel of matmul group m on the matrix units; *bn, *bm: its
+ * tile (the launch's column and token tiles). */
+static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, char vals[][32], int *bn, int *bm)
+{
+    strbuf *b = &k->body;
+    int qinv = m->slot[AQ_Q8] >= 0 ? AQ_Q8 : m->slot[AQ_Q8K] >= 0 ? AQ_Q8K : -1;
+    if (qinv >= 0)
+        strbuf_printf(&k->setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
+                      param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[qinv], "const unsigned char *__restrict__ ",
+                               aq_names[qinv]));
+    int tm = tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
+    int na = 1, np = 1, BN = MMQ_BN, WN = MMQ_WN;
+    if (m->glu) {
+        np = 2;
+        BN = MMQ_BN_GLU;
+        WN = MMQ_WN_GLU;
+        na = m->mm[0]->in[1]->type.elem == m->mm[1]->in[1]->type.elem ? 1 : 2;
+        strbuf_printf(b, "    { // %s of two products\n        const int j0 = nt * BN;\n"
+                         "        float accg[MI][NI][RF_MMA_NC] = {}, accu[MI][NI][RF_MMA_NC] = {};\n"
+                         "        RF_MMQ_LOOP(",
+                      ir_op_name(m->glu->op));
+        mmq_stage(k, b, m, m->mm[0], 0, 0, true);
+        mmq_stage(k, b, m, m->mm[1], na - 1, 1, na == 2);
+        if (na == 1)
+            strbuf_printf(b, ",\n                    RF_MMA_STEP2(sa[0], sb[0], accg, sb[1], accu));\n");
+        else
+            strbuf_printf(b, ",\n                    RF_MMA_STEP(sa[0], sb[0], accg); RF_MMA_STEP(sa[1], sb[1], accu));\n");
+        mmq_each(b, m->ncols);
+        strbuf_printf(b, "            const float vg = accg[mi][ni][q] * RF_INV(t), vu = accu[mi][ni][q] * RF_INV(t);\n");
+        epilogue(k, b, m, m->mm[0], m->ncols);
+        strbuf_printf(b, "        }\n    }\n");
+    } else {
+        int64_t tiles = 0;
+        for (int i = 0; i < m->n_mm; i++) {
+            int64_t N = m->mm[i]->in[1]->type.dim[0], nt = (N + BN - 1) / BN;
+            strbuf_printf(b, "    %sif (nt < %lld) { // product %d: %lld columns\n", i ? "else " : "",
+                          (long long)(tiles + nt), i, (long long)N);
+            strbuf_printf(b, "        const int j0 = (nt - %lld) * BN;\n"
+                             "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ_LOOP(",
+                          (long long)tiles);
+            mmq_stage(k, b, m, m->mm[i], 0, 0, true);
+            strbuf_printf(b, ", RF_MMA_STEP(sa[0], sb[0], acc));\n");
+            mmq_each(b, N);
+            strbuf_printf(b, "            const float v = acc[mi][ni][q] * RF_INV(t);\n");
+            epilogue(k, b, m, m->mm[i], N);
+            strbuf_printf(b, "        }\n    }\n");
+            tiles += nt;
+        }
+    }
+    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV"};
+    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0};
+    for (size_t h = 0; h < 8; h++) {
+        snprintf(vals[h], 32, "%lld", v[h]);
+        holes[h].name = names[h];
+        holes[h].value = vals[h];
+    }
+    *n_holes = 8;
+    *bn = BN;
+    *bm = tm;
+}
+
 /* ---- rowwise groups -------------------------------------------------------------- */
 
 /* the row count of a node: its outer dimension (a cache store: its input's) */
@@ -799,8 +912,9 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
     hole pre[] = {{"VENDOR", k->arch->vendor == CG_AMD ? "AMD" : "NVIDIA"},
                   {"ARCH", k->arch->target},
                   {"WAVE", wave},
-                  {"DOT4", k->arch->dot4 ? "1" : "0"}};
-    render(&src, cg_template_text("prelude"), pre, 4);
+                  {"DOT4", k->arch->dot4 ? "1" : "0"},
+                  {"MMA", k->arch->mma ? "1" : "0"}};
+    render(&src, cg_template_text("prelude"), pre, 5);
     if (k->types) {
         strbuf_put(&src, "\n", 1);
         quant_section(&src, "common");
@@ -1040,6 +1154,8 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     }
     const mm_group *m = &G->q.mm[k->group];
     char tn[16], summary[96];
+    hole holes[12];
+    char vals[12][32];
     int64_t rows = m->x->type.dim[0];
     /* the producer converts a decode step's row, so then actq runs for
      * prefill only, or not at all where the producer's one row is the
@@ -1055,10 +1171,22 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
         int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
-        hole holes[12];
-        char vals[12][32];
         size_t nh;
         kb_reset(k);
+        if (mt > 1 && mmq_fits(k, m)) {
+            int bn, bm;
+            gen_mmq(k, m, holes, &nh, vals, &bn, &bm);
+            int64_t tiles = 0;
+            for (int i = 0; i < (m->glu ? 1 : m->n_mm); i++)
+                tiles += (m->mm[i]->in[1]->type.dim[0] + bn - 1) / bn;
+            snprintf(summary, sizeof summary, "mmq_%s_k%lld_n%lld", qname(m->mm[0]->in[1]->type.elem, tn),
+                     (long long)m->K, (long long)m->ncols);
+            rf_status st = emit(G, k, "mmq", holes, nh, summary, (uint32_t)(4 * k->arch->wave), (uint32_t)tiles,
+                                rows, (uint32_t)bm, -1);
+            if (st != RF_OK)
+                return st;
+            continue;
+        }
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
         uint32_t c = G->q.consumer[k->group];
         if (mt == 1 && c && G->q.post[c]) {

@@ -11,6 +11,8 @@
 //                      layout, the conversion, and the quantize-out tails of a
 //                      decode kernel
 //   rf_attn_merge, rf_rope_cs   what both attention templates (and rope_kv) share
+//   rf_mma16, rf_mma_ld_a/b, rf_mma_row/col, rf_pack_h2   16x16x16 f16 tiles on
+//                      the matrix units, where RF_MMA (templates/mmq.hip)
 // Nothing here includes a header: both compilers provide threadIdx, float4,
 // the math functions and __syncthreads without one, and the source stays the
 // same text whatever the installed SDK.
@@ -18,6 +20,7 @@
 #define RF_ARCH "{{ARCH}}"
 #define RF_WAVE {{WAVE}}
 #define RF_DOT4 {{DOT4}} // 1: dp4a (NVIDIA) / v_dot4_i32_i8 (AMD dot1-insts)
+#define RF_MMA {{MMA}}   // 1: f16 matrix units: mma.sync (NVIDIA sm_80+) / MFMA (AMD CDNA)
 #define RF_DEV __device__ __forceinline__
 #define RF_CONST static __device__ const // tables: global memory, cached; __constant__ would serialise lanes reading different entries
 #define RF_INF __int_as_float(0x7f800000)
@@ -167,6 +170,92 @@ RF_DEV unsigned short rf_f16_bits(float f)
         return (unsigned short)(sign | (unsigned int)(a * 16777216.0f));
     return (unsigned short)(sign | (((u >> 23) & 0xffu) - 112u) << 10 | ((u >> 13) & 0x3ffu));
 }
+
+#if RF_MMA
+// One wavefront multiplies 16x16 f16 tiles on the matrix units, f32 sums:
+// C[16 x 16] += A[16 x 16] * B^T, A and B read from shared memory as rows
+// of 16 k values (A: 16 token rows, B: 16 weight rows, each ld halves
+// apart, 16-byte aligned). A lane holds RF_MMA_NC of C's values, element i
+// at (rf_mma_row(i), rf_mma_col(i)).
+#if defined(RF_VENDOR_NVIDIA)
+// two mma.sync.m16n8k16 (sm_80+); fragments loaded with ldmatrix
+#define RF_MMA_NC 8
+struct rf_mma_frag { unsigned int r[4]; };
+RF_DEV unsigned int rf_smem(const void *p) { return (unsigned int)__cvta_generic_to_shared(p); }
+RF_DEV void rf_ldmatrix4(rf_mma_frag &f, const unsigned short *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(f.r[0]), "=r"(f.r[1]), "=r"(f.r[2]), "=r"(f.r[3])
+                 : "r"(rf_smem(p)));
+}
+// A's four 8x8 quarters: rows 0-7 | 8-15 of k 0-7, then of k 8-15
+RF_DEV void rf_mma_ld_a(rf_mma_frag &a, const unsigned short *p, int ld)
+{
+    const int lane = threadIdx.x % 32;
+    rf_ldmatrix4(a, p + (lane % 16) * ld + (lane / 16) * 8);
+}
+// B's: rows 0-7 of k 0-7 | k 8-15, then rows 8-15 of k 0-7 | k 8-15
+RF_DEV void rf_mma_ld_b(rf_mma_frag &b, const unsigned short *p, int ld)
+{
+    const int lane = threadIdx.x % 32;
+    rf_ldmatrix4(b, p + (lane % 8 + 8 * (lane / 16)) * ld + 8 * (lane / 8 % 2));
+}
+RF_DEV void rf_mma_m16n8k16(float *c, const rf_mma_frag &a, unsigned int b0, unsigned int b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b0), "r"(b1));
+}
+RF_DEV void rf_mma16(float *c, const rf_mma_frag &a, const rf_mma_frag &b)
+{
+    rf_mma_m16n8k16(c, a, b.r[0], b.r[1]);
+    rf_mma_m16n8k16(c + 4, a, b.r[2], b.r[3]);
+}
+RF_DEV int rf_mma_row(int i) { return (int)(threadIdx.x % 32) / 4 + 8 * (i % 4 / 2); }
+RF_DEV int rf_mma_col(int i) { return 8 * (i / 4) + 2 * (int)(threadIdx.x % 4) + i % 2; }
+// two f32 as the f16 pair (lo, hi), rounded to nearest even
+RF_DEV unsigned int rf_pack_h2(float lo, float hi)
+{
+    unsigned int r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+#else
+// one v_mfma_f32_16x16x16f16 (CDNA, wave64): lane L holds A's row L % 16
+// and B's row L % 16 at k = 4 (L / 16) .. +3, and C's column L % 16 at rows
+// 4 (L / 16) .. +3
+#define RF_MMA_NC 4
+typedef _Float16 rf_half4 __attribute__((ext_vector_type(4)));
+typedef float rf_float4v __attribute__((ext_vector_type(4)));
+struct rf_mma_frag { rf_half4 v; };
+RF_DEV void rf_mma_ld_a(rf_mma_frag &a, const unsigned short *p, int ld)
+{
+    const int lane = threadIdx.x % 64;
+    a.v = *(const rf_half4 *)(p + (lane % 16) * ld + 4 * (lane / 16));
+}
+RF_DEV void rf_mma_ld_b(rf_mma_frag &b, const unsigned short *p, int ld) { rf_mma_ld_a(b, p, ld); }
+RF_DEV void rf_mma16(float *c, const rf_mma_frag &a, const rf_mma_frag &b)
+{
+    rf_float4v acc = {c[0], c[1], c[2], c[3]};
+    acc = __builtin_amdgcn_mfma_f32_16x16x16f16(a.v, b.v, acc, 0, 0, 0);
+    c[0] = acc[0];
+    c[1] = acc[1];
+    c[2] = acc[2];
+    c[3] = acc[3];
+}
+RF_DEV int rf_mma_row(int i) { return 4 * (int)(threadIdx.x % 64 / 16) + i; }
+RF_DEV int rf_mma_col(int i) { return (int)(threadIdx.x % 16); }
+RF_DEV unsigned int rf_pack_h2(float lo, float hi)
+{
+    const _Float16 l = (_Float16)lo, h = (_Float16)hi;
+    unsigned short a, b;
+    __builtin_memcpy(&a, &l, 2);
+    __builtin_memcpy(&b, &h, 2);
+    return (unsigned int)a | (unsigned int)b << 16;
+}
+#endif
+#endif
 
 // An int8 activation row of K elements (the input of a matrix product with
 // quantized weights, templates/matmul.hip): K values q, then K / 32 f32

@@ -97,10 +97,11 @@ static bool has_arg(const cg_launch *l, uint32_t id)
     return false;
 }
 
-/* the template a launch's partner has: the decode attention's is prefill's */
+/* the template a launch's partner has: the decode attention's is prefill's,
+ * the matrix units' prefill product's is the decode matmul's */
 static const char *partner_tmpl(const char *tmpl)
 {
-    return !strcmp(tmpl, "attention_decode") ? "attention" : tmpl;
+    return !strcmp(tmpl, "attention_decode") ? "attention" : !strcmp(tmpl, "mmq") ? "matmul" : tmpl;
 }
 
 /* A launch of the same group and template for the other kind of step. */
@@ -145,6 +146,8 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
         CU_ASSERT_TRUE(l->group > 0 && l->group <= g->n_groups);
         if (!strcmp(tmpl, "attention_decode")) { /* a decode step's only */
             CU_ASSERT_TRUE(l->only_T == 1 && l->rows == IR_DIM_T && partner(p, i));
+        } else if (!strcmp(tmpl, "mmq")) { /* a prefill step's only, on the arch's matrix units */
+            CU_ASSERT_TRUE(l->only_T == -1 && l->rows == IR_DIM_T && partner(p, i) && l->row_tile >= 32);
         } else if ((!strcmp(tmpl, "matmul") || !strcmp(tmpl, "attention")) && l->rows == IR_DIM_T) {
             CU_ASSERT_TRUE(l->only_T == 1 || l->only_T == -1);
             if (!strcmp(tmpl, "matmul"))

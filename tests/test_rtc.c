@@ -28,8 +28,9 @@
 enum { EM_AMDGPU_ = 224, EM_CUDA_ = 190 };
 enum { N_THREADS = 4, N_KERNELS = 8 };
 
-static const cg_arch gfx90a = {CG_AMD, "gfx90a", "gfx90a:sramecc+:xnack-", 64, true};
-static const cg_arch sm_90 = {CG_NVIDIA, "sm_90", "sm_90", 32, true};
+static const cg_arch gfx90a = {
+    .vendor = CG_AMD, .name = "gfx90a", .target = "gfx90a:sramecc+:xnack-", .wave = 64, .dot4 = true, .mma = true};
+static const cg_arch sm_90 = {.vendor = CG_NVIDIA, .name = "sm_90", .target = "sm_90", .wave = 32, .dot4 = true, .mma = true};
 
 /* kernel i of the concurrent build: each has its own name and constant */
 static char *kernel_source(int i)
@@ -270,10 +271,10 @@ static void test_bad_args(void)
 {
     rf_error err = {0};
     cg_compiler *c = (cg_compiler *)&err;
-    cg_arch wrong = {CG_AMD, "sm_90", "sm_90", 32, false};
+    cg_arch wrong = {.vendor = CG_AMD, .name = "sm_90", .target = "sm_90", .wave = 32};
     CU_ASSERT_EQUAL(cg_compiler_open(&wrong, &c, &err), RF_E_ARG);
     CU_ASSERT_PTR_NULL(c);
-    cg_arch odd = {CG_AMD, "gfx90a", "gfx90a -O0", 64, true};
+    cg_arch odd = {.vendor = CG_AMD, .name = "gfx90a", .target = "gfx90a -O0", .wave = 64, .dot4 = true};
     CU_ASSERT_EQUAL(cg_compiler_open(&odd, &c, &err), RF_E_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "gfx90a -O0"));
     CU_ASSERT_EQUAL(cg_compiler_open(NULL, &c, &err), RF_E_ARG);

@@ -1,0 +1,173 @@
+// mmq.hip: a matmul group's products for many tokens at once, on the
+// matrix units (prelude.hip's rf_mma16: mma.sync on NVIDIA, MFMA on AMD).
+//
+//   y[t, j] = epilogue( W[j, :] · x[t, :] )
+//
+// A block computes BM tokens by BN columns of one product (of both products
+// of a GLU pair, whose gate and up sums meet in the epilogue); its WAVES
+// wavefronts each take WM tokens by WN columns of it, as 16x16 tiles. The
+// K dimension runs in steps of BK: each step stages the activations' and the
+// weights' BK-wide tiles into shared memory as f16, then every wavefront
+// multiplies its tiles. Two buffers alternate, so a step stages the next
+// tiles while it multiplies the current ones, with one barrier a step.
+//
+// Staging converts. The weights stay in their GGUF blocks in memory and
+// are dequantized here (templates/quant.hip's rf_deq_TYPE, f32, rounded to
+// f16), so every type the decode kernels read runs here too. The
+// activations are the actq kernel's rows the decode products read: int8
+// values with one f32 scale per 32 (q * d, rounded to f16), or for f16
+// weights f32 rows of f16 values. The matrix units then sum the same
+// quantized activations the CPU's products see, in f32.
+//
+// A tile's k positions are not consecutive: staging takes a type's chunks
+// (quant.hip: chunk c of a block holds elements a(c)..+3 and b(c)..+3) in
+// order, each eight consecutive halves of a row in shared memory, and
+// gathers the activations' same elements into the same places. A dot
+// product does not depend on the order of its terms, and a chunk's bytes are
+// consecutive in the weight row, so the weights are read in order with
+// 16-byte stores to shared memory, whatever the block format.
+//
+// Blocks are numbered so that the BM-token tiles of one column tile run
+// next to each other: they read the same weights, which the L2 cache then
+// serves from one read of memory.
+#define K {{K}}     // input features
+#define BM {{BM}}   // tokens a block
+#define BN {{BN}}   // columns a block (of each product of a GLU pair)
+#define WM {{WM}}   // tokens a wavefront
+#define WN {{WN}}   // columns a wavefront
+#define NA {{NA}}   // activation tiles a step stages: 2 when a GLU pair's two types order k differently
+#define NP {{NP}}   // weight tiles a step stages: 2 for a GLU pair
+#define QINV {{QINV}} // 1: the int8 rows carry the products' 1/rms (xq0: the first)
+#define BK 32
+#define LDS (BK + 8) // halves a tile row takes in shared memory: 16 bytes of padding keep ldmatrix free of bank conflicts
+#define WAVES ((BM / WM) * (BN / WN))
+#define NTH (WAVES * RF_WAVE)
+#define MI (WM / 16)
+#define NI (WN / 16)
+#define XROW RF_XROW(K) // bytes of an int8 activation row (prelude.hip)
+
+// The activation tile at k position kp (of TYPE's chunk order) into dst:
+// from int8 rows (AQ) or f32 rows (AF) at xs
+#define RF_STAGE_AQ(TYPE, xs, kp, dst)                                                             \
+    for (int i = threadIdx.x; i < BM * (BK / 8); i += NTH) {                                       \
+        const int r = i / (BK / 8), p = (kp) + i % (BK / 8) * 8;                                   \
+        const int blk = p / RF_QK_##TYPE, c = p % RF_QK_##TYPE / 8;                                \
+        const int ka = blk * RF_QK_##TYPE + rf_a_##TYPE(c), kb = blk * RF_QK_##TYPE + rf_b_##TYPE(c); \
+        const unsigned char *xt = (xs) + (size_t)min(m0 + r, T - 1) * XROW;                        \
+        const unsigned int qa = rf_ld_u32(xt + ka), qb = rf_ld_u32(xt + kb);                       \
+        const float da = ((const float *)(xt + K))[ka / 32], db = ((const float *)(xt + K))[kb / 32]; \
+        rf_u32x4 h;                                                                                \
+        h.x = rf_pack_h2(da * (float)rf_i8(qa, 0), da * (float)rf_i8(qa, 1));                      \
+        h.y = rf_pack_h2(da * (float)rf_i8(qa, 2), da * (float)rf_i8(qa, 3));                      \
+        h.z = rf_pack_h2(db * (float)rf_i8(qb, 0), db * (float)rf_i8(qb, 1));                      \
+        h.w = rf_pack_h2(db * (float)rf_i8(qb, 2), db * (float)rf_i8(qb, 3));                      \
+        *(rf_u32x4 *)((dst) + r * LDS + i % (BK / 8) * 8) = h;                                     \
+    }
+#define RF_STAGE_AF(TYPE, xs, kp, dst)                                                             \
+    for (int i = threadIdx.x; i < BM * (BK / 8); i += NTH) {                                       \
+        const int r = i / (BK / 8), p = (kp) + i % (BK / 8) * 8;                                   \
+        const int blk = p / RF_QK_##TYPE, c = p % RF_QK_##TYPE / 8;                                \
+        const int ka = blk * RF_QK_##TYPE + rf_a_##TYPE(c), kb = blk * RF_QK_##TYPE + rf_b_##TYPE(c); \
+        const float *xt = (xs) + (size_t)min(m0 + r, T - 1) * K;                                   \
+        const float4 a = rf_load4(xt + ka), b = rf_load4(xt + kb);                                 \
+        rf_u32x4 h;                                                                                \
+        h.x = rf_pack_h2(a.x, a.y);                                                                \
+        h.y = rf_pack_h2(a.z, a.w);                                                                \
+        h.z = rf_pack_h2(b.x, b.y);                                                                \
+        h.w = rf_pack_h2(b.z, b.w);                                                                \
+        *(rf_u32x4 *)((dst) + r * LDS + i % (BK / 8) * 8) = h;                                     \
+    }
+
+// The weight tile at k position kp: rows j0.. of a product of N rows of
+// rowb bytes at wt (rows past N repeat the last: computed, not stored)
+#define RF_STAGE_B(TYPE, wt, rowb, N, kp, dst)                                                      \
+    for (int i = threadIdx.x; i < BN * (BK / 8); i += NTH) {                                       \
+        const int n = i / (BK / 8), p = (kp) + i % (BK / 8) * 8;                                   \
+        const int blk = p / RF_QK_##TYPE, c = p % RF_QK_##TYPE / 8;                                \
+        float v[8];                                                                                \
+        rf_deq_##TYPE((wt) + (size_t)min(j0 + n, (N) - 1) * (rowb) + (size_t)blk * RF_QB_##TYPE, c, v); \
+        rf_u32x4 h;                                                                                \
+        h.x = rf_pack_h2(v[0], v[1]);                                                              \
+        h.y = rf_pack_h2(v[2], v[3]);                                                              \
+        h.z = rf_pack_h2(v[4], v[5]);                                                              \
+        h.w = rf_pack_h2(v[6], v[7]);                                                              \
+        *(rf_u32x4 *)((dst) + n * LDS + i % (BK / 8) * 8) = h;                                     \
+    }
+
+// acc (this wavefront's MI x NI tiles) += the staged tiles' product; the
+// GLU form multiplies one activation tile with two weight tiles
+#define RF_MMA_STEP(sa, sb, acc)                                                                   \
+    _Pragma("unroll") for (int kk = 0; kk < BK; kk += 16) {                                        \
+        rf_mma_frag fa[MI], fb[NI];                                                                \
+        _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
+            rf_mma_ld_a(fa[mi], (sa) + (wm * WM + mi * 16) * LDS + kk, LDS);                       \
+        _Pragma("unroll") for (int ni = 0; ni < NI; ni++)                                          \
+            rf_mma_ld_b(fb[ni], (sb) + (wn * WN + ni * 16) * LDS + kk, LDS);                       \
+        _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
+            _Pragma("unroll") for (int ni = 0; ni < NI; ni++)                                      \
+                rf_mma16(acc[mi][ni], fa[mi], fb[ni]);                                             \
+    }
+#define RF_MMA_STEP2(sa, sb0, acc0, sb1, acc1)                                                     \
+    _Pragma("unroll") for (int kk = 0; kk < BK; kk += 16) {                                        \
+        rf_mma_frag fa[MI], fb0[NI], fb1[NI];                                                      \
+        _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
+            rf_mma_ld_a(fa[mi], (sa) + (wm * WM + mi * 16) * LDS + kk, LDS);                       \
+        _Pragma("unroll") for (int ni = 0; ni < NI; ni++) {                                        \
+            rf_mma_ld_b(fb0[ni], (sb0) + (wn * WN + ni * 16) * LDS + kk, LDS);                     \
+            rf_mma_ld_b(fb1[ni], (sb1) + (wn * WN + ni * 16) * LDS + kk, LDS);                     \
+        }                                                                                          \
+        _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
+            _Pragma("unroll") for (int ni = 0; ni < NI; ni++) {                                    \
+                rf_mma16(acc0[mi][ni], fa[mi], fb0[ni]);                                           \
+                rf_mma16(acc1[mi][ni], fa[mi], fb1[ni]);                                           \
+            }                                                                                      \
+    }
+
+// The K loop: STAGE fills the tiles sa[NA], sb[NP] at k position kp,
+// MULTIPLY uses them; the next step's tiles are staged into the other
+// buffer before this step's multiply
+#define RF_MMQ_LOOP(STAGE, MULTIPLY)                                                               \
+    {                                                                                              \
+        {                                                                                          \
+            const int kp = 0;                                                                      \
+            unsigned short(*sa)[BM * LDS] = s_a[0];                                                \
+            unsigned short(*sb)[BN * LDS] = s_b[0];                                                \
+            STAGE;                                                                                 \
+        }                                                                                          \
+        __syncthreads();                                                                           \
+        for (int kt = 0; kt < K / BK; kt++) {                                                      \
+            if (kt + 1 < K / BK) {                                                                 \
+                const int kp = (kt + 1) * BK;                                                      \
+                unsigned short(*sa)[BM * LDS] = s_a[(kt + 1) & 1];                                 \
+                unsigned short(*sb)[BN * LDS] = s_b[(kt + 1) & 1];                                 \
+                STAGE;                                                                             \
+            }                                                                                      \
+            {                                                                                      \
+                unsigned short(*sa)[BM * LDS] = s_a[kt & 1];                                       \
+                unsigned short(*sb)[BN * LDS] = s_b[kt & 1];                                       \
+                MULTIPLY;                                                                          \
+            }                                                                                      \
+            __syncthreads();                                                                       \
+        }                                                                                          \
+    }
+
+// the products' factor for token t: the int8 rows' 1/rms (1 after actq's
+// own normalisation)
+#if QINV
+#define RF_INV(t) (*(const float *)(xq0 + (size_t)(t) * XROW + RF_XINV(K)))
+#else
+#define RF_INV(t) 1.0f
+#endif
+
+extern "C" __global__ void __launch_bounds__(NTH)
+{{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
+{
+    const int P = *past; // positions already in the cache: read here, so a captured step serves every P
+    (void)P;
+    __shared__ __align__(16) unsigned short s_a[2][NA][BM * LDS];
+    __shared__ __align__(16) unsigned short s_b[2][NP][BN * LDS];
+    const int wave = threadIdx.x / RF_WAVE, wm = wave / (BN / WN), wn = wave % (BN / WN);
+    // token tiles vary fastest: the blocks in flight share their weight tiles
+    const int lin = (int)(blockIdx.x + blockIdx.y * gridDim.x);
+    const int m0 = lin % (int)gridDim.y * BM, nt = lin / (int)gridDim.y;
+{{SETUP}}{{BODY}}}

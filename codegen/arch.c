@@ -255,8 +255,9 @@ static rf_status parse_gfx(const char *name, cg_arch *out, rf_error *err)
     static const char *const dot4[] = {"gfx906",  "gfx908",  "gfx90a",  "gfx1011", "gfx1012", "gfx1030",
                                        "gfx1031", "gfx1032", "gfx1033", "gfx1034", "gfx1035", "gfx1036"};
     out->dot4 = in_list(out->name, proc_len, dot4, sizeof dot4 / sizeof dot4[0]);
-    /* v_mfma_f32_16x16x16f16: CDNA 1-3 (RDNA3's WMMA is for a later hipRTC than 5.2) */
-    static const char *const mfma[] = {"gfx908", "gfx90a", "gfx940", "gfx941", "gfx942"};
+    /* v_mfma_f32_16x16x16f16 and v_mfma_i32_16x16x16i8: CDNA 1-2 (CDNA3's int8
+     * form is 16x16x32, RDNA3's WMMA is for a later hipRTC than 5.2) */
+    static const char *const mfma[] = {"gfx908", "gfx90a"};
     out->mma = in_list(out->name, proc_len, mfma, sizeof mfma / sizeof mfma[0]);
 
     const struct hiprtc_table *t = hiprtc_installed();

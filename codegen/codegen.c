@@ -556,7 +556,16 @@ static bool mmq_fits(const kbuild *k, const mm_group *m)
     const char *off = getenv("ROCMFORGE_NO_MMQ");
     if (!k->arch->mma || (off && *off && strcmp(off, "0")) || !m->n_slots || m->K % MMQ_BK)
         return false;
-    return !(m->kinds & ((1u << AQ_F32) | (1u << AQ_BF16)));
+    unsigned int8 = (1u << AQ_Q8) | (1u << AQ_Q8K);
+    return !(m->kinds & ~int8) || m->kinds == 1u << AQ_F16;
+}
+
+/* int8 tiles for quantized weights (the CPU's integer products), unless
+ * ROCMFORGE_MMQ_F16=1 stages them as f16 (to compare) */
+static bool mmq_int8(const mm_group *m)
+{
+    const char *f16 = getenv("ROCMFORGE_MMQ_F16");
+    return m->kinds != 1u << AQ_F16 && !(f16 && *f16 && strcmp(f16, "0"));
 }
 
 /* "RF_STAGE_A?(type, rows, kp, sa[ai]); RF_STAGE_B(type, weight, row bytes, N, kp, sb[bi]);" for product mm */
@@ -573,6 +582,13 @@ static void mmq_stage(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm
                       aq_names[kind]);
     use_type(k, w->type.elem);
     qname(w->type.elem, tn);
+    if (mmq_int8(m)) {
+        if (with_a)
+            strbuf_printf(b, "RF_STAGE_AI(%s, p%d, kp, %d); ", tn, px, ai);
+        strbuf_printf(b, "RF_STAGE_BI(%s, p%d, %lld, %lld, kp, %d); ", tn, pw, (long long)row_bytes,
+                      (long long)w->type.dim[0], bi);
+        return;
+    }
     if (with_a)
         strbuf_printf(b, "RF_STAGE_A%s(%s, p%d, kp, sa[%d]); ", aq_int8(kind) ? "Q" : "F", tn, px, ai);
     strbuf_printf(b, "RF_STAGE_B(%s, p%d, %lld, %lld, kp, sb[%d]); ", tn, pw, (long long)row_bytes,
@@ -603,6 +619,7 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
                                aq_names[qinv]));
     int tm = tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
     int na = 1, np = 1, BN = MMQ_BN, WN = MMQ_WN;
+    bool i8 = mmq_int8(m);
     if (m->glu) {
         np = 2;
         BN = MMQ_BN_GLU;
@@ -610,11 +627,13 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
         na = m->mm[0]->in[1]->type.elem == m->mm[1]->in[1]->type.elem ? 1 : 2;
         strbuf_printf(b, "    { // %s of two products\n        const int j0 = nt * BN;\n"
                          "        float accg[MI][NI][RF_MMA_NC] = {}, accu[MI][NI][RF_MMA_NC] = {};\n"
-                         "        RF_MMQ_LOOP(",
-                      ir_op_name(m->glu->op));
+                         "        RF_MMQ%s_LOOP(",
+                      ir_op_name(m->glu->op), i8 ? "8" : "");
         mmq_stage(k, b, m, m->mm[0], 0, 0, true);
         mmq_stage(k, b, m, m->mm[1], na - 1, 1, na == 2);
-        if (na == 1)
+        if (i8)
+            strbuf_printf(b, ",\n                    RF_MMA8_STEP(0, 0, accg); RF_MMA8_STEP(%d, 1, accu));\n", na - 1);
+        else if (na == 1)
             strbuf_printf(b, ",\n                    RF_MMA_STEP2(sa[0], sb[0], accg, sb[1], accu));\n");
         else
             strbuf_printf(b, ",\n                    RF_MMA_STEP(sa[0], sb[0], accg); RF_MMA_STEP(sa[1], sb[1], accu));\n");
@@ -629,10 +648,10 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
             strbuf_printf(b, "    %sif (nt < %lld) { // product %d: %lld columns\n", i ? "else " : "",
                           (long long)(tiles + nt), i, (long long)N);
             strbuf_printf(b, "        const int j0 = (nt - %lld) * BN;\n"
-                             "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ_LOOP(",
-                          (long long)tiles);
+                             "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ%s_LOOP(",
+                          (long long)tiles, i8 ? "8" : "");
             mmq_stage(k, b, m, m->mm[i], 0, 0, true);
-            strbuf_printf(b, ", RF_MMA_STEP(sa[0], sb[0], acc));\n");
+            strbuf_printf(b, i8 ? ", RF_MMA8_STEP(0, 0, acc));\n" : ", RF_MMA_STEP(sa[0], sb[0], acc));\n");
             mmq_each(b, N);
             strbuf_printf(b, "            const float v = acc[mi][ni][q] * RF_INV(t);\n");
             epilogue(k, b, m, m->mm[i], N);
@@ -640,14 +659,14 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
             tiles += nt;
         }
     }
-    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV"};
-    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0};
-    for (size_t h = 0; h < 8; h++) {
+    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV", "I8"};
+    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0, i8};
+    for (size_t h = 0; h < 9; h++) {
         snprintf(vals[h], 32, "%lld", v[h]);
         holes[h].name = names[h];
         holes[h].value = vals[h];
     }
-    *n_holes = 8;
+    *n_holes = 9;
     *bn = BN;
     *bm = tm;
 }

@@ -28,7 +28,7 @@ typedef struct cg_arch {
     char target[64];   /* full target id as given: "gfx90a:sramecc+:xnack-", "sm_90" */
     int wave;          /* wavefront / warp size: 64 on GCN and CDNA (gfx6..gfx9), 32 on RDNA (gfx10+) and NVIDIA */
     bool dot4;         /* a 4-way int8 dot product instruction: v_dot4_i32_i8 (LLVM's dot1-insts), dp4a (sm_61+) */
-    bool mma;          /* f16 matrix units the prefill products use: MFMA 16x16x16 (CDNA), mma.sync (sm_80+) */
+    bool mma;          /* the f16 and int8 matrix units the prefill products use: MFMA 16x16x16 (CDNA 1-2), mma.sync (sm_80+) */
 } cg_arch;
 
 /* Parses and validates an arch name. Errors name it:

@@ -116,17 +116,6 @@
         }                                                                                          \
     }
 
-// sum_i q_i x_i over 16 int8 pairs; sum_i x_i over 16
-RF_DEV int rf_dot16(const int *q, rf_u32x4 x)
-{
-    return rf_dp4a(q[3], (int)x.w, rf_dp4a(q[2], (int)x.z, rf_dp4a(q[1], (int)x.y, rf_dp4a(q[0], (int)x.x, 0))));
-}
-RF_DEV int rf_sum16(rf_u32x4 x)
-{
-    const int ones = 0x01010101;
-    return rf_dp4a(ones, (int)x.w, rf_dp4a(ones, (int)x.z, rf_dp4a(ones, (int)x.y, rf_dp4a(ones, (int)x.x, 0))));
-}
-
 // v = the full sum lane L finishes: row L / MT, token L % MT (lanes past
 // ROWS * MT repeat the last)
 #define RF_REDUCE(acc, v)                                                                          \

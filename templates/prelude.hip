@@ -176,7 +176,8 @@ RF_DEV unsigned short rf_f16_bits(float f)
 // C[16 x 16] += A[16 x 16] * B^T, A and B read from shared memory as rows
 // of 16 k values (A: 16 token rows, B: 16 weight rows, each ld halves
 // apart, 16-byte aligned). A lane holds RF_MMA_NC of C's values, element i
-// at (rf_mma_row(i), rf_mma_col(i)).
+// at (rf_mma_row(i), rf_mma_col(i)). rf_mma8 does the same for int8 tiles
+// (rows of 16 bytes, ld bytes apart), C = the exact int32 sums.
 #if defined(RF_VENDOR_NVIDIA)
 // two mma.sync.m16n8k16 (sm_80+); fragments loaded with ldmatrix
 #define RF_MMA_NC 8
@@ -212,6 +213,29 @@ RF_DEV void rf_mma16(float *c, const rf_mma_frag &a, const rf_mma_frag &b)
     rf_mma_m16n8k16(c, a, b.r[0], b.r[1]);
     rf_mma_m16n8k16(c + 4, a, b.r[2], b.r[3]);
 }
+// int8: C (int32) = A[16 x 16] * B^T over 16 k, tiles of 16 bytes a row:
+// two mma.sync.m16n8k16.s8 from ldmatrix.x2 fragments (a byte row is an
+// 8-halves row to ldmatrix)
+struct rf_mma8_a { unsigned int r[2]; };
+struct rf_mma8_b { unsigned int r[2]; };
+RF_DEV void rf_mma8_ld(unsigned int *r, const unsigned char *p, int ld)
+{
+    const int lane = threadIdx.x % 32;
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];"
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(rf_smem(p + (lane % 16) * ld)));
+}
+RF_DEV void rf_mma8_ld_a(rf_mma8_a &a, const unsigned char *p, int ld) { rf_mma8_ld(a.r, p, ld); }
+RF_DEV void rf_mma8_ld_b(rf_mma8_b &b, const unsigned char *p, int ld) { rf_mma8_ld(b.r, p, ld); }
+RF_DEV void rf_mma8(int *c, const rf_mma8_a &a, const rf_mma8_b &b)
+{
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
+                     "{%7, %7, %7, %7};"
+                     : "=r"(c[4 * h]), "=r"(c[4 * h + 1]), "=r"(c[4 * h + 2]), "=r"(c[4 * h + 3])
+                     : "r"(a.r[0]), "r"(a.r[1]), "r"(b.r[h]), "r"(0));
+}
 RF_DEV int rf_mma_row(int i) { return (int)(threadIdx.x % 32) / 4 + 8 * (i % 4 / 2); }
 RF_DEV int rf_mma_col(int i) { return 8 * (i / 4) + 2 * (int)(threadIdx.x % 4) + i % 2; }
 // two f32 as the f16 pair (lo, hi), rounded to nearest even
@@ -239,6 +263,29 @@ RF_DEV void rf_mma16(float *c, const rf_mma_frag &a, const rf_mma_frag &b)
 {
     rf_float4v acc = {c[0], c[1], c[2], c[3]};
     acc = __builtin_amdgcn_mfma_f32_16x16x16f16(a.v, b.v, acc, 0, 0, 0);
+    c[0] = acc[0];
+    c[1] = acc[1];
+    c[2] = acc[2];
+    c[3] = acc[3];
+}
+// int8: one v_mfma_i32_16x16x16i8, four bytes a lane from the same places
+typedef int rf_int4v __attribute__((ext_vector_type(4)));
+struct rf_mma8_a { int v; };
+struct rf_mma8_b { int v; };
+RF_DEV void rf_mma8_ld_a(rf_mma8_a &a, const unsigned char *p, int ld)
+{
+    const int lane = threadIdx.x % 64;
+    a.v = *(const int *)(p + (lane % 16) * ld + 4 * (lane / 16));
+}
+RF_DEV void rf_mma8_ld_b(rf_mma8_b &b, const unsigned char *p, int ld)
+{
+    const int lane = threadIdx.x % 64;
+    b.v = *(const int *)(p + (lane % 16) * ld + 4 * (lane / 16));
+}
+RF_DEV void rf_mma8(int *c, const rf_mma8_a &a, const rf_mma8_b &b)
+{
+    rf_int4v acc = {0, 0, 0, 0};
+    acc = __builtin_amdgcn_mfma_i32_16x16x16i8(a.v, b.v, acc, 0, 0, 0);
     c[0] = acc[0];
     c[1] = acc[1];
     c[2] = acc[2];

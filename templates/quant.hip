@@ -156,6 +156,20 @@ RF_DEV void rf_qw_expand(const int q[2], const float s[2], const float m[2], boo
         w[4 + j] = has_min ? b + m[1] : b;
     }
 }
+/* A quad half's integer products on the GPU (the prelude's rf_dp4a; the
+ * matrix products use them): */
+#ifdef RF_WAVE
+// sum_i q_i x_i over 16 int8 pairs; sum_i x_i over 16 (the x_i four to a u32)
+RF_DEV int rf_dot16(const int *q, rf_u32x4 x)
+{
+    return rf_dp4a(q[3], (int)x.w, rf_dp4a(q[2], (int)x.z, rf_dp4a(q[1], (int)x.y, rf_dp4a(q[0], (int)x.x, 0))));
+}
+RF_DEV int rf_sum16(rf_u32x4 x)
+{
+    const int ones = 0x01010101;
+    return rf_dp4a(ones, (int)x.w, rf_dp4a(ones, (int)x.z, rf_dp4a(ones, (int)x.y, rf_dp4a(ones, (int)x.x, 0))));
+}
+#endif
 /* Quads. Chunks 4i..4i+3 of a block (quad i, 32 weights) share their
  * scales in every type, and their halves are contiguous: chunk 4i+j's
  * elements are A+4j.. and B+4j.., A = rf_a_T(4i), B = rf_b_T(4i), both

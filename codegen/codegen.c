@@ -543,10 +543,11 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves
 
 /* The prefill products' tiles: BM tokens by BN columns a block (of each
  * product of a GLU pair), WM by WN a wavefront. ROCMFORGE_TUNE_MMQ_BM (32,
- * 64 or 128 tokens a block, each wavefront taking half) until `rocmforge
- * tune` chooses them; ROCMFORGE_NO_MMQ=1 renders the integer-dot prefill
+ * 64 or 128 tokens a block, each wavefront taking half) and
+ * ROCMFORGE_TUNE_MMQ_QUADS (1 or 2: the int8 tiles' quads a K step) until
+ * `rocmforge tune` chooses them; ROCMFORGE_NO_MMQ=1 renders the integer-dot prefill
  * kernel instead, to compare. */
-enum { MMQ_BK = 32, MMQ_BN = 128, MMQ_WN = 64, MMQ_BN_GLU = 64, MMQ_WN_GLU = 32, MMQ_BM = 64 };
+enum { MMQ_BK = 32, MMQ_BN = 128, MMQ_WN = 64, MMQ_BN_GLU = 64, MMQ_WN_GLU = 32, MMQ_BM = 64, MMQ_QUADS = 2 };
 
 /* Does the prefill of m run on the matrix units: the arch has them, and
  * every product reads int8 rows or f16 values (quantized or f16 weights;
@@ -659,14 +660,17 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
             tiles += nt;
         }
     }
-    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV", "I8"};
-    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0, i8};
-    for (size_t h = 0; h < 9; h++) {
+    int qs = tune_knob("ROCMFORGE_TUNE_MMQ_QUADS", MMQ_QUADS, 1, 2);
+    while (m->K % (32 * qs))
+        qs /= 2;
+    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV", "I8", "QS"};
+    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0, i8, qs};
+    for (size_t h = 0; h < 10; h++) {
         snprintf(vals[h], 32, "%lld", v[h]);
         holes[h].name = names[h];
         holes[h].value = vals[h];
     }
-    *n_holes = 9;
+    *n_holes = 10;
     *bn = BN;
     *bm = tm;
 }

@@ -39,6 +39,7 @@
 #define NP {{NP}}   // weight tiles a step stages: 2 for a GLU pair
 #define QINV {{QINV}} // 1: the int8 rows carry the products' 1/rms (xq0: the first)
 #define I8 {{I8}}     // 1: int8 tiles (quantized weights); 0: f16 tiles
+#define QS {{QS}}     // int8 tiles: quads (32 k) a step
 #define BK 32
 #define LDS (BK + 8) // halves a tile row takes in shared memory: 16 bytes of padding keep ldmatrix free of bank conflicts
 #define WAVES ((BM / WM) * (BN / WN))
@@ -96,42 +97,44 @@
     }
 
 // ---- int8 tiles (I8): the integer products of the decode kernels' RF_QDOT,
-// on the matrix units. A step stages one quad a row (templates/quant.hip:
+// on the matrix units. A step stages QS quads a row (templates/quant.hip:
 // 32 weights of four chunks, whose "a" runs and "b" runs are two runs of 16
 // consecutive elements, each with one weight scale s and min m a row, and
 // one activation scale d a token): the a runs' bytes, then the b runs'.
 // Each half is one k = 16 product of exact int32 sums I, and
 // acc += d_t (s_n I + m_n sum_t), sum_t the activations' sum over the run:
 // the CPU's arithmetic, in another order.
-#define LDB 48 // bytes a tile row of 32 takes in shared memory: 16 of padding keep ldmatrix free of bank conflicts
+#define BK8 (32 * QS) // k a step of int8 tiles
+#define LDB (BK8 + 16) // bytes a tile row takes in shared memory: 16 of padding keep ldmatrix free of bank conflicts
 #define RF_STAGE_AI(TYPE, xs, kp, a)                                                               \
-    for (int i = threadIdx.x; i < BM * 2; i += NTH) {                                              \
-        const int r = i / 2, hf = i % 2;                                                           \
-        const int blk = (kp) / RF_QK_##TYPE, c4 = (kp) % RF_QK_##TYPE / 32;                        \
+    for (int i = threadIdx.x; i < BM * 2 * QS; i += NTH) {                                         \
+        const int r = i / (2 * QS), u = i % (2 * QS), hf = u % 2, p = (kp) + u / 2 * 32;           \
+        const int blk = p / RF_QK_##TYPE, c4 = p % RF_QK_##TYPE / 32;                              \
         const int k0 = blk * RF_QK_##TYPE + (hf ? rf_b_##TYPE(4 * c4) : rf_a_##TYPE(4 * c4));      \
         const unsigned char *xt = (xs) + (size_t)min(m0 + r, T - 1) * XROW;                        \
         const rf_u32x4 x = rf_ld_u32x4(xt + k0);                                                   \
-        *(rf_u32x4 *)(s_a8[buf][a] + r * LDB + hf * 16) = x;                                       \
-        s_ad[buf][a][r][hf] = ((const float *)(xt + K))[k0 / 32];                                  \
-        s_as[buf][a][r][hf] = (float)rf_sum16(x);                                                  \
+        *(rf_u32x4 *)(s_a8[buf][a] + r * LDB + u * 16) = x;                                        \
+        s_ad[buf][a][r][u] = ((const float *)(xt + K))[k0 / 32];                                   \
+        s_as[buf][a][r][u] = (float)rf_sum16(x);                                                   \
     }
 #define RF_STAGE_BI(TYPE, wt, rowb, N, kp, b)                                                      \
-    for (int n = threadIdx.x; n < BN; n += NTH) {                                                  \
-        const int blk = (kp) / RF_QK_##TYPE, c4 = (kp) % RF_QK_##TYPE / 32;                        \
+    for (int i = threadIdx.x; i < BN * QS; i += NTH) {                                             \
+        const int n = i / QS, u = i % QS, p = (kp) + u * 32;                                       \
+        const int blk = p / RF_QK_##TYPE, c4 = p % RF_QK_##TYPE / 32;                              \
         int q[8];                                                                                  \
         float sc[2], mn[2];                                                                        \
         rf_qw4_##TYPE((wt) + (size_t)min(j0 + n, (N) - 1) * (rowb) + (size_t)blk * RF_QB_##TYPE, c4, q, sc, mn); \
-        unsigned char *d = s_b8[buf][b] + n * LDB;                                                 \
+        unsigned char *d = s_b8[buf][b] + n * LDB + u * 32;                                        \
         *(rf_u32x4 *)d = rf_u32x4{(unsigned int)q[0], (unsigned int)q[1], (unsigned int)q[2], (unsigned int)q[3]}; \
         *(rf_u32x4 *)(d + 16) = rf_u32x4{(unsigned int)q[4], (unsigned int)q[5], (unsigned int)q[6], (unsigned int)q[7]}; \
-        s_bs[buf][b][n][0] = sc[0];                                                                \
-        s_bs[buf][b][n][1] = sc[1];                                                                \
-        s_bm[buf][b][n][0] = RF_QMIN_##TYPE ? mn[0] : 0.0f;                                        \
-        s_bm[buf][b][n][1] = RF_QMIN_##TYPE ? mn[1] : 0.0f;                                        \
+        s_bs[buf][b][n][2 * u] = sc[0];                                                            \
+        s_bs[buf][b][n][2 * u + 1] = sc[1];                                                        \
+        s_bm[buf][b][n][2 * u] = RF_QMIN_##TYPE ? mn[0] : 0.0f;                                    \
+        s_bm[buf][b][n][2 * u + 1] = RF_QMIN_##TYPE ? mn[1] : 0.0f;                                \
     }
 // acc += the staged quad's product (activation tile a, weight tile b)
 #define RF_MMA8_STEP(a, b, acc)                                                                    \
-    _Pragma("unroll") for (int hf = 0; hf < 2; hf++) {                                             \
+    _Pragma("unroll 1") for (int hf = 0; hf < 2 * QS; hf++) {                                      \
         rf_mma8_a fa[MI];                                                                          \
         rf_mma8_b fb[NI];                                                                          \
         _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
@@ -158,9 +161,9 @@
             STAGE;                                                                                 \
         }                                                                                          \
         __syncthreads();                                                                           \
-        for (int kt = 0; kt < K / BK; kt++) {                                                      \
-            if (kt + 1 < K / BK) {                                                                 \
-                const int kp = (kt + 1) * BK, buf = (kt + 1) & 1;                                  \
+        for (int kt = 0; kt < K / BK8; kt++) {                                                     \
+            if (kt + 1 < K / BK8) {                                                                \
+                const int kp = (kt + 1) * BK8, buf = (kt + 1) & 1;                                 \
                 STAGE;                                                                             \
             }                                                                                      \
             {                                                                                      \
@@ -244,8 +247,8 @@ extern "C" __global__ void __launch_bounds__(NTH)
 #if I8
     __shared__ __align__(16) unsigned char s_a8[2][NA][BM * LDB];
     __shared__ __align__(16) unsigned char s_b8[2][NP][BN * LDB];
-    __shared__ float s_ad[2][NA][BM][2], s_as[2][NA][BM][2]; // a token's scale and sum, each half
-    __shared__ float s_bs[2][NP][BN][2], s_bm[2][NP][BN][2]; // a row's scale and min, each half
+    __shared__ float s_ad[2][NA][BM][2 * QS], s_as[2][NA][BM][2 * QS]; // a token's scale and sum, each half
+    __shared__ float s_bs[2][NP][BN][2 * QS], s_bm[2][NP][BN][2 * QS]; // a row's scale and min, each half
 #else
     __shared__ __align__(16) unsigned short s_a[2][NA][BM * LDS];
     __shared__ __align__(16) unsigned short s_b[2][NP][BN * LDS];

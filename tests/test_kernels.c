@@ -12,7 +12,9 @@
  * fresh kernel cache by cg_build_program, the way `rocmforge compile` builds
  * them, so a template that one arch or type breaks fails here with the
  * kernel's name and the compiler's message. A second build must find every
- * kernel in the cache. Each model's memory plan, for the last row and for
+ * kernel in the cache. On gfx90a every prefill product runs on the matrix
+ * units, and its disassembly shows the MFMA (int8 for quantized weights,
+ * f16 for f16 ones). Each model's memory plan, for the last row and for
  * every row's logits, is checked too (plan_check.c): values live at once
  * never share workspace bytes.
  *
@@ -26,6 +28,7 @@
 
 #include "codegen/cache.h"
 #include "codegen/codegen.h"
+#include "codegen/isa.h"
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
 #include "fixtures/conformance_models.h"
@@ -264,6 +267,32 @@ static void build_target(target_kernels *t)
     CU_ASSERT_EQUAL(st.compiled, t->all->n_kernels);
     printf("\n  %s: %u kernels of %u models compiled by %s in %.1f s\n  ", t->name, st.compiled, t->models,
            cg_compiler_id(cc), st.seconds);
+    /* the prefill products of a matrix-unit arch multiply on it: int8 tiles
+     * for quantized weights, f16 tiles for f16 (gfx90a's MFMA, in the
+     * disassembly where LLVM-C is built in; sm_90's mma.sync has no
+     * disassembler here) */
+    uint32_t mmq = 0, mfma = 0;
+    for (uint32_t i = 0; i < t->all->n_kernels; i++) {
+        const cg_kernel *k = &t->all->kernels[i];
+        if (strcmp(k->tmpl, "mmq"))
+            continue;
+        mmq++;
+        if (t->arch.vendor != CG_AMD || !cg_amdgpu_available() || !k->code)
+            continue;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        CU_ASSERT_EQUAL(cg_code_disassemble(&t->arch, k->code, k->code_size, k->name, f, &err), RF_OK);
+        fclose(f);
+        bool f16 = strstr(k->name, "mmq_f16_") == k->name;
+        mfma += text && strstr(text, f16 ? "v_mfma_f32_16x16x16f16" : "v_mfma_i32_16x16x16i8");
+        free(text);
+    }
+    CU_ASSERT_EQUAL(mmq > 0, t->arch.mma);
+    if (t->arch.vendor == CG_AMD && cg_amdgpu_available())
+        CU_ASSERT_EQUAL(mfma, mmq);
+    printf("%u prefill products on the matrix units%s\n  ", mmq,
+           t->arch.vendor == CG_AMD && mmq && cg_amdgpu_available() ? ", each with its MFMA" : "");
     /* every one has a code object; a second build compiles nothing */
     for (uint32_t i = 0; i < t->all->n_kernels; i++) {
         CU_ASSERT_PTR_NOT_NULL(t->all->kernels[i].code);

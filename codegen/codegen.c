@@ -545,28 +545,38 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves
  * product of a GLU pair), WM by WN a wavefront. ROCMFORGE_TUNE_MMQ_BM (32,
  * 64 or 128 tokens a block, each wavefront taking half) and
  * ROCMFORGE_TUNE_MMQ_QUADS (1 or 2: the int8 tiles' quads a K step) until
- * `rocmforge tune` chooses them; ROCMFORGE_NO_MMQ=1 renders the integer-dot prefill
- * kernel instead, to compare. */
+ * `rocmforge tune` chooses them. */
 enum { MMQ_BK = 32, MMQ_BN = 128, MMQ_WN = 64, MMQ_BN_GLU = 64, MMQ_WN_GLU = 32, MMQ_BM = 64, MMQ_QUADS = 2 };
 
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0");
+}
+
 /* Does the prefill of m run on the matrix units: the arch has them, and
- * every product reads int8 rows or f16 values (quantized or f16 weights;
- * f32 and bf16 keep the integer-dot kernel's exact f32 products)? */
+ * its products are all f16 (f16 tiles, exact), or all quantized and the
+ * user asked for the int8 tiles (ROCMFORGE_MMQ=1) or for f16 tiles of
+ * them (ROCMFORGE_MMQ_F16=1)? The int8 tiles are opt-in until they have
+ * run on a GPU: they build for sm_90 and gfx90a (test_kernels), but every
+ * device call of the session that wrote them was refused (bench/
+ * results-gpu.md). f32 and bf16 keep the integer-dot kernel's exact f32
+ * products; ROCMFORGE_NO_MMQ=1 turns the matrix units off. */
 static bool mmq_fits(const kbuild *k, const mm_group *m)
 {
-    const char *off = getenv("ROCMFORGE_NO_MMQ");
-    if (!k->arch->mma || (off && *off && strcmp(off, "0")) || !m->n_slots || m->K % MMQ_BK)
+    if (!k->arch->mma || env_on("ROCMFORGE_NO_MMQ") || !m->n_slots || m->K % MMQ_BK)
         return false;
     unsigned int8 = (1u << AQ_Q8) | (1u << AQ_Q8K);
-    return !(m->kinds & ~int8) || m->kinds == 1u << AQ_F16;
+    if (m->kinds == 1u << AQ_F16)
+        return true;
+    return !(m->kinds & ~int8) && (env_on("ROCMFORGE_MMQ") || env_on("ROCMFORGE_MMQ_F16"));
 }
 
 /* int8 tiles for quantized weights (the CPU's integer products), unless
  * ROCMFORGE_MMQ_F16=1 stages them as f16 (to compare) */
 static bool mmq_int8(const mm_group *m)
 {
-    const char *f16 = getenv("ROCMFORGE_MMQ_F16");
-    return m->kinds != 1u << AQ_F16 && !(f16 && *f16 && strcmp(f16, "0"));
+    return m->kinds != 1u << AQ_F16 && !env_on("ROCMFORGE_MMQ_F16");
 }
 
 /* "RF_STAGE_A?(type, rows, kp, sa[ai]); RF_STAGE_B(type, weight, row bytes, N, kp, sb[bi]);" for product mm */

@@ -418,21 +418,42 @@ static void epilogue(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm,
     }
 }
 
+/* bytes of a row of weight w in its GGUF blocks */
+static int64_t row_bytes_of(const ir_node *w)
+{
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    return w->type.dim[1] / tt->block_size * (int64_t)tt->type_size;
+}
+
+/* the parameter of m's converted input rows of activation kind `kind` */
+static int aq_rows_param(kbuild *k, const mm_group *m, int kind)
+{
+    return param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[kind],
+                    aq_int8(kind) ? "const unsigned char *__restrict__ " : "const float *__restrict__ ", aq_names[kind]);
+}
+
+/* xq0, the first int8 rows of m (which end with the products' 1/rms), in
+ * the kernel's setup; returns their kind, -1 when m converts none */
+static int setup_xq0(kbuild *k, const mm_group *m)
+{
+    int qinv = m->slot[AQ_Q8] >= 0 ? AQ_Q8 : m->slot[AQ_Q8K] >= 0 ? AQ_Q8K : -1;
+    if (qinv >= 0)
+        strbuf_printf(&k->setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
+                      aq_rows_param(k, m, qinv));
+    return qinv;
+}
+
 static void mm_dot(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm, const char *acc, const char *col)
 {
     char tn[16];
     const ir_node *w = mm->in[1];
-    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
-    int64_t row_bytes = w->type.dim[1] / tt->block_size * (int64_t)tt->type_size;
+    int64_t row_bytes = row_bytes_of(w);
     int p = param(k, w, "const unsigned char *__restrict__ ", "weight");
     use_type(k, w->type.elem);
     char xs[16] = "x";
     int kind = aq_kind(w->type.elem);
     if (m->n_slots)
-        snprintf(xs, sizeof xs, "p%d",
-                 param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[kind],
-                          aq_int8(kind) ? "const unsigned char *__restrict__ " : "const float *__restrict__ ",
-                          aq_names[kind]));
+        snprintf(xs, sizeof xs, "p%d", aq_rows_param(k, m, kind));
     strbuf_printf(b, "        float %s[ROWS][MT] = {};\n", acc);
     strbuf_printf(b, "        %s(%s, p%d + (size_t)%s * %lld, %lld, %s, %s);\n", aq_int8(kind) ? "RF_QDOT" : "RF_DOT",
               qname(w->type.elem, tn), p, col, (long long)row_bytes, (long long)row_bytes, acc, xs);
@@ -491,11 +512,7 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves
         strbuf_printf(setup, "    const float *nw = p%d;\n", pn);
     else
         strbuf_printf(setup, "    const float *nw = 0; // no norm weight\n");
-    int qinv = m->slot[AQ_Q8] >= 0 ? AQ_Q8 : m->slot[AQ_Q8K] >= 0 ? AQ_Q8K : -1;
-    if (qinv >= 0)
-        strbuf_printf(setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
-                  param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[qinv], "const unsigned char *__restrict__ ",
-                           aq_names[qinv]));
+    int qinv = setup_xq0(k, m);
     if (m->glu) {
         strbuf_printf(b, "    {\n        const int j0 = j; // %s of two products\n", ir_op_name(m->glu->op));
         mm_dot(k, b, m, m->mm[0], "accg", "j0");
@@ -579,18 +596,17 @@ static bool mmq_int8(const mm_group *m)
     return m->kinds != 1u << AQ_F16 && !env_on("ROCMFORGE_MMQ_F16");
 }
 
-/* "RF_STAGE_A?(type, rows, kp, sa[ai]); RF_STAGE_B(type, weight, row bytes, N, kp, sb[bi]);" for product mm */
+/* The staging of product mm's tiles at k position kp into buffer buf:
+ * activation tile ai (unless with_a is false: it shares another product's),
+ * weight tile bi */
 static void mmq_stage(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm, int ai, int bi, bool with_a)
 {
     char tn[16];
     const ir_node *w = mm->in[1];
-    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
-    int64_t row_bytes = w->type.dim[1] / tt->block_size * (int64_t)tt->type_size;
+    int64_t row_bytes = row_bytes_of(w);
     int kind = aq_kind(w->type.elem);
     int pw = param(k, w, "const unsigned char *__restrict__ ", "weight");
-    int px = param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[kind],
-                      aq_int8(kind) ? "const unsigned char *__restrict__ " : "const float *__restrict__ ",
-                      aq_names[kind]);
+    int px = aq_rows_param(k, m, kind);
     use_type(k, w->type.elem);
     qname(w->type.elem, tn);
     if (mmq_int8(m)) {
@@ -601,8 +617,8 @@ static void mmq_stage(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm
         return;
     }
     if (with_a)
-        strbuf_printf(b, "RF_STAGE_A%s(%s, p%d, kp, sa[%d]); ", aq_int8(kind) ? "Q" : "F", tn, px, ai);
-    strbuf_printf(b, "RF_STAGE_B(%s, p%d, %lld, %lld, kp, sb[%d]); ", tn, pw, (long long)row_bytes,
+        strbuf_printf(b, "RF_STAGE_A%s(%s, p%d, kp, s_a[buf][%d]); ", aq_int8(kind) ? "Q" : "F", tn, px, ai);
+    strbuf_printf(b, "RF_STAGE_B(%s, p%d, %lld, %lld, kp, s_b[buf][%d]); ", tn, pw, (long long)row_bytes,
                   (long long)w->type.dim[0], bi);
 }
 
@@ -618,16 +634,13 @@ static void mmq_each(strbuf *b, int64_t N)
                   (long long)N);
 }
 
-/* The prefill kernel of matmul group m on the matrix units; *bn, *bm: its
- * tile (the launch's column and token tiles). */
-static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, char vals[][32], int *bn, int *bm)
+/* The prefill kernel of matmul group m on the matrix units; *tiles: its
+ * column tiles (the launch's grid_x), *bm: the tokens of a token tile. */
+static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, char vals[][32], int64_t *tiles,
+                    int *bm)
 {
     strbuf *b = &k->body;
-    int qinv = m->slot[AQ_Q8] >= 0 ? AQ_Q8 : m->slot[AQ_Q8K] >= 0 ? AQ_Q8K : -1;
-    if (qinv >= 0)
-        strbuf_printf(&k->setup, "    const unsigned char *xq0 = p%d; // its rows end with the products' 1/rms\n",
-                      param_id(k, CG_ARG_SCRATCH + (uint32_t)m->slot[qinv], "const unsigned char *__restrict__ ",
-                               aq_names[qinv]));
+    int qinv = setup_xq0(k, m);
     int tm = tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
     int na = 1, np = 1, BN = MMQ_BN, WN = MMQ_WN;
     bool i8 = mmq_int8(m);
@@ -638,36 +651,38 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
         na = m->mm[0]->in[1]->type.elem == m->mm[1]->in[1]->type.elem ? 1 : 2;
         strbuf_printf(b, "    { // %s of two products\n        const int j0 = nt * BN;\n"
                          "        float accg[MI][NI][RF_MMA_NC] = {}, accu[MI][NI][RF_MMA_NC] = {};\n"
-                         "        RF_MMQ%s_LOOP(",
-                      ir_op_name(m->glu->op), i8 ? "8" : "");
+                         "        RF_MMQ_LOOP(",
+                      ir_op_name(m->glu->op));
         mmq_stage(k, b, m, m->mm[0], 0, 0, true);
         mmq_stage(k, b, m, m->mm[1], na - 1, 1, na == 2);
         if (i8)
             strbuf_printf(b, ",\n                    RF_MMA8_STEP(0, 0, accg); RF_MMA8_STEP(%d, 1, accu));\n", na - 1);
         else if (na == 1)
-            strbuf_printf(b, ",\n                    RF_MMA_STEP2(sa[0], sb[0], accg, sb[1], accu));\n");
+            strbuf_printf(b, ",\n                    RF_MMA_STEP2(s_a[buf][0], s_b[buf][0], accg, s_b[buf][1], accu));\n");
         else
-            strbuf_printf(b, ",\n                    RF_MMA_STEP(sa[0], sb[0], accg); RF_MMA_STEP(sa[1], sb[1], accu));\n");
+            strbuf_printf(b, ",\n                    RF_MMA_STEP(s_a[buf][0], s_b[buf][0], accg); "
+                             "RF_MMA_STEP(s_a[buf][1], s_b[buf][1], accu));\n");
         mmq_each(b, m->ncols);
         strbuf_printf(b, "            const float vg = accg[mi][ni][q] * RF_INV(t), vu = accu[mi][ni][q] * RF_INV(t);\n");
         epilogue(k, b, m, m->mm[0], m->ncols);
         strbuf_printf(b, "        }\n    }\n");
+        *tiles = (m->ncols + BN - 1) / BN;
     } else {
-        int64_t tiles = 0;
+        *tiles = 0;
         for (int i = 0; i < m->n_mm; i++) {
             int64_t N = m->mm[i]->in[1]->type.dim[0], nt = (N + BN - 1) / BN;
             strbuf_printf(b, "    %sif (nt < %lld) { // product %d: %lld columns\n", i ? "else " : "",
-                          (long long)(tiles + nt), i, (long long)N);
+                          (long long)(*tiles + nt), i, (long long)N);
             strbuf_printf(b, "        const int j0 = (nt - %lld) * BN;\n"
-                             "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ%s_LOOP(",
-                          (long long)tiles, i8 ? "8" : "");
+                             "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ_LOOP(",
+                          (long long)*tiles);
             mmq_stage(k, b, m, m->mm[i], 0, 0, true);
-            strbuf_printf(b, i8 ? ", RF_MMA8_STEP(0, 0, acc));\n" : ", RF_MMA_STEP(sa[0], sb[0], acc));\n");
+            strbuf_printf(b, i8 ? ", RF_MMA8_STEP(0, 0, acc));\n" : ", RF_MMA_STEP(s_a[buf][0], s_b[buf][0], acc));\n");
             mmq_each(b, N);
             strbuf_printf(b, "            const float v = acc[mi][ni][q] * RF_INV(t);\n");
             epilogue(k, b, m, m->mm[i], N);
             strbuf_printf(b, "        }\n    }\n");
-            tiles += nt;
+            *tiles += nt;
         }
     }
     int qs = tune_knob("ROCMFORGE_TUNE_MMQ_QUADS", MMQ_QUADS, 1, 2);
@@ -681,7 +696,6 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
         holes[h].value = vals[h];
     }
     *n_holes = 10;
-    *bn = BN;
     *bm = tm;
 }
 
@@ -1207,11 +1221,9 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         size_t nh;
         kb_reset(k);
         if (mt > 1 && mmq_fits(k, m)) {
-            int bn, bm;
-            gen_mmq(k, m, holes, &nh, vals, &bn, &bm);
-            int64_t tiles = 0;
-            for (int i = 0; i < (m->glu ? 1 : m->n_mm); i++)
-                tiles += (m->mm[i]->in[1]->type.dim[0] + bn - 1) / bn;
+            int64_t tiles;
+            int bm;
+            gen_mmq(k, m, holes, &nh, vals, &tiles, &bm);
             snprintf(summary, sizeof summary, "mmq_%s_k%lld_n%lld", qname(m->mm[0]->in[1]->type.elem, tn),
                      (long long)m->K, (long long)m->ncols);
             rf_status st = emit(G, k, "mmq", holes, nh, summary, (uint32_t)(4 * k->arch->wave), (uint32_t)tiles,

@@ -153,27 +153,6 @@
             }                                                                                      \
     }
 
-// The K loop of int8 tiles: as RF_MMQ_LOOP below, its buffers named by buf
-#define RF_MMQ8_LOOP(STAGE, MULTIPLY)                                                              \
-    {                                                                                              \
-        {                                                                                          \
-            const int kp = 0, buf = 0;                                                             \
-            STAGE;                                                                                 \
-        }                                                                                          \
-        __syncthreads();                                                                           \
-        for (int kt = 0; kt < K / BK8; kt++) {                                                     \
-            if (kt + 1 < K / BK8) {                                                                \
-                const int kp = (kt + 1) * BK8, buf = (kt + 1) & 1;                                 \
-                STAGE;                                                                             \
-            }                                                                                      \
-            {                                                                                      \
-                const int buf = kt & 1;                                                            \
-                MULTIPLY;                                                                          \
-            }                                                                                      \
-            __syncthreads();                                                                       \
-        }                                                                                          \
-    }
-
 // acc (this wavefront's MI x NI tiles) += the staged tiles' product; the
 // GLU form multiplies one activation tile with two weight tiles
 #define RF_MMA_STEP(sa, sb, acc)                                                                   \
@@ -203,28 +182,28 @@
             }                                                                                      \
     }
 
-// The K loop: STAGE fills the tiles sa[NA], sb[NP] at k position kp,
-// MULTIPLY uses them; the next step's tiles are staged into the other
-// buffer before this step's multiply
+// The K loop, KSTEP k a step: STAGE fills buffer buf's tiles at k position
+// kp, MULTIPLY multiplies buffer buf's; the next step's tiles are staged
+// into the other buffer before this step's multiply
+#if I8
+#define KSTEP BK8
+#else
+#define KSTEP BK
+#endif
 #define RF_MMQ_LOOP(STAGE, MULTIPLY)                                                               \
     {                                                                                              \
         {                                                                                          \
-            const int kp = 0;                                                                      \
-            unsigned short(*sa)[BM * LDS] = s_a[0];                                                \
-            unsigned short(*sb)[BN * LDS] = s_b[0];                                                \
+            const int kp = 0, buf = 0;                                                             \
             STAGE;                                                                                 \
         }                                                                                          \
         __syncthreads();                                                                           \
-        for (int kt = 0; kt < K / BK; kt++) {                                                      \
-            if (kt + 1 < K / BK) {                                                                 \
-                const int kp = (kt + 1) * BK;                                                      \
-                unsigned short(*sa)[BM * LDS] = s_a[(kt + 1) & 1];                                 \
-                unsigned short(*sb)[BN * LDS] = s_b[(kt + 1) & 1];                                 \
+        for (int kt = 0; kt < K / KSTEP; kt++) {                                                   \
+            if (kt + 1 < K / KSTEP) {                                                              \
+                const int kp = (kt + 1) * KSTEP, buf = (kt + 1) & 1;                               \
                 STAGE;                                                                             \
             }                                                                                      \
             {                                                                                      \
-                unsigned short(*sa)[BM * LDS] = s_a[kt & 1];                                       \
-                unsigned short(*sb)[BN * LDS] = s_b[kt & 1];                                       \
+                const int buf = kt & 1;                                                            \
                 MULTIPLY;                                                                          \
             }                                                                                      \
             __syncthreads();                                                                       \

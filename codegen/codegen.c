@@ -710,6 +710,8 @@ static int64_t rows_of(const ir_node *n)
 
 static const char *rw_ctype(const ir_node *n, bool written)
 {
+    if (n->op == IR_OP_TOPK)
+        return written ? "int *" : "const int *";
     if (n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS)
         return "const int *";
     if (n->op == IR_OP_WEIGHT && n->type.elem != GGML_TYPE_F32)
@@ -837,6 +839,47 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         strbuf_printf(b, "[i]%s;\n", k->kvh ? ")" : "");
         return true;
     }
+    case IR_OP_SOFTMAX:
+        strbuf_printf(b, "    rf_softmax_row(");
+        rw_row(k, b, n->in[0], false);
+        strbuf_printf(b, ", ");
+        rw_row(k, b, n, true);
+        strbuf_printf(b, ", %lld, scratch);\n", (long long)row);
+        return true;
+    case IR_OP_TOPK:
+        strbuf_printf(b, "    if (threadIdx.x == 0)\n        rf_topk_row(");
+        rw_row(k, b, n->in[0], false);
+        strbuf_printf(b, ", %lld, ", (long long)numel_row(&n->in[0]->type));
+        rw_row(k, b, n, true);
+        strbuf_printf(b, ", %lld);\n", (long long)n->ia[0]);
+        return true;
+    case IR_OP_MOE_WEIGHTS:
+        strbuf_printf(b, "    if (threadIdx.x == 0)\n        rf_moe_weights_row(");
+        rw_row(k, b, n->in[0], false);
+        strbuf_printf(b, ", ");
+        rw_row(k, b, n->in[1], false);
+        strbuf_printf(b, ", ");
+        rw_row(k, b, n, true);
+        strbuf_printf(b, ", %lld, %s, %s);\n", (long long)row, n->ia[0] ? "true" : "false", flit(f[0], n->fa[0]));
+        return true;
+    case IR_OP_MOE_SUM:
+        strbuf_printf(b, "    rf_moe_sum_row(");
+        rw_row(k, b, n->in[0], false);
+        strbuf_printf(b, ", ");
+        rw_row(k, b, n->in[1], false);
+        strbuf_printf(b, ", ");
+        rw_row(k, b, n, true);
+        strbuf_printf(b, ", %lld, %lld);\n", (long long)n->in[0]->type.dim[1], (long long)row);
+        return true;
+    case IR_OP_SCALE_ROWS:
+        strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // scale_rows\n        ", (long long)row);
+        rw_row(k, b, n, true);
+        strbuf_printf(b, "[i] = ");
+        rw_row(k, b, n->in[0], false);
+        strbuf_printf(b, "[i] * ");
+        rw_row(k, b, n->in[1], false);
+        strbuf_printf(b, "[0];\n");
+        return true;
     case IR_OP_SLICE: {
         const ir_type *it = &n->in[0]->type;
         int axis = (int)n->ia[0];
@@ -889,6 +932,7 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_MUL: expr = "a * bv"; break;
     case IR_OP_SCALE: expr = NULL; break;
     case IR_OP_SILU: expr = "rf_silu(a)"; break;
+    case IR_OP_SIGMOID: expr = "1.0f / (1.0f + expf(-a))"; break;
     case IR_OP_GELU: expr = "rf_gelu(a)"; break;
     case IR_OP_SOFTCAP: expr = NULL; break;
     case IR_OP_SWIGLU: expr = "rf_silu(a) * bv"; break;
@@ -1254,6 +1298,55 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     return RF_OK;
 }
 
+/* The chosen experts' products (templates/matmul_id.hip): grid (slots x
+ * column blocks, T), the activations converted in each block as the
+ * weights' type needs them. */
+static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *n)
+{
+    const ir_node *x = n->in[0], *w = n->in[1], *ids = n->in[2];
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t E = w->type.dim[0], N = w->type.dim[1], K = w->type.dim[2], slots = ids->type.dim[1];
+    char tn[16], summary[96], v[9][32];
+    if (!gpu_type_ok(w->type.elem))
+        return unsupported(k, "weight '%s' has type %s, which the GPU kernels do not support", w->name, tt->name),
+               k->st;
+    int kind = aq_kind(w->type.elem);
+    if (K % 32 || K % tt->block_size || (kind == AQ_Q8K && K % 256))
+        return unsupported(k, "weight '%s': row length %lld is not a multiple of 32 and of its block", w->name,
+                           (long long)K),
+               k->st;
+    if (aq_int8(kind) && K + K / 32 * 4 > 40 * 1024)
+        return unsupported(k, "weight '%s': a row of %lld int8 activations does not fit shared memory", w->name,
+                           (long long)K),
+               k->st;
+    qname(w->type.elem, tn);
+    use_type(k, w->type.elem);
+    int px = param(k, x, "const float *__restrict__ ", "x");
+    int pw = param(k, w, "const unsigned char *__restrict__ ", "experts");
+    int pi = param(k, ids, "const int *__restrict__ ", "expert ids");
+    int py = param(k, n, "float *__restrict__ ", "products");
+    strbuf_printf(&k->setup, "    const float *x = p%d;\n    const unsigned char *W = p%d;\n"
+                             "    const int *ids = p%d;\n    float *y = p%d;\n", px, pw, pi, py);
+    strbuf_printf(&k->body, "    %s(%s, we, acc);\n", aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT", tn);
+    int waves = decode_waves(), rows = 1;
+    while (rows < 2 && N % (2 * rows) == 0)
+        rows *= 2;
+    int64_t row_bytes = row_bytes_of(w);
+    const long long vals[] = {(long long)K, (long long)N, (long long)slots, x->type.rank == 3, waves, rows, kind,
+                              (long long)row_bytes, (long long)(row_bytes * N)};
+    static const char *const names[] = {"K", "N", "SLOTS", "PER_SLOT", "WAVES", "ROWS", "KIND", "ROW_BYTES",
+                                        "EXPERT_BYTES"};
+    hole holes[9];
+    for (int i = 0; i < 9; i++) {
+        snprintf(v[i], sizeof v[i], "%lld", vals[i]);
+        holes[i] = (hole){names[i], v[i]};
+    }
+    snprintf(summary, sizeof summary, "matmul_id_%s_k%lld_n%lld_e%lld", tn, (long long)K, (long long)N, (long long)E);
+    int64_t cb = (N + waves * rows - 1) / (waves * rows);
+    return emit(G, k, "matmul_id", holes, 9, summary, (uint32_t)(waves * k->arch->wave), (uint32_t)(slots * cb),
+                rows_of(n), 1, 0);
+}
+
 /* The decode attention (templates/attention_decode.hip): one block per kv
  * head takes its G query heads, lanes over DL = D / wave consecutive
  * elements; its shared memory (the G query rows, the wavefronts' partials,
@@ -1477,7 +1570,8 @@ static rf_status rowwise_run(gen *G, kbuild *k, const ir_graph *g, const ir_node
         while (j < g->n_nodes && !g->nodes[j]->group && (ir_is_leaf(g->nodes[j]) || ir_is_alias(g->nodes[j])))
             j++;
         uint32_t g2 = j < g->n_nodes ? g->nodes[j]->group : 0;
-        if (!g2 || g->groups[g2 - 1].kernel == IR_K_MATMUL || g->groups[g2 - 1].kernel == IR_K_ATTENTION ||
+        ir_kernel kind2 = g2 ? g->groups[g2 - 1].kernel : IR_K_NONE;
+        if (!g2 || kind2 == IR_K_MATMUL || kind2 == IR_K_ATTENTION || kind2 == IR_K_MATMUL_ID ||
             rows_of(g->nodes[j]) != rows || G->q.rope_fused[g2] || G->q.rope_fused[gid] ||
             G->q.row_tail[g2] != tailed)
             break;
@@ -1667,6 +1761,10 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *
         case IR_K_ATTENTION:
             st = cnt == 1 ? group_attention(&G, &k, nodes[0])
                           : (unsupported(&k, "more than the attention node"), k.st);
+            break;
+        case IR_K_MATMUL_ID:
+            st = cnt == 1 ? group_matmul_id(&G, &k, nodes[0])
+                          : (unsupported(&k, "more than the matmul_id node"), k.st);
             break;
         default: st = rowwise_run(&G, &k, g, nodes, cnt, &i); break;
         }

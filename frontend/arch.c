@@ -25,8 +25,11 @@
  * Every value is also checked for what the IR needs: head_count a multiple
  * of head_count_kv, key_length equal to value_length (one head_dim for the
  * KV cache), an even rope dimension no larger than a head. It does not read
- * per-layer head-count arrays (the architectures here have none) and
- * rejects mixture-of-experts files ({arch}.expert_count > 1) by name.
+ * per-layer head-count arrays (the architectures here have none). Experts:
+ * expert_count (> 1: a mixture of experts, which the builder must allow),
+ * expert_used_count (then required, 1..expert_count), the experts' and the
+ * shared expert's FFN widths (default feed_forward_length); like llama.cpp
+ * for these archs, no expert_weights_scale.
  */
 #include "frontend/arch.h"
 
@@ -59,6 +62,8 @@ static const arch_def arch_table[] = {
     {"starcoder2", keys_layernorm, arch_build_starcoder2},
     {"qwen2", keys_common, arch_build_qwen2},
     {"qwen3", keys_common, arch_build_qwen3},
+    {"qwen2moe", keys_common, arch_build_qwen2moe},
+    {"qwen3moe", keys_common, arch_build_qwen3moe},
     {"phi3", keys_common, arch_build_phi3},
     {"gemma2", keys_common, arch_build_gemma2},
     {"gemma3", keys_common, arch_build_gemma3},
@@ -240,6 +245,27 @@ static rf_status load_rope(arch_ctx *c)
     return c->status;
 }
 
+static rf_status load_experts(arch_ctx *c)
+{
+    arch_hparams *hp = &c->hp;
+    const char *path = gguf_path(c->f);
+    hp->n_ff_exp = hp->n_ff_shexp = hp->n_ff;
+    arch_opt_u32(c, arch_key(c, "expert_count"), &hp->n_expert);
+    arch_opt_u32(c, arch_key(c, "expert_used_count"), &hp->n_expert_used);
+    arch_opt_u32(c, arch_key(c, "expert_feed_forward_length"), &hp->n_ff_exp);
+    arch_opt_u32(c, arch_key(c, "expert_shared_feed_forward_length"), &hp->n_ff_shexp);
+    if (c->status != RF_OK || hp->n_expert <= 1)
+        return c->status;
+    if (hp->n_expert_used == 0 || hp->n_expert_used > hp->n_expert)
+        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", expected 1..%" PRIu32 " (the '%s')", path,
+                         arch_key(c, "expert_used_count"), hp->n_expert_used, hp->n_expert,
+                         arch_key(c, "expert_count"));
+    if (hp->n_ff_exp == 0 || hp->n_ff_shexp == 0)
+        return arch_fail(c, RF_E_FORMAT, "%s: the experts' feed-forward lengths ('%s', '%s') must be > 0", path,
+                         arch_key(c, "expert_feed_forward_length"), arch_key(c, "expert_shared_feed_forward_length"));
+    return RF_OK;
+}
+
 rf_status arch_load_hparams(arch_ctx *c, const arch_def *d)
 {
     arch_hparams *hp = &c->hp;
@@ -272,12 +298,8 @@ rf_status arch_load_hparams(arch_ctx *c, const arch_def *d)
         return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %g, expected > 0", path, arch_key(c, eps_key),
                          (double)hp->rms_eps);
 
-    uint32_t n_expert = 0;
-    if (arch_opt_u32(c, arch_key(c, "expert_count"), &n_expert) != RF_OK)
+    if (load_experts(c) != RF_OK)
         return c->status;
-    if (n_expert > 1) /* llama.cpp treats 1 as dense */
-        return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": mixture-of-experts layers are not "
-                         "supported", path, arch_key(c, "expert_count"), n_expert);
 
     hp->n_head_kv = hp->n_head;
     if (arch_opt_u32(c, arch_key(c, "attention.head_count_kv"), &hp->n_head_kv) != RF_OK)

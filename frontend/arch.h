@@ -52,6 +52,11 @@ typedef struct arch_hparams {
     float rope_base, rope_freq_scale;
     float rope_ext_factor, rope_attn_factor, rope_beta_fast, rope_beta_slow;
     uint32_t rope_n_ctx_orig;    /* rope.scaling.original_context_length, else n_ctx_train */
+    /* mixture of experts (n_expert > 1; llama.cpp counts 1 as dense) */
+    uint32_t n_expert;           /* expert_count */
+    uint32_t n_expert_used;      /* expert_used_count: experts a token goes to */
+    uint32_t n_ff_exp;           /* expert_feed_forward_length, else n_ff */
+    uint32_t n_ff_shexp;         /* expert_shared_feed_forward_length, else n_ff */
 } arch_hparams;
 
 typedef struct arch_ctx {
@@ -106,6 +111,9 @@ enum { ARCH_W_OPTIONAL = 1 };
  * optional tensor returns NULL and records nothing. */
 ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, unsigned flags,
                      const char *dims);
+/* The same for a stack of ne2 matrices {ne0, ne1, ne2} (the experts'). */
+ir_node *arch_weight3(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, int64_t ne2,
+                      unsigned flags, const char *dims);
 bool arch_has_tensor(arch_ctx *c, int layer, const char *base);
 
 /* ---- node helpers (arch_decoder.c); result types follow ir.h ----------- */
@@ -150,6 +158,12 @@ typedef struct arch_decoder {
     bool layer_norm;             /* attn_norm, ffn_norm, output_norm are LayerNorms with .bias (starcoder2) */
     bool ffn_plain;              /* FFN up (+b), ffn_act, down (+b): no gate (starcoder2) */
     ir_op ffn_act;               /* with ffn_plain: IR_OP_GELU */
+    /* mixture of experts, when hp.n_expert > 1 (else a file with experts is
+     * refused): the FFN routes each token to n_expert_used experts by the
+     * softmax of ffn_gate_inp's logits */
+    bool moe;                    /* this arch may have experts */
+    bool moe_norm_w;             /* the chosen experts' weights divided by their sum */
+    bool moe_shared;             /* plus a shared expert gated by sigmoid(ffn_gate_inp_shexp) (qwen2moe) */
 } arch_decoder;
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
@@ -164,6 +178,8 @@ rf_status arch_build_exaone(arch_ctx *c);
 rf_status arch_build_starcoder2(arch_ctx *c);
 rf_status arch_build_qwen2(arch_ctx *c);
 rf_status arch_build_qwen3(arch_ctx *c);
+rf_status arch_build_qwen2moe(arch_ctx *c);
+rf_status arch_build_qwen3moe(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);
 rf_status arch_build_gemma2(arch_ctx *c);
 rf_status arch_build_gemma3(arch_ctx *c);

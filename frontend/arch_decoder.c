@@ -17,6 +17,8 @@
  *     [last layer, last row only: x = last_rows(x) (a batch graph: the last O rows)]
  *     h = rms_norm(x, ffn_norm)                 (olmo2: h = x)
  *     f = glu(h·Wgate, h·Wup) · Wdown           (Wgate, Wup: maybe the halves of one Wup)
+ *       or, with experts, f = Σ_j w_j · down_e(glu(gate_e(h), up_e(h))) over the
+ *       experts e = ids_j the router chose [+ sigmoid(h·g) · shared FFN(h)]
  *     x = x + [rms_norm(f, post_ffw_norm)] f [· residual_mul]
  *   (starcoder2: LayerNorms with biases for the three pre-norms; an FFN
  *    without gate, down(gelu(up(h) + b) + b))
@@ -66,8 +68,9 @@ bool arch_has_tensor(arch_ctx *c, int layer, const char *base)
     return gguf_find_tensor(c->f, name) != NULL;
 }
 
-ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, unsigned flags,
-                     const char *dims)
+/* The weight "blk.{layer}.{base}" checked to be {ne[0], .., ne[rank-1]} */
+static ir_node *weight_ne(arch_ctx *c, int layer, const char *base, const int64_t *ne, int rank, unsigned flags,
+                          const char *dims)
 {
     if (c->status != RF_OK)
         return NULL;
@@ -80,31 +83,44 @@ ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int6
                       gguf_path(c->f), name, c->arch);
         return NULL;
     }
-    uint64_t want[GGUF_MAX_DIMS] = {(uint64_t)ne0, ne1 < 0 ? 1 : (uint64_t)ne1, 1, 1};
+    uint64_t want[GGUF_MAX_DIMS] = {1, 1, 1, 1};
+    for (int i = 0; i < rank; i++)
+        want[i] = (uint64_t)ne[i];
     if (memcmp(t->ne, want, sizeof want) != 0) {
         char got[96], exp[64];
         snprintf(got, sizeof got, "{%" PRIu64, t->ne[0]);
         for (uint32_t i = 1; i < t->n_dims; i++)
             snprintf(got + strlen(got), sizeof got - strlen(got), ", %" PRIu64, t->ne[i]);
         snprintf(got + strlen(got), sizeof got - strlen(got), "}");
-        if (ne1 < 0)
-            snprintf(exp, sizeof exp, "{%" PRId64 "}", ne0);
-        else
-            snprintf(exp, sizeof exp, "{%" PRId64 ", %" PRId64 "}", ne0, ne1);
+        snprintf(exp, sizeof exp, "{%" PRId64, ne[0]);
+        for (int i = 1; i < rank; i++)
+            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), ", %" PRId64, ne[i]);
+        snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "}");
         arch_fail(c, RF_E_FORMAT, "%s: tensor '%s' has shape %s, expected %s = {%s}", gguf_path(c->f), name, got, exp,
                   dims);
         return NULL;
     }
-    int64_t dim[2];
-    uint8_t rank = ne1 < 0 ? 1 : 2;
-    if (rank == 1)
-        dim[0] = ne0;
-    else
-        dim[0] = ne1, dim[1] = ne0; /* outermost first */
-    ir_node *n = ir_weight(c->g, name, t->type, rank, dim);
+    int64_t dim[3];
+    for (int i = 0; i < rank; i++)
+        dim[i] = ne[rank - 1 - i]; /* outermost first */
+    ir_node *n = ir_weight(c->g, name, t->type, (uint8_t)rank, dim);
     if (!n)
         arch_fail(c, RF_E_NOMEM, "out of memory");
     return n;
+}
+
+ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, unsigned flags,
+                     const char *dims)
+{
+    const int64_t ne[2] = {ne0, ne1};
+    return weight_ne(c, layer, base, ne, ne1 < 0 ? 1 : 2, flags, dims);
+}
+
+ir_node *arch_weight3(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, int64_t ne2,
+                      unsigned flags, const char *dims)
+{
+    const int64_t ne[3] = {ne0, ne1, ne2};
+    return weight_ne(c, layer, base, ne, 3, flags, dims);
 }
 
 /* Splits the checked weight w (a tensor holding n matrices, or vectors,
@@ -344,42 +360,106 @@ static void qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node 
     *v = arch_heads(c, *v, hp->n_head_kv, hp->head_dim);
 }
 
-static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
+/* "ffn_{part}{sfx}.{kind}" of layer il: the FFN's tensors, or the shared
+ * expert's (sfx "_shexp") */
+static ir_node *ffn_w(arch_ctx *c, int il, const char *part, const char *sfx, const char *kind, int64_t ne0,
+                      int64_t ne1, unsigned flags, const char *dims)
+{
+    char name[64];
+    snprintf(name, sizeof name, "ffn_%s%s.%s", part, sfx, kind);
+    return arch_weight(c, il, name, ne0, ne1, flags, dims);
+}
+
+/* the dense FFN of width F on h: ffn_* (sfx ""), or the shared expert's
+ * ffn_*_shexp (sfx "_shexp") */
+static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F)
 {
     const arch_hparams *hp = &c->hp;
-    int64_t E = hp->n_embd, F = hp->n_ff;
+    int64_t E = hp->n_embd;
     unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
     ir_node *g, *u;
     if (d->ffn_plain) { /* up, the activation, down */
-        ir_node *wu = arch_weight(c, il, "ffn_up.weight", E, F, 0, "n_embd, n_ff");
-        ir_node *bu = ob ? arch_weight(c, il, "ffn_up.bias", F, -1, ob, "n_ff") : NULL;
+        ir_node *wu = ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff");
+        ir_node *bu = ob ? ffn_w(c, il, "up", sfx, "bias", F, -1, ob, "n_ff") : NULL;
         ir_node *a = arch_add_bias(c, arch_matmul(c, h, wu), bu);
         a = arch_op1(c, d->ffn_act, a ? &a->type : NULL, a);
-        ir_node *wd = arch_weight(c, il, "ffn_down.weight", F, E, 0, "n_ff, n_embd");
-        ir_node *bd = ob ? arch_weight(c, il, "ffn_down.bias", E, -1, ob, "n_embd") : NULL;
+        ir_node *wd = ffn_w(c, il, "down", sfx, "weight", F, E, 0, "n_ff, n_embd");
+        ir_node *bd = ob ? ffn_w(c, il, "down", sfx, "bias", E, -1, ob, "n_embd") : NULL;
         return arch_add_bias(c, arch_matmul(c, a, wd), bd);
     }
     if (d->ffn_fused_gate_up) {
         /* gate rows, then up rows (phi3's order) */
         const int64_t len[2] = {F, F};
         ir_node *w[2];
-        weight_rows(c, arch_weight(c, il, "ffn_up.weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
+        weight_rows(c, ffn_w(c, il, "up", sfx, "weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
         g = arch_matmul(c, h, w[0]);
         u = arch_matmul(c, h, w[1]);
     } else {
-        ir_node *wg = arch_weight(c, il, "ffn_gate.weight", E, F, 0, "n_embd, n_ff");
-        ir_node *wu = arch_weight(c, il, "ffn_up.weight", E, F, 0, "n_embd, n_ff");
-        ir_node *bg = ob ? arch_weight(c, il, "ffn_gate.bias", F, -1, ob, "n_ff") : NULL;
-        ir_node *bu = ob ? arch_weight(c, il, "ffn_up.bias", F, -1, ob, "n_ff") : NULL;
+        ir_node *wg = ffn_w(c, il, "gate", sfx, "weight", E, F, 0, "n_embd, n_ff");
+        ir_node *wu = ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff");
+        ir_node *bg = ob ? ffn_w(c, il, "gate", sfx, "bias", F, -1, ob, "n_ff") : NULL;
+        ir_node *bu = ob ? ffn_w(c, il, "up", sfx, "bias", F, -1, ob, "n_ff") : NULL;
         g = arch_matmul(c, h, wg);
         u = arch_matmul(c, h, wu);
         g = arch_add_bias(c, g, bg);
         u = arch_add_bias(c, u, bu);
     }
     ir_node *a = arch_binary(c, d->ffn_glu, g, u);
-    ir_node *wd = arch_weight(c, il, "ffn_down.weight", F, E, 0, "n_ff, n_embd");
-    ir_node *bd = ob ? arch_weight(c, il, "ffn_down.bias", E, -1, ob, "n_embd") : NULL;
+    ir_node *wd = ffn_w(c, il, "down", sfx, "weight", F, E, 0, "n_ff, n_embd");
+    ir_node *bd = ob ? ffn_w(c, il, "down", sfx, "bias", E, -1, ob, "n_embd") : NULL;
     return arch_add_bias(c, arch_matmul(c, a, wd), bd);
+}
+
+/* x[rows,K] or x[rows,k,K] through the experts ids[rows,k] of w[n_expert,N,K] */
+static ir_node *matmul_id(arch_ctx *c, ir_node *x, ir_node *w, ir_node *ids)
+{
+    if (!x || !w || !ids)
+        return NULL;
+    int64_t dim[3] = {ids->type.dim[0], ids->type.dim[1], w->type.dim[1]};
+    ir_type t = ir_type_make(GGML_TYPE_F32, 3, dim);
+    return add(c, IR_OP_MATMUL_ID, &t, x, w, ids);
+}
+
+/* The experts' FFN on h[rows,E], as llama.cpp's build_moe_ffn with softmax
+ * gating: the router's softmax over the experts, the n_expert_used largest
+ * (their probabilities the weights, normalised to sum 1 if moe_norm_w),
+ * each chosen expert's gate/up/down, the weighted sum; then (moe_shared)
+ * the shared expert's FFN times sigmoid(h·ffn_gate_inp_shexp) added. */
+static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
+{
+    const arch_hparams *hp = &c->hp;
+    int64_t E = hp->n_embd, F = hp->n_ff_exp, X = hp->n_expert, K = hp->n_expert_used;
+    if (!h)
+        return NULL;
+    ir_node *router = arch_weight(c, il, "ffn_gate_inp.weight", E, X, 0, "n_embd, n_expert");
+    ir_node *wg = arch_weight3(c, il, "ffn_gate_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert");
+    ir_node *wu = arch_weight3(c, il, "ffn_up_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert");
+    ir_node *wd = arch_weight3(c, il, "ffn_down_exps.weight", F, E, X, 0, "n_ff_exp, n_embd, n_expert");
+    ir_node *logits = arch_matmul(c, h, router);
+    ir_node *p = arch_op1(c, IR_OP_SOFTMAX, logits ? &logits->type : NULL, logits);
+    int64_t kd[2] = {h->type.dim[0], K};
+    ir_type ti = ir_type_make(GGML_TYPE_I32, 2, kd), tw = ir_type_make(GGML_TYPE_F32, 2, kd);
+    ir_node *ids = arch_op1(c, IR_OP_TOPK, &ti, p);
+    set_i(ids, "k", K);
+    ir_node *w = p && ids ? add(c, IR_OP_MOE_WEIGHTS, &tw, p, ids, NULL) : NULL;
+    set_i(w, "norm", d->moe_norm_w);
+    ir_node *g = matmul_id(c, h, wg, ids);
+    ir_node *u = matmul_id(c, h, wu, ids);
+    ir_node *y = matmul_id(c, arch_binary(c, d->ffn_glu, g, u), wd, ids);
+    ir_node *f = NULL;
+    if (y && w) {
+        int64_t od[2] = {h->type.dim[0], E};
+        ir_type to = ir_type_make(GGML_TYPE_F32, 2, od);
+        f = add(c, IR_OP_MOE_SUM, &to, y, w, NULL);
+    }
+    if (!d->moe_shared)
+        return f;
+    ir_node *sw = arch_weight(c, il, "ffn_gate_inp_shexp.weight", E, 1, 0, "n_embd");
+    ir_node *sg = arch_matmul(c, h, sw);
+    sg = arch_op1(c, IR_OP_SIGMOID, sg ? &sg->type : NULL, sg);
+    ir_node *se = ffn(c, d, il, h, "_shexp", hp->n_ff_shexp);
+    se = se && sg ? add(c, IR_OP_SCALE_ROWS, &se->type, se, sg, NULL) : NULL;
+    return arch_binary(c, IR_OP_ADD, f, se);
 }
 
 static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, const layer_rope *r)
@@ -429,7 +509,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
 
     h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "ffn_norm");
-    ir_node *f = ffn(c, d, il, h);
+    ir_node *f = hp->n_expert > 1 ? moe_ffn(c, d, il, h) : ffn(c, d, il, h, "", hp->n_ff);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
     if (d->residual_mul != 0)
@@ -455,6 +535,10 @@ static ir_node *rope_factors(arch_ctx *c, const arch_decoder *d)
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
 {
     const arch_hparams *hp = &c->hp;
+    if (hp->n_expert > 1 && !d->moe)
+        return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": mixture-of-experts layers are not supported "
+                         "for architecture %s (they are for llama, qwen2moe and qwen3moe)", gguf_path(c->f),
+                         arch_key(c, "expert_count"), hp->n_expert, c->arch);
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int64_t tdim[1] = {IR_DIM_T};
     ir_type ti = ir_type_make(GGML_TYPE_I32, 1, tdim);

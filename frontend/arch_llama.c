@@ -1,6 +1,7 @@
 /*
- * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, TinyLlama,
- * SmolLM), granite, smollm3, qwen2, qwen3, phi3, olmo2, glm4 and exaone.
+ * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, Mixtral,
+ * TinyLlama, SmolLM), granite, smollm3, qwen2, qwen3, qwen2moe, qwen3moe,
+ * phi3, olmo2, glm4 and exaone.
  *
  * They differ from plain llama in a few switches of arch_decoder, each taken
  * from llama.cpp's src/models/<arch>.cpp for the same file:
@@ -22,6 +23,15 @@
  *   qwen3  neox rope; rms_norm of each q and k head (attn_q_norm,
  *          attn_k_norm, [head_dim]) before rope; key_length/value_length
  *          give the head size.
+ *   qwen2moe qwen2's graph (no output.bias) with experts in every layer
+ *          (expert_count > 1): the chosen experts' weights are their
+ *          softmax probabilities as they are, and a shared expert
+ *          (ffn_*_shexp, expert_shared_feed_forward_length wide) gated by
+ *          sigmoid(ffn_gate_inp_shexp · h) is added.
+ *   qwen3moe qwen3's graph with experts in every layer, their weights
+ *          normalised to sum 1; no shared expert.
+ *   llama with expert_count > 1 (Mixtral): experts in every layer, the
+ *          weights normalised as qwen3moe's.
  *   phi3   neox rope; usually a fused attn_qkv (sliced into q, k, v);
  *          ffn_up holds gate then up ([2·n_ff] rows) for swiglu; longrope
  *          factors rope_factors_long/short chosen by context length.
@@ -76,6 +86,8 @@ static arch_decoder llama_base(arch_ctx *c)
 rf_status arch_build_llama(arch_ctx *c)
 {
     arch_decoder d = llama_base(c);
+    d.moe = d.moe_norm_w = true; /* Mixtral: its experts are feed_forward_length wide, as llama.cpp reads them */
+    c->hp.n_ff_exp = c->hp.n_ff;
     return c->status != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
@@ -121,6 +133,30 @@ rf_status arch_build_qwen3(arch_ctx *c)
     arch_decoder d = base();
     d.qk_norm = true;
     return arch_decoder_build(c, &d);
+}
+
+/* qwen2moe and qwen3moe have experts in every layer */
+static rf_status need_experts(arch_ctx *c)
+{
+    if (c->hp.n_expert <= 1)
+        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", but architecture %s has experts (> 1)",
+                         gguf_path(c->f), arch_key(c, "expert_count"), c->hp.n_expert, c->arch);
+    return RF_OK;
+}
+
+rf_status arch_build_qwen2moe(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.moe = d.moe_shared = true;
+    return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_qwen3moe(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.qk_norm = true;
+    d.moe = d.moe_norm_w = true;
+    return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_phi3(arch_ctx *c)

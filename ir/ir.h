@@ -94,6 +94,20 @@ typedef struct ir_type {
  *                                            → f32[T,Hq*D]
  *  last_rows x {n}   → the last n rows of x (logits of the last token only)
  *  output x          → marks the graph's result (the logits)
+ *
+ * Mixture of experts (the router, then the chosen experts' products):
+ *  softmax x         → like x                softmax over the last axis
+ *  sigmoid x         → elementwise 1 / (1 + e^-x)
+ *  topk x {k}        → i32[...,k]            indices of the k largest of the last
+ *                                            axis, largest first (ties: lower index)
+ *  moe_weights p, ids {norm} {scale}          p[...,n_expert] gathered at ids[...,k]
+ *                    → f32[...,k]            (/ their sum, at least 2^-14, if norm;
+ *                                            times scale if not 0)
+ *  matmul_id x, W, ids → f32[T,k,N]           row (t,j) = x[t] (x[T,K]) or x[t,j]
+ *                                            (x[T,k,K]) times expert ids[t,j]'s
+ *                                            matrix of W[n_expert,N,K]
+ *  moe_sum y, w      → f32[T,N]              Σ_j y[t,j,:]·w[t,j], j in order
+ *  scale_rows x, s   → like x                x[t,:]·s[t,0] (s: f32[T,1])
  */
 #define IR_OP_LIST(X)                                                                                      \
     X(INPUT_TOKENS, "tokens", 0, 0, "", "")                                                                \
@@ -117,7 +131,14 @@ typedef struct ir_type {
     X(KV_STORE, "kv_store", 1, 1, "layer,kv", "")                                                          \
     X(ATTENTION, "attention", 3, 3, "layer,window", "scale,softcap")                                       \
     X(LAST_ROWS, "last_rows", 1, 1, "n", "")                                                               \
-    X(OUTPUT, "output", 1, 1, "", "")
+    X(OUTPUT, "output", 1, 1, "", "")                                                                      \
+    X(SOFTMAX, "softmax", 1, 1, "", "")                                                                    \
+    X(SIGMOID, "sigmoid", 1, 1, "", "")                                                                    \
+    X(TOPK, "topk", 1, 1, "k", "")                                                                         \
+    X(MOE_WEIGHTS, "moe_weights", 2, 2, "norm", "scale")                                                   \
+    X(MATMUL_ID, "matmul_id", 3, 3, "", "")                                                                \
+    X(MOE_SUM, "moe_sum", 2, 2, "", "")                                                                    \
+    X(SCALE_ROWS, "scale_rows", 2, 2, "", "")
 
 typedef enum ir_op {
 #define X(NAME, STR, MIN_IN, MAX_IN, IATTR, FATTR) IR_OP_##NAME,
@@ -155,7 +176,9 @@ struct ir_node {
     X(ROPE_KV, "rope_kv", "heads,head_dim,n_rot,mode,store")                  \
     X(ATTENTION, "attention", "heads,kv_heads,head_dim,window,softcap")       \
     X(ELEMENTWISE, "elementwise", "n")                                        \
-    X(OUTPUT, "output", "n")
+    X(OUTPUT, "output", "n")                                                  \
+    X(ROUTE, "route", "n_expert,k")                                           \
+    X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used")
 
 typedef enum ir_kernel {
 #define X(NAME, STR, SPEC) IR_K_##NAME,

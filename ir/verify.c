@@ -46,8 +46,11 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
     for (uint8_t i = 0; i < t->rank; i++)
         if (t->dim[i] < IR_DIM_O || t->dim[i] == 0)
             FAIL("%%%" PRIu32 " (%s): dimension %u is invalid", id, op, i);
-    if (n->op != IR_OP_WEIGHT && n->op != IR_OP_INPUT_TOKENS && n->op != IR_OP_INPUT_POS && t->elem != GGML_TYPE_F32)
+    bool ids = n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS || n->op == IR_OP_TOPK;
+    if (n->op != IR_OP_WEIGHT && !ids && t->elem != GGML_TYPE_F32)
         FAIL("%%%" PRIu32 " (%s): computed values are f32", id, op);
+    if (ids && t->elem != GGML_TYPE_I32)
+        FAIL("%%%" PRIu32 " (%s): computed values are i32", id, op);
 
     switch (n->op) {
     case IR_OP_INPUT_TOKENS:
@@ -108,6 +111,8 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
             if (b->dim[b->rank - 1 - i] != a->dim[a->rank - 1 - i])
                 FAIL("%%%" PRIu32 " (%s): operands do not broadcast", id, op);
         break;
+    case IR_OP_SOFTMAX:
+    case IR_OP_SIGMOID:
     case IR_OP_SCALE:
     case IR_OP_SILU:
     case IR_OP_GELU:
@@ -175,6 +180,41 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         if (a->rank < 1 || t->rank != a->rank || t->dim[0] != n->ia[0] || (n->ia[0] <= 0 && n->ia[0] != IR_DIM_O) ||
             a->dim[0] != IR_DIM_T)
             FAIL("%%%" PRIu32 " (last_rows): result must have n rows (a count, or O) of T", id);
+        break;
+    case IR_OP_TOPK:
+        if (a->rank < 1 || t->rank != a->rank || n->ia[0] <= 0 || a->dim[a->rank - 1] < n->ia[0] ||
+            last(t) != n->ia[0])
+            FAIL("%%%" PRIu32 " (topk): k must be in 1..%" PRId64 " and the result [...,k]", id, last(a));
+        for (uint8_t i = 0; i + 1 < a->rank; i++)
+            if (t->dim[i] != a->dim[i])
+                FAIL("%%%" PRIu32 " (topk): leading dimensions differ from x", id);
+        break;
+    case IR_OP_MOE_WEIGHTS:
+        if (b->elem != GGML_TYPE_I32 || b->rank != a->rank || !ir_type_same_dims(t, b))
+            FAIL("%%%" PRIu32 " (moe_weights): expects p[...,n_expert] and i32 ids[...,k] giving f32[...,k]", id);
+        for (uint8_t i = 0; i + 1 < a->rank; i++)
+            if (a->dim[i] != b->dim[i])
+                FAIL("%%%" PRIu32 " (moe_weights): p and ids have different leading dimensions", id);
+        break;
+    case IR_OP_MATMUL_ID: {
+        const ir_type *ix = &n->in[2]->type;
+        if (b->rank != 3 || n->in[1]->op != IR_OP_WEIGHT || ix->elem != GGML_TYPE_I32 || ix->rank != 2)
+            FAIL("%%%" PRIu32 " (matmul_id): expects x, W[n_expert,N,K] and i32 ids[T,k]", id);
+        if (last(a) != b->dim[2] || (a->rank != 2 && a->rank != 3) || a->dim[0] != ix->dim[0] ||
+            (a->rank == 3 && a->dim[1] != ix->dim[1]))
+            FAIL("%%%" PRIu32 " (matmul_id): x must be [T,K] or [T,k,K] with K = %" PRId64, id, b->dim[2]);
+        if (t->rank != 3 || t->dim[0] != ix->dim[0] || t->dim[1] != ix->dim[1] || t->dim[2] != b->dim[1])
+            FAIL("%%%" PRIu32 " (matmul_id): result must be [T,k,%" PRId64 "]", id, b->dim[1]);
+        break;
+    }
+    case IR_OP_MOE_SUM:
+        if (a->rank != 3 || b->rank != 2 || b->dim[0] != a->dim[0] || b->dim[1] != a->dim[1] || t->rank != 2 ||
+            t->dim[0] != a->dim[0] || t->dim[1] != a->dim[2])
+            FAIL("%%%" PRIu32 " (moe_sum): expects y[T,k,N] and w[T,k] giving [T,N]", id);
+        break;
+    case IR_OP_SCALE_ROWS:
+        if (!ir_type_same_dims(t, a) || a->rank != 2 || b->rank != 2 || b->dim[0] != a->dim[0] || b->dim[1] != 1)
+            FAIL("%%%" PRIu32 " (scale_rows): expects x[T,N] and s[T,1]", id);
         break;
     default:
         break;

@@ -33,52 +33,16 @@
 #define SLICE {{SLICE}} // elements a block converts: a multiple of 256
 #define XROW RF_XROW(K) // bytes of a quantized row: values, scales, 1/rms
 
-// f32 → bf16 (ties to even, NaN kept quiet) → f32
-RF_DEV float rf_round_bf16(float f)
-{
-    unsigned int u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return __uint_as_float((u | 0x00400000u) & 0xffff0000u);
-    return __uint_as_float((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
-}
-
 // y = Q(x * inv * w) over the row, blocks of QB elements (32: Q8_0/Q8_1,
 // 256: Q8_K), one wavefront a block; y is the row's XROW bytes
 template <int QB, bool KQUANT>
 RF_DEV void rf_actq_q8(const float *x, const float *w, float inv, unsigned char *y)
 {
-    float *yd = (float *)(y + K); // the scales, one per 32 elements
     if (blockIdx.x == 0 && threadIdx.x == 0)
         *(float *)(y + RF_XINV(K)) = 1.0f; // normalised here: the products' 1/rms is 1
-    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
-    constexpr int PER = (QB + RF_WAVE - 1) / RF_WAVE;
     const int end = min(K, ((int)blockIdx.x + 1) * SLICE) / QB;
-    for (int b = (int)blockIdx.x * SLICE / QB + wave; b < end; b += NWAVES) {
-        float v[PER], amax = 0.0f;
-#pragma unroll
-        for (int i = 0; i < PER; i++) {
-            const int e = lane + i * RF_WAVE;
-            v[i] = 0.0f;
-            if (e < QB) {
-                const int k = b * QB + e;
-                v[i] = NORM ? x[k] * inv * (NORM_W ? w[k] : 1.0f) : x[k];
-            }
-            amax = fmaxf(amax, fabsf(v[i]));
-        }
-        amax = rf_wave_max(amax);
-#pragma unroll
-        for (int i = 0; i < PER; i++) {
-            const int e = lane + i * RF_WAVE;
-            if (e >= QB)
-                continue;
-            int q;
-            float d;
-            rf_q8_conv(v[i], amax, KQUANT, &q, &d);
-            y[b * QB + e] = (unsigned char)(signed char)q;
-            if (e % 32 == 0)
-                yd[(b * QB + e) / 32] = d;
-        }
-    }
+    rf_q8_blocks<QB, KQUANT>(x, NORM_W ? w : 0, inv, NORM, (int)blockIdx.x * SLICE / QB, end, NWAVES, y,
+                             (float *)(y + K));
 }
 
 // y = round(x * inv * w) to f32 (MODE 0), f16 (1) or bf16 (2)

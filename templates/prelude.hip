@@ -7,9 +7,10 @@
 //   rf_dp4a(a, b, c)   c + the dot product of a's and b's four int8 bytes:
 //                      one instruction where the target has it (RF_DOT4)
 //   RF_DEV, RF_CONST   a device function, a read-only table (templates/quant.hip uses them)
-//   RF_XROW(K), rf_q8_conv, rf_qtail, rf_rowtail   int8 activation rows: their
-//                      layout, the conversion, and the quantize-out tails of a
-//                      decode kernel
+//   RF_XROW(K), rf_q8_conv, rf_q8_blocks, rf_qtail, rf_rowtail   int8 activation
+//                      rows: their layout, the conversion (of a value, of a
+//                      row's blocks), and the quantize-out tails of a decode kernel
+//   rf_round_f16, rf_round_bf16   f32 rounded as f16 / bf16 would hold it
 //   rf_attn_merge, rf_rope_cs   what both attention templates (and rope_kv) share
 //   rf_mma16, rf_mma_ld_a/b, rf_mma_row/col, rf_pack_h2   16x16x16 f16 tiles on
 //                      the matrix units, where RF_MMA (templates/mmq.hip)
@@ -93,6 +94,15 @@ RF_DEV float rf_wave_max(float v)
     for (int m = RF_WAVE / 2; m > 0; m >>= 1)
         v = fmaxf(v, rf_shfl_xor(v, m));
     return v;
+}
+
+// f32 → bf16 (ties to even, NaN kept quiet) → f32
+RF_DEV float rf_round_bf16(float f)
+{
+    unsigned int u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return __uint_as_float((u | 0x00400000u) & 0xffff0000u);
+    return __uint_as_float((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
 }
 
 // f32 → the nearest f16 (ties to even) → f32, without a half type
@@ -326,6 +336,45 @@ RF_DEV void rf_q8_conv(float v, float amax, bool kquant, int *q, float *d)
         const float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
         *q = (int)roundf(v * id);
         *d = rf_round_f16(dd);
+    }
+}
+
+// Blocks b0, b0 + nw, ... below b1 of QB elements (32: Q8_0 / Q8_1, 256:
+// Q8_K) of the row x, times inv and w (when given) if norm, as the
+// reference quantizes them: wavefront `wave` of nw takes every nw-th block
+// from b0 + wave, its lanes over the elements; the values into q (element
+// k at q[k]), the scales into d (one per 32 elements, Q8_K's repeated)
+template <int QB, bool KQUANT>
+RF_DEV void rf_q8_blocks(const float *x, const float *w, float inv, bool norm, int b0, int b1, int nw,
+                         unsigned char *q, float *d)
+{
+    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
+    constexpr int PER = (QB + RF_WAVE - 1) / RF_WAVE;
+    for (int b = b0 + wave; b < b1; b += nw) {
+        float v[PER], amax = 0.0f;
+#pragma unroll
+        for (int i = 0; i < PER; i++) {
+            const int e = lane + i * RF_WAVE;
+            v[i] = 0.0f;
+            if (e < QB) {
+                const int k = b * QB + e;
+                v[i] = norm ? x[k] * inv * (w ? w[k] : 1.0f) : x[k];
+            }
+            amax = fmaxf(amax, fabsf(v[i]));
+        }
+        amax = rf_wave_max(amax);
+#pragma unroll
+        for (int i = 0; i < PER; i++) {
+            const int e = lane + i * RF_WAVE;
+            if (e >= QB)
+                continue;
+            int qi;
+            float di;
+            rf_q8_conv(v[i], amax, KQUANT, &qi, &di);
+            q[b * QB + e] = (unsigned char)(signed char)qi;
+            if (e % 32 == 0)
+                d[(b * QB + e) / 32] = di;
+        }
     }
 }
 

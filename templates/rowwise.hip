@@ -1,5 +1,6 @@
 // rowwise.hip: a group of row-wise ops in one kernel: embedding lookups,
-// RMS norms, elementwise arithmetic, slices, RoPE and KV-cache stores.
+// RMS norms, elementwise arithmetic, slices, RoPE and KV-cache stores, and
+// a mixture of experts' routing and weighted sum.
 //
 // One block per row (a token, or the single row after last_rows). The
 // group's nodes run one after another as phases, each over the whole row,
@@ -9,6 +10,21 @@
 // generated from the group's nodes; the helpers below are what they call.
 #define THREADS {{THREADS}}
 #define NWAVES (THREADS / RF_WAVE)
+
+// the largest v over the block; every thread gets it (scratch as rf_block_sum's)
+RF_DEV float rf_block_max(float v, float *scratch)
+{
+    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
+    v = rf_wave_max(v);
+    __syncthreads();
+    if (lane == 0)
+        scratch[wave] = v;
+    __syncthreads();
+    float m = scratch[0];
+    for (int w = 1; w < NWAVES; w++)
+        m = fmaxf(m, scratch[w]);
+    return m;
+}
 
 // y[i] = x[i] / rms * w[i] over n_sub sub-rows of n (per-head norms have
 // n_sub = heads); one block-wide sum for a single sub-row, else one
@@ -91,6 +107,66 @@ RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int m
             y[(size_t)h * D + d] = x[(size_t)h * D + d];
         }
     __syncthreads(); // the table is rewritten by the next call
+}
+
+// the mixture-of-experts router's row phases (runtime/cpu/moe.c has the
+// reference): softmax over n (max subtracted), the k largest of n (largest
+// first, ties to the lower index; one thread, k and n are small), the chosen
+// ones' weights (normalised by their sum, at least 2^-14, and scaled), and
+// the weighted sum of a token's k expert rows of n
+RF_DEV void rf_softmax_row(const float *x, float *y, int n, float *scratch)
+{
+    float mx = -RF_INF;
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        mx = fmaxf(mx, x[i]);
+    mx = rf_block_max(mx, scratch);
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        s += expf(x[i] - mx);
+    const float inv = 1.0f / rf_block_sum(s, scratch, NWAVES);
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        y[i] = expf(x[i] - mx) * inv;
+}
+
+RF_DEV void rf_topk_row(const float *x, int n, int *ids, int k)
+{
+    int have = 0;
+    for (int i = 0; i < n; i++) {
+        const float v = x[i];
+        if (have == k && !(v > x[ids[k - 1]]))
+            continue;
+        int j = have < k ? have++ : k - 1;
+        while (j > 0 && v > x[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = i;
+    }
+}
+
+RF_DEV void rf_moe_weights_row(const float *p, const int *ids, float *w, int k, bool norm, float scale)
+{
+    float sum = 0.0f;
+    for (int j = 0; j < k; j++) {
+        w[j] = p[ids[j]];
+        sum += w[j];
+    }
+    if (norm)
+        for (int j = 0; j < k; j++)
+            w[j] /= fmaxf(sum, 6.103515625e-5f);
+    if (scale != 0.0f && scale != 1.0f)
+        for (int j = 0; j < k; j++)
+            w[j] *= scale;
+}
+
+RF_DEV void rf_moe_sum_row(const float *y, const float *w, float *o, int k, int n)
+{
+    for (int i = threadIdx.x; i < n; i += THREADS) {
+        float v = y[i] * w[0];
+        for (int j = 1; j < k; j++)
+            v += y[(size_t)j * n + i] * w[j];
+        o[i] = v;
+    }
 }
 
 // one row of an embedding table of type TYPE, n elements, dequantized

@@ -629,6 +629,98 @@ static void test_matmul(void)
     CU_ASSERT_EQUAL(y, 7.0f);
 }
 
+/* The router's kernels against plain definitions, and matmul_id against
+ * cpu_matmul of each (token, slot) row through its expert's matrix alone:
+ * bit for bit, since an expert's product is the dense product of its rows. */
+static void test_moe(void)
+{
+    enum { T = 5, NE = 6, KS = 3, K = 256, N = 40 };
+    float logits[T * NE], p[T * NE], w[T * KS];
+    int32_t ids[T * KS];
+    for (int i = 0; i < T * NE; i++)
+        logits[i] = frand() * 4;
+    logits[2 * NE + 1] = logits[2 * NE + 4]; /* a tie: the lower index first */
+    cpu_softmax_rows(logits, p, NE, 0, T);
+    cpu_topk_rows(p, ids, NE, KS, 0, T);
+    for (int t = 0; t < T; t++) {
+        double mx = -1e30, sum = 0;
+        for (int e = 0; e < NE; e++)
+            mx = fmax(mx, logits[t * NE + e]);
+        for (int e = 0; e < NE; e++)
+            sum += exp(logits[t * NE + e] - mx);
+        for (int e = 0; e < NE; e++)
+            CU_ASSERT_TRUE(close_to(p[t * NE + e], exp(logits[t * NE + e] - mx) / sum, 1e-6));
+        /* the KS largest, in order: nothing outside beats the last, and ties keep index order */
+        for (int j = 0; j < KS; j++) {
+            const float v = p[t * NE + ids[t * KS + j]];
+            if (j)
+                CU_ASSERT_TRUE(v < p[t * NE + ids[t * KS + j - 1]] ||
+                               (v == p[t * NE + ids[t * KS + j - 1]] && ids[t * KS + j] > ids[t * KS + j - 1]));
+            for (int e = 0, chosen; e < NE; e++) {
+                chosen = 0;
+                for (int i = 0; i < KS; i++)
+                    chosen |= ids[t * KS + i] == e;
+                if (!chosen)
+                    CU_ASSERT_TRUE(p[t * NE + e] < v || (p[t * NE + e] == v && e > ids[t * KS + j]));
+            }
+        }
+    }
+    for (int norm = 0; norm < 2; norm++) {
+        cpu_moe_weights(p, ids, w, NE, KS, norm, norm ? 2.5f : 0.0f, 0, T);
+        for (int t = 0; t < T; t++) {
+            double s = 0;
+            for (int j = 0; j < KS; j++)
+                s += p[t * NE + ids[t * KS + j]];
+            for (int j = 0; j < KS; j++)
+                CU_ASSERT_TRUE(close_to(w[t * KS + j], norm ? 2.5 * p[t * NE + ids[t * KS + j]] / s
+                                                            : p[t * NE + ids[t * KS + j]], 1e-6));
+        }
+    }
+    /* the products: Q4_K experts, x a row a token and a row a slot */
+    const ggml_type t4 = GGML_TYPE_Q4_K;
+    const ggml_type_traits *tt = ggml_type_get(t4);
+    const int64_t rb = K / tt->block_size * tt->type_size;
+    char *wq = malloc((size_t)(NE * N * rb));
+    for (int64_t r = 0; r < NE * N; r++) {
+        float *src = rand_vec(K, 1);
+        cpu_quant_ref(t4)->from_float(src, wq + r * rb, K);
+        free(src);
+    }
+    float *x = rand_vec(T * KS * K, 1), *y = malloc(T * KS * N * sizeof *y), *yr = malloc(N * sizeof *yr);
+    void *scratch = malloc((size_t)cpu_matmul_id_scratch_bytes(T * KS, K, N));
+    void *qx = malloc((size_t)cpu_matmul_qx_bytes(t4, T * KS, K));
+    int bad = 0;
+    for (int per_slot = 0; per_slot < 2; per_slot++) {
+        cpu_matmul_id_args a = {.wtype = t4, .w = wq, .n_expert = NE, .N = N, .K = K, .expert_bytes = N * rb,
+                                .x = x, .x_per_slot = per_slot, .ids = ids, .T = T, .k = KS, .y = y};
+        CU_ASSERT_EQUAL_FATAL(cpu_matmul_id(pools[3], &a, scratch, qx), 0);
+        for (int r = 0; r < T * KS; r++) {
+            const float *xr = x + (per_slot ? r : r / KS) * K;
+            cpu_matmul_w one = {wq + ids[r] * N * rb, N, yr, N};
+            CU_ASSERT_EQUAL_FATAL(cpu_matmul(pools[1], t4, K, xr, K, 1, &one, 1, qx), 0);
+            bad += memcmp(yr, y + r * N, N * sizeof *yr) != 0;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* the weighted sum in slot order, and a row scaled by its factor */
+    float out[T * N], s2[T], o2[T * N];
+    cpu_moe_sum(y, w, out, KS, N, 0, T);
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            float v = y[(t * KS) * N + n] * w[t * KS];
+            for (int j = 1; j < KS; j++)
+                v += y[(t * KS + j) * N + n] * w[t * KS + j];
+            bad += v != out[t * N + n];
+        }
+    for (int t = 0; t < T; t++)
+        s2[t] = frand();
+    cpu_scale_rows(out, s2, o2, N, 0, T);
+    for (int i = 0; i < T * N; i++)
+        bad += o2[i] != out[i] * s2[i / N];
+    CU_ASSERT_EQUAL(bad, 0);
+    free(wq), free(x), free(y), free(yr), free(scratch), free(qx);
+}
+
 int main(void)
 {
     test_cpu_isa(&isa_name);
@@ -649,6 +741,7 @@ int main(void)
     CU_add_test(s, "kv_store and attention", test_attention);
     CU_add_test(s, "attention over several sequences in one cache", test_attention_sequences);
     CU_add_test(s, "matmul for every weight type", test_matmul);
+    CU_add_test(s, "mixture of experts: router, matmul_id, weighted sum", test_moe);
     int rc = test_main();
     for (int n = 1; n <= 4; n++)
         cpu_pool_free(pools[n]);

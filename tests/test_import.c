@@ -42,6 +42,7 @@ typedef struct spec {
     const char *bad_tensor;    /* full tensor name; its ne1 (or ne0) gets +1 */
     void (*extra)(gguf_writer *w, const struct spec *s); /* more keys, after the base ones */
     bool phi3_factors;         /* rope_factors_long/short */
+    uint32_t X, K_used, Fe, Fs;    /* experts (X > 0): count, used a token, their FFN width, the shared one's */
 } spec;
 
 typedef struct model {
@@ -56,10 +57,11 @@ static bool has_feature(const char *arch, const char *what)
     bool qwen2 = !strcmp(arch, "qwen2"), qwen3 = !strcmp(arch, "qwen3"), phi3 = !strcmp(arch, "phi3");
     bool g2 = !strcmp(arch, "gemma2"), g3 = !strcmp(arch, "gemma3"), olmo2 = !strcmp(arch, "olmo2");
     bool glm4 = !strcmp(arch, "glm4");
+    bool qwen2moe = !strcmp(arch, "qwen2moe"), qwen3moe = !strcmp(arch, "qwen3moe");
     if (!strcmp(what, "qkv_bias"))
-        return qwen2;
+        return qwen2 || qwen2moe;
     if (!strcmp(what, "qk_norm"))
-        return qwen3 || g3;
+        return qwen3 || g3 || qwen3moe;
     if (!strcmp(what, "fused"))
         return phi3;
     if (!strcmp(what, "post_norms"))
@@ -84,7 +86,8 @@ static void set_u32(gguf_writer *w, const spec *s, const char *suffix, uint32_t 
         gguf_writer_set_u32(w, k, v);
 }
 
-static void tensor(gguf_writer *w, const spec *s, int layer, const char *base, uint64_t ne0, uint64_t ne1)
+static void tensor3(gguf_writer *w, const spec *s, int layer, const char *base, uint64_t ne0, uint64_t ne1,
+                    uint64_t ne2)
 {
     char name[128];
     if (layer >= 0)
@@ -93,10 +96,15 @@ static void tensor(gguf_writer *w, const spec *s, int layer, const char *base, u
         snprintf(name, sizeof name, "%s", base);
     if (s->drop_tensor && !strcmp(s->drop_tensor, name))
         return;
-    uint64_t ne[2] = {ne0, ne1};
+    uint64_t ne[3] = {ne0, ne1, ne2};
     if (s->bad_tensor && !strcmp(s->bad_tensor, name))
         ne[ne1 ? 1 : 0] += 1;
-    CU_ASSERT_EQUAL(gguf_writer_add_tensor(w, name, GGML_TYPE_F32, ne1 ? 2 : 1, ne, zeros), RF_OK);
+    CU_ASSERT_EQUAL(gguf_writer_add_tensor(w, name, GGML_TYPE_F32, ne2 ? 3 : ne1 ? 2 : 1, ne, zeros), RF_OK);
+}
+
+static void tensor(gguf_writer *w, const spec *s, int layer, const char *base, uint64_t ne0, uint64_t ne1)
+{
+    tensor3(w, s, layer, base, ne0, ne1, 0);
 }
 
 static bool open_model(const spec *s, model *m, rf_error *err)
@@ -122,6 +130,14 @@ static bool open_model(const spec *s, model *m, rf_error *err)
     if (!s->drop_key || strcmp(s->drop_key, "tokenizer.ggml.bos_token_id"))
         gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
     gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    if (s->X) {
+        set_u32(w, s, "expert_count", s->X);
+        set_u32(w, s, "expert_used_count", s->K_used);
+        if (s->Fe)
+            set_u32(w, s, "expert_feed_forward_length", s->Fe);
+        if (s->Fs)
+            set_u32(w, s, "expert_shared_feed_forward_length", s->Fs);
+    }
     if (s->extra)
         s->extra(w, s);
 
@@ -166,6 +182,20 @@ static bool open_model(const spec *s, model *m, rf_error *err)
             tensor(w, s, i, "post_ffw_norm.weight", E, 0);
         }
         tensor(w, s, i, "ffn_norm.weight", E, 0);
+        if (s->X) {
+            tensor(w, s, i, "ffn_gate_inp.weight", E, s->X);
+            uint32_t Fe = s->Fe ? s->Fe : F;
+            tensor3(w, s, i, "ffn_gate_exps.weight", E, Fe, s->X);
+            tensor3(w, s, i, "ffn_up_exps.weight", E, Fe, s->X);
+            tensor3(w, s, i, "ffn_down_exps.weight", Fe, E, s->X);
+            if (!strcmp(s->arch, "qwen2moe")) {
+                tensor(w, s, i, "ffn_gate_inp_shexp.weight", E, 0);
+                tensor(w, s, i, "ffn_gate_shexp.weight", E, s->Fs);
+                tensor(w, s, i, "ffn_up_shexp.weight", E, s->Fs);
+                tensor(w, s, i, "ffn_down_shexp.weight", s->Fs, E);
+            }
+            continue;
+        }
         if (fused || has_feature(s->arch, "fused_ffn")) {
             tensor(w, s, i, "ffn_up.weight", E, 2 * F);
         } else {
@@ -197,6 +227,15 @@ static spec base_spec(const char *arch)
 {
     spec s = {.arch = arch, .L = 6, .E = 32, .H = 4, .Hkv = 2, .D = 8, .F = 48, .V = 64};
     s.write_kv_len = !strcmp(arch, "qwen3") || !strncmp(arch, "gemma", 5);
+    if (!strcmp(arch, "qwen3moe") || !strcmp(arch, "qwen2moe"))
+        s.X = 6, s.K_used = 2, s.Fe = 16, s.Fs = 40;
+    return s;
+}
+
+static spec mixtral_spec(void)
+{
+    spec s = base_spec("llama");
+    s.X = 4, s.K_used = 2;
     return s;
 }
 
@@ -822,11 +861,13 @@ static char *print_graph(const ir_graph *g)
 }
 
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
-                                        "olmo2", "glm4", "exaone", "starcoder2"};
+                                        "olmo2", "glm4", "exaone", "starcoder2", "qwen2moe", "qwen3moe", "mixtral"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
 {
+    if (!strcmp(arch, "mixtral"))
+        return mixtral_spec();
     spec s = base_spec(arch);
     if (!strcmp(arch, "granite"))
         s.extra = granite_keys;
@@ -896,8 +937,8 @@ static void test_unknown_arch(void)
 {
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
-                "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, qwen2, qwen3, phi3, gemma2, "
-                "gemma3");
+                "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, qwen2, qwen3, qwen2moe, "
+                "qwen3moe, phi3, gemma2, gemma3");
 }
 
 static void test_missing_key(void)
@@ -965,17 +1006,104 @@ static void test_inconsistent_hparams(void)
     expect_fail(&s, RF_E_FORMAT, "'qwen3.rope.dimension_count'", "even");
 }
 
-static void moe_keys(gguf_writer *w, const spec *s)
+static void gemma2_experts(gguf_writer *w, const spec *s)
 {
     (void)s;
-    gguf_writer_set_u32(w, "llama.expert_count", 8);
+    gguf_writer_set_u32(w, "gemma2.expert_count", 8);
+    gguf_writer_set_u32(w, "gemma2.expert_used_count", 2);
 }
 
-static void test_moe_rejected(void)
+/* experts where the arch has none, none where it must have them, bad counts */
+static void test_moe_refusals(void)
 {
-    spec s = base_spec("llama");
-    s.extra = moe_keys;
-    expect_fail(&s, RF_E_UNSUPPORTED, "'llama.expert_count'", "mixture-of-experts");
+    spec s = base_spec("gemma2");
+    s.extra = gemma2_experts;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'gemma2.expert_count'", "mixture-of-experts layers are not supported");
+    s = base_spec("qwen3moe");
+    s.drop_key = "expert_count";
+    expect_fail(&s, RF_E_FORMAT, "'qwen3moe.expert_count'", "has experts");
+    s = base_spec("qwen3moe");
+    s.drop_key = "expert_used_count";
+    expect_fail(&s, RF_E_FORMAT, "'qwen3moe.expert_used_count' is 0", "1..6");
+    s = base_spec("qwen3moe");
+    s.K_used = 7;
+    expect_fail(&s, RF_E_FORMAT, "'qwen3moe.expert_used_count' is 7", NULL);
+    s = base_spec("qwen3moe");
+    s.bad_tensor = "blk.1.ffn_down_exps.weight";
+    expect_fail(&s, RF_E_FORMAT, "'blk.1.ffn_down_exps.weight' has shape {16, 33, 6}", "{16, 32, 6}");
+    s = base_spec("qwen2moe");
+    s.drop_tensor = "blk.2.ffn_gate_inp_shexp.weight";
+    expect_fail(&s, RF_E_NOTFOUND, "'blk.2.ffn_gate_inp_shexp.weight' not found", NULL);
+}
+
+/* The experts' FFN of every layer: the router's matmul, softmax, top-k and
+ * weights, three products through the chosen experts' matrices, the
+ * weighted sum; the last layer's on the last row only. */
+static void check_moe(const ir_graph *g, const spec *s, bool norm)
+{
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SOFTMAX), s->L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_TOPK), s->L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_MOE_WEIGHTS), s->L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_MATMUL_ID), 3 * s->L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_MOE_SUM), s->L);
+    const ir_node *k = nth_op(g, IR_OP_TOPK, 0);
+    CU_ASSERT_EQUAL(ia(k, "k"), s->K_used);
+    CU_ASSERT_EQUAL(k->type.elem, GGML_TYPE_I32);
+    CU_ASSERT_EQUAL(k->in[0]->op, IR_OP_SOFTMAX);
+    CU_ASSERT_STRING_EQUAL(k->in[0]->in[0]->in[1]->name, "blk.0.ffn_gate_inp.weight");
+    CU_ASSERT_EQUAL(ia(nth_op(g, IR_OP_MOE_WEIGHTS, 0), "norm"), norm);
+    const ir_node *gate = nth_op(g, IR_OP_MATMUL_ID, 0), *down = nth_op(g, IR_OP_MATMUL_ID, 2);
+    uint32_t F = s->Fe ? s->Fe : s->F;
+    const int64_t wdim[3] = {s->X, F, s->E}, ddim[3] = {s->X, s->E, F};
+    CU_ASSERT_STRING_EQUAL(gate->in[1]->name, "blk.0.ffn_gate_exps.weight");
+    CU_ASSERT_EQUAL(memcmp(gate->in[1]->type.dim, wdim, sizeof wdim), 0);
+    CU_ASSERT_EQUAL(memcmp(down->in[1]->type.dim, ddim, sizeof ddim), 0);
+    CU_ASSERT_EQUAL(gate->in[0]->type.rank, 2);  /* the token's row, for every slot */
+    CU_ASSERT_EQUAL(down->in[0]->type.rank, 3);  /* a row a slot */
+    CU_ASSERT_EQUAL(down->in[0]->op, IR_OP_SWIGLU);
+    CU_ASSERT_EQUAL(gate->type.dim[0], IR_DIM_T);
+    CU_ASSERT_EQUAL(gate->type.dim[1], s->K_used);
+    /* the last layer's experts see the last row only */
+    const ir_node *last = nth_op(g, IR_OP_MATMUL_ID, 3 * s->L - 1);
+    CU_ASSERT_EQUAL(last->type.dim[0], 1);
+    CU_ASSERT_EQUAL(nth_op(g, IR_OP_MOE_SUM, s->L - 1)->type.dim[0], 1);
+}
+
+static void test_qwen3moe(void)
+{
+    spec s = base_spec("qwen3moe");
+    ir_graph *g = import_ok(&s, NULL);
+    check_moe(g, &s, true);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SIGMOID), 0);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), 4 * s.L + 1); /* q/k norms */
+    ir_graph_free(g);
+}
+
+static void test_qwen2moe(void)
+{
+    spec s = base_spec("qwen2moe");
+    ir_graph *g = import_ok(&s, NULL);
+    check_moe(g, &s, false);
+    /* the shared expert: a dense FFN of Fs times sigmoid(h · gate_inp_shexp), added */
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SIGMOID), s.L);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SCALE_ROWS), s.L);
+    const ir_node *sr = nth_op(g, IR_OP_SCALE_ROWS, 0);
+    CU_ASSERT_STRING_EQUAL(sr->in[0]->in[1]->name, "blk.0.ffn_down_shexp.weight");
+    CU_ASSERT_EQUAL(sr->in[1]->op, IR_OP_SIGMOID);
+    CU_ASSERT_STRING_EQUAL(sr->in[1]->in[0]->in[1]->name, "blk.0.ffn_gate_inp_shexp.weight");
+    CU_ASSERT_EQUAL(sr->in[0]->in[1]->type.dim[1], s.Fs);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_ADD), 2 * s.L + 3 * s.L + s.L); /* residuals, q/k/v biases, shared expert */
+    ir_graph_free(g);
+}
+
+static void test_mixtral(void)
+{
+    spec s = mixtral_spec();
+    ir_graph *g = import_ok(&s, NULL); /* no expert_feed_forward_length needed: the experts are feed_forward_length wide */
+    check_moe(g, &s, true);
+    ir_graph_free(g);
+    s.Fe = s.F + 8; /* llama.cpp's llama takes feed_forward_length for its experts, whatever else the file says */
+    expect_fail(&s, RF_E_FORMAT, "'blk.0.ffn_gate_exps.weight' has shape", NULL);
 }
 
 static void test_no_arch_key(void)
@@ -1035,7 +1163,10 @@ int main(void)
     CU_add_test(s, "key of the wrong type is named", test_wrong_key_type);
     CU_add_test(s, "missing or misshapen tensor is named", test_bad_tensor);
     CU_add_test(s, "inconsistent head counts and sizes", test_inconsistent_hparams);
-    CU_add_test(s, "mixture-of-experts is named as unsupported", test_moe_rejected);
+    CU_add_test(s, "qwen3moe: router, chosen experts, normalised weights", test_qwen3moe);
+    CU_add_test(s, "qwen2moe: unnormalised weights, a gated shared expert", test_qwen2moe);
+    CU_add_test(s, "llama with experts (Mixtral)", test_mixtral);
+    CU_add_test(s, "mixture-of-experts refusals name the key or tensor", test_moe_refusals);
     CU_add_test(s, "no general.architecture", test_no_arch_key);
     CU_add_test(s, "bos/eos are optional", test_optional_ids);
     int rc = test_main();

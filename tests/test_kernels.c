@@ -194,7 +194,7 @@ static void generate_all(void)
             snprintf(cmd, sizeof cmd,
                      "%s/tests/rf_gen_model --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s --type %s -t 2 "
                      "-o %s 2>&1",
-                     RF_BINARY_DIR, CASES[a].arch, vocab, a + 1, CASES[a].extra, TYPES[ty], model);
+                     RF_BINARY_DIR, case_gen_arch(&CASES[a]), vocab, a + 1, CASES[a].extra, TYPES[ty], model);
             int status, sig;
             free(test_run(cmd, &status, &sig));
             CU_ASSERT_EQUAL(status, 0);

@@ -4,7 +4,8 @@
  * check of the CPU backend.
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
- * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
+ * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2, and with
+ * experts qwen3moe, qwen2moe and mixtral) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
  * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
@@ -17,7 +18,10 @@
  * layer without rope, olmo2 post norms alone and whole-row q/k norms, glm4
  * pre and post norms, a fused gate/up and rope over half of each head,
  * exaone neox rope with llama3 rope_freqs, starcoder2 LayerNorms, biases
- * and a GELU FFN without gate.
+ * and a GELU FFN without gate, the MoE archs their routing (softmax, top 2,
+ * normalised weights or not), the chosen experts' products and qwen2moe's
+ * gated shared expert (llama.cpp's MXFP4_MOE ftype: the experts MXFP4,
+ * everything else Q8_0).
  *
  * llama_eval quantize turns the source into each row of WTYPES: every weight
  * type with --pure, so that every matrix really is of that type, and
@@ -31,7 +35,9 @@
  * with all_logits, 2 threads, the CPU backend, n_ctx 256 as well: phi3's rope
  * factors depend on it), and per position
  *     cosine(ours, llama.cpp) >= 0.995, mean over positions >= 0.999,
- *     argmax equal at >= 80% of positions.
+ *     argmax equal at >= 80% of positions
+ * (with experts, one position may fall to 0.95: a router near-tie that the
+ * two engines break differently; see COS_MIN_FLIP).
  * llama.cpp's side is checked on its own too: every file's quantize prints
  * its "types" line, our reader accepts the file, llama.cpp's logits are
  * finite and spread in every row, and their cosine with the F32 model's
@@ -39,7 +45,8 @@
  * them, each later child of the arch reads them) is > 0.9, or the lower
  * floor of WTYPES for the sub-4-bit types. For the F32 row itself that
  * cosine is with our engine's F32 logits instead (with its own it would be
- * 1 whatever llama.cpp computed). The F32 row also runs llama_eval
+ * 1 whatever llama.cpp computed); MoE models get floors MOE_F32_SLACK lower,
+ * as quantization moves their routing. The F32 row also runs llama_eval
  * quantize to f32 and checks that file the same way, and once per arch
  * llama_eval generate's first greedy token must be the argmax of the F32
  * logits' last row (the two commands agree).
@@ -88,6 +95,17 @@
 #define N_CTX 256          /* what llama_eval logits uses for short inputs */
 #define COS_MIN_ROW 0.995
 #define COS_MIN_MEAN 0.999
+/* With experts, a token whose router is at a near-tie between two experts
+ * may go to different ones in the two engines (the routers' inputs differ
+ * by rounding, and upstream int8 activations can round one step apart):
+ * that row's logits then differ as much as two experts do. One such row of
+ * the 32 is allowed, above this cosine; a wrong router, weighting or
+ * expert product moves every row. */
+#define COS_MIN_FLIP 0.95
+#define MAX_FLIP_ROWS 1
+/* llama.cpp's quantized MoE models against their F32 source: quantization
+ * moves routing decisions too, so their floors are this much lower */
+#define MOE_F32_SLACK 0.05
 #define TOP1_MIN_RANDOM 0.80
 #define KL_MAX_ROW 0.005
 #define KL_MAX_MEAN 0.001
@@ -136,7 +154,7 @@ static const struct wtype {
     {"Q3_K_M", "q3_k_m", MIXED, 0.8},
     {"Q4_K_M", "q4_k_m", MIXED, COS_F32_MIN},
     {"Q5_K_M", "q5_k_m", MIXED, COS_F32_MIN},
-    {"MXFP4_MOE", "mxfp4", GGML_TYPE_Q8_0, COS_F32_MIN}, /* the MOE ftype: dense matrices Q8_0 */
+    {"MXFP4_MOE", "mxfp4", GGML_TYPE_Q8_0, COS_F32_MIN}, /* the MOE ftype: dense matrices Q8_0, experts MXFP4 */
 };
 #define N_WTYPES (sizeof WTYPES / sizeof WTYPES[0])
 
@@ -179,6 +197,7 @@ typedef struct model_result {
     llama_side ll_f32;    /* the F32 row only: llama_eval quantize to f32 */
     int stage;            /* how far it got: see STAGE_NAMES */
     double min_cos, mean_cos, top1;
+    int n_low;            /* rows below COS_MIN_ROW */
     double kl_max, kl_mean;   /* the trained model's instead of cosines */
     int worst_pos;
     int n_pos;            /* positions compared */
@@ -321,6 +340,7 @@ static void compare_cosine(const float *ref, const float *ours, size_t n, size_t
         double c = isfinite(ab) && isfinite(bb) ? ab / sqrt(aa * bb + 1e-30) : -1;
         if (c < r->min_cos)
             r->min_cos = c, r->worst_pos = (int)p;
+        r->n_low += c < COS_MIN_ROW;
         sum += c;
         agree += ia == ib;
     }
@@ -421,12 +441,14 @@ static void llama_side_logits(const float *ref, const float *f32, llama_side *ll
         ll->cos = cosine_all(f32, ref, N_TOKENS, 32000, &ll->min_row);
 }
 
-/* Every attention/FFN matrix of the intended type; token_embd's and output's
- * types into r. */
-static int check_types(const char *model, ggml_type want, model_result *r)
+/* Every attention/FFN matrix (the experts' and the shared expert's
+ * included) of the intended type; token_embd's and output's types into r. */
+static int check_types(const char *model, const struct wtype *wt, model_result *r)
 {
     static const char *MATS[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.", "attn_qkv.",
-                                 "ffn_gate.", "ffn_up.", "ffn_down.", "ffn_gate_up."};
+                                 "ffn_gate.", "ffn_up.", "ffn_down.", "ffn_gate_up.",
+                                 "ffn_gate_exps.", "ffn_up_exps.", "ffn_down_exps.",
+                                 "ffn_gate_shexp.", "ffn_up_shexp.", "ffn_down_shexp."};
     gguf_file *f;
     rf_error err = {0};
     if (gguf_open(model, &f, &err) != RF_OK) {
@@ -449,6 +471,8 @@ static int check_types(const char *model, ggml_type want, model_result *r)
             if (!strstr(name, MATS[m]))
                 continue;
             n_mats++;
+            bool moe_ftype = !strcmp(wt->name, "MXFP4_MOE"); /* its experts are MXFP4 */
+            ggml_type want = moe_ftype && strstr(name, "_exps.") ? GGML_TYPE_MXFP4 : wt->type;
             if (want != MIXED && t->type != want) {
                 snprintf(r->msg, sizeof r->msg, "%s is %s", name, ty);
                 ok = 0;
@@ -523,7 +547,7 @@ static void check_model(size_t k, size_t w, const char *src, model_result *r)
     }
     r->stage = ST_TYPES;
     r->ll.reader_ok = reader_accepts(model, CASES[k].must_have, NULL);
-    int types_ok = check_types(model, wt->type, r);
+    int types_ok = check_types(model, wt, r);
 
     r->stage = ST_REF;
     char msg[320] = "";
@@ -683,7 +707,7 @@ static void check_arch(size_t k)
     snprintf(src, sizeof src, "%s/%s-F32.gguf", test_tmp_dir(), c->arch);
     snprintf(cmd, sizeof cmd,
              "%s --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s -o %s 2>&1",
-             bin("rf_gen_model"), c->arch, vocab_path(), k + 1, c->extra, src);
+             bin("rf_gen_model"), case_gen_arch(c), vocab_path(), k + 1, c->extra, src);
     char *o = run(cmd, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     free(o);
@@ -709,8 +733,11 @@ static void check_arch(size_t k)
         in_child(model_child, &a, r);
         seconds[k][w] = now() - t;
         ran[k][w] = 1;
-        int pass = r->stage == ST_DONE && r->min_cos >= COS_MIN_ROW && r->mean_cos >= COS_MIN_MEAN &&
-                   r->top1 >= TOP1_MIN_RANDOM;
+        bool rows_ok = c->moe ? r->n_low <= MAX_FLIP_ROWS && r->min_cos >= COS_MIN_FLIP : r->min_cos >= COS_MIN_ROW;
+        int pass = r->stage == ST_DONE && rows_ok && r->mean_cos >= COS_MIN_MEAN && r->top1 >= TOP1_MIN_RANDOM;
+        if (c->moe && r->n_low)
+            fprintf(stderr, "\n  %s %s: %d row below cosine %.3f (%.5f at position %d), allowed once for a router near-tie\n",
+                    c->arch, WTYPES[w].name, r->n_low, COS_MIN_ROW, r->min_cos, r->worst_pos);
         if (!pass) {
             if (r->stage == ST_DONE || r->stage == ST_CLI)
                 fprintf(stderr, "\n  %s %s: min cosine %.5f at position %d, mean %.5f, top-1 %.0f%%%s%s\n",
@@ -721,22 +748,23 @@ static void check_arch(size_t k)
                         r->stage >= 0 ? STAGE_NAMES[r->stage] : "child", r->msg);
         }
         CU_ASSERT_EQUAL(r->stage, ST_DONE);
-        CU_ASSERT(r->min_cos >= COS_MIN_ROW);
+        CU_ASSERT(rows_ok);
         CU_ASSERT(r->mean_cos >= COS_MIN_MEAN);
         CU_ASSERT(r->top1 >= TOP1_MIN_RANDOM);
 
         /* llama.cpp's side: the file, its logits, their cosine with the F32 ones */
+        double floor = WTYPES[w].cos_f32 - (c->moe && w ? MOE_F32_SLACK : 0);
         for (int i = 0; i < (w == 0 ? 2 : 1); i++) {
             const llama_side *ll = i ? &r->ll_f32 : &r->ll;
             const char *what = i ? "f32 rewrite" : WTYPES[w].name;
-            if (!ll->types_line || !ll->reader_ok || !ll->sane || !(ll->cos > WTYPES[w].cos_f32))
+            if (!ll->types_line || !ll->reader_ok || !ll->sane || !(ll->cos > floor))
                 fprintf(stderr, "\n  %s %s, llama.cpp's side: types line %d, our reader %d, sane logits %d, "
                         "cosine with F32 %.4f (floor %.2f)\n", c->arch, what, ll->types_line, ll->reader_ok,
-                        ll->sane, ll->cos, WTYPES[w].cos_f32);
+                        ll->sane, ll->cos, floor);
             CU_ASSERT_TRUE(ll->types_line);
             CU_ASSERT_TRUE(ll->reader_ok);
             CU_ASSERT_TRUE(ll->sane);
-            CU_ASSERT_TRUE(ll->cos > WTYPES[w].cos_f32);
+            CU_ASSERT_TRUE(ll->cos > floor);
         }
     }
 
@@ -774,6 +802,9 @@ ARCH_TEST(8)
 ARCH_TEST(9)
 ARCH_TEST(10)
 ARCH_TEST(11)
+ARCH_TEST(12)
+ARCH_TEST(13)
+ARCH_TEST(14)
 
 static void test_print_table(void)
 {
@@ -1116,7 +1147,8 @@ int main(int argc, char **argv)
         return 1;
     static void (*const arch_tests[N_CASES])(void) = {test_arch_0, test_arch_1, test_arch_2, test_arch_3,
                                                       test_arch_4, test_arch_5, test_arch_6, test_arch_7,
-                                                      test_arch_8, test_arch_9, test_arch_10, test_arch_11};
+                                                      test_arch_8, test_arch_9, test_arch_10, test_arch_11,
+                                                      test_arch_12, test_arch_13, test_arch_14};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

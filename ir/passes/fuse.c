@@ -10,8 +10,9 @@
  * Patterns (matching llama.cpp's graphs after import):
  *   fuse-qkv       matmuls reading the same activation: Q/K/V, gate/up
  *   fuse-norm      rms_norm whose users are all matmuls of one group
- *   fuse-epilogue  add (bias or residual), swiglu/geglu, softcap and scale
- *                  applied to a group's result that nothing else uses
+ *   fuse-epilogue  add (bias or residual), swiglu/geglu (of a group of two
+ *                  products), softcap and scale applied to a group's result
+ *                  that nothing else uses
  *   fuse-rope-kv   rope(q), rope(k) ⊕ kv_store(k), kv_store(v) of one layer
  *   group          the rest: one group per computing node
  */
@@ -158,6 +159,15 @@ rf_status ir_pass_fuse_norm(ir_graph *g, rf_error *err)
     return s;
 }
 
+/* the matmuls of group gid */
+static int group_matmuls(const ir_graph *g, uint32_t gid)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i]->group == gid && g->nodes[i]->op == IR_OP_MATMUL;
+    return n;
+}
+
 /* Is operand o of epilogue node e produced by group gid, used by e alone? */
 static bool from_group(fuse_ctx *c, const ir_node *o, uint32_t gid)
 {
@@ -184,10 +194,10 @@ rf_status ir_pass_fuse_epilogue(ir_graph *g, rf_error *err)
             }
             break;
         case IR_OP_SWIGLU:
-        case IR_OP_GEGLU:
+        case IR_OP_GEGLU: /* of the group's only two products (not when others share their input: qwen2moe) */
             if (e->in[0]->group && e->in[0]->group == e->in[1]->group &&
                 g->groups[e->in[0]->group - 1].kernel == IR_K_MATMUL && from_group(&c, e->in[0], e->in[0]->group) &&
-                from_group(&c, e->in[1], e->in[0]->group))
+                from_group(&c, e->in[1], e->in[0]->group) && group_matmuls(g, e->in[0]->group) == 2)
                 gid = e->in[0]->group;
             break;
         case IR_OP_SOFTCAP:
@@ -273,6 +283,10 @@ static ir_kernel kernel_for(ir_op op)
     case IR_OP_ROPE:
     case IR_OP_KV_STORE: return IR_K_ROPE_KV;
     case IR_OP_ATTENTION: return IR_K_ATTENTION;
+    case IR_OP_SOFTMAX:
+    case IR_OP_TOPK:
+    case IR_OP_MOE_WEIGHTS: return IR_K_ROUTE;
+    case IR_OP_MATMUL_ID: return IR_K_MATMUL_ID;
     default: return IR_K_ELEMENTWISE;
     }
 }
@@ -329,6 +343,19 @@ static void fill_spec(ir_graph *g, ir_group *gr)
         case IR_K_EMBED:
             sp[0] = spec_last(n);
             sp[1] = n->in[0]->type.elem;
+            break;
+        case IR_K_ROUTE:
+            if (n->op == IR_OP_SOFTMAX)
+                sp[0] = spec_last(n);
+            else if (n->op == IR_OP_TOPK)
+                sp[1] = n->ia[0];
+            break;
+        case IR_K_MATMUL_ID:
+            sp[0] = n->in[1]->type.dim[1];
+            sp[1] = n->in[1]->type.dim[2];
+            sp[2] = n->in[1]->type.elem;
+            sp[3] = n->in[1]->type.dim[0];
+            sp[4] = n->in[2]->type.dim[1];
             break;
         default:
             sp[0] = spec_last(n);

@@ -45,6 +45,7 @@ typedef struct cpu_state {
     uint32_t n_layer;
     ggml_type kv_type;
     void *qx;                 /* quantized activations */
+    void *moe_scratch;        /* matmul_id's gathered rows (cpu_matmul_id_scratch_bytes) */
     float *attn_scratch;      /* per thread */
     int64_t attn_scratch_per_thread;
     int profile;              /* ROCMFORGE_PROFILE set: time every kernel */
@@ -171,6 +172,19 @@ static void run_node_part(void *ctx, int ith, int nth)
     case IR_OP_SILU: cpu_unary_f32(CPU_SILU, 0, val(x, n->in[0]), y, a, b); break;
     case IR_OP_GELU: cpu_unary_f32(CPU_GELU, 0, val(x, n->in[0]), y, a, b); break;
     case IR_OP_SOFTCAP: cpu_unary_f32(CPU_SOFTCAP, n->fa[0], val(x, n->in[0]), y, a, b); break;
+    case IR_OP_SIGMOID: cpu_unary_f32(CPU_SIGMOID, 0, val(x, n->in[0]), y, a, b); break;
+    case IR_OP_SOFTMAX: cpu_softmax_rows(val(x, n->in[0]), y, last_dim(x, &n->type), a, b); break;
+    case IR_OP_TOPK:
+        cpu_topk_rows(val(x, n->in[0]), (int32_t *)y, last_dim(x, &n->in[0]->type), n->ia[0], a, b);
+        break;
+    case IR_OP_MOE_WEIGHTS:
+        cpu_moe_weights(val(x, n->in[0]), val(x, n->in[1]), y, last_dim(x, &n->in[0]->type),
+                        last_dim(x, &n->type), n->ia[0] != 0, n->fa[0], a, b);
+        break;
+    case IR_OP_MOE_SUM:
+        cpu_moe_sum(val(x, n->in[0]), val(x, n->in[1]), y, n->in[0]->type.dim[1], n->type.dim[1], a, b);
+        break;
+    case IR_OP_SCALE_ROWS: cpu_scale_rows(val(x, n->in[0]), val(x, n->in[1]), y, n->type.dim[1], a, b); break;
     case IR_OP_SWIGLU:
     case IR_OP_GEGLU:
         cpu_glu(n->op == IR_OP_GEGLU, val(x, n->in[0]), val(x, n->in[1]), y, a, b);
@@ -227,7 +241,12 @@ static int64_t work_of(const step *x, const ir_node *n)
     case IR_OP_ROPE:
     case IR_OP_KV_STORE: return x->T;
     case IR_OP_RMS_NORM:
-    case IR_OP_LAYER_NORM: return numel(x, &n->type) / last_dim(x, &n->type);
+    case IR_OP_LAYER_NORM:
+    case IR_OP_SOFTMAX:
+    case IR_OP_MOE_SUM:
+    case IR_OP_SCALE_ROWS: return numel(x, &n->type) / last_dim(x, &n->type);
+    case IR_OP_TOPK:
+    case IR_OP_MOE_WEIGHTS: return numel(x, &n->in[0]->type) / last_dim(x, &n->in[0]->type);
     case IR_OP_SLICE: {
         int64_t outer = 1;
         for (uint8_t d = 0; d < n->ia[0]; d++)
@@ -283,6 +302,22 @@ static uint32_t run_matmuls(const step *x, uint32_t i, rf_error *err, rf_status 
     return j - i;
 }
 
+/* The chosen experts' products: every expert any row chose, over its rows. */
+static void run_matmul_id(const step *x, const ir_node *n, rf_error *err, rf_status *st)
+{
+    const ir_node *w = n->in[1];
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    cpu_matmul_id_args a = {
+        .wtype = w->type.elem, .w = val(x, w), .n_expert = w->type.dim[0], .N = w->type.dim[1],
+        .K = w->type.dim[2], .x = val(x, n->in[0]), .x_per_slot = n->in[0]->type.rank == 3,
+        .ids = val(x, n->in[2]), .T = dim_of(x, n->type.dim[0]), .k = n->type.dim[1], .y = val(x, n),
+    };
+    a.expert_bytes = a.N * (a.K / tt->block_size * tt->type_size);
+    if (a.T && cpu_matmul_id(x->st->pool, &a, x->st->moe_scratch, x->st->qx) != 0)
+        *st = rf_fail(err, RF_E_UNSUPPORTED, "weight '%s': type %s is not supported by the CPU backend", w->name,
+                      tt->name);
+}
+
 static void debug_value(const step *x, const ir_node *n)
 {
     if (n->offset < 0 || n->type.elem != GGML_TYPE_F32)
@@ -317,6 +352,9 @@ static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *
         uint32_t i0 = i;
         if (n->op == IR_OP_MATMUL) {
             i += run_matmuls(&x, i, err, &st);
+        } else if (n->op == IR_OP_MATMUL_ID) {
+            run_matmul_id(&x, n, err, &st);
+            i++;
         } else {
             run_node(&x, n);
             i++;
@@ -363,11 +401,13 @@ static void *alloc64(size_t n)
 /* Every weight of g a kernel reads must have a CPU kernel; *qx_bytes and
  * *max_D grow to what g's products and caches need. */
 static rf_status check_graph(rt_session *s, cpu_state *st, const ir_graph *g, int64_t *qx_bytes, int64_t *max_D,
-                             rf_error *err)
+                             int64_t *moe_bytes, rf_error *err)
 {
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
-        const ir_node *w = n->op == IR_OP_MATMUL || n->op == IR_OP_EMBED ? n->in[n->op == IR_OP_MATMUL] : NULL;
+        const ir_node *w = n->op == IR_OP_MATMUL || n->op == IR_OP_MATMUL_ID ? n->in[1]
+                           : n->op == IR_OP_EMBED                            ? n->in[0]
+                                                                             : NULL;
         if (w && !cpu_quant(w->type.elem))
             return rf_fail(err, RF_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which the CPU backend does not support",
                            gguf_path(s->gguf), w->name, ggml_type_get(w->type.elem)->name);
@@ -384,6 +424,14 @@ static rf_status check_graph(rt_session *s, cpu_state *st, const ir_graph *g, in
             int64_t b = cpu_matmul_qx_bytes(w->type.elem, M, K);
             if (b > *qx_bytes)
                 *qx_bytes = b;
+        }
+        if (n->op == IR_OP_MATMUL_ID) {
+            /* at most every (token, slot) row through one expert */
+            int64_t rows = ir_type_bytes(&n->type, g->plan_tokens, 0, g->plan_out) / 4 / w->type.dim[1];
+            int64_t b = cpu_matmul_qx_bytes(w->type.elem, rows, w->type.dim[2]);
+            int64_t m = cpu_matmul_id_scratch_bytes(rows, w->type.dim[2], w->type.dim[1]);
+            *qx_bytes = b > *qx_bytes ? b : *qx_bytes;
+            *moe_bytes = m > *moe_bytes ? m : *moe_bytes;
         }
         if (n->op == IR_OP_KV_STORE && n->type.dim[2] > *max_D)
             *max_D = n->type.dim[2];
@@ -408,10 +456,10 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
     const char *dbg = getenv("ROCMFORGE_CPU_DEBUG");
     st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     /* one workspace for both graphs' steps (never at once) */
-    int64_t qx_bytes = 0, max_D = 0, ws = g->workspace_bytes;
-    rf_status rc = check_graph(s, st, g, &qx_bytes, &max_D, err);
+    int64_t qx_bytes = 0, max_D = 0, moe_bytes = 0, ws = g->workspace_bytes;
+    rf_status rc = check_graph(s, st, g, &qx_bytes, &max_D, &moe_bytes, err);
     if (rc == RF_OK && s->batch_graph) {
-        rc = check_graph(s, st, s->batch_graph, &qx_bytes, &max_D, err);
+        rc = check_graph(s, st, s->batch_graph, &qx_bytes, &max_D, &moe_bytes, err);
         ws = s->batch_graph->workspace_bytes > ws ? s->batch_graph->workspace_bytes : ws;
     }
     if (rc != RF_OK)
@@ -420,10 +468,11 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
         return rf_fail(err, RF_E_NOMEM, "cannot start the CPU threads");
     st->workspace = alloc64((size_t)ws);
     st->qx = alloc64((size_t)qx_bytes);
+    st->moe_scratch = moe_bytes ? alloc64((size_t)moe_bytes) : NULL;
     st->attn_scratch_per_thread = cpu_attention_scratch(s->n_ctx, (int)max_D);
     st->attn_scratch = alloc64((size_t)(st->attn_scratch_per_thread * cpu_pool_size(st->pool)) * sizeof(float));
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
-    if (!st->workspace || !st->qx || !st->attn_scratch || !st->kv)
+    if (!st->workspace || !st->qx || !st->attn_scratch || !st->kv || (moe_bytes && !st->moe_scratch))
         return rf_fail(err, RF_E_NOMEM, "out of memory for the workspace");
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -449,6 +498,7 @@ static void cpu_release(rt_session *s)
     cpu_pool_free(st->pool);
     free(st->workspace);
     free(st->qx);
+    free(st->moe_scratch);
     free(st->attn_scratch);
     if (st->kv)
         for (uint32_t i = 0; i < 2 * st->n_layer; i++)

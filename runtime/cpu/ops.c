@@ -226,6 +226,10 @@ void cpu_unary_f32(cpu_unary op, float param, const float *x, float *y, int64_t 
             y[i] = tanhf(x[i] * inv) * param;
         break;
     }
+    case CPU_SIGMOID:
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
     }
 }
 

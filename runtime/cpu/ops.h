@@ -49,6 +49,33 @@ int64_t cpu_matmul_qx_bytes(ggml_type wtype, int64_t M, int64_t K);
 int cpu_matmul(cpu_pool *pool, ggml_type wtype, int64_t K, const float *x, int64_t ldx, int64_t M,
                const cpu_matmul_w *ws, int n_w, void *qx);
 
+/* ---- mixture of experts (moe.c) -------------------------------------------- */
+/* y[T,k,N] row (t,j) = x row · expert ids[t,j]'s W[N,K] (x[T,K] shared by a
+ * token's slots, or x[T,k,K] one row a slot); the experts are n_expert
+ * matrices of expert_bytes one after another. scratch:
+ * cpu_matmul_id_scratch_bytes(T*k, K, N); qx: cpu_matmul_qx_bytes for T*k
+ * rows. Unsupported weight type: -1. */
+typedef struct cpu_matmul_id_args {
+    ggml_type wtype;
+    const void *w;
+    int64_t n_expert, N, K, expert_bytes;
+    const float *x;
+    bool x_per_slot;
+    const int32_t *ids;
+    int64_t T, k;
+    float *y;
+} cpu_matmul_id_args;
+int64_t cpu_matmul_id_scratch_bytes(int64_t rows, int64_t K, int64_t N);
+int cpu_matmul_id(cpu_pool *pool, const cpu_matmul_id_args *a, void *scratch, void *qx);
+/* rows [r0, r1): softmax over n; the k largest of n (largest first);
+ * p[.,ids] normalised / scaled (moe_weights); Σ_j y[r,j,:]·w[r,j]; x[r,:]·s[r] */
+void cpu_softmax_rows(const float *x, float *y, int64_t n, int64_t r0, int64_t r1);
+void cpu_topk_rows(const float *x, int32_t *ids, int64_t n, int64_t k, int64_t r0, int64_t r1);
+void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, int64_t k, bool norm, float scale,
+                     int64_t r0, int64_t r1);
+void cpu_moe_sum(const float *y, const float *w, float *out, int64_t k, int64_t N, int64_t r0, int64_t r1);
+void cpu_scale_rows(const float *x, const float *s, float *y, int64_t N, int64_t r0, int64_t r1);
+
 /* ---- row kernels: rows [r0, r1) of the caller's choice --------------------- */
 void cpu_rms_norm(const float *x, const float *w /* NULL: no weight */, float *y, int64_t n, float eps,
                   int64_t r0, int64_t r1);
@@ -60,7 +87,7 @@ void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32
                   int64_t r0, int64_t r1);
 
 /* ---- elementwise over [i0, i1) -------------------------------------------- */
-typedef enum cpu_unary { CPU_SILU, CPU_GELU, CPU_SCALE, CPU_SOFTCAP } cpu_unary;
+typedef enum cpu_unary { CPU_SILU, CPU_GELU, CPU_SCALE, CPU_SOFTCAP, CPU_SIGMOID } cpu_unary;
 void cpu_unary_f32(cpu_unary op, float param, const float *x, float *y, int64_t i0, int64_t i1);
 /* y = silu(g) * u or gelu(g) * u */
 void cpu_glu(int gelu, const float *g, const float *u, float *y, int64_t i0, int64_t i1);

@@ -1,0 +1,102 @@
+// matmul_id.hip: the chosen experts' products of a mixture-of-experts layer.
+//
+//   y[t, s, n] = W[ids[t, s]][n, :] · x[t, :]      (or x[t, s, :]: PER_SLOT)
+//
+// Only the experts a token chose are read: the ids stay on the device, and
+// block (b, t) of the grid (SLOTS * CB, T) takes token t's slot s = b / CB
+// and its column block b % CB of WAVES * ROWS columns of that expert's N,
+// each wavefront ROWS adjacent columns. A decode step (T = 1) thus streams
+// exactly its SLOTS experts' matrices, once.
+//
+// The arithmetic is the dense products' (templates/matmul.hip): quantized
+// weights meet the activation row converted as the CPU's product sees it
+// (Q8_0 / Q8_1 blocks of 32, or Q8_K of 256: KIND 3 / 4), which each block
+// makes in shared memory (rf_q8_blocks, as actq would), then a lane takes a
+// quad of 32 weights at a time as integer dot products (rf_qw4_T,
+// rf_dot16) and scales each half once; f32 / f16 / bf16 weights (KIND 0 /
+// 1 / 2) meet the activations rounded to their precision, eight weights a
+// chunk. So an expert's product equals the CPU's up to the order of the
+// float sums. Prefill runs the same kernel, a block per (token, slot):
+// correct, but it reads an expert's matrix once per token that chose it.
+#define K {{K}}                        // input features
+#define N {{N}}                        // output columns of an expert
+#define SLOTS {{SLOTS}}                // experts a token uses
+#define PER_SLOT {{PER_SLOT}}          // 1: x holds a row per (token, slot); 0: per token
+#define WAVES {{WAVES}}
+#define ROWS {{ROWS}}                  // columns a wavefront
+#define KIND {{KIND}}                  // the activations: 0 f32, 1 f16, 2 bf16, 3 Q8 (32), 4 Q8_K (256)
+#define ROW_BYTES {{ROW_BYTES}}        // bytes of a weight row
+#define EXPERT_BYTES {{EXPERT_BYTES}}  // bytes of an expert's matrix
+#define THREADS (WAVES * RF_WAVE)
+#define CB ((N + WAVES * ROWS - 1) / (WAVES * ROWS)) // column blocks of an expert
+
+// f32 activations as a weight type's product sees them
+RF_DEV float rf_xk(float v) { return KIND == 1 ? rf_round_f16(v) : KIND == 2 ? rf_round_bf16(v) : v; }
+
+// acc[r] += row (j + r) of the expert at wp · x over this lane's quads: int8 activations
+// (xq values, xd scales per 32) against the weights' integer form
+#define RF_ID_QDOT(TYPE, wp, acc)                                                                   \
+    for (int qd = lane; qd < K / 32; qd += RF_WAVE) {                                              \
+        const int blk = qd / (RF_QK_##TYPE / 32), c4 = qd % (RF_QK_##TYPE / 32);                   \
+        const int ka = blk * RF_QK_##TYPE + rf_a_##TYPE(4 * c4);                                   \
+        const int kb = blk * RF_QK_##TYPE + rf_b_##TYPE(4 * c4);                                   \
+        const rf_u32x4 xa = *(const rf_u32x4 *)(s_q + ka), xb = *(const rf_u32x4 *)(s_q + kb);     \
+        const float da = s_d[ka / 32], db = s_d[kb / 32];                                          \
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++) {                                         \
+            int q[8];                                                                              \
+            float s[2], m[2];                                                                      \
+            rf_qw4_##TYPE((wp) + (size_t)(j + r) * ROW_BYTES + (size_t)blk * RF_QB_##TYPE, c4, q, s, m); \
+            float va = s[0] * (float)rf_dot16(q, xa), vb = s[1] * (float)rf_dot16(q + 4, xb);      \
+            if (RF_QMIN_##TYPE) {                                                                  \
+                va += m[0] * (float)rf_sum16(xa);                                                  \
+                vb += m[1] * (float)rf_sum16(xb);                                                  \
+            }                                                                                      \
+            acc[r] += da * va + db * vb;                                                           \
+        }                                                                                          \
+    }
+
+// the same for float weights: eight weights a chunk against the rounded
+// activations
+#define RF_ID_DOT(TYPE, wp, acc)                                                                    \
+    for (int ch = lane; ch < K / 8; ch += RF_WAVE) {                                               \
+        const int blk = ch / (RF_QK_##TYPE / 8), c = ch % (RF_QK_##TYPE / 8);                      \
+        const int ka = blk * RF_QK_##TYPE + rf_a_##TYPE(c), kb = blk * RF_QK_##TYPE + rf_b_##TYPE(c); \
+        const float4 a = rf_load4(xr + ka), b = rf_load4(xr + kb);                                 \
+        const float xa0 = rf_xk(a.x), xa1 = rf_xk(a.y), xa2 = rf_xk(a.z), xa3 = rf_xk(a.w);        \
+        const float xb0 = rf_xk(b.x), xb1 = rf_xk(b.y), xb2 = rf_xk(b.z), xb3 = rf_xk(b.w);        \
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++) {                                         \
+            float wv[8];                                                                           \
+            rf_deq_##TYPE((wp) + (size_t)(j + r) * ROW_BYTES + (size_t)blk * RF_QB_##TYPE, c, wv);  \
+            acc[r] += wv[0] * xa0 + wv[1] * xa1 + wv[2] * xa2 + wv[3] * xa3 + wv[4] * xb0 +        \
+                      wv[5] * xb1 + wv[6] * xb2 + wv[7] * xb3;                                     \
+        }                                                                                          \
+    }
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+{{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
+{
+    (void)T; (void)past;
+    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
+    const int t = blockIdx.y, slot = blockIdx.x / CB, cb = blockIdx.x % CB;
+{{SETUP}}    const int e = ids[t * SLOTS + slot];
+    const float *xr = x + (size_t)(PER_SLOT ? t * SLOTS + slot : t) * K;
+    const unsigned char *we = W + (size_t)e * EXPERT_BYTES;
+#if KIND >= 3
+    __shared__ __attribute__((aligned(16))) unsigned char s_q[K];
+    __shared__ float s_d[K / 32];
+    rf_q8_blocks<KIND == 3 ? 32 : 256, KIND == 4>(xr, 0, 1.0f, false, 0, K / (KIND == 3 ? 32 : 256), WAVES, s_q, s_d);
+    __syncthreads();
+#endif
+    const int j = (cb * WAVES + wave) * ROWS; // this wavefront's first column (N % ROWS == 0)
+    if (j >= N)
+        return;
+    float acc[ROWS] = {};
+{{BODY}}
+    float *yr = y + ((size_t)t * SLOTS + slot) * N;
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) {
+        const float v = rf_wave_sum(acc[r]);
+        if (lane == 0)
+            yr[j + r] = v;
+    }
+}

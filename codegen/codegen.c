@@ -745,6 +745,17 @@ static void rope_consts(const kbuild *k, const ir_node *n, char f[6][32])
     flit(f[5], corr[1]);
 }
 
+/* "    fn(in0, .., in(n_in-1), out" of node n's first n_in operands' rows and its own */
+static void rw_call(kbuild *k, strbuf *b, const char *fn, const ir_node *n, int n_in)
+{
+    strbuf_printf(b, "    %s(", fn);
+    for (int i = 0; i < n_in; i++) {
+        rw_row(k, b, n->in[i], false);
+        strbuf_printf(b, ", ");
+    }
+    rw_row(k, b, n, true);
+}
+
 static bool gen_row_node(kbuild *k, const ir_node *n)
 {
     strbuf *b = &k->body;
@@ -840,10 +851,7 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         return true;
     }
     case IR_OP_SOFTMAX:
-        strbuf_printf(b, "    rf_softmax_row(");
-        rw_row(k, b, n->in[0], false);
-        strbuf_printf(b, ", ");
-        rw_row(k, b, n, true);
+        rw_call(k, b, "rf_softmax_row", n, 1);
         strbuf_printf(b, ", %lld, scratch);\n", (long long)row);
         return true;
     case IR_OP_TOPK:
@@ -854,21 +862,12 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         strbuf_printf(b, ", %lld);\n", (long long)n->ia[0]);
         return true;
     case IR_OP_MOE_WEIGHTS:
-        strbuf_printf(b, "    if (threadIdx.x == 0)\n        rf_moe_weights_row(");
-        rw_row(k, b, n->in[0], false);
-        strbuf_printf(b, ", ");
-        rw_row(k, b, n->in[1], false);
-        strbuf_printf(b, ", ");
-        rw_row(k, b, n, true);
+        strbuf_printf(b, "    if (threadIdx.x == 0)\n    ");
+        rw_call(k, b, "rf_moe_weights_row", n, 2);
         strbuf_printf(b, ", %lld, %s, %s);\n", (long long)row, n->ia[0] ? "true" : "false", flit(f[0], n->fa[0]));
         return true;
     case IR_OP_MOE_SUM:
-        strbuf_printf(b, "    rf_moe_sum_row(");
-        rw_row(k, b, n->in[0], false);
-        strbuf_printf(b, ", ");
-        rw_row(k, b, n->in[1], false);
-        strbuf_printf(b, ", ");
-        rw_row(k, b, n, true);
+        rw_call(k, b, "rf_moe_sum_row", n, 2);
         strbuf_printf(b, ", %lld, %lld);\n", (long long)n->in[0]->type.dim[1], (long long)row);
         return true;
     case IR_OP_SCALE_ROWS:

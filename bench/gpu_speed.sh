@@ -9,8 +9,13 @@
 # Models (random weights, the llama-bpe vocabulary of 128256 tokens, made
 # here by rf_gen_model --type, cached in --work): 1b is Llama-3.2-1B's shape
 # (n_embd 2048, 16 layers, 32/8 heads of 64, FFN 8192, tied), 8b Llama-3-8B's
-# (4096, 32 layers, 32/8 heads of 128, FFN 14336). A model name is
-# SHAPE-TYPE with a type rf_gen_model knows (q4_k_m, q8_0, q4_0, ...).
+# (4096, 32 layers, 32/8 heads of 128, FFN 14336); with experts, moe30b is
+# Qwen3-30B-A3B's (qwen3moe: 2048, 48 layers, 32/4 heads of 128, 128
+# experts of 768, 8 a token) and oss20b gpt-oss-20b's (2880, 24 layers,
+# 64/8 heads of 64, 32 experts of 2880, 4 a token, a 128-token window every
+# other layer; its rows of 2880 suit mxfp4 and the 32-element types). A
+# model name is SHAPE-TYPE with a type rf_gen_model knows (q4_k_m, q8_0,
+# q4_0, mxfp4, ...): moe30b-q4_k_m, oss20b-mxfp4.
 #
 # For each model, alternating, --reps rounds: `llama-bench -p 512 -n 128
 # -fa 1 -ngl 99 -r R` and `rocmforge bench -p 512 -n 128 --reps R --backend
@@ -57,13 +62,18 @@ for m in $MODELS; do
     f=$(model_file "$m")
     [ -s "$f" ] && continue
     shape=${m%%-*} type=${m#*-}
+    arch=llama
     case $shape in
     1b) dims="--n-embd 2048 --n-layer 16 --n-head 32 --n-head-kv 8 --head-dim 64 --n-ff 8192 --tied" ;;
     8b) dims="--n-embd 4096 --n-layer 32 --n-head 32 --n-head-kv 8 --head-dim 128 --n-ff 14336 --untied" ;;
+    moe30b) arch=qwen3moe dims="--n-embd 2048 --n-layer 48 --n-head 32 --n-head-kv 4 --head-dim 128 --n-ff 6144
+            --experts 128,8 --n-ff-exp 768 --untied" ;;
+    oss20b) arch=gpt-oss dims="--n-embd 2880 --n-layer 24 --n-head 64 --n-head-kv 8 --head-dim 64 --n-ff 2880
+            --experts 32,4 --n-ff-exp 2880 --swa 128 --untied" ;;
     *) echo "gpu_speed: unknown shape in $m" >&2; exit 2 ;;
     esac
     t0=$(date +%s)
-    "$GEN" --arch llama --vocab "$VOCAB_BPE" $dims --ctx 32768 --rope-base 500000 --seed 1 --type "$type" \
+    "$GEN" --arch $arch --vocab "$VOCAB_BPE" $dims --ctx 32768 --rope-base 500000 --seed 1 --type "$type" \
         -t "$(nproc)" -o "$f.part" >>"$LOG" 2>&1 && mv "$f.part" "$f" || { log "generating $m failed"; exit 1; }
     log "$m: generated $(du -h "$f" | cut -f1) in $(($(date +%s) - t0)) s"
 done

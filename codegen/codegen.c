@@ -864,7 +864,7 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_MOE_WEIGHTS:
         strbuf_printf(b, "    if (threadIdx.x == 0)\n    ");
         rw_call(k, b, "rf_moe_weights_row", n, 2);
-        strbuf_printf(b, ", %lld, %s, %s);\n", (long long)row, n->ia[0] ? "true" : "false", flit(f[0], n->fa[0]));
+        strbuf_printf(b, ", %lld, %d, %s);\n", (long long)row, (int)n->ia[0], flit(f[0], n->fa[0]));
         return true;
     case IR_OP_MOE_SUM:
         rw_call(k, b, "rf_moe_sum_row", n, 2);
@@ -935,6 +935,7 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_GELU: expr = "rf_gelu(a)"; break;
     case IR_OP_SOFTCAP: expr = NULL; break;
     case IR_OP_SWIGLU: expr = "rf_silu(a) * bv"; break;
+    case IR_OP_SWIGLU_OAI: expr = NULL; break;
     case IR_OP_GEGLU: expr = "rf_gelu(a) * bv"; break;
     default: return unsupported(k, "op %s has no GPU kernel", ir_op_name(n->op));
     }
@@ -944,6 +945,8 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         strbuf_printf(b, "[i] = a * %s;\n    }\n", flit(f[0], n->fa[0]));
     else if (n->op == IR_OP_SOFTCAP)
         strbuf_printf(b, "[i] = rf_softcap(a, %s);\n    }\n", flit(f[0], n->fa[0]));
+    else if (n->op == IR_OP_SWIGLU_OAI)
+        strbuf_printf(b, "[i] = rf_swiglu_oai(a, bv, %s, %s);\n    }\n", flit(f[0], n->fa[0]), flit(f[1], n->fa[1]));
     else
         strbuf_printf(b, "[i] = %s;\n    }\n", expr);
     return true;
@@ -1326,6 +1329,11 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *n)
     int py = param(k, n, "float *__restrict__ ", "products");
     strbuf_printf(&k->setup, "    const float *x = p%d;\n    const unsigned char *W = p%d;\n"
                              "    const int *ids = p%d;\n    float *y = p%d;\n", px, pw, pi, py);
+    if (n->n_in > 3)
+        strbuf_printf(&k->setup, "    const float *bias = p%d; // [n_expert, N]\n",
+                      param(k, n->in[3], "const float *__restrict__ ", "expert biases"));
+    else
+        strbuf_printf(&k->setup, "    const float *bias = 0;\n");
     strbuf_printf(&k->body, "    %s(%s, we, acc);\n", aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT", tn);
     int waves = decode_waves(), rows = 1;
     while (rows < 2 && N % (2 * rows) == 0)
@@ -1399,6 +1407,11 @@ static void attn_args(kbuild *k, const ir_node *a)
     k->arg[4] = CG_ARG_SPLIT;
     if (k->kvh)
         use_type(k, GGML_TYPE_F16);
+    if (a->n_in > 3)
+        strbuf_printf(&k->setup, "    const float *sinks = p%d; // a logit a head\n",
+                      param(k, a->in[3], "const float *__restrict__ ", "sinks"));
+    else
+        strbuf_printf(&k->setup, "    const float *sinks = 0; // no sinks\n");
 }
 
 /* the holes both attention templates share: D, HQ, HKV, WINDOW, WAVES, NSPLIT */

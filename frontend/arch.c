@@ -47,6 +47,7 @@
 
 static const char *const keys_common[] = {COMMON_KEYS, NULL};
 static const char *const keys_granite[] = {COMMON_KEYS, "logit_scale", NULL};
+static const char *const keys_gpt_oss[] = {COMMON_KEYS, "expert_feed_forward_length", "attention.sliding_window", NULL};
 /* LayerNorm archs: the norms' epsilon under its own key */
 static const char *const keys_layernorm[] = {"context_length", "embedding_length", "block_count",
                                              "feed_forward_length", "attention.head_count",
@@ -64,6 +65,7 @@ static const arch_def arch_table[] = {
     {"qwen3", keys_common, arch_build_qwen3},
     {"qwen2moe", keys_common, arch_build_qwen2moe},
     {"qwen3moe", keys_common, arch_build_qwen3moe},
+    {"gpt-oss", keys_gpt_oss, arch_build_gpt_oss},
     {"phi3", keys_common, arch_build_phi3},
     {"gemma2", keys_common, arch_build_gemma2},
     {"gemma3", keys_common, arch_build_gemma3},

@@ -12,7 +12,7 @@
  *     [q, k = rms_norm per head (attn_q_norm, attn_k_norm)]
  *     q, k = rope(q), rope(k)                  (rope_freqs / long / short factors; smollm3: not every layer)
  *     [q = q · attention scale]
- *     a = attention(q, kv_store(k), kv_store(v)) · Wo (+b)
+ *     a = attention(q, kv_store(k), kv_store(v) [, sinks]) · Wo (+b)
  *     x = x + [rms_norm(a, post_attention_norm)] a [· residual_mul]
  *     [last layer, last row only: x = last_rows(x) (a batch graph: the last O rows)]
  *     h = rms_norm(x, ffn_norm)                 (olmo2: h = x)
@@ -410,21 +410,28 @@ static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, cons
     return arch_add_bias(c, arch_matmul(c, a, wd), bd);
 }
 
-/* x[rows,K] or x[rows,k,K] through the experts ids[rows,k] of w[n_expert,N,K] */
-static ir_node *matmul_id(arch_ctx *c, ir_node *x, ir_node *w, ir_node *ids)
+/* x[rows,K] or x[rows,k,K] through the experts ids[rows,k] of w[n_expert,N,K]
+ * (plus their rows of bias b[n_expert,N], when given) */
+static ir_node *matmul_id(arch_ctx *c, ir_node *x, ir_node *w, ir_node *ids, ir_node *b)
 {
-    if (!x || !w || !ids)
+    if (c->status != RF_OK || !x || !w || !ids)
         return NULL;
     int64_t dim[3] = {ids->type.dim[0], ids->type.dim[1], w->type.dim[1]};
     ir_type t = ir_type_make(GGML_TYPE_F32, 3, dim);
-    return add(c, IR_OP_MATMUL_ID, &t, x, w, ids);
+    ir_node *in[4] = {x, w, ids, b};
+    ir_node *n = ir_add(c->g, IR_OP_MATMUL_ID, &t, in, b ? 4 : 3);
+    if (!n)
+        arch_fail(c, RF_E_NOMEM, "out of memory");
+    return n;
 }
 
-/* The experts' FFN on h[rows,E], as llama.cpp's build_moe_ffn with softmax
- * gating: the router's softmax over the experts, the n_expert_used largest
- * (their probabilities the weights, normalised to sum 1 if moe_norm_w),
- * each chosen expert's gate/up/down, the weighted sum; then (moe_shared)
- * the shared expert's FFN times sigmoid(h·ffn_gate_inp_shexp) added. */
+/* The experts' FFN on h[rows,E], as llama.cpp's build_moe_ffn: the
+ * router's softmax over the experts, the n_expert_used largest (their
+ * probabilities the weights, normalised to sum 1 if moe_norm_w), or
+ * (moe_softmax_chosen, gpt-oss) the largest logits weighed by their own
+ * softmax; each chosen expert's gate/up (+ its bias rows, moe_bias), the
+ * GLU, down (+ bias), the weighted sum; then (moe_shared) the shared
+ * expert's FFN times sigmoid(h·ffn_gate_inp_shexp) added. */
 static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
 {
     const arch_hparams *hp = &c->hp;
@@ -435,17 +442,29 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     ir_node *wg = arch_weight3(c, il, "ffn_gate_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert");
     ir_node *wu = arch_weight3(c, il, "ffn_up_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert");
     ir_node *wd = arch_weight3(c, il, "ffn_down_exps.weight", F, E, X, 0, "n_ff_exp, n_embd, n_expert");
-    ir_node *logits = arch_matmul(c, h, router);
-    ir_node *p = arch_op1(c, IR_OP_SOFTMAX, logits ? &logits->type : NULL, logits);
+    ir_node *bg = NULL, *bu = NULL, *bd = NULL, *br = NULL;
+    if (d->moe_bias) {
+        br = arch_weight(c, il, "ffn_gate_inp.bias", X, -1, 0, "n_expert");
+        bg = arch_weight(c, il, "ffn_gate_exps.bias", F, X, 0, "n_ff_exp, n_expert");
+        bu = arch_weight(c, il, "ffn_up_exps.bias", F, X, 0, "n_ff_exp, n_expert");
+        bd = arch_weight(c, il, "ffn_down_exps.bias", E, X, 0, "n_embd, n_expert");
+    }
+    ir_node *logits = arch_add_bias(c, arch_matmul(c, h, router), br);
+    ir_node *p = d->moe_softmax_chosen ? logits : arch_op1(c, IR_OP_SOFTMAX, logits ? &logits->type : NULL, logits);
     int64_t kd[2] = {h->type.dim[0], K};
     ir_type ti = ir_type_make(GGML_TYPE_I32, 2, kd), tw = ir_type_make(GGML_TYPE_F32, 2, kd);
     ir_node *ids = arch_op1(c, IR_OP_TOPK, &ti, p);
     set_i(ids, "k", K);
     ir_node *w = p && ids ? add(c, IR_OP_MOE_WEIGHTS, &tw, p, ids, NULL) : NULL;
-    set_i(w, "norm", d->moe_norm_w);
-    ir_node *g = matmul_id(c, h, wg, ids);
-    ir_node *u = matmul_id(c, h, wu, ids);
-    ir_node *y = matmul_id(c, arch_binary(c, d->ffn_glu, g, u), wd, ids);
+    set_i(w, "norm", d->moe_softmax_chosen ? 2 : d->moe_norm_w);
+    ir_node *g = matmul_id(c, h, wg, ids, bg);
+    ir_node *u = matmul_id(c, h, wu, ids, bu);
+    ir_node *a = arch_binary(c, d->ffn_glu, g, u);
+    if (d->ffn_glu == IR_OP_SWIGLU_OAI) {
+        set_f(a, "alpha", d->glu_alpha);
+        set_f(a, "limit", d->glu_limit);
+    }
+    ir_node *y = matmul_id(c, a, wd, ids, bd);
     ir_node *f = NULL;
     if (y && w) {
         int64_t od[2] = {h->type.dim[0], E};
@@ -488,10 +507,13 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         scale = 1.0;
     }
     ir_node *att = NULL;
-    if (q && kc && vc) {
+    ir_node *sinks = d->attn_sinks ? arch_weight(c, il, "attn_sinks.weight", hp->n_head, -1, 0, "n_head") : NULL;
+    if (q && kc && vc && c->status == RF_OK) {
         int64_t dim[2] = {IR_DIM_T, nq};
         ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
-        att = add(c, IR_OP_ATTENTION, &t, q, kc, vc);
+        ir_node *in[4] = {q, kc, vc, sinks};
+        if (!(att = ir_add(c->g, IR_OP_ATTENTION, &t, in, sinks ? 4 : 3)))
+            arch_fail(c, RF_E_NOMEM, "out of memory");
         set_i(att, "layer", il);
         set_i(att, "window", swa ? d->n_swa : 0);
         set_f(att, "scale", scale);
@@ -508,7 +530,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
         x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
 
-    h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "ffn_norm");
+    h = d->no_pre_norms ? x : pre_norm(c, d, il, x, d->ffn_norm_name ? d->ffn_norm_name : "ffn_norm");
     ir_node *f = hp->n_expert > 1 ? moe_ffn(c, d, il, h) : ffn(c, d, il, h, "", hp->n_ff);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
@@ -537,7 +559,7 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     const arch_hparams *hp = &c->hp;
     if (hp->n_expert > 1 && !d->moe)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": mixture-of-experts layers are not supported "
-                         "for architecture %s (they are for llama, qwen2moe and qwen3moe)", gguf_path(c->f),
+                         "for architecture %s (they are for llama, qwen2moe, qwen3moe and gpt-oss)", gguf_path(c->f),
                          arch_key(c, "expert_count"), hp->n_expert, c->arch);
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int64_t tdim[1] = {IR_DIM_T};

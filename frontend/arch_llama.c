@@ -1,7 +1,7 @@
 /*
  * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, Mixtral,
  * TinyLlama, SmolLM), granite, smollm3, qwen2, qwen3, qwen2moe, qwen3moe,
- * phi3, olmo2, glm4 and exaone.
+ * gpt-oss, phi3, olmo2, glm4 and exaone.
  *
  * They differ from plain llama in a few switches of arch_decoder, each taken
  * from llama.cpp's src/models/<arch>.cpp for the same file:
@@ -32,6 +32,14 @@
  *          normalised to sum 1; no shared expert.
  *   llama with expert_count > 1 (Mixtral): experts in every layer, the
  *          weights normalised as qwen3moe's.
+ *   gpt-oss neox rope (YaRN as the file says), every other layer (the
+ *          sliding_window_pattern, default 2) attending over a sliding
+ *          window with rope.freq_base_swa; a learned sink logit a head
+ *          (attn_sinks) in each softmax; q/k/v and output biases; the FFN
+ *          norm is named post_attention_norm; experts in every layer
+ *          chosen by the top k of the router's logits (plus its bias) and
+ *          weighed by those logits' softmax, each with bias rows, and
+ *          llama.cpp's clamped SwiGLU (alpha 1.702, limit 7).
  *   phi3   neox rope; usually a fused attn_qkv (sliced into q, k, v);
  *          ffn_up holds gate then up ([2·n_ff] rows) for swiglu; longrope
  *          factors rope_factors_long/short chosen by context length.
@@ -157,6 +165,29 @@ rf_status arch_build_qwen3moe(arch_ctx *c)
     d.qk_norm = true;
     d.moe = d.moe_norm_w = true;
     return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_gpt_oss(arch_ctx *c)
+{
+    arch_decoder d = base();
+    uint32_t n_swa = 0;
+    float base_swa = c->hp.rope_base;
+    arch_opt_u32(c, arch_key(c, "attention.sliding_window"), &n_swa); /* present: a required key */
+    arch_opt_f32(c, arch_key(c, "rope.freq_base_swa"), &base_swa);
+    d.swa = arch_swa_layers(c, 2);
+    if (need_experts(c) != RF_OK)
+        return c->status;
+    d.n_swa = n_swa;
+    d.rope_base_swa = base_swa;
+    d.rope_freq_scale_swa = c->hp.rope_freq_scale;
+    d.bias_out = true;
+    d.attn_sinks = true;
+    d.ffn_norm_name = "post_attention_norm";
+    d.moe = d.moe_softmax_chosen = d.moe_bias = true;
+    d.ffn_glu = IR_OP_SWIGLU_OAI;
+    d.glu_alpha = 1.702f; /* llama.cpp's LLM_FFN_SWIGLU_OAI_MOE */
+    d.glu_limit = 7.0f;
+    return arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_phi3(arch_ctx *c)

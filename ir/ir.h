@@ -85,12 +85,14 @@ typedef struct ir_type {
  *                                            (kv=0) or V (kv=1) cache at positions
  *                                            P..P+T; the result is the cache view
  *                                            f32[PT,Hkv,D] (it is not workspace)
- *  attention q, k, v {layer, window, scale, softcap}
+ *  attention q, k, v [, sinks] {layer, window, scale, softcap}
  *                                            q[T,Hq,D] against the cache views k, v
  *                                            [PT,Hkv,D] (GQA: Hq/Hkv queries share a
  *                                            kv head), causal, only the last
  *                                            `window` positions if window > 0,
- *                                            softcap on the scores if > 0
+ *                                            softcap on the scores if > 0; sinks
+ *                                            [Hq]: a logit per head that joins each
+ *                                            softmax's max and sum but weighs no value
  *                                            → f32[T,Hq*D]
  *  last_rows x {n}   → the last n rows of x (logits of the last token only)
  *  output x          → marks the graph's result (the logits)
@@ -101,11 +103,16 @@ typedef struct ir_type {
  *  topk x {k}        → i32[...,k]            indices of the k largest of the last
  *                                            axis, largest first (ties: lower index)
  *  moe_weights p, ids {norm} {scale}          p[...,n_expert] gathered at ids[...,k]
- *                    → f32[...,k]            (/ their sum, at least 2^-14, if norm;
- *                                            times scale if not 0)
- *  matmul_id x, W, ids → f32[T,k,N]           row (t,j) = x[t] (x[T,K]) or x[t,j]
+ *                    → f32[...,k]            (norm 1: / their sum, at least 2^-14;
+ *                                            norm 2: their softmax; times scale if
+ *                                            not 0)
+ *  matmul_id x, W, ids [, b] → f32[T,k,N]     row (t,j) = x[t] (x[T,K]) or x[t,j]
  *                                            (x[T,k,K]) times expert ids[t,j]'s
- *                                            matrix of W[n_expert,N,K]
+ *                                            matrix of W[n_expert,N,K], plus that
+ *                                            expert's row of b[n_expert,N]
+ *  swiglu_oai g, u {alpha, limit}            gpt-oss's clamped GLU: with x = min(g,
+ *                                            limit), y = clamp(u, ±limit),
+ *                                            x·sigmoid(alpha·x)·(y + 1)
  *  moe_sum y, w      → f32[T,N]              Σ_j y[t,j,:]·w[t,j], j in order
  *  scale_rows x, s   → like x                x[t,:]·s[t,0] (s: f32[T,1])
  */
@@ -129,16 +136,17 @@ typedef struct ir_type {
     X(RESHAPE, "reshape", 1, 1, "", "")                                                                    \
     X(ROPE, "rope", 2, 3, "n_rot,mode", "base,freq_scale,ext_factor,attn_factor,beta_fast,beta_slow")      \
     X(KV_STORE, "kv_store", 1, 1, "layer,kv", "")                                                          \
-    X(ATTENTION, "attention", 3, 3, "layer,window", "scale,softcap")                                       \
+    X(ATTENTION, "attention", 3, 4, "layer,window", "scale,softcap")                                       \
     X(LAST_ROWS, "last_rows", 1, 1, "n", "")                                                               \
     X(OUTPUT, "output", 1, 1, "", "")                                                                      \
     X(SOFTMAX, "softmax", 1, 1, "", "")                                                                    \
     X(SIGMOID, "sigmoid", 1, 1, "", "")                                                                    \
     X(TOPK, "topk", 1, 1, "k", "")                                                                         \
     X(MOE_WEIGHTS, "moe_weights", 2, 2, "norm", "scale")                                                   \
-    X(MATMUL_ID, "matmul_id", 3, 3, "", "")                                                                \
+    X(MATMUL_ID, "matmul_id", 3, 4, "", "")                                                                \
     X(MOE_SUM, "moe_sum", 2, 2, "", "")                                                                    \
-    X(SCALE_ROWS, "scale_rows", 2, 2, "", "")
+    X(SCALE_ROWS, "scale_rows", 2, 2, "", "")                                                              \
+    X(SWIGLU_OAI, "swiglu_oai", 2, 2, "", "alpha,limit")
 
 typedef enum ir_op {
 #define X(NAME, STR, MIN_IN, MAX_IN, IATTR, FATTR) IR_OP_##NAME,

@@ -125,6 +125,7 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         break;
     case IR_OP_SWIGLU:
     case IR_OP_GEGLU:
+    case IR_OP_SWIGLU_OAI:
         if (!ir_type_same_dims(t, a) || !ir_type_same_dims(a, b))
             FAIL("%%%" PRIu32 " (%s): gate, up and result must have one shape", id, op);
         break;
@@ -174,6 +175,8 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
             FAIL("%%%" PRIu32 " (attention): result must be [T,Hq*Dv]", id);
         if (!(n->fa[0] > 0) || n->ia[1] < 0)
             FAIL("%%%" PRIu32 " (attention): scale must be > 0 and window >= 0", id);
+        if (n->n_in > 3 && (n->in[3]->type.rank != 1 || n->in[3]->type.dim[0] != a->dim[1]))
+            FAIL("%%%" PRIu32 " (attention): sinks must be [Hq] = [%" PRId64 "]", id, a->dim[1]);
         break;
     }
     case IR_OP_LAST_ROWS:
@@ -190,6 +193,8 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
                 FAIL("%%%" PRIu32 " (topk): leading dimensions differ from x", id);
         break;
     case IR_OP_MOE_WEIGHTS:
+        if (n->ia[0] < 0 || n->ia[0] > 2)
+            FAIL("%%%" PRIu32 " (moe_weights): norm must be 0, 1 (by the sum) or 2 (softmax)", id);
         if (b->elem != GGML_TYPE_I32 || b->rank != a->rank || !ir_type_same_dims(t, b))
             FAIL("%%%" PRIu32 " (moe_weights): expects p[...,n_expert] and i32 ids[...,k] giving f32[...,k]", id);
         for (uint8_t i = 0; i + 1 < a->rank; i++)
@@ -205,6 +210,9 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
             FAIL("%%%" PRIu32 " (matmul_id): x must be [T,K] or [T,k,K] with K = %" PRId64, id, b->dim[2]);
         if (t->rank != 3 || t->dim[0] != ix->dim[0] || t->dim[1] != ix->dim[1] || t->dim[2] != b->dim[1])
             FAIL("%%%" PRIu32 " (matmul_id): result must be [T,k,%" PRId64 "]", id, b->dim[1]);
+        if (n->n_in > 3 && (n->in[3]->type.rank != 2 || n->in[3]->type.dim[0] != b->dim[0] ||
+                            n->in[3]->type.dim[1] != b->dim[1]))
+            FAIL("%%%" PRIu32 " (matmul_id): the bias must be [n_expert,N]", id);
         break;
     }
     case IR_OP_MOE_SUM:

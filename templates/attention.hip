@@ -23,7 +23,8 @@
 // quantized, the block that wrote a head's output then runs the
 // quantize-out tail for it (prelude.hip, rf_qtail).
 // The cache rows are [n_ctx, HKV, D], f32 or (KVH) f16, written by the
-// rope_kv kernel.
+// rope_kv kernel. A sink logit per head (gpt-oss; sinks from the setup, 0
+// for none) joins the softmax's max and sum in the final merge.
 #define D {{D}}             // head dimension
 #define HQ {{HQ}}           // query heads
 #define HKV {{HKV}}         // kv heads
@@ -63,6 +64,7 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
     const int chunk = (n + nsp - 1) / nsp;
     const int jbeg = j0 + sp * chunk, jend = min(pos, jbeg + chunk - 1);
     (void)T;
+{{SETUP}}    const float sk = sinks ? sinks[h] : -RF_INF; // the head's sink logit (gpt-oss), joining the final merge
     const float *qr = q + ((size_t)t * HQ + h) * D;
     float qv[DL], acc[DL];
 #pragma unroll
@@ -128,12 +130,12 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
     auto waves = [&](int w, int d) { return s_part[w][2 + d]; };
     float *o = out + ((size_t)t * HQ + h) * D;
 #if NSPLIT == 1
-    rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, o);
+    rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, o, sk);
     (void)split;
 {{TAIL}}
 #else
     if (nsp == 1) { // the row's keys fit one range: no partials, no ticket
-        rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, o);
+        rf_attn_merge<D, WAVES * RF_WAVE>(WAVES, waves, o, sk);
     } else {
         // this block's partial to the scratch, then the last block of (t, h) merges
         float *mine = split + (((size_t)t * HQ + h) * NSPLIT + sp) * PART;
@@ -167,7 +169,7 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
             const float v = all[i * PART + 2 + d];
             return d == -2 ? all[i * PART] : d == -1 ? all[i * PART + 1] : v * all[i * PART + 1];
         };
-        rf_attn_merge<D, WAVES * RF_WAVE>(nsp, parts, o);
+        rf_attn_merge<D, WAVES * RF_WAVE>(nsp, parts, o, sk);
     }
 {{TAIL}}
 #endif

@@ -290,7 +290,8 @@ extern "C" __global__ void __launch_bounds__(NT)
     if (nsp == 1) { // the row's keys fit one range: no partials, no ticket
         for (int g = 0; g < G; g++) {
             auto waves = [&](int w, int d) { return s_part[w][g][2 + d]; };
-            rf_attn_merge<D, NT>(WAVES, waves, out + (size_t)(hk * G + g) * D);
+            rf_attn_merge<D, NT>(WAVES, waves, out + (size_t)(hk * G + g) * D,
+                                 sinks ? sinks[hk * G + g] : -RF_INF);
         }
     } else {
         for (int g = 0; g < G; g++) { // this block's partials to the scratch
@@ -332,13 +333,14 @@ extern "C" __global__ void __launch_bounds__(NT)
         }
         __syncthreads();
         for (int g = wave; g < G; g += WAVES) {
+            const float sk = sinks ? sinks[hk * G + g] : -RF_INF; // the head's sink logit joins max and sum
             float M = -RF_INF, L = 0.0f;
             for (int i = lane; i < nsp; i += RF_WAVE)
                 M = fmaxf(M, s_m[g][i]);
-            M = rf_wave_max(M);
+            M = fmaxf(rf_wave_max(M), sk);
             for (int i = lane; i < nsp; i += RF_WAVE)
                 L += s_m[g][i] == -RF_INF ? 0.0f : s_w[g][i] * expf(s_m[g][i] - M);
-            L = rf_wave_sum(L);
+            L = rf_wave_sum(L) + (sk == -RF_INF ? 0.0f : expf(sk - M));
             for (int i = lane; i < nsp; i += RF_WAVE)
                 s_w[g][i] = s_m[g][i] == -RF_INF ? 0.0f : s_w[g][i] * expf(s_m[g][i] - M) / L;
         }

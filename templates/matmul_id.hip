@@ -1,6 +1,6 @@
 // matmul_id.hip: the chosen experts' products of a mixture-of-experts layer.
 //
-//   y[t, s, n] = W[ids[t, s]][n, :] · x[t, :]      (or x[t, s, :]: PER_SLOT)
+//   y[t, s, n] = W[ids[t, s]][n, :] · x[t, :]  [+ bias[ids[t, s]][n]]   (or x[t, s, :]: PER_SLOT)
 //
 // Only the experts a token chose are read: the ids stay on the device, and
 // block (b, t) of the grid (SLOTS * CB, T) takes token t's slot s = b / CB
@@ -97,6 +97,6 @@ extern "C" __global__ void __launch_bounds__(THREADS)
     for (int r = 0; r < ROWS; r++) {
         const float v = rf_wave_sum(acc[r]);
         if (lane == 0)
-            yr[j + r] = v;
+            yr[j + r] = bias ? v + bias[(size_t)e * N + j + r] : v; // the expert's bias row (gpt-oss), after
     }
 }

@@ -88,6 +88,14 @@ RF_DEV float rf_gelu(float x)
 
 RF_DEV float rf_softcap(float x, float cap) { return cap * tanhf(x / cap); }
 
+// gpt-oss's clamped GLU, as ggml's swiglu_oai: x = min(g, limit),
+// x * sigmoid(alpha x) * (clamp(u, -limit, limit) + 1)
+RF_DEV float rf_swiglu_oai(float g, float u, float alpha, float limit)
+{
+    const float x = fminf(g, limit), y = fminf(fmaxf(u, -limit), limit);
+    return x / (1.0f + expf(alpha * (-x))) * (y + 1.0f);
+}
+
 RF_DEV float rf_wave_max(float v)
 {
 #pragma unroll
@@ -121,14 +129,16 @@ RF_DEV float rf_round_f16(float f)
 // Attention's merge of n partial softmaxes (max m_i, sum l_i, accumulator
 // acc_i[:], part(i, -2), part(i, -1), part(i, d)) into out[d] for the
 // block's NTH threads over DIM elements:
-// sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M)
+// sum_i acc_i e^(m_i - M) / (sum_i l_i e^(m_i - M) [+ e^(sink - M)]);
+// a sink (gpt-oss: a logit a head, -inf for none) joins the max and the
+// sum of the final merge only, weighing no value
 template <int DIM, int NTH, typename F>
-RF_DEV void rf_attn_merge(int n, F part, float *o)
+RF_DEV void rf_attn_merge(int n, F part, float *o, float sink = -RF_INF)
 {
-    float M = -RF_INF;
+    float M = sink;
     for (int i = 0; i < n; i++)
         M = fmaxf(M, part(i, -2));
-    float L = 0.0f;
+    float L = sink == -RF_INF ? 0.0f : expf(sink - M);
     for (int i = 0; i < n; i++) {
         const float m = part(i, -2);
         L += m == -RF_INF ? 0.0f : part(i, -1) * expf(m - M);

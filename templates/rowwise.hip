@@ -112,8 +112,8 @@ RF_DEV void rf_rope_row(const float *x, float *y, int H, int D, int n_rot, int m
 // the mixture-of-experts router's row phases (runtime/cpu/moe.c has the
 // reference): softmax over n (max subtracted), the k largest of n (largest
 // first, ties to the lower index; one thread, k and n are small), the chosen
-// ones' weights (normalised by their sum, at least 2^-14, and scaled), and
-// the weighted sum of a token's k expert rows of n
+// ones' weights (norm 1: by their sum, at least 2^-14; 2: their softmax;
+// then scaled), and the weighted sum of a token's k expert rows of n
 RF_DEV void rf_softmax_row(const float *x, float *y, int n, float *scratch)
 {
     float mx = -RF_INF;
@@ -144,16 +144,24 @@ RF_DEV void rf_topk_row(const float *x, int n, int *ids, int k)
     }
 }
 
-RF_DEV void rf_moe_weights_row(const float *p, const int *ids, float *w, int k, bool norm, float scale)
+RF_DEV void rf_moe_weights_row(const float *p, const int *ids, float *w, int k, int norm, float scale)
 {
-    float sum = 0.0f;
+    float sum = 0.0f, mx = -RF_INF;
     for (int j = 0; j < k; j++) {
         w[j] = p[ids[j]];
         sum += w[j];
+        mx = fmaxf(mx, w[j]);
     }
-    if (norm)
+    if (norm == 1)
         for (int j = 0; j < k; j++)
             w[j] /= fmaxf(sum, 6.103515625e-5f);
+    if (norm == 2) { // the softmax of the chosen (gpt-oss)
+        float se = 0.0f;
+        for (int j = 0; j < k; j++)
+            se += (w[j] = expf(w[j] - mx));
+        for (int j = 0; j < k; j++)
+            w[j] *= 1.0f / se;
+    }
     if (scale != 0.0f && scale != 1.0f)
         for (int j = 0; j < k; j++)
             w[j] *= scale;

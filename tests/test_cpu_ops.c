@@ -665,15 +665,19 @@ static void test_moe(void)
             }
         }
     }
-    for (int norm = 0; norm < 2; norm++) {
-        cpu_moe_weights(p, ids, w, NE, KS, norm, norm ? 2.5f : 0.0f, 0, T);
+    for (int norm = 0; norm < 3; norm++) { /* as they are; by their sum, times 2.5; their softmax */
+        cpu_moe_weights(p, ids, w, NE, KS, norm, norm == 1 ? 2.5f : 0.0f, 0, T);
         for (int t = 0; t < T; t++) {
-            double s = 0;
-            for (int j = 0; j < KS; j++)
+            double s = 0, se = 0;
+            for (int j = 0; j < KS; j++) {
                 s += p[t * NE + ids[t * KS + j]];
-            for (int j = 0; j < KS; j++)
-                CU_ASSERT_TRUE(close_to(w[t * KS + j], norm ? 2.5 * p[t * NE + ids[t * KS + j]] / s
-                                                            : p[t * NE + ids[t * KS + j]], 1e-6));
+                se += exp(p[t * NE + ids[t * KS + j]] - p[t * NE + ids[t * KS]]);
+            }
+            for (int j = 0; j < KS; j++) {
+                double v = p[t * NE + ids[t * KS + j]];
+                double want = norm == 1 ? 2.5 * v / s : norm == 2 ? exp(v - p[t * NE + ids[t * KS]]) / se : v;
+                CU_ASSERT_TRUE(close_to(w[t * KS + j], want, 1e-6));
+            }
         }
     }
     /* the products: Q4_K experts, x a row a token and a row a slot */
@@ -690,14 +694,18 @@ static void test_moe(void)
     void *scratch = malloc((size_t)cpu_matmul_id_scratch_bytes(T * KS, K, N));
     void *qx = malloc((size_t)cpu_matmul_qx_bytes(t4, T * KS, K));
     int bad = 0;
-    for (int per_slot = 0; per_slot < 2; per_slot++) {
+    float *bias = rand_vec(NE * N, 1);
+    for (int per_slot = 0; per_slot < 3; per_slot++) { /* a row a token, a row a slot, and with biases */
         cpu_matmul_id_args a = {.wtype = t4, .w = wq, .n_expert = NE, .N = N, .K = K, .expert_bytes = N * rb,
-                                .x = x, .x_per_slot = per_slot, .ids = ids, .T = T, .k = KS, .y = y};
+                                .x = x, .x_per_slot = per_slot == 1, .bias = per_slot == 2 ? bias : NULL,
+                                .ids = ids, .T = T, .k = KS, .y = y};
         CU_ASSERT_EQUAL_FATAL(cpu_matmul_id(pools[3], &a, scratch, qx), 0);
         for (int r = 0; r < T * KS; r++) {
-            const float *xr = x + (per_slot ? r : r / KS) * K;
+            const float *xr = x + (per_slot == 1 ? r : r / KS) * K;
             cpu_matmul_w one = {wq + ids[r] * N * rb, N, yr, N};
             CU_ASSERT_EQUAL_FATAL(cpu_matmul(pools[1], t4, K, xr, K, 1, &one, 1, qx), 0);
+            for (int c = 0; per_slot == 2 && c < N; c++)
+                yr[c] += bias[ids[r] * N + c];
             bad += memcmp(yr, y + r * N, N * sizeof *yr) != 0;
         }
     }
@@ -718,7 +726,7 @@ static void test_moe(void)
     for (int i = 0; i < T * N; i++)
         bad += o2[i] != out[i] * s2[i / N];
     CU_ASSERT_EQUAL(bad, 0);
-    free(wq), free(x), free(y), free(yr), free(scratch), free(qx);
+    free(wq), free(x), free(y), free(yr), free(scratch), free(qx), free(bias);
 }
 
 int main(void)

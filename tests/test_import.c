@@ -177,17 +177,26 @@ static bool open_model(const spec *s, model *m, rf_error *err)
             tensor(w, s, i, "attn_k_norm.weight", nk, 0);
         }
         tensor(w, s, i, "attn_output.weight", nq, E);
+        bool oss = !strcmp(s->arch, "gpt-oss");
+        if (oss)
+            tensor(w, s, i, "attn_sinks.weight", s->H, 0);
         if (has_feature(s->arch, "post_norms")) {
             tensor(w, s, i, "post_attention_norm.weight", E, 0);
             tensor(w, s, i, "post_ffw_norm.weight", E, 0);
         }
-        tensor(w, s, i, "ffn_norm.weight", E, 0);
+        tensor(w, s, i, oss ? "post_attention_norm.weight" : "ffn_norm.weight", E, 0);
         if (s->X) {
             tensor(w, s, i, "ffn_gate_inp.weight", E, s->X);
             uint32_t Fe = s->Fe ? s->Fe : F;
             tensor3(w, s, i, "ffn_gate_exps.weight", E, Fe, s->X);
             tensor3(w, s, i, "ffn_up_exps.weight", E, Fe, s->X);
             tensor3(w, s, i, "ffn_down_exps.weight", Fe, E, s->X);
+            if (oss) {
+                tensor(w, s, i, "ffn_gate_inp.bias", s->X, 0);
+                tensor(w, s, i, "ffn_gate_exps.bias", Fe, s->X);
+                tensor(w, s, i, "ffn_up_exps.bias", Fe, s->X);
+                tensor(w, s, i, "ffn_down_exps.bias", E, s->X);
+            }
             if (!strcmp(s->arch, "qwen2moe")) {
                 tensor(w, s, i, "ffn_gate_inp_shexp.weight", E, 0);
                 tensor(w, s, i, "ffn_gate_shexp.weight", E, s->Fs);
@@ -223,12 +232,20 @@ static void close_model(model *m)
     free(m->buf);
 }
 
+static void gpt_oss_keys(gguf_writer *w, const spec *s)
+{
+    (void)s;
+    gguf_writer_set_u32(w, "gpt-oss.attention.sliding_window", 128);
+}
+
 static spec base_spec(const char *arch)
 {
     spec s = {.arch = arch, .L = 6, .E = 32, .H = 4, .Hkv = 2, .D = 8, .F = 48, .V = 64};
     s.write_kv_len = !strcmp(arch, "qwen3") || !strncmp(arch, "gemma", 5);
-    if (!strcmp(arch, "qwen3moe") || !strcmp(arch, "qwen2moe"))
+    if (!strcmp(arch, "qwen3moe") || !strcmp(arch, "qwen2moe") || !strcmp(arch, "gpt-oss"))
         s.X = 6, s.K_used = 2, s.Fe = 16, s.Fs = 40;
+    if (!strcmp(arch, "gpt-oss"))
+        s.extra = gpt_oss_keys;
     return s;
 }
 
@@ -861,7 +878,8 @@ static char *print_graph(const ir_graph *g)
 }
 
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
-                                        "olmo2", "glm4", "exaone", "starcoder2", "qwen2moe", "qwen3moe", "mixtral"};
+                                        "olmo2", "glm4", "exaone", "starcoder2", "qwen2moe", "qwen3moe", "mixtral",
+                                        "gpt-oss"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
@@ -938,7 +956,7 @@ static void test_unknown_arch(void)
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
                 "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, qwen2, qwen3, qwen2moe, "
-                "qwen3moe, phi3, gemma2, gemma3");
+                "qwen3moe, gpt-oss, phi3, gemma2, gemma3");
 }
 
 static void test_missing_key(void)
@@ -1004,6 +1022,41 @@ static void test_inconsistent_hparams(void)
     s = base_spec("qwen3");
     s.D = 7; /* odd head: no rope */
     expect_fail(&s, RF_E_FORMAT, "'qwen3.rope.dimension_count'", "even");
+}
+
+static void test_gpt_oss(void)
+{
+    spec s = base_spec("gpt-oss");
+    ir_graph *g = import_ok(&s, NULL);
+    /* its router: the top k of the logits plus their bias, weighed by their softmax; biased experts */
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SOFTMAX), 0);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_TOPK), s.L);
+    const ir_node *k = nth_op(g, IR_OP_TOPK, 0);
+    CU_ASSERT_EQUAL(k->in[0]->op, IR_OP_ADD);
+    CU_ASSERT_STRING_EQUAL(k->in[0]->in[1]->name, "blk.0.ffn_gate_inp.bias");
+    CU_ASSERT_EQUAL(ia(nth_op(g, IR_OP_MOE_WEIGHTS, 0), "norm"), 2);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_MATMUL_ID), 3 * s.L);
+    for (unsigned i = 0; i < 3 * s.L; i++)
+        CU_ASSERT_EQUAL(nth_op(g, IR_OP_MATMUL_ID, i)->n_in, 4);
+    CU_ASSERT_STRING_EQUAL(nth_op(g, IR_OP_MATMUL_ID, 2)->in[3]->name, "blk.0.ffn_down_exps.bias");
+    const ir_node *glu = nth_op(g, IR_OP_SWIGLU_OAI, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(glu);
+    CU_ASSERT_DOUBLE_EQUAL(fa(glu, "alpha"), 1.702, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(fa(glu, "limit"), 7.0, 1e-6);
+    /* sinks in every attention, a 128-token window on even layers, the FFN norm by its gpt-oss name */
+    for (unsigned il = 0; il < s.L; il++) {
+        const ir_node *a = nth_op(g, IR_OP_ATTENTION, il);
+        CU_ASSERT_EQUAL(a->n_in, 4);
+        CU_ASSERT_EQUAL(a->in[3]->type.dim[0], s.H);
+        CU_ASSERT_EQUAL(ia(a, "window"), il % 2 ? 0 : 128);
+    }
+    CU_ASSERT_STRING_EQUAL(nth_op(g, IR_OP_RMS_NORM, 1)->in[1]->name, "blk.0.post_attention_norm.weight");
+    ir_graph_free(g);
+    s.drop_tensor = "blk.3.attn_sinks.weight";
+    expect_fail(&s, RF_E_NOTFOUND, "'blk.3.attn_sinks.weight' not found", "gpt-oss");
+    s = base_spec("gpt-oss");
+    s.extra = NULL;
+    expect_fail(&s, RF_E_NOTFOUND, "'gpt-oss.attention.sliding_window'", NULL);
 }
 
 static void gemma2_experts(gguf_writer *w, const spec *s)
@@ -1166,6 +1219,7 @@ int main(void)
     CU_add_test(s, "qwen3moe: router, chosen experts, normalised weights", test_qwen3moe);
     CU_add_test(s, "qwen2moe: unnormalised weights, a gated shared expert", test_qwen2moe);
     CU_add_test(s, "llama with experts (Mixtral)", test_mixtral);
+    CU_add_test(s, "gpt-oss: sinks, alternating windows, biased experts, clamped GLU", test_gpt_oss);
     CU_add_test(s, "mixture-of-experts refusals name the key or tensor", test_moe_refusals);
     CU_add_test(s, "no general.architecture", test_no_arch_key);
     CU_add_test(s, "bos/eos are optional", test_optional_ids);

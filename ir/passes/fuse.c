@@ -344,11 +344,10 @@ static void fill_spec(ir_graph *g, ir_group *gr)
             sp[0] = spec_last(n);
             sp[1] = n->in[0]->type.elem;
             break;
-        case IR_K_ROUTE:
-            if (n->op == IR_OP_SOFTMAX)
-                sp[0] = spec_last(n);
-            else if (n->op == IR_OP_TOPK)
-                sp[1] = n->ia[0];
+        case IR_K_ROUTE: /* the experts, and (top-k, weights) the chosen a token */
+            sp[0] = spec_last(n->in[0]);
+            if (n->op != IR_OP_SOFTMAX)
+                sp[1] = spec_last(n);
             break;
         case IR_K_MATMUL_ID:
             sp[0] = n->in[1]->type.dim[1];

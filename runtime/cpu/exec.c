@@ -179,7 +179,7 @@ static void run_node_part(void *ctx, int ith, int nth)
         break;
     case IR_OP_MOE_WEIGHTS:
         cpu_moe_weights(val(x, n->in[0]), val(x, n->in[1]), y, last_dim(x, &n->in[0]->type),
-                        last_dim(x, &n->type), n->ia[0] != 0, n->fa[0], a, b);
+                        last_dim(x, &n->type), (int)n->ia[0], n->fa[0], a, b);
         break;
     case IR_OP_MOE_SUM:
         cpu_moe_sum(val(x, n->in[0]), val(x, n->in[1]), y, n->in[0]->type.dim[1], n->type.dim[1], a, b);
@@ -189,6 +189,7 @@ static void run_node_part(void *ctx, int ith, int nth)
     case IR_OP_GEGLU:
         cpu_glu(n->op == IR_OP_GEGLU, val(x, n->in[0]), val(x, n->in[1]), y, a, b);
         break;
+    case IR_OP_SWIGLU_OAI: cpu_glu_oai(n->fa[0], n->fa[1], val(x, n->in[0]), val(x, n->in[1]), y, a, b); break;
     case IR_OP_SLICE: { /* rows a..b of the outer product of the dims before the axis */
         const ir_type *it = &n->in[0]->type;
         int64_t inner = 1;
@@ -222,7 +223,7 @@ static void run_node_part(void *ctx, int ith, int nth)
         cpu_attn_params p = {
             .T = x->T, .rows = x->rows, .Hq = (int)n->in[0]->type.dim[1], .Hkv = (int)k->type.dim[1],
             .D = (int)k->type.dim[2], .scale = n->fa[0], .softcap = n->fa[1], .window = (int)n->ia[1],
-            .cache_type = x->st->kv_type,
+            .cache_type = x->st->kv_type, .sinks = n->n_in > 3 ? val(x, n->in[3]) : NULL,
         };
         cpu_attention(val(x, n->in[0]), val(x, k), val(x, n->in[2]), y, &p,
                       x->st->attn_scratch + ith * x->st->attn_scratch_per_thread, ith, nth);
@@ -310,6 +311,7 @@ static void run_matmul_id(const step *x, const ir_node *n, rf_error *err, rf_sta
     cpu_matmul_id_args a = {
         .wtype = w->type.elem, .w = val(x, w), .n_expert = w->type.dim[0], .N = w->type.dim[1],
         .K = w->type.dim[2], .x = val(x, n->in[0]), .x_per_slot = n->in[0]->type.rank == 3,
+        .bias = n->n_in > 3 ? val(x, n->in[3]) : NULL,
         .ids = val(x, n->in[2]), .T = dim_of(x, n->type.dim[0]), .k = n->type.dim[1], .y = val(x, n),
     };
     a.expert_bytes = a.N * (a.K / tt->block_size * tt->type_size);

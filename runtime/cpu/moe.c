@@ -12,6 +12,10 @@
  * each, as ggml_mul then a chain of ggml_add does. The top-k is ggml's
  * descending argsort cut at k (ties keep the lower index first).
  *
+ * gpt-oss's router (softmax_weight) takes the top k of the logits and
+ * weighs the chosen by the softmax of their logits (moe_weights norm 2);
+ * its experts add their own bias rows after the product (ggml's add_id).
+ *
  * matmul_id runs each expert that any row chose as one product over the
  * rows that chose it: those rows are gathered into scratch, multiplied by
  * the expert's matrix through cpu_matmul (so an expert's arithmetic is that
@@ -64,7 +68,7 @@ void cpu_topk_rows(const float *x, int32_t *ids, int64_t n, int64_t k, int64_t r
     }
 }
 
-void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, int64_t k, bool norm, float scale,
+void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, int64_t k, int norm, float scale,
                      int64_t r0, int64_t r1)
 {
     for (int64_t r = r0; r < r1; r++) {
@@ -74,7 +78,9 @@ void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, in
             wr[j] = p[r * n + ids[r * k + j]];
             sum += (double)wr[j];
         }
-        if (norm) {
+        if (norm == 2) /* the chosen logits' softmax (gpt-oss) */
+            cpu_softmax_rows(wr, wr, k, 0, 1);
+        if (norm == 1) {
             float s = (float)sum;
             s = s < 6.103515625e-5f ? 6.103515625e-5f : s;
             for (int64_t j = 0; j < k; j++)
@@ -132,8 +138,15 @@ int cpu_matmul_id(cpu_pool *pool, const cpu_matmul_id_args *a, void *scratch, vo
         cpu_matmul_w w = {(const char *)a->w + e * a->expert_bytes, a->N, ys, a->N};
         if (cpu_matmul(pool, a->wtype, a->K, xs, a->K, m, &w, 1, qx) != 0)
             return -1;
-        for (int64_t i = 0; i < m; i++)
-            memcpy(a->y + (int64_t)rows[i] * a->N, ys + i * a->N, (size_t)a->N * sizeof *ys);
+        const float *b = a->bias ? a->bias + e * a->N : NULL;
+        for (int64_t i = 0; i < m; i++) {
+            float *y = a->y + (int64_t)rows[i] * a->N;
+            if (b) /* ggml's add_id after the product: one rounding */
+                for (int64_t c = 0; c < a->N; c++)
+                    y[c] = ys[i * a->N + c] + b[c];
+            else
+                memcpy(y, ys + i * a->N, (size_t)a->N * sizeof *ys);
+        }
     }
     return 0;
 }

@@ -233,6 +233,15 @@ void cpu_unary_f32(cpu_unary op, float param, const float *x, float *y, int64_t 
     }
 }
 
+void cpu_glu_oai(float alpha, float limit, const float *g, const float *u, float *y, int64_t i0, int64_t i1)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        const float x = g[i] < limit ? g[i] : limit;
+        const float v = u[i] < -limit ? -limit : u[i] > limit ? limit : u[i];
+        y[i] = x / (1.0f + expf(alpha * (-x))) * (v + 1.0f);
+    }
+}
+
 void cpu_glu(int gelu, const float *g, const float *u, float *y, int64_t i0, int64_t i1)
 {
     const cpu_ops_kernels *k = cpu_ops_kernels_get();
@@ -343,7 +352,8 @@ int64_t cpu_attention_scratch(int64_t kv_len, int D)
 
 /* One query row of sequence seq against its keys [j0, j1]: out[D] = softmax(s) · V. */
 static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc, const void *vc, float *out,
-                       const cpu_attn_params *p, int32_t seq, int hk, int64_t j0, int64_t j1, float *scratch)
+                       const cpu_attn_params *p, int32_t seq, int hk, int64_t j0, int64_t j1, float sink,
+                       float *scratch)
 {
     const int D = p->D;
     const int64_t kv_row = (int64_t)p->Hkv * D;
@@ -370,7 +380,11 @@ static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc,
         s[j] *= p->scale;
         max = s[j] > max ? s[j] : max;
     }
-    const double sum = k->exp_sum(s, s, max, n);
+    /* a sink joins the max and the sum, as ggml's soft_max with sinks */
+    max = sink > max ? sink : max;
+    double sum = k->exp_sum(s, s, max, n);
+    if (sink > -INFINITY)
+        sum += (double)expf(sink - max);
     const float inv_sum = (float)(1.0 / sum);
     memset(out, 0, (size_t)D * sizeof(float));
     for (int64_t j = j0; j <= j1; j++) {
@@ -403,6 +417,6 @@ void cpu_attention(const float *q, const void *kcache, const void *vcache, float
             j0 = pos - p->window + 1;
         const int64_t row = (t * p->Hq + h) * p->D;
         attend_one(k, q + row, kcache, vcache, out + row, p, p->rows.seq ? p->rows.seq[t] : 0, h / group, j0, pos,
-                   scratch);
+                   p->sinks ? p->sinks[h] : -INFINITY, scratch);
     }
 }

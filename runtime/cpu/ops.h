@@ -61,6 +61,7 @@ typedef struct cpu_matmul_id_args {
     int64_t n_expert, N, K, expert_bytes;
     const float *x;
     bool x_per_slot;
+    const float *bias;  /* [n_expert, N] added to each expert's rows, or NULL */
     const int32_t *ids;
     int64_t T, k;
     float *y;
@@ -68,10 +69,10 @@ typedef struct cpu_matmul_id_args {
 int64_t cpu_matmul_id_scratch_bytes(int64_t rows, int64_t K, int64_t N);
 int cpu_matmul_id(cpu_pool *pool, const cpu_matmul_id_args *a, void *scratch, void *qx);
 /* rows [r0, r1): softmax over n; the k largest of n (largest first);
- * p[.,ids] normalised / scaled (moe_weights); Σ_j y[r,j,:]·w[r,j]; x[r,:]·s[r] */
+ * p[.,ids] normalised (norm 1: by their sum, 2: their softmax) and scaled (moe_weights); Σ_j y[r,j,:]·w[r,j]; x[r,:]·s[r] */
 void cpu_softmax_rows(const float *x, float *y, int64_t n, int64_t r0, int64_t r1);
 void cpu_topk_rows(const float *x, int32_t *ids, int64_t n, int64_t k, int64_t r0, int64_t r1);
-void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, int64_t k, bool norm, float scale,
+void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, int64_t k, int norm, float scale,
                      int64_t r0, int64_t r1);
 void cpu_moe_sum(const float *y, const float *w, float *out, int64_t k, int64_t N, int64_t r0, int64_t r1);
 void cpu_scale_rows(const float *x, const float *s, float *y, int64_t N, int64_t r0, int64_t r1);
@@ -91,6 +92,8 @@ typedef enum cpu_unary { CPU_SILU, CPU_GELU, CPU_SCALE, CPU_SOFTCAP, CPU_SIGMOID
 void cpu_unary_f32(cpu_unary op, float param, const float *x, float *y, int64_t i0, int64_t i1);
 /* y = silu(g) * u or gelu(g) * u */
 void cpu_glu(int gelu, const float *g, const float *u, float *y, int64_t i0, int64_t i1);
+/* gpt-oss's: x = min(g, limit), y = x * sigmoid(alpha x) * (clamp(u, ±limit) + 1), as ggml's swiglu_oai */
+void cpu_glu_oai(float alpha, float limit, const float *g, const float *u, float *y, int64_t i0, int64_t i1);
 /* y[i] = a[i] + b[i % nb] (nb divides the length: broadcast over rows) */
 void cpu_add(const float *a, const float *b, int64_t nb, float *y, int64_t i0, int64_t i1);
 void cpu_mul(const float *a, const float *b, int64_t nb, float *y, int64_t i0, int64_t i1);
@@ -140,6 +143,7 @@ typedef struct cpu_attn_params {
     float scale, softcap;
     int window;
     ggml_type cache_type;
+    const float *sinks; /* [Hq] logits that join each softmax's max and sum (gpt-oss), or NULL */
 } cpu_attn_params;
 int64_t cpu_attention_scratch(int64_t kv_len, int D);
 void cpu_attention(const float *q, const void *kcache, const void *vcache, float *out, const cpu_attn_params *p,

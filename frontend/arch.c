@@ -53,6 +53,9 @@ static const char *const keys_layernorm[] = {"context_length", "embedding_length
                                              "feed_forward_length", "attention.head_count",
                                              "attention.layer_norm_epsilon", NULL};
 
+static const char *const keys_cohere2[] = {"context_length", "embedding_length", "block_count", "feed_forward_length",
+                                           "attention.head_count", "attention.layer_norm_epsilon",
+                                           "attention.sliding_window", "logit_scale", NULL};
 static const arch_def arch_table[] = {
     {"llama", keys_common, arch_build_llama},
     {"granite", keys_granite, arch_build_granite},
@@ -61,6 +64,7 @@ static const arch_def arch_table[] = {
     {"glm4", keys_common, arch_build_glm4},
     {"exaone", keys_common, arch_build_exaone},
     {"starcoder2", keys_layernorm, arch_build_starcoder2},
+    {"cohere2", keys_cohere2, arch_build_cohere2},
     {"qwen2", keys_common, arch_build_qwen2},
     {"qwen3", keys_common, arch_build_qwen3},
     {"qwen2moe", keys_common, arch_build_qwen2moe},

@@ -169,6 +169,8 @@ typedef struct arch_decoder {
     float glu_alpha, glu_limit;  /* with ffn_glu IR_OP_SWIGLU_OAI: its constants */
     const char *ffn_norm_name;   /* the FFN's pre-norm tensor, NULL: "ffn_norm" (gpt-oss: "post_attention_norm") */
     bool attn_sinks;             /* attn_sinks.weight [n_head]: a logit a head that joins its softmax (gpt-oss) */
+    bool parallel;               /* attention and FFN both read attn_norm's output; x + ffn + attention (cohere2) */
+    bool rope_swa_only;          /* rope on the sliding-window layers only (cohere2's global layers have none) */
 } arch_decoder;
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
@@ -181,6 +183,7 @@ rf_status arch_build_olmo2(arch_ctx *c);
 rf_status arch_build_glm4(arch_ctx *c);
 rf_status arch_build_exaone(arch_ctx *c);
 rf_status arch_build_starcoder2(arch_ctx *c);
+rf_status arch_build_cohere2(arch_ctx *c);
 rf_status arch_build_qwen2(arch_ctx *c);
 rf_status arch_build_qwen3(arch_ctx *c);
 rf_status arch_build_qwen2moe(arch_ctx *c);

@@ -22,6 +22,8 @@
  *     x = x + [rms_norm(f, post_ffw_norm)] f [· residual_mul]
  *   (starcoder2: LayerNorms with biases for the three pre-norms; an FFN
  *    without gate, down(gelu(up(h) + b) + b))
+ *   (cohere2: a parallel block: the FFN reads attn_norm's output too, and
+ *    x = (ffn(h) + x) + attention(h); LayerNorms without bias)
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
  * The last_rows cut sits one step after llama.cpp's output-row selection
@@ -495,7 +497,8 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         k = arch_rms_norm(c, k, arch_weight(c, il, "attn_k_norm.weight", D, -1, 0, "head_dim"));
     }
     /* rope q, rope k, store k, store v adjacent: fuse-rope-kv's pattern */
-    if (!d->no_rope_every || (il + 1) % d->no_rope_every != 0) {
+    bool roped = d->rope_swa_only ? swa : !d->no_rope_every || (il + 1) % d->no_rope_every != 0;
+    if (roped) {
         q = rope(c, d, q, r);
         k = rope(c, d, k, r);
     }
@@ -526,9 +529,20 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
     if (d->residual_mul != 0)
         a = arch_scale(c, a, d->residual_mul);
+    bool last = !c->opt.all_logits && il + 1 == (int)hp->n_layer;
+    int64_t out_rows = c->opt.out_rows ? IR_DIM_O : 1;
+    if (d->parallel) { /* cohere2: the FFN reads attn_norm's output too; (ffn + x) + attention, llama.cpp's order */
+        if (last) {
+            h = arch_last_rows(c, h, out_rows);
+            x = arch_last_rows(c, x, out_rows);
+            a = arch_last_rows(c, a, out_rows);
+        }
+        ir_node *f = ffn(c, d, il, h, "", hp->n_ff);
+        return arch_binary(c, IR_OP_ADD, arch_binary(c, IR_OP_ADD, f, x), a);
+    }
     x = arch_binary(c, IR_OP_ADD, a, x);
-    if (!c->opt.all_logits && il + 1 == (int)hp->n_layer)
-        x = arch_last_rows(c, x, c->opt.out_rows ? IR_DIM_O : 1);
+    if (last)
+        x = arch_last_rows(c, x, out_rows);
 
     h = d->no_pre_norms ? x : pre_norm(c, d, il, x, d->ffn_norm_name ? d->ffn_norm_name : "ffn_norm");
     ir_node *f = hp->n_expert > 1 ? moe_ffn(c, d, il, h) : ffn(c, d, il, h, "", hp->n_ff);

@@ -122,8 +122,8 @@ static bool open_model(const spec *s, model *m, rf_error *err)
         set_u32(w, s, "attention.value_length", s->D);
     }
     char k[128];
-    const char *eps = !strcmp(s->arch, "starcoder2") ? "attention.layer_norm_epsilon" /* LayerNorm's */
-                                                      : "attention.layer_norm_rms_epsilon";
+    bool ln = !strcmp(s->arch, "starcoder2") || !strcmp(s->arch, "cohere2");
+    const char *eps = ln ? "attention.layer_norm_epsilon" /* LayerNorm's */ : "attention.layer_norm_rms_epsilon";
     key_name(k, sizeof k, s, eps);
     if (!s->drop_key || strcmp(s->drop_key, eps))
         gguf_writer_set_f32(w, k, 1e-6f);
@@ -232,6 +232,15 @@ static void close_model(model *m)
     free(m->buf);
 }
 
+static void cohere2_keys(gguf_writer *w, const spec *s)
+{
+    set_u32(w, s, "attention.sliding_window", 64);
+    char k[128];
+    key_name(k, sizeof k, s, "logit_scale");
+    if (!s->drop_key || strcmp(s->drop_key, "logit_scale"))
+        gguf_writer_set_f32(w, k, 0.25f);
+}
+
 static void gpt_oss_keys(gguf_writer *w, const spec *s)
 {
     (void)s;
@@ -246,6 +255,8 @@ static spec base_spec(const char *arch)
         s.X = 6, s.K_used = 2, s.Fe = 16, s.Fs = 40;
     if (!strcmp(arch, "gpt-oss"))
         s.extra = gpt_oss_keys;
+    if (!strcmp(arch, "cohere2"))
+        s.extra = cohere2_keys;
     return s;
 }
 
@@ -867,6 +878,38 @@ static void test_starcoder2(void)
     expect_fail(&s, RF_E_NOTFOUND, "'starcoder2.attention.layer_norm_epsilon'", NULL);
 }
 
+/* a parallel block: one LayerNorm feeds attention and FFN, x = (ffn + x) + attention;
+ * windows and rope on three layers of four; the last layer's three operands cut to the last row */
+static void test_cohere2(void)
+{
+    spec s = base_spec("cohere2");
+    s.L = 8;
+    ir_graph *g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAYER_NORM), s.L + 1);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), 0);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_ROPE), 2 * (s.L - s.L / 4));
+    for (unsigned il = 0; il < s.L; il++)
+        CU_ASSERT_EQUAL(ia(nth_op(g, IR_OP_ATTENTION, il), "window"), il % 4 < 3 ? 64 : 0);
+    const ir_node *ln = nth_op(g, IR_OP_LAYER_NORM, 0);
+    CU_ASSERT_EQUAL(ln->n_in, 2); /* no bias */
+    /* the FFN's gate reads the attention's norm */
+    const ir_node *gate = NULL;
+    for (uint32_t i = 0; i < g->n_nodes && !gate; i++)
+        if (g->nodes[i]->op == IR_OP_MATMUL && !strcmp(g->nodes[i]->in[1]->name, "blk.0.ffn_gate.weight"))
+            gate = g->nodes[i];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gate);
+    CU_ASSERT_PTR_EQUAL(gate->in[0], ln);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_LAST_ROWS), 3);
+    const ir_node *out = output_of(g);
+    CU_ASSERT_EQUAL(out->in[0]->op, IR_OP_SCALE);
+    CU_ASSERT_DOUBLE_EQUAL(fa(out->in[0], "s"), 0.25, 1e-7);
+    CU_ASSERT_PTR_EQUAL(out->in[0]->in[0]->in[1], nth_op(g, IR_OP_EMBED, 0)->in[0]); /* tied */
+    ir_graph_free(g);
+    s = base_spec("cohere2");
+    s.drop_key = "logit_scale";
+    expect_fail(&s, RF_E_NOTFOUND, "'cohere2.logit_scale'", NULL);
+}
+
 static char *print_graph(const ir_graph *g)
 {
     char *buf = NULL;
@@ -878,8 +921,8 @@ static char *print_graph(const ir_graph *g)
 }
 
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
-                                        "olmo2", "glm4", "exaone", "starcoder2", "qwen2moe", "qwen3moe", "mixtral",
-                                        "gpt-oss"};
+                                        "olmo2", "glm4", "exaone", "starcoder2", "cohere2", "qwen2moe", "qwen3moe",
+                                        "mixtral", "gpt-oss"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
@@ -955,7 +998,7 @@ static void test_unknown_arch(void)
 {
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
-                "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, qwen2, qwen3, qwen2moe, "
+                "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, qwen2, qwen3, qwen2moe, "
                 "qwen3moe, gpt-oss, phi3, gemma2, gemma3");
 }
 
@@ -1208,6 +1251,7 @@ int main(void)
     CU_add_test(s, "olmo2: post norms only, whole-row q/k norms, no sliding window", test_olmo2);
     CU_add_test(s, "glm4: pre and post norms, fused gate/up, no multimodal rope", test_glm4);
     CU_add_test(s, "starcoder2: LayerNorms, a GELU FFN without gate", test_starcoder2);
+    CU_add_test(s, "cohere2: parallel block, rope on windowed layers, scaled logits", test_cohere2);
     CU_add_test(s, "sliding-window pattern as one flag a layer", test_swa_pattern_array);
     CU_add_test(s, "every arch prints and parses back", test_round_trip);
     CU_add_test(s, "every arch's memory plan keeps live values apart", test_memory_plans);

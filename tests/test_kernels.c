@@ -2,8 +2,9 @@
  * test_kernels.c: every kernel the conformance models need compiles for
  * gfx90a and gfx1030 with hipRTC and for sm_90 with NVRTC, without a GPU.
  *
- * The models are those of test_model_conformance.c (6 archs, n_embd 256, 2
- * layers, 4 heads over 2 KV heads, n_ff 512, the llama-spm vocabulary), each
+ * The models are those of test_model_conformance.c (every arch of
+ * conformance_models.h, dense and MoE; n_embd 256, 2 layers, 4 heads over
+ * 2 KV heads, n_ff 512, the llama-spm vocabulary), each
  * in the 16 weight types the GPU kernels read and the q4_k_m and q5_k_m
  * mixes, written by rf_gen_model straight in their type. Each model goes
  * through import, the passes and codegen for both targets; the distinct

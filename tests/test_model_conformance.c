@@ -4,7 +4,7 @@
  * check of the CPU backend.
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
- * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2, and with
+ * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, and with
  * experts qwen3moe, qwen2moe, mixtral and gpt-oss) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
@@ -18,7 +18,8 @@
  * layer without rope, olmo2 post norms alone and whole-row q/k norms, glm4
  * pre and post norms, a fused gate/up and rope over half of each head,
  * exaone neox rope with llama3 rope_freqs, starcoder2 LayerNorms, biases
- * and a GELU FFN without gate, the MoE archs their routing (softmax, top 2,
+ * and a GELU FFN without gate, cohere2 its parallel block, windows and
+ * rope on windowed layers only, the MoE archs their routing (softmax, top 2,
  * normalised weights or not), the chosen experts' products and qwen2moe's
  * gated shared expert, gpt-oss's sinks, windows, YaRN and biased experts
  * (llama.cpp's MXFP4_MOE ftype: the experts MXFP4, everything else Q8_0).
@@ -804,6 +805,7 @@ ARCH_TEST(12)
 ARCH_TEST(13)
 ARCH_TEST(14)
 ARCH_TEST(15)
+ARCH_TEST(16)
 
 static void test_print_table(void)
 {
@@ -1147,7 +1149,8 @@ int main(int argc, char **argv)
     static void (*const arch_tests[N_CASES])(void) = {test_arch_0, test_arch_1, test_arch_2, test_arch_3,
                                                       test_arch_4, test_arch_5, test_arch_6, test_arch_7,
                                                       test_arch_8, test_arch_9, test_arch_10, test_arch_11,
-                                                      test_arch_12, test_arch_13, test_arch_14, test_arch_15};
+                                                      test_arch_12, test_arch_13, test_arch_14, test_arch_15,
+                                                      test_arch_16};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

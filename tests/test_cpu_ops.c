@@ -695,12 +695,15 @@ static void test_moe(void)
     void *qx = malloc((size_t)cpu_matmul_qx_bytes(t4, T * KS, K));
     int bad = 0;
     float *bias = rand_vec(NE * N, 1);
-    for (int per_slot = 0; per_slot < 3; per_slot++) { /* a row a token, a row a slot, and with biases */
+    /* a row a token, a row a slot, and with biases; five tokens (an expert
+     * at a time) and two (a token's experts in one call) */
+    for (int cs = 0; cs < 6; cs++) {
+        int per_slot = cs % 3, TT = cs < 3 ? T : 2;
         cpu_matmul_id_args a = {.wtype = t4, .w = wq, .n_expert = NE, .N = N, .K = K, .expert_bytes = N * rb,
                                 .x = x, .x_per_slot = per_slot == 1, .bias = per_slot == 2 ? bias : NULL,
-                                .ids = ids, .T = T, .k = KS, .y = y};
+                                .ids = ids, .T = TT, .k = KS, .y = y};
         CU_ASSERT_EQUAL_FATAL(cpu_matmul_id(pools[3], &a, scratch, qx), 0);
-        for (int r = 0; r < T * KS; r++) {
+        for (int r = 0; r < TT * KS; r++) {
             const float *xr = x + (per_slot == 1 ? r : r / KS) * K;
             cpu_matmul_w one = {wq + ids[r] * N * rb, N, yr, N};
             CU_ASSERT_EQUAL_FATAL(cpu_matmul(pools[1], t4, K, xr, K, 1, &one, 1, qx), 0);
@@ -710,6 +713,11 @@ static void test_moe(void)
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
+    {   /* the weighted sum below reads all five tokens' rows: run them again */
+        cpu_matmul_id_args a = {.wtype = t4, .w = wq, .n_expert = NE, .N = N, .K = K, .expert_bytes = N * rb,
+                                .x = x, .bias = bias, .ids = ids, .T = T, .k = KS, .y = y};
+        CU_ASSERT_EQUAL_FATAL(cpu_matmul_id(pools[3], &a, scratch, qx), 0);
+    }
     /* the weighted sum in slot order, and a row scaled by its factor */
     float out[T * N], s2[T], o2[T * N];
     cpu_moe_sum(y, w, out, KS, N, 0, T);

@@ -21,12 +21,18 @@
  * the expert's matrix through cpu_matmul (so an expert's arithmetic is that
  * of a dense matmul of the same type, the activations quantized row by
  * row as ggml's mul_mat_id does) and scattered back to their (token, slot).
- * A decode step's token thus reads only its k experts' rows.
+ * A step of a few tokens (decode) instead runs each token's k experts as
+ * the k weights of one product call where they share its row. Either way
+ * a token reads only its k experts' rows, and each output is the same one
+ * vec_dot of the same quantized row.
  */
 #include <math.h>
 #include <string.h>
 
 #include "runtime/cpu/ops.h"
+
+/* up to this many tokens of up to this many slots: matmul_id_few */
+enum { MOE_FEW_TOKENS = 4, MOE_FEW_SLOTS = 32 };
 
 void cpu_softmax_rows(const float *x, float *y, int64_t n, int64_t r0, int64_t r1)
 {
@@ -119,8 +125,44 @@ int64_t cpu_matmul_id_scratch_bytes(int64_t rows, int64_t K, int64_t N)
     return rows * (K + N) * (int64_t)sizeof(float) + rows * (int64_t)sizeof(int32_t);
 }
 
+/* y row r's bias, after the product (ggml's add_id: one rounding) */
+static void add_bias(const cpu_matmul_id_args *a, int64_t r)
+{
+    const float *b = a->bias + a->ids[r] * a->N;
+    float *y = a->y + r * a->N;
+    for (int64_t c = 0; c < a->N; c++)
+        y[c] += b[c];
+}
+
+/* A few tokens (decode): each token's k experts in one product call where
+ * they share its row (gate, up: cpu_matmul's weights of one input), else one
+ * call a slot, straight into y: no gathering, and k times fewer pool runs
+ * for gate and up than an expert at a time. */
+static int matmul_id_few(cpu_pool *pool, const cpu_matmul_id_args *a, void *qx)
+{
+    cpu_matmul_w ws[MOE_FEW_SLOTS];
+    for (int64_t t = 0; t < a->T; t++) {
+        for (int64_t j = 0; j < a->k; j++)
+            ws[j] = (cpu_matmul_w){(const char *)a->w + a->ids[t * a->k + j] * a->expert_bytes, a->N,
+                                   a->y + (t * a->k + j) * a->N, a->N};
+        if (!a->x_per_slot) {
+            if (cpu_matmul(pool, a->wtype, a->K, a->x + t * a->K, a->K, 1, ws, (int)a->k, qx) != 0)
+                return -1;
+        } else {
+            for (int64_t j = 0; j < a->k; j++)
+                if (cpu_matmul(pool, a->wtype, a->K, a->x + (t * a->k + j) * a->K, a->K, 1, &ws[j], 1, qx) != 0)
+                    return -1;
+        }
+        for (int64_t j = 0; a->bias && j < a->k; j++)
+            add_bias(a, t * a->k + j);
+    }
+    return 0;
+}
+
 int cpu_matmul_id(cpu_pool *pool, const cpu_matmul_id_args *a, void *scratch, void *qx)
 {
+    if (a->T <= MOE_FEW_TOKENS && a->k <= MOE_FEW_SLOTS)
+        return matmul_id_few(pool, a, qx);
     int64_t R = a->T * a->k;
     float *xs = scratch, *ys = xs + R * a->K;
     int32_t *rows = (int32_t *)(ys + R * a->N);
@@ -138,14 +180,10 @@ int cpu_matmul_id(cpu_pool *pool, const cpu_matmul_id_args *a, void *scratch, vo
         cpu_matmul_w w = {(const char *)a->w + e * a->expert_bytes, a->N, ys, a->N};
         if (cpu_matmul(pool, a->wtype, a->K, xs, a->K, m, &w, 1, qx) != 0)
             return -1;
-        const float *b = a->bias ? a->bias + e * a->N : NULL;
         for (int64_t i = 0; i < m; i++) {
-            float *y = a->y + (int64_t)rows[i] * a->N;
-            if (b) /* ggml's add_id after the product: one rounding */
-                for (int64_t c = 0; c < a->N; c++)
-                    y[c] = ys[i * a->N + c] + b[c];
-            else
-                memcpy(y, ys + i * a->N, (size_t)a->N * sizeof *ys);
+            memcpy(a->y + (int64_t)rows[i] * a->N, ys + i * a->N, (size_t)a->N * sizeof *ys);
+            if (a->bias)
+                add_bias(a, rows[i]);
         }
     }
     return 0;

@@ -13,7 +13,7 @@
 #    side when it finds hip/hiprtc.h. The GPU libraries are loaded at run time.
 # 2. rf_gpu_smoke: the device layer and the compiler, a vector add.
 # 3. Conformance, the models of tests/test_model_conformance.c made by
-#    rf_gen_model on this machine (16 archs × 16 weight types + the q4_k_m and
+#    rf_gen_model on this machine (19 archs × 16 weight types + the q4_k_m and
 #    q5_k_m mixes, n_embd 256, 2 layers, the llama-spm vocabulary) and the
 #    trained model (models/kjv-tiny-llama-q8_0.gguf and its Q4_K_M, made by
 #    llama.cpp's quantizer where the fixtures are prepared): rf_compare, GPU
@@ -111,19 +111,21 @@ log "$DEVICE"
 "$BIN/rf_gpu_smoke" 2>&1 | tee -a "$LOG"
 
 # ---- conformance -----------------------------------------------------------
-ARCHS=(llama qwen2 qwen3 phi3 gemma2 gemma3 granite smollm3 olmo2 glm4 exaone starcoder2 qwen3moe qwen2moe mixtral
-       gpt-oss)
+ARCHS=(llama qwen2 qwen3 phi3 gemma2 gemma3 granite smollm3 olmo2 glm4 exaone starcoder2 cohere2 qwen3moe qwen2moe
+       mixtral olmoe granitemoe gpt-oss)
 declare -A EXTRA=(
     [llama]="--untied --llama3-rope 8,1,4,64" [qwen2]="--tied" [qwen3]="--untied --head-dim 128"
     [phi3]="--untied" [gemma2]="--swa 8" [gemma3]="--swa 8 --swa-pattern 2 --rope-base 1000000 --rope-base-swa 10000"
     [granite]="--untied" [smollm3]="--untied --n-layer 4" [olmo2]="--untied" [glm4]="--untied"
-    [exaone]="--tied --llama3-rope 8,1,4,64" [starcoder2]="--tied"
+    [exaone]="--tied --llama3-rope 8,1,4,64" [starcoder2]="--tied" [cohere2]="--tied --n-layer 4 --swa 8"
     [qwen3moe]="--untied --experts 8,2 --n-ff-exp 256" [qwen2moe]="--untied --experts 8,2 --n-ff-exp 256"
-    [mixtral]="--untied --experts 4,2" [gpt-oss]="--untied --experts 8,2 --n-ff-exp 256 --swa 8")
+    [mixtral]="--untied --experts 4,2" [gpt-oss]="--untied --experts 8,2 --n-ff-exp 256 --swa 8"
+    [olmoe]="--untied --n-head-kv 4 --experts 8,2" [granitemoe]="--untied --experts 8,2 --n-ff-shexp 512")
 # mixtral is llama with experts; the MoE archs allow a router near-tie (a row down to 0.9 and the mean to 0.998; the CPU suite allows one such row)
 declare -A GEN_ARCH=([mixtral]=llama)
 MOE_BOUNDS="--min-cos 0.9 --mean-cos 0.998"
-declare -A BOUNDS=([qwen3moe]=$MOE_BOUNDS [qwen2moe]=$MOE_BOUNDS [mixtral]=$MOE_BOUNDS [gpt-oss]=$MOE_BOUNDS)
+declare -A BOUNDS=([qwen3moe]=$MOE_BOUNDS [qwen2moe]=$MOE_BOUNDS [mixtral]=$MOE_BOUNDS [gpt-oss]=$MOE_BOUNDS
+    [olmoe]=$MOE_BOUNDS [granitemoe]=$MOE_BOUNDS)
 TYPES=(f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs mxfp4 q4_k_m q5_k_m)
 if [ $QUICK = 1 ]; then TYPES=(f32 f16 q4_0 q8_0 q4_k q6_k iq4_xs q4_k_m); fi
 TOKENS=$(python3 -c 'import random; r=random.Random(7); print(" ".join(str(r.randrange(3,32000)) for _ in range(32)))')

@@ -70,6 +70,8 @@ static const arch_def arch_table[] = {
     {"qwen2moe", keys_common, arch_build_qwen2moe},
     {"qwen3moe", keys_common, arch_build_qwen3moe},
     {"gpt-oss", keys_gpt_oss, arch_build_gpt_oss},
+    {"olmoe", keys_common, arch_build_olmoe},
+    {"granitemoe", keys_granite, arch_build_granitemoe},
     {"phi3", keys_common, arch_build_phi3},
     {"gemma2", keys_common, arch_build_gemma2},
     {"gemma3", keys_common, arch_build_gemma3},

@@ -164,6 +164,7 @@ typedef struct arch_decoder {
     bool moe;                    /* this arch may have experts */
     bool moe_norm_w;             /* the chosen experts' weights divided by their sum */
     bool moe_shared;             /* plus a shared expert gated by sigmoid(ffn_gate_inp_shexp) (qwen2moe) */
+    bool moe_shared_plain;       /* plus a shared expert, ungated (granitemoe's when the file has one) */
     bool moe_softmax_chosen;     /* the top k of the router's logits, weighed by their softmax (gpt-oss) */
     bool moe_bias;               /* ffn_gate_inp.bias and the experts' bias rows (gpt-oss) */
     float glu_alpha, glu_limit;  /* with ffn_glu IR_OP_SWIGLU_OAI: its constants */
@@ -189,6 +190,8 @@ rf_status arch_build_qwen3(arch_ctx *c);
 rf_status arch_build_qwen2moe(arch_ctx *c);
 rf_status arch_build_qwen3moe(arch_ctx *c);
 rf_status arch_build_gpt_oss(arch_ctx *c);
+rf_status arch_build_olmoe(arch_ctx *c);
+rf_status arch_build_granitemoe(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);
 rf_status arch_build_gemma2(arch_ctx *c);
 rf_status arch_build_gemma3(arch_ctx *c);

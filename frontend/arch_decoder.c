@@ -473,6 +473,8 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
         ir_type to = ir_type_make(GGML_TYPE_F32, 2, od);
         f = add(c, IR_OP_MOE_SUM, &to, y, w, NULL);
     }
+    if (d->moe_shared_plain) /* granitemoe: moe + the shared expert's FFN */
+        return arch_binary(c, IR_OP_ADD, f, ffn(c, d, il, h, "_shexp", hp->n_ff_shexp));
     if (!d->moe_shared)
         return f;
     ir_node *sw = arch_weight(c, il, "ffn_gate_inp_shexp.weight", E, 1, 0, "n_embd");
@@ -573,7 +575,8 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     const arch_hparams *hp = &c->hp;
     if (hp->n_expert > 1 && !d->moe)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": mixture-of-experts layers are not supported "
-                         "for architecture %s (they are for llama, qwen2moe, qwen3moe and gpt-oss)", gguf_path(c->f),
+                         "for architecture %s (they are for llama, granitemoe, qwen2moe, qwen3moe, olmoe and "
+                         "gpt-oss)", gguf_path(c->f),
                          arch_key(c, "expert_count"), hp->n_expert, c->arch);
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int64_t tdim[1] = {IR_DIM_T};

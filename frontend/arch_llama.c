@@ -1,7 +1,7 @@
 /*
  * arch_llama.c: the llama family: llama (Llama 2/3/3.x, Mistral, Mixtral,
- * TinyLlama, SmolLM), granite, smollm3, qwen2, qwen3, qwen2moe, qwen3moe,
- * gpt-oss, phi3, olmo2, glm4 and exaone.
+ * TinyLlama, SmolLM), granite, granitemoe, smollm3, qwen2, qwen3, qwen2moe,
+ * qwen3moe, olmoe, gpt-oss, phi3, olmo2, glm4 and exaone.
  *
  * They differ from plain llama in a few switches of arch_decoder, each taken
  * from llama.cpp's src/models/<arch>.cpp for the same file:
@@ -32,6 +32,13 @@
  *          normalised to sum 1; no shared expert.
  *   llama with expert_count > 1 (Mixtral): experts in every layer, the
  *          weights normalised as qwen3moe's.
+ *   olmoe  neox rope, olmo2's whole-row q/k norms with pre-norms, and
+ *          experts in every layer (feed_forward_length wide, weights as
+ *          the softmax gives them).
+ *   granitemoe granite's graph and multipliers with experts in every layer
+ *          (feed_forward_length wide, weights normalised) and, where
+ *          expert_shared_feed_forward_length is given, a shared expert
+ *          added without a gate.
  *   gpt-oss neox rope (YaRN as the file says), every other layer (the
  *          sliding_window_pattern, default 2) attending over a sliding
  *          window with rope.freq_base_swa; a learned sink logit a head
@@ -108,9 +115,9 @@ rf_status arch_build_smollm3(arch_ctx *c)
     return c->status != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
-rf_status arch_build_granite(arch_ctx *c)
+/* granite's multipliers into d (fails when logit_scale is missing or one is negative) */
+static rf_status granite_muls(arch_ctx *c, arch_decoder *d)
 {
-    arch_decoder d = llama_base(c);
     float logit = 0, residual = 0, embed = 0, scale = 0;
     arch_opt_f32(c, arch_key(c, "logit_scale"), &logit); /* present: a required key of the table */
     arch_opt_f32(c, arch_key(c, "residual_scale"), &residual);
@@ -122,11 +129,17 @@ rf_status arch_build_granite(arch_ctx *c)
         return arch_fail(c, RF_E_FORMAT, "%s: granite's multipliers must be finite and not negative, logit_scale "
                          "positive: logit_scale %g, residual_scale %g, embedding_scale %g, attention.scale %g",
                          gguf_path(c->f), logit, residual, embed, scale);
-    d.logit_mul = 1.0f / logit; /* llama.cpp scales by the f32 reciprocal */
-    d.residual_mul = residual;
-    d.embed_mul = embed;
-    d.attn_scale = scale;
-    return arch_decoder_build(c, &d);
+    d->logit_mul = 1.0f / logit; /* llama.cpp scales by the f32 reciprocal */
+    d->residual_mul = residual;
+    d->embed_mul = embed;
+    d->attn_scale = scale;
+    return RF_OK;
+}
+
+rf_status arch_build_granite(arch_ctx *c)
+{
+    arch_decoder d = llama_base(c);
+    return granite_muls(c, &d) != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_qwen2(arch_ctx *c)
@@ -165,6 +178,29 @@ rf_status arch_build_qwen3moe(arch_ctx *c)
     d.qk_norm = true;
     d.moe = d.moe_norm_w = true;
     return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_olmoe(arch_ctx *c)
+{
+    arch_decoder d = base();
+    d.qk_norm_rows = true;
+    d.moe = true; /* the weights as the softmax gives them */
+    c->hp.n_ff_exp = c->hp.n_ff; /* its experts are feed_forward_length wide, as llama.cpp reads them */
+    return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+}
+
+rf_status arch_build_granitemoe(arch_ctx *c)
+{
+    arch_decoder d = llama_base(c);
+    d.moe = d.moe_norm_w = true;
+    /* a shared expert, added ungated, where expert_shared_feed_forward_length says (Granite MoE Shared) */
+    uint32_t n_ff_shexp = 0;
+    arch_opt_u32(c, arch_key(c, "expert_shared_feed_forward_length"), &n_ff_shexp);
+    d.moe_shared_plain = n_ff_shexp > 0;
+    c->hp.n_ff_exp = c->hp.n_ff;
+    if (need_experts(c) != RF_OK || granite_muls(c, &d) != RF_OK)
+        return c->status;
+    return arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_gpt_oss(arch_ctx *c)

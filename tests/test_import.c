@@ -69,7 +69,7 @@ static bool has_feature(const char *arch, const char *what)
     if (!strcmp(what, "fused_ffn"))
         return glm4;
     if (!strcmp(what, "qk_norm_rows"))
-        return olmo2;
+        return olmo2 || !strcmp(arch, "olmoe");
     return false;
 }
 
@@ -197,6 +197,11 @@ static bool open_model(const spec *s, model *m, rf_error *err)
                 tensor(w, s, i, "ffn_up_exps.bias", Fe, s->X);
                 tensor(w, s, i, "ffn_down_exps.bias", E, s->X);
             }
+            if (!strcmp(s->arch, "granitemoe") && s->Fs) {
+                tensor(w, s, i, "ffn_gate_shexp.weight", E, s->Fs);
+                tensor(w, s, i, "ffn_up_shexp.weight", E, s->Fs);
+                tensor(w, s, i, "ffn_down_shexp.weight", s->Fs, E);
+            }
             if (!strcmp(s->arch, "qwen2moe")) {
                 tensor(w, s, i, "ffn_gate_inp_shexp.weight", E, 0);
                 tensor(w, s, i, "ffn_gate_shexp.weight", E, s->Fs);
@@ -253,6 +258,8 @@ static spec base_spec(const char *arch)
     s.write_kv_len = !strcmp(arch, "qwen3") || !strncmp(arch, "gemma", 5);
     if (!strcmp(arch, "qwen3moe") || !strcmp(arch, "qwen2moe") || !strcmp(arch, "gpt-oss"))
         s.X = 6, s.K_used = 2, s.Fe = 16, s.Fs = 40;
+    if (!strcmp(arch, "olmoe") || !strcmp(arch, "granitemoe")) /* experts feed_forward_length wide */
+        s.X = 6, s.K_used = 2;
     if (!strcmp(arch, "gpt-oss"))
         s.extra = gpt_oss_keys;
     if (!strcmp(arch, "cohere2"))
@@ -750,11 +757,14 @@ static float granite_logit_scale = 4.0f;
 
 static void granite_keys(gguf_writer *w, const spec *s)
 {
-    if (!s->drop_key || strcmp(s->drop_key, "logit_scale"))
-        gguf_writer_set_f32(w, "granite.logit_scale", granite_logit_scale);
-    gguf_writer_set_f32(w, "granite.residual_scale", 0.5f);
-    gguf_writer_set_f32(w, "granite.embedding_scale", 3.0f);
-    gguf_writer_set_f32(w, "granite.attention.scale", 0.1f);
+    static const char *const names[] = {"logit_scale", "residual_scale", "embedding_scale", "attention.scale"};
+    const float vals[] = {granite_logit_scale, 0.5f, 3.0f, 0.1f};
+    for (int i = 0; i < 4; i++) {
+        char k[128];
+        key_name(k, sizeof k, s, names[i]); /* granite.*, granitemoe.* */
+        if (!s->drop_key || strcmp(s->drop_key, names[i]))
+            gguf_writer_set_f32(w, k, vals[i]);
+    }
 }
 
 /* granite: the embedding times embedding_scale, each layer's two residual
@@ -922,7 +932,7 @@ static char *print_graph(const ir_graph *g)
 
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
                                         "olmo2", "glm4", "exaone", "starcoder2", "cohere2", "qwen2moe", "qwen3moe",
-                                        "mixtral", "gpt-oss"};
+                                        "mixtral", "gpt-oss", "olmoe", "granitemoe"};
 
 /* base_spec, with the keys an arch cannot do without */
 static spec arch_spec(const char *arch)
@@ -930,7 +940,7 @@ static spec arch_spec(const char *arch)
     if (!strcmp(arch, "mixtral"))
         return mixtral_spec();
     spec s = base_spec(arch);
-    if (!strcmp(arch, "granite"))
+    if (!strcmp(arch, "granite") || !strcmp(arch, "granitemoe"))
         s.extra = granite_keys;
     return s;
 }
@@ -999,7 +1009,7 @@ static void test_unknown_arch(void)
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
                 "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, qwen2, qwen3, qwen2moe, "
-                "qwen3moe, gpt-oss, phi3, gemma2, gemma3");
+                "qwen3moe, gpt-oss, olmoe, granitemoe, phi3, gemma2, gemma3");
 }
 
 static void test_missing_key(void)
@@ -1192,6 +1202,28 @@ static void test_qwen2moe(void)
     ir_graph_free(g);
 }
 
+/* granitemoe: granite's multipliers around experts, a shared expert added ungated when the file has one */
+static void test_granitemoe(void)
+{
+    spec s = arch_spec("granitemoe");
+    s.Fs = 24;
+    ir_graph *g = import_ok(&s, NULL);
+    check_moe(g, &s, true);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_SIGMOID), 0);
+    unsigned shexp = 0;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        shexp += n->op == IR_OP_ADD && n->in[0]->op == IR_OP_MOE_SUM && n->in[1]->op == IR_OP_MATMUL &&
+                 strstr(n->in[1]->in[1]->name, "ffn_down_shexp");
+    }
+    CU_ASSERT_EQUAL(shexp, s.L);
+    ir_graph_free(g);
+    s.Fs = 0; /* no key, no shared expert */
+    g = import_ok(&s, NULL);
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_MATMUL), 4 * s.L + 1 + s.L); /* q, k, v, o, the router; the head */
+    ir_graph_free(g);
+}
+
 static void test_mixtral(void)
 {
     spec s = mixtral_spec();
@@ -1263,6 +1295,7 @@ int main(void)
     CU_add_test(s, "qwen3moe: router, chosen experts, normalised weights", test_qwen3moe);
     CU_add_test(s, "qwen2moe: unnormalised weights, a gated shared expert", test_qwen2moe);
     CU_add_test(s, "llama with experts (Mixtral)", test_mixtral);
+    CU_add_test(s, "granitemoe: multipliers, an ungated shared expert when there is one", test_granitemoe);
     CU_add_test(s, "gpt-oss: sinks, alternating windows, biased experts, clamped GLU", test_gpt_oss);
     CU_add_test(s, "mixture-of-experts refusals name the key or tensor", test_moe_refusals);
     CU_add_test(s, "no general.architecture", test_no_arch_key);

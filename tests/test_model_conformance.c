@@ -5,7 +5,7 @@
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
  * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, and with
- * experts qwen3moe, qwen2moe, mixtral and gpt-oss) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
+ * experts qwen3moe, qwen2moe, mixtral, olmoe, granitemoe and gpt-oss) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
  * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
@@ -810,6 +810,8 @@ ARCH_TEST(13)
 ARCH_TEST(14)
 ARCH_TEST(15)
 ARCH_TEST(16)
+ARCH_TEST(17)
+ARCH_TEST(18)
 
 static void test_print_table(void)
 {
@@ -1154,7 +1156,7 @@ int main(int argc, char **argv)
                                                       test_arch_4, test_arch_5, test_arch_6, test_arch_7,
                                                       test_arch_8, test_arch_9, test_arch_10, test_arch_11,
                                                       test_arch_12, test_arch_13, test_arch_14, test_arch_15,
-                                                      test_arch_16};
+                                                      test_arch_16, test_arch_17, test_arch_18};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

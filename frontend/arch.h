@@ -176,6 +176,12 @@ typedef struct arch_decoder {
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
 
+/* d's sliding window as most archs read it: attention.sliding_window
+ * (default n_swa), the layers of sliding_window_pattern (default period,
+ * arch_swa_layers), their rope base rope.freq_base_swa (default base_swa)
+ * and the global freq_scale (llama.cpp's rope_freq_scale_train_swa) */
+rf_status arch_swa(arch_ctx *c, arch_decoder *d, uint32_t n_swa, uint32_t period, float base_swa);
+
 /* ---- builders, one per table row ---------------------------------------- */
 rf_status arch_build_llama(arch_ctx *c);
 rf_status arch_build_granite(arch_ctx *c);

@@ -570,6 +570,17 @@ static ir_node *rope_factors(arch_ctx *c, const arch_decoder *d)
     return NULL;
 }
 
+rf_status arch_swa(arch_ctx *c, arch_decoder *d, uint32_t n_swa, uint32_t period, float base_swa)
+{
+    d->n_swa = n_swa;
+    d->rope_base_swa = base_swa;
+    arch_opt_u32(c, arch_key(c, "attention.sliding_window"), &d->n_swa);
+    arch_opt_f32(c, arch_key(c, "rope.freq_base_swa"), &d->rope_base_swa);
+    d->swa = arch_swa_layers(c, period);
+    d->rope_freq_scale_swa = c->hp.rope_freq_scale;
+    return c->status;
+}
+
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
 {
     const arch_hparams *hp = &c->hp;

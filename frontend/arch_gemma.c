@@ -53,18 +53,11 @@ static arch_decoder gemma_base(arch_ctx *c, uint32_t big_layers)
 rf_status arch_build_gemma2(arch_ctx *c)
 {
     arch_decoder d = gemma_base(c, 46);
-    float base_swa = c->hp.rope_base, attn_cap = 50.0f, final_cap = 30.0f;
-    uint32_t n_swa = 4096;
-    arch_opt_u32(c, arch_key(c, "attention.sliding_window"), &n_swa);
-    arch_opt_f32(c, arch_key(c, "rope.freq_base_swa"), &base_swa);
+    float attn_cap = 50.0f, final_cap = 30.0f;
     arch_opt_f32(c, arch_key(c, "attn_logit_softcapping"), &attn_cap);
     arch_opt_f32(c, arch_key(c, "final_logit_softcapping"), &final_cap);
-    d.swa = arch_swa_layers(c, 2);
-    if (c->status != RF_OK)
+    if (arch_swa(c, &d, 4096, 2, c->hp.rope_base) != RF_OK)
         return c->status;
-    d.n_swa = n_swa;
-    d.rope_base_swa = base_swa;
-    d.rope_freq_scale_swa = c->hp.rope_freq_scale;
     d.attn_softcap = attn_cap;
     d.final_softcap = final_cap;
     d.output_always_tied = true;

@@ -206,16 +206,8 @@ rf_status arch_build_granitemoe(arch_ctx *c)
 rf_status arch_build_gpt_oss(arch_ctx *c)
 {
     arch_decoder d = base();
-    uint32_t n_swa = 0;
-    float base_swa = c->hp.rope_base;
-    arch_opt_u32(c, arch_key(c, "attention.sliding_window"), &n_swa); /* present: a required key */
-    arch_opt_f32(c, arch_key(c, "rope.freq_base_swa"), &base_swa);
-    d.swa = arch_swa_layers(c, 2);
-    if (need_experts(c) != RF_OK)
+    if (arch_swa(c, &d, 0, 2, c->hp.rope_base) != RF_OK || need_experts(c) != RF_OK) /* the window: a required key */
         return c->status;
-    d.n_swa = n_swa;
-    d.rope_base_swa = base_swa;
-    d.rope_freq_scale_swa = c->hp.rope_freq_scale;
     d.bias_out = true;
     d.attn_sinks = true;
     d.ffn_norm_name = "post_attention_norm";

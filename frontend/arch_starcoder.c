@@ -41,17 +41,14 @@ rf_status arch_build_cohere2(arch_ctx *c)
     d.rope_swa_only = true;
     d.output_always_tied = true;
     float logit_scale = 0.0f;
-    arch_opt_u32(c, arch_key(c, "attention.sliding_window"), &d.n_swa); /* required keys, present */
-    arch_opt_f32(c, arch_key(c, "logit_scale"), &logit_scale);
-    d.swa = arch_swa_layers(c, 4);
-    if (c->status != RF_OK)
+    arch_opt_f32(c, arch_key(c, "logit_scale"), &logit_scale); /* required keys, present, as the window's */
+    if (arch_swa(c, &d, 0, 4, c->hp.rope_base) != RF_OK)
         return c->status;
     if (!(logit_scale >= 0.0f) || d.n_swa == 0)
         return arch_fail(c, RF_E_FORMAT, "%s: cohere2 needs '%s' > 0 and '%s' >= 0 (got %" PRIu32 ", %g)",
                          gguf_path(c->f), arch_key(c, "attention.sliding_window"), arch_key(c, "logit_scale"),
                          d.n_swa, (double)logit_scale);
     d.logit_mul = logit_scale; /* 0: none, as llama.cpp skips it */
-    d.rope_base_swa = c->hp.rope_base;
-    d.rope_freq_scale_swa = c->hp.rope_freq_scale;
+    d.rope_base_swa = c->hp.rope_base; /* llama.cpp reads rope.freq_base_swa but ropes with the global base */
     return arch_decoder_build(c, &d);
 }

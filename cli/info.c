@@ -41,6 +41,8 @@ static void print_json(const rf_model_info *i)
     printf(",\"context_length\":%" PRIu32 ",\"n_layers\":%" PRIu32 ",\"n_embd\":%" PRIu32 ",\"n_heads\":%" PRIu32
            ",\"n_kv_heads\":%" PRIu32 ",\"head_dim\":%" PRIu32 ",\"n_ff\":%" PRIu32,
            i->context_length, i->n_layers, i->n_embd, i->n_heads, i->n_kv_heads, i->head_dim, i->n_ff);
+    printf(",\"experts\":{\"count\":%" PRIu32 ",\"used\":%" PRIu32 ",\"n_ff\":%" PRIu32 "}", i->n_expert,
+           i->n_expert_used, i->n_ff_exp);
     printf(",\"rope\":{\"dim\":%" PRIu32 ",\"freq_base\":%.9g,\"scaling_type\":", i->rope_dim, (double)i->rope_freq_base);
     json_str(i->rope_scaling);
     printf(",\"scaling_factor\":%.9g}", (double)i->rope_scaling_factor);
@@ -90,6 +92,9 @@ static void print_text(const rf_model_info *i)
     print_u32("kv heads", i->n_kv_heads);
     print_u32("head dim", i->head_dim);
     print_u32("ffn", i->n_ff);
+    if (i->n_expert)
+        printf("%-18s %" PRIu32 ", %" PRIu32 " a token, ffn %" PRIu32 "\n", "experts", i->n_expert, i->n_expert_used,
+               i->n_ff_exp);
     if (i->rope_freq_base > 0 || i->rope_dim) {
         printf("%-18s dim %" PRIu32 ", base %g", "rope", i->rope_dim, (double)i->rope_freq_base);
         if (i->rope_scaling[0])

@@ -155,6 +155,9 @@ rf_status info_describe(const gguf_file *f, rf_model_info *out, rf_error *err)
             (s = get_u32(f, a, "attention.head_count_kv", &out->n_kv_heads, err)) != RF_OK ||
             (s = get_u32(f, a, "attention.key_length", &out->head_dim, err)) != RF_OK ||
             (s = get_u32(f, a, "feed_forward_length", &out->n_ff, err)) != RF_OK ||
+            (s = get_u32(f, a, "expert_count", &out->n_expert, err)) != RF_OK ||
+            (s = get_u32(f, a, "expert_used_count", &out->n_expert_used, err)) != RF_OK ||
+            (s = get_u32(f, a, "expert_feed_forward_length", &out->n_ff_exp, err)) != RF_OK ||
             (s = get_u32(f, a, "rope.dimension_count", &out->rope_dim, err)) != RF_OK ||
             (s = get_float(f, a, "rope.freq_base", &out->rope_freq_base, err)) != RF_OK ||
             (s = get_str(f, a, "rope.scaling.type", &out->rope_scaling, err)) != RF_OK ||
@@ -168,6 +171,8 @@ rf_status info_describe(const gguf_file *f, rf_model_info *out, rf_error *err)
         out->head_dim = out->n_embd / out->n_heads;
     if (!out->rope_dim)
         out->rope_dim = out->head_dim;
+    if (out->n_expert && !out->n_ff_exp)
+        out->n_ff_exp = out->n_ff;
 
     const gguf_kv *tokens = gguf_find_kv(f, "tokenizer.ggml.tokens");
     if (tokens && tokens->type == GGUF_VT_ARRAY && tokens->arr_n <= UINT32_MAX)

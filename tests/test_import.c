@@ -1224,6 +1224,34 @@ static void test_granitemoe(void)
     ir_graph_free(g);
 }
 
+/* rf_model_get_info (rocmforge info) names the experts: count, used, their width (else n_ff) */
+static void test_info_experts(void)
+{
+    for (int k = 0; k < 2; k++) {
+        spec s = k ? mixtral_spec() : base_spec("qwen3moe");
+        model m;
+        rf_error err = {0};
+        open_model(&s, &m, &err);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/info-%d.gguf", test_tmp_dir(), k);
+        FILE *f = fopen(path, "wb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        size_t size = (size_t)gguf_file_size(m.f);
+        CU_ASSERT_EQUAL(fwrite(m.buf, 1, size, f), size);
+        fclose(f);
+        close_model(&m);
+        rf_model *rm = NULL;
+        rf_model_info info;
+        CU_ASSERT_EQUAL_FATAL(rf_model_open(path, &rm, &err), RF_OK);
+        CU_ASSERT_EQUAL(rf_model_get_info(rm, &info, &err), RF_OK);
+        CU_ASSERT_EQUAL(info.n_expert, s.X);
+        CU_ASSERT_EQUAL(info.n_expert_used, s.K_used);
+        CU_ASSERT_EQUAL(info.n_ff_exp, s.Fe ? s.Fe : s.F);
+        rf_model_close(rm);
+        remove(path);
+    }
+}
+
 static void test_mixtral(void)
 {
     spec s = mixtral_spec();
@@ -1295,6 +1323,7 @@ int main(void)
     CU_add_test(s, "qwen3moe: router, chosen experts, normalised weights", test_qwen3moe);
     CU_add_test(s, "qwen2moe: unnormalised weights, a gated shared expert", test_qwen2moe);
     CU_add_test(s, "llama with experts (Mixtral)", test_mixtral);
+    CU_add_test(s, "rf_model_get_info names the experts", test_info_experts);
     CU_add_test(s, "granitemoe: multipliers, an ungated shared expert when there is one", test_granitemoe);
     CU_add_test(s, "gpt-oss: sinks, alternating windows, biased experts, clamped GLU", test_gpt_oss);
     CU_add_test(s, "mixture-of-experts refusals name the key or tensor", test_moe_refusals);

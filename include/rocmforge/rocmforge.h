@@ -72,6 +72,9 @@ typedef struct rf_model_info {
     uint32_t n_kv_heads;       /* {arch}.attention.head_count_kv, else n_heads */
     uint32_t head_dim;         /* {arch}.attention.key_length, else n_embd / n_heads */
     uint32_t n_ff;             /* {arch}.feed_forward_length */
+    uint32_t n_expert;         /* {arch}.expert_count, 0 when absent (a dense model) */
+    uint32_t n_expert_used;    /* {arch}.expert_used_count: experts a token goes to */
+    uint32_t n_ff_exp;         /* {arch}.expert_feed_forward_length, else n_ff where there are experts */
     uint32_t rope_dim;         /* {arch}.rope.dimension_count, else head_dim */
     float rope_freq_base;      /* {arch}.rope.freq_base, 0 when absent */
     const char *rope_scaling;  /* {arch}.rope.scaling.type, "" when absent */

@@ -1335,9 +1335,7 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *n)
     else
         strbuf_printf(&k->setup, "    const float *bias = 0;\n");
     strbuf_printf(&k->body, "    %s(%s, we, acc);\n", aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT", tn);
-    int waves = decode_waves(), rows = 1;
-    while (rows < 2 && N % (2 * rows) == 0)
-        rows *= 2;
+    int waves = decode_waves(), rows = N % 2 ? 1 : 2; /* columns a wavefront: ROWS must divide N */
     int64_t row_bytes = row_bytes_of(w);
     const long long vals[] = {(long long)K, (long long)N, (long long)slots, x->type.rank == 3, waves, rows, kind,
                               (long long)row_bytes, (long long)(row_bytes * N)};

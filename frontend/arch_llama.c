@@ -156,7 +156,7 @@ rf_status arch_build_qwen3(arch_ctx *c)
     return arch_decoder_build(c, &d);
 }
 
-/* qwen2moe and qwen3moe have experts in every layer */
+/* the archs that have experts in every layer: expert_count must say so */
 static rf_status need_experts(arch_ctx *c)
 {
     if (c->hp.n_expert <= 1)

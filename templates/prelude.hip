@@ -104,6 +104,21 @@ RF_DEV float rf_wave_max(float v)
     return v;
 }
 
+// the largest v over a block, as rf_block_sum sums it
+RF_DEV float rf_block_max(float v, float *scratch, int nwaves)
+{
+    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
+    v = rf_wave_max(v);
+    __syncthreads();
+    if (lane == 0)
+        scratch[wave] = v;
+    __syncthreads();
+    float m = scratch[0];
+    for (int w = 1; w < nwaves; w++)
+        m = fmaxf(m, scratch[w]);
+    return m;
+}
+
 // f32 → bf16 (ties to even, NaN kept quiet) → f32
 RF_DEV float rf_round_bf16(float f)
 {

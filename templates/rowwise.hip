@@ -11,21 +11,6 @@
 #define THREADS {{THREADS}}
 #define NWAVES (THREADS / RF_WAVE)
 
-// the largest v over the block; every thread gets it (scratch as rf_block_sum's)
-RF_DEV float rf_block_max(float v, float *scratch)
-{
-    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
-    v = rf_wave_max(v);
-    __syncthreads();
-    if (lane == 0)
-        scratch[wave] = v;
-    __syncthreads();
-    float m = scratch[0];
-    for (int w = 1; w < NWAVES; w++)
-        m = fmaxf(m, scratch[w]);
-    return m;
-}
-
 // y[i] = x[i] / rms * w[i] over n_sub sub-rows of n (per-head norms have
 // n_sub = heads); one block-wide sum for a single sub-row, else one
 // wavefront per sub-row
@@ -119,7 +104,7 @@ RF_DEV void rf_softmax_row(const float *x, float *y, int n, float *scratch)
     float mx = -RF_INF;
     for (int i = threadIdx.x; i < n; i += THREADS)
         mx = fmaxf(mx, x[i]);
-    mx = rf_block_max(mx, scratch);
+    mx = rf_block_max(mx, scratch, NWAVES);
     float s = 0.0f;
     for (int i = threadIdx.x; i < n; i += THREADS)
         s += expf(x[i] - mx);

@@ -79,14 +79,14 @@ void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, in
 {
     for (int64_t r = r0; r < r1; r++) {
         float *wr = w + r * k;
-        double sum = 0;
-        for (int64_t j = 0; j < k; j++) {
+        for (int64_t j = 0; j < k; j++)
             wr[j] = p[r * n + ids[r * k + j]];
-            sum += (double)wr[j];
-        }
         if (norm == 2) /* the chosen logits' softmax (gpt-oss) */
             cpu_softmax_rows(wr, wr, k, 0, 1);
         if (norm == 1) {
+            double sum = 0;
+            for (int64_t j = 0; j < k; j++)
+                sum += (double)wr[j];
             float s = (float)sum;
             s = s < 6.103515625e-5f ? 6.103515625e-5f : s;
             for (int64_t j = 0; j < k; j++)

@@ -142,16 +142,14 @@ static jv replace(jctx *c, const jstr *s, const jstr *old, const jstr *new, int6
     size_t i = 0;
     int64_t done = 0;
     if (!old->n) { /* Python inserts new between every code point */
-        size_t n_cp = jstr_cps(s);
-        for (size_t k = 0; k <= n_cp; k++) {
+        for (size_t ob = 0;; ob = jstr_cp_next(s, ob)) {
             if (count < 0 || done < count) {
                 strbuf_put(&b, new->p, new->n);
                 done++;
             }
-            if (k < n_cp) {
-                size_t ob = jstr_cp_offset(s, k), oe = jstr_cp_offset(s, k + 1);
-                strbuf_put(&b, s->p + ob, oe - ob);
-            }
+            if (ob >= s->n)
+                break;
+            strbuf_put(&b, s->p + ob, jstr_cp_next(s, ob) - ob);
         }
         return buf_str(c, &b);
     }
@@ -243,8 +241,8 @@ static jv as_list(jctx *c, const jnode *at, jv v)
         for (size_t i = 0; i < v.d->n; i++)
             jlist_push(a, l.l, v.d->k[i]);
     } else if (v.kind == JV_STR) {
-        for (size_t i = 0, n = jstr_cps(v.s); i < n; i++) {
-            size_t b = jstr_cp_offset(v.s, i), e = jstr_cp_offset(v.s, i + 1);
+        for (size_t b = 0, e; b < v.s->n; b = e) {
+            e = jstr_cp_next(v.s, b);
             jlist_push(a, l.l, jv_str(a, v.s->p + b, e - b));
         }
     } else if (v.kind != JV_UNDEF) {

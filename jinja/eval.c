@@ -531,9 +531,8 @@ static jv iterable(jctx *c, const jnode *n, jv v)
     }
     case JV_STR: {
         jv l = jv_list(c->a);
-        size_t n_cp = jstr_cps(v.s);
-        for (size_t i = 0; l.kind == JV_LIST && i < n_cp; i++) {
-            size_t b = jstr_cp_offset(v.s, i), e = jstr_cp_offset(v.s, i + 1);
+        for (size_t b = 0, e; l.kind == JV_LIST && b < v.s->n; b = e) {
+            e = jstr_cp_next(v.s, b);
             if (!jlist_push(c->a, l.l, jv_str(c->a, v.s->p + b, e - b)))
                 return nomem(c);
         }

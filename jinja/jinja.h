@@ -139,6 +139,8 @@ bool jv_json_to(strbuf *b, jv v, int indent, const char *item_sep, const char *k
 /* UTF-8 code points of s; cp_at gives the byte offset of code point i */
 size_t jstr_cps(const jstr *s);
 size_t jstr_cp_offset(const jstr *s, size_t i);
+/* the byte offset of the code point after the one at off (s->n past the last): one pass over a string */
+size_t jstr_cp_next(const jstr *s, size_t off);
 
 /* ---- the tree (parse.c) -------------------------------------------------- */
 

@@ -40,6 +40,13 @@ size_t jstr_cps(const jstr *s)
     return n;
 }
 
+size_t jstr_cp_next(const jstr *s, size_t off)
+{
+    for (off++; off < s->n && ((unsigned char)s->p[off] & 0xc0) == 0x80; off++)
+        ;
+    return off < s->n ? off : s->n;
+}
+
 size_t jstr_cp_offset(const jstr *s, size_t i)
 {
     size_t off = 0;

@@ -418,11 +418,12 @@ static void epilogue(kbuild *k, strbuf *b, const mm_group *m, const ir_node *mm,
     }
 }
 
-/* bytes of a row of weight w in its GGUF blocks */
+/* bytes of a row of weight w in its GGUF blocks: its last dimension (K of
+ * a matrix [N, K] and of an expert stack [n_expert, N, K]) */
 static int64_t row_bytes_of(const ir_node *w)
 {
     const ggml_type_traits *tt = ggml_type_get(w->type.elem);
-    return w->type.dim[1] / tt->block_size * (int64_t)tt->type_size;
+    return w->type.dim[w->type.rank - 1] / tt->block_size * (int64_t)tt->type_size;
 }
 
 /* the parameter of m's converted input rows of activation kind `kind` */

@@ -572,22 +572,18 @@ static bool env_on(const char *name)
     return v && *v && strcmp(v, "0");
 }
 
-/* Does the prefill of m run on the matrix units: the arch has them, and
- * its products are all f16 (f16 tiles, exact), or all quantized and the
- * user asked for the int8 tiles (ROCMFORGE_MMQ=1) or for f16 tiles of
- * them (ROCMFORGE_MMQ_F16=1)? The int8 tiles are opt-in until they have
- * run on a GPU: they build for sm_90 and gfx90a (test_kernels), but every
- * device call of the session that wrote them was refused (bench/
- * results-gpu.md). f32 and bf16 keep the integer-dot kernel's exact f32
- * products; ROCMFORGE_NO_MMQ=1 turns the matrix units off. */
+/* Does the prefill of m run on the matrix units: the arch has them and its
+ * products are all f16 (f16 tiles) or all quantized (int8 tiles, the CPU's
+ * integer products; on an H100 every weight type and arch within the
+ * conformance bounds, bench/results-gpu.md)? f32 and bf16 keep the
+ * integer-dot kernel's exact f32 products; ROCMFORGE_NO_MMQ=1 turns the
+ * matrix units off. */
 static bool mmq_fits(const kbuild *k, const mm_group *m)
 {
     if (!k->arch->mma || env_on("ROCMFORGE_NO_MMQ") || !m->n_slots || m->K % MMQ_BK)
         return false;
     unsigned int8 = (1u << AQ_Q8) | (1u << AQ_Q8K);
-    if (m->kinds == 1u << AQ_F16)
-        return true;
-    return !(m->kinds & ~int8) && (env_on("ROCMFORGE_MMQ") || env_on("ROCMFORGE_MMQ_F16"));
+    return m->kinds == 1u << AQ_F16 || !(m->kinds & ~int8);
 }
 
 /* int8 tiles for quantized weights (the CPU's integer products), unless

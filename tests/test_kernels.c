@@ -366,7 +366,6 @@ static int cleanup(void)
 
 int main(void)
 {
-    setenv("ROCMFORGE_MMQ", "1", 1); /* the int8 tiles, opt-in at run time, are built and checked here */
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("kernels", NULL, cleanup);

@@ -54,6 +54,7 @@ enum {
     THREADS_ROW = 256, /* threads of a rowwise block */
     SLICE_ACTQ = 2048, /* elements of a row an actq block converts */
     WAVES_ATTENTION = 8, /* wavefronts of an attention block */
+    WAVES_ATTENTION_MMA = 4, /* wavefronts of a prefill attention block on the matrix units, 16 query rows each */
     BLOCKS_DECODE_ATTN = 1024, /* a decode step's attention blocks at a long context: heads x key ranges */
     SPLIT_MAX = 64,           /* key ranges of a decode step's attention row and head, at most */
     QTAIL_MAX_SEG = 1024,     /* 256-column segments a quantize-out tail converts, at most (K <= 262144) */
@@ -572,6 +573,13 @@ static bool env_on(const char *name)
     return v && *v && strcmp(v, "0");
 }
 
+/* ROCMFORGE_UNVERIFIED=1: the kernels written in sessions that had no GPU
+ * and have not run on one yet (docs/gpu.md lists them). They build for
+ * sm_90, gfx90a and gfx1030 (test_kernels renders them); the first GPU
+ * session checks their conformance and speed, and makes them the default
+ * or fixes them. */
+static bool unverified(void) { return env_on("ROCMFORGE_UNVERIFIED"); }
+
 /* Does the prefill of m run on the matrix units: the arch has them and its
  * products are all f16 (f16 tiles) or all quantized (int8 tiles, the CPU's
  * integer products; on an H100 every weight type and arch within the
@@ -631,6 +639,20 @@ static void mmq_each(strbuf *b, int64_t N)
                   (long long)N);
 }
 
+/* RF_MMA8_STEP's QMIN and SAME for product mm's weight type: whether it
+ * has mins, and whether a quad's two halves share their scales (summed as
+ * int32 before scaling: ROCMFORGE_UNVERIFIED, not yet run on a GPU) */
+static const char *mma8_kind(const ir_node *mm, char buf[64])
+{
+    char tn[16];
+    qname(mm->in[1]->type.elem, tn);
+    if (unverified())
+        snprintf(buf, 64, "RF_QMIN_%s, RF_QSAME_%s", tn, tn);
+    else
+        snprintf(buf, 64, "RF_QMIN_%s, 0", tn);
+    return buf;
+}
+
 /* The prefill kernel of matmul group m on the matrix units; *tiles: its
  * column tiles (the launch's grid_x), *bm: the tokens of a token tile. */
 static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, char vals[][32], int64_t *tiles,
@@ -652,8 +674,11 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
                       ir_op_name(m->glu->op));
         mmq_stage(k, b, m, m->mm[0], 0, 0, true);
         mmq_stage(k, b, m, m->mm[1], na - 1, 1, na == 2);
-        if (i8)
-            strbuf_printf(b, ",\n                    RF_MMA8_STEP(0, 0, accg); RF_MMA8_STEP(%d, 1, accu));\n", na - 1);
+        if (i8) {
+            char sg[64], su[64];
+            strbuf_printf(b, ",\n                    RF_MMA8_STEP(0, 0, accg, %s); RF_MMA8_STEP(%d, 1, accu, %s));\n",
+                          mma8_kind(m->mm[0], sg), na - 1, mma8_kind(m->mm[1], su));
+        }
         else if (na == 1)
             strbuf_printf(b, ",\n                    RF_MMA_STEP2(s_a[buf][0], s_b[buf][0], accg, s_b[buf][1], accu));\n");
         else
@@ -674,7 +699,11 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
                              "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ_LOOP(",
                           (long long)*tiles);
             mmq_stage(k, b, m, m->mm[i], 0, 0, true);
-            strbuf_printf(b, i8 ? ", RF_MMA8_STEP(0, 0, acc));\n" : ", RF_MMA_STEP(s_a[buf][0], s_b[buf][0], acc));\n");
+            char sw[64];
+            if (i8)
+                strbuf_printf(b, ", RF_MMA8_STEP(0, 0, acc, %s));\n", mma8_kind(m->mm[i], sw));
+            else
+                strbuf_printf(b, ", RF_MMA_STEP(s_a[buf][0], s_b[buf][0], acc));\n");
             mmq_each(b, N);
             strbuf_printf(b, "            const float v = acc[mi][ni][q] * RF_INV(t);\n");
             epilogue(k, b, m, m->mm[i], N);
@@ -1478,7 +1507,10 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
                     {"MODE", mode},        {"THETA_SCALE", rc[0]}, {"FREQ_SCALE", rc[1]}, {"EXT_FACTOR", rc[2]},
                     {"ATTN_FACTOR", rc[3]}, {"CORR0", rc[4]},      {"CORR1", rc[5]},
                     {"QSCALE", flit(f[2], prescale)}, {"QNORM", nq ? "1" : "0"},
-                    {"QEPS", flit(f[3], nq ? nq->fa[0] : 0.0f)}, {"KEPS", flit(f[4], nk ? nk->fa[0] : 0.0f)}};
+                    {"QEPS", flit(f[3], nq ? nq->fa[0] : 0.0f)}, {"KEPS", flit(f[4], nk ? nk->fa[0] : 0.0f)},
+                    /* a range's keys, at least: eight passes of the block (256 keys with 8 wavefronts);
+                       two (more blocks at short contexts) under ROCMFORGE_UNVERIFIED */
+                    {"MINK_PASSES", unverified() ? "2" : "8"}};
     uint64_t bytes = (uint64_t)(HQ * nsplit * (D + 2) + HQ) * sizeof(float);
     if (bytes > G->p->split_bytes)
         G->p->split_bytes = bytes;
@@ -1487,6 +1519,32 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
              k->tail.n ? "_q" : "");
     return emit(G, k, "attention_decode", holes, sizeof holes / sizeof holes[0], summary,
                 (uint32_t)(waves * k->arch->wave), (uint32_t)(HKV * nsplit), IR_DIM_T, 1, 1);
+}
+
+/* Does a prefill attention run on the matrix units (templates/
+ * attention_mma.hip): the arch has them, the head dimension is a multiple
+ * of 16 and at most 128 (the query fragments and the accumulator stay in
+ * registers), ROCMFORGE_UNVERIFIED=1 asks for it (it has not run on a GPU)
+ * and ROCMFORGE_NO_FA=1 does not turn it off? */
+static bool attn_mma_fits(const kbuild *k, const ir_node *a)
+{
+    int64_t D = a->in[0]->type.dim[2];
+    return k->arch->mma && D % 16 == 0 && D <= 128 && unverified() && !env_on("ROCMFORGE_NO_FA");
+}
+
+/* many query rows of a head a block, on the matrix units: grid (HQ, T / BQ) */
+static rf_status attention_mma(gen *G, kbuild *k, const ir_node *a)
+{
+    char f[2][32], v[6][24], summary[96];
+    attn_shape(v, a, WAVES_ATTENTION_MMA, 1);
+    hole holes[] = {{"D", v[0]},      {"HQ", v[1]},     {"HKV", v[2]},  {"WINDOW", v[3]},
+                    {"WAVES", v[4]},  {"SCALE", flit(f[0], a->fa[0])}, {"SOFTCAP", flit(f[1], a->fa[1])},
+                    {"KVH", k->kvh ? "1" : "0"}};
+    attn_args(k, a);
+    snprintf(summary, sizeof summary, "attention_mma_d%s_h%s_kv%s%s", v[0], v[1], v[2], a->ia[1] > 0 ? "_swa" : "");
+    return emit(G, k, "attention_mma", holes, sizeof holes / sizeof holes[0], summary,
+                (uint32_t)(WAVES_ATTENTION_MMA * k->arch->wave), (uint32_t)a->in[0]->type.dim[1], rows_of(a),
+                16 * WAVES_ATTENTION_MMA, -1);
 }
 
 static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
@@ -1504,6 +1562,12 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         if (variant == 0 && dwaves) {
             rf_status st = attention_decode(G, k, a, dwaves);
+            if (st != RF_OK)
+                return st;
+            continue;
+        }
+        if (variant == 1 && attn_mma_fits(k, a)) {
+            rf_status st = attention_mma(G, k, a);
             if (st != RF_OK)
                 return st;
             continue;

@@ -54,7 +54,7 @@
 #define KB 4                // keys a wavefront takes at once
 #define DL (D / RF_WAVE)    // head elements per lane (codegen: D % RF_WAVE == 0)
 #define PART (D + 2)        // floats of one partial: max, sum, accumulator
-#define MINK (8 * WAVES * KB) // keys of a range, at least: eight passes of the block
+#define MINK ({{MINK_PASSES}} * WAVES * KB) // keys of a range, at least: passes of the block
 #if defined(RF_VENDOR_NVIDIA)
 #define RF_LDCG(p) __ldcg(p) // from L2: another block wrote it in this launch
 #else

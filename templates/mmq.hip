@@ -132,25 +132,40 @@
         s_bm[buf][b][n][2 * u] = RF_QMIN_##TYPE ? mn[0] : 0.0f;                                    \
         s_bm[buf][b][n][2 * u + 1] = RF_QMIN_##TYPE ? mn[1] : 0.0f;                                \
     }
-// acc += the staged quad's product (activation tile a, weight tile b)
-#define RF_MMA8_STEP(a, b, acc)                                                                    \
-    _Pragma("unroll 1") for (int hf = 0; hf < 2 * QS; hf++) {                                      \
+// acc += the staged quads' products (activation tile a, weight tile b of
+// a type with mins when QMIN: without them the min term is compiled out).
+// Where a quad's two halves share their scales (SAME: the 32-element block
+// types and iq4_xs, RF_QSAME_T), both halves sum into one int32 product
+// and the scales apply once a quad; otherwise once a half.
+#define RF_MMA8_STEP(a, b, acc, QMIN, SAME)                                                        \
+    _Pragma("unroll 1") for (int u = 0; u < (SAME ? QS : 2 * QS); u++) {                           \
         rf_mma8_a fa[MI];                                                                          \
         rf_mma8_b fb[NI];                                                                          \
+        int c[MI][NI][RF_MMA_NC];                                                                  \
+        _Pragma("unroll") for (int hh = 0; hh < (SAME ? 2 : 1); hh++) {                            \
+            const int hf = SAME ? 2 * u + hh : u;                                                  \
+            _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                      \
+                rf_mma8_ld_a(fa[mi], s_a8[buf][a] + (wm * WM + mi * 16) * LDB + hf * 16, LDB);     \
+            _Pragma("unroll") for (int ni = 0; ni < NI; ni++)                                      \
+                rf_mma8_ld_b(fb[ni], s_b8[buf][b] + (wn * WN + ni * 16) * LDB + hf * 16, LDB);     \
+            _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                      \
+                _Pragma("unroll") for (int ni = 0; ni < NI; ni++) {                                \
+                    int ch[RF_MMA_NC];                                                             \
+                    rf_mma8(ch, fa[mi], fb[ni]);                                                   \
+                    _Pragma("unroll") for (int q = 0; q < RF_MMA_NC; q++)                          \
+                        c[mi][ni][q] = hh ? c[mi][ni][q] + ch[q] : ch[q];                          \
+                }                                                                                  \
+        }                                                                                          \
+        const int h0 = SAME ? 2 * u : u; /* the scales: the first half's (the second's are equal) */ \
         _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
-            rf_mma8_ld_a(fa[mi], s_a8[buf][a] + (wm * WM + mi * 16) * LDB + hf * 16, LDB);         \
-        _Pragma("unroll") for (int ni = 0; ni < NI; ni++)                                          \
-            rf_mma8_ld_b(fb[ni], s_b8[buf][b] + (wn * WN + ni * 16) * LDB + hf * 16, LDB);         \
-        _Pragma("unroll") for (int mi = 0; mi < MI; mi++)                                          \
-            _Pragma("unroll") for (int ni = 0; ni < NI; ni++) {                                    \
-                int c[RF_MMA_NC];                                                                  \
-                rf_mma8(c, fa[mi], fb[ni]);                                                        \
+            _Pragma("unroll") for (int ni = 0; ni < NI; ni++)                                      \
                 _Pragma("unroll") for (int q = 0; q < RF_MMA_NC; q++) {                            \
                     const int tr = wm * WM + mi * 16 + rf_mma_row(q), nc = wn * WN + ni * 16 + rf_mma_col(q); \
-                    acc[mi][ni][q] += s_ad[buf][a][tr][hf] *                                       \
-                        (s_bs[buf][b][nc][hf] * (float)c[q] + s_bm[buf][b][nc][hf] * s_as[buf][a][tr][hf]); \
+                    const float ws = s_bs[buf][b][nc][h0] * (float)c[mi][ni][q];                   \
+                    const float xs = SAME ? s_as[buf][a][tr][h0] + s_as[buf][a][tr][h0 + 1]        \
+                                          : s_as[buf][a][tr][h0];                                  \
+                    acc[mi][ni][q] += s_ad[buf][a][tr][h0] * (QMIN ? ws + s_bm[buf][b][nc][h0] * xs : ws); \
                 }                                                                                  \
-            }                                                                                      \
     }
 
 // acc (this wavefront's MI x NI tiles) += the staged tiles' product; the

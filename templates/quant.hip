@@ -280,6 +280,7 @@ RF_DEV float rf_get_bf16(const unsigned char *row, int k)
 RF_DEV int rf_a_q4_0(int c) { return 4 * c; }
 RF_DEV int rf_b_q4_0(int c) { return 16 + 4 * c; }
 #define RF_QMIN_q4_0 0
+#define RF_QSAME_q4_0 1
 RF_DEV void rf_qw_q4_0(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const float d = rf_f16_lo(rf_ld_u16(blk));
@@ -316,6 +317,7 @@ RF_DEV float rf_get_q4_0(const unsigned char *row, int k)
 RF_DEV int rf_a_q4_1(int c) { return 4 * c; }
 RF_DEV int rf_b_q4_1(int c) { return 16 + 4 * c; }
 #define RF_QMIN_q4_1 1
+#define RF_QSAME_q4_1 1
 RF_DEV void rf_qw_q4_1(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const unsigned int dm = rf_ld_u32(blk), v = rf_ld_u32(blk + 4 + 4 * c);
@@ -343,6 +345,7 @@ RF_DEV float rf_get_q4_1(const unsigned char *row, int k)
 RF_DEV int rf_a_q5_0(int c) { return 4 * c; }
 RF_DEV int rf_b_q5_0(int c) { return 16 + 4 * c; }
 #define RF_QMIN_q5_0 0
+#define RF_QSAME_q5_0 1
 RF_DEV void rf_qw_q5_0(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const float d = rf_f16_lo(rf_ld_u16(blk));
@@ -372,6 +375,7 @@ RF_DEV float rf_get_q5_0(const unsigned char *row, int k)
 RF_DEV int rf_a_q5_1(int c) { return 4 * c; }
 RF_DEV int rf_b_q5_1(int c) { return 16 + 4 * c; }
 #define RF_QMIN_q5_1 1
+#define RF_QSAME_q5_1 1
 RF_DEV void rf_qw_q5_1(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const rf_u32x2 h = rf_ld_u32x2(blk);
@@ -402,6 +406,7 @@ RF_DEV float rf_get_q5_1(const unsigned char *row, int k)
 RF_DEV int rf_a_q8_0(int c) { return 4 * c; }
 RF_DEV int rf_b_q8_0(int c) { return 16 + 4 * c; }
 #define RF_QMIN_q8_0 0
+#define RF_QSAME_q8_0 1
 RF_DEV void rf_qw_q8_0(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     q[0] = (int)rf_ld_u32_a2(blk + 2 + 4 * c);
@@ -436,6 +441,7 @@ RF_DEV float rf_get_q8_0(const unsigned char *row, int k)
 RF_DEV int rf_a_q2_k(int c) { return 128 * ((c >> 3) & 1) + 64 * (c >> 4) + 4 * (c & 7); }
 RF_DEV int rf_b_q2_k(int c) { return rf_a_q2_k(c) + 32; }
 #define RF_QMIN_q2_k 1
+#define RF_QSAME_q2_k 0
 RF_DEV void rf_qw_q2_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const unsigned int dm = rf_ld_u32(blk + 80);
@@ -478,6 +484,7 @@ RF_DEV int rf_q3_k_scale(const unsigned char *scales, int s)
     return (lo | hi << 4) - 32;
 }
 #define RF_QMIN_q3_k 0
+#define RF_QSAME_q3_k 0
 RF_DEV void rf_qw_q3_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const float d = rf_f16_lo(rf_ld_u16(blk + 108));
@@ -514,6 +521,7 @@ RF_DEV float rf_get_q3_k(const unsigned char *row, int k)
 RF_DEV int rf_a_q4_k(int c) { return 64 * (c >> 3) + 4 * (c & 7); }
 RF_DEV int rf_b_q4_k(int c) { return rf_a_q4_k(c) + 32; }
 #define RF_QMIN_q4_k 1
+#define RF_QSAME_q4_k 0
 RF_DEV void rf_qw_q4_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const rf_u32x4 h = rf_ld_u32x4(blk);
@@ -564,6 +572,7 @@ RF_DEV float rf_get_q4_k(const unsigned char *row, int k)
 RF_DEV int rf_a_q5_k(int c) { return 64 * (c >> 3) + 4 * (c & 7); }
 RF_DEV int rf_b_q5_k(int c) { return rf_a_q5_k(c) + 32; }
 #define RF_QMIN_q5_k 1
+#define RF_QSAME_q5_k 0
 RF_DEV void rf_qw_q5_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const rf_u32x4 h = rf_ld_u32x4(blk);
@@ -623,6 +632,7 @@ RF_DEV float rf_get_q5_k(const unsigned char *row, int k)
 RF_DEV int rf_a_q6_k(int c) { return 128 * (c >> 4) + 4 * (c & 15); }
 RF_DEV int rf_b_q6_k(int c) { return rf_a_q6_k(c) + 64; }
 #define RF_QMIN_q6_k 0
+#define RF_QSAME_q6_k 0
 RF_DEV void rf_qw_q6_k(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const float d = rf_f16_lo(rf_ld_u16(blk + 208));
@@ -670,6 +680,7 @@ RF_DEV float rf_get_q6_k(const unsigned char *row, int k)
 RF_DEV int rf_a_iq4_nl(int c) { return 4 * c; }
 RF_DEV int rf_b_iq4_nl(int c) { return 16 + 4 * c; }
 #define RF_QMIN_iq4_nl 0
+#define RF_QSAME_iq4_nl 1
 RF_DEV void rf_qw_iq4_nl(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const unsigned int v = rf_ld_u32_a2(blk + 2 + 4 * c);
@@ -702,6 +713,7 @@ RF_DEV int rf_iq4_xs_scale(rf_u32x2 h, int b)
     return (int)(((h.y >> (4 * b)) & 0xf) | ((h.x >> (16 + 2 * b)) & 3) << 4) - 32;
 }
 #define RF_QMIN_iq4_xs 0
+#define RF_QSAME_iq4_xs 1
 RF_DEV void rf_qw_iq4_xs(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const rf_u32x2 h = rf_ld_u32x2(blk);
@@ -731,6 +743,7 @@ RF_DEV float rf_get_iq4_xs(const unsigned char *row, int k)
 RF_DEV int rf_a_mxfp4(int c) { return 4 * c; }
 RF_DEV int rf_b_mxfp4(int c) { return 16 + 4 * c; }
 #define RF_QMIN_mxfp4 0
+#define RF_QSAME_mxfp4 1
 RF_DEV void rf_qw_mxfp4(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const unsigned int v = rf_ld_u32_a1(blk + 1 + 4 * c);

@@ -52,7 +52,9 @@ static jv str_of(jctx *c, jv v)
 
 static jv buf_str(jctx *c, strbuf *b)
 {
-    jv r = b->oom ? jctx_fail(c, NULL, "out of memory") : jv_str(jctx_arena(c), b->p ? b->p : "", b->n);
+    jv r = b->oom                    ? jctx_fail(c, NULL, "out of memory")
+           : b->n > JINJA_MAX_TEXT ? jctx_fail(c, NULL, "a string of more than %d MiB", JINJA_MAX_TEXT >> 20)
+                                     : jv_str(jctx_arena(c), b->p ? b->p : "", b->n);
     free(b->p);
     *b = (strbuf){0};
     return r;
@@ -241,6 +243,8 @@ static jv as_list(jctx *c, const jnode *at, jv v)
         for (size_t i = 0; i < v.d->n; i++)
             jlist_push(a, l.l, v.d->k[i]);
     } else if (v.kind == JV_STR) {
+        if (v.s->n > JINJA_MAX_ITEMS && jstr_cps(v.s) > JINJA_MAX_ITEMS)
+            return jctx_fail(c, at, "a list of more than %d characters", JINJA_MAX_ITEMS);
         for (size_t b = 0, e; b < v.s->n; b = e) {
             e = jstr_cp_next(v.s, b);
             jlist_push(a, l.l, jv_str(a, v.s->p + b, e - b));
@@ -518,7 +522,7 @@ jv jb_filter(jctx *c, const jnode *at, const char *name, jv in, const jv *a, siz
     if (!strcmp(name, "join")) {
         jv l = as_list(c, at, in), sep = ARG(0, "d"), attr = ARG(1, "attribute");
         strbuf b = {0};
-        for (size_t i = 0; l.kind == JV_LIST && i < l.l->n; i++) {
+        for (size_t i = 0; l.kind == JV_LIST && i < l.l->n && b.n <= JINJA_MAX_TEXT; i++) {
             if (i && sep.kind == JV_STR)
                 strbuf_put(&b, sep.s->p, sep.s->n);
             jv_str_to(&b, attr.kind == JV_STR ? attr_path(c, l.l->v[i], attr.s) : l.l->v[i]);
@@ -832,7 +836,7 @@ static jv str_method(jctx *c, const jnode *at, const jstr *s, const char *name, 
     if (!strcmp(name, "join")) {
         jv l = as_list(c, at, x);
         strbuf b = {0};
-        for (size_t i = 0; l.kind == JV_LIST && i < l.l->n; i++) {
+        for (size_t i = 0; l.kind == JV_LIST && i < l.l->n && b.n <= JINJA_MAX_TEXT; i++) {
             if (l.l->v[i].kind != JV_STR) {
                 free(b.p);
                 return jctx_fail(c, at, "sequence item %zu: expected str instance, %s found", i,

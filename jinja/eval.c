@@ -30,7 +30,7 @@
  * iterations and macro calls in all, and the bytes of one string or the
  * output (a template is data from a model file: it must not hang or
  * exhaust the server) */
-enum { MAX_DEPTH = 200, MAX_ARGS = 16, MAX_STEPS = 10 * 1000 * 1000, MAX_TEXT = 64 << 20 };
+enum { MAX_DEPTH = 200, MAX_ARGS = 16, MAX_STEPS = 10 * 1000 * 1000, MAX_TEXT = JINJA_MAX_TEXT };
 
 struct jctx {
     arena *a;

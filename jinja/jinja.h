@@ -236,6 +236,12 @@ typedef struct jinja_vars {
 
 typedef struct jctx jctx; /* eval.c's render state */
 
+/* A render's limits (a chat template comes with a model file, so it is
+ * untrusted input): the output and any string made on the way at most
+ * JINJA_MAX_TEXT bytes, a list made of a string's characters at most
+ * JINJA_MAX_ITEMS items; past them the render fails naming the limit. */
+enum { JINJA_MAX_TEXT = 64 << 20, JINJA_MAX_ITEMS = 1 << 20 };
+
 /* jansson's json (a json_t) as a Jinja value of a's (json.c): an object
  * becomes the dict of a render's variables */
 rf_status jinja_from_json(arena *a, const void *json, jv *out, rf_error *err);

@@ -311,6 +311,44 @@ static void test_parse_errors(void)
     }
 }
 
+/* A template that grows without bound (the fuzzer's: joins of joins, then
+ * the result as a list of characters, took 8 GiB) fails naming the limit,
+ * and one just inside the limits renders. */
+static void test_render_limits(void)
+{
+    static const struct {
+        const char *src, *msg; /* msg NULL: renders */
+    } cases[] = {
+        {"{{ ('ab' * 600000)|list|length }}", "a list of more than 1048576 characters"},
+        {"{{ ('a' * 1000)|join('0123456789' * 8000)|length }}", "a string of more than 64 MiB"},
+        {"{{ ('a' * 1000)|join('0123456789' * 6000)|length }}", NULL},
+        {"{{ ('ab' * 500000)|list|length }}", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jinja_template *t = NULL;
+        rf_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(jinja_parse(cases[i].src, strlen(cases[i].src), "t", &t, &err), RF_OK);
+        arena a;
+        arena_init(&a);
+        jinja_vars v = {.now = 0};
+        char *out = NULL;
+        size_t len = 0;
+        rf_status st = jinja_render(t, &a, &v, &out, &len, &err);
+        if (cases[i].msg) {
+            CU_ASSERT_EQUAL(st, RF_E_FORMAT);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, cases[i].msg));
+            if (!strstr(err.msg, cases[i].msg))
+                fprintf(stderr, "expected '%s' in '%s'\n", cases[i].msg, err.msg);
+        } else {
+            CU_ASSERT_EQUAL(st, RF_OK);
+            CU_ASSERT_PTR_NOT_NULL(out);
+        }
+        free(out);
+        arena_free(&a);
+        jinja_free(t);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -319,5 +357,6 @@ int main(void)
     CU_add_test(s, "snippets and llama.cpp's chat templates against jinja2", test_against_jinja2);
     CU_add_test(s, "bad templates are errors with line:column", test_parse_errors);
     CU_add_test(s, "rf_chat_render: the model's template, named ones, the plain format, errors", test_chat_render);
+    CU_add_test(s, "renders past the text and list limits fail, naming them", test_render_limits);
     return test_main();
 }

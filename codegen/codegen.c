@@ -881,7 +881,8 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         strbuf_printf(b, ", %lld, scratch);\n", (long long)row);
         return true;
     case IR_OP_TOPK:
-        strbuf_printf(b, "    if (threadIdx.x == 0)\n        rf_topk_row(");
+        strbuf_printf(b, unverified() ? "    if (threadIdx.x < RF_WAVE)\n        rf_topk_row_wave("
+                                      : "    if (threadIdx.x == 0)\n        rf_topk_row(");
         rw_row(k, b, n->in[0], false);
         strbuf_printf(b, ", %lld, ", (long long)numel_row(&n->in[0]->type));
         rw_row(k, b, n, true);

@@ -129,6 +129,40 @@ RF_DEV void rf_topk_row(const float *x, int n, int *ids, int k)
     }
 }
 
+// the same top-k by the first wavefront: k rounds of a wavefront argmax over
+// the values after the last pick in (value desc, index asc) order, so the
+// ids are the serial version's (ROCMFORGE_UNVERIFIED: not yet run on a GPU)
+RF_DEV void rf_topk_row_wave(const float *x, int n, int *ids, int k)
+{
+    const int lane = threadIdx.x % RF_WAVE;
+    float pv = RF_INF;
+    int pi = -1;
+    for (int j = 0; j < k; j++) {
+        float bv = -RF_INF;
+        int bi = n;
+        for (int i = lane; i < n; i += RF_WAVE) {
+            const float v = x[i];
+            if ((v < pv || (v == pv && i > pi)) && (v > bv || (v == bv && i < bi))) {
+                bv = v;
+                bi = i;
+            }
+        }
+#pragma unroll
+        for (int m = RF_WAVE / 2; m > 0; m >>= 1) {
+            const float ov = rf_shfl_xor(bv, m);
+            const int oi = rf_shfl_xor(bi, m);
+            if (ov > bv || (ov == bv && oi < bi)) {
+                bv = ov;
+                bi = oi;
+            }
+        }
+        if (lane == 0)
+            ids[j] = bi;
+        pv = bv;
+        pi = bi;
+    }
+}
+
 RF_DEV void rf_moe_weights_row(const float *p, const int *ids, float *w, int k, int norm, float scale)
 {
     float sum = 0.0f, mx = -RF_INF;

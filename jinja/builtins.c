@@ -238,17 +238,12 @@ static jv as_list(jctx *c, const jnode *at, jv v)
     arena *a = jctx_arena(c);
     if (v.kind == JV_LIST)
         return v;
+    if (v.kind == JV_STR)
+        return jctx_chars(c, at, v.s);
     jv l = jv_list(a);
     if (v.kind == JV_DICT || v.kind == JV_NS) {
         for (size_t i = 0; i < v.d->n; i++)
             jlist_push(a, l.l, v.d->k[i]);
-    } else if (v.kind == JV_STR) {
-        if (v.s->n > JINJA_MAX_ITEMS && jstr_cps(v.s) > JINJA_MAX_ITEMS)
-            return jctx_fail(c, at, "a list of more than %d characters", JINJA_MAX_ITEMS);
-        for (size_t b = 0, e; b < v.s->n; b = e) {
-            e = jstr_cp_next(v.s, b);
-            jlist_push(a, l.l, jv_str(a, v.s->p + b, e - b));
-        }
     } else if (v.kind != JV_UNDEF) {
         return jctx_fail(c, at, "'%s' object is not iterable", jv_type_name(v));
     }

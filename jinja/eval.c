@@ -515,6 +515,19 @@ static jv eval(jctx *c, const jnode *n)
 
 /* ---- statements --------------------------------------------------------------------------- */
 
+jv jctx_chars(jctx *c, const jnode *at, const jstr *s)
+{
+    if (s->n > JINJA_MAX_ITEMS && jstr_cps(s) > JINJA_MAX_ITEMS)
+        return jctx_fail(c, at, "a list of more than %d characters", JINJA_MAX_ITEMS);
+    jv l = jv_list(c->a);
+    for (size_t b = 0, e; l.kind == JV_LIST && b < s->n; b = e) {
+        e = jstr_cp_next(s, b);
+        if (!jlist_push(c->a, l.l, jv_str(c->a, s->p + b, e - b)))
+            return nomem(c);
+    }
+    return l.kind == JV_LIST ? l : nomem(c);
+}
+
 /* the items a for loop walks: a list's, a dict's keys, a string's characters */
 static jv iterable(jctx *c, const jnode *n, jv v)
 {
@@ -529,15 +542,7 @@ static jv iterable(jctx *c, const jnode *n, jv v)
                 return nomem(c);
         return l;
     }
-    case JV_STR: {
-        jv l = jv_list(c->a);
-        for (size_t b = 0, e; l.kind == JV_LIST && b < v.s->n; b = e) {
-            e = jstr_cp_next(v.s, b);
-            if (!jlist_push(c->a, l.l, jv_str(c->a, v.s->p + b, e - b)))
-                return nomem(c);
-        }
-        return l;
-    }
+    case JV_STR: return jctx_chars(c, n, v.s);
     default: return jctx_fail(c, n, "'%s' object is not iterable", jv_type_name(v));
     }
 }

@@ -238,8 +238,8 @@ typedef struct jctx jctx; /* eval.c's render state */
 
 /* A render's limits (a chat template comes with a model file, so it is
  * untrusted input): the output and any string made on the way at most
- * JINJA_MAX_TEXT bytes, a list made of a string's characters at most
- * JINJA_MAX_ITEMS items; past them the render fails naming the limit. */
+ * JINJA_MAX_TEXT bytes, a string walked as characters (jctx_chars) at most
+ * JINJA_MAX_ITEMS of them; past them the render fails naming the limit. */
 enum { JINJA_MAX_TEXT = 64 << 20, JINJA_MAX_ITEMS = 1 << 20 };
 
 /* jansson's json (a json_t) as a Jinja value of a's (json.c): an object
@@ -254,6 +254,9 @@ rf_status jinja_render(const jinja_template *t, arena *a, const jinja_vars *v, c
 /* for builtins.c: fail the render with a message (returns JV_UNDEF) */
 jv jctx_fail(jctx *c, const jnode *at, const char *fmt, ...);
 arena *jctx_arena(jctx *c);
+/* a string's characters (code points) as a list, at most JINJA_MAX_ITEMS:
+ * what a for loop, |list, |join and friends walk */
+jv jctx_chars(jctx *c, const jnode *at, const jstr *s);
 int64_t jctx_now(const jctx *c);
 /* calls a macro or global function with positional and keyword arguments */
 jv jctx_call(jctx *c, const jnode *at, jv fn, const jv *args, size_t n, const char *const *kw, const jv *kwv,

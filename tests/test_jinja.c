@@ -320,6 +320,7 @@ static void test_render_limits(void)
         const char *src, *msg; /* msg NULL: renders */
     } cases[] = {
         {"{{ ('ab' * 600000)|list|length }}", "a list of more than 1048576 characters"},
+        {"{% for ch in 'ab' * 600000 %}{% endfor %}", "a list of more than 1048576 characters"},
         {"{{ ('a' * 1000)|join('0123456789' * 8000)|length }}", "a string of more than 64 MiB"},
         {"{{ ('a' * 1000)|join('0123456789' * 6000)|length }}", NULL},
         {"{{ ('ab' * 500000)|list|length }}", NULL},

@@ -141,6 +141,27 @@ static bool partner(const cg_program *p, uint32_t i)
     return false;
 }
 
+/* A matmul_id kernel strides through its expert stack W[n_expert, N, K] by
+ * rows of K (the last dimension) and experts of N such rows: its
+ * ROW_BYTES and EXPERT_BYTES are W's (a row of dim[1] = N bytes was right
+ * only where N == K, and the GPU read the wrong weights for Mixtral-shaped
+ * experts). */
+static void check_matmul_id(const ir_graph *g, const cg_program *p, const cg_launch *l)
+{
+    const ir_node *w = NULL;
+    for (uint32_t i = 0; i < g->n_nodes && !w; i++)
+        if (g->nodes[i]->id == l->arg[1])
+            w = g->nodes[i];
+    CU_ASSERT_TRUE_FATAL(w && w->op == IR_OP_WEIGHT && w->type.rank == 3);
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    long long row = (long long)(w->type.dim[2] / tt->block_size * (int64_t)tt->type_size);
+    char want[96];
+    snprintf(want, sizeof want, "#define ROW_BYTES %lld ", row);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p->kernels[l->kernel].source, want));
+    snprintf(want, sizeof want, "#define EXPERT_BYTES %lld ", row * (long long)w->type.dim[1]);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p->kernels[l->kernel].source, want));
+}
+
 /* The plan's launch rules (codegen.c): every matmul or attention group
  * whose rows are the step's tokens has a decode launch (T = 1 only; a
  * matmul's one row a block) and a prefill launch (T > 1 only); an actq
@@ -159,27 +180,6 @@ static bool partner(const cg_program *p, uint32_t i)
  * embedding, its conversion, the output product), except with f16 / bf16
  * weights, whose rounded inputs no tail makes yet, and gemma's with f32
  * weights, which need no conversion and so have no tail to do the norms. */
-/* A matmul_id kernel strides through its expert stack W[n_expert, N, K] by
- * rows of K (the last dimension) and experts of N such rows: its
- * ROW_BYTES and EXPERT_BYTES are W's (a row of dim[1] = N bytes was right
- * only where N == K, and the GPU read the wrong weights for Mixtral-shaped
- * experts). */
-static void check_matmul_id(const ir_graph *g, const cg_program *p, const cg_launch *l)
-{
-    const ir_node *w = NULL;
-    for (uint32_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->id == l->arg[1])
-            w = g->nodes[i];
-    CU_ASSERT_TRUE_FATAL(w && w->op == IR_OP_WEIGHT && w->type.rank == 3);
-    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
-    long long row = (long long)(w->type.dim[2] / tt->block_size * (int64_t)tt->type_size);
-    char want[96];
-    snprintf(want, sizeof want, "#define ROW_BYTES %lld ", row);
-    CU_ASSERT_PTR_NOT_NULL(strstr(p->kernels[l->kernel].source, want));
-    snprintf(want, sizeof want, "#define EXPERT_BYTES %lld ", row * (long long)w->type.dim[1]);
-    CU_ASSERT_PTR_NOT_NULL(strstr(p->kernels[l->kernel].source, want));
-}
-
 static void check_launches(const ir_graph *g, const cg_program *p, const char *arch, const char *type, int per_layer)
 {
     bool tail = false;

@@ -29,8 +29,9 @@
 #    --speed-models (Llama-3.2-1B- and Llama-3-8B-shaped, random weights, the
 #    llama-bpe vocabulary, generated here while the conformance runs) with
 #    llama-bench -fa 1 and rocmforge bench, alternating, -p 512 -n 128, at
-#    depth 0, and the --depth-models at depth 16384 too; then a per-kernel
-#    profile of an 8B decode step (ROCMFORGE_PROFILE). llama.cpp comes from
+#    depth 0, and the --depth-models (none with "") at depth 16384 too; then
+#    a per-kernel profile of a decode step of the first of those (an 8B by
+#    default; ROCMFORGE_PROFILE). llama.cpp comes from
 #    --llama-bin (llama-bench there) or is built from --llama-src (the
 #    trimmed source of bench/llama-src.sh, a directory or its .tar.xz) by
 #    bench/llama-build.sh in the background from the start (about 4-6
@@ -230,16 +231,18 @@ if [ $SPEED = 1 ]; then
     "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --llama-bin "$LLAMA_BIN" --work "$WORK" --out "$OUT" \
         --models "$SPEED_MODELS" --depths 0 2>&1 | tee -a "$LOG"
     cp "$OUT/speed.md" "$OUT/speed-d0.md"
-    "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --llama-bin "$LLAMA_BIN" --work "$WORK" --out "$OUT" \
-        --models "$DEPTH_MODELS" --depths 16384 --tool-reps 1 2>&1 | tee -a "$LOG"
-    cp "$OUT/speed.md" "$OUT/speed-d16384.md"
+    if [ -n "$DEPTH_MODELS" ]; then
+        "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --llama-bin "$LLAMA_BIN" --work "$WORK" --out "$OUT" \
+            --models "$DEPTH_MODELS" --depths 16384 --tool-reps 1 2>&1 | tee -a "$LOG"
+        cp "$OUT/speed.md" "$OUT/speed-d16384.md"
+    fi
     if [ $UNVERIFIED = 1 ]; then
         log "== speed with ROCMFORGE_UNVERIFIED=1"
         ROCMFORGE_UNVERIFIED=1 "$ROOT/bench/gpu_speed.sh" --bin "$BIN" --llama-bin "$LLAMA_BIN" --work "$WORK" \
             --out "$OUT/unverified" --models "$SPEED_MODELS" --depths 0 2>&1 | tee -a "$LOG"
         cp "$OUT/unverified/speed.md" "$OUT/speed-unverified.md"
     fi
-    m=$(echo $DEPTH_MODELS | cut -d' ' -f1)
+    m=$(echo $DEPTH_MODELS $SPEED_MODELS | cut -d' ' -f1)
     "$RF" bench "$WORK/llama-$m.gguf" --backend gpu -p 512 -n 128 --kv-f16 --profile 2>"$OUT/profile.txt" >/dev/null
 fi
 

@@ -2,7 +2,7 @@
 # gpu_bench.sh: the GPU backend on the machine's GPU, checked against our
 # CPU backend and timed, in one run; writes bench/out/gpu/results.md.
 #
-#   bench/gpu_bench.sh [--bin DIR] [--out DIR] [--work DIR] [--quick] [--unverified]
+#   bench/gpu_bench.sh [--bin DIR] [--out DIR] [--work DIR] [--quick] [--types "f32 q8_0 ..."] [--unverified]
 #                      [--vocab-spm F] [--vocab-bpe F] [--kjv-q4 F]
 #                      [--llama-src DIR | --llama-bin DIR] [--no-speed]
 #                      [--speed-models "1b-q4_k_m 8b-q4_k_m ..."] [--depth-models "..."]
@@ -37,7 +37,8 @@
 #    bench/llama-build.sh in the background from the start (about 4-6
 #    minutes). Without either, or with --no-speed, no speed section.
 # Results and logs go to --out (default bench/out/gpu); results.md names the
-# device. --quick runs 8 of the 18 conformance types only.
+# device. --quick runs 8 of the 18 conformance types only, --types the ones
+# named.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,7 +51,7 @@ VOCAB_SPM=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-spm.gguf
 VOCAB_BPE=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf
 KJV_Q8=$ROOT/models/kjv-tiny-llama-q8_0.gguf
 KJV_Q4=
-LLAMA_SRC= LLAMA_BIN= SPEED=1
+LLAMA_SRC= LLAMA_BIN= SPEED=1 TYPES_ARG=
 SPEED_MODELS="1b-q4_k_m 8b-q4_k_m 8b-q8_0 8b-q4_0"
 DEPTH_MODELS="8b-q4_k_m"
 while [ $# -gt 0 ]; do
@@ -59,6 +60,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
+    --types) TYPES_ARG=$2; shift 2 ;;
     --unverified) UNVERIFIED=1; shift ;;
     --vocab-spm) VOCAB_SPM=$2; shift 2 ;;
     --vocab-bpe) VOCAB_BPE=$2; shift 2 ;;
@@ -135,6 +137,7 @@ declare -A BOUNDS=([qwen3moe]=$MOE_BOUNDS [qwen2moe]=$MOE_BOUNDS [mixtral]=$MOE_
     [olmoe]=$MOE_BOUNDS [granitemoe]=$MOE_BOUNDS)
 TYPES=(f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs mxfp4 q4_k_m q5_k_m)
 if [ $QUICK = 1 ]; then TYPES=(f32 f16 q4_0 q8_0 q4_k q6_k iq4_xs q4_k_m); fi
+if [ -n "$TYPES_ARG" ]; then read -ra TYPES <<<"$TYPES_ARG"; fi
 TOKENS=$(python3 -c 'import random; r=random.Random(7); print(" ".join(str(r.randrange(3,32000)) for _ in range(32)))')
 # one job a line: arch, type, seed, the generator's arch, its extra options, the bounds
 JOBS=$WORK/conformance-jobs.tsv
@@ -197,6 +200,30 @@ if [ $UNVERIFIED = 1 ]; then
     u_ok=$n_ok u_fail=$n_fail n_ok=$n_ok0 n_fail=$n_fail0
 fi
 
+log "== batched: 4 sequences stepped together on the GPU against each alone on the CPU (rf_compare --seqs;"
+log "   ROCMFORGE_UNVERIFIED=1: a GPU session of several sequences has not run on a GPU yet)"
+# the archs whose attention differs (window, softcap, sinks, GQA, norms) and
+# the MoE ones, f32 and f16 caches; the models the conformance made (or made here)
+BATCHED=$OUT/batched.tsv
+printf "arch\ttype\tcache\tmin_cos\tmean_cos\ttop1\tresult\n" >"$BATCHED"
+b_ok=0 b_fail=0
+for at in "llama q4_k_m" "gemma2 q4_k_m" "gemma3 q8_0" "qwen3 q8_0" "cohere2 q4_k_m" "qwen3moe q4_k_m" "gpt-oss mxfp4"; do
+    read -r a t <<<"$at"
+    k=0
+    for i in "${!ARCHS[@]}"; do [ "${ARCHS[$i]}" = "$a" ] && k=$i; done
+    m=$WORK/$a-$t.gguf
+    [ -s "$m" ] || "$GEN" --arch "${GEN_ARCH[$a]:-$a}" --vocab "$VOCAB_SPM" --n-embd 256 --n-layer 2 --n-head 4 \
+        --n-head-kv 2 --n-ff 512 --ctx 4096 --seed $((k + 1)) ${EXTRA[$a]} --type "$t" -t 2 -o "$m" >/dev/null 2>&1
+    for kv in "" --kv-f16; do
+        j=$(ROCMFORGE_UNVERIFIED=1 "$CMP" "$m" --backend gpu --random 24 --prompts 4 --prompt-len 12 --gen 12 --seqs 4 --bounds random \
+            ${BOUNDS[$a]:-} $kv --json 2>>"$LOG")
+        row=$(python3 -c 'import json,sys; b=json.loads(sys.argv[1])["batch"]; print("%.6f\t%.6f\t%.3f\t%s" % (b["min_cos"], b["mean_cos"], b["top1"], "ok" if b["ok"] else "FAIL"))' "$j" 2>/dev/null || echo "-\t-\t-\tFAIL")
+        printf "%s\t%s\t%s\t%s\n" "$a" "$t" "${kv:-f32}" "$row" | tee -a "$BATCHED" >>"$LOG"
+        case $row in *ok) b_ok=$((b_ok + 1)) ;; *) b_fail=$((b_fail + 1)) ;; esac
+    done
+done
+log "batched: $b_ok passed, $b_fail failed"
+
 log "== trained model"
 # the conformance suite's text: two verses and four prompts, BOS + our tokenizer's ids
 VERSES="In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters."
@@ -247,9 +274,9 @@ if [ $SPEED = 1 ]; then
 fi
 
 # ---- results.md -------------------------------------------------------------
-python3 - "$OUT" "$DEVICE" "$n_ok" "$n_fail" "$t_ok" "$t_fail" "${u_ok:-}" "${u_fail:-}" <<'EOF'
+python3 - "$OUT" "$DEVICE" "$n_ok" "$n_fail" "$t_ok" "$t_fail" "${u_ok:-}" "${u_fail:-}" "$b_ok" "$b_fail" <<'EOF'
 import json, sys, os
-out, device, n_ok, n_fail, t_ok, t_fail, u_ok, u_fail = sys.argv[1:9]
+out, device, n_ok, n_fail, t_ok, t_fail, u_ok, u_fail, b_ok, b_fail = sys.argv[1:11]
 md = ["# GPU backend: results", "", "Device: %s" % device, ""]
 def table(name, title):
     rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out, name))]
@@ -258,6 +285,7 @@ def table(name, title):
 md += table("conformance.tsv", "Conformance: GPU against the CPU backend (%s passed, %s failed)" % (n_ok, n_fail))
 if u_ok:
     md += table("conformance-unverified.tsv", "The same with ROCMFORGE_UNVERIFIED=1 (%s passed, %s failed)" % (u_ok, u_fail))
+md += table("batched.tsv", "Batched: 4 sequences together on the GPU, each row against its sequence alone on the CPU (%s passed, %s failed)" % (b_ok, b_fail))
 md += ["", "## Trained model (%s passed, %s failed)" % (t_ok, t_fail), "", "```", open(os.path.join(out, "trained.txt")).read().rstrip(), "```", ""]
 for name, title in (("speed-d0.md", "Speed against llama.cpp, same files, same run (depth 0)"),
                     ("speed-unverified.md", "The same with ROCMFORGE_UNVERIFIED=1"),
@@ -270,4 +298,4 @@ for name, title in (("speed-d0.md", "Speed against llama.cpp, same files, same r
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 EOF
-[ "$n_fail" = 0 ] && [ "$t_fail" = 0 ]
+[ "$n_fail" = 0 ] && [ "$t_fail" = 0 ] && [ "$b_fail" = 0 ]

@@ -156,6 +156,7 @@ typedef struct kbuild {
     strbuf body;
     strbuf tail;                   /* after the body: a decode kernel's quantize-out tail */
     bool kvh;                    /* the KV cache holds f16 */
+    const cg_paging *pg;         /* the cache in blocks (several sequences), or NULL */
     uint32_t types;              /* bit i: gpu_types[i] is used */
     uint32_t group;
     rf_error *err;
@@ -869,9 +870,17 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_KV_STORE: {
         int64_t xrow = numel_row(&n->in[0]->type);
         int pc = param(k, n, k->kvh ? "unsigned short *" : "float *", "kv cache");
-        strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
-                  (long long)xrow);
-        strbuf_printf(b, "        p%d[((size_t)P + r) * %lld + i] = %s", pc, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
+        if (k->pg) { /* row r's own position of its own sequence, in the block the table names */
+            strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at row r's "
+                             "position\n", (long long)xrow);
+            strbuf_printf(b, "        p%d[rf_kv_row(past, past[RF_PG_SEQ + r], past[RF_PG_POS + r]) * %lld + i] = %s",
+                          pc, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
+        } else {
+            strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
+                          (long long)xrow);
+            strbuf_printf(b, "        p%d[((size_t)P + r) * %lld + i] = %s", pc, (long long)xrow,
+                          k->kvh ? "rf_f16_bits(" : "");
+        }
         rw_row(k, b, n->in[0], false);
         strbuf_printf(b, "[i]%s;\n", k->kvh ? ")" : "");
         return true;
@@ -1035,6 +1044,22 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
                   {"DOT4", k->arch->dot4 ? "1" : "0"},
                   {"MMA", k->arch->mma ? "1" : "0"}};
     render(&src, cg_template_text("prelude"), pre, 5);
+    if (k->pg) /* the step's rows in a cache of blocks (cg_paging): where a row's position is kept */
+        strbuf_printf(&src,
+                      "\n#define RF_PAGED 1\n"
+                      "#define RF_PG_POS %u // words from P: the rows' positions\n"
+                      "#define RF_PG_SEQ %u // their sequences\n"
+                      "#define RF_PG_TAB %u // the block table, RF_PG_STRIDE entries a sequence\n"
+                      "#define RF_PG_STRIDE %u\n"
+                      "#define RF_PG_SHIFT %u // log2 of a block's positions\n"
+                      "// the cache row of position p of sequence q\n"
+                      "RF_DEV size_t rf_kv_row(const int *past, int q, int p)\n"
+                      "{\n"
+                      "    const unsigned int b = ((const unsigned int *)past)[RF_PG_TAB + q * RF_PG_STRIDE + "
+                      "(p >> RF_PG_SHIFT)];\n"
+                      "    return (size_t)b << RF_PG_SHIFT | (size_t)(p & ((1 << RF_PG_SHIFT) - 1));\n"
+                      "}\n",
+                      k->pg->pos, k->pg->seq, k->pg->table, k->pg->stride, k->pg->shift);
     if (k->types) {
         strbuf_put(&src, "\n", 1);
         quant_section(&src, "common");
@@ -1287,8 +1312,11 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         if (st != RF_OK)
             return st;
     }
-    /* decode (one row) and, when the rows are the step's tokens, prefill */
-    for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
+    /* decode (one row) and, when the rows are the step's tokens, prefill;
+     * a batch step's rows with logits (O of them, 1 in a decode step of one
+     * sequence) the same, so many rows read the weights once */
+    bool two = rows == IR_DIM_T || rows == IR_DIM_O;
+    for (int variant = 0; variant < (two ? 2 : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
         int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
         size_t nh;
@@ -1318,7 +1346,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         snprintf(summary, sizeof summary, "matmul_%s_k%lld_n%lld_t%d%s", qname(m->mm[0]->in[1]->type.elem, tn),
                  (long long)m->K, (long long)m->ncols, mt, k->tail.n ? "_q" : "");
         uint32_t grid_x = (uint32_t)((m->ncols + waves * cols - 1) / (waves * cols));
-        int8_t only = rows == IR_DIM_T ? (variant == 0 ? 1 : -1) : 0;
+        int8_t only = two ? (variant == 0 ? 1 : -1) : 0;
         rf_status st = emit(G, k, "matmul", holes, nh, summary, (uint32_t)(waves * k->arch->wave), grid_x, rows,
                             (uint32_t)mt, only);
         if (st != RF_OK)
@@ -1559,7 +1587,9 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
         return unsupported(k, "%lld query heads over %lld kv heads", (long long)HQ, (long long)HKV), k->st;
     /* decode: the keys split over enough blocks to fill the device; prefill
      * (many query rows) one block per row and head */
-    int dwaves = rows == IR_DIM_T ? attn_decode_waves(k->arch, a) : 0;
+    /* a cache in blocks: the one-row-a-block kernel, which takes each row's
+     * own sequence and position */
+    int dwaves = rows == IR_DIM_T && !k->pg ? attn_decode_waves(k->arch, a) : 0;
     for (int variant = 0; variant < (rows == IR_DIM_T ? 2 : 1); variant++) {
         if (variant == 0 && dwaves) {
             rf_status st = attention_decode(G, k, a, dwaves);
@@ -1567,7 +1597,7 @@ static rf_status group_attention(gen *G, kbuild *k, const ir_node *a)
                 return st;
             continue;
         }
-        if (variant == 1 && attn_mma_fits(k, a)) {
+        if (variant == 1 && !k->pg && attn_mma_fits(k, a)) {
             rf_status st = attention_mma(G, k, a);
             if (st != RF_OK)
                 return st;
@@ -1690,7 +1720,7 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
         return rf_fail(G->err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < g->n_nodes; i++) { /* decode attentions that run their rope_kv group */
         const ir_node *a = g->nodes[i];
-        uint32_t r = a->op == IR_OP_ATTENTION && a->group ? attn_rope_group(g, &G->p->arch, a) : 0;
+        uint32_t r = a->op == IR_OP_ATTENTION && a->group && !G->p->paged ? attn_rope_group(g, &G->p->arch, a) : 0;
         if (r)
             q->rope_fused[r] = true;
     }
@@ -1800,6 +1830,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *
     arena_init(&p->arena);
     p->arch = *arch;
     p->kv_f16 = opt && opt->kv_f16;
+    p->paged = opt && opt->paged;
     gen G = {.p = p, .err = err};
     ir_uses uses;
     rf_status st = ir_uses_build(g, &uses, err);
@@ -1808,7 +1839,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *
         return st;
     }
     const ir_node **nodes = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *nodes);
-    kbuild k = {.g = g, .uses = &uses, .arch = arch, .err = err, .kvh = p->kv_f16};
+    kbuild k = {.g = g, .uses = &uses, .arch = arch, .err = err, .kvh = p->kv_f16, .pg = opt ? opt->paged : NULL};
     if (!nodes)
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
     else

@@ -81,11 +81,25 @@ typedef struct cg_program {
     uint64_t split_bytes;  /* the attention split scratch, zeroed before the first step (0: none) */
     uint64_t qtail_bytes;  /* the quantize-out tails' counters (0: none) */
     bool kv_f16;           /* the KV cache holds f16 ([n_ctx, Hkv, D] per layer and K/V), else f32 */
+    bool paged;            /* rendered for a cache in blocks (cg_options.paged) */
 } cg_program;
+
+/* A session of several sequences keeps each layer's KV cache in blocks
+ * (runtime/backend.h): position p of sequence q is the cache's row
+ * table[q * stride + (p >> shift)] << shift | p % 2^shift. A step's rows are
+ * then any sequences' at their own positions, so every kernel that stores or
+ * reads the cache takes a row's position, sequence and the table from
+ * device memory beside P, at these offsets (in 32-bit words) from the P
+ * address every kernel receives. */
+typedef struct cg_paging {
+    uint32_t pos, seq, table; /* words from P: the rows' positions, their sequences, the block table */
+    uint32_t stride, shift;   /* the table's entries a sequence; log2 of a block's positions */
+} cg_paging;
 
 /* What the kernels are rendered for besides the target. */
 typedef struct cg_options {
-    bool kv_f16;           /* an f16 KV cache (rt_options.kv_f16), as llama.cpp's default */
+    bool kv_f16;              /* an f16 KV cache (rt_options.kv_f16), as llama.cpp's default */
+    const cg_paging *paged;   /* several sequences (NULL: one, its cache rows are its positions) */
 } cg_options;
 
 /* Renders g (after the pass pipeline) for arch (opt: NULL for the

@@ -25,6 +25,9 @@
 // The cache rows are [n_ctx, HKV, D], f32 or (KVH) f16, written by the
 // rope_kv kernel. A sink logit per head (gpt-oss; sinks from the setup, 0
 // for none) joins the softmax's max and sum in the final merge.
+// In a session of several sequences (RF_PAGED, codegen.h's cg_paging) row t
+// is at its own position of its own sequence, and the cache is in blocks:
+// key j of the row's sequence is at row rf_kv_row(past, seq, j).
 #define D {{D}}             // head dimension
 #define HQ {{HQ}}           // query heads
 #define HKV {{HKV}}         // kv heads
@@ -54,7 +57,14 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
     const int P = *past; // positions already in the cache
     const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE;
     const int h = blockIdx.x / NSPLIT, sp = blockIdx.x % NSPLIT, t = blockIdx.y, hk = h / (HQ / HKV);
+#if defined(RF_PAGED)
+    const int pos = past[RF_PG_POS + t], seq = past[RF_PG_SEQ + t];
+    (void)P;
+#define RF_KROW(j) rf_kv_row(past, seq, j)
+#else
     const int pos = P + t;
+#define RF_KROW(j) ((size_t)(j))
+#endif
     const int j0 = WINDOW > 0 && pos - WINDOW + 1 > 0 ? pos - WINDOW + 1 : 0;
     // the row's keys split into nsp ranges of at least MINK (a block's keys
     // of one pass), this block's [jbeg, jend]; blocks past nsp have none
@@ -79,8 +89,9 @@ extern "C" __global__ void __launch_bounds__(WAVES * RF_WAVE)
 #pragma unroll
         for (int b = 0; b < KB; b++) {
             const int j = min(jb + b, jend); // past jend: a repeat, masked below
-            const rf_kv_t *kr = kc + ((size_t)j * HKV + hk) * D;
-            const rf_kv_t *vr = vc + ((size_t)j * HKV + hk) * D; // loaded with the keys: in flight together
+            const size_t row = RF_KROW(j);
+            const rf_kv_t *kr = kc + (row * HKV + hk) * D;
+            const rf_kv_t *vr = vc + (row * HKV + hk) * D; // loaded with the keys: in flight together
             float acc_s = 0.0f;
 #pragma unroll
             for (int i = 0; i < DL; i++) {

@@ -223,6 +223,76 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
     CU_ASSERT_TRUE(exempt || decode <= most);
 }
 
+/* The batch graph of a session of several sequences (rows of any
+ * sequences, the logits of the last O) rendered for a cache in blocks
+ * (codegen.h's cg_paging): every kernel that stores or reads the cache
+ * finds a row's block through the table (rf_kv_row), the attention is the
+ * one-row-a-block kernel that takes each row's own position (neither the
+ * decode kernel, which assumes the step's one row is at P, nor the tiles,
+ * which assume consecutive rows of one sequence), and the products of the
+ * O rows have a decode and a many-row launch as the T rows' do, so O rows
+ * read the weights once. */
+static void check_paged(const ir_graph *g, const cg_program *p, const char *what)
+{
+    CU_ASSERT_TRUE(p->paged);
+    for (uint32_t i = 0; i < p->n_launches; i++) {
+        const cg_launch *l = &p->launches[i];
+        const cg_kernel *k = &p->kernels[l->kernel];
+        CU_ASSERT_TRUE(strcmp(k->tmpl, "attention_decode") && strcmp(k->tmpl, "attention_mma"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(k->source, "#define RF_PAGED 1"));
+        bool cache = false;
+        for (uint32_t a = 0; a < l->n_args; a++)
+            for (uint32_t j = 0; j < g->n_nodes && l->arg[a] < CG_ARG_SCRATCH; j++)
+                cache |= g->nodes[j]->id == l->arg[a] && g->nodes[j]->op == IR_OP_KV_STORE;
+        if (cache && !strstr(k->source, "rf_kv_row(past"))
+            printf("\n  %s: kernel %s touches the cache without the block table", what, k->name);
+        CU_ASSERT_TRUE(!cache || strstr(k->source, "rf_kv_row(past") != NULL);
+        if (l->rows == IR_DIM_O && (!strcmp(k->tmpl, "matmul") || !strcmp(k->tmpl, "mmq")))
+            CU_ASSERT_TRUE(l->only_T != 0 && partner(p, i));
+    }
+    CU_ASSERT_TRUE(cg_step_launches(p, true) <= cg_step_launches(p, false));
+}
+
+static bool paged_arch(const char *arch)
+{
+    static const char *const archs[] = {"llama", "gemma2", "qwen3", "cohere2", "qwen3moe", "gpt-oss"};
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(arch, archs[i]))
+            return true;
+    return false;
+}
+
+static const cg_paging PAGING = {.pos = 576, .seq = 1152, .table = 1728, .stride = 8, .shift = 5};
+
+/* model f's batch graph for 4 sequences, rendered paged (f16 cache) for
+ * every target that takes type; its kernels join the targets' builds */
+static int generate_paged(gguf_file *f, const char *arch, const char *type)
+{
+    rf_error err = {0};
+    ir_graph *g = NULL;
+    ir_pipeline_options pb = {.max_tokens = 4 + 512, .max_out = 4};
+    char what[64];
+    snprintf(what, sizeof what, "%s %s, batch graph", arch, type);
+    int ok = import_model(f, &(import_options){.n_ctx = 256, .out_rows = true}, &g, &err) == RF_OK &&
+             ir_run_pipeline(g, &pb, &err) == RF_OK;
+    for (size_t t = 0; ok && t < N_TARGETS; t++) {
+        if (!target_takes(&TARGETS[t], type))
+            continue;
+        cg_program *p = NULL;
+        cg_options copt = {.kv_f16 = true, .paged = &PAGING};
+        ok = cg_generate(g, &TARGETS[t].arch, &copt, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
+        if (ok)
+            check_paged(g, p, what);
+        cg_program_free(p);
+    }
+    if (!ok)
+        printf("\n  %s: %s", what, err.msg);
+    if (ok)
+        CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
+    ir_graph_free(g);
+    return ok;
+}
+
 static void generate_all(void)
 {
     for (size_t t = 0; t < N_TARGETS; t++) {
@@ -275,6 +345,11 @@ static void generate_all(void)
             if (!ok)
                 printf("\n  %s %s: %s", CASES[a].arch, TYPES[ty], err.msg);
             CU_ASSERT_TRUE(ok);
+            /* the cache's kernels depend on the attention's shape, not the
+             * weights' type: one type, the archs whose attention differs
+             * (plain GQA, window and softcap, sinks, head dim 128, MoE) */
+            if (ok && !strcmp(TYPES[ty], "q8_0") && paged_arch(CASES[a].arch))
+                CU_ASSERT_TRUE(generate_paged(f, CASES[a].arch, TYPES[ty]));
             char what[64];
             snprintf(what, sizeof what, "%s %s", CASES[a].arch, TYPES[ty]);
             if (ok)

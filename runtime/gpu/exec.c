@@ -36,6 +36,18 @@
  * synchronised. The device's copy bandwidth is measured once at open, to
  * put the kernels' rates against.
  *
+ * A session of several sequences (rt_options.n_seq > 1) has a second
+ * plan, the batch graph's (a step's rows of any sequences, the logits of
+ * the last O), and keeps the KV cache in blocks of RT_KV_BLOCK positions,
+ * the pool the session hands out (backend.h): both plans are rendered for
+ * it (codegen.h's cg_paging), so every kernel that stores or reads the
+ * cache finds a row's position, sequence and block in the step's inputs,
+ * which one copy uploads before each step: P, the tokens, the positions,
+ * the sequences and the block table. The plans share the weights, the
+ * workspace (the larger one's), the scratch and the cache. A batch step of
+ * B sequences' one token each is captured as a graph per B, as the decode
+ * step is.
+ *
  * With ROCMFORGE_GPU_DEBUG set, every launch is followed by a stream sync
  * and one line per value it stored, "debug %id sum sum|x|", the same lines
  * the CPU backend prints with ROCMFORGE_CPU_DEBUG, so the first kernel that
@@ -56,21 +68,40 @@
 
 enum { ALIGN = 256 };
 
+/* One graph's kernels and what runs them: the session's graph, and with
+ * several sequences the batch graph. */
+typedef struct gpu_plan {
+    const ir_graph *g;
+    cg_program *prog;
+    gpu_module **modules;      /* (prog->n_kernels) */
+    gpu_function **functions;  /* (prog->n_kernels) */
+    gpu_ptr *weight_at;        /* by node id: a WEIGHT's address */
+    const ir_node **by_id;     /* node of each id */
+    const ir_node *out;        /* the graph's output: the logits */
+    /* captured steps: [0] the decode step (T = 1) of the session's graph;
+     * [B] the batch graph's step of B rows, all with logits (B sequences'
+     * decode), for B up to n_graphs - 1 */
+    gpu_graph **graphs;
+    uint32_t n_graphs;
+} gpu_plan;
+
 typedef struct gpu_state {
     const gpu_api *api;
     gpu_device_info info;
     gpu_stream *stream;
-    cg_program *prog;
-    cg_build_stats build;
-    gpu_module **modules;      /* (prog->n_kernels) */
-    gpu_function **functions;  /* (prog->n_kernels) */
+    gpu_plan one, batch;       /* batch.prog: NULL with one sequence */
+    cg_program *prog;          /* one.prog */
+    cg_build_stats build;      /* both plans' */
     gpu_ptr weights;           /* the weight arena */
+    gpu_ptr weights2;          /* the batch graph's weights the session's graph has not (0: none) */
     gpu_ptr acts;              /* workspace, KV cache, inputs */
-    gpu_ptr *weight_at;        /* by node id: a WEIGHT's address */
     gpu_ptr workspace, tokens, pos, argmax_out;
-    gpu_ptr past;              /* P, one int, right before the tokens: one copy uploads both */
-    int32_t *h_step;           /* (plan_tokens + 1) host staging: P, then the step's token ids */
-    gpu_graph *graph;          /* the captured decode step, once made */
+    gpu_ptr past;              /* the step's inputs: P, then the tokens, the positions and (paged) the rest */
+    int32_t *h_step;           /* (n_words) host staging of the step's inputs */
+    size_t n_words;            /* the inputs' 32-bit words: up to the tokens' end, or (paged) the table's */
+    bool paged;                /* several sequences: the cache in blocks */
+    cg_paging pg;              /* where the inputs are (paged) */
+    uint64_t kv_rows;          /* rows of each layer's cache: n_ctx, or (paged) the pool's positions */
     bool graph_off;            /* decode steps run launch by launch */
     gpu_event **ev;            /* profile: (n_launches + 1) */
     uint32_t *ran;             /* profile: (n_launches) the launches of the last step */
@@ -80,8 +111,6 @@ typedef struct gpu_state {
     size_t scratch_slot;       /* bytes per slot */
     gpu_ptr *kv;               /* by 2 * layer + kv */
     uint32_t n_layer;
-    const ir_node **by_id;     /* node of each id */
-    const ir_node *out;        /* the graph's output: the logits */
     int debug;
     int profile;               /* ROCMFORGE_PROFILE set: time every launch */
     rt_profile prof;
@@ -103,14 +132,20 @@ static size_t weight_bytes(const ir_node *w)
 /* bytes of a KV cache element: f16 or f32, as the kernels were rendered */
 static size_t kv_elem(const gpu_state *st) { return st->prog->kv_f16 ? 2 : sizeof(float); }
 
-static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
+/* a step's symbols: rows, past positions (the session's graph), rows with
+ * logits (the batch graph) */
+typedef struct step_dims {
+    int64_t T, P, O;
+} step_dims;
+
+static gpu_ptr addr(const gpu_state *st, const gpu_plan *pl, const ir_node *n, step_dims d)
 {
-    rt_place p = rt_place_of(n, T, P, 0);
+    rt_place p = rt_place_of(n, d.T, d.P, d.O);
     gpu_ptr base;
     switch (p.home) {
     case RT_IN_TOKENS: base = st->tokens; break;
     case RT_IN_POS: base = st->pos; break;
-    case RT_IN_WEIGHT: base = st->weight_at[p.node->id]; break;
+    case RT_IN_WEIGHT: base = pl->weight_at[p.node->id]; break;
     case RT_IN_KV: base = st->kv[2 * p.node->ia[0] + p.node->ia[1]]; break;
     default: base = st->workspace; break;
     }
@@ -119,25 +154,25 @@ static gpu_ptr addr(const gpu_state *st, const ir_node *n, int64_t T, int64_t P)
 
 /* ---- debugging ------------------------------------------------------------------------ */
 
-static rf_status debug_launch(rt_session *s, const cg_launch *l, int64_t T, int64_t P, rf_error *err)
+static rf_status debug_launch(rt_session *s, const gpu_plan *pl, const cg_launch *l, step_dims d, rf_error *err)
 {
     gpu_state *st = s->state;
     rf_status rc = st->api->stream_sync(st->stream, err);
     if (rc != RF_OK) {
-        rf_error_prefix(err, "kernel %s (group %u)", st->prog->kernels[l->kernel].name, l->group);
+        rf_error_prefix(err, "kernel %s (group %u)", pl->prog->kernels[l->kernel].name, l->group);
         return rc;
     }
     for (uint32_t a = 0; a < l->n_args; a++) {
         if (l->arg[a] >= CG_ARG_SCRATCH)
             continue;
-        const ir_node *n = st->by_id[l->arg[a]];
+        const ir_node *n = pl->by_id[l->arg[a]];
         if (n->group != l->group || n->offset < 0 || n->type.elem != GGML_TYPE_F32)
             continue;
-        int64_t cnt = rt_numel(&n->type, T, P, 0);
+        int64_t cnt = rt_numel(&n->type, d.T, d.P, d.O);
         float *h = malloc((size_t)cnt * sizeof *h);
         if (!h)
             return rf_fail(err, RF_E_NOMEM, "out of memory");
-        if ((rc = st->api->memcpy_dtoh(h, addr(st, n, T, P), (size_t)cnt * 4, st->stream, err)) == RF_OK)
+        if ((rc = st->api->memcpy_dtoh(h, addr(st, pl, n, d), (size_t)cnt * 4, st->stream, err)) == RF_OK)
             rc = st->api->stream_sync(st->stream, err);
         double sum = 0, abs = 0;
         for (int64_t i = 0; i < cnt; i++) {
@@ -168,7 +203,7 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
             b += (double)rows * (double)st->prog->scratch_k;
             continue;
         }
-        const ir_node *n = st->by_id[id];
+        const ir_node *n = st->one.by_id[id];
         if (n->op == IR_OP_WEIGHT)
             b += (double)weight_bytes(n);
         else if (n->op == IR_OP_KV_STORE)
@@ -179,21 +214,21 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
     return b;
 }
 
-/* The step's launches, in plan order, on the stream (recorded instead when
- * a capture is on). */
-static rf_status launch_all(rt_session *s, uint32_t T, uint32_t *n_ran, rf_error *err)
+/* The step's launches of plan pl, in plan order, on the stream (recorded
+ * instead when a capture is on); only the session's graph is profiled. */
+static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint32_t *n_ran, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
-    int64_t P = s->n_past;
+    bool prof = st->profile && pl == &st->one;
     rf_status rc;
-    const cg_program *p = st->prog;
+    const cg_program *p = pl->prog;
     *n_ran = 0;
     for (uint32_t i = 0; i < p->n_launches; i++) {
         const cg_launch *l = &p->launches[i];
-        if ((l->only_T == 1 && T != 1) || (l->only_T == -1 && T == 1))
+        if ((l->only_T == 1 && d.T != 1) || (l->only_T == -1 && d.T == 1))
             continue;
-        int64_t rows = rt_dim(l->rows, T, P, 0);
+        int64_t rows = rt_dim(l->rows, d.T, d.P, d.O);
         gpu_ptr ptrs[CG_MAX_ARGS];
         void *args[CG_MAX_ARGS + 2];
         for (uint32_t a = 0; a < l->n_args; a++) {
@@ -201,7 +236,7 @@ static rf_status launch_all(rt_session *s, uint32_t T, uint32_t *n_ran, rf_error
             ptrs[a] = id == CG_ARG_SPLIT      ? st->split
                       : id == CG_ARG_QTAIL   ? st->qtail
                       : id >= CG_ARG_SCRATCH ? st->scratch + (id - CG_ARG_SCRATCH) * st->scratch_slot
-                                             : addr(st, st->by_id[id], T, P);
+                                             : addr(st, pl, pl->by_id[id], d);
             args[a] = &ptrs[a];
         }
         int32_t rows32 = (int32_t)rows;
@@ -209,19 +244,19 @@ static rf_status launch_all(rt_session *s, uint32_t T, uint32_t *n_ran, rf_error
         args[l->n_args + 1] = &st->past;
         uint32_t grid[3] = {l->grid_x, (uint32_t)((rows + l->row_tile - 1) / l->row_tile), 1};
         uint32_t block[3] = {p->kernels[l->kernel].block, 1, 1};
-        if (st->profile && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
+        if (prof && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
             return rc;
-        if ((rc = api->launch(st->functions[l->kernel], grid, block, 0, st->stream, args, err)) != RF_OK) {
+        if ((rc = api->launch(pl->functions[l->kernel], grid, block, 0, st->stream, args, err)) != RF_OK) {
             rf_error_prefix(err, "kernel %s (group %u)", p->kernels[l->kernel].name, l->group);
             return rc;
         }
-        if (st->profile)
+        if (prof)
             st->ran[*n_ran] = i;
         (*n_ran)++;
-        if (st->debug && (rc = debug_launch(s, l, T, P, err)) != RF_OK)
+        if (st->debug && (rc = debug_launch(s, pl, l, d, err)) != RF_OK)
             return rc;
     }
-    if (st->profile && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
+    if (prof && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
         return rc;
     return RF_OK;
 }
@@ -243,21 +278,21 @@ static rf_status profile_step(rt_session *s, uint32_t T, uint32_t n_ran, rf_erro
     return rc;
 }
 
-/* The decode step as a graph: captured on first use, replayed after. */
-static rf_status decode_graph(rt_session *s, rf_error *err)
+/* Step slot of plan pl as a graph: captured on first use, replayed after. */
+static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dims d, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
-    if (!st->graph) {
+    if (!pl->graphs[slot]) {
         uint32_t n_ran;
         rf_error cap = {0};
         rf_status rc = api->capture_begin(st->stream, &cap);
         if (rc == RF_OK) {
-            rc = launch_all(s, 1, &n_ran, &cap);
+            rc = launch_all(s, pl, d, &n_ran, &cap);
             gpu_graph *g = NULL;
             rf_status rc_end = api->capture_end(st->stream, &g, rc == RF_OK ? &cap : NULL);
             rc = rc != RF_OK ? rc : rc_end;
-            st->graph = rc == RF_OK ? g : NULL;
+            pl->graphs[slot] = rc == RF_OK ? g : NULL;
             if (rc != RF_OK && g)
                 api->graph_destroy(g);
         }
@@ -269,39 +304,71 @@ static rf_status decode_graph(rt_session *s, rf_error *err)
                                           "launch by launch", cap.msg);
                 s->opt.warn(s->opt.cb_ctx, msg);
             }
-            return launch_all(s, 1, &n_ran, err);
+            return launch_all(s, pl, d, &n_ran, err);
         }
     }
-    return api->graph_launch(st->graph, st->stream, err);
+    return api->graph_launch(pl->graphs[slot], st->stream, err);
 }
 
-static rf_status run_step(rt_session *s, uint32_t T, rf_error *err)
+/* Upload the step's inputs (s->tokens, s->pos and, paged, s->seqs and the
+ * block table) and run plan pl's launches for d.T rows. */
+static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
     rf_status rc;
-    st->h_step[0] = (int32_t)s->n_past;
-    memcpy(st->h_step + 1, s->tokens, T * sizeof(int32_t));
-    if ((rc = api->memcpy_htod(st->past, st->h_step, (T + 1) * sizeof(int32_t), st->stream, err)) != RF_OK ||
-        (rc = api->memcpy_htod(st->pos, s->pos, T * sizeof(int32_t), st->stream, err)) != RF_OK)
+    uint32_t T = (uint32_t)d.T;
+    int32_t *h = st->h_step;
+    h[0] = (int32_t)d.P;
+    memcpy(h + 1, s->tokens, T * sizeof(int32_t));
+    if (st->paged) { /* one copy: P, tokens, positions, sequences, the table */
+        memcpy(h + st->pg.pos, s->pos, T * sizeof(int32_t));
+        memcpy(h + st->pg.seq, s->seqs, T * sizeof(int32_t));
+        memcpy(h + st->pg.table, s->kv_table, (size_t)s->n_seq * s->kv_stride * sizeof(uint32_t));
+        rc = api->memcpy_htod(st->past, h, st->n_words * sizeof(int32_t), st->stream, err);
+    } else if ((rc = api->memcpy_htod(st->past, h, (T + 1) * sizeof(int32_t), st->stream, err)) == RF_OK) {
+        rc = api->memcpy_htod(st->pos, s->pos, T * sizeof(int32_t), st->stream, err);
+    }
+    if (rc != RF_OK)
         return rc;
-    if (T == 1 && !st->graph_off)
-        return decode_graph(s, err);
+    /* a decode step replays its graph: the session's graph's one row, or
+     * the batch graph's T rows all with logits (T sequences' next tokens) */
+    bool decode = pl == &st->one ? T == 1 : d.O == d.T && T < pl->n_graphs;
+    if (decode && !st->graph_off)
+        return step_graph(s, pl, pl == &st->one ? 0 : T, d, err);
     uint32_t n_ran;
-    if ((rc = launch_all(s, T, &n_ran, err)) != RF_OK)
+    if ((rc = launch_all(s, pl, d, &n_ran, err)) != RF_OK)
         return rc;
-    return st->profile ? profile_step(s, T, n_ran, err) : RF_OK;
+    return st->profile && pl == &st->one ? profile_step(s, T, n_ran, err) : RF_OK;
 }
 
 static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
 {
     gpu_state *st = s->state;
-    rf_status rc = run_step(s, T, err);
+    step_dims d = {T, s->n_past, 0};
+    rf_status rc = run_step(s, &st->one, d, err);
     if (rc != RF_OK)
         return rc;
-    const ir_node *out = st->out;
+    const ir_node *out = st->one.out;
     int64_t n = rt_numel(&out->type, T, s->n_past, 0);
-    if ((rc = st->api->memcpy_dtoh(logits, addr(st, out, T, s->n_past), (size_t)n * sizeof *logits, st->stream,
+    if ((rc = st->api->memcpy_dtoh(logits, addr(st, &st->one, out, d), (size_t)n * sizeof *logits, st->stream,
+                                   err)) != RF_OK)
+        return rc;
+    return st->api->stream_sync(st->stream, err);
+}
+
+/* the batch graph's step: T rows of any sequences (s->seqs, s->pos), the
+ * logits of the last O */
+static rf_status gpu_eval_batch(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err)
+{
+    gpu_state *st = s->state;
+    step_dims d = {T, 0, O};
+    rf_status rc = run_step(s, &st->batch, d, err);
+    if (rc != RF_OK)
+        return rc;
+    const ir_node *out = st->batch.out;
+    int64_t n = rt_numel(&out->type, T, 0, O);
+    if ((rc = st->api->memcpy_dtoh(logits, addr(st, &st->batch, out, d), (size_t)n * sizeof *logits, st->stream,
                                    err)) != RF_OK)
         return rc;
     return st->api->stream_sync(st->stream, err);
@@ -310,16 +377,17 @@ static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *er
 static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_error *err)
 {
     gpu_state *st = s->state;
-    rf_status rc = run_step(s, T, err);
+    step_dims d = {T, s->n_past, 0};
+    rf_status rc = run_step(s, &st->one, d, err);
     if (rc != RF_OK)
         return rc;
-    const ir_node *out = st->out;
+    const ir_node *out = st->one.out;
     int64_t n = rt_numel(&out->type, T, s->n_past, 0);
-    gpu_ptr last = addr(st, out, T, s->n_past) + (gpu_ptr)((n - s->n_vocab) * 4);
+    gpu_ptr last = addr(st, &st->one, out, d) + (gpu_ptr)((n - s->n_vocab) * 4);
     int32_t nv = (int32_t)s->n_vocab;
     void *args[] = {&last, &st->argmax_out, &nv};
     uint32_t grid[3] = {1, 1, 1}, block[3] = {st->prog->kernels[st->prog->argmax_kernel].block, 1, 1};
-    if ((rc = st->api->launch(st->functions[st->prog->argmax_kernel], grid, block, 0, st->stream, args, err)) !=
+    if ((rc = st->api->launch(st->one.functions[st->prog->argmax_kernel], grid, block, 0, st->stream, args, err)) !=
             RF_OK ||
         (rc = st->api->memcpy_dtoh(token, st->argmax_out, sizeof *token, st->stream, err)) != RF_OK)
         return rc;
@@ -334,7 +402,15 @@ static rf_status gpu_available(rf_error *err)
     return RF_OK; /* prepare() opens the device and says what is missing */
 }
 
-static rf_status build_kernels(rt_session *s, gpu_state *st, rf_error *err)
+/* the step's inputs, in 32-bit words from P's address: P, the tokens, and
+ * (aligned) the positions; paged, then the sequences and the block table */
+enum { WORDS_ALIGN = ALIGN / 4 };
+static uint32_t words_up(uint64_t n) { return (uint32_t)((n + WORDS_ALIGN - 1) / WORDS_ALIGN * WORDS_ALIGN); }
+
+/* Render pl's graph (the batch graph's too when paged), build it through
+ * the cache, and check it against a plan file when one is given (the
+ * session's graph only: a plan describes that one). */
+static rf_status build_kernels(rt_session *s, gpu_state *st, gpu_plan *pl, rf_error *err)
 {
     cg_arch arch;
     rf_status rc;
@@ -342,31 +418,36 @@ static rf_status build_kernels(rt_session *s, gpu_state *st, rf_error *err)
         rf_error_prefix(err, "GPU '%s'", st->info.name);
         return rc;
     }
-    cg_options copt = {.kv_f16 = s->opt.kv_f16};
-    if ((rc = cg_generate(s->graph, &arch, &copt, &st->prog, err)) != RF_OK)
+    cg_options copt = {.kv_f16 = s->opt.kv_f16, .paged = st->paged ? &st->pg : NULL};
+    if ((rc = cg_generate(pl->g, &arch, &copt, &pl->prog, err)) != RF_OK)
         return rc;
     cg_compiler *cc = NULL;
     cg_cache *cache = NULL;
+    cg_build_stats b = {0};
     if ((rc = cg_compiler_open(&arch, &cc, err)) == RF_OK && (rc = cg_cache_open(s->opt.cache_dir, &cache, err)) == RF_OK)
-        rc = cg_build_program(st->prog, cc, cache, 0, s->opt.progress, s->opt.warn, s->opt.cb_ctx, &st->build, err);
-    if (rc == RF_OK && s->opt.plan)
-        rc = cg_plan_check(s->opt.plan, st->prog, cc, s->gguf, err);
+        rc = cg_build_program(pl->prog, cc, cache, 0, s->opt.progress, s->opt.warn, s->opt.cb_ctx, &b, err);
+    if (rc == RF_OK && s->opt.plan && pl == &st->one)
+        rc = cg_plan_check(s->opt.plan, pl->prog, cc, s->gguf, err);
+    st->build.compiled += b.compiled;
+    st->build.cached += b.cached;
+    st->build.corrupt += b.corrupt;
+    st->build.seconds += b.seconds;
     cg_cache_close(cache);
     cg_compiler_close(cc);
     return rc;
 }
 
-static rf_status load_kernels(gpu_state *st, rf_error *err)
+static rf_status load_kernels(gpu_state *st, gpu_plan *pl, rf_error *err)
 {
-    const cg_program *p = st->prog;
-    st->modules = calloc(p->n_kernels, sizeof *st->modules);
-    st->functions = calloc(p->n_kernels, sizeof *st->functions);
-    if (!st->modules || !st->functions)
+    const cg_program *p = pl->prog;
+    pl->modules = calloc(p->n_kernels, sizeof *pl->modules);
+    pl->functions = calloc(p->n_kernels, sizeof *pl->functions);
+    if (!pl->modules || !pl->functions)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < p->n_kernels; i++) {
-        rf_status rc = st->api->module_load(p->kernels[i].code, p->kernels[i].code_size, &st->modules[i], err);
+        rf_status rc = st->api->module_load(p->kernels[i].code, p->kernels[i].code_size, &pl->modules[i], err);
         if (rc == RF_OK)
-            rc = st->api->function(st->modules[i], p->kernels[i].name, &st->functions[i], err);
+            rc = st->api->function(pl->modules[i], p->kernels[i].name, &pl->functions[i], err);
         if (rc != RF_OK) {
             rf_error_prefix(err, "kernel %s", p->kernels[i].name);
             return rc;
@@ -375,10 +456,13 @@ static rf_status load_kernels(gpu_state *st, rf_error *err)
     return RF_OK;
 }
 
+/* The weights of the session's graph in one arena, uploaded once; the
+ * batch graph's are the same tensors (the same bytes of the model file),
+ * found by their host address, and any it has alone go to a second arena. */
 static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
 {
-    const ir_graph *g = s->graph;
-    size_t total = 0;
+    const ir_graph *g = s->graph, *bg = st->batch.prog ? s->batch_graph : NULL;
+    size_t total = 0, total2 = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == IR_OP_WEIGHT)
             total += align_up(weight_bytes(g->nodes[i]));
@@ -392,48 +476,83 @@ static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
         const ir_node *w = g->nodes[i];
         if (w->op != IR_OP_WEIGHT)
             continue;
-        st->weight_at[w->id] = st->weights + off;
+        st->one.weight_at[w->id] = st->weights + off;
         rc = st->api->memcpy_htod(st->weights + off, s->weights[w->id], weight_bytes(w), st->stream, err);
         off += align_up(weight_bytes(w));
+    }
+    for (uint32_t i = 0; bg && i < bg->n_nodes && rc == RF_OK; i++) {
+        const ir_node *w = bg->nodes[i];
+        if (w->op != IR_OP_WEIGHT)
+            continue;
+        for (uint32_t j = 0; j < g->n_nodes && !st->batch.weight_at[w->id]; j++) {
+            const ir_node *v = g->nodes[j];
+            if (v->op == IR_OP_WEIGHT && s->weights[v->id] == s->batch_weights[w->id] &&
+                weight_bytes(v) == weight_bytes(w))
+                st->batch.weight_at[w->id] = st->one.weight_at[v->id];
+        }
+        if (!st->batch.weight_at[w->id])
+            total2 += align_up(weight_bytes(w));
+    }
+    if (rc == RF_OK && total2) {
+        if ((rc = st->api->malloc(&st->weights2, total2, err)) != RF_OK)
+            rf_error_prefix(err, "the batch graph's weights");
+        off = 0;
+        for (uint32_t i = 0; i < bg->n_nodes && rc == RF_OK; i++) {
+            const ir_node *w = bg->nodes[i];
+            if (w->op != IR_OP_WEIGHT || st->batch.weight_at[w->id])
+                continue;
+            st->batch.weight_at[w->id] = st->weights2 + off;
+            rc = st->api->memcpy_htod(st->weights2 + off, s->batch_weights[w->id], weight_bytes(w), st->stream, err);
+            off += align_up(weight_bytes(w));
+        }
     }
     if (rc == RF_OK)
         rc = st->api->stream_sync(st->stream, err);
     return rc;
 }
 
-/* one layer's K or V cache (its KV_STORE node n): n_ctx rows of Hkv x D */
-static size_t kv_layer_bytes(const rt_session *s, const gpu_state *st, const ir_node *n)
+/* one layer's K or V cache (its KV_STORE node n): kv_rows rows of Hkv x D */
+static size_t kv_layer_bytes(const gpu_state *st, const ir_node *n)
 {
-    return align_up((size_t)s->n_ctx * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem(st));
+    return align_up((size_t)st->kv_rows * (size_t)(n->type.dim[1] * n->type.dim[2]) * kv_elem(st));
 }
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
 {
     const ir_graph *g = s->graph;
-    size_t total = align_up((size_t)g->workspace_bytes), kv_off = total;
+    const cg_program *bp = st->batch.prog; /* the plans run one at a time: they share all of this */
+    uint64_t ws = max_u64((uint64_t)g->workspace_bytes, bp ? (uint64_t)s->batch_graph->workspace_bytes : 0);
+    uint64_t rows = max_u64((uint64_t)g->plan_tokens, bp ? (uint64_t)s->batch_graph->plan_tokens : 0);
+    uint64_t scratch_k = max_u64((uint64_t)st->prog->scratch_k, bp ? (uint64_t)bp->scratch_k : 0);
+    uint64_t slots = max_u64(st->prog->scratch_slots, bp ? bp->scratch_slots : 0);
+    uint64_t split = max_u64(st->prog->split_bytes, bp ? bp->split_bytes : 0);
+    uint64_t qt = max_u64(st->prog->qtail_bytes, bp ? bp->qtail_bytes : 0);
+    size_t total = align_up((size_t)ws), kv_off = total;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (n->op == IR_OP_KV_STORE) {
-            total += kv_layer_bytes(s, st, n);
+            total += kv_layer_bytes(st, n);
             if ((uint32_t)n->ia[0] + 1 > st->n_layer)
                 st->n_layer = (uint32_t)n->ia[0] + 1;
         }
     }
     size_t scratch_off = total;
-    st->scratch_slot = align_up((size_t)(g->plan_tokens * st->prog->scratch_k) * sizeof(float));
-    total += st->scratch_slot * st->prog->scratch_slots;
+    st->scratch_slot = align_up((size_t)(rows * scratch_k) * sizeof(float));
+    total += st->scratch_slot * slots;
     size_t split_off = total;
-    total += align_up((size_t)st->prog->split_bytes);
+    total += align_up((size_t)split);
     size_t qtail_off = total;
-    total += align_up((size_t)st->prog->qtail_bytes);
+    total += align_up((size_t)qt);
     size_t inputs = total;
-    total += 2 * align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t)) + ALIGN;
+    total += (size_t)st->n_words * 4 + ALIGN;
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
     if (!st->kv)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     rf_status rc = st->api->malloc(&st->acts, total, err);
     if (rc != RF_OK) {
-        rf_error_prefix(err, "workspace and KV cache for %u positions", s->n_ctx);
+        rf_error_prefix(err, "workspace and KV cache for %llu positions", (unsigned long long)st->kv_rows);
         return rc;
     }
     st->workspace = st->acts;
@@ -443,16 +562,16 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
         if (n->op != IR_OP_KV_STORE)
             continue;
         st->kv[2 * n->ia[0] + n->ia[1]] = st->acts + off;
-        off += kv_layer_bytes(s, st, n);
+        off += kv_layer_bytes(st, n);
     }
     st->scratch = st->acts + scratch_off;
     st->split = st->acts + split_off;
     st->qtail = st->acts + qtail_off;
     st->past = st->acts + inputs;
     st->tokens = st->past + sizeof(int32_t);
-    st->pos = st->past + align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t));
-    st->argmax_out = st->pos + align_up((size_t)(g->plan_tokens + 1) * sizeof(int32_t));
-    st->h_step = malloc(((size_t)g->plan_tokens + 1) * sizeof *st->h_step);
+    st->pos = st->past + (gpu_ptr)st->pg.pos * 4;
+    st->argmax_out = st->past + (gpu_ptr)st->n_words * 4;
+    st->h_step = calloc(st->n_words, sizeof *st->h_step);
     if (!st->h_step)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     /* a cache read before it is written would be garbage, never NaN-free */
@@ -525,6 +644,25 @@ static rf_status profile_init(gpu_state *st, rf_error *err)
     return RF_OK;
 }
 
+/* pl for graph g: its nodes by id, its output */
+static rf_status plan_init(gpu_plan *pl, const ir_graph *g, uint32_t n_graphs, rf_error *err)
+{
+    pl->g = g;
+    pl->by_id = calloc(g->next_id ? g->next_id : 1, sizeof *pl->by_id);
+    pl->weight_at = calloc(g->next_id ? g->next_id : 1, sizeof *pl->weight_at);
+    pl->graphs = calloc(n_graphs, sizeof *pl->graphs);
+    pl->n_graphs = n_graphs;
+    if (!pl->by_id || !pl->weight_at || !pl->graphs)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        pl->by_id[g->nodes[i]->id] = g->nodes[i];
+        if (g->nodes[i]->op == IR_OP_OUTPUT)
+            pl->out = g->nodes[i];
+    }
+    RF_ASSERT(pl->out);
+    return RF_OK;
+}
+
 static rf_status gpu_prepare(rt_session *s, rf_error *err)
 {
     gpu_state *st = calloc(1, sizeof *st);
@@ -534,26 +672,41 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     const char *dbg = getenv("ROCMFORGE_GPU_DEBUG"), *prof = getenv("ROCMFORGE_PROFILE");
     st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     st->profile = prof && *prof && strcmp(prof, "0") != 0;
-    const ir_graph *g = s->graph;
     rf_status rc;
     if ((rc = gpu_open(NULL, 0, &st->api, &st->info, err)) != RF_OK)
         return rc;
-    if (s->n_seq > 1) /* "auto" then runs on the CPU, and says why */
-        return rf_fail(err, RF_E_UNSUPPORTED, "%s: a GPU session holds one sequence for now, not %u", st->info.name,
-                       s->n_seq);
-    st->by_id = calloc(g->next_id ? g->next_id : 1, sizeof *st->by_id);
-    st->weight_at = calloc(g->next_id ? g->next_id : 1, sizeof *st->weight_at);
-    if (!st->by_id || !st->weight_at)
-        return rf_fail(err, RF_E_NOMEM, "out of memory");
-    for (uint32_t i = 0; i < g->n_nodes; i++) {
-        st->by_id[g->nodes[i]->id] = g->nodes[i];
-        if (g->nodes[i]->op == IR_OP_OUTPUT)
-            st->out = g->nodes[i];
+    /* where the step's inputs are; several sequences keep the cache in the
+     * session's blocks, and every kernel finds a row's block in the table.
+     * That has not run on a GPU yet: only under ROCMFORGE_UNVERIFIED=1 (with
+     * "auto", a session of several then runs on the CPU and says why) */
+    const char *unv = getenv("ROCMFORGE_UNVERIFIED");
+    if (s->n_seq > 1 && !(unv && *unv && strcmp(unv, "0") != 0))
+        return rf_fail(err, RF_E_UNSUPPORTED,
+                       "%s: a GPU session of several sequences (%u) has not run on a GPU yet "
+                       "(ROCMFORGE_UNVERIFIED=1 turns it on)", st->info.name, s->n_seq);
+    st->paged = s->n_seq > 1;
+    st->pg.pos = words_up(1 + (uint64_t)s->n_rows);
+    st->n_words = st->pg.pos + words_up(s->n_rows);
+    st->kv_rows = s->n_ctx;
+    if (st->paged) {
+        st->pg.seq = (uint32_t)st->n_words;
+        st->pg.table = st->pg.seq + words_up(s->n_rows);
+        st->pg.stride = s->kv_stride;
+        st->pg.shift = s->kv_shift;
+        st->n_words = st->pg.table + words_up((uint64_t)s->n_seq * s->kv_stride);
+        st->kv_rows = (uint64_t)s->n_kv_blocks << s->kv_shift;
     }
-    RF_ASSERT(st->out);
-    if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, err)) != RF_OK ||
-        (rc = load_kernels(st, err)) != RF_OK || (rc = upload_weights(s, st, err)) != RF_OK ||
-        (rc = alloc_activations(s, st, err)) != RF_OK || (rc = profile_init(st, err)) != RF_OK)
+    if ((rc = plan_init(&st->one, s->graph, 1, err)) != RF_OK ||
+        (st->paged && (rc = plan_init(&st->batch, s->batch_graph, s->n_seq + 1, err)) != RF_OK))
+        return rc;
+    if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, &st->one, err)) != RF_OK)
+        return rc;
+    st->prog = st->one.prog;
+    if ((st->paged && (rc = build_kernels(s, st, &st->batch, err)) != RF_OK) ||
+        (rc = load_kernels(st, &st->one, err)) != RF_OK ||
+        (st->paged && (rc = load_kernels(st, &st->batch, err)) != RF_OK) ||
+        (rc = upload_weights(s, st, err)) != RF_OK || (rc = alloc_activations(s, st, err)) != RF_OK ||
+        (rc = profile_init(st, err)) != RF_OK)
         return rc;
     /* one graph serves every decode step only while no launch's shape
      * depends on P */
@@ -568,6 +721,22 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
 
 static void gpu_reset(rt_session *s) { (void)s; /* positions >= n_past are never read */ }
 
+static void plan_release(gpu_state *st, gpu_plan *pl)
+{
+    for (uint32_t i = 0; pl->graphs && i < pl->n_graphs; i++)
+        if (pl->graphs[i])
+            st->api->graph_destroy(pl->graphs[i]);
+    for (uint32_t i = 0; pl->modules && i < pl->prog->n_kernels; i++)
+        if (pl->modules[i])
+            st->api->module_unload(pl->modules[i]);
+    free(pl->graphs);
+    free(pl->modules);
+    free(pl->functions);
+    free(pl->by_id);
+    free(pl->weight_at);
+    cg_program_free(pl->prog);
+}
+
 static void gpu_release(rt_session *s)
 {
     gpu_state *st = s->state;
@@ -576,22 +745,19 @@ static void gpu_release(rt_session *s)
     if (st->api) {
         if (st->stream)
             st->api->stream_sync(st->stream, NULL);
-        if (st->graph)
-            st->api->graph_destroy(st->graph);
         for (uint32_t i = 0; st->ev && i <= st->prog->n_launches; i++)
             st->api->event_destroy(st->ev[i]);
-        for (uint32_t i = 0; st->modules && i < st->prog->n_kernels; i++)
-            if (st->modules[i])
-                st->api->module_unload(st->modules[i]);
+        plan_release(st, &st->one);
+        plan_release(st, &st->batch);
         if (st->weights)
             st->api->free(st->weights);
+        if (st->weights2)
+            st->api->free(st->weights2);
         if (st->acts)
             st->api->free(st->acts);
         if (st->stream)
             st->api->stream_destroy(st->stream);
     }
-    free(st->modules);
-    free(st->functions);
     free(st->prof.name);
     for (int f = 0; f < 2; f++) {
         free(st->prof.seconds[f]);
@@ -602,9 +768,6 @@ static void gpu_release(rt_session *s)
     free(st->ran);
     free(st->h_step);
     free(st->kv);
-    free(st->by_id);
-    free(st->weight_at);
-    cg_program_free(st->prog);
     free(st);
     s->state = NULL;
 }
@@ -633,6 +796,7 @@ const rt_backend rt_backend_gpu = {
     .prepare = gpu_prepare,
     .eval = gpu_eval,
     .eval_argmax = gpu_eval_argmax,
+    .eval_batch = gpu_eval_batch,
     .reset = gpu_reset,
     .profile = gpu_profile,
     .release = gpu_release,

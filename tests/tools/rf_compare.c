@@ -5,7 +5,7 @@
  *
  *   rf_compare MODEL (--tokens "ID ID ..." | --random N [--seed S])
  *              [--backend B] [--gen N] [--prompts K] [--prompt "ID ..."]...
- *              [--prompt-len L] [--threads N] [--ctx N] [--batch N] [--kv-f16]
+ *              [--prompt-len L] [--threads N] [--ctx N] [--batch N] [--kv-f16] [--seqs S]
  *              [--bounds random|trained] [--min-cos X] [--mean-cos X]
  *              [--top1 X] [--kl-mean X] [--kl-max X] [--greedy-same M]
  *              [--tie X] [--json] [-q]
@@ -23,6 +23,15 @@
  *    step is shown: a near tie (both within --tie) is rounding, not a bug.
  *    Prompts: each --prompt; else with --random, K sequences of L random ids
  *    (seeds S+1..S+K); else K prefixes of --tokens of evenly spaced lengths.
+ *
+ * 3. Batched (--seqs S, S >= 2). One session of S sequences on B steps
+ *    the S prompts together (rt_step: every prompt's rows in one step,
+ *    each sequence's last row with logits), then --gen steps of one token
+ *    for each (rt_decode_batch), the tokens fixed in advance (random ids,
+ *    seeds S+201..): S sequences at their own positions, each row's logits
+ *    compared with the CPU's all-logits session of that sequence alone at
+ *    the same position. Prompts: the greedy section's first S, or random.
+ *    The cosine and top-1 bounds hold for these rows too.
  *
  * Bounds, each checked only when given: --min-cos, --mean-cos, --top1 (a
  * fraction) at least, --kl-mean, --kl-max (nats) at most, --greedy-same M:
@@ -76,7 +85,7 @@ enum { B_MIN_COS, B_MEAN_COS, B_TOP1, B_KL_MEAN, B_KL_MAX, B_GREEDY_SAME, N_BOUN
 
 typedef struct cfg {
     const char *model, *backend, *tokens_arg;
-    uint32_t n_random, n_gen, n_prompts, prompt_len, n_ctx, n_batch;
+    uint32_t n_random, n_gen, n_prompts, prompt_len, n_ctx, n_batch, n_seqs;
     uint64_t seed;
     int n_threads;
     bool kv_f16, json, quiet;
@@ -257,6 +266,86 @@ static void greedy_pair(rt_session *sa, rt_session *sb, const cfg *c, uint32_t n
     }
 }
 
+/* The batched comparison (section 3): the S sequences' rows with logits
+ * stepped together on backend b, each against its sequence alone on the
+ * CPU; adds every row's cosine and top-1 agreement to *sum_cos, *min_cos
+ * and *agree, and returns the rows compared. */
+static uint32_t batched(const gguf_file *f, const cfg *c, const ids *prompt, uint32_t n_vocab, double *sum_cos,
+                        double *min_cos, uint32_t *agree)
+{
+    uint32_t S = c->n_seqs, n_rows = 0, rows = 0;
+    ids cont[MAX_PROMPTS];
+    for (uint32_t k = 0; k < S; k++) {
+        cont[k] = random_ids(c->n_gen, c->seed + 201 + k, n_vocab);
+        n_rows += prompt[k].n;
+    }
+    /* the reference: each sequence alone, every position's logits */
+    rt_session *sa = open_session(f, c, "cpu", true);
+    float **ref = xmalloc(S * sizeof *ref);
+    for (uint32_t k = 0; k < S; k++) {
+        uint32_t n = prompt[k].n + c->n_gen;
+        int32_t *tok = xmalloc(n * sizeof *tok);
+        memcpy(tok, prompt[k].v, prompt[k].n * sizeof *tok);
+        memcpy(tok + prompt[k].n, cont[k].v, c->n_gen * sizeof *tok);
+        ref[k] = xmalloc((size_t)n * n_vocab * sizeof **ref);
+        rt_reset(sa);
+        eval(sa, tok, n, ref[k]);
+        free(tok);
+    }
+    rt_session_close(sa);
+    /* the S sequences together: the prompts in one step, then the tokens */
+    rt_options o = {.backend = c->backend, .n_threads = c->n_threads, .n_ctx = c->n_ctx, .n_batch = c->n_batch,
+                    .kv_f16 = c->kv_f16, .n_seq = S};
+    rt_session *sb;
+    rf_error err = {0};
+    if (rt_session_open(f, &o, &sb, &err) != RF_OK)
+        fail("a session of several sequences", err.msg);
+    uint32_t *seq = xmalloc(n_rows * sizeof *seq);
+    int32_t *tok = xmalloc(n_rows * sizeof *tok);
+    bool *want = xmalloc(n_rows * sizeof *want);
+    float *lb = xmalloc((size_t)S * n_vocab * sizeof *lb);
+    for (uint32_t k = 0, i = 0; k < S; k++)
+        for (uint32_t j = 0; j < prompt[k].n; j++, i++) {
+            seq[i] = k;
+            tok[i] = prompt[k].v[j];
+            want[i] = j + 1 == prompt[k].n;
+        }
+    for (uint32_t step = 0; step <= c->n_gen; step++) {
+        rf_status st;
+        if (step == 0) {
+            st = rt_step(sb, n_rows, seq, tok, want, lb, &err);
+        } else {
+            for (uint32_t k = 0; k < S; k++) {
+                seq[k] = k;
+                tok[k] = cont[k].v[step - 1];
+            }
+            st = rt_decode_batch(sb, S, seq, tok, lb, &err);
+        }
+        if (st != RF_OK)
+            fail(step ? "a batched decode step" : "the batched prompts' step", err.msg);
+        for (uint32_t k = 0; k < S; k++) {
+            const float *ra = ref[k] + (size_t)(prompt[k].n - 1 + step) * n_vocab, *rb = lb + (size_t)k * n_vocab;
+            double cs = cosine(ra, rb, n_vocab);
+            *sum_cos += cs;
+            if (cs < *min_cos)
+                *min_cos = cs;
+            *agree += argmax(ra, n_vocab) == argmax(rb, n_vocab);
+            rows++;
+        }
+    }
+    rt_session_close(sb);
+    for (uint32_t k = 0; k < S; k++) {
+        free(ref[k]);
+        free(cont[k].v);
+    }
+    free(ref);
+    free(seq);
+    free(tok);
+    free(want);
+    free(lb);
+    return rows;
+}
+
 /* ---- report ----------------------------------------------------------- */
 
 static void print_ids_json(const ids *x)
@@ -303,7 +392,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: rf_compare MODEL (--tokens \"ID ...\" | --random N [--seed S]) [--backend B]\n"
             "         [--gen N] [--prompts K] [--prompt \"ID ...\"]... [--prompt-len L]\n"
-            "         [--threads N] [--ctx N] [--batch N] [--kv-f16]\n"
+            "         [--threads N] [--ctx N] [--batch N] [--kv-f16] [--seqs S]\n"
             "         [--bounds random|trained] [--min-cos X] [--mean-cos X] [--top1 X]\n"
             "         [--kl-mean X] [--kl-max X] [--greedy-same M] [--tie X] [--json] [-q]\n");
     return 2;
@@ -383,6 +472,8 @@ static void parse_args(int argc, char **argv, cfg *c)
             c->n_ctx = (uint32_t)parse_num(v, a);
         } else if (!strcmp(a, "--batch")) {
             c->n_batch = (uint32_t)parse_num(v, a);
+        } else if (!strcmp(a, "--seqs")) {
+            c->n_seqs = (uint32_t)parse_num(v, a);
         } else if (!strcmp(a, "--tie")) {
             c->tie = parse_num(v, a);
         } else if (!strcmp(a, "--bounds") && !strcmp(v, "random")) {
@@ -400,7 +491,8 @@ static void parse_args(int argc, char **argv, cfg *c)
             exit(usage());
         }
     }
-    if (!c->model || (!c->tokens_arg == !c->n_random) || c->n_prompts > MAX_PROMPTS)
+    if (!c->model || (!c->tokens_arg == !c->n_random) || c->n_prompts > MAX_PROMPTS || c->n_seqs == 1 ||
+        c->n_seqs > MAX_PROMPTS)
         exit(usage());
     if (c->n_prompt_args)
         c->n_prompts = c->n_prompt_args;
@@ -491,6 +583,18 @@ int main(int argc, char **argv)
         rt_session_close(sb);
     }
 
+    /* 3. batched: the greedy section's prompts, or random ones */
+    double b_sum_cos = 0, b_min_cos = 2;
+    uint32_t b_agree = 0, b_rows = 0;
+    if (c.n_seqs) {
+        ids bp[MAX_PROMPTS];
+        for (uint32_t k = 0; k < c.n_seqs; k++)
+            bp[k] = k < K ? copy_ids(g[k].prompt.v, g[k].prompt.n) : random_ids(c.prompt_len, c.seed + 101 + k, n_vocab);
+        b_rows = batched(f, &c, bp, n_vocab, &b_sum_cos, &b_min_cos, &b_agree);
+        for (uint32_t k = 0; k < c.n_seqs; k++)
+            free(bp[k].v);
+    }
+
     /* bounds */
     c.b[B_MIN_COS].value = min_cos;
     c.b[B_MEAN_COS].value = sum_cos / seq.n;
@@ -498,7 +602,15 @@ int main(int argc, char **argv)
     c.b[B_KL_MEAN].value = sum_kl / seq.n;
     c.b[B_KL_MAX].value = max_kl;
     c.b[B_GREEDY_SAME].value = same;
-    bool ok = true, ok_b[N_BOUNDS];
+    bool ok = true, ok_b[N_BOUNDS], ok_batch = true;
+    if (b_rows) { /* the batched rows within the same cosine and top-1 bounds */
+        const bound *mc = &c.b[B_MIN_COS], *me = &c.b[B_MEAN_COS], *t1 = &c.b[B_TOP1];
+        ok_batch = (!mc->set || b_min_cos >= mc->limit) && (!me->set || b_sum_cos / b_rows >= me->limit) &&
+                   (!t1->set || (double)b_agree / b_rows >= t1->limit);
+        if (!ok_batch)
+            fprintf(stderr, "%s: bound failed: the batched rows (%u sequences): cosine min %.6f, mean %.6f, top-1 %.3f\n",
+                    prog, c.n_seqs, b_min_cos, b_sum_cos / b_rows, (double)b_agree / b_rows);
+    }
     for (int k = 0; k < N_BOUNDS; k++) {
         const bound *b = &c.b[k];
         ok_b[k] = !b->set || (b->upper ? b->value <= b->limit : b->value >= b->limit);
@@ -506,6 +618,7 @@ int main(int argc, char **argv)
             ok_b[k] = false; /* a parting that is no near tie fails it whatever the count */
         ok &= ok_b[k];
     }
+    ok &= ok_batch;
 
     if (c.json) {
         printf("{\"model\":");
@@ -547,7 +660,17 @@ int main(int argc, char **argv)
             json_num(g[k].gap_b);
             printf("}");
         }
-        printf("],\"greedy_same\":%u,\"bounds\":[", same);
+        printf("],\"greedy_same\":%u,", same);
+        if (b_rows) {
+            printf("\"batch\":{\"seqs\":%u,\"rows\":%u,\"min_cos\":", c.n_seqs, b_rows);
+            json_num(b_min_cos);
+            printf(",\"mean_cos\":");
+            json_num(b_sum_cos / b_rows);
+            printf(",\"top1\":");
+            json_num((double)b_agree / b_rows);
+            printf(",\"ok\":%s},", ok_batch ? "true" : "false");
+        }
+        printf("\"bounds\":[");
         bool first = true;
         for (int k = 0; k < N_BOUNDS; k++) {
             if (!c.b[k].set)
@@ -572,6 +695,10 @@ int main(int argc, char **argv)
                worst_kl);
         if (K)
             printf("  greedy: %u of %u continuations of %u tokens identical\n", same, K, c.n_gen);
+        if (b_rows)
+            printf("  batched: %u sequences together, %u rows against each alone: cosine min %.6f, mean %.6f; "
+                   "top-1 %u/%u%s\n", c.n_seqs, b_rows, b_min_cos, b_sum_cos / b_rows, b_agree, b_rows,
+                   ok_batch ? "" : " FAILED");
         for (uint32_t k = 0; k < K; k++) {
             printf("    prompt %u (", k);
             print_ids_text(&g[k].prompt);

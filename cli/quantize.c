@@ -74,8 +74,10 @@ int cmd_quantize(int argc, char **argv)
     }
     if (n_pos != 3)
         return usage(stderr);
+    /* before any work, so a mistyped TYPE costs nothing */
     rf_error err = {0};
-    if (!qmix_ftype_find(pos[2], &err))
+    const qmix_ftype *ft;
+    if (qmix_ftype_find(pos[2], &ft, &err) != RF_OK)
         return cli_error(&err);
 
     ui u = {0};

@@ -97,23 +97,23 @@ static const struct { const char *name, *why; } UNSUPPORTED[] = {
     {"q2_0", "is not supported yet (no Q2_0 quantizer)"},
 };
 
-const qmix_ftype *qmix_ftype_find(const char *name, rf_error *err)
+rf_status qmix_ftype_find(const char *name, const qmix_ftype **out, rf_error *err)
 {
+    *out = NULL;
     if (!name)
         name = "";
     for (size_t i = 0; i < sizeof ALIASES / sizeof ALIASES[0]; i++)
         if (!strcasecmp(name, ALIASES[i].alias))
             name = ALIASES[i].name;
     for (size_t i = 0; i < N_FTYPES; i++)
-        if (!strcasecmp(name, FTYPES[i].name))
-            return &FTYPES[i];
-    for (size_t i = 0; i < sizeof UNSUPPORTED / sizeof UNSUPPORTED[0]; i++)
-        if (!strcasecmp(name, UNSUPPORTED[i].name)) {
-            rf_fail(err, RF_E_UNSUPPORTED, "quantize type '%s' %s", name, UNSUPPORTED[i].why);
-            return NULL;
+        if (!strcasecmp(name, FTYPES[i].name)) {
+            *out = &FTYPES[i];
+            return RF_OK;
         }
-    rf_fail(err, RF_E_ARG, "unknown quantize type '%s' (one of: %s)", name, qmix_ftype_names());
-    return NULL;
+    for (size_t i = 0; i < sizeof UNSUPPORTED / sizeof UNSUPPORTED[0]; i++)
+        if (!strcasecmp(name, UNSUPPORTED[i].name))
+            return rf_fail(err, RF_E_UNSUPPORTED, "quantize type '%s' %s", name, UNSUPPORTED[i].why);
+    return rf_fail(err, RF_E_ARG, "unknown quantize type '%s' (one of: %s)", name, qmix_ftype_names());
 }
 
 const char *qmix_ftype_names(void)

@@ -29,10 +29,11 @@ typedef struct qmix_ftype {
 } qmix_ftype;
 
 /* The file type for a name (case-insensitive; q3_k, q4_k, q5_k are the _M
- * mixes and mxfp4 is mxfp4_moe, as in llama.cpp's tool). NULL with a message
- * naming the type when it is unknown or needs what we do not have yet (an
- * importance matrix, a quantizer for its types). */
-const qmix_ftype *qmix_ftype_find(const char *name, rf_error *err);
+ * mixes and mxfp4 is mxfp4_moe, as in llama.cpp's tool). RF_E_ARG for an
+ * unknown name, RF_E_UNSUPPORTED for one of llama.cpp's types that needs
+ * what we do not have yet (an importance matrix, a quantizer for its
+ * types); the message names the type. */
+rf_status qmix_ftype_find(const char *name, const qmix_ftype **out, rf_error *err);
 /* The supported names, space-separated, for usage text. */
 const char *qmix_ftype_names(void);
 

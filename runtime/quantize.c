@@ -239,14 +239,14 @@ rf_status rt_quantize(const char *in, const char *out, const rt_quantize_options
 {
     if (!in || !out || !opt)
         return rf_fail(err, RF_E_ARG, "quantize: NULL argument");
-    const qmix_ftype *ft = qmix_ftype_find(opt->type, err);
-    if (!ft)
-        return err ? err->status : RF_E_ARG;
+    const qmix_ftype *ft;
+    rf_status s = qmix_ftype_find(opt->type, &ft, err);
+    if (s != RF_OK)
+        return s;
     qrun q = {.opt = opt};
     gguf_file *f = NULL;
     gguf_writer *w = NULL;
-    rf_status s = gguf_open(in, &f, err);
-    if (s != RF_OK)
+    if ((s = gguf_open(in, &f, err)) != RF_OK)
         return s;
     q.f = f;
     if ((s = make_plan(&q, ft, err)) != RF_OK)

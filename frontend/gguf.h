@@ -147,6 +147,9 @@ rf_status gguf_writer_set_arr_str(gguf_writer *w, const char *key,
                                   const gguf_str *strs, uint64_t n);
 /* Copies every key/value of f (used to re-write or edit a model). */
 rf_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *f);
+/* Drops key if it is set (a later set then appends it at the end, which is
+ * where llama.cpp's gguf_set_val_* puts a key it replaces). */
+rf_status gguf_writer_remove(gguf_writer *w, const char *key);
 /* data holds the tensor's bytes (ggml row layout); it is copied. */
 rf_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
                                  uint32_t n_dims, const uint64_t *ne, const void *data);

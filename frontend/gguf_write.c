@@ -422,6 +422,28 @@ rf_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *f)
     return RF_OK;
 }
 
+rf_status gguf_writer_remove(gguf_writer *w, const char *key)
+{
+    if (!w)
+        return RF_E_ARG;
+    if (w->status != RF_OK)
+        return w->status;
+    if (!key)
+        return wfail(w, RF_E_ARG, "gguf writer: remove of a NULL key");
+    size_t len = strlen(key);
+    for (size_t i = 0; i < w->n_kv; i++) {
+        wkv *kv = &w->kvs[i];
+        if (kv->key_len == len && memcmp(kv->key, key, len) == 0) {
+            free(kv->key);
+            free(kv->payload);
+            memmove(kv, kv + 1, (w->n_kv - i - 1) * sizeof *kv);
+            w->n_kv--;
+            break;
+        }
+    }
+    return RF_OK;
+}
+
 /* ---- tensors ----------------------------------------------------------- */
 
 static rf_status add_tensor(gguf_writer *w, const char *name, ggml_type type, uint32_t n_dims,

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "runtime/cpu/quant_impl.h"
+#include "runtime/cpu/quant_legacy.h"
 
 static cpu_quant_traits ref_tbl[GGML_TYPE_COUNT];
 static cpu_quant_traits fast_tbl[GGML_TYPE_COUNT];
@@ -87,6 +88,14 @@ const cpu_quant_traits *cpu_quant(ggml_type t)
         return NULL;
     pthread_once(&tbl_once, fill_tables);
     return fast_tbl[t].to_float ? &fast_tbl[t] : NULL;
+}
+
+cpu_from_float_fn cpu_quantize_file_fn(ggml_type t)
+{
+    if (t == GGML_TYPE_IQ4_NL)
+        return cpu_quantize_iq4_nl_search;
+    const cpu_quant_traits *q = cpu_quant_ref(t);
+    return q ? q->from_float : NULL;
 }
 
 /* ---- half and bfloat -------------------------------------------------- */

@@ -52,5 +52,10 @@ const cpu_quant_traits *cpu_quant_ref(ggml_type t);
 /* The fastest variant this CPU runs, or NULL when unsupported. Set
  * ROCMFORGE_CPU_ISA=scalar|avx2|avx512 to cap the choice (tests, bench). */
 const cpu_quant_traits *cpu_quant(ggml_type t);
+/* The quantizer of model files: what ggml_quantize_chunk writes for t
+ * without an importance matrix. That is from_float for every type but
+ * IQ4_NL, whose file quantizer searches the block scale where the row
+ * reference does not. NULL when t has no quantizer here. */
+cpu_from_float_fn cpu_quantize_file_fn(ggml_type t);
 
 #endif

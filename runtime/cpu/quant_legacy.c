@@ -473,6 +473,64 @@ static void iq4_nl_from_float(const float *x, void *vy, int64_t n)
     }
 }
 
+/* What ggml_quantize_chunk (quantize_iq4_nl) writes without an importance
+ * matrix, which is what a model file gets: the fit above, then 15 more
+ * candidate scales, (k - 127) / max for k in -7..7, each refitted by least
+ * squares, the one with the smallest weighted error kept; the indices are
+ * then taken afresh against the unrounded winning scale. Weights are x^2
+ * as above. The arithmetic follows ggml's order step for step, so the
+ * blocks are byte for byte its own. */
+void cpu_quantize_iq4_nl_search(const float *x, void *vy, int64_t n)
+{
+    enum { NTRY = 7 };
+    const int8_t *val = cpu_kvalues_iq4nl;
+    cpu_block_iq4_nl *y = vy;
+    for (int64_t i = 0; i < n / CPU_QK; i++, x += CPU_QK) {
+        float w[CPU_QK];
+        float amax = 0, max = 0;
+        for (int j = 0; j < CPU_QK; j++) {
+            w[j] = x[j] * x[j];
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        float d = 0;
+        if (amax >= 1e-15f) {
+            d = -max / val[0];
+            float id = 1 / d;
+            float sumqx = 0, sumq2 = 0;
+            for (int j = 0; j < CPU_QK; j++) {
+                float q = val[iq4_nearest(id * x[j])];
+                sumqx += w[j] * q * x[j];
+                sumq2 += w[j] * q * q;
+            }
+            d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
+            float best = d * sumqx;
+            for (int itry = -NTRY; itry <= NTRY; itry++) {
+                id = (itry + val[0]) / max;
+                sumqx = sumq2 = 0;
+                for (int j = 0; j < CPU_QK; j++) {
+                    float q = val[iq4_nearest(id * x[j])];
+                    sumqx += w[j] * q * x[j];
+                    sumq2 += w[j] * q * q;
+                }
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+        }
+        y[i].d = F2H(d);
+        float id = d ? 1 / d : 0.0f;
+        uint8_t L[CPU_QK];
+        for (int j = 0; j < CPU_QK; j++)
+            L[j] = (uint8_t)iq4_nearest(id * x[j]);
+        for (int j = 0; j < 16; j++)
+            y[i].qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+    }
+}
+
 void cpu_vec_dot_iq4_nl_q8_0_ref(int64_t n, float *s, const void *vx, const void *vy)
 {
     const cpu_block_iq4_nl *x = vx;

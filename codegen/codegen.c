@@ -1820,10 +1820,28 @@ static void qplan_free(qplan *q)
     free(q->row_tail);
 }
 
+/* What the kernels cannot do yet: an encoder's attention that looks both
+ * ways, and pooling (embedding models). Named so that "auto" says why it
+ * runs on the CPU. */
+static rf_status check_supported(const ir_graph *g, rf_error *err)
+{
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->op == IR_OP_POOL || (n->op == IR_OP_ATTENTION && n->ia[2]))
+            return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s%s) of %s, an embedding model: the GPU backend has no "
+                           "kernel for it (the CPU backend runs it)", n->id, ir_op_name(n->op),
+                           n->op == IR_OP_ATTENTION ? " noncausal" : "", g->model.arch ? g->model.arch : "?");
+    }
+    return RF_OK;
+}
+
 rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *opt, cg_program **out,
                       rf_error *err)
 {
     *out = NULL;
+    rf_status sup = check_supported(g, err);
+    if (sup != RF_OK)
+        return sup;
     cg_program *p = calloc(1, sizeof *p);
     if (!p)
         return rf_fail(err, RF_E_NOMEM, "out of memory");

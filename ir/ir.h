@@ -85,17 +85,24 @@ typedef struct ir_type {
  *                                            (kv=0) or V (kv=1) cache at positions
  *                                            P..P+T; the result is the cache view
  *                                            f32[PT,Hkv,D] (it is not workspace)
- *  attention q, k, v [, sinks] {layer, window, scale, softcap}
+ *  attention q, k, v [, sinks] {layer, window, noncausal, scale, softcap}
  *                                            q[T,Hq,D] against the cache views k, v
  *                                            [PT,Hkv,D] (GQA: Hq/Hkv queries share a
- *                                            kv head), causal, only the last
+ *                                            kv head), causal (noncausal 1: every
+ *                                            query sees all P+T keys, an encoder's
+ *                                            attention), only the last
  *                                            `window` positions if window > 0,
  *                                            softcap on the scores if > 0; sinks
  *                                            [Hq]: a logit per head that joins each
  *                                            softmax's max and sum but weighs no value
  *                                            → f32[T,Hq*D]
  *  last_rows x {n}   → the last n rows of x (logits of the last token only)
- *  output x          → marks the graph's result (the logits)
+ *  output x          → marks the graph's result (the logits, or an
+ *                                            embedding model's vectors)
+ *  pool x {type}     → f32[1,E]              x[T,E] pooled over its rows: type 1 the
+ *                                            mean, 2 the first row (CLS), 3 the last
+ *                                            (llama.cpp's pooling type numbers; an
+ *                                            embedding model's sentence vector)
  *
  * Mixture of experts (the router, then the chosen experts' products):
  *  softmax x         → like x                softmax over the last axis
@@ -136,7 +143,7 @@ typedef struct ir_type {
     X(RESHAPE, "reshape", 1, 1, "", "")                                                                    \
     X(ROPE, "rope", 2, 3, "n_rot,mode", "base,freq_scale,ext_factor,attn_factor,beta_fast,beta_slow")      \
     X(KV_STORE, "kv_store", 1, 1, "layer,kv", "")                                                          \
-    X(ATTENTION, "attention", 3, 4, "layer,window", "scale,softcap")                                       \
+    X(ATTENTION, "attention", 3, 4, "layer,window,noncausal", "scale,softcap")                             \
     X(LAST_ROWS, "last_rows", 1, 1, "n", "")                                                               \
     X(OUTPUT, "output", 1, 1, "", "")                                                                      \
     X(SOFTMAX, "softmax", 1, 1, "", "")                                                                    \
@@ -146,7 +153,8 @@ typedef struct ir_type {
     X(MATMUL_ID, "matmul_id", 3, 4, "", "")                                                                \
     X(MOE_SUM, "moe_sum", 2, 2, "", "")                                                                    \
     X(SCALE_ROWS, "scale_rows", 2, 2, "", "")                                                              \
-    X(SWIGLU_OAI, "swiglu_oai", 2, 2, "", "alpha,limit")
+    X(SWIGLU_OAI, "swiglu_oai", 2, 2, "", "alpha,limit")                                                   \
+    X(POOL, "pool", 1, 1, "type", "")
 
 typedef enum ir_op {
 #define X(NAME, STR, MIN_IN, MAX_IN, IATTR, FATTR) IR_OP_##NAME,
@@ -186,7 +194,8 @@ struct ir_node {
     X(ELEMENTWISE, "elementwise", "n")                                        \
     X(OUTPUT, "output", "n")                                                  \
     X(ROUTE, "route", "n_expert,k")                                           \
-    X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used")
+    X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used")                      \
+    X(POOL, "pool", "n,type")
 
 typedef enum ir_kernel {
 #define X(NAME, STR, SPEC) IR_K_##NAME,
@@ -209,6 +218,11 @@ typedef struct ir_model {
     uint32_t n_head, n_head_kv, head_dim;   /* KV cache geometry */
     uint32_t bos, eos;
     uint32_t rope_n_ctx_orig;   /* rope's original training context (ggml_rope_ext n_ctx_orig; yarn needs it) */
+    /* an embedding model (bert): the output is hidden states, n_embd wide,
+     * not logits: one row per token (pooling 0) or one pooled row (pooling
+     * 1 mean, 2 cls, 3 last, llama.cpp's numbers); the whole text is one
+     * step from position 0, since its attention looks both ways */
+    uint32_t embedding, pooling;
 } ir_model;
 
 typedef struct ir_graph {

@@ -175,10 +175,18 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
             FAIL("%%%" PRIu32 " (attention): result must be [T,Hq*Dv]", id);
         if (!(n->fa[0] > 0) || n->ia[1] < 0)
             FAIL("%%%" PRIu32 " (attention): scale must be > 0 and window >= 0", id);
+        if (n->ia[2] != 0 && n->ia[2] != 1)
+            FAIL("%%%" PRIu32 " (attention): noncausal must be 0 or 1", id);
         if (n->n_in > 3 && (n->in[3]->type.rank != 1 || n->in[3]->type.dim[0] != a->dim[1]))
             FAIL("%%%" PRIu32 " (attention): sinks must be [Hq] = [%" PRId64 "]", id, a->dim[1]);
         break;
     }
+    case IR_OP_POOL:
+        if (a->rank != 2 || a->dim[0] != IR_DIM_T || t->rank != 2 || t->dim[0] != 1 || t->dim[1] != a->dim[1])
+            FAIL("%%%" PRIu32 " (pool): expects x[T,E] giving [1,E]", id);
+        if (n->ia[0] < 1 || n->ia[0] > 3)
+            FAIL("%%%" PRIu32 " (pool): type must be 1 (mean), 2 (cls) or 3 (last)", id);
+        break;
     case IR_OP_LAST_ROWS:
         if (a->rank < 1 || t->rank != a->rank || t->dim[0] != n->ia[0] || (n->ia[0] <= 0 && n->ia[0] != IR_DIM_O) ||
             a->dim[0] != IR_DIM_T)

@@ -287,6 +287,7 @@ static ir_kernel kernel_for(ir_op op)
     case IR_OP_TOPK:
     case IR_OP_MOE_WEIGHTS: return IR_K_ROUTE;
     case IR_OP_MATMUL_ID: return IR_K_MATMUL_ID;
+    case IR_OP_POOL: return IR_K_POOL;
     default: return IR_K_ELEMENTWISE;
     }
 }
@@ -348,6 +349,10 @@ static void fill_spec(ir_graph *g, ir_group *gr)
             sp[0] = spec_last(n->in[0]);
             if (n->op != IR_OP_SOFTMAX)
                 sp[1] = spec_last(n);
+            break;
+        case IR_K_POOL:
+            sp[0] = spec_last(n);
+            sp[1] = n->ia[0];
             break;
         case IR_K_MATMUL_ID:
             sp[0] = n->in[1]->type.dim[1];

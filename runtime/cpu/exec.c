@@ -189,6 +189,7 @@ static void run_node_part(void *ctx, int ith, int nth)
     case IR_OP_GEGLU:
         cpu_glu(n->op == IR_OP_GEGLU, val(x, n->in[0]), val(x, n->in[1]), y, a, b);
         break;
+    case IR_OP_POOL: cpu_pool_rows(val(x, n->in[0]), x->T, n->type.dim[1], (int)n->ia[0], y); break;
     case IR_OP_SWIGLU_OAI: cpu_glu_oai(n->fa[0], n->fa[1], val(x, n->in[0]), val(x, n->in[1]), y, a, b); break;
     case IR_OP_SLICE: { /* rows a..b of the outer product of the dims before the axis */
         const ir_type *it = &n->in[0]->type;
@@ -223,6 +224,7 @@ static void run_node_part(void *ctx, int ith, int nth)
         cpu_attn_params p = {
             .T = x->T, .rows = x->rows, .Hq = (int)n->in[0]->type.dim[1], .Hkv = (int)k->type.dim[1],
             .D = (int)k->type.dim[2], .scale = n->fa[0], .softcap = n->fa[1], .window = (int)n->ia[1],
+            .noncausal = n->ia[2] != 0, .kv_len = x->P + x->T,
             .cache_type = x->st->kv_type, .sinks = n->n_in > 3 ? val(x, n->in[3]) : NULL,
         };
         cpu_attention(val(x, n->in[0]), val(x, k), val(x, n->in[2]), y, &p,
@@ -255,6 +257,7 @@ static int64_t work_of(const step *x, const ir_node *n)
         return outer;
     }
     case IR_OP_ATTENTION: return 1; /* the kernel splits itself */
+    case IR_OP_POOL: return 1;      /* one call over all rows */
     default: return numel(x, &n->type);
     }
 }

@@ -411,12 +411,32 @@ void cpu_attention(const float *q, const void *kcache, const void *vcache, float
     for (int64_t it = ith; it < n_items; it += nth) {
         const int64_t t = it / p->Hq;
         const int h = (int)(it % p->Hq);
-        const int64_t pos = p->rows.pos[t];
+        const int64_t pos = p->noncausal ? p->kv_len - 1 : p->rows.pos[t];
         int64_t j0 = 0;
         if (p->window > 0 && pos - p->window + 1 > 0)
             j0 = pos - p->window + 1;
         const int64_t row = (t * p->Hq + h) * p->D;
         attend_one(k, q + row, kcache, vcache, out + row, p, p->rows.seq ? p->rows.seq[t] : 0, h / group, j0, pos,
                    p->sinks ? p->sinks[h] : -INFINITY, scratch);
+    }
+}
+
+/* ---- pooling ------------------------------------------------------------------- */
+
+void cpu_pool_rows(const float *x, int64_t T, int64_t E, int type, float *y)
+{
+    assert(T > 0 && type >= 1 && type <= 3);
+    if (type != 1) {
+        memcpy(y, x + (type == 2 ? 0 : T - 1) * E, (size_t)E * sizeof *y);
+        return;
+    }
+    /* llama.cpp's mean is a product with a column of 1/T, so each row is
+     * scaled before the sum, in row order */
+    const float inv = 1.0f / (float)T;
+    for (int64_t e = 0; e < E; e++) {
+        float sum = 0.0f;
+        for (int64_t t = 0; t < T; t++)
+            sum += x[t * E + e] * inv;
+        y[e] = sum;
     }
 }

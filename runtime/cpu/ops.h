@@ -133,7 +133,8 @@ void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, 
                   int64_t t0, int64_t t1);
 /* out[T, Hq*D] = softmax(scale * q·k^T [softcapped], causal, window) · v for
  * query rows and heads split by (ith, nth); q[T,Hq,D]; row t sees keys
- * 0..pos[t] of its sequence, where rows says the cache holds them. window
+ * 0..pos[t] of its sequence, where rows says the cache holds them (noncausal:
+ * keys 0..kv_len-1, every row of a step of one sequence alike). window
  * > 0: a query at position p sees keys in (p - window, p]. scratch:
  * cpu_attention_scratch(the longest sequence) floats per thread. */
 typedef struct cpu_attn_params {
@@ -142,10 +143,16 @@ typedef struct cpu_attn_params {
     int Hq, Hkv, D;
     float scale, softcap;
     int window;
+    bool noncausal;     /* an encoder's attention: every row sees all kv_len keys */
+    int64_t kv_len;     /* with noncausal: P + T */
     ggml_type cache_type;
     const float *sinks; /* [Hq] logits that join each softmax's max and sum (gpt-oss), or NULL */
 } cpu_attn_params;
 int64_t cpu_attention_scratch(int64_t kv_len, int D);
+
+/* y[E] = x[T,E] pooled over its rows: type 1 the mean, 2 the first row
+ * (CLS), 3 the last (llama.cpp's pooling types) */
+void cpu_pool_rows(const float *x, int64_t T, int64_t E, int type, float *y);
 void cpu_attention(const float *q, const void *kcache, const void *vcache, float *out, const cpu_attn_params *p,
                    float *scratch, int ith, int nth);
 

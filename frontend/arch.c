@@ -75,6 +75,8 @@ static const arch_def arch_table[] = {
     {"phi3", keys_common, arch_build_phi3},
     {"gemma2", keys_common, arch_build_gemma2},
     {"gemma3", keys_common, arch_build_gemma3},
+    {"bert", keys_layernorm, arch_build_bert},
+    {"nomic-bert", keys_layernorm, arch_build_nomic_bert},
 };
 
 #define N_ARCH (sizeof arch_table / sizeof arch_table[0])

@@ -129,6 +129,20 @@ ir_node *arch_last_rows(arch_ctx *c, ir_node *x, int64_t n);
 /* a LayerNorm with an optional weight and bias (either may be NULL) */
 ir_node *arch_layer_norm(arch_ctx *c, ir_node *x, ir_node *w, ir_node *b);
 
+/* ---- layer parts (arch_decoder.c), for builders of other shapes ---------- */
+void arch_set_i(ir_node *n, const char *attr, int64_t v); /* n NULL: nothing */
+void arch_set_f(ir_node *n, const char *attr, double v);
+/* rope of x[T,H,D] at the step's positions with the file's rope settings */
+ir_node *arch_rope(arch_ctx *c, ir_node *x, int mode, ir_node *freqs, double base, double freq_scale);
+/* x[T,Hkv,D] into the layer's K (kv 0) or V cache; the cache view [P+T,Hkv,D] */
+ir_node *arch_kv_store(arch_ctx *c, ir_node *x, int layer, int kv);
+struct arch_decoder;
+/* h → q[T,H,D], k, v[T,Hkv,D] (attn_q/k/v or one attn_qkv, optional biases) */
+void arch_qkv(arch_ctx *c, const struct arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k,
+              ir_node **v);
+/* the FFN of width F on h (ffn_{gate,up,down}{sfx}), as d says */
+ir_node *arch_ffn(arch_ctx *c, const struct arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F);
+
 /* ---- the decoder builder (arch_decoder.c) ------------------------------- */
 typedef struct arch_decoder {
     int rope_mode;               /* ARCH_ROPE_NORM / ARCH_ROPE_NEOX */
@@ -201,5 +215,7 @@ rf_status arch_build_granitemoe(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);
 rf_status arch_build_gemma2(arch_ctx *c);
 rf_status arch_build_gemma3(arch_ctx *c);
+rf_status arch_build_bert(arch_ctx *c);
+rf_status arch_build_nomic_bert(arch_ctx *c);
 
 #endif

@@ -165,7 +165,7 @@ static ir_node *add(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a, ir_node
     return n;
 }
 
-static void set_i(ir_node *n, const char *attr, int64_t v)
+void arch_set_i(ir_node *n, const char *attr, int64_t v)
 {
     if (!n)
         return;
@@ -174,7 +174,7 @@ static void set_i(ir_node *n, const char *attr, int64_t v)
     n->ia[slot] = v;
 }
 
-static void set_f(ir_node *n, const char *attr, double v)
+void arch_set_f(ir_node *n, const char *attr, double v)
 {
     if (!n)
         return;
@@ -200,7 +200,7 @@ ir_node *arch_rms_norm(arch_ctx *c, ir_node *x, ir_node *w)
     if (!x)
         return NULL;
     ir_node *n = add(c, IR_OP_RMS_NORM, &x->type, x, w, NULL);
-    set_f(n, "eps", c->hp.rms_eps);
+    arch_set_f(n, "eps", c->hp.rms_eps);
     return n;
 }
 
@@ -209,7 +209,7 @@ ir_node *arch_layer_norm(arch_ctx *c, ir_node *x, ir_node *w, ir_node *b)
     if (!x)
         return NULL;
     ir_node *n = add(c, IR_OP_LAYER_NORM, &x->type, x, w, w ? b : NULL);
-    set_f(n, "eps", c->hp.rms_eps);
+    arch_set_f(n, "eps", c->hp.rms_eps);
     return n;
 }
 
@@ -249,14 +249,14 @@ ir_node *arch_add_bias(arch_ctx *c, ir_node *x, ir_node *b)
 ir_node *arch_scale(arch_ctx *c, ir_node *x, double s)
 {
     ir_node *n = arch_op1(c, IR_OP_SCALE, x ? &x->type : NULL, x);
-    set_f(n, "s", s);
+    arch_set_f(n, "s", s);
     return n;
 }
 
 ir_node *arch_softcap(arch_ctx *c, ir_node *x, double cap)
 {
     ir_node *n = arch_op1(c, IR_OP_SOFTCAP, x ? &x->type : NULL, x);
-    set_f(n, "cap", cap);
+    arch_set_f(n, "cap", cap);
     return n;
 }
 
@@ -276,7 +276,7 @@ ir_node *arch_last_rows(arch_ctx *c, ir_node *x, int64_t n)
     ir_type t = x->type;
     t.dim[0] = n;
     ir_node *r = add(c, IR_OP_LAST_ROWS, &t, x, NULL, NULL);
-    set_i(r, "n", n);
+    arch_set_i(r, "n", n);
     return r;
 }
 
@@ -287,38 +287,43 @@ typedef struct layer_rope {
     double base, freq_scale;
 } layer_rope;
 
-static ir_node *rope(arch_ctx *c, const arch_decoder *d, ir_node *x, const layer_rope *r)
+ir_node *arch_rope(arch_ctx *c, ir_node *x, int mode, ir_node *freqs, double base, double freq_scale)
 {
     if (!x)
         return NULL;
     const arch_hparams *hp = &c->hp;
-    ir_node *n = add(c, IR_OP_ROPE, &x->type, x, c->pos, r->freqs);
-    set_i(n, "n_rot", hp->n_rot);
-    set_i(n, "mode", d->rope_mode);
-    set_f(n, "base", r->base);
-    set_f(n, "freq_scale", r->freq_scale);
-    set_f(n, "ext_factor", hp->rope_ext_factor);
-    set_f(n, "attn_factor", hp->rope_attn_factor);
-    set_f(n, "beta_fast", hp->rope_beta_fast);
-    set_f(n, "beta_slow", hp->rope_beta_slow);
+    ir_node *n = add(c, IR_OP_ROPE, &x->type, x, c->pos, freqs);
+    arch_set_i(n, "n_rot", hp->n_rot);
+    arch_set_i(n, "mode", mode);
+    arch_set_f(n, "base", base);
+    arch_set_f(n, "freq_scale", freq_scale);
+    arch_set_f(n, "ext_factor", hp->rope_ext_factor);
+    arch_set_f(n, "attn_factor", hp->rope_attn_factor);
+    arch_set_f(n, "beta_fast", hp->rope_beta_fast);
+    arch_set_f(n, "beta_slow", hp->rope_beta_slow);
     return n;
 }
 
-static ir_node *kv_store(arch_ctx *c, ir_node *x, int layer, int kv)
+static ir_node *rope(arch_ctx *c, const arch_decoder *d, ir_node *x, const layer_rope *r)
+{
+    return arch_rope(c, x, d->rope_mode, r->freqs, r->base, r->freq_scale);
+}
+
+ir_node *arch_kv_store(arch_ctx *c, ir_node *x, int layer, int kv)
 {
     if (!x)
         return NULL;
     ir_type t = x->type;
     t.dim[0] = IR_DIM_PT;
     ir_node *n = add(c, IR_OP_KV_STORE, &t, x, NULL, NULL);
-    set_i(n, "layer", layer);
-    set_i(n, "kv", kv);
+    arch_set_i(n, "layer", layer);
+    arch_set_i(n, "kv", kv);
     return n;
 }
 
 /* h → q[T,H,D], k, v[T,Hkv,D]: separate projections or one fused attn_qkv
  * (then, for olmo2, the whole q and k rows normalised) */
-static void qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
+void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
 {
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim, nk = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -374,7 +379,7 @@ static ir_node *ffn_w(arch_ctx *c, int il, const char *part, const char *sfx, co
 
 /* the dense FFN of width F on h: ffn_* (sfx ""), or the shared expert's
  * ffn_*_shexp (sfx "_shexp") */
-static ir_node *ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F)
+ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F)
 {
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd;
@@ -456,15 +461,15 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     int64_t kd[2] = {h->type.dim[0], K};
     ir_type ti = ir_type_make(GGML_TYPE_I32, 2, kd), tw = ir_type_make(GGML_TYPE_F32, 2, kd);
     ir_node *ids = arch_op1(c, IR_OP_TOPK, &ti, p);
-    set_i(ids, "k", K);
+    arch_set_i(ids, "k", K);
     ir_node *w = p && ids ? add(c, IR_OP_MOE_WEIGHTS, &tw, p, ids, NULL) : NULL;
-    set_i(w, "norm", d->moe_softmax_chosen ? 2 : d->moe_norm_w);
+    arch_set_i(w, "norm", d->moe_softmax_chosen ? 2 : d->moe_norm_w);
     ir_node *g = matmul_id(c, h, wg, ids, bg);
     ir_node *u = matmul_id(c, h, wu, ids, bu);
     ir_node *a = arch_binary(c, d->ffn_glu, g, u);
     if (d->ffn_glu == IR_OP_SWIGLU_OAI) {
-        set_f(a, "alpha", d->glu_alpha);
-        set_f(a, "limit", d->glu_limit);
+        arch_set_f(a, "alpha", d->glu_alpha);
+        arch_set_f(a, "limit", d->glu_limit);
     }
     ir_node *y = matmul_id(c, a, wd, ids, bd);
     ir_node *f = NULL;
@@ -474,13 +479,13 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
         f = add(c, IR_OP_MOE_SUM, &to, y, w, NULL);
     }
     if (d->moe_shared_plain) /* granitemoe: moe + the shared expert's FFN */
-        return arch_binary(c, IR_OP_ADD, f, ffn(c, d, il, h, "_shexp", hp->n_ff_shexp));
+        return arch_binary(c, IR_OP_ADD, f, arch_ffn(c, d, il, h, "_shexp", hp->n_ff_shexp));
     if (!d->moe_shared)
         return f;
     ir_node *sw = arch_weight(c, il, "ffn_gate_inp_shexp.weight", E, 1, 0, "n_embd");
     ir_node *sg = arch_matmul(c, h, sw);
     sg = arch_op1(c, IR_OP_SIGMOID, sg ? &sg->type : NULL, sg);
-    ir_node *se = ffn(c, d, il, h, "_shexp", hp->n_ff_shexp);
+    ir_node *se = arch_ffn(c, d, il, h, "_shexp", hp->n_ff_shexp);
     se = se && sg ? add(c, IR_OP_SCALE_ROWS, &se->type, se, sg, NULL) : NULL;
     return arch_binary(c, IR_OP_ADD, f, se);
 }
@@ -493,7 +498,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
 
     ir_node *h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "attn_norm");
     ir_node *q, *k, *v;
-    qkv(c, d, il, h, &q, &k, &v);
+    arch_qkv(c, d, il, h, &q, &k, &v);
     if (d->qk_norm) {
         q = arch_rms_norm(c, q, arch_weight(c, il, "attn_q_norm.weight", D, -1, 0, "head_dim"));
         k = arch_rms_norm(c, k, arch_weight(c, il, "attn_k_norm.weight", D, -1, 0, "head_dim"));
@@ -504,8 +509,8 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         q = rope(c, d, q, r);
         k = rope(c, d, k, r);
     }
-    ir_node *kc = kv_store(c, k, il, 0);
-    ir_node *vc = kv_store(c, v, il, 1);
+    ir_node *kc = arch_kv_store(c, k, il, 0);
+    ir_node *vc = arch_kv_store(c, v, il, 1);
     double scale = d->attn_scale > 0 ? d->attn_scale : 1.0f / sqrtf((float)D);
     if (d->prescale_q) {
         q = arch_scale(c, q, scale);
@@ -519,10 +524,10 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         ir_node *in[4] = {q, kc, vc, sinks};
         if (!(att = ir_add(c->g, IR_OP_ATTENTION, &t, in, sinks ? 4 : 3)))
             arch_fail(c, RF_E_NOMEM, "out of memory");
-        set_i(att, "layer", il);
-        set_i(att, "window", swa ? d->n_swa : 0);
-        set_f(att, "scale", scale);
-        set_f(att, "softcap", d->attn_softcap);
+        arch_set_i(att, "layer", il);
+        arch_set_i(att, "window", swa ? d->n_swa : 0);
+        arch_set_f(att, "scale", scale);
+        arch_set_f(att, "softcap", d->attn_softcap);
     }
     ir_node *wo = arch_weight(c, il, "attn_output.weight", nq, E, 0, "n_head*head_dim, n_embd");
     ir_node *bo = d->bias_out ? arch_weight(c, il, "attn_output.bias", E, -1, ARCH_W_OPTIONAL, "n_embd") : NULL;
@@ -539,7 +544,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
             x = arch_last_rows(c, x, out_rows);
             a = arch_last_rows(c, a, out_rows);
         }
-        ir_node *f = ffn(c, d, il, h, "", hp->n_ff);
+        ir_node *f = arch_ffn(c, d, il, h, "", hp->n_ff);
         return arch_binary(c, IR_OP_ADD, arch_binary(c, IR_OP_ADD, f, x), a);
     }
     x = arch_binary(c, IR_OP_ADD, a, x);
@@ -547,7 +552,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         x = arch_last_rows(c, x, out_rows);
 
     h = d->no_pre_norms ? x : pre_norm(c, d, il, x, d->ffn_norm_name ? d->ffn_norm_name : "ffn_norm");
-    ir_node *f = hp->n_expert > 1 ? moe_ffn(c, d, il, h) : ffn(c, d, il, h, "", hp->n_ff);
+    ir_node *f = hp->n_expert > 1 ? moe_ffn(c, d, il, h) : arch_ffn(c, d, il, h, "", hp->n_ff);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
     if (d->residual_mul != 0)

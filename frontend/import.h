@@ -35,6 +35,9 @@ typedef struct import_options {
      * it (long when n_ctx exceeds the original training context), as in
      * llama.cpp. */
     uint32_t n_ctx;
+    /* embedding models: the pooling instead of the model's (RF_POOLING_MODEL:
+     * {arch}.pooling_type) */
+    rf_pooling pooling;
 } import_options;
 
 /* Builds the step graph of f. opt may be NULL (defaults: last row only,

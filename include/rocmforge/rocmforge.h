@@ -136,6 +136,18 @@ typedef struct rf_chat_options {
 rf_status rf_chat_render(rf_model *m, const char *conversation, size_t len, const rf_chat_options *opt,
                          char **out, size_t *out_len, rf_error *err);
 
+/* ---- embeddings ---------------------------------------------------------- */
+
+/* How an embedding model (bert, nomic-bert) makes one vector of a text's
+ * token vectors. */
+typedef enum rf_pooling {
+    RF_POOLING_MODEL = 0, /* as the model's {arch}.pooling_type says (absent: none) */
+    RF_POOLING_NONE,      /* no pooling: a vector per token */
+    RF_POOLING_MEAN,      /* the mean of the token vectors */
+    RF_POOLING_CLS,       /* the first token's (the CLS token) */
+    RF_POOLING_LAST,      /* the last token's */
+} rf_pooling;
+
 /* ---- sessions: evaluating tokens --------------------------------------- */
 
 /* A session is the model compiled for a backend, with its KV cache: n_seq
@@ -156,6 +168,7 @@ typedef struct rf_session_options {
     const char *plan;      /* GPU: a plan file (`rocmforge compile`) the build must match; NULL: none */
     bool no_graph;         /* GPU: launch decode steps kernel by kernel, not as a captured graph */
     bool all_logits;       /* rf_session_eval's logits get a row for every token fed, not the last one's */
+    rf_pooling pooling;    /* an embedding model's pooling (RF_POOLING_MODEL: as its metadata says) */
     /* called while a GPU session builds its kernels (done of total), and
      * with a notice the caller may show (a cache it could not use, "auto"
      * running on the CPU); either may be NULL */
@@ -206,6 +219,22 @@ uint32_t rf_session_n_vocab(const rf_session *s);
 const char *rf_session_backend(const rf_session *s);  /* "cpu" or "gpu" */
 const char *rf_session_fallback(const rf_session *s); /* why "auto" runs on the CPU, or NULL */
 const char *rf_session_device(const rf_session *s);   /* the GPU's name, or NULL on the CPU */
+
+/* Embedding models (bert, nomic-bert): the vector of one text, ids[0..n)
+ * as rf_tokenize gives them with RF_TOK_ADD_SPECIAL (CLS ... SEP). The text
+ * is read in one step (its attention looks both ways): at most n_ubatch
+ * tokens. out receives rf_session_n_embd floats, the pooled vector, or
+ * with pooling none n rows of them, one per token; each vector normalised
+ * as llama.cpp's --embd-normalize: 2 euclidean (its default), -1 none, 0
+ * max absolute scaled to the int16 range, 1 taxicab, p > 2 the p-norm.
+ * A model that gives logits is RF_E_UNSUPPORTED, as is rf_session_eval on
+ * an embedding model. */
+rf_status rf_embed(rf_session *s, const int32_t *ids, size_t n, int normalize, float *out, rf_error *err);
+bool rf_session_is_embedding(const rf_session *s);
+uint32_t rf_session_n_embd(const rf_session *s);
+/* the pooling an embedding model's session does (never RF_POOLING_MODEL);
+ * RF_POOLING_MODEL for a model that gives logits */
+rf_pooling rf_session_pooling(const rf_session *s);
 
 /* A GPU session's kernel build: compiled now, or loaded from the cache. */
 typedef struct rf_build_stats {

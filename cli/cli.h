@@ -29,6 +29,7 @@ int cmd_template(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 /* "rocmforge: <msg>" on stderr, one line; returns 1 */
 int cli_error(const rf_error *err);

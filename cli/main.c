@@ -18,6 +18,7 @@ static const struct {
     {"ir", cmd_ir, "ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS]   the IR at a stage"},
     {"template", cmd_template, "template MODEL --messages FILE.json [--chat-template-file F]   the prompt its chat template makes"},
     {"run", cmd_run, "run MODEL -p TEXT [-n N] [sampling options] [--backend B]   generate text ('run --help')"},
+    {"embed", cmd_embed, "embed MODEL TEXT... [--pooling mean|cls|last|none] [--normalize N] [--json]   an embedding model's vectors"},
     {"logits", cmd_logits, "logits MODEL --tokens IDS --out FILE [--backend B] [--threads N]   every position's logits"},
     {"chat", cmd_chat, "chat MODEL [--system TEXT] [-n N] [--temp T]   a conversation in the terminal (/reset, /exit)"},
     {"serve", cmd_serve, "serve MODEL [--host H] [--port P] [--parallel N] [--api-key KEY]   an OpenAI-compatible server"},

@@ -5,6 +5,7 @@
  * rt_step and rt_decode_batch. rf_session_eval wants only the last token's logits, so
  * it asks the runtime for exactly those (a graph with the last-row cut).
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "codegen/cache.h"
@@ -33,6 +34,7 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
                      .plan = o.plan,
                      .no_graph = o.no_graph,
                      .all_logits = o.all_logits,
+                     .pooling = o.pooling,
                      .progress = o.progress,
                      .warn = o.warn,
                      .cb_ctx = o.cb_ctx};
@@ -97,6 +99,55 @@ rf_status rf_session_step(rf_session *s, size_t n, const uint32_t *seq, const in
     if (n > UINT32_MAX)
         return rf_fail(err, RF_E_ARG, "a step of %zu rows", n);
     return rt_step(s->rt, (uint32_t)n, seq, ids, want, logits, err);
+}
+
+/* llama.cpp's common_embd_normalize, the same sums in the same precision */
+static void embd_normalize(float *v, uint32_t n, int norm)
+{
+    double sum = 0.0;
+    if (norm == -1) {
+        sum = 1.0;
+    } else if (norm == 0) { /* max absolute, to the int16 range */
+        for (uint32_t i = 0; i < n; i++)
+            sum = fabsf(v[i]) > sum ? fabsf(v[i]) : sum;
+        sum /= 32760.0;
+    } else if (norm == 2) {
+        for (uint32_t i = 0; i < n; i++)
+            sum += v[i] * v[i];
+        sum = sqrt(sum);
+    } else { /* the p-norm (1: taxicab) */
+        for (uint32_t i = 0; i < n; i++)
+            sum += pow(fabsf(v[i]), norm);
+        sum = pow(sum, 1.0 / norm);
+    }
+    const float scale = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+    for (uint32_t i = 0; i < n; i++)
+        v[i] *= scale;
+}
+
+rf_status rf_embed(rf_session *s, const int32_t *ids, size_t n, int normalize, float *out, rf_error *err)
+{
+    if (n > UINT32_MAX)
+        return rf_fail(err, RF_E_ARG, "%zu tokens in one call", n);
+    if (normalize < -1)
+        return rf_fail(err, RF_E_ARG, "normalize %d: -1 (none), 0 (max absolute), 1, 2 (euclidean) or a p-norm p > 2",
+                       normalize);
+    rf_status st = rt_embed(s->rt, ids, (uint32_t)n, out, err);
+    if (st != RF_OK)
+        return st;
+    uint32_t E = rt_n_embd(s->rt);
+    size_t rows = rf_session_pooling(s) == RF_POOLING_NONE ? n : 1;
+    for (size_t r = 0; r < rows; r++)
+        embd_normalize(out + r * E, E, normalize);
+    return RF_OK;
+}
+
+bool rf_session_is_embedding(const rf_session *s) { return rt_is_embedding(s->rt); }
+uint32_t rf_session_n_embd(const rf_session *s) { return rt_n_embd(s->rt); }
+
+rf_pooling rf_session_pooling(const rf_session *s)
+{
+    return rt_is_embedding(s->rt) ? (rf_pooling)(rt_graph(s->rt)->model.pooling + 1) : RF_POOLING_MODEL;
 }
 
 uint32_t rf_session_n_past(const rf_session *s, uint32_t seq) { return rt_seq_n_past(s->rt, seq); }

@@ -42,6 +42,7 @@ typedef struct rt_options {
     const char *print_after;  /* pipeline options, as `rocmforge ir` */
     const char *disable_pass;
     bool kv_f16;              /* KV cache in f16 (as llama.cpp's default) instead of f32 */
+    rf_pooling pooling;       /* embedding models: the pooling instead of the model's */
     /* GPU backend: kernel cache directory (NULL: the default, codegen/cache.h),
      * a plan file that must match (NULL: none), and callbacks for the compile
      * progress, cache warnings and notices (auto falling back to the CPU) */
@@ -102,6 +103,16 @@ rf_status rt_step(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t 
  * out of the vocabulary, a full sequence) change nothing. */
 rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, float *logits,
                           rf_error *err);
+
+/* An embedding model's output for one text tokens[0..n), evaluated in one
+ * step from position 0 (its attention looks both ways, so the text cannot
+ * be split): out receives n_embd floats when the graph pools, else n rows
+ * of n_embd. The cache is left empty. Errors: not an embedding model, n of
+ * 0 or more than the planned step (n_batch) or the context, a token out of
+ * the vocabulary. */
+rf_status rt_embed(rt_session *s, const int32_t *tokens, uint32_t n, float *out, rf_error *err);
+uint32_t rt_n_embd(const rt_session *s);
+bool rt_is_embedding(const rt_session *s);
 
 uint32_t rt_n_past(const rt_session *s); /* sequence 0's positions */
 uint32_t rt_seq_n_past(const rt_session *s, uint32_t seq);

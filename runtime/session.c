@@ -85,7 +85,7 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     s->gguf = f;
     s->opt = opt ? *opt : (rt_options){0};
     rf_status st;
-    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx};
+    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling};
     if ((st = import_model(f, &io, &s->graph, err)) != RF_OK)
         goto fail;
     ir_pipeline_options po = {.print_after = s->opt.print_after,
@@ -95,6 +95,11 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     if ((st = ir_run_pipeline(s->graph, &po, err)) != RF_OK)
         goto fail;
     s->n_seq = s->opt.n_seq ? s->opt.n_seq : 1;
+    if (s->graph->model.embedding && s->n_seq > 1) { /* a text is one step of its own (rt_embed) */
+        st = rf_fail(err, RF_E_ARG, "%s: an embedding model (%s) runs one sequence, not %u", gguf_path(f),
+                     s->graph->model.arch, s->n_seq);
+        goto fail;
+    }
     if (s->n_seq > 1) { /* the batch step: any sequences' rows, the logits of the last O */
         io.all_logits = false;
         io.out_rows = true;
@@ -143,9 +148,11 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     for (uint32_t b = 0; b < s->n_kv_blocks; b++) /* popped from the end: block 0 first */
         s->kv_free[b] = s->n_kv_blocks - 1 - b;
     s->n_free = s->n_kv_blocks;
-    /* the rows one step writes: T with all_logits, else the last one */
-    s->n_out_rows_max = s->opt.all_logits ? T : 1;
-    s->scratch_logits = malloc((size_t)s->n_out_rows_max * s->n_vocab * sizeof(float));
+    /* the rows one step writes: T with all_logits (or an embedding model's
+     * vector per token), else the last one */
+    s->n_out_rows_max = s->opt.all_logits || (s->graph->model.embedding && !s->graph->model.pooling) ? T : 1;
+    uint32_t width = s->n_vocab > s->graph->model.n_embd ? s->n_vocab : s->graph->model.n_embd;
+    s->scratch_logits = malloc((size_t)s->n_out_rows_max * width * sizeof(float));
     if (!s->scratch_logits) {
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
@@ -242,9 +249,17 @@ static rf_status check_tokens(const rt_session *s, const int32_t *tokens, uint32
 
 /* rt_eval, rt_eval_seq and rt_eval_greedy: sequence seq; logits receives
  * the rows, or, with next set, only the last row's argmax is wanted */
+static rf_status not_logits(const rt_session *s, rf_error *err)
+{
+    return rf_fail(err, RF_E_UNSUPPORTED, "%s: %s is an embedding model: it gives embeddings, not logits",
+                   gguf_path(s->gguf), s->graph->model.arch);
+}
+
 static rf_status eval_steps(rt_session *s, uint32_t seq, const int32_t *tokens, uint32_t n, float *logits,
                             int32_t *next, rf_error *err)
 {
+    if (s->graph->model.embedding)
+        return not_logits(s, err);
     if (seq >= s->n_seq)
         return rf_fail(err, RF_E_ARG, "sequence %u: the session holds %u", seq, s->n_seq);
     s->n_past = s->seq_past[seq];
@@ -358,6 +373,8 @@ static rf_status step_rows(rt_session *s, uint32_t n, const uint32_t *seq, const
 rf_status rt_step(rt_session *s, uint32_t n, const uint32_t *seq, const int32_t *tokens, const bool *want,
                   float *logits, rf_error *err)
 {
+    if (s->graph->model.embedding)
+        return not_logits(s, err);
     if (n == 0)
         return rf_fail(err, RF_E_ARG, "a step of no rows");
     if (s->batch_graph && n > s->batch_graph->plan_tokens)
@@ -406,6 +423,40 @@ rf_status rt_decode_batch(rt_session *s, uint32_t n, const uint32_t *seq, const 
         return rf_fail(err, RF_E_UNSUPPORTED, "the %s backend has no batched decode", s->backend->name);
     return rt_step(s, n, seq, tokens, s->want_all, logits, err);
 }
+
+rf_status rt_embed(rt_session *s, const int32_t *tokens, uint32_t n, float *out, rf_error *err)
+{
+    if (!s->graph->model.embedding)
+        return rf_fail(err, RF_E_UNSUPPORTED, "%s: %s is not an embedding model (it gives logits)", gguf_path(s->gguf),
+                       s->graph->model.arch);
+    if (n == 0)
+        return rf_fail(err, RF_E_ARG, "no tokens to embed");
+    uint32_t step = (uint32_t)s->graph->plan_tokens;
+    if (n > step || n > s->n_ctx)
+        return rf_fail(err, RF_E_ARG, "a text of %u tokens: an embedding model reads a text in one step, at most %u "
+                       "tokens here (the step size and the context of %u)", n, step < s->n_ctx ? step : s->n_ctx,
+                       s->n_ctx);
+    rf_status st = check_tokens(s, tokens, n, err);
+    if (st != RF_OK)
+        return st;
+    /* every text from position 0, alone in the cache: its rows attend to
+     * exactly its own keys */
+    rt_seq_reset(s, 0);
+    if ((st = kv_reserve(s, 0, n, err)) != RF_OK)
+        return st;
+    for (uint32_t i = 0; i < n; i++) {
+        s->tokens[i] = tokens[i];
+        s->pos[i] = (int32_t)i;
+        s->seqs[i] = 0;
+    }
+    s->n_past = 0;
+    st = s->backend->eval(s, n, out, err);
+    rt_seq_reset(s, 0);
+    return st;
+}
+
+uint32_t rt_n_embd(const rt_session *s) { return s->graph->model.n_embd; }
+bool rt_is_embedding(const rt_session *s) { return s->graph->model.embedding != 0; }
 
 const char *rt_fallback_reason(const rt_session *s) { return s->fallback[0] ? s->fallback : NULL; }
 

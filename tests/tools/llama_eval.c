@@ -6,6 +6,7 @@
  *   llama_eval logits   MODEL --tokens "ID ID ..." --out FILE [--threads N]
  *   llama_eval generate MODEL --prompt-ids "ID ..." -n N [--threads N]
  *   llama_eval bench    MODEL [-p 512] [-n 128] [--threads N]
+ *   llama_eval embed    MODEL [--pooling none|mean|cls|last] [--threads N] < id-lines
  * Common options: --kv-f16 (F16 KV cache; default F32), --flash-attn (default
  * off), -v (llama.cpp's own log on stderr; errors are always shown).
  *
@@ -22,7 +23,13 @@
  * float32, n_tokens rows of n_vocab. generate decodes the prompt the same way
  * and then extends it greedily (argmax, lowest id on ties), printing the new
  * ids. bench times one prefill of -p random ids and -n single-token decodes
- * after it, after one untimed warm-up pass, and prints JSON.
+ * after it, after one untimed warm-up pass, and prints JSON. embed reads
+ * one text's ids a line (with its CLS/SEP: no special tokens are added) and
+ * evaluates each as one batch from position 0, on a cleared context made
+ * with embeddings on and the pooling asked for (default: the model's), and
+ * prints a line a text: the n_embd floats of llama_get_embeddings_seq, or,
+ * with pooling none, each token's llama_get_embeddings_ith one after
+ * another; not normalised (that is the caller's in llama.cpp too).
  *
  * The library is the prebuilt libllama of scripts/fetch-reference.sh,
  * dlopen()ed by full path from $REF/lib, with ggml's CPU backend variants
@@ -138,6 +145,9 @@ static struct {
     uint32_t (*model_quantize)(const char *in, const char *out,
                                const struct llama_model_quantize_params *p);
     void (*backend_load_all_from_path)(const char *dir);
+    float *(*get_embeddings_ith)(struct llama_context *ctx, int32_t i);
+    float *(*get_embeddings_seq)(struct llama_context *ctx, llama_seq_id seq_id);
+    int32_t (*model_n_embd)(const struct llama_model *model);
 } L;
 
 static bool verbose;
@@ -180,6 +190,9 @@ static void load_library(void)
     BIND(llama, get_memory, "llama_get_memory");
     BIND(llama, memory_clear, "llama_memory_clear");
     BIND(llama, model_quantize, "llama_model_quantize");
+    BIND(llama, get_embeddings_ith, "llama_get_embeddings_ith");
+    BIND(llama, get_embeddings_seq, "llama_get_embeddings_seq");
+    BIND(llama, model_n_embd, "llama_model_n_embd");
     BIND(ggml, backend_load_all_from_path, "ggml_backend_load_all_from_path");
 #undef BIND
     L.log_set(log_cb, NULL);
@@ -297,6 +310,8 @@ static int cmd_quantize(const char *in, const char *out, const char *type, bool 
 typedef struct eval_opts {
     int threads;
     bool kv_f16, flash_attn;
+    bool embeddings;   /* embed: the context gives embeddings, */
+    int pooling;       /* pooled so (llama_pooling_type: -1 the model's, 0 none, 1 mean, 2 cls, 3 last) */
 } eval_opts;
 
 typedef struct session {
@@ -333,6 +348,8 @@ static void session_open(session *s, const char *path, int32_t n_ctx, int32_t n_
     cp.type_k = cp.type_v = o->kv_f16 ? GGML_F16 : GGML_F32;
     cp.offload_kqv = false;
     cp.op_offload = false;
+    cp.embeddings = o->embeddings;
+    cp.pooling_type = o->pooling;
     s->ctx = L.init_from_model(s->model, cp);
     if (!s->ctx)
         fail("llama_init_from_model failed for", path);
@@ -469,6 +486,36 @@ static int cmd_generate(const char *path, const char *prompt, int32_t n_gen, con
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static int cmd_embed(const char *path, const eval_opts *o)
+{
+    session s;
+    enum { MAX_TOKENS = 512 };
+    session_open(&s, path, MAX_TOKENS, MAX_TOKENS, o);
+    int32_t E = L.model_n_embd(s.model);
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, stdin) > 0) {
+        int32_t n;
+        llama_token *ids = parse_ids(line, &n);
+        if (n > MAX_TOKENS)
+            fail("a text longer than 512 tokens", NULL);
+        L.memory_clear(L.get_memory(s.ctx), true);
+        session_decode(&s, ids, n, 0, true); /* every token an output: embeddings need them all */
+        for (int32_t r = 0; r < (o->pooling == 0 ? n : 1); r++) {
+            const float *v = o->pooling == 0 ? L.get_embeddings_ith(s.ctx, r) : L.get_embeddings_seq(s.ctx, 0);
+            if (!v)
+                fail("no embeddings returned for", path);
+            for (int32_t i = 0; i < E; i++)
+                printf(r || i ? " %.9g" : "%.9g", (double)v[i]);
+        }
+        printf("\n");
+        free(ids);
+    }
+    free(line);
+    session_close(&s);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -520,6 +567,7 @@ static int usage(void)
             "       llama_eval logits MODEL --tokens \"ID ...\" --out FILE [--threads N]\n"
             "       llama_eval generate MODEL --prompt-ids \"ID ...\" -n N [--threads N]\n"
             "       llama_eval bench MODEL [-p 512] [-n 128] [--threads N]\n"
+            "       llama_eval embed MODEL [--pooling none|mean|cls|last] [--threads N] < id-lines\n"
             "options: --kv-f16, --flash-attn, -v\n"
             "TYPE: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k_s q3_k_m q3_k_l q4_k_s\n"
             "      q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs tq1_0 tq2_0 mxfp4\n");
@@ -545,7 +593,7 @@ int main(int argc, char **argv)
     const char *tokens = NULL, *out = NULL, *qout = NULL, *qtype = NULL;
     int32_t n = -1, p = 512;
     bool pure = false;
-    eval_opts o = {.threads = 2};
+    eval_opts o = {.threads = 2, .pooling = -1};
     int i = 3;
     if (!strcmp(cmd, "quantize")) {
         if (argc < 5)
@@ -576,6 +624,16 @@ int main(int argc, char **argv)
             n = parse_count(v, 0), i++;
         else if (!strcmp(a, "-p"))
             p = parse_count(v, 1), i++;
+        else if (!strcmp(a, "--pooling")) {
+            static const char *const names[] = {"none", "mean", "cls", "last"};
+            o.pooling = -2;
+            for (int k = 0; k < 4; k++)
+                if (!strcmp(v, names[k]))
+                    o.pooling = k;
+            if (o.pooling == -2)
+                return usage();
+            i++;
+        }
         else
             return usage();
     }
@@ -589,6 +647,11 @@ int main(int argc, char **argv)
             return usage();
         load_library();
         return cmd_logits(model, tokens, out, &o);
+    }
+    if (!strcmp(cmd, "embed")) {
+        o.embeddings = true;
+        load_library();
+        return cmd_embed(model, &o);
     }
     if (!strcmp(cmd, "generate")) {
         if (!tokens || n < 0)

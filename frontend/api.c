@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "frontend/gguf.h"
+#include "frontend/import.h"
 #include "frontend/info.h"
 #include "frontend/model.h"
 #include "frontend/tokenizer.h"
@@ -58,6 +59,16 @@ static rf_status need_vocab(rf_model *m, rf_error *err)
 rf_status rf_model_load_tokenizer(rf_model *m, rf_error *err) { return need_vocab(m, err); }
 
 const gguf_file *rf_model_file(const rf_model *m) { return m->gguf; }
+
+bool rf_model_is_embedding(const rf_model *m)
+{
+    /* import reads metadata and tensor infos only: cheap, and the one
+     * place that knows which architectures are encoders */
+    ir_graph *g = NULL;
+    bool yes = import_model(m->gguf, NULL, &g, NULL) == RF_OK && g->model.embedding;
+    ir_graph_free(g);
+    return yes;
+}
 
 rf_status rf_model_vocab(rf_model *m, const tok_vocab **out, rf_error *err)
 {

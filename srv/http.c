@@ -11,7 +11,9 @@
  * character, so what was sent is never taken back. A client that leaves
  * mid-stream cancels its request; the loop frees the slot.
  *
- * Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize,
+ * Endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings
+ * (embed.c; only for an embedding model, which the completion endpoints
+ * refuse, each with a 400 saying so), /tokenize,
  * /detokenize, /apply-template; GET /v1/models, /health (503 while the
  * model loads), /metrics (Prometheus text). response_format json_object
  * and json_schema constrain sampling (grammar.c). Refused with a 400
@@ -547,8 +549,56 @@ static void stream_free(void *cls)
     free(st);
 }
 
+/* waits for the loop to finish r (or the server to stop) */
+static void wait_done(srv *s, srv_req *r)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!r->done && !s->stopping)
+        pthread_cond_wait(&s->progress, &s->mu);
+    if (!r->done)
+        rf_fail(&r->err, RF_E_IO, "the server is shutting down");
+    pthread_mutex_unlock(&s->mu);
+}
+
+static enum MHD_Result embeddings(srv *s, struct MHD_Connection *c, const json_t *j)
+{
+    if (!s->embedding)
+        return reply_error(s, c, 400, "'model': this server's model gives logits, not embeddings (/v1/embeddings "
+                           "needs an embedding model: bert, nomic-bert)");
+    srv_req *r = calloc(1, sizeof *r);
+    char msg[256] = "";
+    if (!r)
+        return reply_error(s, c, 500, "out of memory");
+    r->refs = 1;
+    if (!srv_embed_parse(s, j, r, msg)) {
+        srv_req_release(s, r);
+        return reply_error(s, c, strcmp(msg, "out of memory") ? 400 : 500, msg);
+    }
+    pthread_mutex_lock(&s->mu);
+    bool full = s->queued >= (size_t)(QUEUE_PER_SLOT * s->opt.parallel);
+    pthread_mutex_unlock(&s->mu);
+    if (full) {
+        srv_req_release(s, r);
+        return reply_error(s, c, 503, "the server is busy: the queue is full; retry soon");
+    }
+    srv_enqueue(s, r);
+    wait_done(s, r);
+    enum MHD_Result ret;
+    if (r->err.status != RF_OK) {
+        ret = reply_error(s, c, r->err.status == RF_E_ARG ? 400 : 500, r->err.msg);
+    } else {
+        json_t *body = srv_embed_json(s, r);
+        ret = body ? reply_json(s, c, 200, body) : reply_error(s, c, 500, "out of memory");
+    }
+    srv_req_release(s, r);
+    return ret;
+}
+
 static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t *j, bool chat)
 {
+    if (s->embedding)
+        return reply_error(s, c, 400, "'model': this server's model is an embedding model: it gives embeddings "
+                           "(/v1/embeddings), not completions");
     srv_req *r = calloc(1, sizeof *r);
     char msg[256] = "";
     bool stream_on = false, usage = false;
@@ -749,9 +799,9 @@ static enum MHD_Result route(srv *s, struct MHD_Connection *c, const char *url, 
     if (get && !strcmp(url, "/metrics"))
         return metrics(s, c);
     static const char *const posts[] = {"/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize",
-                                        "/apply-template"};
+                                        "/apply-template", "/v1/embeddings"};
     int which = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (!strcmp(url, posts[i]))
             which = i;
     if (which < 0)
@@ -772,7 +822,8 @@ static enum MHD_Result route(srv *s, struct MHD_Connection *c, const char *url, 
     enum MHD_Result ret = which <= 1 ? completion(s, c, j, which == 0)
                         : which == 2 ? tokenize(s, c, j)
                         : which == 3 ? detokenize(s, c, j)
-                                     : apply_template(s, c, j);
+                        : which == 4 ? apply_template(s, c, j)
+                                     : embeddings(s, c, j);
     json_decref(j);
     return ret;
 }

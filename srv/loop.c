@@ -81,6 +81,8 @@ static void release_locked(srv_req *r)
     if (!r || --r->refs > 0)
         return;
     free(r->prompt);
+    free(r->input_end);
+    free(r->embd);
     srv_grammar_free(r->grammar);
     free(r->bias_id);
     free(r->bias);
@@ -90,6 +92,8 @@ static void release_locked(srv_req *r)
     free(r->text.p);
     free(r);
 }
+
+void srv_req_release_locked(srv_req *r) { release_locked(r); }
 
 void srv_req_release(srv *s, srv_req *r)
 {

@@ -2,6 +2,7 @@
  * server.c: srv_run, the server's life: open the model and its session
  * (one sequence a slot), start the step loop and the HTTP daemon, wait for
  * srv_stop, then end every request with an error, join the loop and close.
+ * An embedding model gets one sequence and srv_embed_loop instead.
  * /health answers 503 until the model is open.
  */
 #include <signal.h>
@@ -77,6 +78,12 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
             if (s->opt.n_ctx && so.n_ctx > s->opt.n_ctx)
                 so.n_ctx = s->opt.n_ctx;
         }
+        if (st == RF_OK && (s->embedding = rf_model_is_embedding(s->model))) {
+            /* a text is one step of its own, in one sequence (rf_embed) */
+            s->opt.parallel = 1;
+            so.n_seq = 1;
+            so.kv_positions = 0;
+        }
         if (st == RF_OK) /* built now, before threads share it */
             st = rf_model_load_tokenizer(s->model, err);
         if (st == RF_OK)
@@ -90,7 +97,7 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
             say(s, line);
         }
         rf_session_kv_blocks(s->session, &s->kv_used, &s->kv_total, &s->kv_block);
-        loop_started = pthread_create(&s->loop, NULL, srv_loop, s) == 0;
+        loop_started = pthread_create(&s->loop, NULL, s->embedding ? srv_embed_loop : srv_loop, s) == 0;
         if (!loop_started)
             st = rf_fail(err, RF_E_NOMEM, "cannot start the step loop");
     }
@@ -98,9 +105,13 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
         pthread_mutex_lock(&s->mu);
         s->ready = true;
         pthread_mutex_unlock(&s->mu);
-        snprintf(line, sizeof line, "ready: %s on %s, %d slot%s of up to %u positions, a cache of %u", s->model_name,
-                 rf_session_backend(s->session), s->opt.parallel, s->opt.parallel == 1 ? "" : "s",
-                 rf_session_n_ctx(s->session), s->kv_total * s->kv_block);
+        if (s->embedding)
+            snprintf(line, sizeof line, "ready: %s on %s, an embedding model (/v1/embeddings) of texts up to %u "
+                     "tokens", s->model_name, rf_session_backend(s->session), rf_session_n_ctx(s->session));
+        else
+            snprintf(line, sizeof line, "ready: %s on %s, %d slot%s of up to %u positions, a cache of %u",
+                     s->model_name, rf_session_backend(s->session), s->opt.parallel, s->opt.parallel == 1 ? "" : "s",
+                     rf_session_n_ctx(s->session), s->kv_total * s->kv_block);
         say(s, line);
         while (!stop_flag) {
             struct timespec ts = {0, 100 * 1000 * 1000};

@@ -89,6 +89,11 @@ typedef struct srv_req {
     bool done, cancelled;      /* cancelled: the client left; the loop frees the slot */
     rf_error err;              /* err.status != RF_OK: failed */
     double t_queued, t_first;  /* monotonic seconds: enqueue, first token */
+    /* /v1/embeddings: prompt holds n_inputs texts, text i ending at
+     * input_end[i]; the loop fills embd (n_inputs x n_embd, unit length) */
+    size_t n_inputs, *input_end;
+    float *embd;
+    bool embd_base64;          /* encoding_format "base64" */
     int refs;                  /* the connection and the loop each hold one */
     struct srv_req *next;      /* the queue */
 } srv_req;
@@ -122,6 +127,7 @@ typedef struct srv {
     int32_t *eog_ids;          /* the end-of-generation tokens (n_eog), found once at start */
     size_t n_eog;
     bool ready, stopping;
+    bool embedding;            /* the model gives embeddings: /v1/embeddings, srv_embed_loop, one slot */
     srv_metrics m;
     pthread_t loop;
 } srv;
@@ -135,7 +141,14 @@ bool srv_token_piece(rf_model *m, int32_t id, unsigned flags, char **out, size_t
 /* enqueue (takes a reference); NULL-safe release */
 void srv_enqueue(srv *s, srv_req *r);
 void srv_req_release(srv *s, srv_req *r);
+void srv_req_release_locked(srv_req *r); /* the same, under the mutex */
 double srv_now(void);
+
+/* embed.c: /v1/embeddings; false with msg (a 400's) when the body is bad */
+struct json_t;
+bool srv_embed_parse(srv *s, const struct json_t *j, srv_req *r, char *msg);
+struct json_t *srv_embed_json(srv *s, const srv_req *r); /* NULL: no memory */
+void *srv_embed_loop(void *arg);                  /* srv_loop for an embedding model */
 
 /* http.c */
 struct MHD_Daemon;

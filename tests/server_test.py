@@ -7,15 +7,26 @@ prompts, alone and when four arrive at once (batched decode); a streamed chat
 reply must be the pieces of the unstreamed one; stop strings cut the text before
 them; /tokenize, /detokenize and /apply-template must agree with `rocmforge
 tokenize`, the tokens themselves and `rocmforge template`; bad requests are
-errors naming what is wrong; /metrics counts what happened; SIGTERM ends it.
+errors naming what is wrong; /metrics counts what happened; SIGTERM ends it;
+/v1/embeddings is refused for this model, which gives logits.
 Python's standard library is the client.
+
+server_test.py BUILD MODEL embeddings: the same for an embedding model instead
+(a random-weight bert that rf_gen_model writes with the WordPiece vocabulary of
+the llama.cpp reference): /v1/embeddings' vectors (a string, several, token ids;
+float and base64) are `rocmforge embed`'s, its usage counts the tokens, bad
+requests are 400s naming the field, the completion endpoints refuse it.
 """
+import base64
 import json
 import os
 import re
+import shutil
 import signal
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -279,6 +290,8 @@ def main():
         check(set(err) >= {"message", "type", "param", "code"} and err["code"] == code, "an OpenAI error object")
     st, body = call(port, "/v1/completions", {"prompt": "x", "temperature": "hot"})
     check(json.loads(body)["error"]["param"] == "temperature", "the error's param names the field")
+    st, body = call(port, "/v1/embeddings", {"input": "x"})
+    check(st == 400 and "not embeddings" in body, "/v1/embeddings refused for a model of logits: %d %r" % (st, body))
 
     st, body = call(port, "/metrics")
     m = dict(re.findall(r"^(rocmforge_\w+(?:\{[^}]*\})?) (\S+)$", body, re.M))
@@ -360,5 +373,64 @@ def queue_full():
     check(srv.wait(timeout=30) == 0, "the one-slot server stops cleanly")
 
 
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def embeddings():
+    """An embedding model: /v1/embeddings against `rocmforge embed` (normalised, the model's pooling)."""
+    ref = os.environ.get("ROCMFORGE_REF_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rocmforge-ref")
+    vocab = os.path.join(ref, "llama.cpp", "models", "ggml-vocab-bert-bge.gguf")
+    tmp = tempfile.mkdtemp(dir=BUILD)
+    model = os.path.join(tmp, "bert.gguf")
+    subprocess.run([os.path.join(BUILD, "tests", "rf_gen_model"), "--arch", "bert", "--vocab", vocab, "--n-embd", "64",
+                    "--n-layer", "2", "--n-head", "4", "--n-ff", "128", "--ctx", "512", "-o", model], check=True)
+    texts = ["Hello world", "The quick brown fox jumps over the lazy dog.", "a"]
+    cli = subprocess.run([BIN, "embed", model, *texts, "--backend", "cpu", "-t", "2"], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    want = [[f32(float(x)) for x in line.split()] for line in cli]
+    n_tok = [len(subprocess.run([BIN, "tokenize", model, t], capture_output=True, text=True, check=True).stdout.split())
+             for t in texts]
+    srv, port, ready, _ = serve_util.start(BIN, model, "--backend", "cpu", "-t", "2")
+    check("an embedding model" in ready, "the ready line says it is an embedding model: %r" % ready)
+    st, body = call(port, "/v1/embeddings", {"input": texts, "model": "bert"}, key=None)
+    j = json.loads(body) if st == 200 else {}
+    check(st == 200 and j["object"] == "list" and [d["index"] for d in j["data"]] == [0, 1, 2]
+          and all(d["object"] == "embedding" for d in j["data"]), "a list of three embeddings: %d %r" % (st, body[:200]))
+    check(st == 200 and [[f32(x) for x in d["embedding"]] for d in j["data"]] == want,
+          "each vector is rocmforge embed's")
+    check(st == 200 and j["usage"] == {"prompt_tokens": sum(n_tok), "total_tokens": sum(n_tok)},
+          "usage counts the tokens: %r, want %d" % (j.get("usage"), sum(n_tok)))
+    st, body = call(port, "/v1/embeddings", {"input": texts[1], "encoding_format": "base64"}, key=None)
+    v = list(struct.unpack("<%df" % len(want[1]), base64.b64decode(json.loads(body)["data"][0]["embedding"])))
+    check(st == 200 and v == want[1], "base64: the vector's float32 bytes")
+    ids = subprocess.run([BIN, "tokenize", model, texts[0]], capture_output=True, text=True, check=True).stdout.split()
+    st, body = call(port, "/v1/embeddings", {"input": [int(i) for i in ids]}, key=None)
+    check(st == 200 and [f32(x) for x in json.loads(body)["data"][0]["embedding"]] == want[0],
+          "token ids as input: the text's vector")
+    for req, param in (({"input": []}, "input"), ({}, "input"), ({"input": [[]]}, "input"),
+                       ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
+                       ({"input": [10 ** 9]}, "input"), ({"input": "x", "dimensions": 3}, "dimensions"),
+                       ({"input": "x " * 600}, "input")):
+        st, body = call(port, "/v1/embeddings", req, key=None)
+        err = json.loads(body).get("error", {})
+        check(st == 400 and err.get("param") == param, "%r: a 400 naming %r: %d %r" % (req, param, st, body[:200]))
+    for path, req in (("/v1/completions", {"prompt": "x"}), ("/v1/chat/completions",
+                                                            {"messages": [{"role": "user", "content": "x"}]})):
+        st, body = call(port, path, req, key=None)
+        check(st == 400 and "embedding model" in body, "%s refused for an embedding model: %d %r" % (path, st, body))
+    srv.send_signal(signal.SIGTERM)
+    check(srv.wait(timeout=30) == 0, "the embedding server stops cleanly")
+    shutil.rmtree(tmp)
+    if failures:
+        print("%d failed" % len(failures), file=sys.stderr)
+        sys.exit(1)
+    print("server embeddings: all checks passed")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[3:] == ["embeddings"]:
+        embeddings()
+    else:
+        main()

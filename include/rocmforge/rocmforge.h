@@ -89,6 +89,10 @@ typedef struct rf_model_info {
 
 rf_status rf_model_get_info(const rf_model *m, rf_model_info *out, rf_error *err);
 
+/* Does the model give embeddings (bert, nomic-bert: rf_embed) rather than
+ * logits? false also for a file its session would refuse. */
+bool rf_model_is_embedding(const rf_model *m);
+
 /* ---- tokenizer --------------------------------------------------------- */
 
 enum {

@@ -24,9 +24,11 @@
  * fixture says cls, nomic-bert's mean); and the refusals: rf_session_eval on
  * an embedding model, rf_embed on a model that gives logits, a text longer
  * than the step, and GPU code generation for an embedding graph (named as
- * unsupported, so "auto" falls back to the CPU).
+ * unsupported, so "auto" falls back to the CPU); and each encoder graph's
+ * text form parses back to itself and its memory plans hold.
  */
 #define _GNU_SOURCE
+#include "plan_check.h"
 #include "test_util.h"
 
 #include "codegen/codegen.h"
@@ -431,6 +433,51 @@ static void test_refusals(void)
     gguf_close(f);
 }
 
+/* Every encoder graph (each pooling) prints and parses back to the same
+ * text, and its memory plan, fused or not, never overlaps live values. */
+static void test_ir(void)
+{
+    CU_ASSERT_FATAL(have_ref);
+    for (size_t a = 0; a < N_ARCH; a++) {
+        gguf_file *f = NULL;
+        rf_error err = {0};
+        CU_ASSERT_FATAL(gguf_open(src[a], &f, &err) == RF_OK);
+        for (int pool = 0; pool < N_POOL; pool++)
+            for (int fused = 0; fused < 2; fused++) {
+                import_options io = {.pooling = (rf_pooling)(RF_POOLING_NONE + pool)};
+                ir_graph *g = NULL, *p = NULL;
+                CU_ASSERT_FATAL(import_model(f, &io, &g, &err) == RF_OK);
+                CU_ASSERT_EQUAL(g->model.embedding, 1);
+                CU_ASSERT_EQUAL(g->model.pooling, (uint32_t)pool);
+                char *text = NULL, *back = NULL;
+                size_t len = 0, blen = 0;
+                FILE *m = open_memstream(&text, &len);
+                ir_print(g, m);
+                fclose(m);
+                CU_ASSERT_EQUAL(ir_parse(text, len, &p, &err), RF_OK);
+                if (p) {
+                    m = open_memstream(&back, &blen);
+                    ir_print(p, m);
+                    fclose(m);
+                    CU_ASSERT_STRING_EQUAL(text, back);
+                }
+                CU_ASSERT(strstr(text, "noncausal=1") != NULL);
+                CU_ASSERT((strstr(text, "= pool ") != NULL) == (pool != 0));
+                ir_pipeline_options po = {.max_tokens = 64,
+                                          .disable = fused ? NULL : "fuse-qkv,fuse-norm,fuse-epilogue,fuse-rope-kv"};
+                CU_ASSERT_EQUAL(ir_run_pipeline(g, &po, &err), RF_OK);
+                char what[64];
+                snprintf(what, sizeof what, "%s pooling %s", ARCHES[a], POOLINGS[pool]);
+                CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
+                free(text);
+                free(back);
+                ir_graph_free(p);
+                ir_graph_free(g);
+            }
+        gguf_close(f);
+    }
+}
+
 /* ---- set-up ---------------------------------------------------------------------- */
 
 static int suite_init(void)
@@ -483,6 +530,7 @@ int main(void)
     CU_add_test(s, "normalisation and the model's pooling", test_normalize_and_default_pooling);
     CU_add_test(s, "rocmforge embed --json", test_cli);
     CU_add_test(s, "refusals", test_refusals);
+    CU_add_test(s, "IR: text round trip, memory plans", test_ir);
     int rc = test_main();
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("test_embed_conformance: %.1f s\n", (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));

@@ -33,9 +33,12 @@ static void print_launches(const cg_program *prog, bool decode, const char *name
             continue;
         printf("%3u  %-48s group %-4u grid %u x ", n, k->name, l->group, l->grid_x);
         if (l->rows == IR_DIM_T)
-            printf("T/%u\n", l->row_tile);
+            printf("T/%u", l->row_tile);
         else
-            printf("%lld/%u\n", (long long)l->rows, l->row_tile);
+            printf("%lld/%u", (long long)l->rows, l->row_tile);
+        if (l->min_T || l->max_T) /* a prefill product for some step sizes only */
+            printf(l->max_T ? "  (T < %u)" : "  (T >= %u)", l->max_T ? l->max_T + 1 : l->min_T);
+        printf("\n");
     }
     printf("%u launches a %s step%s\n", cg_step_launches(prog, decode), decode ? "decode" : "prefill",
            decode ? " (greedy sampling adds the argmax)" : "");

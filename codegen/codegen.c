@@ -1316,12 +1316,15 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
      * a batch step's rows with logits (O of them, 1 in a decode step of one
      * sequence) the same, so many rows read the weights once */
     bool two = rows == IR_DIM_T || rows == IR_DIM_O;
-    for (int variant = 0; variant < (two ? 2 : 1); variant++) {
+    /* variant 2: the eight-row kernel for the prefill steps too few for the
+     * matrix units' tiles (CG_MMQ_MIN_T), where they take the rest */
+    bool mmq = two && mmq_fits(k, m);
+    for (int variant = 0; variant < (two ? 2 + mmq : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
         int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
         size_t nh;
         kb_reset(k);
-        if (mt > 1 && mmq_fits(k, m)) {
+        if (variant == 1 && mmq) {
             int64_t tiles;
             int bm;
             gen_mmq(k, m, holes, &nh, vals, &tiles, &bm);
@@ -1331,6 +1334,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
                                 rows, (uint32_t)bm, -1);
             if (st != RF_OK)
                 return st;
+            G->p->launches[G->p->n_launches - 1].min_T = CG_MMQ_MIN_T;
             continue;
         }
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
@@ -1351,6 +1355,8 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
                             (uint32_t)mt, only);
         if (st != RF_OK)
             return st;
+        if (variant == 2)
+            G->p->launches[G->p->n_launches - 1].max_T = CG_MMQ_MIN_T - 1;
     }
     return RF_OK;
 }
@@ -1916,8 +1922,8 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *
 uint32_t cg_step_launches(const cg_program *p, bool decode)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n_launches; i++)
-        n += p->launches[i].only_T == 0 || (p->launches[i].only_T == 1) == decode;
+    for (uint32_t i = 0; i < p->n_launches; i++) /* a prefill step of many rows: not the few-row launches */
+        n += (p->launches[i].only_T == 0 || (p->launches[i].only_T == 1) == decode) && (decode || !p->launches[i].max_T);
     return n;
 }
 

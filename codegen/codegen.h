@@ -30,6 +30,12 @@
 #include "support/arena.h"
 
 #define CG_MAX_ARGS 16
+/* The fewest rows a prefill step's products run on the matrix units (mmq):
+ * below, a tile's blocks are too few (32 for 2048 columns) and each loops
+ * over all of K, so the eight-row kernel is faster: on the H100, a 1B
+ * Q4_K_M's prefill of 8 / 32 / 128 tokens ran 756 / 2937 / 10941 tok/s on
+ * the tiles and 5078 / 8285 / 9900 on the eight-row kernel. */
+#define CG_MMQ_MIN_T 128
 /* An argument id from CG_ARG_SCRATCH up is not a node: slot (id -
  * CG_ARG_SCRATCH) of the activation scratch, rows of scratch_k floats, where
  * the actq kernel leaves a matmul group's input converted for its weights. */
@@ -61,6 +67,10 @@ typedef struct cg_launch {
     uint32_t kernel;       /* index into program->kernels */
     uint32_t group;        /* the IR group it executes */
     int8_t only_T;         /* 0: any T; 1: only when T == 1; -1: only when T > 1 */
+    /* and within [min_T, max_T] (0: no bound): a group's products on the
+     * matrix units need many rows to fill the device, so a prefill step of
+     * fewer than CG_MMQ_MIN_T rows runs the eight-row kernel instead */
+    uint32_t min_T, max_T;
     uint32_t grid_x;
     int64_t rows;          /* constant or IR_DIM_T */
     uint32_t row_tile;

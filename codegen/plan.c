@@ -4,18 +4,21 @@
  *
  * The format is text, one record a line, fields separated by one space:
  *
- *     rocmforge-plan 1
+ *     rocmforge-plan 2
  *     model <file size> <fingerprint: 64 hex>
  *     arch <target id>
  *     compiler <compiler id: the rest of the line>
  *     options <compile options: the rest of the line, maybe empty>
  *     workspace <bytes> tokens <planned tokens>
  *     kernel <index> <key: 64 hex> <name>            one per kernel, index 0, 1, ...
- *     launch <kernel> <group> <only_T> <grid_x> <rows> <row_tile> <arg id>...
+ *     launch <kernel> <group> <only_T> <grid_x> <rows> <row_tile> <min_T> <max_T> <arg id>...
  *     end
  *
  * in that order. rows is `T` for the step's token count or a constant;
- * only_T is 0 (any step), 1 (decode steps only) or -1 (prefill only). The
+ * only_T is 0 (any step), 1 (decode steps only) or -1 (prefill only);
+ * min_T and max_T bound the step's tokens further (0: no bound; format 2
+ * added them, for the products that run on the matrix units only from
+ * CG_MMQ_MIN_T rows). The
  * `end` line marks a whole file, so a truncated plan is malformed, not a
  * plan with fewer launches.
  *
@@ -41,7 +44,7 @@
 #include "support/arena.h"
 #include "support/error.h"
 
-#define PLAN_MAGIC "rocmforge-plan 1"
+#define PLAN_MAGIC "rocmforge-plan 2"
 #define PLAN_MAX_BYTES (64u << 20)
 
 /* ---- the model's fingerprint ------------------------------------------- */
@@ -99,7 +102,7 @@ static void key_of(const cg_kernel *k, const cg_compiler *cc, char out[65])
         cg_kernel_key(k->source, cg_compiler_arch(cc)->target, cg_compiler_id(cc), cg_compiler_options(cc), out);
 }
 
-/* The launch record without its word and newline: "0 1 0 1 T 64 3" */
+/* The launch record without its word and newline: "0 1 0 1 T 64 0 0 3" */
 static void format_launch(char *buf, size_t cap, const cg_launch *l)
 {
     size_t n = 0;
@@ -109,7 +112,7 @@ static void format_launch(char *buf, size_t cap, const cg_launch *l)
         n += (size_t)snprintf(buf + n, cap - n, "T");
     else
         n += (size_t)snprintf(buf + n, cap - n, "%" PRId64, l->rows);
-    n += (size_t)snprintf(buf + n, cap - n, " %" PRIu32, l->row_tile);
+    n += (size_t)snprintf(buf + n, cap - n, " %" PRIu32 " %" PRIu32 " %" PRIu32, l->row_tile, l->min_T, l->max_T);
     for (uint32_t a = 0; a < l->n_args && n < cap; a++)
         n += (size_t)snprintf(buf + n, cap - n, " %" PRIu32, l->arg[a]);
 }
@@ -318,7 +321,7 @@ static rf_status parse_header(reader *r, plan *pl)
         case 0:
             if (strcmp(s, PLAN_MAGIC))
                 return bad(r, strncmp(s, "rocmforge-plan ", 15) ? "not a plan (the first line is not '" PLAN_MAGIC "')"
-                                                                : "a plan of another format version (this build reads 1)");
+                                                                : "a plan of another format version (this build reads 2)");
             break;
         case 1:
             if (!(s = (char *)after_word(s, "model")) || !(f = field(&s)) || !parse_i64(f, 0, INT64_MAX, &x))
@@ -395,9 +398,9 @@ static rf_status parse_kernel(reader *r, plan *pl, char *s)
 
 static rf_status parse_launch(reader *r, plan *pl, char *s)
 {
-    static const char usage[] = "expected 'launch KERNEL GROUP ONLY_T GRID_X ROWS ROW_TILE ARG...'";
+    static const char usage[] = "expected 'launch KERNEL GROUP ONLY_T GRID_X ROWS ROW_TILE MIN_T MAX_T ARG...'";
     cg_launch l = {0};
-    int64_t v[4], rows = 0, tile;
+    int64_t v[4], rows = 0, tile, tmin, tmax;
     char *f;
     for (int i = 0; i < 4; i++)
         if (!(f = field(&s)) || !parse_i64(f, i == 2 ? -1 : 0, i == 2 ? 1 : UINT32_MAX, &v[i]))
@@ -407,6 +410,9 @@ static rf_status parse_launch(reader *r, plan *pl, char *s)
     if (!strcmp(f, "T"))
         rows = IR_DIM_T;
     if (!(f = field(&s)) || !parse_i64(f, 1, UINT32_MAX, &tile))
+        return bad(r, usage);
+    if (!(f = field(&s)) || !parse_i64(f, 0, UINT32_MAX, &tmin) || !(f = field(&s)) ||
+        !parse_i64(f, 0, UINT32_MAX, &tmax))
         return bad(r, usage);
     while ((f = field(&s))) {
         int64_t a;
@@ -426,6 +432,8 @@ static rf_status parse_launch(reader *r, plan *pl, char *s)
     l.grid_x = (uint32_t)v[3];
     l.rows = rows;
     l.row_tile = (uint32_t)tile;
+    l.min_T = (uint32_t)tmin;
+    l.max_T = (uint32_t)tmax;
     if (!grow(&pl->arena, (void **)&pl->launches, &pl->cap_launches, pl->n_launches, sizeof *pl->launches))
         return rf_fail(r->err, RF_E_NOMEM, "%s: out of memory", r->path);
     pl->launches[pl->n_launches++] = l;
@@ -499,7 +507,8 @@ static rf_status read_plan(const char *path, char **text, rf_error *err)
 static bool same_launch(const cg_launch *a, const cg_launch *b)
 {
     return a->kernel == b->kernel && a->group == b->group && a->only_T == b->only_T && a->grid_x == b->grid_x &&
-           a->rows == b->rows && a->row_tile == b->row_tile && a->n_args == b->n_args &&
+           a->rows == b->rows && a->row_tile == b->row_tile && a->min_T == b->min_T && a->max_T == b->max_T &&
+           a->n_args == b->n_args &&
            !memcmp(a->arg, b->arg, a->n_args * sizeof a->arg[0]);
 }
 

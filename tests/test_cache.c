@@ -551,7 +551,8 @@ static cg_program *hand_program(const cg_arch *arch, const char *const *names, c
     const cg_launch l[4] = {
         {.kernel = 0, .group = 1, .only_T = 0, .grid_x = 1, .rows = IR_DIM_T, .row_tile = 64, .n_args = 1, .arg = {3}},
         {.kernel = 1, .group = 2, .only_T = 1, .grid_x = 2, .rows = 4096, .row_tile = 1, .n_args = 2, .arg = {3, 7}},
-        {.kernel = 2, .group = 3, .only_T = -1, .grid_x = 8, .rows = IR_DIM_T, .row_tile = 4, .n_args = 2, .arg = {9, 3}},
+        {.kernel = 2, .group = 3, .only_T = -1, .grid_x = 8, .rows = IR_DIM_T, .row_tile = 4, .min_T = 128, .n_args = 2,
+         .arg = {9, 3}},
         {.kernel = 0, .group = 4, .only_T = 0, .grid_x = 1, .rows = 32000, .row_tile = 64, .n_args = 1, .arg = {12}},
     };
     memcpy(p->launches, l, sizeof l);
@@ -764,7 +765,7 @@ static void test_plan(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     char fp[65], line[256];
     cg_model_fingerprint(m, fp);
-    CU_ASSERT_EQUAL(strncmp(text, "rocmforge-plan 1\n", 17), 0);
+    CU_ASSERT_EQUAL(strncmp(text, "rocmforge-plan 2\n", 17), 0);
     snprintf(line, sizeof line, "\nmodel %llu %s\n", (unsigned long long)gguf_file_size(m), fp);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, line));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\narch gfx90a\n"));
@@ -773,9 +774,9 @@ static void test_plan(void)
     cg_kernel_key(k_sources[1], arch.target, cg_compiler_id(cc), cg_compiler_options(cc), key);
     snprintf(line, sizeof line, "\nkernel 1 %s k_mul\n", key);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, line));
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlaunch 0 1 0 1 T 64 3\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlaunch 1 2 1 2 4096 1 3 7\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlaunch 2 3 -1 8 T 4 9 3\nlaunch 0 4 0 1 32000 64 12\nend\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlaunch 0 1 0 1 T 64 0 0 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlaunch 1 2 1 2 4096 1 0 0 3 7\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlaunch 2 3 -1 8 T 4 128 0 9 3\nlaunch 0 4 0 1 32000 64 0 0 12\nend\n"));
     free(text);
     int n_lines = 6 + 3 + 4 + 1;
 
@@ -798,6 +799,9 @@ static void test_plan(void)
     p->launches[2].grid_x = 9;
     expect_mismatch(plan, p, cc, m, "launch 2", NULL);
     p->launches[2].grid_x = 8;
+    p->launches[2].min_T = 64; /* the rows it runs for */
+    expect_mismatch(plan, p, cc, m, "launch 2", NULL);
+    p->launches[2].min_T = 128;
     p->n_launches = 3;
     expect_mismatch(plan, p, cc, m, "has 4 launches, this build makes 3", NULL);
     p->n_launches = 4;
@@ -827,12 +831,15 @@ static void test_plan(void)
         {8, "kernel 1 zz k_mul"},
         {8, "kernel 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef k_mul"},
         {10, "launch 0 1 0 1 T"},
-        {10, "launch 3 1 0 1 T 64 3"},
-        {10, "launch 0 1 2 1 T 64 3"},
-        {10, "launch 0 1 0 1 Q 64 3"},
-        {10, "launch 0 1 0 1 T 0 3"},
-        {10, "launch 0 1 0 1 T 64 3 "},
-        {10, "launch 0 1 0 1 T 64 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"},
+        {10, "launch 3 1 0 1 T 64 0 0 3"},
+        {10, "launch 0 1 2 1 T 64 0 0 3"},
+        {10, "launch 0 1 0 1 Q 64 0 0 3"},
+        {10, "launch 0 1 0 1 T 0 0 0 3"},
+        {10, "launch 0 1 0 1 T 64 0 0 3 "},
+        {10, "launch 0 1 0 1 T 64 -1 0 3"},
+        {10, "launch 0 1 0 1 T 64 0"},
+        {10, "launch 0 1 0 1 T 64 3"}, /* format 1's record */
+        {10, "launch 0 1 0 1 T 64 0 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"},
         {11, "banana"},
         {14, NULL}, /* no `end`: truncated */
     };
@@ -843,7 +850,7 @@ static void test_plan(void)
     }
     CU_ASSERT_EQUAL(cg_plan_write(plan, p, cc, m, g, &err), RF_OK);
     FILE *f = fopen(plan, "a");
-    fputs("launch 0 1 0 1 T 64 3\n", f);
+    fputs("launch 0 1 0 1 T 64 0 0 3\n", f);
     fclose(f);
     expect_malformed(plan, p, cc, m, n_lines + 1);
     CU_ASSERT_EQUAL(cg_plan_check(test_tmp_path("no-such.rfplan"), p, cc, m, &err), RF_E_IO);

@@ -141,6 +141,20 @@ static bool partner(const cg_program *p, uint32_t i)
     return false;
 }
 
+/* the eight-row launch that runs launch i's group's products for the
+ * prefill steps too few rows for its tiles on the matrix units (mmq) */
+static bool few_rows(const cg_program *p, uint32_t i)
+{
+    const cg_launch *l = &p->launches[i];
+    for (uint32_t j = 0; j < p->n_launches; j++) {
+        const cg_launch *o = &p->launches[j];
+        if (o->group == l->group && o->only_T == -1 && o->max_T == CG_MMQ_MIN_T - 1 && !o->min_T &&
+            o->row_tile == 8 && !strcmp(p->kernels[o->kernel].tmpl, "matmul"))
+            return true;
+    }
+    return false;
+}
+
 /* A matmul_id kernel strides through its expert stack W[n_expert, N, K] by
  * rows of K (the last dimension) and experts of N such rows: its
  * ROW_BYTES and EXPERT_BYTES are W's (a row of dim[1] = N bytes was right
@@ -189,11 +203,15 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
         const cg_launch *l = &p->launches[i];
         const char *tmpl = p->kernels[l->kernel].tmpl;
         CU_ASSERT_TRUE(l->grid_x > 0 && l->row_tile > 0 && l->n_args > 0);
+        /* bounds on T: the tiles from CG_MMQ_MIN_T rows, the eight-row products below */
+        CU_ASSERT_TRUE(!l->min_T || !strcmp(tmpl, "mmq"));
+        CU_ASSERT_TRUE(!l->max_T || (!strcmp(tmpl, "matmul") && l->only_T == -1 && l->max_T == CG_MMQ_MIN_T - 1));
         CU_ASSERT_TRUE(l->group > 0 && l->group <= g->n_groups);
         if (!strcmp(tmpl, "attention_decode")) { /* a decode step's only */
             CU_ASSERT_TRUE(l->only_T == 1 && l->rows == IR_DIM_T && partner(p, i));
-        } else if (!strcmp(tmpl, "mmq")) { /* a prefill step's only, on the arch's matrix units */
+        } else if (!strcmp(tmpl, "mmq")) { /* a prefill step's only, of many rows, on the arch's matrix units */
             CU_ASSERT_TRUE(l->only_T == -1 && l->rows == IR_DIM_T && partner(p, i) && l->row_tile >= 32);
+            CU_ASSERT_TRUE(l->min_T == CG_MMQ_MIN_T && !l->max_T && few_rows(p, i));
         } else if (!strcmp(tmpl, "attention_mma")) { /* the same, 16 query rows a wavefront */
             CU_ASSERT_TRUE(l->only_T == -1 && l->rows == IR_DIM_T && partner(p, i) && l->row_tile % 16 == 0);
         } else if ((!strcmp(tmpl, "matmul") || !strcmp(tmpl, "attention")) && l->rows == IR_DIM_T) {

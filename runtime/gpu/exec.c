@@ -226,9 +226,12 @@ static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint
     *n_ran = 0;
     for (uint32_t i = 0; i < p->n_launches; i++) {
         const cg_launch *l = &p->launches[i];
-        if ((l->only_T == 1 && d.T != 1) || (l->only_T == -1 && d.T == 1))
+        if ((l->only_T == 1 && d.T != 1) || (l->only_T == -1 && d.T == 1) || (l->min_T && d.T < l->min_T) ||
+            (l->max_T && d.T > l->max_T))
             continue;
         int64_t rows = rt_dim(l->rows, d.T, d.P, d.O);
+        if (rows <= 0) /* a batch step with no row wanting logits: the head has nothing to do */
+            continue;
         gpu_ptr ptrs[CG_MAX_ARGS];
         void *args[CG_MAX_ARGS + 2];
         for (uint32_t a = 0; a < l->n_args; a++) {
@@ -676,14 +679,7 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     if ((rc = gpu_open(NULL, 0, &st->api, &st->info, err)) != RF_OK)
         return rc;
     /* where the step's inputs are; several sequences keep the cache in the
-     * session's blocks, and every kernel finds a row's block in the table.
-     * That has not run on a GPU yet: only under ROCMFORGE_UNVERIFIED=1 (with
-     * "auto", a session of several then runs on the CPU and says why) */
-    const char *unv = getenv("ROCMFORGE_UNVERIFIED");
-    if (s->n_seq > 1 && !(unv && *unv && strcmp(unv, "0") != 0))
-        return rf_fail(err, RF_E_UNSUPPORTED,
-                       "%s: a GPU session of several sequences (%u) has not run on a GPU yet "
-                       "(ROCMFORGE_UNVERIFIED=1 turns it on)", st->info.name, s->n_seq);
+     * session's blocks, and every kernel finds a row's block in the table */
     st->paged = s->n_seq > 1;
     st->pg.pos = words_up(1 + (uint64_t)s->n_rows);
     st->n_words = st->pg.pos + words_up(s->n_rows);

@@ -71,6 +71,7 @@ static void fill_tables(void)
     if (isa != CPU_ISA_SCALAR) {
         cpu_quant_fill_legacy_x86(fast_tbl, isa);
         cpu_quant_fill_k_x86(fast_tbl, isa);
+        cpu_quant_fill_iq_x86(fast_tbl, isa);
     }
 #endif
 }

@@ -9,7 +9,9 @@
  * CPU backend does (it runs on little-endian hosts only).
  *
  * Files: quant_iq_grids.c (the lattices, format data), quant_iq.c (scalar
- * to_float and vec_dot, the reference table fill). The lattice types have no
+ * to_float and vec_dot, the reference table fill), quant_iq_avx2.c (SIMD
+ * dot products of the most used types), quant_iq_x86.c (which of those this
+ * CPU runs). The lattice types have no
  * quantizer here: llama.cpp's needs an importance matrix for most of them.
  */
 #ifndef RF_RUNTIME_CPU_QUANT_IQ_H
@@ -98,6 +100,12 @@ extern const uint64_t cpu_iq2s_grid[1024];
 extern const uint32_t cpu_iq3xxs_grid[256];
 extern const uint32_t cpu_iq3s_grid[512];
 extern const uint64_t cpu_iq1s_grid[2048];
+
+/* AVX2 + FMA + F16C (quant_iq_avx2.c): the reference's results bit for bit */
+void cpu_vec_dot_iq2_xxs_avx2(int64_t n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq2_xs_avx2(int64_t n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq3_xxs_avx2(int64_t n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq1_s_avx2(int64_t n, float *s, const void *x, const void *y);
 
 /* IQ1's delta: each weight is dl * (grid + delta), delta = +-1/8 */
 #define CPU_IQ1_DELTA 0.125f

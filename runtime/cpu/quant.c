@@ -64,12 +64,14 @@ static void fill_tables(void)
         ref_tbl[t] = (cpu_quant_traits){.type = (ggml_type)t, .isa = "scalar"};
     cpu_quant_fill_legacy_ref(ref_tbl);
     cpu_quant_fill_k_ref(ref_tbl);
+    cpu_quant_fill_iq_ref(ref_tbl);
     memcpy(fast_tbl, ref_tbl, sizeof fast_tbl);
 #if defined(__x86_64__) || defined(__i386__)
     enum cpu_isa isa = cpu_isa_detect();
     if (isa != CPU_ISA_SCALAR) {
         cpu_quant_fill_legacy_x86(fast_tbl, isa);
         cpu_quant_fill_k_x86(fast_tbl, isa);
+        cpu_quant_fill_iq_x86(fast_tbl, isa);
     }
 #endif
 }

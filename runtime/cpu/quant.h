@@ -4,9 +4,9 @@
  *
  * Weights stay in their GGUF block format. As llama.cpp does, a dot product
  * with a quantized weight row takes the activations quantized to the type's
- * vec_dot_type (Q8_0 for the 32-element block types, Q8_1 for Q4_1/Q5_1,
- * Q8_K for the k-quants and IQ4_XS; F16/BF16/F32 rows against the same type
- * or F32), so results match llama.cpp's numerics and the inner loop is
+ * vec_dot_type (Q8_0 for the 32-element block types and NVFP4, Q8_1 for
+ * Q4_1/Q5_1, Q8_K for the k-quants, the IQ1/IQ2/IQ3/IQ4_XS i-quants and
+ * TQ1_0/TQ2_0; F16/BF16/F32 rows against the same type or F32), so results match llama.cpp's numerics and the inner loop is
  * integer arithmetic.
  *
  * Two tables: cpu_quant_ref() holds the portable scalar reference of every

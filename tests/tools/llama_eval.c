@@ -263,8 +263,8 @@ static const struct { const char *name; int ftype; } FTYPES[] = {
     {"f32", 0}, {"f16", 1}, {"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7}, {"q5_0", 8},
     {"q5_1", 9}, {"q2_k", 10}, {"q3_k_s", 11}, {"q3_k_m", 12}, {"q3_k_l", 13},
     {"q4_k_s", 14}, {"q4_k_m", 15}, {"q5_k_s", 16}, {"q5_k_m", 17}, {"q6_k", 18},
-    {"iq4_nl", 25}, {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37},
-    {"mxfp4", 38}, {"mxfp4_moe", 38},
+    {"iq4_nl", 25}, {"iq3_s", 26}, {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37},
+    {"mxfp4", 38}, {"mxfp4_moe", 38}, {"nvfp4", 39},
 };
 
 static int cmd_quantize(const char *in, const char *out, const char *type, bool pure, int threads)
@@ -570,7 +570,7 @@ static int usage(void)
             "       llama_eval embed MODEL [--pooling none|mean|cls|last] [--threads N] < id-lines\n"
             "options: --kv-f16, --flash-attn, -v\n"
             "TYPE: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k_s q3_k_m q3_k_l q4_k_s\n"
-            "      q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs tq1_0 tq2_0 mxfp4\n");
+            "      q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq3_s iq4_xs tq1_0 tq2_0 mxfp4 nvfp4\n");
     return 1;
 }
 

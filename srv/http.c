@@ -642,12 +642,7 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t
         MHD_destroy_response(resp);
         return ret;
     }
-    pthread_mutex_lock(&s->mu);
-    while (!r->done && !s->stopping)
-        pthread_cond_wait(&s->progress, &s->mu);
-    if (!r->done)
-        rf_fail(&r->err, RF_E_IO, "the server is shutting down");
-    pthread_mutex_unlock(&s->mu);
+    wait_done(s, r);
     enum MHD_Result ret;
     here.r = r;
     if (r->err.status != RF_OK)

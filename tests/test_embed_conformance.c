@@ -79,14 +79,6 @@ static char src[N_ARCH][4400];
 static double worst[N_ARCH][N_TYPES][N_POOL];
 static int done[N_ARCH][N_TYPES][N_POOL];
 
-static const char *bin(const char *name)
-{
-    static char buf[2][4352];
-    static int slot;
-    char *b = buf[slot++ & 1];
-    snprintf(b, sizeof buf[0], "%s/tests/%s", RF_BINARY_DIR, name);
-    return b;
-}
 
 static const char *vocab_path(void)
 {
@@ -151,7 +143,7 @@ static void test_tokenize(void)
         fprintf(f, "%s\n__ggml_vocab_test__\n", TEXTS[t]);
     fclose(f);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s tokenize %s --special --parse-special < %s 2>&1", bin("llama_ref"), vocab_path(), inp);
+    snprintf(cmd, sizeof cmd, "%s tokenize %s --special --parse-special < %s 2>&1", test_tool_bin("llama_ref"), vocab_path(), inp);
     char *out = run(cmd);
     CU_ASSERT_FATAL(out != NULL);
     rf_model *m = NULL;
@@ -192,7 +184,7 @@ static float **ref_embed(const char *model, int pool, size_t E)
             fprintf(f, i + 1 < n_ids[t] ? "%d " : "%d\n", (int)ids[t][i]);
     fclose(f);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s embed %s --pooling %s --threads 2 < %s 2>&1", bin("llama_eval"), model,
+    snprintf(cmd, sizeof cmd, "%s embed %s --pooling %s --threads 2 < %s 2>&1", test_tool_bin("llama_eval"), model,
              POOLINGS[pool], in);
     char *out = run(cmd);
     if (!out)
@@ -274,7 +266,7 @@ static void check_arch(size_t a)
         }
         char out[4400], cmd[16384];
         snprintf(out, sizeof out, "%s/%s-%s.gguf", test_tmp_dir(), ARCHES[a], TYPES[ty].name);
-        snprintf(cmd, sizeof cmd, "%s quantize %s %s %s --threads 2 2>&1", bin("llama_eval"), src[a], out,
+        snprintf(cmd, sizeof cmd, "%s quantize %s %s %s --threads 2 2>&1", test_tool_bin("llama_eval"), src[a], out,
                  TYPES[ty].quant);
         char *o = run(cmd);
         CU_ASSERT(o != NULL);
@@ -493,7 +485,7 @@ static int suite_init(void)
         snprintf(src[a], sizeof src[a], "%s/%s.gguf", test_tmp_dir(), ARCHES[a]);
         char cmd[16384];
         snprintf(cmd, sizeof cmd, "%s --arch %s --vocab %s --n-embd %d --n-layer 2 --n-head 4 --n-ff 256 --ctx 512 "
-                 "--seed %zu -o %s 2>&1", bin("rf_gen_model"), ARCHES[a], vocab_path(), N_EMBD, 7 + a, src[a]);
+                 "--seed %zu -o %s 2>&1", test_tool_bin("rf_gen_model"), ARCHES[a], vocab_path(), N_EMBD, 7 + a, src[a]);
         char *o = run(cmd);
         if (!o)
             return 0;

@@ -241,14 +241,6 @@ static model_result results[N_CASES][N_WTYPES];
 static int ran[N_CASES][N_WTYPES];
 static double seconds[N_CASES][N_WTYPES]; /* wall time per model, quantize included */
 
-static const char *bin(const char *name)
-{
-    static char buf[2][4352];
-    static int slot;
-    char *b = buf[slot++ & 1];
-    snprintf(b, sizeof buf[0], "%s/tests/%s", RF_BINARY_DIR, name);
-    return b;
-}
 
 static const char *vocab_path(void)
 {
@@ -305,7 +297,7 @@ static float *ref_logits(const char *model, const char *ids, size_t n, size_t n_
 {
     char out[4400], cmd[16384];
     snprintf(out, sizeof out, "%s/ref-%ld.bin", test_tmp_dir(), (long)getpid());
-    snprintf(cmd, sizeof cmd, "%s logits %s --tokens '%s' --out %s --threads 2 2>&1", bin("llama_eval"),
+    snprintf(cmd, sizeof cmd, "%s logits %s --tokens '%s' --out %s --threads 2 2>&1", test_tool_bin("llama_eval"),
              model, ids, out);
     char *o = run(cmd, msg, msg_len);
     if (!o)
@@ -448,7 +440,7 @@ static int quantize(const char *src, const char *out, const char *args, llama_si
                     size_t msg_len)
 {
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s quantize %s %s %s --threads 2 2>&1", bin("llama_eval"), src, out, args);
+    snprintf(cmd, sizeof cmd, "%s quantize %s %s %s --threads 2 2>&1", test_tool_bin("llama_eval"), src, out, args);
     char *o = run(cmd, msg, msg_len);
     if (!o)
         return 0;
@@ -563,7 +555,7 @@ static void gen_cmd(char *cmd, size_t len, size_t k, const char *type, const cha
 {
     const arch_case *c = &CASES[k];
     snprintf(cmd, len, "%s --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s --type %s -o %s 2>&1",
-             bin("rf_gen_model"), case_gen_arch(c), vocab_path(), k + 1, c->extra, type, out);
+             test_tool_bin("rf_gen_model"), case_gen_arch(c), vocab_path(), k + 1, c->extra, type, out);
 }
 
 /* The child's work for one model: quantize, check types, llama.cpp's logits
@@ -818,7 +810,7 @@ static void check_arch(size_t k)
     float *f32 = read_logits(f32_logits_path(k), N_TOKENS, 32000);
     CU_ASSERT_PTR_NOT_NULL(f32);
     snprintf(cmd, sizeof cmd, "%s generate %s --prompt-ids '%s' -n 4 --threads 2 2>/dev/null",
-             bin("llama_eval"), src, tokens);
+             test_tool_bin("llama_eval"), src, tokens);
     o = f32 ? run(cmd, NULL, 0) : NULL;
     CU_ASSERT_PTR_NOT_NULL(o);
     if (o) {
@@ -1067,7 +1059,7 @@ static void check_greedy(const char *model, const char *label)
         size_t n = tokenize(model, PROMPTS[p], ids, MAX_SEQ, str, sizeof str);
         CU_ASSERT_FATAL(n > 1 && ids[0] == 1);
         snprintf(cmd, sizeof cmd, "%s generate %s --prompt-ids '%s' -n %d --threads 1 2>/dev/null",
-                 bin("llama_eval"), model, str, N_GEN);
+                 test_tool_bin("llama_eval"), model, str, N_GEN);
         char *ref = run(cmd, NULL, 0);
         snprintf(cmd, sizeof cmd,
                  "%s run %s --prompt-ids '%s' -n %d --temp 0 --print-ids --threads 1 --backend cpu 2>/dev/null",
@@ -1141,7 +1133,7 @@ static void test_make_q4_k_m(void)
     CU_ASSERT_TRUE_FATAL(have_ref);
     char cmd[16384];
     snprintf(q4km_path, sizeof q4km_path, "%s/kjv-q4_k_m.gguf", test_tmp_dir());
-    snprintf(cmd, sizeof cmd, "%s quantize %s %s q4_k_m --threads 2 2>&1", bin("llama_eval"), trained_path(),
+    snprintf(cmd, sizeof cmd, "%s quantize %s %s q4_k_m --threads 2 2>&1", test_tool_bin("llama_eval"), trained_path(),
              q4km_path);
     char *o = run(cmd, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);

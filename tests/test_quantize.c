@@ -74,14 +74,6 @@ static const struct model {
 static bool have_ref;
 static char vocab_path[4200];
 
-static const char *bin(const char *name)
-{
-    static char buf[2][4352];
-    static int slot;
-    char *b = buf[slot++ & 1];
-    snprintf(b, sizeof buf[0], "%s/tests/%s", RF_BINARY_DIR, name);
-    return b;
-}
 
 static bool exists(const char *path)
 {
@@ -155,7 +147,7 @@ static int suite_init(void)
     for (size_t k = 0; k < N_MODELS; k++) {
         char cmd[16384];
         snprintf(cmd, sizeof cmd, "%s --vocab %s --n-embd 256 --n-ff 512 --n-head 4 --n-head-kv 2 -t 2 %s -o %.4100s 2>&1",
-                 bin("rf_gen_model"), vocab_path, MODELS[k].args, model_path(k));
+                 test_tool_bin("rf_gen_model"), vocab_path, MODELS[k].args, model_path(k));
         int st, sig;
         char *out = test_run(cmd, &st, &sig);
         if (st != 0) {
@@ -265,7 +257,7 @@ static const char *quantize_both(size_t k, const char *type, bool pure)
     snprintf(cmd, sizeof cmd,
              "( %s quantize %s %s %s%s --threads 1 >/dev/null 2>&1; echo \"ref $?\" ) & "
              "( %s quantize %s %s %s%s --threads 1 >/dev/null 2>&1; echo \"ours $?\" ); wait",
-             bin("llama_eval"), model_path(k), ref, type, p, test_rocmforge_bin(), model_path(k), ours, type, p);
+             test_tool_bin("llama_eval"), model_path(k), ref, type, p, test_rocmforge_bin(), model_path(k), ours, type, p);
     int st, sig;
     char *out = test_run(cmd, &st, &sig);
     const char *res = NULL;

@@ -153,6 +153,15 @@ const char *test_rocmforge_bin(void)
     return RF_BINARY_DIR "/rocmforge";
 }
 
+const char *test_tool_bin(const char *name)
+{
+    static char buf[4][4352];
+    static unsigned slot;
+    char *b = buf[slot++ % 4];
+    snprintf(b, sizeof buf[0], "%s/tests/%s", RF_BINARY_DIR, name);
+    return b;
+}
+
 int test_main(void)
 {
     CU_basic_set_mode(CU_BRM_VERBOSE);

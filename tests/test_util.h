@@ -39,6 +39,9 @@ char *test_run(const char *cmd, int *status, int *signo);
 
 /* Path of the rocmforge binary in the build tree. */
 const char *test_rocmforge_bin(void);
+/* Path of a test tool (rf_gen_model, llama_eval, rf_compare) in the build
+ * tree's tests/, in a static buffer rotated over 4 slots. */
+const char *test_tool_bin(const char *name);
 
 /* Runs all registered suites in basic mode; returns the process exit code. */
 int test_main(void);

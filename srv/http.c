@@ -549,6 +549,20 @@ static void stream_free(void *cls)
     free(st);
 }
 
+/* Does a new request find no room? The room is QUEUE_PER_SLOT waiting
+ * requests a slot, plus the slots no request holds yet: a request the loop
+ * has not taken into an idle slot still counts as queued, so counting the
+ * queue alone would turn one away or not depending on how soon the loop
+ * ran. */
+static bool queue_full(srv *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t idle = s->busy < s->opt.parallel ? (size_t)(s->opt.parallel - s->busy) : 0;
+    bool full = s->queued >= (size_t)(QUEUE_PER_SLOT * s->opt.parallel) + idle;
+    pthread_mutex_unlock(&s->mu);
+    return full;
+}
+
 /* waits for the loop to finish r (or the server to stop) */
 static void wait_done(srv *s, srv_req *r)
 {
@@ -574,10 +588,7 @@ static enum MHD_Result embeddings(srv *s, struct MHD_Connection *c, const json_t
         srv_req_release(s, r);
         return reply_error(s, c, strcmp(msg, "out of memory") ? 400 : 500, msg);
     }
-    pthread_mutex_lock(&s->mu);
-    bool full = s->queued >= (size_t)(QUEUE_PER_SLOT * s->opt.parallel);
-    pthread_mutex_unlock(&s->mu);
-    if (full) {
+    if (queue_full(s)) {
         srv_req_release(s, r);
         return reply_error(s, c, 503, "the server is busy: the queue is full; retry soon");
     }
@@ -609,10 +620,7 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *c, const json_t
         srv_req_release(s, r);
         return reply_error(s, c, 400, msg);
     }
-    pthread_mutex_lock(&s->mu);
-    bool full = s->queued >= (size_t)(QUEUE_PER_SLOT * s->opt.parallel);
-    pthread_mutex_unlock(&s->mu);
-    if (full) {
+    if (queue_full(s)) {
         srv_req_release(s, r);
         return reply_error(s, c, 503, "the server is busy: every slot is taken and the queue is full; retry soon");
     }

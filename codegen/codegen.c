@@ -102,15 +102,18 @@ static void render(strbuf *out, const char *tmpl, const hole *holes, size_t n_ho
     strbuf_put(out, p, strlen(p));
 }
 
-/* The part of templates/quant.hip from the line "// @<tag>" to the next
- * "// @" line. */
+/* The part of templates/quant.hip, or else of quant_iq.hip (the lattice,
+ * ternary and NVFP4 types), from the line "// @<tag>" to the next "// @"
+ * line. */
 static void quant_section(strbuf *out, const char *tag)
 {
-    const char *lib = cg_template_text("quant");
-    RF_ASSERT(lib);
+    const char *lib = cg_template_text("quant"), *iq = cg_template_text("quant_iq");
+    RF_ASSERT(lib && iq);
     char marker[48];
     snprintf(marker, sizeof marker, "// @%s\n", tag);
     const char *s = strstr(lib, marker);
+    if (!s)
+        s = strstr(iq, marker);
     RF_ASSERT(s);
     const char *e = strstr(s + strlen(marker), "\n// @");
     strbuf_put(out, s, e ? (size_t)(e - s) + 1 : strlen(s));
@@ -122,7 +125,11 @@ static const ggml_type gpu_types[] = {
     GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,   GGML_TYPE_Q4_1,   GGML_TYPE_Q5_0,
     GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,   GGML_TYPE_Q4_K,   GGML_TYPE_Q5_K,
     GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS, GGML_TYPE_MXFP4,
+    /* templates/quant_iq.hip: checked on the host, not yet run on a GPU */
+    GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS, GGML_TYPE_IQ2_S, GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S,
+    GGML_TYPE_IQ1_S, GGML_TYPE_IQ1_M, GGML_TYPE_TQ1_0, GGML_TYPE_TQ2_0, GGML_TYPE_NVFP4,
 };
+_Static_assert(sizeof gpu_types / sizeof gpu_types[0] <= 32, "kbuild.types is a 32-bit mask");
 
 static bool gpu_type_ok(ggml_type t)
 {
@@ -212,8 +219,17 @@ static int aq_kind(ggml_type t)
     case GGML_TYPE_Q4_K:
     case GGML_TYPE_Q5_K:
     case GGML_TYPE_Q6_K:
-    case GGML_TYPE_IQ4_XS: return AQ_Q8K;
-    default: return AQ_Q8; /* q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4: Q8_0 or Q8_1, the same values */
+    case GGML_TYPE_IQ4_XS:
+    case GGML_TYPE_IQ2_XXS:
+    case GGML_TYPE_IQ2_XS:
+    case GGML_TYPE_IQ2_S:
+    case GGML_TYPE_IQ3_XXS:
+    case GGML_TYPE_IQ3_S:
+    case GGML_TYPE_IQ1_S:
+    case GGML_TYPE_IQ1_M:
+    case GGML_TYPE_TQ1_0:
+    case GGML_TYPE_TQ2_0: return AQ_Q8K;
+    default: return AQ_Q8; /* q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4 nvfp4: Q8_0 or Q8_1, the same values */
     }
 }
 

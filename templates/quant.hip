@@ -3,8 +3,9 @@
  * quant.hip: how a GPU kernel reads weights that stay in their GGUF block
  * format. One section per weight type; the renderer pastes this common
  * section and the sections of the types a kernel needs, so every section
- * compiles alone on top of this one. The lattice, ternary and NVFP4 types'
- * sections are in quant_iq.hip, on top of this common section too.
+ * compiles alone on top of this one. The lattice, ternary and NVFP4 types
+ * are in quant_iq.hip, whose sections compile on top of this common section
+ * and its own.
  *
  * The contract, for a type T (ggml's lowercase name):
  *   RF_QK_T, RF_QB_T  elements and bytes of a block. f32, f16 and bf16 have
@@ -215,58 +216,6 @@ RF_DEV int rf_lut4(const signed char *tab, unsigned int v, int sh)
                  (unsigned int)(unsigned char)tab[(v >> (sh + 8)) & 0xf] << 8 |
                  (unsigned int)(unsigned char)tab[(v >> (sh + 16)) & 0xf] << 16 |
                  (unsigned int)(unsigned char)tab[(v >> (sh + 24)) & 0xf] << 24);
-}
-
-/* The lattice, ternary and NVFP4 types (templates/quant_iq.hip) share these. */
-
-/* the 8 sign bits of a group of 8 from its 7 stored ones: the eighth makes
- * the count of minus signs even (ggml's ksigns_iq2xs table is this) */
-RF_DEV unsigned int rf_signs8(unsigned int s7)
-{
-    unsigned int p = s7 ^ s7 >> 4;
-    p ^= p >> 2;
-    p ^= p >> 1;
-    return s7 | (p & 1) << 7;
-}
-
-/* four magnitudes (the bytes of g, each below 128) as int8, byte i negated
- * where bit i of sg is set; the multiply spreads bits 0..3 to bytes 0..3 */
-RF_DEV int rf_sign_bytes(unsigned int g, unsigned int sg)
-{
-    const unsigned int neg = ((sg & 0xf) * 0x00204081u & 0x01010101u) * 0xffu;
-    return rf_sub_bytes(g & ~neg, g & neg);
-}
-
-/* 8g + delta for the four int8 g in the bytes of v (IQ1's lattice), delta
- * +-1 */
-RF_DEV int rf_iq1_bytes(unsigned int v, int delta)
-{
-    unsigned int r = 0;
-    for (int i = 0; i < 4; i++)
-        r |= (unsigned int)((8 * rf_i8(v, i) + delta) & 0xff) << (8 * i);
-    return (int)r;
-}
-
-/* element k of a row, through the chunk that holds it, for a type whose
- * quad i is the elements 32i..32i+31 (chunk 4i + j: 32i + 4j.. and
- * 32i + 16 + 4j..) */
-#define RF_GET_FROM_DEQ(T)                                                                         \
-    RF_DEV float rf_get_##T(const unsigned char *row, int k)                                       \
-    {                                                                                              \
-        const int e = k % RF_QK_##T, r = e % 32;                                                   \
-        float w[8];                                                                                \
-        rf_deq_##T(row + (k / RF_QK_##T) * RF_QB_##T, 4 * (e / 32) + r % 16 / 4, w);               \
-        return w[4 * (r / 16) + r % 4];                                                            \
-    }
-
-/* NVFP4's UE4M3 scale halved, as cpu_ue4m3_to_f32_half: the sign bit
- * ignored, 0x7f (NaN) read as 0; (8 + m) 2^(e-11), or m 2^-10 when e = 0 */
-RF_DEV float rf_ue4m3_to_f32_half(unsigned int x)
-{
-    if (x == 0 || x == 0x7f)
-        return 0.0f;
-    const unsigned int e = (x >> 3) & 0xf, m = x & 7;
-    return (float)(e ? 8 + m : m) * rf_bits_f32((e ? e - 11 + 127 : 127 - 10) << 23);
 }
 
 // @type f32

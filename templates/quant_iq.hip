@@ -4,13 +4,14 @@
  * ternary types (TQ1_0, TQ2_0) and NVFP4: the same functions (rf_deq_T,
  * rf_qw_T, rf_qw4_T, rf_get_T, RF_QMIN_T, RF_QSAME_T), in a file of their
  * own so that quant.hip stays readable. Codegen looks a type's section up
- * in quant.hip, then here; each compiles on top of quant.hip's common
- * section, whose rf_signs8, rf_sign_bytes, rf_iq1_bytes,
- * rf_ue4m3_to_f32_half and RF_GET_FROM_DEQ are these types'. This essay
- * is in no section: codegen never pastes it.
+ * in quant.hip, then here; a kernel that reads any of these types gets
+ * quant.hip's common section, then this file's, then the types' sections.
+ * This essay is in no section: codegen never pastes it.
  *
  * The formats are runtime/cpu/quant_iq.c's (ggml's), and so are the
- * numbers: rf_deq_T is its to_float bit for bit (test_gpu_quant).
+ * numbers: rf_deq_T is its to_float bit for bit (test_gpu_quant). None of
+ * this has run on a GPU yet: codegen renders these types under
+ * ROCMFORGE_UNVERIFIED=1 only (docs/gpu.md).
  *
  * Lattice tables. A line "// =grid cpu_NAME" is replaced, when the
  * templates are built into the binary (cmake/embed_templates.cmake), by
@@ -41,6 +42,59 @@
  * min (RF_QMIN_T 0). The quads are four chunks (RF_QW4_FROM_QW): none has
  * its own wider loads yet.
  */
+
+// @common
+/* what the types of this file share, on top of quant.hip's common section */
+
+/* the 8 sign bits of a group of 8 from its 7 stored ones: the eighth makes
+ * the count of minus signs even (ggml's ksigns_iq2xs table is this) */
+RF_DEV unsigned int rf_signs8(unsigned int s7)
+{
+    unsigned int p = s7 ^ s7 >> 4;
+    p ^= p >> 2;
+    p ^= p >> 1;
+    return s7 | (p & 1) << 7;
+}
+
+/* four magnitudes (the bytes of g, each below 128) as int8, byte i negated
+ * where bit i of sg is set; the multiply spreads bits 0..3 to bytes 0..3 */
+RF_DEV int rf_sign_bytes(unsigned int g, unsigned int sg)
+{
+    const unsigned int neg = ((sg & 0xf) * 0x00204081u & 0x01010101u) * 0xffu;
+    return rf_sub_bytes(g & ~neg, g & neg);
+}
+
+/* 8g + delta for the four int8 g in the bytes of v (IQ1's lattice), delta
+ * +-1 */
+RF_DEV int rf_iq1_bytes(unsigned int v, int delta)
+{
+    unsigned int r = 0;
+    for (int i = 0; i < 4; i++)
+        r |= (unsigned int)((8 * rf_i8(v, i) + delta) & 0xff) << (8 * i);
+    return (int)r;
+}
+
+/* element k of a row, through the chunk that holds it, for a type whose
+ * quad i is the elements 32i..32i+31 (chunk 4i + j: 32i + 4j.. and
+ * 32i + 16 + 4j..) */
+#define RF_GET_FROM_DEQ(T)                                                                         \
+    RF_DEV float rf_get_##T(const unsigned char *row, int k)                                       \
+    {                                                                                              \
+        const int e = k % RF_QK_##T, r = e % 32;                                                   \
+        float w[8];                                                                                \
+        rf_deq_##T(row + (k / RF_QK_##T) * RF_QB_##T, 4 * (e / 32) + r % 16 / 4, w);               \
+        return w[4 * (r / 16) + r % 4];                                                            \
+    }
+
+/* NVFP4's UE4M3 scale halved, as cpu_ue4m3_to_f32_half: the sign bit
+ * ignored, 0x7f (NaN) read as 0; (8 + m) 2^(e-11), or m 2^-10 when e = 0 */
+RF_DEV float rf_ue4m3_to_f32_half(unsigned int x)
+{
+    if (x == 0 || x == 0x7f)
+        return 0.0f;
+    const unsigned int e = (x >> 3) & 0xf, m = x & 7;
+    return (float)(e ? 8 + m : m) * rf_bits_f32((e ? e - 11 + 127 : 127 - 10) << 23);
+}
 
 // @type iq2_xxs
 /* iq2_xxs, 66 bytes, 2-aligned: d (f16), then per 32 elements (sub-block

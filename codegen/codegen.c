@@ -29,8 +29,8 @@
  * written with nine significant digits, which round-trip an f32 exactly.
  *
  * The rendered translation unit is: the prelude (vendor, wavefront size),
- * the sections of templates/quant.hip for the weight types used, then the
- * template. Nothing here needs a GPU or a compiler; cg_build_program
+ * the sections of templates/quant.hip (and quant_iq.hip) for the weight
+ * types used, then the template. Nothing here needs a GPU or a compiler; cg_build_program
  * (cache.c) compiles what this produces.
  */
 #include <math.h>
@@ -102,16 +102,24 @@ static void render(strbuf *out, const char *tmpl, const hole *holes, size_t n_ho
     strbuf_put(out, p, strlen(p));
 }
 
-/* The part of templates/quant.hip from the line "// @<tag>" to the next
- * "// @" line. */
-static void quant_section(strbuf *out, const char *tag)
+/* The part of the weight-format template lib (templates/quant.hip, or
+ * quant_iq.hip: the lattice, ternary and NVFP4 types) from the line
+ * "// @<tag>" to the next "// @" line; NULL when lib has no such line. */
+static const char *quant_find(const char *lib, const char *tag)
 {
-    const char *lib = cg_template_text("quant");
-    RF_ASSERT(lib);
+    const char *text = cg_template_text(lib);
+    RF_ASSERT(text);
     char marker[48];
     snprintf(marker, sizeof marker, "// @%s\n", tag);
-    const char *s = strstr(lib, marker);
+    return strstr(text, marker);
+}
+
+static void quant_section(strbuf *out, const char *lib, const char *tag)
+{
+    const char *s = quant_find(lib, tag);
     RF_ASSERT(s);
+    char marker[48];
+    snprintf(marker, sizeof marker, "// @%s\n", tag);
     const char *e = strstr(s + strlen(marker), "\n// @");
     strbuf_put(out, s, e ? (size_t)(e - s) + 1 : strlen(s));
 }
@@ -122,14 +130,26 @@ static const ggml_type gpu_types[] = {
     GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,   GGML_TYPE_Q4_1,   GGML_TYPE_Q5_0,
     GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,   GGML_TYPE_Q4_K,   GGML_TYPE_Q5_K,
     GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS, GGML_TYPE_MXFP4,
+    /* from here on templates/quant_iq.hip's: checked bit for bit on the
+     * host, not yet run on a GPU, so behind ROCMFORGE_UNVERIFIED */
+    GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS, GGML_TYPE_IQ2_S, GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S,
+    GGML_TYPE_IQ1_S, GGML_TYPE_IQ1_M, GGML_TYPE_TQ1_0, GGML_TYPE_TQ2_0, GGML_TYPE_NVFP4,
 };
+#define GPU_TYPES_RUN 16 /* the first 16 have run on a GPU */
+_Static_assert(sizeof gpu_types / sizeof gpu_types[0] <= 32, "kbuild.types is a 32-bit mask");
 
-static bool gpu_type_ok(ggml_type t)
+static bool unverified(void);
+
+/* NULL when the GPU kernels read weights of type t, else why not (after
+ * "weight 'W' has type T, ") */
+static const char *gpu_type_refusal(ggml_type t)
 {
     for (size_t i = 0; i < sizeof gpu_types / sizeof gpu_types[0]; i++)
         if (gpu_types[i] == t)
-            return true;
-    return false;
+            return i < GPU_TYPES_RUN || unverified()
+                       ? NULL
+                       : "whose GPU kernels have not run on a GPU yet (ROCMFORGE_UNVERIFIED=1 renders them)";
+    return "which the GPU kernels do not support";
 }
 
 /* quant.hip's name of a type: ggml's, lower case ("q4_k") */
@@ -212,8 +232,17 @@ static int aq_kind(ggml_type t)
     case GGML_TYPE_Q4_K:
     case GGML_TYPE_Q5_K:
     case GGML_TYPE_Q6_K:
-    case GGML_TYPE_IQ4_XS: return AQ_Q8K;
-    default: return AQ_Q8; /* q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4: Q8_0 or Q8_1, the same values */
+    case GGML_TYPE_IQ4_XS:
+    case GGML_TYPE_IQ2_XXS:
+    case GGML_TYPE_IQ2_XS:
+    case GGML_TYPE_IQ2_S:
+    case GGML_TYPE_IQ3_XXS:
+    case GGML_TYPE_IQ3_S:
+    case GGML_TYPE_IQ1_S:
+    case GGML_TYPE_IQ1_M:
+    case GGML_TYPE_TQ1_0:
+    case GGML_TYPE_TQ2_0: return AQ_Q8K;
+    default: return AQ_Q8; /* q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4 nvfp4: Q8_0 or Q8_1, the same values */
     }
 }
 
@@ -294,9 +323,8 @@ static bool mm_collect(kbuild *k, const ir_node *const *nodes, uint32_t n, mm_gr
         const ggml_type_traits *tt = ggml_type_get(w->type.elem);
         if (m->mm[i]->in[0] != m->mm[0]->in[0] || w->type.dim[1] != m->K)
             return unsupported(k, "the products do not share one input");
-        if (!gpu_type_ok(w->type.elem))
-            return unsupported(k, "weight '%s' has type %s, which the GPU kernels do not support", w->name,
-                               tt->name);
+        if (gpu_type_refusal(w->type.elem))
+            return unsupported(k, "weight '%s' has type %s, %s", w->name, tt->name, gpu_type_refusal(w->type.elem));
         if (m->K % 8 || m->K % tt->block_size)
             return unsupported(k, "weight '%s': row length %lld is not a multiple of 8 and of its block", w->name,
                                (long long)m->K);
@@ -575,7 +603,8 @@ static bool env_on(const char *name)
 }
 
 /* ROCMFORGE_UNVERIFIED=1: the kernels written in sessions that had no GPU
- * and have not run on one yet (docs/gpu.md lists them). They build for
+ * and have not run on one yet (docs/gpu.md lists them; quant_iq.hip's
+ * weight types among them: gpu_type_refusal). They build for
  * sm_90, gfx90a and gfx1030 (test_kernels renders them); the first GPU
  * session checks their conformance and speed, and makes them the default
  * or fixes them. */
@@ -792,9 +821,9 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_EMBED: {
         const ir_node *tab = n->in[0];
         char tn[16];
-        if (!gpu_type_ok(tab->type.elem))
-            return unsupported(k, "embedding '%s' has type %s, which the GPU kernels do not support",
-                                     tab->name, ggml_type_get(tab->type.elem)->name);
+        if (gpu_type_refusal(tab->type.elem))
+            return unsupported(k, "embedding '%s' has type %s, %s", tab->name, ggml_type_get(tab->type.elem)->name,
+                               gpu_type_refusal(tab->type.elem));
         if (row % 8 || row % ggml_type_get(tab->type.elem)->block_size)
             return unsupported(k, "embedding width %lld is not a multiple of 8 and of its block", (long long)row);
         use_type(k, tab->type.elem);
@@ -1062,12 +1091,18 @@ static rf_status emit(gen *G, kbuild *k, const char *tmpl_name, const hole *extr
                       k->pg->pos, k->pg->seq, k->pg->table, k->pg->stride, k->pg->shift);
     if (k->types) {
         strbuf_put(&src, "\n", 1);
-        quant_section(&src, "common");
+        quant_section(&src, "quant", "common");
+        bool iq_common = false; /* quant_iq.hip's common section, before its first type */
         for (size_t i = 0; i < sizeof gpu_types / sizeof gpu_types[0]; i++)
             if (k->types & (1u << i)) {
                 char tn[16], tag[24];
                 snprintf(tag, sizeof tag, "type %s", qname(gpu_types[i], tn));
-                quant_section(&src, tag);
+                const char *lib = quant_find("quant", tag) ? "quant" : "quant_iq";
+                if (!strcmp(lib, "quant_iq") && !iq_common) {
+                    quant_section(&src, lib, "common");
+                    iq_common = true;
+                }
+                quant_section(&src, lib, tag);
             }
     }
     strbuf_put(&src, "\n", 1);
@@ -1370,8 +1405,8 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *n)
     const ggml_type_traits *tt = ggml_type_get(w->type.elem);
     int64_t E = w->type.dim[0], N = w->type.dim[1], K = w->type.dim[2], slots = ids->type.dim[1];
     char tn[16], summary[96], v[9][32];
-    if (!gpu_type_ok(w->type.elem))
-        return unsupported(k, "weight '%s' has type %s, which the GPU kernels do not support", w->name, tt->name),
+    if (gpu_type_refusal(w->type.elem))
+        return unsupported(k, "weight '%s' has type %s, %s", w->name, tt->name, gpu_type_refusal(w->type.elem)),
                k->st;
     int kind = aq_kind(w->type.elem);
     if (K % 32 || K % tt->block_size || (kind == AQ_Q8K && K % 256))

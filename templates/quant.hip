@@ -3,7 +3,9 @@
  * quant.hip: how a GPU kernel reads weights that stay in their GGUF block
  * format. One section per weight type; the renderer pastes this common
  * section and the sections of the types a kernel needs, so every section
- * compiles alone on top of this one.
+ * compiles alone on top of this one. The lattice, ternary and NVFP4 types
+ * are in quant_iq.hip, whose sections compile on top of this common section
+ * and its own.
  *
  * The contract, for a type T (ggml's lowercase name):
  *   RF_QK_T, RF_QB_T  elements and bytes of a block. f32, f16 and bf16 have

@@ -3,22 +3,22 @@
  * gfx90a and gfx1030 with hipRTC and for sm_90 with NVRTC, without a GPU.
  *
  * The models are those of test_model_conformance.c (every arch of
- * conformance_models.h, dense and MoE; n_embd 256, 2 layers, 4 heads over
- * 2 KV heads, n_ff 512, the llama-spm vocabulary), each
- * in the 16 weight types the GPU kernels read and the q4_k_m and q5_k_m
- * mixes (the MoE archs in 8 of them: MOE_TYPES), written by rf_gen_model
- * straight in their type. Each model goes
- * through import, the passes and codegen for both targets; the distinct
- * kernels of all of them (about 480 a target: the products specialise on
- * shapes and types, everything else is shared) are then built through a
- * fresh kernel cache by cg_build_program, the way `rocmforge compile` builds
- * them, so a template that one arch or type breaks fails here with the
- * kernel's name and the compiler's message. A second build must find every
- * kernel in the cache. On gfx90a every prefill product runs on the matrix
- * units, and its disassembly shows the MFMA (int8 for quantized weights,
- * f16 for f16 ones). Each model's memory plan, for the last row and for
- * every row's logits, is checked too (plan_check.c): values live at once
- * never share workspace bytes.
+ * conformance_models.h, dense and MoE; n_embd 256, 2 layers, 4 heads over 2
+ * KV heads, n_ff 512, the llama-spm vocabulary), each in the 16 weight types
+ * of quant.hip and the q4_k_m and q5_k_m mixes (the MoE archs in 8 of them:
+ * MOE_TYPES), written by rf_gen_model straight in their type; llama also in
+ * the 10 of quant_iq.hip (LLAMA_ONLY_TYPES). Each model goes through import,
+ * the passes and codegen for both targets; the distinct kernels of all of
+ * them (about 480 a target: the products specialise on shapes and types,
+ * everything else is shared) are then built through a fresh kernel cache by
+ * cg_build_program, the way `rocmforge compile` builds them, so a template
+ * that one arch or type breaks fails here with the kernel's name and the
+ * compiler's message. A second build must find every kernel in the cache. On
+ * gfx90a every prefill product runs on the matrix units, and its disassembly
+ * shows the MFMA (int8 for quantized weights, f16 for f16 ones). Each
+ * model's memory plan, for the last row and for every row's logits, is
+ * checked too (plan_check.c): values live at once never share workspace
+ * bytes.
  *
  * Both compilers are required: CI installs hipRTC (libamdhip64-dev) and has
  * CUDA's NVRTC; a missing one fails the suite.
@@ -38,8 +38,10 @@
 #include "plan_check.h"
 #include "test_util.h"
 
-static const char *const TYPES[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",
-                                    "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "mxfp4", "q4_k_m", "q5_k_m"};
+static const char *const TYPES[] = {"f32",     "f16",    "bf16",  "q4_0",    "q4_1",   "q5_0",   "q5_1",
+                                    "q8_0",    "q2_k",   "q3_k",  "q4_k",    "q5_k",   "q6_k",   "iq4_nl",
+                                    "iq4_xs",  "mxfp4",  "q4_k_m", "q5_k_m", "iq2_xxs", "iq2_xs", "iq2_s",
+                                    "iq3_xxs", "iq3_s",  "iq1_s", "iq1_m",   "tq1_0",  "tq2_0",  "nvfp4"};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
 /* the distinct kernels of one target, collected over every model */
@@ -69,8 +71,19 @@ static target_kernels TARGETS[] = {{.name = "gfx90a"}, {.name = "sm_90"}, {.name
  * less than half the build time. */
 static const char *const MOE_TYPES[] = {"f32", "bf16", "q4_1", "q8_0", "q6_k", "iq4_xs", "mxfp4", "q4_k_m", NULL};
 
+/* The types of templates/quant_iq.hip are built for the llama case only:
+ * their sections are read by the same templates as every other type's
+ * (one model renders each product form: decode, eight rows, int8 tiles,
+ * the quantize-out tails, the embedding), and each arch more would add a
+ * minute to a suite of ten. Not for gfx1030 either (GFX1030_TYPES). */
+static const char *const LLAMA_ONLY_TYPES[] = {"iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+                                               "iq1_s",   "iq1_m",  "tq1_0", "tq2_0",   "nvfp4", NULL};
+
 static bool case_takes(const arch_case *c, const char *type)
 {
+    for (const char *const *ty = LLAMA_ONLY_TYPES; *ty; ty++)
+        if (!strcmp(*ty, type))
+            return !strcmp(c->arch, "llama");
     for (const char *const *ty = MOE_TYPES; c->moe && *ty; ty++)
         if (!strcmp(*ty, type))
             return true;

@@ -899,17 +899,13 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
     case IR_OP_KV_STORE: {
         int64_t xrow = numel_row(&n->in[0]->type);
         int pc = param(k, n, k->kvh ? "unsigned short *" : "float *", "kv cache");
-        if (k->pg) { /* row r's own position of its own sequence, in the block the table names */
-            strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at row r's "
-                             "position\n", (long long)xrow);
-            strbuf_printf(b, "        p%d[rf_kv_row(past, past[RF_PG_SEQ + r], past[RF_PG_POS + r]) * %lld + i] = %s",
-                          pc, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
-        } else {
-            strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at P + r\n",
-                          (long long)xrow);
-            strbuf_printf(b, "        p%d[((size_t)P + r) * %lld + i] = %s", pc, (long long)xrow,
-                          k->kvh ? "rf_f16_bits(" : "");
-        }
+        /* the cache row: P + r, or paged, row r's own position of its own
+         * sequence in the block the table names */
+        const char *at = k->pg ? "row r's position" : "P + r";
+        const char *row = k->pg ? "rf_kv_row(past, past[RF_PG_SEQ + r], past[RF_PG_POS + r])" : "((size_t)P + r)";
+        strbuf_printf(b, "    for (int i = threadIdx.x; i < %lld; i += THREADS) // store in the cache at %s\n",
+                      (long long)xrow, at);
+        strbuf_printf(b, "        p%d[%s * %lld + i] = %s", pc, row, (long long)xrow, k->kvh ? "rf_f16_bits(" : "");
         rw_row(k, b, n->in[0], false);
         strbuf_printf(b, "[i]%s;\n", k->kvh ? ")" : "");
         return true;

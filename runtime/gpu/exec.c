@@ -90,7 +90,6 @@ typedef struct gpu_state {
     gpu_device_info info;
     gpu_stream *stream;
     gpu_plan one, batch;       /* batch.prog: NULL with one sequence */
-    cg_program *prog;          /* one.prog */
     cg_build_stats build;      /* both plans' */
     gpu_ptr weights;           /* the weight arena */
     gpu_ptr weights2;          /* the batch graph's weights the session's graph has not (0: none) */
@@ -130,7 +129,7 @@ static size_t weight_bytes(const ir_node *w)
 }
 
 /* bytes of a KV cache element: f16 or f32, as the kernels were rendered */
-static size_t kv_elem(const gpu_state *st) { return st->prog->kv_f16 ? 2 : sizeof(float); }
+static size_t kv_elem(const gpu_state *st) { return st->one.prog->kv_f16 ? 2 : sizeof(float); }
 
 /* a step's symbols: rows, past positions (the session's graph), rows with
  * logits (the batch graph) */
@@ -200,7 +199,7 @@ static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, i
         if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL)
             continue; /* a few partials and counters */
         if (id >= CG_ARG_SCRATCH) {
-            b += (double)rows * (double)st->prog->scratch_k;
+            b += (double)rows * (double)st->one.prog->scratch_k;
             continue;
         }
         const ir_node *n = st->one.by_id[id];
@@ -270,7 +269,7 @@ static rf_status profile_step(rt_session *s, uint32_t T, uint32_t n_ran, rf_erro
     gpu_state *st = s->state;
     rf_status rc = st->api->stream_sync(st->stream, err);
     for (uint32_t i = 0; i < n_ran && rc == RF_OK; i++) {
-        const cg_launch *l = &st->prog->launches[st->ran[i]];
+        const cg_launch *l = &st->one.prog->launches[st->ran[i]];
         float ms = 0;
         if ((rc = st->api->event_elapsed(st->ev[i], st->ev[i + 1], &ms, err)) != RF_OK)
             break;
@@ -345,19 +344,25 @@ static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *er
     return st->profile && pl == &st->one ? profile_step(s, T, n_ran, err) : RF_OK;
 }
 
+/* run plan pl's step and copy its output rows (every row's logits, the
+ * last row's, or a batch step's last O rows') to logits */
+static rf_status step_logits(rt_session *s, gpu_plan *pl, step_dims d, float *logits, rf_error *err)
+{
+    gpu_state *st = s->state;
+    rf_status rc = run_step(s, pl, d, err);
+    if (rc != RF_OK)
+        return rc;
+    int64_t n = rt_numel(&pl->out->type, d.T, d.P, d.O);
+    if ((rc = st->api->memcpy_dtoh(logits, addr(st, pl, pl->out, d), (size_t)n * sizeof *logits, st->stream, err)) !=
+        RF_OK)
+        return rc;
+    return st->api->stream_sync(st->stream, err);
+}
+
 static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
 {
     gpu_state *st = s->state;
-    step_dims d = {T, s->n_past, 0};
-    rf_status rc = run_step(s, &st->one, d, err);
-    if (rc != RF_OK)
-        return rc;
-    const ir_node *out = st->one.out;
-    int64_t n = rt_numel(&out->type, T, s->n_past, 0);
-    if ((rc = st->api->memcpy_dtoh(logits, addr(st, &st->one, out, d), (size_t)n * sizeof *logits, st->stream,
-                                   err)) != RF_OK)
-        return rc;
-    return st->api->stream_sync(st->stream, err);
+    return step_logits(s, &st->one, (step_dims){T, s->n_past, 0}, logits, err);
 }
 
 /* the batch graph's step: T rows of any sequences (s->seqs, s->pos), the
@@ -365,16 +370,7 @@ static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *er
 static rf_status gpu_eval_batch(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err)
 {
     gpu_state *st = s->state;
-    step_dims d = {T, 0, O};
-    rf_status rc = run_step(s, &st->batch, d, err);
-    if (rc != RF_OK)
-        return rc;
-    const ir_node *out = st->batch.out;
-    int64_t n = rt_numel(&out->type, T, 0, O);
-    if ((rc = st->api->memcpy_dtoh(logits, addr(st, &st->batch, out, d), (size_t)n * sizeof *logits, st->stream,
-                                   err)) != RF_OK)
-        return rc;
-    return st->api->stream_sync(st->stream, err);
+    return step_logits(s, &st->batch, (step_dims){T, 0, O}, logits, err);
 }
 
 static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_error *err)
@@ -389,8 +385,8 @@ static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_e
     gpu_ptr last = addr(st, &st->one, out, d) + (gpu_ptr)((n - s->n_vocab) * 4);
     int32_t nv = (int32_t)s->n_vocab;
     void *args[] = {&last, &st->argmax_out, &nv};
-    uint32_t grid[3] = {1, 1, 1}, block[3] = {st->prog->kernels[st->prog->argmax_kernel].block, 1, 1};
-    if ((rc = st->api->launch(st->one.functions[st->prog->argmax_kernel], grid, block, 0, st->stream, args, err)) !=
+    uint32_t grid[3] = {1, 1, 1}, block[3] = {st->one.prog->kernels[st->one.prog->argmax_kernel].block, 1, 1};
+    if ((rc = st->api->launch(st->one.functions[st->one.prog->argmax_kernel], grid, block, 0, st->stream, args, err)) !=
             RF_OK ||
         (rc = st->api->memcpy_dtoh(token, st->argmax_out, sizeof *token, st->stream, err)) != RF_OK)
         return rc;
@@ -528,10 +524,10 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     const cg_program *bp = st->batch.prog; /* the plans run one at a time: they share all of this */
     uint64_t ws = max_u64((uint64_t)g->workspace_bytes, bp ? (uint64_t)s->batch_graph->workspace_bytes : 0);
     uint64_t rows = max_u64((uint64_t)g->plan_tokens, bp ? (uint64_t)s->batch_graph->plan_tokens : 0);
-    uint64_t scratch_k = max_u64((uint64_t)st->prog->scratch_k, bp ? (uint64_t)bp->scratch_k : 0);
-    uint64_t slots = max_u64(st->prog->scratch_slots, bp ? bp->scratch_slots : 0);
-    uint64_t split = max_u64(st->prog->split_bytes, bp ? bp->split_bytes : 0);
-    uint64_t qt = max_u64(st->prog->qtail_bytes, bp ? bp->qtail_bytes : 0);
+    uint64_t scratch_k = max_u64((uint64_t)st->one.prog->scratch_k, bp ? (uint64_t)bp->scratch_k : 0);
+    uint64_t slots = max_u64(st->one.prog->scratch_slots, bp ? bp->scratch_slots : 0);
+    uint64_t split = max_u64(st->one.prog->split_bytes, bp ? bp->split_bytes : 0);
+    uint64_t qt = max_u64(st->one.prog->qtail_bytes, bp ? bp->qtail_bytes : 0);
     size_t total = align_up((size_t)ws), kv_off = total;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -622,7 +618,7 @@ static rf_status profile_init(gpu_state *st, rf_error *err)
 {
     if (!st->profile)
         return RF_OK;
-    uint32_t n = st->prog->n_kernels;
+    uint32_t n = st->one.prog->n_kernels;
     st->prof.n = n;
     st->prof.name = calloc(n, sizeof *st->prof.name);
     for (int f = 0; f < 2; f++) {
@@ -632,13 +628,13 @@ static rf_status profile_init(gpu_state *st, rf_error *err)
         if (!st->prof.seconds[f] || !st->prof.calls[f] || !st->prof.bytes[f])
             return rf_fail(err, RF_E_NOMEM, "out of memory");
     }
-    st->ev = calloc(st->prog->n_launches + 1, sizeof *st->ev);
-    st->ran = calloc(st->prog->n_launches + 1, sizeof *st->ran);
+    st->ev = calloc(st->one.prog->n_launches + 1, sizeof *st->ev);
+    st->ran = calloc(st->one.prog->n_launches + 1, sizeof *st->ran);
     if (!st->prof.name || !st->ev || !st->ran)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n; i++)
-        st->prof.name[i] = st->prog->kernels[i].name;
-    for (uint32_t i = 0; i <= st->prog->n_launches; i++) {
+        st->prof.name[i] = st->one.prog->kernels[i].name;
+    for (uint32_t i = 0; i <= st->one.prog->n_launches; i++) {
         rf_status rc = st->api->event_create(&st->ev[i], err);
         if (rc != RF_OK)
             return rc;
@@ -697,7 +693,6 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
         return rc;
     if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, &st->one, err)) != RF_OK)
         return rc;
-    st->prog = st->one.prog;
     if ((st->paged && (rc = build_kernels(s, st, &st->batch, err)) != RF_OK) ||
         (rc = load_kernels(st, &st->one, err)) != RF_OK ||
         (st->paged && (rc = load_kernels(st, &st->batch, err)) != RF_OK) ||
@@ -707,8 +702,8 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     /* one graph serves every decode step only while no launch's shape
      * depends on P */
     st->graph_off = s->opt.no_graph || st->profile || st->debug;
-    for (uint32_t i = 0; i < st->prog->n_launches; i++) {
-        const cg_launch *l = &st->prog->launches[i];
+    for (uint32_t i = 0; i < st->one.prog->n_launches; i++) {
+        const cg_launch *l = &st->one.prog->launches[i];
         if (l->only_T != -1 && (l->rows == IR_DIM_P || l->rows == IR_DIM_PT))
             st->graph_off = true;
     }
@@ -741,7 +736,7 @@ static void gpu_release(rt_session *s)
     if (st->api) {
         if (st->stream)
             st->api->stream_sync(st->stream, NULL);
-        for (uint32_t i = 0; st->ev && i <= st->prog->n_launches; i++)
+        for (uint32_t i = 0; st->ev && i <= st->one.prog->n_launches; i++)
             st->api->event_destroy(st->ev[i]);
         plan_release(st, &st->one);
         plan_release(st, &st->batch);

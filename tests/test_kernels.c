@@ -5,10 +5,11 @@
  * The models are those of test_model_conformance.c (every arch of
  * conformance_models.h, dense and MoE; n_embd 256, 2 layers, 4 heads over 2
  * KV heads, n_ff 512, the llama-spm vocabulary), each in the 16 weight types
- * of quant.hip and the q4_k_m and q5_k_m mixes (the MoE archs in 8 of them:
- * MOE_TYPES), written by rf_gen_model straight in their type; llama also in
- * the 10 of quant_iq.hip (LLAMA_ONLY_TYPES). Each model goes through import,
- * the passes and codegen for both targets; the distinct kernels of all of
+ * of quant.hip, the q4_k_m and q5_k_m mixes and the 10 of quant_iq.hip for
+ * llama, the other archs in the types that span their epilogues
+ * (DENSE_TYPES, MOE_TYPES), written by rf_gen_model straight in their
+ * type. Each model goes through import, the passes and codegen for every
+ * target; the distinct kernels of all of
  * them (about 480 a target: the products specialise on shapes and types,
  * everything else is shared) are then built through a fresh kernel cache by
  * cg_build_program, the way `rocmforge compile` builds them, so a template
@@ -48,6 +49,7 @@ static const char *const TYPES[] = {"f32",     "f16",    "bf16",  "q4_0",    "q4
 typedef struct target_kernels {
     const char *name;
     const char *const *types; /* the weight types whose models it builds (NULL: all) */
+    const char *const *archs; /* the archs whose models it builds (NULL: all) */
     cg_arch arch;
     cg_program *all;
     uint32_t cap;
@@ -57,10 +59,15 @@ typedef struct target_kernels {
 /* gfx90a (CDNA, wave64) and gfx1030 (RDNA2, wave32) both have the int8 dot
  * instructions the products use. gfx1030 builds the kernels of a few types
  * only, which between them render every template variant (integer and float
- * products, table lookups, the quantize-out tails, split attention): its
- * hipRTC build of everything would add two minutes to make check. */
+ * products, table lookups, the quantize-out tails, split attention), for
+ * the archs whose kernels reduce across a wavefront differently: plain
+ * GQA, head dim 128, softcap and window, sinks, and the routers' top-k.
+ * What wave32 changes is the reductions, not the epilogues; its hipRTC
+ * build of every arch would add two minutes to make check. */
 static const char *const GFX1030_TYPES[] = {"f16", "q4_0", "q8_0", "iq4_xs", "q4_k_m", NULL};
-static target_kernels TARGETS[] = {{.name = "gfx90a"}, {.name = "sm_90"}, {.name = "gfx1030", .types = GFX1030_TYPES}};
+static const char *const GFX1030_ARCHS[] = {"llama", "qwen3", "gemma2", "qwen3moe", "gpt-oss", NULL};
+static target_kernels TARGETS[] = {
+    {.name = "gfx90a"}, {.name = "sm_90"}, {.name = "gfx1030", .types = GFX1030_TYPES, .archs = GFX1030_ARCHS}};
 #define N_TARGETS (sizeof TARGETS / sizeof TARGETS[0])
 
 /* The MoE archs build the kernels of these types only: their dense
@@ -79,23 +86,36 @@ static const char *const MOE_TYPES[] = {"f32", "bf16", "q4_1", "q8_0", "q6_k", "
 static const char *const LLAMA_ONLY_TYPES[] = {"iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
                                                "iq1_s",   "iq1_m",  "tq1_0", "tq2_0",   "nvfp4", NULL};
 
-static bool case_takes(const arch_case *c, const char *type)
+/* The dense archs other than llama build the kernels of these types only.
+ * What an arch changes is its products' epilogues and prologues (biases,
+ * gating, norms, softcaps, residuals) and the row-wise and attention
+ * kernels; how a product reads its weights is the type's section and the
+ * same for every arch, and llama builds it for every type. An epilogue
+ * differs only by the product's activation kind, which these span: f32
+ * weights (the norm as a prologue, no tail), f16 (rounded float rows),
+ * q8_0 (int8 rows, the quantize-out tails, and the f16 cache rendering)
+ * and the q4_k_m mix (K-quant rows beside q6_k ones). Every arch in all 18
+ * types took twice the kernels for no template the llama models miss. */
+static const char *const DENSE_TYPES[] = {"f32", "f16", "q8_0", "q4_k_m", NULL};
+
+static bool listed(const char *const *types, const char *type)
 {
-    for (const char *const *ty = LLAMA_ONLY_TYPES; *ty; ty++)
-        if (!strcmp(*ty, type))
-            return !strcmp(c->arch, "llama");
-    for (const char *const *ty = MOE_TYPES; c->moe && *ty; ty++)
+    for (const char *const *ty = types; *ty; ty++)
         if (!strcmp(*ty, type))
             return true;
-    return !c->moe;
+    return false;
 }
 
-static bool target_takes(const target_kernels *t, const char *type)
+static bool case_takes(const arch_case *c, const char *type)
 {
-    for (const char *const *ty = t->types; ty && *ty; ty++)
-        if (!strcmp(*ty, type))
-            return true;
-    return !t->types;
+    if (!strcmp(c->arch, "llama"))
+        return true;
+    return !listed(LLAMA_ONLY_TYPES, type) && listed(c->moe ? MOE_TYPES : DENSE_TYPES, type);
+}
+
+static bool target_takes(const target_kernels *t, const char *arch, const char *type)
+{
+    return (!t->types || listed(t->types, type)) && (!t->archs || listed(t->archs, arch));
 }
 
 static int add_kernels(target_kernels *t, const cg_program *p)
@@ -307,7 +327,7 @@ static int generate_paged(gguf_file *f, const char *arch, const char *type)
     int ok = import_model(f, &(import_options){.n_ctx = 256, .out_rows = true}, &g, &err) == RF_OK &&
              ir_run_pipeline(g, &pb, &err) == RF_OK;
     for (size_t t = 0; ok && t < N_TARGETS; t++) {
-        if (!target_takes(&TARGETS[t], type))
+        if (!target_takes(&TARGETS[t], arch, type))
             continue;
         cg_program *p = NULL;
         cg_options copt = {.kv_f16 = true, .paged = &PAGING};
@@ -359,7 +379,7 @@ static void generate_all(void)
                      import_model(f, &(import_options){.n_ctx = 256}, &g, &err) == RF_OK &&
                      ir_run_pipeline(g, &po, &err) == RF_OK;
             for (size_t t = 0; ok && t < N_TARGETS; t++) {
-                if (!target_takes(&TARGETS[t], TYPES[ty]))
+                if (!target_takes(&TARGETS[t], CASES[a].arch, TYPES[ty]))
                     continue;
                 /* an f16 KV cache changes the cache store and the attention
                  * kernels only: rendered for one weight type a model */
@@ -407,7 +427,7 @@ static void build_target(target_kernels *t)
     size_t models = 0;
     for (size_t a = 0; a < N_CASES; a++)
         for (size_t ty = 0; ty < N_TYPES; ty++)
-            models += case_takes(&CASES[a], TYPES[ty]) && target_takes(t, TYPES[ty]);
+            models += case_takes(&CASES[a], TYPES[ty]) && target_takes(t, CASES[a].arch, TYPES[ty]);
     CU_ASSERT_EQUAL_FATAL(t->models, models);
     rf_error err = {0};
     cg_compiler *cc = NULL;

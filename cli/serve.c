@@ -70,6 +70,9 @@ int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--chat-template-file")) {
             if ((rc = cli_value("serve", argc, argv, &i, &tfile)))
                 return rc;
+        } else if ((rc = cli_gpu_option("serve", argc, argv, &i, &o.gpu_layers, &o.gpu_mem_limit)) >= 0) {
+            if (rc)
+                return rc;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("serve: unknown option '%s'", a);
         } else if (!path) {

@@ -53,7 +53,7 @@ static int print_isa(const char *path, const char *arch, const char *name, const
     cg_build_stats bs;
     cli_ui ui;
     cli_ui_init(&ui);
-    if (cli_program_open(path, arch, n_ctx, max_tokens, NULL, &p, &err) != RF_OK)
+    if (cli_program_open(path, arch, &(import_options){.n_ctx = n_ctx}, max_tokens, NULL, &p, &err) != RF_OK)
         return cli_error(&err);
     int rc = 0;
     if (cg_compiler_open(&p.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK ||

@@ -358,6 +358,7 @@ report:
         cli_json_string(path, stdout);
         printf(",\"backend\":");
         cli_json_string(rf_session_backend(rt), stdout);
+        printf(",\"gpu_layers\":%u", rf_session_gpu_layers(rt));
         printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"depth\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
                "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_tok_s_mean\":%.3f,\"decode_tok_s_mean\":%.3f,"
                "\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f,\"no_graph\":%s,\"batch\":%lld",

@@ -49,6 +49,7 @@ struct rt_session {
     rt_session *front;         /* the first part, or NULL */
     float *hidden;             /* (n_rows x n_embd) the front's output rows: this graph's `hidden` */
     uint32_t gpu_layers;       /* layers the GPU runs: n_layer on the GPU alone, 0 on the CPU */
+    uint32_t layer_begin;      /* the graphs' first layer: a split session's CPU part starts at gpu_layers */
     char backend_name[16];     /* "gpu+cpu" */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
 };

@@ -223,12 +223,11 @@ static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_
     if (s->graph->model.embedding) /* an encoder is never split (import.h) */
         return rf_fail(err, RF_E_UNSUPPORTED, "gpu layers 'auto': an embedding model runs whole on one backend");
     rt_fit fit;
-    uint64_t *layer_bytes = malloc((L ? L : 1) * sizeof *layer_bytes);
+    uint64_t free_bytes, *layer_bytes = malloc((L ? L : 1) * sizeof *layer_bytes);
     if (!layer_bytes)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    rf_status st = device_memory(s, dev, &fit.free_bytes, err);
+    rf_status st = device_memory(s, dev, &free_bytes, err);
     if (st == RF_OK) {
-        uint64_t free_bytes = fit.free_bytes;
         measure_fit(s, layer_bytes, &fit);
         fit.free_bytes = free_bytes;
         fit.margin_bytes = (256ull << 20) + free_bytes / 32;
@@ -247,10 +246,10 @@ static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_
     return st;
 }
 
-/* Splits s after layer n: the front, a session of its own on dev, runs the
- * embedding and layers [0, n) and borrows s's step inputs and block table;
- * s itself is then planned for the rest, from the front's rows (s->hidden). */
-static rf_status split(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
+/* The first part of a split session: a session of its own on dev that
+ * runs the embedding and layers [0, n), borrowing s's step inputs and
+ * block table (backend.h) */
+static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
 {
     rt_session *f = calloc(1, sizeof *f);
     if (!f)
@@ -273,16 +272,48 @@ static rf_status split(rt_session *s, const rt_backend *dev, uint32_t n, rf_erro
     rf_status st = plan_graphs(f, &io, err);
     if (st == RF_OK)
         st = prepare_backend(f, dev, err);
-    if (st != RF_OK)
-        return st;
-    drop_graphs(s);
-    io = (import_options){.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .layer_begin = n};
-    if ((st = plan_graphs(s, &io, err)) != RF_OK)
-        return st;
-    if (!(s->hidden = malloc((size_t)s->n_rows * s->graph->model.n_embd * sizeof *s->hidden)))
-        return rf_fail(err, RF_E_NOMEM, "out of memory");
     snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
-    return RF_OK;
+    return st;
+}
+
+/* s's graphs for layers [n, L): the whole model at n = 0, else the part
+ * after a split session's front, from its rows (s->hidden) */
+static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
+{
+    if (s->graph && s->layer_begin == n)
+        return RF_OK;
+    drop_graphs(s);
+    s->layer_begin = n;
+    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling,
+                         .layer_begin = n};
+    rf_status st = plan_graphs(s, &io, err);
+    if (st == RF_OK && n && !s->hidden &&
+        !(s->hidden = malloc((size_t)s->n_rows * s->graph->model.n_embd * sizeof *s->hidden)))
+        st = rf_fail(err, RF_E_NOMEM, "out of memory");
+    return st;
+}
+
+/* The model on its backends: s->gpu_layers of its layers on dev (all: on
+ * b, the session's backend, as one model), the rest on the CPU */
+static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev, rf_error *err)
+{
+    uint32_t n = s->gpu_layers, L = s->graph->model.n_layer;
+    rf_status st = n > 0 && n < L ? open_front(s, dev, n, err) : RF_OK;
+    if (st == RF_OK)
+        st = plan_from(s, n < L ? n : 0, err);
+    if (st == RF_OK)
+        st = prepare_backend(s, n == L ? b : &rt_backend_cpu, err);
+    return st;
+}
+
+/* after a place() that failed: nothing on any backend */
+static void unplace(rt_session *s, rf_error *err)
+{
+    close_front(s->front);
+    s->front = NULL;
+    s->backend = NULL;
+    if (err)
+        *err = (rf_error){0};
 }
 
 /* A split session's front runs each step first, its output rows into
@@ -309,8 +340,7 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     s->opt = opt ? *opt : (rt_options){0};
     s->n_seq = s->opt.n_seq ? s->opt.n_seq : 1;
     rf_status st;
-    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling};
-    if ((st = plan_graphs(s, &io, err)) != RF_OK)
+    if ((st = plan_from(s, 0, err)) != RF_OK)
         goto fail;
     s->n_vocab = s->graph->model.n_vocab;
     s->n_ctx = s->opt.n_ctx ? s->opt.n_ctx : s->graph->model.n_ctx;
@@ -365,22 +395,24 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     if (s->opt.front_backend && (st = choose_backend(s->opt.front_backend, &dev, &(bool){0}, err)) != RF_OK)
         goto fail;
     dev = dev ? dev : b == &rt_backend_gpu ? b : NULL;
-    uint32_t L = s->graph->model.n_layer;
     if ((st = choose_gpu_layers(s, dev, &s->gpu_layers, err)) != RF_OK)
         goto fail;
-    if (s->gpu_layers == 0) { /* nothing on the device */
-        b = &rt_backend_cpu;
-    } else if (s->gpu_layers < L) {
-        if ((st = split(s, dev, s->gpu_layers, err)) != RF_OK && !fall_back(s, fallback, st, err))
-            goto fail;
-        if (st != RF_OK) { /* the whole model, still s->graph, on the CPU */
-            close_front(s->front);
-            s->front = NULL;
-        }
-        b = &rt_backend_cpu;
+    bool fit = s->opt.gpu_layers && !strcmp(s->opt.gpu_layers, "auto");
+    while ((st = place(s, b, dev, err)) == RF_E_NOMEM && fit && s->gpu_layers > 0) {
+        /* auto's sums fell short of what the GPU's part took: a layer fewer */
+        char msg[sizeof err->msg + 96];
+        snprintf(msg, sizeof msg, "gpu layers auto: %u layers did not fit (%s); trying %u", s->gpu_layers,
+                 err ? err->msg : "out of memory", s->gpu_layers - 1);
+        if (s->opt.warn)
+            s->opt.warn(s->opt.cb_ctx, msg);
+        unplace(s, err);
+        s->gpu_layers--;
     }
-    if ((st = prepare_backend(s, b, err)) != RF_OK && fall_back(s, fallback && b == &rt_backend_gpu, st, err))
-        st = prepare_backend(s, &rt_backend_cpu, err);
+    if (st != RF_OK && s->gpu_layers > 0 && fall_back(s, fallback, st, err)) {
+        unplace(s, err);
+        s->gpu_layers = 0;
+        st = place(s, b, dev, err);
+    }
     if (st != RF_OK) {
         s->backend = NULL;
         goto fail;

@@ -92,13 +92,21 @@ out:
     return rc;
 }
 
-/* import (one part of) the model, run the passes up to stage, print it */
-static int print_graph(const gguf_file *f, const import_options *io, const char *stage, const char *print_after,
-                       const char *disable, int64_t max_tokens, rf_error *err)
+/* import (one part of) the model, run the passes up to stage, print it
+ * after its header line (NULL: none) */
+static int print_graph(const gguf_file *f, const import_options *io, const char *header, const char *stage,
+                       const char *print_after, const char *disable, int64_t max_tokens, rf_error *err)
 {
     ir_graph *g;
     if (import_model(f, io, &g, err) != RF_OK)
         return cli_error(err);
+    if (io->layer_end && io->layer_end >= g->model.n_layer) {
+        ir_graph_free(g);
+        return cli_usage_error("ir: --gpu-layers %u: the model has %u layers; a split leaves one or more to the CPU",
+                               io->layer_end, g->model.n_layer);
+    }
+    if (header)
+        puts(header);
     if (strcmp(stage, "import")) {
         ir_pipeline_options po = {
             .print_after = print_after, .disable = disable, .print_to = stdout, .max_tokens = max_tokens};
@@ -192,18 +200,19 @@ int cmd_ir(int argc, char **argv)
         return cli_error(&err);
     rc = 0;
     if (gpu_layers < 0) {
-        rc = print_graph(f, &io, stage, print_after, disable, max_tokens, &err);
+        rc = print_graph(f, &io, NULL, stage, print_after, disable, max_tokens, &err);
     } else { /* a split model: the GPU's layers [0, N), then the CPU's from there (runtime.h, gpu_layers) */
+        char header[2][128];
+        snprintf(header[0], sizeof header[0],
+                 "# part 1 of 2 (gpu): the embedding and layers 0..%lld, ending in their residual rows", gpu_layers - 1);
+        snprintf(header[1], sizeof header[1],
+                 "# part 2 of 2 (cpu): from those rows (hidden), layers %lld.. and the output head", gpu_layers);
         io.layer_end = (uint32_t)gpu_layers;
-        printf("# part 1 of 2 (gpu): the embedding and layers 0..%lld, ending in their residual rows\n",
-               gpu_layers - 1);
-        rc = print_graph(f, &io, stage, print_after, disable, max_tokens, &err);
+        rc = print_graph(f, &io, header[0], stage, print_after, disable, max_tokens, &err);
         io.layer_begin = io.layer_end;
         io.layer_end = 0;
-        if (!rc) {
-            printf("# part 2 of 2 (cpu): from those rows (hidden), layers %lld.. and the output head\n", gpu_layers);
-            rc = print_graph(f, &io, stage, print_after, disable, max_tokens, &err);
-        }
+        if (!rc)
+            rc = print_graph(f, &io, header[1], stage, print_after, disable, max_tokens, &err);
     }
     gguf_close(f);
     if (rc)

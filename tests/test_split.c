@@ -348,7 +348,7 @@ static void test_cli(void)
         int status, sig;
         char *out = test_run(cmd, &status, &sig);
         CU_ASSERT_EQUAL(status, cases[i].status);
-        CU_ASSERT_PTR_NOT_NULL(out && strstr(out, cases[i].says));
+        CU_ASSERT_TRUE(out != NULL && strstr(out, cases[i].says));
         if (status != cases[i].status || !out || !strstr(out, cases[i].says))
             printf("\n  %s: status %d, said %s", cases[i].args, status, out ? out : "nothing");
         free(out);
@@ -358,10 +358,10 @@ static void test_cli(void)
     int status, sig;
     char *out = test_run(cmd, &status, &sig);
     CU_ASSERT_EQUAL(status, 0);
-    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "# part 1 of 2 (gpu): the embedding and layers 0..2"));
-    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "# part 2 of 2 (cpu): from those rows (hidden), layers 3.."));
-    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "= hidden : f32[T,384]"));
-    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "blk.2.ffn_down") && !strstr(strstr(out, "# part 2"), "blk.2."));
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "# part 1 of 2 (gpu): the embedding and layers 0..2"));
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "# part 2 of 2 (cpu): from those rows (hidden), layers 3.."));
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "= hidden : f32[T,384]"));
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "blk.2.ffn_down") && !strstr(strstr(out, "# part 2"), "blk.2."));
     free(out);
 }
 

@@ -47,7 +47,8 @@
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
-    "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json]"
+    "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json] "  \
+    "[--gpu-layers N|auto] [--gpu-mem-limit BYTES]"
 
 /* The session's profile (the timed repetitions: it is reset after the
  * warm-up), prefill then decode, the largest entries first; a GPU's with

@@ -23,7 +23,8 @@
 #include "rocmforge/rocmforge.h"
 
 #define LOGITS_USAGE \
-    "usage: rocmforge logits MODEL --tokens \"ID ID ...\" --out FILE [--backend cpu|gpu|auto] [--threads N] [--ctx N]"
+    "usage: rocmforge logits MODEL --tokens \"ID ID ...\" --out FILE [--backend cpu|gpu|auto] [--threads N] [--ctx N] " \
+    "[--gpu-layers N|auto]"
 
 /* Writes n floats little-endian whatever the host's byte order. */
 static int write_f32le(FILE *out, const float *x, size_t n)

@@ -44,7 +44,7 @@
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
     "[--threads N] [--ctx N] [--ubatch N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--kv-f16] [--prompt-ids IDS] "  \
-    "[--print-ids] " \
+    "[--print-ids] [--gpu-layers N|auto] [--gpu-mem-limit BYTES] " \
     "[--stop STR]..."
 
 #define PREFIX_IDS 4      /* prompt ids decoded ahead of the output, for context */

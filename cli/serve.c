@@ -16,7 +16,7 @@
 
 #define SERVE_USAGE                                                                                                 \
     "usage: rocmforge serve MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N] [--ubatch N] "          \
-    "[--backend cpu|gpu|auto] [--threads N] [--kv-f16] [--api-key KEY] [--chat-template-file F]"
+    "[--backend cpu|gpu|auto] [--gpu-layers N|auto] [--threads N] [--kv-f16] [--api-key KEY] [--chat-template-file F]"
 
 static void on_signal(int sig)
 {

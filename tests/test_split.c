@@ -21,7 +21,9 @@
  * Also: "auto" against a memory limit (none fits, all fit, and a limit
  * found between them that splits, again equal to the CPU), the pure
  * choice rt_fit_layers with its edge cases, and the command line's
- * refusals of bad values and `rocmforge ir --gpu-layers`.
+ * refusals of bad values and `rocmforge ir --gpu-layers`; the two parts'
+ * graphs (the first from the embedding to the residual rows, the second
+ * from them, `hidden`, to the logits) print and parse back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,8 @@
 
 #include "fixtures/conformance_models.h"
 #include "frontend/gguf.h"
+#include "frontend/import.h"
+#include "ir/passes/passes.h"
 #include "runtime/runtime.h"
 #include "test_util.h"
 
@@ -324,6 +328,52 @@ static void test_fit(void)
     CU_ASSERT_EQUAL(rt_fit_layers(&f), 0);
 }
 
+/* g's text form, malloc'd */
+static char *print_graph(const ir_graph *g)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    ir_print(g, out);
+    fclose(out);
+    return text;
+}
+
+/* Both parts of a split llama, through the passes: the first ends in the
+ * residual rows of every token, the second starts from them; each prints
+ * and parses back to the same text, its plan included. */
+static void test_parts_ir(void)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(paths[0], &f, &err), RF_OK);
+    static const import_options parts[2] = {{.n_ctx = 64, .layer_end = 2}, {.n_ctx = 64, .layer_begin = 2}};
+    for (int k = 0; k < 2; k++) {
+        ir_graph *g = NULL, *back = NULL;
+        ir_pipeline_options po = {.max_tokens = 8};
+        CU_ASSERT_EQUAL_FATAL(import_model(f, &parts[k], &g, &err), RF_OK);
+        CU_ASSERT_EQUAL_FATAL(ir_run_pipeline(g, &po, &err), RF_OK);
+        const ir_node *first = NULL, *out = g->nodes[g->n_nodes - 1];
+        for (uint32_t i = 0; i < g->n_nodes && !first; i++)
+            if (g->nodes[i]->op == IR_OP_EMBED || g->nodes[i]->op == IR_OP_INPUT_HIDDEN)
+                first = g->nodes[i];
+        CU_ASSERT_EQUAL(first->op, k == 0 ? IR_OP_EMBED : IR_OP_INPUT_HIDDEN);
+        CU_ASSERT_EQUAL(out->op, IR_OP_OUTPUT);
+        CU_ASSERT_EQUAL(out->type.dim[0], k == 0 ? IR_DIM_T : 1);       /* every row, or the last one's logits */
+        CU_ASSERT_EQUAL(out->type.dim[1], k == 0 ? 256 : N_VOCAB);
+        char *text = print_graph(g);
+        CU_ASSERT_EQUAL(ir_parse(text, strlen(text), &back, &err), RF_OK);
+        char *again = back ? print_graph(back) : NULL;
+        CU_ASSERT_TRUE(again && !strcmp(text, again));
+        free(text);
+        free(again);
+        ir_graph_free(back);
+        ir_graph_free(g);
+    }
+    gguf_close(f);
+}
+
 /* the command line: bad values are one-line errors with a non-zero exit */
 static void test_cli(void)
 {
@@ -374,6 +424,7 @@ int main(void)
     CU_add_test(s, "split sessions give the CPU's outputs bit for bit", test_split_equals_cpu);
     CU_add_test(s, "auto fits a memory limit", test_auto);
     CU_add_test(s, "rt_fit_layers: what fits, edge cases", test_fit);
+    CU_add_test(s, "the parts' graphs: where they start and end, their text", test_parts_ir);
     CU_add_test(s, "the command line refuses bad values", test_cli);
     return test_main();
 }

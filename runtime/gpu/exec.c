@@ -52,6 +52,11 @@
  * and one line per value it stored, "debug %id sum sum|x|", the same lines
  * the CPU backend prints with ROCMFORGE_CPU_DEBUG, so the first kernel that
  * disagrees is found by diffing two runs.
+ *
+ * With rt_options.gpu_mem_limit every allocation of the two arenas counts
+ * against it (a test's smaller GPU); free_memory() answers what
+ * `gpu_layers` "auto" fits. The file is over 800 lines because all of it
+ * works on gpu_state, which no other file is to see.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #   bench/gpu_bench.sh [--bin DIR] [--out DIR] [--work DIR] [--quick] [--types "f32 q8_0 ..."] [--unverified]
 #                      [--vocab-spm F] [--vocab-bpe F] [--kjv-q4 F]
 #                      [--llama-src DIR | --llama-bin DIR] [--no-speed]
-#                      [--speed-models "1b-q4_k_m 8b-q4_k_m ..."] [--depth-models "..."]
+#                      [--speed-models "1b-q4_k_m 8b-q4_k_m ..."] [--depth-models "..."] [--no-split]
 #
 # 1. Build: unless --bin names a directory holding rocmforge, rf_gen_model,
 #    rf_compare and rf_gpu_smoke, configure and build build-gpu/ (Release);
@@ -36,6 +36,9 @@
 #    trimmed source of bench/llama-src.sh, a directory or its .tar.xz) by
 #    bench/llama-build.sh in the background from the start (about 4-6
 #    minutes). Without either, or with --no-speed, no speed section.
+# 5. A model larger than the GPU (bench/gpu_split.sh, unless --no-split): the
+#    8B-shaped Q4_K_M with --gpu-mem-limit 2/3 of its size and --gpu-layers
+#    auto, against the CPU (rf_compare) and timed.
 # Results and logs go to --out (default bench/out/gpu); results.md names the
 # device. --quick runs 8 of the 18 conformance types only, --types the ones
 # named.
@@ -51,7 +54,7 @@ VOCAB_SPM=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-spm.gguf
 VOCAB_BPE=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf
 KJV_Q8=$ROOT/models/kjv-tiny-llama-q8_0.gguf
 KJV_Q4=
-LLAMA_SRC= LLAMA_BIN= SPEED=1 TYPES_ARG=
+LLAMA_SRC= LLAMA_BIN= SPEED=1 TYPES_ARG= SPLIT=1
 SPEED_MODELS="1b-q4_k_m 8b-q4_k_m 8b-q8_0 8b-q4_0"
 DEPTH_MODELS="8b-q4_k_m"
 while [ $# -gt 0 ]; do
@@ -68,6 +71,7 @@ while [ $# -gt 0 ]; do
     --llama-src) LLAMA_SRC=$2; shift 2 ;;
     --llama-bin) LLAMA_BIN=$2; shift 2 ;;
     --no-speed) SPEED=0; shift ;;
+    --no-split) SPLIT=0; shift ;;
     --speed-models) SPEED_MODELS=$2; shift 2 ;;
     --depth-models) DEPTH_MODELS=$2; shift 2 ;;
     *) echo "gpu_bench: unknown option $1" >&2; exit 2 ;;
@@ -275,6 +279,14 @@ if [ $SPEED = 1 ]; then
     "$RF" bench "$WORK/llama-$m.gguf" --backend gpu -p 512 -n 128 --kv-f16 --profile 2>"$OUT/profile.txt" >/dev/null
 fi
 
+# ---- a model larger than the GPU --------------------------------------------------
+s_fail=0
+if [ $SPLIT = 1 ]; then
+    log "== split by layers (bench/gpu_split.sh)"
+    "$ROOT/bench/gpu_split.sh" --bin "$BIN" --work "$WORK" --out "$OUT" --vocab-bpe "$VOCAB_BPE" 2>&1 | tee -a "$LOG"
+    [ "${PIPESTATUS[0]}" = 0 ] || s_fail=1
+fi
+
 # ---- results.md -------------------------------------------------------------
 python3 - "$OUT" "$DEVICE" "$n_ok" "$n_fail" "$t_ok" "$t_fail" "${u_ok:-}" "${u_fail:-}" "$b_ok" "$b_fail" <<'EOF'
 import json, sys, os
@@ -292,12 +304,13 @@ md += ["", "## Trained model (%s passed, %s failed)" % (t_ok, t_fail), "", "```"
 for name, title in (("speed-d0.md", "Speed against llama.cpp, same files, same run (depth 0)"),
                     ("speed-unverified.md", "The same with ROCMFORGE_UNVERIFIED=1"),
                     ("speed-d16384.md", "Speed against llama.cpp at depth 16384"),
+                    ("split.md", None),
                     ("profile.txt", "Where a decode step goes (ROCMFORGE_PROFILE, launch by launch)")):
     f = os.path.join(out, name)
     if os.path.exists(f):
         body = open(f).read().rstrip()
-        md += ["## " + title, ""] + (["```", body, "```"] if name.endswith(".txt") else [body]) + [""]
+        md += (["## " + title, ""] if title else []) + (["```", body, "```"] if name.endswith(".txt") else [body]) + [""]
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 EOF
-[ "$n_fail" = 0 ] && [ "$t_fail" = 0 ] && [ "$b_fail" = 0 ]
+[ "$n_fail" = 0 ] && [ "$t_fail" = 0 ] && [ "$b_fail" = 0 ] && [ "$s_fail" = 0 ]

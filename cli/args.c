@@ -53,6 +53,23 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out)
     return 0;
 }
 
+int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit)
+{
+    const char *o = argv[*i], *v = NULL;
+    int rc;
+    if (strcmp(o, "--gpu-layers") && strcmp(o, "--gpu-mem-limit"))
+        return -1;
+    if ((rc = cli_value(cmd, argc, argv, i, &v)))
+        return rc;
+    if (!strcmp(o, "--gpu-mem-limit"))
+        return cli_u64(cmd, o, v, mem_limit);
+    /* the count against the model's layers is the session's to check */
+    if (strcmp(v, "auto") && (!*v || strspn(v, "0123456789") != strlen(v)))
+        return cli_usage_error("%s: --gpu-layers: '%s' is neither a count of layers (0 or more) nor auto", cmd, v);
+    *layers = v;
+    return 0;
+}
+
 int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out)
 {
     char *end;

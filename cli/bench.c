@@ -47,7 +47,8 @@
 
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
-    "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json]"
+    "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json] "  \
+    "[--gpu-layers N|auto] [--gpu-mem-limit BYTES]"
 
 /* The session's profile (the timed repetitions: it is reset after the
  * warm-up), prefill then decode, the largest entries first; a GPU's with
@@ -188,7 +189,8 @@ static int bench_batch(rf_session *rt, uint32_t B, uint32_t cap, const int32_t *
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *path = NULL, *backend = NULL, *cache_dir = NULL, *v;
+    const char *path = NULL, *backend = NULL, *cache_dir = NULL, *gpu_layers = NULL, *v;
+    uint64_t gpu_mem_limit = 0;
     long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0, depth = 0, batch = 1, ubatch = 0;
     bool json = false, warmup = true, no_graph = false, kv_f16 = false;
     int rc;
@@ -239,6 +241,9 @@ int cmd_bench(int argc, char **argv)
             warmup = false;
         } else if (!strcmp(o, "--json")) {
             json = true;
+        } else if ((rc = cli_gpu_option("bench", argc, argv, &i, &gpu_layers, &gpu_mem_limit)) >= 0) {
+            if (rc)
+                return rc;
         } else if (o[0] == '-' && o[1]) {
             return cli_usage_error("bench: unknown option '%s'", o);
         } else if (!path) {
@@ -270,6 +275,8 @@ int cmd_bench(int argc, char **argv)
                              .n_seq = (uint32_t)batch,
                              .cache_dir = cache_dir,
                              .no_graph = no_graph,
+                             .gpu_layers = gpu_layers,
+                             .gpu_mem_limit = gpu_mem_limit,
                              .kv_f16 = kv_f16};
     cli_session_callbacks(&so, &ui);
     double t_open = cli_now();
@@ -352,6 +359,7 @@ report:
         cli_json_string(path, stdout);
         printf(",\"backend\":");
         cli_json_string(rf_session_backend(rt), stdout);
+        printf(",\"gpu_layers\":%u", rf_session_gpu_layers(rt));
         printf(",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"depth\":%lld,\"reps\":%lld,\"n_ctx\":%u,"
                "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"prefill_tok_s_mean\":%.3f,\"decode_tok_s_mean\":%.3f,"
                "\"prefill_s\":%.6f,\"decode_s\":%.6f,\"open_s\":%.3f,\"no_graph\":%s,\"batch\":%lld",

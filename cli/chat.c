@@ -19,7 +19,7 @@
 
 #define CHAT_USAGE                                                                                                  \
     "usage: rocmforge chat MODEL [--system TEXT] [-n N] [--temp T] [--seed S] [--ctx N] [--threads N] "             \
-    "[--backend cpu|gpu|auto] [--kv-f16] [--chat-template-file F]"
+    "[--backend cpu|gpu|auto] [--gpu-layers N|auto] [--kv-f16] [--chat-template-file F]"
 
 typedef struct chat {
     rf_model *m;
@@ -158,6 +158,9 @@ int cmd_chat(int argc, char **argv)
         } else if (!strcmp(a, "--chat-template-file")) {
             if ((rc = cli_value("chat", argc, argv, &i, &tfile)))
                 return rc;
+        } else if ((rc = cli_gpu_option("chat", argc, argv, &i, &so.gpu_layers, &so.gpu_mem_limit)) >= 0) {
+            if (rc)
+                return rc;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("chat: unknown option '%s'", a);
         } else if (!path) {
@@ -177,6 +180,8 @@ int cmd_chat(int argc, char **argv)
         return cli_usage_error("chat: --chat-template-file %s: %s", tfile, why);
     c.co.template_text = ttext;
     so.n_ctx = (uint32_t)ctx, so.n_threads = (int)threads;
+    cli_ui ui; /* the kernel build's progress, and notices: "auto" on the CPU, the layers --gpu-layers auto chose */
+    cli_session_callbacks(&so, &ui);
     rc = 1;
     if (rf_model_open(path, &c.m, &err) != RF_OK || rf_session_open(c.m, &so, &c.s, &err) != RF_OK ||
         rf_sampler_new(&sp, rf_session_n_vocab(c.s), &c.smp, &err) != RF_OK ||
@@ -184,8 +189,6 @@ int cmd_chat(int argc, char **argv)
         cli_error(&err);
         goto done;
     }
-    if (rf_session_fallback(c.s))
-        fprintf(stderr, "rocmforge: warning: %s\n", rf_session_fallback(c.s));
     if (system)
         json_array_append_new(c.msgs, json_pack("{s:s,s:s}", "role", "system", "content", system));
     size_t base = json_array_size(c.msgs);

@@ -11,6 +11,7 @@
 
 #include "codegen/codegen.h"
 #include "frontend/gguf.h"
+#include "frontend/import.h"
 #include "ir/ir.h"
 #include "rocmforge/rocmforge.h"
 #include "runtime/runtime.h"
@@ -40,6 +41,10 @@ int cli_usage_error(const char *fmt, ...);
 int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out); /* argv[*i]'s value */
 int cli_int(const char *cmd, const char *opt, const char *v, long long lo, long long hi, long long *out);
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out);
+/* --gpu-layers N|auto and --gpu-mem-limit BYTES, which every command that
+ * opens a session takes (rf_session_options): -1 when argv[*i] is neither,
+ * else 0 or the exit status of a usage error */
+int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit);
 int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out);
 int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size_t *n); /* "1 2,3"; free() */
 double cli_now(void);                               /* monotonic seconds */
@@ -48,8 +53,8 @@ double cli_now(void);                               /* monotonic seconds */
 char *cli_read_file(const char *path, size_t *len, const char **why);
 void cli_json_string(const char *s, FILE *out);     /* quoted and escaped */
 
-/* A model through the passes and codegen for an arch (target.c): arch_name
- * NULL takes the GPU's own. */
+/* A model (the part io says) through the passes and codegen for an arch
+ * (target.c): arch_name NULL takes the GPU's own. */
 typedef struct cli_program {
     gguf_file *gguf;
     ir_graph *graph;
@@ -57,7 +62,7 @@ typedef struct cli_program {
     cg_program *prog;
     char arch_buf[64];
 } cli_program;
-rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
+rf_status cli_program_open(const char *path, const char *arch_name, const import_options *io, int64_t max_tokens,
                            const cg_options *copt, cli_program *out, rf_error *err);
 void cli_program_close(cli_program *p);
 /* The kernel-build progress bar (a terminal only) and warnings, on stderr;

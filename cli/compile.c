@@ -1,6 +1,6 @@
 /*
  * compile.c: `rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR]
- *             [--threads N] [--ctx N] [--max-tokens T]`.
+ *             [--threads N] [--ctx N] [--max-tokens T] [--gpu-layers N]`.
  *
  * Compiles every kernel of MODEL's plan into the kernel cache and writes
  * the plan file: cli_program_open (gguf_open → import_model → the pass
@@ -22,6 +22,10 @@
  * greedy sampling) and of a prefill step. The plan goes to -o PLAN, or
  * by default beside the cache entries as <cache dir>/<model>.<arch>.rfplan
  * (<model> the file name without .gguf; ':' of a target id as '_').
+ * --gpu-layers N compiles the GPU's part of a model split by layers
+ * (runtime.h): the embedding and layers 0..N-1; its default plan is
+ * <model>.<arch>.gpu-layers-N.rfplan, which `run --gpu-layers N --plan`
+ * checks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,23 +38,25 @@
 
 #define COMPILE_USAGE                                                                                               \
     "usage: rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N] [--ctx N] "                  \
-    "[--max-tokens T] [--kv-f16] [--json]"
+    "[--max-tokens T] [--kv-f16] [--gpu-layers N] [--json]"
 
 /* <cache dir>/<model basename without .gguf>.<target, ':' as '_'>.rfplan */
-static char *default_plan_path(const char *dir, const char *model, const char *target)
+static char *default_plan_path(const char *dir, const char *model, const char *target, long long gpu_layers)
 {
     const char *base = strrchr(model, '/');
     base = base ? base + 1 : model;
     size_t n = strlen(base);
     if (n > 5 && !strcmp(base + n - 5, ".gguf"))
         n -= 5;
-    size_t cap = strlen(dir) + n + strlen(target) + 16;
+    size_t cap = strlen(dir) + n + strlen(target) + 48;
     char *p = malloc(cap);
     if (!p)
         return NULL;
     int k = snprintf(p, cap, "%s/%.*s.", dir, (int)n, base);
     for (const char *t = target; *t; t++)
         p[k++] = *t == ':' ? '_' : *t;
+    if (gpu_layers)
+        k += snprintf(p + k, cap - (size_t)k, ".gpu-layers-%lld", gpu_layers);
     snprintf(p + k, cap - (size_t)k, ".rfplan");
     return p;
 }
@@ -58,7 +64,7 @@ static char *default_plan_path(const char *dir, const char *model, const char *t
 int cmd_compile(int argc, char **argv)
 {
     const char *path = NULL, *arch_name = NULL, *plan_path = NULL, *cache_dir = NULL, *v;
-    long long threads = 0, ctx = 0, max_tokens = 512;
+    long long threads = 0, ctx = 0, max_tokens = 512, gpu_layers = 0;
     bool json = false;
     cg_options copt = {0};
     int rc;
@@ -86,6 +92,10 @@ int cmd_compile(int argc, char **argv)
                 return rc;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--gpu-layers")) {
+            if ((rc = cli_value("compile", argc, argv, &i, &v)) ||
+                (rc = cli_int("compile", a, v, 1, UINT32_MAX, &gpu_layers)))
+                return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("compile", argc, argv, &i, &v)) ||
                 (rc = cli_int("compile", a, v, 1, 1 << 20, &max_tokens)))
@@ -103,7 +113,8 @@ int cmd_compile(int argc, char **argv)
 
     rf_error err = {0};
     cli_program cp;
-    if (cli_program_open(path, arch_name, (uint32_t)ctx, max_tokens, &copt, &cp, &err) != RF_OK)
+    import_options io = {.n_ctx = (uint32_t)ctx, .layer_end = (uint32_t)gpu_layers};
+    if (cli_program_open(path, arch_name, &io, max_tokens, &copt, &cp, &err) != RF_OK)
         return cli_error(&err);
     cg_compiler *cc = NULL;
     cg_cache *cache = NULL;
@@ -114,7 +125,7 @@ int cmd_compile(int argc, char **argv)
     rc = 1;
     if (cg_compiler_open(&cp.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK)
         goto done;
-    if (!plan_path && !(plan_path = default_plan = default_plan_path(cg_cache_dir(cache), path, cp.arch.target))) {
+    if (!plan_path && !(plan_path = default_plan = default_plan_path(cg_cache_dir(cache), path, cp.arch.target, gpu_layers))) {
         rf_fail(&err, RF_E_NOMEM, "out of memory");
         goto done;
     }

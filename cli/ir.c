@@ -17,6 +17,11 @@
  * comma-separated, "all"); their dumps go to stdout before the final graph.
  * They make no sense with --stage import and are refused there.
  *
+ * --gpu-layers N prints the two graphs of a model split across the GPU and
+ * the CPU (runtime.h): the embedding and layers 0..N-1 ending in their
+ * residual rows, then the rest starting from them (`hidden`), each headed
+ * by a `# part` line.
+ *
  * --isa [--arch ARCH] [--name SUBSTR] [--cache DIR] compiles the plan's
  * kernels (through the kernel cache) and prints, per kernel, its resources
  * read from the code object (VGPRs, AGPRs, SGPRs, LDS bytes, scratch,
@@ -36,7 +41,7 @@
 
 #define IR_USAGE                                                                                                    \
     "usage: rocmforge ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS] "            \
-    "[--all-logits] [--ctx N] [--max-tokens T] [--isa [--arch ARCH] [--name SUBSTR] [--cache DIR]]"
+    "[--all-logits] [--ctx N] [--max-tokens T] [--gpu-layers N] [--isa [--arch ARCH] [--name SUBSTR] [--cache DIR]]"
 
 static int print_isa(const char *path, const char *arch, const char *name, const char *cache_dir, uint32_t n_ctx,
                      int64_t max_tokens)
@@ -48,7 +53,7 @@ static int print_isa(const char *path, const char *arch, const char *name, const
     cg_build_stats bs;
     cli_ui ui;
     cli_ui_init(&ui);
-    if (cli_program_open(path, arch, n_ctx, max_tokens, NULL, &p, &err) != RF_OK)
+    if (cli_program_open(path, arch, &(import_options){.n_ctx = n_ctx}, max_tokens, NULL, &p, &err) != RF_OK)
         return cli_error(&err);
     int rc = 0;
     if (cg_compiler_open(&p.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK ||
@@ -87,13 +92,49 @@ out:
     return rc;
 }
 
+/* import (one part of) the model, run the passes up to stage, print it
+ * after its header line (NULL: none) */
+static int print_graph(const gguf_file *f, const import_options *io, const char *header, const char *stage,
+                       const char *print_after, const char *disable, int64_t max_tokens, rf_error *err)
+{
+    ir_graph *g;
+    if (import_model(f, io, &g, err) != RF_OK)
+        return cli_error(err);
+    if (io->layer_end && io->layer_end >= g->model.n_layer) {
+        ir_graph_free(g);
+        return cli_usage_error("ir: --gpu-layers %u: the model has %u layers; a split leaves one or more to the CPU",
+                               io->layer_end, g->model.n_layer);
+    }
+    if (header)
+        puts(header);
+    if (strcmp(stage, "import")) {
+        ir_pipeline_options po = {
+            .print_after = print_after, .disable = disable, .print_to = stdout, .max_tokens = max_tokens};
+        if (ir_run_pipeline(g, &po, err) != RF_OK) {
+            fflush(stdout);
+            ir_graph_free(g);
+            return cli_error(err);
+        }
+        if (!strcmp(stage, "fused")) { /* hide the plan; the graph is ours to throw away */
+            for (uint32_t i = 0; i < g->n_nodes; i++)
+                g->nodes[i]->offset = -1;
+            g->workspace_bytes = 0;
+        }
+    }
+    if (print_after)
+        printf("# %s\n", stage);
+    ir_print(g, stdout);
+    ir_graph_free(g);
+    return 0;
+}
+
 int cmd_ir(int argc, char **argv)
 {
     const char *path = NULL, *stage = "plan", *print_after = NULL, *disable = NULL, *v;
     const char *arch = NULL, *name = NULL, *cache_dir = NULL;
     bool isa = false;
     import_options io = {0};
-    long long ctx = 0, max_tokens = 512;
+    long long ctx = 0, max_tokens = 512, gpu_layers = -1;
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -127,6 +168,9 @@ int cmd_ir(int argc, char **argv)
         } else if (!strcmp(a, "--ctx")) {
             if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 0, UINT32_MAX, &ctx)))
                 return rc;
+        } else if (!strcmp(a, "--gpu-layers")) {
+            if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, UINT32_MAX, &gpu_layers)))
+                return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, 1 << 20, &max_tokens)))
                 return rc;
@@ -140,12 +184,13 @@ int cmd_ir(int argc, char **argv)
     }
     if (!path)
         return cli_usage_error(IR_USAGE);
+    if (isa && gpu_layers >= 0)
+        return cli_usage_error("ir: --isa shows the whole model's kernels; --gpu-layers goes without it");
     if (isa)
         return print_isa(path, arch, name, cache_dir, (uint32_t)ctx, max_tokens);
     if (arch || name || cache_dir)
         return cli_usage_error("ir: --arch, --name and --cache go with --isa");
-    bool import_only = !strcmp(stage, "import");
-    if (import_only && (print_after || disable))
+    if (!strcmp(stage, "import") && (print_after || disable))
         return cli_usage_error("ir: --print-after and --disable-pass need passes; --stage import runs none");
     io.n_ctx = (uint32_t)ctx;
 
@@ -153,31 +198,25 @@ int cmd_ir(int argc, char **argv)
     gguf_file *f;
     if (gguf_open(path, &f, &err) != RF_OK)
         return cli_error(&err);
-    ir_graph *g;
-    if (import_model(f, &io, &g, &err) != RF_OK) {
-        gguf_close(f);
-        return cli_error(&err);
+    rc = 0;
+    if (gpu_layers < 0) {
+        rc = print_graph(f, &io, NULL, stage, print_after, disable, max_tokens, &err);
+    } else { /* a split model: the GPU's layers [0, N), then the CPU's from there (runtime.h, gpu_layers) */
+        char header[2][128];
+        snprintf(header[0], sizeof header[0],
+                 "# part 1 of 2 (gpu): the embedding and layers 0..%lld, ending in their residual rows", gpu_layers - 1);
+        snprintf(header[1], sizeof header[1],
+                 "# part 2 of 2 (cpu): from those rows (hidden), layers %lld.. and the output head", gpu_layers);
+        io.layer_end = (uint32_t)gpu_layers;
+        rc = print_graph(f, &io, header[0], stage, print_after, disable, max_tokens, &err);
+        io.layer_begin = io.layer_end;
+        io.layer_end = 0;
+        if (!rc)
+            rc = print_graph(f, &io, header[1], stage, print_after, disable, max_tokens, &err);
     }
-    if (!import_only) {
-        ir_pipeline_options po = {
-            .print_after = print_after, .disable = disable, .print_to = stdout, .max_tokens = max_tokens};
-        if (ir_run_pipeline(g, &po, &err) != RF_OK) {
-            fflush(stdout);
-            ir_graph_free(g);
-            gguf_close(f);
-            return cli_error(&err);
-        }
-        if (!strcmp(stage, "fused")) { /* hide the plan; the graph is ours to throw away */
-            for (uint32_t i = 0; i < g->n_nodes; i++)
-                g->nodes[i]->offset = -1;
-            g->workspace_bytes = 0;
-        }
-    }
-    if (print_after)
-        printf("# %s\n", stage);
-    ir_print(g, stdout);
-    ir_graph_free(g);
     gguf_close(f);
+    if (rc)
+        return rc;
     if (fflush(stdout) != 0 || ferror(stdout))
         return cli_usage_error("ir: writing the graph to stdout failed");
     return 0;

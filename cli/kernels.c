@@ -1,14 +1,15 @@
 /*
  * kernels.c: `rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR]
- *            [--ctx N] [--max-tokens T]`.
+ *            [--ctx N] [--max-tokens T] [--gpu-layers N]`.
  *
  * Prints the generated source of every distinct kernel of the model's plan,
  * each after a header line naming it, its template, its block size and how
  * many launches of a step use it: exactly the text the compiler is given.
  * --list prints the header lines only; --name keeps kernels whose name
  * contains SUBSTR; --launches decode|prefill prints that step's launches in
- * order instead (kernel, grid, rows). Nothing is compiled and no GPU is
- * needed with --arch.
+ * order instead (kernel, grid, rows). --gpu-layers N renders the GPU's part
+ * of a model split by layers (runtime.h): the embedding and layers 0..N-1.
+ * Nothing is compiled and no GPU is needed with --arch.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 
 #define KERNELS_USAGE                                                                                              \
     "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T] [--kv-f16]\n"  \
-    "       [--launches decode|prefill]"
+    "       [--launches decode|prefill] [--gpu-layers N]"
 
 /* The launches of one step in plan order; rows "T" are the step's tokens. */
 static void print_launches(const cg_program *prog, bool decode, const char *name)
@@ -47,7 +48,7 @@ static void print_launches(const cg_program *prog, bool decode, const char *name
 int cmd_kernels(int argc, char **argv)
 {
     const char *path = NULL, *arch = NULL, *name = NULL, *v;
-    long long ctx = 0, max_tokens = 512;
+    long long ctx = 0, max_tokens = 512, gpu_layers = 0;
     bool list = false;
     int launches = 0; /* 1: the decode step's, -1: the prefill step's */
     cg_options copt = {0};
@@ -76,6 +77,10 @@ int cmd_kernels(int argc, char **argv)
         } else if (!strcmp(a, "--ctx")) {
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 0, UINT32_MAX, &ctx)))
                 return rc;
+        } else if (!strcmp(a, "--gpu-layers")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
+                (rc = cli_int("kernels", a, v, 1, UINT32_MAX, &gpu_layers)))
+                return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
                 (rc = cli_int("kernels", a, v, 1, 1 << 20, &max_tokens)))
@@ -92,7 +97,8 @@ int cmd_kernels(int argc, char **argv)
         return cli_usage_error(KERNELS_USAGE);
     rf_error err = {0};
     cli_program p;
-    if (cli_program_open(path, arch, (uint32_t)ctx, max_tokens, &copt, &p, &err) != RF_OK)
+    import_options io = {.n_ctx = (uint32_t)ctx, .layer_end = (uint32_t)gpu_layers};
+    if (cli_program_open(path, arch, &io, max_tokens, &copt, &p, &err) != RF_OK)
         return cli_error(&err);
     uint32_t shown = 0;
     if (launches) {

@@ -16,7 +16,7 @@
 
 #define SERVE_USAGE                                                                                                 \
     "usage: rocmforge serve MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N] [--ubatch N] "          \
-    "[--backend cpu|gpu|auto] [--threads N] [--kv-f16] [--api-key KEY] [--chat-template-file F]"
+    "[--backend cpu|gpu|auto] [--gpu-layers N|auto] [--threads N] [--kv-f16] [--api-key KEY] [--chat-template-file F]"
 
 static void on_signal(int sig)
 {
@@ -69,6 +69,9 @@ int cmd_serve(int argc, char **argv)
                 return rc;
         } else if (!strcmp(a, "--chat-template-file")) {
             if ((rc = cli_value("serve", argc, argv, &i, &tfile)))
+                return rc;
+        } else if ((rc = cli_gpu_option("serve", argc, argv, &i, &o.gpu_layers, &o.gpu_mem_limit)) >= 0) {
+            if (rc)
                 return rc;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("serve: unknown option '%s'", a);

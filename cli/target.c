@@ -1,6 +1,6 @@
 /*
  * target.c: what `kernels`, `compile` and `ir --isa` share: a model opened,
- * imported and run through the passes, the target arch (--arch, or the
+ * imported (whole, or a split model's GPU part) and run through the passes, the target arch (--arch, or the
  * GPU's own), and the program codegen makes of it.
  */
 #include <stdio.h>
@@ -14,15 +14,14 @@
 #include "runtime/gpu/gpu.h"
 #include "support/error.h"
 
-rf_status cli_program_open(const char *path, const char *arch_name, uint32_t n_ctx, int64_t max_tokens,
+rf_status cli_program_open(const char *path, const char *arch_name, const import_options *io, int64_t max_tokens,
                            const cg_options *copt, cli_program *out, rf_error *err)
 {
     memset(out, 0, sizeof *out);
     rf_status st;
     if ((st = gguf_open(path, &out->gguf, err)) != RF_OK)
         return st;
-    import_options io = {.n_ctx = n_ctx};
-    if ((st = import_model(out->gguf, &io, &out->graph, err)) != RF_OK)
+    if ((st = import_model(out->gguf, io, &out->graph, err)) != RF_OK)
         goto fail;
     ir_pipeline_options po = {.print_to = stderr, .max_tokens = max_tokens > 0 ? max_tokens : 512};
     if ((st = ir_run_pipeline(out->graph, &po, err)) != RF_OK)

@@ -26,6 +26,11 @@
  *    x = (ffn(h) + x) + attention(h); LayerNorms without bias)
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
+ * A part of a split model (import_options.layer_begin, layer_end) is the
+ * same graph for its layers only: the first part ends with output(x), the
+ * residual rows of every token, and the second starts from them (`hidden`)
+ * in place of the embedding.
+ *
  * The last_rows cut sits one step after llama.cpp's output-row selection
  * (which follows the last layer's attention): after the attention's output
  * product and residual, so that layer's FFN and the output matmul run on
@@ -600,23 +605,30 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     c->tokens = add(c, IR_OP_INPUT_TOKENS, &ti, NULL, NULL, NULL);
     c->pos = add(c, IR_OP_INPUT_POS, &ti, NULL, NULL, NULL);
     c->tok_embd = arch_weight(c, -1, "token_embd.weight", E, V, 0, "n_embd, n_vocab");
+    int64_t edim[2] = {IR_DIM_T, E};
+    ir_type te = ir_type_make(GGML_TYPE_F32, 2, edim);
     ir_node *x = NULL;
-    if (c->tok_embd && c->tokens) {
-        int64_t edim[2] = {IR_DIM_T, E};
-        ir_type te = ir_type_make(GGML_TYPE_F32, 2, edim);
+    uint32_t begin = c->opt.layer_begin, end = c->opt.layer_end ? c->opt.layer_end : hp->n_layer;
+    if (begin > 0) { /* a later part of a split model: from the earlier part's rows */
+        x = add(c, IR_OP_INPUT_HIDDEN, &te, NULL, NULL, NULL);
+    } else if (c->tok_embd && c->tokens) {
         x = add(c, IR_OP_EMBED, &te, c->tok_embd, c->tokens, NULL);
+        if (d->embed_scale)
+            x = arch_scale(c, x, sqrtf((float)hp->n_embd)); /* llama.cpp scales by the f32 sqrtf */
+        if (d->embed_mul != 0)
+            x = arch_scale(c, x, d->embed_mul);
     }
-    if (d->embed_scale)
-        x = arch_scale(c, x, sqrtf((float)hp->n_embd)); /* llama.cpp scales by the f32 sqrtf */
-    if (d->embed_mul != 0)
-        x = arch_scale(c, x, d->embed_mul);
 
     ir_node *freqs = rope_factors(c, d);
-    for (uint32_t il = 0; il < hp->n_layer && c->status == RF_OK; il++) {
+    for (uint32_t il = begin; il < end && c->status == RF_OK; il++) {
         bool swa = d->swa && d->swa[il];
         layer_rope r = {freqs, swa ? d->rope_base_swa : hp->rope_base,
                         swa ? d->rope_freq_scale_swa : hp->rope_freq_scale};
         x = layer(c, d, (int)il, x, &r);
+    }
+    if (end < hp->n_layer) { /* an earlier part: its rows are the next part's input */
+        arch_op1(c, IR_OP_OUTPUT, x ? &x->type : NULL, x);
+        return c->status;
     }
 
     x = pre_norm(c, d, -1, x, "output_norm");

@@ -80,8 +80,15 @@ rf_status import_model(const gguf_file *f, const import_options *opt, ir_graph *
      * the model facts go in before the nodes */
     if (arch_load_hparams(&c, def) == RF_OK)
         fill_model(&c);
+    uint32_t end = c.opt.layer_end ? c.opt.layer_end : c.hp.n_layer;
+    bool part = c.opt.layer_begin || c.opt.layer_end;
+    if (c.status == RF_OK && part && (c.opt.layer_begin >= end || end > c.hp.n_layer))
+        arch_fail(&c, RF_E_ARG, "%s: layers %u..%u: the model has %u", path, c.opt.layer_begin, end, c.hp.n_layer);
     if (c.status == RF_OK)
         def->build(&c);
+    if (c.status == RF_OK && part && c.g->model.embedding)
+        arch_fail(&c, RF_E_UNSUPPORTED, "%s: an embedding model (%s) runs whole on one backend, not split by layers",
+                  path, def->name);
     if (c.status == RF_OK && (c.status = ir_verify(c.g, err)) != RF_OK)
         rf_error_prefix(err, "%s: imported graph of architecture %s fails verification", path, def->name);
     if (c.status != RF_OK) {

@@ -38,6 +38,14 @@ typedef struct import_options {
     /* embedding models: the pooling instead of the model's (RF_POOLING_MODEL:
      * {arch}.pooling_type) */
     rf_pooling pooling;
+    /* A part of the model, for a session split across two backends
+     * (runtime.h, gpu_layers): layers [layer_begin, layer_end) only
+     * (layer_end 0: to the last). A part that begins after layer 0 starts
+     * from the residual rows (`hidden`, f32[T,n_embd]) instead of the
+     * embedding; one that ends before the last layer outputs those rows
+     * (every one of the step's) instead of the logits. A decoder's graph
+     * only. */
+    uint32_t layer_begin, layer_end;
 } import_options;
 
 /* Builds the step graph of f. opt may be NULL (defaults: last row only,

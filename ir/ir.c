@@ -38,6 +38,11 @@ const char *ir_op_name(ir_op op) { return (unsigned)op < IR_OP_COUNT ? op_table[
 int ir_op_min_in(ir_op op) { return op_table[op].min_in; }
 int ir_op_max_in(ir_op op) { return op_table[op].max_in; }
 
+bool ir_op_is_leaf(ir_op op)
+{
+    return op == IR_OP_WEIGHT || op == IR_OP_INPUT_TOKENS || op == IR_OP_INPUT_POS || op == IR_OP_INPUT_HIDDEN;
+}
+
 int ir_op_from_name(const char *s, size_t len)
 {
     for (int i = 0; i < IR_OP_COUNT; i++)

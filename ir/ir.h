@@ -60,6 +60,9 @@ typedef struct ir_type {
  *
  *  tokens            → i32[T]                the step's token ids
  *  positions         → i32[T]                their positions (P, P+1, ...)
+ *  hidden            → f32[T,E]              the residual rows a part of a split model
+ *                                            starts from: the output of the part that
+ *                                            ran the layers before (runtime.h, gpu_layers)
  *  weight @name      → the GGUF tensor, shape [ne1, ne0] for a matrix
  *         {row0}       or its rows row0 .. row0 + dim[0] - 1 (one tensor
  *                      holding several matrices: attn_qkv, fused gate/up)
@@ -126,6 +129,7 @@ typedef struct ir_type {
 #define IR_OP_LIST(X)                                                                                      \
     X(INPUT_TOKENS, "tokens", 0, 0, "", "")                                                                \
     X(INPUT_POS, "positions", 0, 0, "", "")                                                                \
+    X(INPUT_HIDDEN, "hidden", 0, 0, "", "")                                                                \
     X(WEIGHT, "weight", 0, 0, "row0", "")                                                                  \
     X(EMBED, "embed", 2, 2, "", "")                                                                        \
     X(RMS_NORM, "rms_norm", 1, 2, "", "eps")                                                               \
@@ -254,6 +258,9 @@ ir_node *ir_add(ir_graph *g, ir_op op, const ir_type *t, ir_node *const *in, uin
 ir_node *ir_weight(ir_graph *g, const char *name, ir_elem elem, uint8_t rank, const int64_t *dim);
 /* Operand and attribute metadata of an op (from IR_OP_LIST). */
 int ir_op_min_in(ir_op op);
+/* A leaf: a weight or one of the step's inputs (tokens, positions, hidden);
+ * it belongs to no group and has no workspace offset. */
+bool ir_op_is_leaf(ir_op op);
 int ir_op_max_in(ir_op op);
 /* Slot of the named int / float attribute of op, or -1. */
 int ir_op_iattr(ir_op op, const char *name);

@@ -288,8 +288,7 @@ static rf_status parse_node(parser *p, uint32_t group)
     memcpy(node->ia, ia, sizeof ia);
     memcpy(node->fa, fa, sizeof fa);
     node->offset = offset;
-    bool leaf = op == IR_OP_WEIGHT || op == IR_OP_INPUT_TOKENS || op == IR_OP_INPUT_POS;
-    node->group = leaf ? 0 : group;
+    node->group = ir_op_is_leaf(op) ? 0 : group;
     if ((uint64_t)id >= p->cap_id) {
         uint32_t cap = p->cap_id ? p->cap_id : 256;
         while (cap <= (uint64_t)id)

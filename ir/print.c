@@ -87,11 +87,6 @@ static void print_group_head(const ir_group *gr, FILE *out)
     fputs("} {\n", out);
 }
 
-static bool is_leaf(const ir_node *n)
-{
-    return n->op == IR_OP_WEIGHT || n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS;
-}
-
 void ir_print(const ir_graph *g, FILE *out)
 {
     const ir_model *m = &g->model;
@@ -108,7 +103,7 @@ void ir_print(const ir_graph *g, FILE *out)
     uint32_t open = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
-        if (is_leaf(n)) { /* scheduled before the unit that reads them */
+        if (ir_op_is_leaf(n->op)) { /* scheduled before the unit that reads them */
             if (open)
                 fputs("}\n", out);
             open = 0;

@@ -58,6 +58,10 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         if (t->elem != GGML_TYPE_I32 || t->rank != 1 || t->dim[0] != IR_DIM_T)
             FAIL("%%%" PRIu32 " (%s): must be i32[T]", id, op);
         break;
+    case IR_OP_INPUT_HIDDEN:
+        if (t->rank != 2 || t->dim[0] != IR_DIM_T || (g->model.n_embd && t->dim[1] != (int64_t)g->model.n_embd))
+            FAIL("%%%" PRIu32 " (hidden): must be f32[T,n_embd]", id);
+        break;
     case IR_OP_WEIGHT:
         if (!n->name || !n->name[0])
             FAIL("%%%" PRIu32 " (weight): no tensor name", id);
@@ -277,7 +281,7 @@ rf_status ir_verify(const ir_graph *g, rf_error *err)
             break;
         if (n->op == IR_OP_OUTPUT && (++n_out > 1 || i + 1 != g->n_nodes))
             s = rf_fail(err, RF_E_FORMAT, "%%%" PRIu32 " (output): there must be one output, the last node", n->id);
-        bool leaf = n->op == IR_OP_WEIGHT || n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS;
+        bool leaf = ir_op_is_leaf(n->op);
         if (leaf && n->group)
             s = rf_fail(err, RF_E_FORMAT, "%%%" PRIu32 " (%s): leaves belong to no group", n->id, ir_op_name(n->op));
         else if (n->group > g->n_groups)

@@ -33,6 +33,8 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
                      .cache_dir = o.cache_dir,
                      .plan = o.plan,
                      .no_graph = o.no_graph,
+                     .gpu_layers = o.gpu_layers,
+                     .gpu_mem_limit = o.gpu_mem_limit,
                      .all_logits = o.all_logits,
                      .pooling = o.pooling,
                      .progress = o.progress,
@@ -163,6 +165,7 @@ void rf_session_kv_blocks(const rf_session *s, uint32_t *used, uint32_t *total, 
 uint32_t rf_session_n_seq(const rf_session *s) { return rt_n_seq(s->rt); }
 uint32_t rf_session_n_vocab(const rf_session *s) { return rt_n_vocab(s->rt); }
 const char *rf_session_backend(const rf_session *s) { return rt_backend_name(s->rt); }
+uint32_t rf_session_gpu_layers(const rf_session *s) { return rt_gpu_layers(s->rt); }
 const char *rf_session_fallback(const rf_session *s) { return rt_fallback_reason(s->rt); }
 
 const char *rf_session_device(const rf_session *s) { return rt_gpu_device_name(s->rt); }

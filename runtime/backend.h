@@ -40,6 +40,17 @@ struct rt_session {
     uint32_t kv_shift, kv_stride, n_kv_blocks, n_free;
     uint32_t *kv_table, *seq_blocks, *kv_free;
     float *scratch_logits;     /* (n_out_rows_max * n_vocab) rt_eval_greedy's logits when the backend has no argmax */
+    /* A split session (runtime.h, gpu_layers): this session runs the model's
+     * last layers and its head on the CPU, from the rows its first part, a
+     * session of its own on the GPU, hands over. The front borrows this
+     * session's step inputs and block table (tokens, pos, seqs, kv_table:
+     * the same arrays) and frees none of them; each part keeps the KV cache
+     * of its own layers. */
+    rt_session *front;         /* the first part, or NULL */
+    float *hidden;             /* (n_rows x n_embd) the front's output rows: this graph's `hidden` */
+    uint32_t gpu_layers;       /* layers the GPU runs: n_layer on the GPU alone, 0 on the CPU */
+    uint32_t layer_begin;      /* the graphs' first layer: a split session's CPU part starts at gpu_layers */
+    char backend_name[16];     /* "gpu+cpu" */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
 };
 
@@ -47,6 +58,9 @@ typedef struct rt_backend {
     const char *name;
     /* Can this backend run here at all (a GPU present)? Sets err if not. */
     rf_status (*available)(rf_error *err);
+    /* Optional: the free memory of the device it would run on (opening it);
+     * RF_E_UNSUPPORTED when there is none. */
+    rf_status (*free_memory)(const rt_session *s, uint64_t *bytes, rf_error *err);
     /* Check every weight's type, allocate workspace and KV cache. */
     rf_status (*prepare)(rt_session *s, rf_error *err);
     /* Execute the graph for T tokens (inputs in s->tokens / s->pos, all of
@@ -73,7 +87,7 @@ int64_t rt_numel(const ir_type *t, int64_t T, int64_t P, int64_t O);
 
 /* Where a value lives during a step (place.c), alike for every backend:
  * views resolve to the value they view plus a byte offset. */
-typedef enum rt_home { RT_IN_WORKSPACE, RT_IN_WEIGHT, RT_IN_KV, RT_IN_TOKENS, RT_IN_POS } rt_home;
+typedef enum rt_home { RT_IN_WORKSPACE, RT_IN_WEIGHT, RT_IN_KV, RT_IN_TOKENS, RT_IN_POS, RT_IN_HIDDEN } rt_home;
 typedef struct rt_place {
     rt_home home;
     const ir_node *node;  /* the WEIGHT or KV_STORE node whose storage it is */

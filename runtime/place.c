@@ -2,7 +2,8 @@
  * place.c: where a value of the graph lives during a step, the same rule for
  * every backend. A computed value has its workspace offset from the memory
  * planner; weights, the KV cache views and the step's inputs live in their
- * own storage; views (reshape, output, last_rows) are the value they view,
+ * own storage (a split session's second part: its `hidden` rows, the
+ * session's); views (reshape, output, last_rows) are the value they view,
  * last_rows at the byte offset of its last rows. A backend maps the home to
  * its base address (host pointer or device address) and adds the offset.
  */
@@ -26,6 +27,7 @@ rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P, int64_t O)
     switch (n->op) {
     case IR_OP_INPUT_TOKENS: return (rt_place){RT_IN_TOKENS, n, 0};
     case IR_OP_INPUT_POS: return (rt_place){RT_IN_POS, n, 0};
+    case IR_OP_INPUT_HIDDEN: return (rt_place){RT_IN_HIDDEN, n, 0};
     case IR_OP_WEIGHT: return (rt_place){RT_IN_WEIGHT, n, 0};
     case IR_OP_KV_STORE: return (rt_place){RT_IN_KV, n, 0};
     case IR_OP_RESHAPE:

@@ -17,9 +17,18 @@
  * a block when none is free fails, changing nothing). rt_eval_seq feeds one
  * of them, rt_step runs rows of several in one step (prompt chunks and
  * decode tokens together), rt_decode_batch advances several by one token
- * each (every row its own sequence and position; the CPU backend runs
- * them; a GPU session holds one sequence for now). rt_eval and
+ * each (every row its own sequence and position). rt_eval and
  * rt_eval_greedy work on sequence 0.
+ *
+ * A model larger than the GPU runs split (rt_options.gpu_layers): the
+ * embedding and the first N layers, with their KV cache, on the GPU, the
+ * other layers, theirs and the output head on the CPU, in one session.
+ * Each part is a graph of its own, imported for its layers
+ * (import_options.layer_begin/end), planned, fused and compiled as a
+ * model is; the first ends in the residual rows of the step, which cross
+ * to the host once a step (T x n_embd floats) and start the second
+ * (`hidden`). Every entry point below works the same on a split session,
+ * and N = every layer is the GPU session, N = 0 the CPU one.
  */
 #ifndef RF_RUNTIME_RUNTIME_H
 #define RF_RUNTIME_RUNTIME_H
@@ -49,6 +58,18 @@ typedef struct rt_options {
     const char *cache_dir;
     const char *plan;
     bool no_graph;            /* GPU: launch a decode step kernel by kernel instead of replaying its graph */
+    /* the layers the GPU runs, the first ones (the CPU runs the rest): NULL
+     * every one, "N" a count from 0 (the CPU alone) to the model's layers,
+     * "auto" as many as the GPU's free memory holds (rt_fit_layers; what it
+     * chose is said through warn) */
+    const char *gpu_layers;
+    /* tests: what "auto" may take of the GPU's memory at most, and what its
+     * allocations may total, in bytes (0: no limit) */
+    uint64_t gpu_mem_limit;
+    /* tests, not a user's option: the backend of a split session's first
+     * part ("cpu": the same split, hand-over and KV ownership run on one
+     * host; NULL: the GPU) */
+    const char *front_backend;
     void (*progress)(void *ctx, uint32_t done, uint32_t total);
     void (*warn)(void *ctx, const char *msg);
     void *cb_ctx;
@@ -127,7 +148,22 @@ void rt_seq_truncate(rt_session *s, uint32_t seq, uint32_t n);
 uint32_t rt_n_vocab(const rt_session *s);
 uint32_t rt_n_ctx(const rt_session *s);
 const ir_graph *rt_graph(const rt_session *s);
-const char *rt_backend_name(const rt_session *s);
+const char *rt_backend_name(const rt_session *s); /* "cpu", "gpu", a split session "gpu+cpu" */
+uint32_t rt_gpu_layers(const rt_session *s);     /* the layers the GPU runs: all, none or the first part's */
+
+/* What `gpu_layers` "auto" weighs: the device memory a model's first n
+ * layers take, as a split session's first part holds them. */
+typedef struct rt_fit {
+    uint32_t n_layer;
+    const uint64_t *layer_bytes; /* (n_layer) each layer's weights and its KV cache */
+    uint64_t base_bytes;         /* held at any n > 0: the embedding, the workspace, the scratch */
+    uint64_t head_bytes;         /* held with every layer only: the output norm and head */
+    uint64_t free_bytes;         /* the device's free memory */
+    uint64_t margin_bytes;       /* left free: what the sums miss (the driver's, rounding) */
+} rt_fit;
+/* The most layers n whose bytes fit free_bytes - margin_bytes: 0 when the
+ * base and the first layer do not, n_layer only when the head fits too. */
+uint32_t rt_fit_layers(const rt_fit *f);
 /* Why "auto" runs on the CPU (the GPU's error), or NULL. */
 const char *rt_fallback_reason(const rt_session *s);
 /* GPU sessions: the kernel build's counts and the device's name (NULL otherwise) */

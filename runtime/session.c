@@ -7,6 +7,7 @@
  * has to revalidate the file. rt_eval splits a long prompt into steps of at
  * most the planned size and keeps the position bookkeeping.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,259 @@ static rf_status prepare_backend(rt_session *s, const rt_backend *b, rf_error *e
     return st;
 }
 
+/* No usable GPU (none, no driver or compiler for it, an arch the compiler
+ * cannot build, too little memory) where "auto" allowed the CPU: said once,
+ * through warn, and forgotten. A kernel that fails to build is a bug and is
+ * reported instead. */
+static bool fall_back(rt_session *s, bool allowed, rf_status st, rf_error *err)
+{
+    if (!allowed || (st != RF_E_UNSUPPORTED && st != RF_E_NOMEM))
+        return false;
+    snprintf(s->fallback, sizeof s->fallback, "%.250s; running on the CPU", err && err->msg[0] ? err->msg : "no GPU");
+    if (s->opt.warn)
+        s->opt.warn(s->opt.cb_ctx, s->fallback);
+    if (err)
+        *err = (rf_error){0};
+    return true;
+}
+
+/* s->graph and, with several sequences, s->batch_graph: the part of the
+ * model io names, through the passes, with their weights bound */
+static rf_status plan_graphs(rt_session *s, const import_options *io, rf_error *err)
+{
+    ir_pipeline_options po = {.print_after = s->opt.print_after,
+                              .disable = s->opt.disable_pass,
+                              .print_to = stderr,
+                              .max_tokens = s->opt.n_batch ? s->opt.n_batch : 512};
+    rf_status st;
+    if ((st = import_model(s->gguf, io, &s->graph, err)) != RF_OK || (st = ir_run_pipeline(s->graph, &po, err)) != RF_OK ||
+        (st = bind_weights(s, s->graph, &s->weights, err)) != RF_OK)
+        return st;
+    if (s->graph->model.embedding && s->n_seq > 1) /* a text is one step of its own (rt_embed) */
+        return rf_fail(err, RF_E_ARG, "%s: an embedding model (%s) runs one sequence, not %u", gguf_path(s->gguf),
+                       s->graph->model.arch, s->n_seq);
+    if (s->n_seq == 1)
+        return RF_OK;
+    /* the batch step: any sequences' rows, the logits of the last O */
+    import_options bo = *io;
+    bo.all_logits = false;
+    bo.out_rows = true;
+    ir_pipeline_options pb = {.max_tokens = s->n_seq + po.max_tokens, .max_out = s->n_seq};
+    if ((st = import_model(s->gguf, &bo, &s->batch_graph, err)) == RF_OK &&
+        (st = ir_run_pipeline(s->batch_graph, &pb, err)) == RF_OK)
+        st = bind_weights(s, s->batch_graph, &s->batch_weights, err);
+    return st;
+}
+
+static void drop_graphs(rt_session *s)
+{
+    ir_graph_free(s->graph);
+    ir_graph_free(s->batch_graph);
+    free(s->weights);
+    free(s->batch_weights);
+    s->graph = s->batch_graph = NULL;
+    s->weights = s->batch_weights = NULL;
+}
+
+static void close_front(rt_session *f)
+{
+    if (!f)
+        return;
+    if (f->backend && f->state)
+        f->backend->release(f);
+    drop_graphs(f);
+    free(f);
+}
+
+/* ---- a model split across two backends (runtime.h, gpu_layers) ------------------ */
+
+/* Device bytes of the full graph's parts, for rt_fit_layers: each layer's
+ * weights (blk.N.*) and KV cache, the output head's weights (output*), and
+ * the rest (the embedding and whatever else) with the workspace and the
+ * activation scratch the products convert their inputs into (at most four
+ * rows of the widest K a planned step). */
+static void measure_fit(const rt_session *s, uint64_t *layer_bytes, rt_fit *fit)
+{
+    const ir_graph *g = s->graph;
+    uint64_t kv_rows = s->n_seq > 1 ? (uint64_t)s->n_kv_blocks << s->kv_shift : s->n_ctx;
+    uint64_t ws = (uint64_t)g->workspace_bytes, widest = 0;
+    if (s->batch_graph && (uint64_t)s->batch_graph->workspace_bytes > ws)
+        ws = (uint64_t)s->batch_graph->workspace_bytes;
+    *fit = (rt_fit){.n_layer = g->model.n_layer, .layer_bytes = layer_bytes};
+    memset(layer_bytes, 0, g->model.n_layer * sizeof *layer_bytes);
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        unsigned layer;
+        if (n->op == IR_OP_MATMUL && (uint64_t)n->in[1]->type.dim[1] > widest)
+            widest = (uint64_t)n->in[1]->type.dim[1];
+        if (n->op == IR_OP_KV_STORE)
+            layer_bytes[n->ia[0]] += kv_rows * (uint64_t)(n->type.dim[1] * n->type.dim[2]) * (s->opt.kv_f16 ? 2 : 4);
+        if (n->op != IR_OP_WEIGHT)
+            continue;
+        const ggml_type_traits *tt = ggml_type_get(n->type.elem);
+        uint64_t elems = 1;
+        for (uint8_t d = 0; d < n->type.rank; d++)
+            elems *= (uint64_t)n->type.dim[d];
+        uint64_t bytes = elems / tt->block_size * tt->type_size;
+        if (sscanf(n->name, "blk.%u.", &layer) == 1 && layer < g->model.n_layer)
+            layer_bytes[layer] += bytes;
+        else if (!strncmp(n->name, "output", 6))
+            fit->head_bytes += bytes;
+        else
+            fit->base_bytes += bytes;
+    }
+    fit->base_bytes += ws + 4 * widest * (uint64_t)s->n_rows * sizeof(float);
+}
+
+/* What "auto" may take: the device's free memory, at most gpu_mem_limit;
+ * a stand-in device with no memory of its own (the tests' front_backend)
+ * has the limit alone. */
+static rf_status device_memory(const rt_session *s, const rt_backend *dev, uint64_t *bytes, rf_error *err)
+{
+    uint64_t limit = s->opt.gpu_mem_limit ? s->opt.gpu_mem_limit : UINT64_MAX;
+    rf_status st = RF_OK;
+    *bytes = limit;
+    if (!dev || (!dev->free_memory && limit == UINT64_MAX))
+        return rf_fail(err, RF_E_UNSUPPORTED, "gpu layers 'auto': the %s backend has no GPU memory to fit",
+                       dev ? dev->name : "cpu");
+    if (dev->free_memory && (st = dev->free_memory(s, bytes, err)) != RF_OK) {
+        rf_error_prefix(err, "gpu layers 'auto'");
+        return st;
+    }
+    *bytes = *bytes < limit ? *bytes : limit;
+    return RF_OK;
+}
+
+/* The layers the device runs (rt_options.gpu_layers): every one, a count,
+ * or as many as fit; dev is NULL where the session has no device. */
+static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_t *n, rf_error *err)
+{
+    const char *v = s->opt.gpu_layers;
+    uint32_t L = s->graph->model.n_layer;
+    *n = dev ? L : 0;
+    if (!v)
+        return RF_OK;
+    if (strcmp(v, "auto")) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end || x < 0 || x > L)
+            return rf_fail(err, RF_E_ARG, "gpu layers '%s': a count of layers from 0 to the model's %u, or auto", v, L);
+        if (x > 0 && !dev)
+            return rf_fail(err, RF_E_ARG, "gpu layers %lld: the cpu backend runs no layer on a GPU", x);
+        *n = (uint32_t)x;
+        return RF_OK;
+    }
+    if (s->graph->model.embedding) /* an encoder is never split (import.h) */
+        return rf_fail(err, RF_E_UNSUPPORTED, "gpu layers 'auto': an embedding model runs whole on one backend");
+    rt_fit fit;
+    uint64_t free_bytes, *layer_bytes = malloc((L ? L : 1) * sizeof *layer_bytes);
+    if (!layer_bytes)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    rf_status st = device_memory(s, dev, &free_bytes, err);
+    if (st == RF_OK) {
+        measure_fit(s, layer_bytes, &fit);
+        fit.free_bytes = free_bytes;
+        fit.margin_bytes = (256ull << 20) + free_bytes / 32;
+        *n = rt_fit_layers(&fit);
+        uint64_t sum = fit.base_bytes + fit.head_bytes;
+        for (uint32_t i = 0; i < L; i++)
+            sum += layer_bytes[i];
+        char msg[256];
+        snprintf(msg, sizeof msg, "gpu layers auto: %u of %u layers on the GPU, %u on the CPU (the model needs about "
+                 "%.2f GiB there, %.2f GiB is free, %.2f GiB of it kept as a margin)", *n, L, L - *n,
+                 sum / 1073741824.0, free_bytes / 1073741824.0, fit.margin_bytes / 1073741824.0);
+        if (s->opt.warn)
+            s->opt.warn(s->opt.cb_ctx, msg);
+    }
+    free(layer_bytes);
+    return st;
+}
+
+/* The first part of a split session: a session of its own on dev that
+ * runs the embedding and layers [0, n), borrowing s's step inputs and
+ * block table (backend.h) */
+static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
+{
+    rt_session *f = calloc(1, sizeof *f);
+    if (!f)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    s->front = f;
+    f->gguf = s->gguf;
+    f->opt = s->opt;
+    f->n_vocab = s->n_vocab;
+    f->n_ctx = s->n_ctx;
+    f->n_seq = s->n_seq;
+    f->n_rows = s->n_rows;
+    f->tokens = s->tokens;
+    f->pos = s->pos;
+    f->seqs = s->seqs;
+    f->kv_shift = s->kv_shift;
+    f->kv_stride = s->kv_stride;
+    f->n_kv_blocks = s->n_kv_blocks;
+    f->kv_table = s->kv_table;
+    import_options io = {.n_ctx = s->opt.n_ctx, .layer_end = n};
+    rf_status st = plan_graphs(f, &io, err);
+    if (st == RF_OK)
+        st = prepare_backend(f, dev, err);
+    snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
+    return st;
+}
+
+/* s's graphs for layers [n, L): the whole model at n = 0, else the part
+ * after a split session's front, from its rows (s->hidden) */
+static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
+{
+    if (s->graph && s->layer_begin == n)
+        return RF_OK;
+    drop_graphs(s);
+    s->layer_begin = n;
+    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling,
+                         .layer_begin = n};
+    rf_status st = plan_graphs(s, &io, err);
+    if (st == RF_OK && n && !s->hidden &&
+        !(s->hidden = malloc((size_t)s->n_rows * s->graph->model.n_embd * sizeof *s->hidden)))
+        st = rf_fail(err, RF_E_NOMEM, "out of memory");
+    return st;
+}
+
+/* The model on its backends: s->gpu_layers of its layers on dev (all: on
+ * b, the session's backend, as one model), the rest on the CPU */
+static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev, rf_error *err)
+{
+    uint32_t n = s->gpu_layers, L = s->graph->model.n_layer;
+    rf_status st = n > 0 && n < L ? open_front(s, dev, n, err) : RF_OK;
+    if (st == RF_OK)
+        st = plan_from(s, n < L ? n : 0, err);
+    if (st == RF_OK)
+        st = prepare_backend(s, n == L ? b : &rt_backend_cpu, err);
+    return st;
+}
+
+/* after a place() that failed: nothing on any backend */
+static void unplace(rt_session *s, rf_error *err)
+{
+    close_front(s->front);
+    s->front = NULL;
+    s->backend = NULL;
+    if (err)
+        *err = (rf_error){0};
+}
+
+/* A split session's front runs each step first, its output rows into
+ * s->hidden (the one crossing from the device to the host a step) for
+ * this session's graph: the step graph for T rows at s->n_past, or,
+ * batch, the batch graph for T rows of which the last O want logits.
+ * Nothing to do without a front. */
+static rf_status front_step(rt_session *s, uint32_t T, uint32_t O, bool batch, rf_error *err)
+{
+    rt_session *f = s->front;
+    if (!f)
+        return RF_OK;
+    f->n_past = s->n_past;
+    return batch ? f->backend->eval_batch(f, T, O, s->hidden, err) : f->backend->eval(f, T, s->hidden, err);
+}
+
 rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session **out, rf_error *err)
 {
     *out = NULL;
@@ -84,31 +338,10 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     s->gguf = f;
     s->opt = opt ? *opt : (rt_options){0};
-    rf_status st;
-    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling};
-    if ((st = import_model(f, &io, &s->graph, err)) != RF_OK)
-        goto fail;
-    ir_pipeline_options po = {.print_after = s->opt.print_after,
-                              .disable = s->opt.disable_pass,
-                              .print_to = stderr,
-                              .max_tokens = s->opt.n_batch ? s->opt.n_batch : 512};
-    if ((st = ir_run_pipeline(s->graph, &po, err)) != RF_OK)
-        goto fail;
     s->n_seq = s->opt.n_seq ? s->opt.n_seq : 1;
-    if (s->graph->model.embedding && s->n_seq > 1) { /* a text is one step of its own (rt_embed) */
-        st = rf_fail(err, RF_E_ARG, "%s: an embedding model (%s) runs one sequence, not %u", gguf_path(f),
-                     s->graph->model.arch, s->n_seq);
+    rf_status st;
+    if ((st = plan_from(s, 0, err)) != RF_OK)
         goto fail;
-    }
-    if (s->n_seq > 1) { /* the batch step: any sequences' rows, the logits of the last O */
-        io.all_logits = false;
-        io.out_rows = true;
-        ir_pipeline_options pb = {.max_tokens = s->n_seq + po.max_tokens, .max_out = s->n_seq};
-        if ((st = import_model(f, &io, &s->batch_graph, err)) != RF_OK ||
-            (st = ir_run_pipeline(s->batch_graph, &pb, err)) != RF_OK ||
-            (st = bind_weights(s, s->batch_graph, &s->batch_weights, err)) != RF_OK)
-            goto fail;
-    }
     s->n_vocab = s->graph->model.n_vocab;
     s->n_ctx = s->opt.n_ctx ? s->opt.n_ctx : s->graph->model.n_ctx;
     if (!s->n_ctx) {
@@ -129,8 +362,6 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     for (uint32_t q = 0; q < s->n_seq; q++)
         s->want_all[q] = true;
-    if ((st = bind_weights(s, s->graph, &s->weights, err)) != RF_OK)
-        goto fail;
     /* the KV cache's blocks: a pool, every block free */
     s->kv_shift = 0;
     while ((1u << s->kv_shift) < RT_KV_BLOCK)
@@ -157,25 +388,37 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
         st = rf_fail(err, RF_E_NOMEM, "out of memory");
         goto fail;
     }
-    const rt_backend *b = NULL;
+    const rt_backend *b = NULL, *dev = NULL;
     bool fallback = false;
     if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK)
         goto fail;
-    if ((st = prepare_backend(s, b, err)) != RF_OK && fallback && (st == RF_E_UNSUPPORTED || st == RF_E_NOMEM)) {
-        /* no usable GPU (none, no driver or compiler for it, an arch the
-         * compiler cannot build, too little memory): say why once, run on the
-         * CPU. A kernel that fails to build is a bug and is reported. */
-        snprintf(s->fallback, sizeof s->fallback, "%.250s; running on the CPU", err && err->msg[0] ? err->msg : "no GPU");
+    if (s->opt.front_backend && (st = choose_backend(s->opt.front_backend, &dev, &(bool){0}, err)) != RF_OK)
+        goto fail;
+    dev = dev ? dev : b == &rt_backend_gpu ? b : NULL;
+    if ((st = choose_gpu_layers(s, dev, &s->gpu_layers, err)) != RF_OK)
+        goto fail;
+    bool fit = s->opt.gpu_layers && !strcmp(s->opt.gpu_layers, "auto");
+    while ((st = place(s, b, dev, err)) == RF_E_NOMEM && fit && s->gpu_layers > 0) {
+        /* auto's sums fell short of what the GPU's part took: a layer fewer */
+        char msg[sizeof err->msg + 96];
+        snprintf(msg, sizeof msg, "gpu layers auto: %u layers did not fit (%s); trying %u", s->gpu_layers,
+                 err ? err->msg : "out of memory", s->gpu_layers - 1);
         if (s->opt.warn)
-            s->opt.warn(s->opt.cb_ctx, s->fallback);
-        if (err)
-            *err = (rf_error){0};
-        st = prepare_backend(s, &rt_backend_cpu, err);
+            s->opt.warn(s->opt.cb_ctx, msg);
+        unplace(s, err);
+        s->gpu_layers--;
+    }
+    if (st != RF_OK && s->gpu_layers > 0 && fall_back(s, fallback, st, err)) {
+        unplace(s, err);
+        s->gpu_layers = 0;
+        st = place(s, b, dev, err);
     }
     if (st != RF_OK) {
         s->backend = NULL;
         goto fail;
     }
+    if (!s->front && s->backend != &rt_backend_gpu)
+        s->gpu_layers = 0;
     *out = s;
     return RF_OK;
 fail:
@@ -189,10 +432,9 @@ void rt_session_close(rt_session *s)
         return;
     if (s->backend && s->state)
         s->backend->release(s);
-    ir_graph_free(s->graph);
-    ir_graph_free(s->batch_graph);
-    free(s->weights);
-    free(s->batch_weights);
+    close_front(s->front);
+    drop_graphs(s);
+    free(s->hidden);
     free(s->tokens);
     free(s->pos);
     free(s->seqs);
@@ -281,11 +523,11 @@ static rf_status eval_steps(rt_session *s, uint32_t seq, const int32_t *tokens, 
             s->pos[i] = (int32_t)(s->n_past + i);
             s->seqs[i] = (int32_t)seq;
         }
-        rf_status st;
         bool last = done + T == n;
-        if (next && last && s->backend->eval_argmax) {
+        rf_status st = front_step(s, T, 0, false, err);
+        if (st == RF_OK && next && last && s->backend->eval_argmax) {
             st = s->backend->eval_argmax(s, T, next, err);
-        } else if (next) {
+        } else if (st == RF_OK && next) {
             /* greedy: only the last step's last row matters */
             st = s->backend->eval(s, T, s->scratch_logits, err);
             if (st == RF_OK && last) {
@@ -296,7 +538,7 @@ static rf_status eval_steps(rt_session *s, uint32_t seq, const int32_t *tokens, 
                         best = (int32_t)v;
                 *next = best;
             }
-        } else {
+        } else if (st == RF_OK) {
             /* all_logits: each step writes its rows; otherwise only the last
              * step matters and every step may write the one row */
             float *out = s->opt.all_logits ? logits + (size_t)done * s->n_vocab : logits;
@@ -361,7 +603,7 @@ static rf_status step_rows(rt_session *s, uint32_t n, const uint32_t *seq, const
         s->pos[j] = (int32_t)s->seq_past[seq[i]]++;
         s->seqs[j] = (int32_t)seq[i];
     }
-    if ((st = s->backend->eval_batch(s, n, O, logits, err)) != RF_OK)
+    if ((st = front_step(s, n, O, true, err)) != RF_OK || (st = s->backend->eval_batch(s, n, O, logits, err)) != RF_OK)
         for (q = 0; q < s->n_seq; q++) /* the rows stored at the new positions are past every end: unread */
             if (s->seq_rows[q]) {
                 s->seq_past[q] -= s->seq_rows[q];
@@ -482,10 +724,13 @@ uint32_t rt_n_seq(const rt_session *s) { return s->n_seq; }
 uint32_t rt_n_vocab(const rt_session *s) { return s->n_vocab; }
 uint32_t rt_n_ctx(const rt_session *s) { return s->n_ctx; }
 const ir_graph *rt_graph(const rt_session *s) { return s->graph; }
-const char *rt_backend_name(const rt_session *s) { return s->backend->name; }
+const char *rt_backend_name(const rt_session *s) { return s->front ? s->backend_name : s->backend->name; }
+uint32_t rt_gpu_layers(const rt_session *s) { return s->gpu_layers; }
 
 void rt_reset(rt_session *s)
 {
+    if (s->front && s->front->backend->reset)
+        s->front->backend->reset(s->front);
     s->n_past = 0;
     memset(s->seq_past, 0, s->n_seq * sizeof *s->seq_past);
     for (uint32_t q = 0; q < s->n_seq; q++)

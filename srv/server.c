@@ -69,6 +69,8 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
                                  .kv_positions = s->opt.n_ctx,
                                  .n_seq = (uint32_t)s->opt.parallel,
                                  .n_ubatch = s->opt.n_ubatch,
+                                 .gpu_layers = s->opt.gpu_layers,
+                                 .gpu_mem_limit = s->opt.gpu_mem_limit,
                                  .kv_f16 = s->opt.kv_f16};
         st = rf_model_open(model_path, &s->model, err);
         if (st == RF_OK && (st = rf_model_get_info(s->model, &info, err)) == RF_OK) {
@@ -105,13 +107,16 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
         pthread_mutex_lock(&s->mu);
         s->ready = true;
         pthread_mutex_unlock(&s->mu);
+        char split[48] = ""; /* a model split by layers (--gpu-layers): how many the GPU runs */
+        if (strchr(rf_session_backend(s->session), '+'))
+            snprintf(split, sizeof split, " (%u layers on the GPU)", rf_session_gpu_layers(s->session));
         if (s->embedding)
             snprintf(line, sizeof line, "ready: %s on %s, an embedding model (/v1/embeddings) of texts up to %u "
                      "tokens", s->model_name, rf_session_backend(s->session), rf_session_n_ctx(s->session));
         else
-            snprintf(line, sizeof line, "ready: %s on %s, %d slot%s of up to %u positions, a cache of %u",
-                     s->model_name, rf_session_backend(s->session), s->opt.parallel, s->opt.parallel == 1 ? "" : "s",
-                     rf_session_n_ctx(s->session), s->kv_total * s->kv_block);
+            snprintf(line, sizeof line, "ready: %s on %s%s, %d slot%s of up to %u positions, a cache of %u",
+                     s->model_name, rf_session_backend(s->session), split, s->opt.parallel,
+                     s->opt.parallel == 1 ? "" : "s", rf_session_n_ctx(s->session), s->kv_total * s->kv_block);
         say(s, line);
         while (!stop_flag) {
             struct timespec ts = {0, 100 * 1000 * 1000};

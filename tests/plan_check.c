@@ -28,8 +28,7 @@ static bool is_view(const ir_node *n)
 
 static bool is_outside(const ir_node *n) /* lives outside the workspace */
 {
-    return n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS || n->op == IR_OP_WEIGHT ||
-           n->op == IR_OP_KV_STORE;
+    return ir_op_is_leaf(n->op) || n->op == IR_OP_KV_STORE;
 }
 
 static const ir_node *root(const ir_node *n)
@@ -70,7 +69,7 @@ int test_check_memplan(const ir_graph *g, const char *what)
     bool first = true;
     for (uint32_t i = 0; i < n; i++) {
         const ir_node *nd = g->nodes[i];
-        if (nd->op == IR_OP_INPUT_TOKENS || nd->op == IR_OP_INPUT_POS || nd->op == IR_OP_WEIGHT)
+        if (ir_op_is_leaf(nd->op))
             continue;
         if (!first && (!nd->group || nd->group != open))
             u++;

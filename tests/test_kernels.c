@@ -19,7 +19,8 @@
  * shows the MFMA (int8 for quantized weights, f16 for f16 ones). Each
  * model's memory plan, for the last row and for every row's logits, is
  * checked too (plan_check.c): values live at once never share workspace
- * bytes.
+ * bytes. The llama Q4_K_M model is also rendered as the GPU's part of a
+ * model split by layers (its first layer, ending in the residual rows).
  *
  * Both compilers are required: CI installs hipRTC (libamdhip64-dev) and has
  * CUDA's NVRTC; a missing one fails the suite.
@@ -315,24 +316,24 @@ static bool paged_arch(const char *arch)
 
 static const cg_paging PAGING = {.pos = 576, .seq = 1152, .table = 1728, .stride = 8, .shift = 5};
 
-/* model f's batch graph for 4 sequences, rendered paged (f16 cache) for
- * every target that takes type; its kernels join the targets' builds */
-static int generate_paged(gguf_file *f, const char *arch, const char *type)
+/* model f's graph as io imports it, planned for steps of max_tokens rows
+ * (paged: 4 sequences' batch graph, rendered for an f16 cache in blocks)
+ * and rendered for every target that takes arch and type; its kernels join the
+ * targets' builds */
+static int generate_variant(gguf_file *f, const char *what, const char *arch, const char *type, const import_options *io,
+                            bool paged)
 {
     rf_error err = {0};
     ir_graph *g = NULL;
-    ir_pipeline_options pb = {.max_tokens = 4 + 512, .max_out = 4};
-    char what[64];
-    snprintf(what, sizeof what, "%s %s, batch graph", arch, type);
-    int ok = import_model(f, &(import_options){.n_ctx = 256, .out_rows = true}, &g, &err) == RF_OK &&
-             ir_run_pipeline(g, &pb, &err) == RF_OK;
+    ir_pipeline_options po = {.max_tokens = paged ? 4 + 512 : 512, .max_out = paged ? 4 : 0};
+    int ok = import_model(f, io, &g, &err) == RF_OK && ir_run_pipeline(g, &po, &err) == RF_OK;
     for (size_t t = 0; ok && t < N_TARGETS; t++) {
         if (!target_takes(&TARGETS[t], arch, type))
             continue;
         cg_program *p = NULL;
-        cg_options copt = {.kv_f16 = true, .paged = &PAGING};
+        cg_options copt = {.kv_f16 = paged, .paged = paged ? &PAGING : NULL};
         ok = cg_generate(g, &TARGETS[t].arch, &copt, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
-        if (ok)
+        if (ok && paged)
             check_paged(g, p, what);
         cg_program_free(p);
     }
@@ -342,6 +343,25 @@ static int generate_paged(gguf_file *f, const char *arch, const char *type)
         CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
     ir_graph_free(g);
     return ok;
+}
+
+/* the batch graph of 4 sequences, rendered paged */
+static int generate_paged(gguf_file *f, const char *arch, const char *type)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %s, batch graph", arch, type);
+    return generate_variant(f, what, arch, type, &(import_options){.n_ctx = 256, .out_rows = true}, true);
+}
+
+/* The GPU's part of a model split across the GPU and the CPU
+ * (runtime.h, gpu_layers): the embedding and the first of the two layers,
+ * ending in their residual rows, for one sequence and (paged) several */
+static int generate_front(gguf_file *f, const char *arch, const char *type)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %s, layer 0 of 2", arch, type);
+    return generate_variant(f, what, arch, type, &(import_options){.n_ctx = 256, .layer_end = 1}, false) &&
+           generate_variant(f, what, arch, type, &(import_options){.n_ctx = 256, .layer_end = 1}, true);
 }
 
 static void generate_all(void)
@@ -401,6 +421,8 @@ static void generate_all(void)
              * (plain GQA, window and softcap, sinks, head dim 128, MoE) */
             if (ok && !strcmp(TYPES[ty], "q8_0") && paged_arch(CASES[a].arch))
                 CU_ASSERT_TRUE(generate_paged(f, CASES[a].arch, TYPES[ty]));
+            if (ok && !strcmp(TYPES[ty], "q4_k_m") && !strcmp(CASES[a].arch, "llama"))
+                CU_ASSERT_TRUE(generate_front(f, CASES[a].arch, TYPES[ty]));
             char what[64];
             snprintf(what, sizeof what, "%s %s", CASES[a].arch, TYPES[ty]);
             if (ok)

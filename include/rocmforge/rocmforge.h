@@ -171,6 +171,12 @@ typedef struct rf_session_options {
     const char *cache_dir; /* the GPU's kernel cache; NULL: ~/.cache/rocmforge */
     const char *plan;      /* GPU: a plan file (`rocmforge compile`) the build must match; NULL: none */
     bool no_graph;         /* GPU: launch decode steps kernel by kernel, not as a captured graph */
+    /* a model larger than the GPU: the layers the GPU runs, the first ones
+     * with their KV cache, the CPU the rest (and the output head), in one
+     * session. NULL: every layer; "N": N of them (0: the CPU alone);
+     * "auto": as many as the GPU's free memory holds, said through warn */
+    const char *gpu_layers;
+    uint64_t gpu_mem_limit; /* for tests: the GPU memory "auto" may count on and the session may take, bytes; 0: all */
     bool all_logits;       /* rf_session_eval's logits get a row for every token fed, not the last one's */
     rf_pooling pooling;    /* an embedding model's pooling (RF_POOLING_MODEL: as its metadata says) */
     /* called while a GPU session builds its kernels (done of total), and
@@ -220,7 +226,8 @@ void rf_session_truncate(rf_session *s, uint32_t seq, uint32_t n);
 uint32_t rf_session_n_ctx(const rf_session *s);
 uint32_t rf_session_n_seq(const rf_session *s);
 uint32_t rf_session_n_vocab(const rf_session *s);
-const char *rf_session_backend(const rf_session *s);  /* "cpu" or "gpu" */
+const char *rf_session_backend(const rf_session *s);  /* "cpu", "gpu", or split by layers "gpu+cpu" */
+uint32_t rf_session_gpu_layers(const rf_session *s);  /* the layers the GPU runs (0 on the CPU) */
 const char *rf_session_fallback(const rf_session *s); /* why "auto" runs on the CPU, or NULL */
 const char *rf_session_device(const rf_session *s);   /* the GPU's name, or NULL on the CPU */
 

@@ -10,7 +10,7 @@
 
 bool ir_is_leaf(const ir_node *n)
 {
-    return n->op == IR_OP_WEIGHT || n->op == IR_OP_INPUT_TOKENS || n->op == IR_OP_INPUT_POS;
+    return ir_op_is_leaf(n->op);
 }
 
 bool ir_is_alias(const ir_node *n)

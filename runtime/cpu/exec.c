@@ -119,6 +119,7 @@ static void *val(const step *x, const ir_node *n)
     switch (p.home) {
     case RT_IN_TOKENS: base = (char *)x->s->tokens; break;
     case RT_IN_POS: base = (char *)x->s->pos; break;
+    case RT_IN_HIDDEN: base = (char *)x->s->hidden; break;
     case RT_IN_WEIGHT: base = (char *)x->weights[p.node->id]; break;
     case RT_IN_KV: base = x->st->kv[2 * p.node->ia[0] + p.node->ia[1]]; break;
     default: base = (char *)x->st->workspace; break;

@@ -52,6 +52,11 @@
  * and one line per value it stored, "debug %id sum sum|x|", the same lines
  * the CPU backend prints with ROCMFORGE_CPU_DEBUG, so the first kernel that
  * disagrees is found by diffing two runs.
+ *
+ * With rt_options.gpu_mem_limit every allocation of the two arenas counts
+ * against it (a test's smaller GPU); free_memory() answers what
+ * `gpu_layers` "auto" fits. The file is over 800 lines because all of it
+ * works on gpu_state, which no other file is to see.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +99,7 @@ typedef struct gpu_state {
     gpu_ptr weights;           /* the weight arena */
     gpu_ptr weights2;          /* the batch graph's weights the session's graph has not (0: none) */
     gpu_ptr acts;              /* workspace, KV cache, inputs */
+    uint64_t allocated;        /* bytes of weights and acts, against rt_options.gpu_mem_limit */
     gpu_ptr workspace, tokens, pos, argmax_out;
     gpu_ptr past;              /* the step's inputs: P, then the tokens, the positions and (paged) the rest */
     int32_t *h_step;           /* (n_words) host staging of the step's inputs */
@@ -144,6 +150,7 @@ static gpu_ptr addr(const gpu_state *st, const gpu_plan *pl, const ir_node *n, s
     switch (p.home) {
     case RT_IN_TOKENS: base = st->tokens; break;
     case RT_IN_POS: base = st->pos; break;
+    case RT_IN_HIDDEN: RF_ASSERT(!"a GPU part starts from the embedding"); base = 0; break;
     case RT_IN_WEIGHT: base = pl->weight_at[p.node->id]; break;
     case RT_IN_KV: base = st->kv[2 * p.node->ia[0] + p.node->ia[1]]; break;
     default: base = st->workspace; break;
@@ -401,6 +408,19 @@ static rf_status gpu_available(rf_error *err)
     return RF_OK; /* prepare() opens the device and says what is missing */
 }
 
+static rf_status gpu_free_memory(const rt_session *s, uint64_t *bytes, rf_error *err)
+{
+    (void)s;
+    const gpu_api *api;
+    gpu_device_info info;
+    size_t free_bytes = 0;
+    rf_status rc = gpu_open(NULL, 0, &api, &info, err);
+    if (rc == RF_OK)
+        rc = api->mem_free(&free_bytes, err);
+    *bytes = free_bytes;
+    return rc;
+}
+
 /* the step's inputs, in 32-bit words from P's address: P, the tokens, and
  * (aligned) the positions; paged, then the sequences and the block table */
 enum { WORDS_ALIGN = ALIGN / 4 };
@@ -455,6 +475,21 @@ static rf_status load_kernels(gpu_state *st, gpu_plan *pl, rf_error *err)
     return RF_OK;
 }
 
+/* Every allocation of the session's two arenas: at most
+ * rt_options.gpu_mem_limit bytes in all, a test's stand-in for a smaller
+ * GPU (what `gpu_layers` "auto" fits), refused as a full device would. */
+static rf_status device_alloc(const rt_session *s, gpu_state *st, gpu_ptr *p, size_t bytes, rf_error *err)
+{
+    uint64_t limit = s->opt.gpu_mem_limit;
+    if (limit && (bytes > limit || st->allocated > limit - bytes))
+        return rf_fail(err, RF_E_NOMEM, "GPU memory limit: %.2f GiB more on the %.2f GiB taken exceeds gpu_mem_limit "
+                       "(%.2f GiB)", bytes / 1073741824.0, st->allocated / 1073741824.0, limit / 1073741824.0);
+    rf_status rc = st->api->malloc(p, bytes, err);
+    if (rc == RF_OK)
+        st->allocated += bytes;
+    return rc;
+}
+
 /* The weights of the session's graph in one arena, uploaded once; the
  * batch graph's are the same tensors (the same bytes of the model file),
  * found by their host address, and any it has alone go to a second arena. */
@@ -465,7 +500,7 @@ static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
     for (uint32_t i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == IR_OP_WEIGHT)
             total += align_up(weight_bytes(g->nodes[i]));
-    rf_status rc = st->api->malloc(&st->weights, total ? total : ALIGN, err);
+    rf_status rc = device_alloc(s, st, &st->weights, total ? total : ALIGN, err);
     if (rc != RF_OK) {
         rf_error_prefix(err, "the model's weights");
         return rc;
@@ -493,7 +528,7 @@ static rf_status upload_weights(rt_session *s, gpu_state *st, rf_error *err)
             total2 += align_up(weight_bytes(w));
     }
     if (rc == RF_OK && total2) {
-        if ((rc = st->api->malloc(&st->weights2, total2, err)) != RF_OK)
+        if ((rc = device_alloc(s, st, &st->weights2, total2, err)) != RF_OK)
             rf_error_prefix(err, "the batch graph's weights");
         off = 0;
         for (uint32_t i = 0; i < bg->n_nodes && rc == RF_OK; i++) {
@@ -549,7 +584,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
     if (!st->kv)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    rf_status rc = st->api->malloc(&st->acts, total, err);
+    rf_status rc = device_alloc(s, st, &st->acts, total, err);
     if (rc != RF_OK) {
         rf_error_prefix(err, "workspace and KV cache for %llu positions", (unsigned long long)st->kv_rows);
         return rc;
@@ -763,8 +798,10 @@ static void gpu_release(rt_session *s)
     s->state = NULL;
 }
 
+/* a split session's GPU part is its front (backend.h) */
 const cg_build_stats *rt_gpu_build_stats(const rt_session *s)
 {
+    s = s && s->front ? s->front : s;
     const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
     return st ? &st->build : NULL;
 }
@@ -777,6 +814,7 @@ static rt_profile *gpu_profile(const rt_session *s)
 
 const char *rt_gpu_device_name(const rt_session *s)
 {
+    s = s && s->front ? s->front : s;
     const gpu_state *st = s && s->backend == &rt_backend_gpu ? s->state : NULL;
     return st ? st->info.name : NULL;
 }
@@ -784,6 +822,7 @@ const char *rt_gpu_device_name(const rt_session *s)
 const rt_backend rt_backend_gpu = {
     .name = "gpu",
     .available = gpu_available,
+    .free_memory = gpu_free_memory,
     .prepare = gpu_prepare,
     .eval = gpu_eval,
     .eval_argmax = gpu_eval_argmax,

@@ -38,6 +38,7 @@ typedef struct gpu_device_info {
 typedef struct gpu_api {
     const char *name;      /* "hip" or "cuda" */
     rf_status (*malloc)(gpu_ptr *p, size_t bytes, rf_error *err);
+    rf_status (*mem_free)(size_t *bytes, rf_error *err); /* the device's free memory now */
     void (*free)(gpu_ptr p);
     /* copies are ordered on the stream; *_sync variants wait for them */
     rf_status (*memcpy_htod)(gpu_ptr dst, const void *src, size_t n, gpu_stream *s, rf_error *err);

@@ -45,7 +45,7 @@ rf_status gpu_cuda_open(int ordinal, const gpu_api **api, gpu_device_info *info,
 #define X(f) static __typeof__(f) *p_##f;
 #define CUDA_CALLS                                                                                                 \
     X(cuInit) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDeviceTotalMem)    \
-    X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuGetErrorName) X(cuMemAlloc) X(cuMemFree)                   \
+    X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuGetErrorName) X(cuMemAlloc) X(cuMemFree) X(cuMemGetInfo)                   \
     X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync) X(cuMemsetD8Async) X(cuModuleLoadData) X(cuModuleUnload)            \
     X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuStreamCreate) X(cuStreamDestroy)           \
     X(cuStreamSynchronize) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate)                  \
@@ -133,6 +133,14 @@ static CUresult bind(void)
         if (b_ != CUDA_SUCCESS)                                                                                    \
             return fail(err, b_, "cuCtxSetCurrent");                                                               \
     } while (0)
+
+static rf_status cuda_mem_free(size_t *bytes, rf_error *err)
+{
+    BIND(err);
+    size_t total = 0;
+    CUresult r = p_cuMemGetInfo(bytes, &total);
+    return r == CUDA_SUCCESS ? RF_OK : fail(err, r, "cuMemGetInfo");
+}
 
 static rf_status cuda_malloc(gpu_ptr *p, size_t bytes, rf_error *err)
 {
@@ -330,6 +338,7 @@ static rf_status cuda_event_elapsed(gpu_event *start, gpu_event *stop, float *ms
 static const gpu_api cuda_api = {
     .name = "cuda",
     .malloc = cuda_malloc,
+    .mem_free = cuda_mem_free,
     .free = cuda_free,
     .memcpy_htod = cuda_memcpy_htod,
     .memcpy_dtoh = cuda_memcpy_dtoh,

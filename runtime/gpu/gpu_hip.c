@@ -49,7 +49,7 @@ rf_status gpu_hip_open(int ordinal, const gpu_api **api, gpu_device_info *info, 
 
 #define X(f) static __typeof__(f) *p_##f;
 #define HIP_CALLS                                                                                                  \
-    X(hipInit) X(hipGetDeviceCount) X(hipSetDevice) X(hipGetDeviceProperties) X(hipGetErrorName) X(hipMalloc)     \
+    X(hipInit) X(hipGetDeviceCount) X(hipSetDevice) X(hipGetDeviceProperties) X(hipGetErrorName) X(hipMalloc) X(hipMemGetInfo)     \
     X(hipFree) X(hipMemcpyHtoDAsync) X(hipMemcpyDtoHAsync) X(hipMemcpyDtoDAsync) X(hipMemsetD8Async) X(hipModuleLoadData)               \
     X(hipModuleUnload) X(hipModuleGetFunction) X(hipModuleLaunchKernel) X(hipStreamCreate) X(hipStreamDestroy)    \
     X(hipStreamSynchronize) X(hipStreamBeginCapture) X(hipStreamEndCapture) X(hipGraphInstantiate)              \
@@ -143,6 +143,14 @@ static hipError_t bind(void)
 static void *dev(gpu_ptr p)
 {
     return (void *)(uintptr_t)p;
+}
+
+static rf_status hip_mem_free(size_t *bytes, rf_error *err)
+{
+    BIND(err);
+    size_t total = 0;
+    hipError_t e = p_hipMemGetInfo(bytes, &total);
+    return e == hipSuccess ? RF_OK : fail(err, e, "hipMemGetInfo");
 }
 
 static rf_status hip_malloc(gpu_ptr *p, size_t bytes, rf_error *err)
@@ -338,6 +346,7 @@ static rf_status hip_event_elapsed(gpu_event *start, gpu_event *stop, float *ms,
 static const gpu_api hip_api = {
     .name = "hip",
     .malloc = hip_malloc,
+    .mem_free = hip_mem_free,
     .free = hip_free,
     .memcpy_htod = hip_memcpy_htod,
     .memcpy_dtoh = hip_memcpy_dtoh,

@@ -6,6 +6,7 @@
  *   rf_compare MODEL (--tokens "ID ID ..." | --random N [--seed S])
  *              [--backend B] [--gen N] [--prompts K] [--prompt "ID ..."]...
  *              [--prompt-len L] [--threads N] [--ctx N] [--batch N] [--kv-f16] [--seqs S]
+ *              [--gpu-layers N|auto] [--gpu-mem-limit BYTES]
  *              [--bounds random|trained] [--min-cos X] [--mean-cos X]
  *              [--top1 X] [--kl-mean X] [--kl-max X] [--greedy-same M]
  *              [--tie X] [--json] [-q]
@@ -51,6 +52,9 @@
  * 2 usage, a model or a backend that would not open or evaluate (with B =
  * gpu in a build without one, the runtime's "no GPU backend" error).
  *
+ * --gpu-layers and --gpu-mem-limit go to B's sessions (runtime.h): a model
+ * split by layers across the GPU and the CPU, checked against the CPU.
+ *
  * --json prints one JSON object on stdout instead of the text report. With B
  * = cpu both sides run the same code and agree exactly: the tool's own test.
  * Random ids are drawn from [3, n_vocab).
@@ -85,6 +89,8 @@ enum { B_MIN_COS, B_MEAN_COS, B_TOP1, B_KL_MEAN, B_KL_MAX, B_GREEDY_SAME, N_BOUN
 
 typedef struct cfg {
     const char *model, *backend, *tokens_arg;
+    const char *gpu_layers; /* B's sessions: split by layers (runtime.h) */
+    uint64_t gpu_mem_limit;
     uint32_t n_random, n_gen, n_prompts, prompt_len, n_ctx, n_batch, n_seqs;
     uint64_t seed;
     int n_threads;
@@ -213,10 +219,26 @@ static ids copy_ids(const int32_t *v, uint32_t n)
 
 /* ---- sessions --------------------------------------------------------- */
 
+/* the runtime's notices ("gpu layers auto: ..."), once a session */
+static void notice(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "rf_compare: %s\n", msg);
+}
+
+/* a session's options: the CPU's, or B's with its layers split as asked */
+static rt_options options(const cfg *c, const char *backend, bool all_logits, uint32_t n_seq)
+{
+    bool other = backend == c->backend; /* B's sessions are opened with c->backend itself */
+    return (rt_options){.backend = backend, .n_threads = c->n_threads, .n_ctx = c->n_ctx, .n_batch = c->n_batch,
+                        .n_seq = n_seq, .all_logits = all_logits, .kv_f16 = c->kv_f16,
+                        .gpu_layers = other ? c->gpu_layers : NULL, .gpu_mem_limit = other ? c->gpu_mem_limit : 0,
+                        .warn = notice};
+}
+
 static rt_session *open_session(const gguf_file *f, const cfg *c, const char *backend, bool all_logits)
 {
-    rt_options o = {.backend = backend, .n_threads = c->n_threads, .n_ctx = c->n_ctx,
-                    .n_batch = c->n_batch, .all_logits = all_logits, .kv_f16 = c->kv_f16};
+    rt_options o = options(c, backend, all_logits, 1);
     rt_session *s;
     rf_error err = {0};
     if (rt_session_open(f, &o, &s, &err) != RF_OK) {
@@ -294,8 +316,7 @@ static uint32_t batched(const gguf_file *f, const cfg *c, const ids *prompt, uin
     }
     rt_session_close(sa);
     /* the S sequences together: the prompts in one step, then the tokens */
-    rt_options o = {.backend = c->backend, .n_threads = c->n_threads, .n_ctx = c->n_ctx, .n_batch = c->n_batch,
-                    .kv_f16 = c->kv_f16, .n_seq = S};
+    rt_options o = options(c, c->backend, false, S);
     rt_session *sb;
     rf_error err = {0};
     if (rt_session_open(f, &o, &sb, &err) != RF_OK)
@@ -393,6 +414,7 @@ static int usage(void)
             "usage: rf_compare MODEL (--tokens \"ID ...\" | --random N [--seed S]) [--backend B]\n"
             "         [--gen N] [--prompts K] [--prompt \"ID ...\"]... [--prompt-len L]\n"
             "         [--threads N] [--ctx N] [--batch N] [--kv-f16] [--seqs S]\n"
+            "         [--gpu-layers N|auto] [--gpu-mem-limit BYTES]\n"
             "         [--bounds random|trained] [--min-cos X] [--mean-cos X] [--top1 X]\n"
             "         [--kl-mean X] [--kl-max X] [--greedy-same M] [--tie X] [--json] [-q]\n");
     return 2;
@@ -472,6 +494,10 @@ static void parse_args(int argc, char **argv, cfg *c)
             c->n_ctx = (uint32_t)parse_num(v, a);
         } else if (!strcmp(a, "--batch")) {
             c->n_batch = (uint32_t)parse_num(v, a);
+        } else if (!strcmp(a, "--gpu-layers")) {
+            c->gpu_layers = v;
+        } else if (!strcmp(a, "--gpu-mem-limit")) {
+            c->gpu_mem_limit = (uint64_t)parse_num(v, a);
         } else if (!strcmp(a, "--seqs")) {
             c->n_seqs = (uint32_t)parse_num(v, a);
         } else if (!strcmp(a, "--tie")) {

@@ -71,7 +71,7 @@ typedef struct conv_job {
     int64_t ne0, n_rows;
     size_t src_row, dst_row;
     cpu_to_float_fn to_float; /* NULL: the source rows are f32 already */
-    cpu_from_float_fn quantize;
+    cpu_quantize_row_fn quantize;
     float *rows;
 } conv_job;
 
@@ -89,7 +89,7 @@ static void convert_rows(void *ctx, int ith, int nth)
             /* the data section and every tensor are aligned to >= 32 bytes */
             x = (const float *)(const void *)(j->src + (size_t)r * j->src_row);
         }
-        j->quantize(x, j->dst + (size_t)r * j->dst_row, j->ne0);
+        j->quantize(x, j->dst + (size_t)r * j->dst_row, j->ne0, NULL);
     }
 }
 

@@ -318,11 +318,10 @@ static void test_iq4_nl_search(void)
         x[i] = test_grand(&s) * (i % 64 < 32 ? 1.0f : 0.01f);
     const cpu_quant_traits *tr = cpu_quant_ref(GGML_TYPE_IQ4_NL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
-    cpu_from_float_fn srch = cpu_quantize_file_fn(GGML_TYPE_IQ4_NL);
-    CU_ASSERT_FATAL(srch && srch != tr->from_float);
-    CU_ASSERT(cpu_quantize_file_fn(GGML_TYPE_Q4_K) == cpu_quant_ref(GGML_TYPE_Q4_K)->from_float);
+    cpu_quantize_row_fn srch = cpu_quantize_file_fn(GGML_TYPE_IQ4_NL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srch);
     tr->from_float(x, q_ref, N);
-    srch(x, q_srch, N);
+    srch(x, q_srch, N, NULL);
     tr->to_float(q_ref, y_ref, N);
     tr->to_float(q_srch, y_srch, N);
     int better = 0, worse = 0;
@@ -341,7 +340,7 @@ static void test_iq4_nl_search(void)
     /* a zero block: scale 0, every index 8 (the level nearest 0) */
     float z[32] = {0};
     uint8_t qz[18];
-    srch(z, qz, 32);
+    srch(z, qz, 32, NULL);
     CU_ASSERT(qz[0] == 0 && qz[1] == 0);
     for (int j = 2; j < 18; j++)
         CU_ASSERT_EQUAL(qz[j], 0x88);

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "runtime/cpu/quant_k.h"
 #include "runtime/cpu/quant_legacy.h"
 
 /* block sizes as GGML_TYPE_LIST states them */
@@ -473,61 +474,218 @@ static void iq4_nl_from_float(const float *x, void *vy, int64_t n)
     }
 }
 
-/* What ggml_quantize_chunk (quantize_iq4_nl) writes without an importance
- * matrix, which is what a model file gets: the fit above, then 15 more
- * candidate scales, (k - 127) / max for k in -7..7, each refitted by least
- * squares, the one with the smallest weighted error kept; the indices are
- * then taken afresh against the unrounded winning scale. Weights are x^2
- * as above. The arithmetic follows ggml's order step for step, so the
- * blocks are byte for byte its own. */
-void cpu_quantize_iq4_nl_search(const float *x, void *vy, int64_t n)
+/* IQ4_NL and IQ4_XS as ggml_quantize_chunk writes them
+ * (quantize_row_iq4_nl_impl with ntry 7): per 32 the scale from the
+ * largest element onto level -127, then 15 more candidates, (k - 127) / max
+ * for k in -7..7, each refitted by weighted least squares, the one with the
+ * smallest weighted error kept. Weights are qw * sqrt(sigma2 + x^2) with
+ * importance weights (sigma2: twice the super-block's mean square), else
+ * x^2. A super-block of one 32 (IQ4_NL) stores that scale; of eight
+ * (IQ4_XS) a shared fp16 scale and 6-bit multiples of it. The indices are
+ * then taken afresh against the stored scale. */
+static void iq4_fit(int super, const float *x, const float *qw, uint16_t *dh, uint8_t *q4,
+                    uint16_t *scales_h, uint8_t *scales_l)
 {
     enum { NTRY = 7 };
     const int8_t *val = cpu_kvalues_iq4nl;
-    cpu_block_iq4_nl *y = vy;
-    for (int64_t i = 0; i < n / CPU_QK; i++, x += CPU_QK) {
-        float w[CPU_QK];
+    const int nb = super / CPU_QK;
+    float scales[8], w[CPU_QK], sigma2 = 0;
+    uint8_t L[8 * CPU_QK];
+    for (int j = 0; j < super; j++)
+        sigma2 += x[j] * x[j];
+    sigma2 *= 2.f / super;
+    float max_scale = 0, amax_scale = 0;
+    for (int ib = 0; ib < nb; ib++) {
+        const float *xb = x + CPU_QK * ib;
         float amax = 0, max = 0;
         for (int j = 0; j < CPU_QK; j++) {
-            w[j] = x[j] * x[j];
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
+            w[j] = qw ? qw[CPU_QK * ib + j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+            if (fabsf(xb[j]) > amax) {
+                amax = fabsf(xb[j]);
+                max = xb[j];
             }
         }
-        float d = 0;
-        if (amax >= 1e-15f) {
-            d = -max / val[0];
-            float id = 1 / d;
-            float sumqx = 0, sumq2 = 0;
+        if (amax < 1e-15f) {
+            scales[ib] = 0;
+            continue;
+        }
+        float d = -max / val[0], id = 1 / d, sumqx = 0, sumq2 = 0;
+        for (int j = 0; j < CPU_QK; j++) {
+            float q = val[iq4_nearest(id * xb[j])];
+            sumqx += w[j] * q * xb[j];
+            sumq2 += w[j] * q * q;
+        }
+        d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
+        float best = d * sumqx;
+        for (int itry = -NTRY; itry <= NTRY; itry++) {
+            id = (itry + val[0]) / max;
+            sumqx = sumq2 = 0;
             for (int j = 0; j < CPU_QK; j++) {
-                float q = val[iq4_nearest(id * x[j])];
-                sumqx += w[j] * q * x[j];
+                float q = val[iq4_nearest(id * xb[j])];
+                sumqx += w[j] * q * xb[j];
                 sumq2 += w[j] * q * q;
             }
-            d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
-            float best = d * sumqx;
-            for (int itry = -NTRY; itry <= NTRY; itry++) {
-                id = (itry + val[0]) / max;
-                sumqx = sumq2 = 0;
-                for (int j = 0; j < CPU_QK; j++) {
-                    float q = val[iq4_nearest(id * x[j])];
-                    sumqx += w[j] * q * x[j];
-                    sumq2 += w[j] * q * q;
-                }
-                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-                    d = sumqx / sumq2;
-                    best = d * sumqx;
-                }
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                d = sumqx / sumq2;
+                best = d * sumqx;
             }
         }
-        y[i].d = F2H(d);
-        float id = d ? 1 / d : 0.0f;
-        uint8_t L[CPU_QK];
+        scales[ib] = d;
+        if (fabsf(d) > amax_scale) {
+            amax_scale = fabsf(d);
+            max_scale = d;
+        }
+    }
+    if (nb == 1) {
+        *dh = F2H(scales[0]);
+        float id = scales[0] ? 1 / scales[0] : 0.0f;
         for (int j = 0; j < CPU_QK; j++)
             L[j] = (uint8_t)iq4_nearest(id * x[j]);
+    } else {
+        *scales_h = 0;
+        float d = -max_scale / 32;
+        *dh = F2H(d);
+        float id = d ? 1 / d : 0.0f;
+        for (int ib = 0; ib < nb; ib++) {
+            int l = (int)lrintf(id * scales[ib]);
+            l = l < -32 ? -32 : l > 31 ? 31 : l;
+            float dl = d * l, idl = dl ? 1 / dl : 0.0f;
+            for (int j = 0; j < CPU_QK; j++)
+                L[CPU_QK * ib + j] = (uint8_t)iq4_nearest(idl * x[CPU_QK * ib + j]);
+            l += 32;
+            if (ib % 2 == 0)
+                scales_l[ib / 2] = (uint8_t)(l & 0xf);
+            else
+                scales_l[ib / 2] |= (uint8_t)((l & 0xf) << 4);
+            *scales_h |= (uint16_t)((l >> 4) << (2 * ib));
+        }
+    }
+    for (int ib = 0; ib < nb; ib++)
+        for (int j = 0; j < 16; j++)
+            q4[16 * ib + j] = (uint8_t)(L[CPU_QK * ib + j] | L[CPU_QK * ib + 16 + j] << 4);
+}
+
+void cpu_quantize_iq4_nl(const float *x, void *vy, int64_t n, const float *qw)
+{
+    cpu_block_iq4_nl *y = vy;
+    for (int64_t i = 0; i < n / CPU_QK; i++)
+        iq4_fit(CPU_QK, x + CPU_QK * i, qw ? qw + CPU_QK * i : NULL, &y[i].d, y[i].qs, NULL, NULL);
+}
+
+void cpu_quantize_iq4_xs(const float *x, void *vy, int64_t n, const float *qw)
+{
+    cpu_block_iq4_xs *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        iq4_fit(QK_K, x + QK_K * i, qw ? qw + QK_K * i : NULL, &y[i].d, y[i].qs, &y[i].scales_h, y[i].scales_l);
+}
+
+void cpu_quantize_iq4_xs_ref(const float *x, void *y, int64_t n)
+{
+    cpu_quantize_iq4_xs(x, y, n, NULL);
+}
+
+/* ---- importance-weighted Q4_0 .. Q5_1 ------------------------------------- */
+
+/* ggml's quantize_q4_0 .. quantize_q5_1 with quant_weights: each block
+ * fitted (cpu_fit_qx symmetric, cpu_fit_qkx with a minimum) under weights
+ * qw * sqrt(sigma2 + x^2), sigma2 the row's mean square. Without weights
+ * they are the plain quantizers above. */
+static float row_sigma2(const float *x, int64_t n)
+{
+    float sum_x2 = 0;
+    for (int64_t j = 0; j < n; j++)
+        sum_x2 += x[j] * x[j];
+    return sum_x2 / (float)n;
+}
+
+static void block_weights(const float *xb, const float *qw, float sigma2, float w[CPU_QK])
+{
+    for (int j = 0; j < CPU_QK; j++)
+        w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+}
+
+void cpu_quantize_q4_0(const float *x, void *vy, int64_t n, const float *qw)
+{
+    if (!qw) {
+        q4_0_from_float(x, vy, n);
+        return;
+    }
+    cpu_block_q4_0 *y = vy;
+    const float sigma2 = row_sigma2(x, n);
+    for (int64_t i = 0; i < n / CPU_QK; i++) {
+        float w[CPU_QK];
+        int8_t L[CPU_QK];
+        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
+        y[i].d = F2H(cpu_fit_qx(CPU_QK, 8, x + CPU_QK * i, L, w));
         for (int j = 0; j < 16; j++)
             y[i].qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+    }
+}
+
+void cpu_quantize_q5_0(const float *x, void *vy, int64_t n, const float *qw)
+{
+    if (!qw) {
+        q5_0_from_float(x, vy, n);
+        return;
+    }
+    cpu_block_q5_0 *y = vy;
+    const float sigma2 = row_sigma2(x, n);
+    for (int64_t i = 0; i < n / CPU_QK; i++) {
+        float w[CPU_QK];
+        int8_t L[CPU_QK];
+        int q[CPU_QK];
+        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
+        y[i].d = F2H(cpu_fit_qx(CPU_QK, 16, x + CPU_QK * i, L, w));
+        for (int j = 0; j < CPU_QK; j++)
+            q[j] = L[j];
+        q5_pack(q, y[i].qs, y[i].qh);
+    }
+}
+
+/* Q4_1 and Q5_1: levels 0..nmax above a minimum; d and m stored, the
+ * indices into q for the caller to pack. */
+static void fit_with_min(const float *xb, const float *w, int nmax, uint16_t *d, uint16_t *m, int q[CPU_QK])
+{
+    uint8_t L[CPU_QK], Laux[CPU_QK];
+    float min;
+    *d = F2H(cpu_fit_qkx(CPU_QK, nmax, xb, w, L, &min, Laux, -0.9f, 0.05f, 36, 0));
+    *m = F2H(-min);
+    for (int j = 0; j < CPU_QK; j++)
+        q[j] = L[j];
+}
+
+void cpu_quantize_q4_1(const float *x, void *vy, int64_t n, const float *qw)
+{
+    if (!qw) {
+        q4_1_from_float(x, vy, n);
+        return;
+    }
+    cpu_block_q4_1 *y = vy;
+    const float sigma2 = row_sigma2(x, n);
+    for (int64_t i = 0; i < n / CPU_QK; i++) {
+        float w[CPU_QK];
+        int q[CPU_QK];
+        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
+        fit_with_min(x + CPU_QK * i, w, 15, &y[i].d, &y[i].m, q);
+        for (int j = 0; j < 16; j++)
+            y[i].qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
+    }
+}
+
+void cpu_quantize_q5_1(const float *x, void *vy, int64_t n, const float *qw)
+{
+    if (!qw) {
+        q5_1_from_float(x, vy, n);
+        return;
+    }
+    cpu_block_q5_1 *y = vy;
+    const float sigma2 = row_sigma2(x, n);
+    for (int64_t i = 0; i < n / CPU_QK; i++) {
+        float w[CPU_QK];
+        int q[CPU_QK];
+        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
+        fit_with_min(x + CPU_QK * i, w, 31, &y[i].d, &y[i].m, q);
+        q5_pack(q, y[i].qs, y[i].qh);
     }
 }
 

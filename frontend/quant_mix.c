@@ -31,13 +31,28 @@
  *   - then the fallback, for a row length the block does not divide:
  *     Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0,
  *     IQ4_XS -> IQ4_NL, and F16 when even the fallback's block does not
- *     divide it (a 32-element type falls straight to F16).
+ *     divide it (a 32-element type falls straight to F16); the lattice
+ *     i-quants -> IQ4_NL, TQ1_0/TQ2_0/Q2_0 -> Q4_0; Q1_0 has none, an
+ *     error as in llama.cpp.
  * use_more_bits(i, n): the first and last eighth of n, and every third in
  * between. The layer i of an attn_v is its count so far; of an ffn tensor
  * also its count so far, except with experts, where it is read from the
  * name (Mixtral's expert tensors are not in layer order), and n is the
- * block count. llama.cpp's branches for the importance-matrix types (IQ1,
- * IQ2, IQ3, Q2_K_S) are left out, as are those types.
+ * block count.
+ *   - the IQ1/IQ2 mixes (mix_type_iq12): head Q5_K, token_embd Q2_K (IQ2_S,
+ *     IQ2_M: IQ3_S), attn_v Q4_K with n_gqa >= 4 or 4+ experts else
+ *     Q2_K/IQ3_S, attn_k Q4_K with 8 experts, the first eighth of ffn_down
+ *     (by count) Q2_K/IQ3_S, attn_output Q5_K with 8 experts, else IQ2_XXS
+ *     (IQ1) or IQ3_S (IQ2_S/M); IQ3_XXS also makes the head Q5_K and
+ *     token_embd IQ3_S; the IQ3 mixes make attn_q/attn_k IQ3_XXS (IQ3_XS)
+ *     or IQ2_S (IQ3_XXS) and IQ3_XS's middle ffn_gate/ffn_up IQ3_XXS; the
+ *     ternary mixes make token_embd Q4_K.
+ *   - with an importance matrix (has_imatrix) llama.cpp changes three
+ *     rules: Q4_0/Q5_0 make the first eighth of ffn_down Q4_1/Q5_1,
+ *     IQ4_NL/IQ4_XS no longer make it Q5_K, and IQ3_XXS keeps attn_v and
+ *     ffn_down IQ3_XXS (without: IQ3_S, and Q4_K/Q3_K).
+ * qmix_requires_imatrix says which tensors then cannot be quantized without
+ * one (llama.cpp's tensor_requires_imatrix).
  *
  * Where llama.cpp's code has a quirk that shows in its output, it is kept
  * and said so (a 5-byte name counts as ending in "weight").
@@ -57,7 +72,7 @@ enum {
     FT_Q5_K_S = 16, FT_Q5_K_M = 17, FT_Q6_K = 18, FT_IQ2_XXS = 19, FT_IQ2_XS = 20, FT_Q2_K_S = 21,
     FT_IQ3_XS = 22, FT_IQ3_XXS = 23, FT_IQ1_S = 24, FT_IQ4_NL = 25, FT_IQ3_S = 26, FT_IQ3_M = 27,
     FT_IQ2_S = 28, FT_IQ2_M = 29, FT_IQ4_XS = 30, FT_IQ1_M = 31, FT_BF16 = 32, FT_TQ1_0 = 36,
-    FT_TQ2_0 = 37, FT_MXFP4_MOE = 38,
+    FT_TQ2_0 = 37, FT_MXFP4_MOE = 38, FT_Q1_0 = 40, FT_Q2_0 = 41,
 };
 
 static const qmix_ftype FTYPES[] = {
@@ -76,7 +91,8 @@ static const qmix_ftype FTYPES[] = {
     {"iq1_m", FT_IQ1_M, GGML_TYPE_IQ1_M},    {"iq3_xxs", FT_IQ3_XXS, GGML_TYPE_IQ3_XXS},
     {"iq3_xs", FT_IQ3_XS, GGML_TYPE_IQ3_S},  {"iq3_s", FT_IQ3_S, GGML_TYPE_IQ3_S},
     {"iq3_m", FT_IQ3_M, GGML_TYPE_IQ3_S},    {"tq1_0", FT_TQ1_0, GGML_TYPE_TQ1_0},
-    {"tq2_0", FT_TQ2_0, GGML_TYPE_TQ2_0},
+    {"tq2_0", FT_TQ2_0, GGML_TYPE_TQ2_0},    {"q1_0", FT_Q1_0, GGML_TYPE_Q1_0},
+    {"q2_0", FT_Q2_0, GGML_TYPE_Q2_0},
     {"f16", FT_F16, GGML_TYPE_F16},          {"bf16", FT_BF16, GGML_TYPE_BF16},
     {"f32", FT_F32, GGML_TYPE_F32},
 };
@@ -89,8 +105,6 @@ static const struct { const char *alias, *name; } ALIASES[] = {
 /* Types named by llama.cpp that we do not write, and why. */
 static const struct { const char *name, *why; } UNSUPPORTED[] = {
     {"nvfp4", "is not a file type of llama.cpp's quantize tool (NVFP4 tensors come from conversion)"},
-    {"q1_0", "is not supported yet (no Q1_0 quantizer)"},
-    {"q2_0", "is not supported yet (no Q2_0 quantizer)"},
 };
 
 rf_status qmix_ftype_find(const char *name, const qmix_ftype **out, rf_error *err)
@@ -116,7 +130,7 @@ const char *qmix_ftype_names(void)
 {
     return "q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q2_k_s q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k "
            "iq1_s iq1_m iq2_xxs iq2_xs iq2_s iq2_m iq3_xxs iq3_xs iq3_s iq3_m iq4_nl iq4_xs tq1_0 tq2_0 "
-           "mxfp4_moe f16 bf16 f32";
+           "q1_0 q2_0 mxfp4_moe f16 bf16 f32";
 }
 
 /* ---- names -------------------------------------------------------------- */
@@ -385,7 +399,7 @@ static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_
             t = GGML_TYPE_Q2_K;
         else if (FT_IN(ft, FT_IQ2_S, FT_IQ2_M, FT_IQ3_XXS))
             t = GGML_TYPE_IQ3_S;
-        else if (FT_IN(ft, FT_TQ1_0, FT_TQ2_0))
+        else if (FT_IN(ft, FT_TQ1_0, FT_TQ2_0, FT_Q2_0))
             t = GGML_TYPE_Q4_K;
     } else if (FT_IN(ft, FT_IQ2_XXS, FT_IQ2_XS, FT_IQ1_S, FT_IQ2_S, FT_IQ2_M, FT_IQ1_M)) {
         mix_type_iq12(m, cat, &t);
@@ -511,13 +525,14 @@ static ggml_type fallback(ggml_type t, uint64_t ncols, bool *fell)
     case GGML_TYPE_IQ1_S: case GGML_TYPE_IQ1_M: case GGML_TYPE_IQ2_XXS: case GGML_TYPE_IQ2_XS:
     case GGML_TYPE_IQ2_S: case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S:
     case GGML_TYPE_IQ4_XS: r = GGML_TYPE_IQ4_NL; break;
-    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_TQ1_0: case GGML_TYPE_TQ2_0: r = GGML_TYPE_Q4_0; break;
+    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_TQ1_0: case GGML_TYPE_TQ2_0: case GGML_TYPE_Q2_0:
+        r = GGML_TYPE_Q4_0; break;
     case GGML_TYPE_Q4_K: r = GGML_TYPE_Q5_0; break;
     case GGML_TYPE_Q5_K: r = GGML_TYPE_Q5_1; break;
     case GGML_TYPE_Q6_K: r = GGML_TYPE_Q8_0; break;
     default:
-        /* every type the rules give is one of the above or has 32-element
-         * blocks */
+        /* every type the rules give is one of the above, Q1_0 (refused
+         * before) or has 32-element blocks */
         RF_ASSERT(block_size(t) <= 32);
         r = t;
     }
@@ -538,6 +553,12 @@ rf_status qmix_tensor_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX
             if (s != RF_OK)
                 return s;
         }
+        /* llama.cpp defines no fallback for a type of blocks above 32
+         * other than those fallback() knows (Q1_0's 128) */
+        if (ne[0] % block_size(t) != 0 && t == GGML_TYPE_Q1_0)
+            return rf_fail(err, RF_E_UNSUPPORTED, "tensor '%s': its rows of %llu do not divide into q1_0 blocks "
+                           "of 128, and llama.cpp defines no fallback type for q1_0", name,
+                           (unsigned long long)ne[0]);
         t = fallback(t, ne[0], fell);
         if (*fell)
             m->n_fallback++;

@@ -138,6 +138,8 @@ cpu_quantize_row_fn cpu_quantize_file_fn(ggml_type t)
     case GGML_TYPE_IQ1_M: return cpu_quantize_iq1_m;
     case GGML_TYPE_TQ1_0: return cpu_quantize_tq1_0;
     case GGML_TYPE_TQ2_0: return cpu_quantize_tq2_0;
+    case GGML_TYPE_Q1_0: return cpu_quantize_q1_0;
+    case GGML_TYPE_Q2_0: return cpu_quantize_q2_0;
     default: return NULL;
     }
 }

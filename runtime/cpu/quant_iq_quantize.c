@@ -175,9 +175,12 @@ static int32_t lattice_code(const lattice *g, const int8_t *L)
 }
 
 /* Of the neighbours of an off-grid code, the one nearest xval under
- * weights w at this scale; L gets its levels (iq2/iq3_find_best_neighbour). */
+ * weights w at this scale, each coordinate read as its odd level 2l+1 or,
+ * given levels (IQ1), as levels[l]; L gets its l (ggml's
+ * iq2/iq3_find_best_neighbour, iq1_find_best_neighbour2). ggml's fallback
+ * past the neighbours only runs for non-finite input. */
 static int lattice_nearest(const lattice *g, int32_t code, const float *xval, const float *w, float scale,
-                           int8_t *L)
+                           const float *levels, int8_t *L)
 {
     const uint16_t *nb = g->nb + (-code - 1);
     float best = FLT_MAX;
@@ -186,7 +189,7 @@ static int lattice_nearest(const lattice *g, int32_t code, const float *xval, co
         const int8_t *pg = g->pts[nb[j]];
         float d2 = 0;
         for (int i = 0; i < g->dim; i++) {
-            const float q = pg[i];
+            const float q = levels ? levels[(pg[i] - 1) / 2] : pg[i];
             const float diff = scale * q - xval[i];
             d2 += w[i] * diff * diff;
         }
@@ -249,7 +252,7 @@ static bool fit_group(const group_kind *t, const lattice *g, const float *xval, 
             const int32_t code = lattice_code(g, Laux + dim * k);
             on_aux[k] = code >= 0;
             if (code < 0)
-                lattice_nearest(g, code, xval + dim * k, waux + dim * k, this_scale, Laux + dim * k);
+                lattice_nearest(g, code, xval + dim * k, waux + dim * k, this_scale, NULL, Laux + dim * k);
         }
         float sumqx = 0, sumq2 = 0;
         for (int i = 0; i < t->n; i++) {
@@ -277,7 +280,7 @@ static bool fit_group(const group_kind *t, const lattice *g, const float *xval, 
                 Lk[i] = (int8_t)clampi(nearest(0.5f * (id * xval[dim * k + i] - 1)), 0, t->kmax - 1);
             const int32_t code = lattice_code(g, Lk);
             if (code < 0)
-                lattice_nearest(g, code, xval + dim * k, waux + dim * k, scale, Lk);
+                lattice_nearest(g, code, xval + dim * k, waux + dim * k, scale, NULL, Lk);
         }
         float sumqx = 0, sumq2 = 0;
         for (int i = 0; i < t->n; i++) {
@@ -330,6 +333,16 @@ static uint8_t take_signs(const float *xb, const float *w, float *xval, bool eve
     return s & 127;
 }
 
+/* The sum of squares of a super-block: its sigma2 is twice (or, for
+ * IQ2_XXS and IQ2_XS, once) that over QK_K. */
+static float sum_squares(const float *x)
+{
+    float sumx2 = 0;
+    for (int i = 0; i < QK_K; i++)
+        sumx2 += x[i] * x[i];
+    return sumx2;
+}
+
 /* One super-block fitted group by group: scales, grid indices in order,
  * sign bytes per 8, the 4-bit group scales and the fp16 super-scale. */
 typedef struct lattice_block {
@@ -349,11 +362,9 @@ static void fit_lattice_block(const group_kind *t, const float *x, const float *
 {
     const lattice *g = lattice_get(t->lattice);
     const int n_groups = QK_K / t->n, per_group = t->n / g->dim;
-    float weight[32], waux[32], xval[32], sumx2 = 0, max_scale = 0;
+    float weight[32], waux[32], xval[32], max_scale = 0;
     memset(b, 0, sizeof *b);
-    for (int i = 0; i < QK_K; i++)
-        sumx2 += x[i] * x[i];
-    const float sigma2 = sigma2_x2 ? 2 * sumx2 / QK_K : sumx2 / QK_K;
+    const float sigma2 = sigma2_x2 ? 2 * sum_squares(x) / QK_K : sum_squares(x) / QK_K;
     for (int ib = 0; ib < n_groups; ib++) {
         const float *xb = x + t->n * ib;
         for (int i = 0; i < t->n; i++) {
@@ -390,126 +401,163 @@ static void fit_lattice_block(const group_kind *t, const float *x, const float *
         b->l[ib] = (uint8_t)clampi(nearest(0.5f * (id * b->scale[ib] - 1)), 0, 15);
 }
 
-/* IQ2_XXS (quantize_row_iq2_xxs_impl; needs weights): groups of 32, even
- * parity, per 32 a uint32 of four 8-bit grid indices and one of four
- * 7-bit signs under a 4-bit scale. */
-void cpu_quantize_iq2_xxs(const float *x, void *vy, int64_t n, const float *qw)
+/* A lattice type: its search, its weights, its fudge, its packing. */
+typedef struct lattice_type {
+    group_kind g;
+    bool needs_weights;
+    bool sigma2_x2;  /* sigma2 twice the mean square */
+    float bias;      /* weights without an imatrix: bias*sigma2 + x^2 */
+    bool even;       /* 7 sign bits, even parity */
+    float fudge;     /* of the fp16 super-scale */
+    size_t block_bytes;
+    void (*pack)(const lattice_block *b, void *block); /* into a zeroed block */
+} lattice_type;
+
+static void quantize_lattice(const lattice_type *lt, const float *x, void *vy, int64_t n, const float *qw)
 {
-    static const group_kind T = {LAT_IQ2_XXS, 32, 3, 6, 0.1f, 1e-15f, true, false};
-    cpu_block_iq2_xxs *y = vy;
-    RF_ASSERT(qw);
+    RF_ASSERT(qw || !lt->needs_weights); /* ggml asserts too */
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++) {
         lattice_block b;
-        uint32_t q2[QK_K / 16] = {0};
-        fit_lattice_block(&T, x + QK_K * ibl, qw + QK_K * ibl, false, 0, true, 1.0f, &b);
-        for (int ib = 0; b.any && ib < QK_K / 32; ib++) {
-            for (int k = 0; k < 4; k++) {
-                q2[2 * ib] |= (uint32_t)b.idx[4 * ib + k] << 8 * k;
-                q2[2 * ib + 1] |= (uint32_t)b.signs[4 * ib + k] << 7 * k;
-            }
-            q2[2 * ib + 1] |= (uint32_t)b.l[ib] << 28;
-        }
-        y[ibl].d = b.d;
-        memcpy(y[ibl].qs, q2, sizeof q2);
+        uint8_t *y = (uint8_t *)vy + (size_t)ibl * lt->block_bytes;
+        fit_lattice_block(&lt->g, x + QK_K * ibl, qw ? qw + QK_K * ibl : NULL, lt->sigma2_x2, lt->bias, lt->even,
+                          lt->fudge, &b);
+        memset(y, 0, lt->block_bytes);
+        lt->pack(&b, y);
     }
 }
 
-/* IQ2_XS (quantize_row_iq2_xs_impl; needs weights): groups of 16, even
- * parity, a uint16 per 8 (9-bit index, 7 signs), 4-bit scales. */
-void cpu_quantize_iq2_xs(const float *x, void *vy, int64_t n, const float *qw)
+/* The 4-bit group scales two a byte, low nibble first. */
+static void pack_nibbles(const uint8_t *l, int n, uint8_t *out)
 {
-    static const group_kind T = {LAT_IQ2_XS, 16, 3, 9, 0.1f, 1e-15f, false, false};
-    cpu_block_iq2_xs *y = vy;
-    RF_ASSERT(qw);
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++) {
-        lattice_block b;
-        fit_lattice_block(&T, x + QK_K * ibl, qw + QK_K * ibl, false, 0, true, 1.0f, &b);
-        memset(&y[ibl], 0, sizeof y[ibl]);
-        y[ibl].d = b.d;
-        for (int i = 0; b.any && i < QK_K / 8; i++)
-            y[ibl].qs[i] = (uint16_t)(b.idx[i] | b.signs[i] << 9);
-        for (int ib = 0; b.any && ib < QK_K / 16; ib++)
-            y[ibl].scales[ib / 2] |= (uint8_t)(b.l[ib] << 4 * (ib % 2));
+    for (int ib = 0; ib < n; ib++)
+        out[ib / 2] |= (uint8_t)(l[ib] << 4 * (ib % 2));
+}
+
+/* IQ2_XXS (quantize_row_iq2_xxs_impl): per 32 a uint32 of four 8-bit grid
+ * indices and one of four 7-bit signs under a 4-bit scale. A super-block
+ * of zero groups is all zero. */
+static void pack_iq2_xxs(const lattice_block *b, void *block)
+{
+    cpu_block_iq2_xxs *y = block;
+    uint32_t q2[QK_K / 16] = {0};
+    for (int ib = 0; b->any && ib < QK_K / 32; ib++) {
+        for (int k = 0; k < 4; k++) {
+            q2[2 * ib] |= (uint32_t)b->idx[4 * ib + k] << 8 * k;
+            q2[2 * ib + 1] |= (uint32_t)b->signs[4 * ib + k] << 7 * k;
+        }
+        q2[2 * ib + 1] |= (uint32_t)b->l[ib] << 28;
+    }
+    y->d = b->d;
+    memcpy(y->qs, q2, sizeof q2);
+}
+
+/* IQ2_XS (quantize_row_iq2_xs_impl): a uint16 per 8 (9-bit index, 7
+ * signs), 4-bit scales per 16; all zero for a super-block of zero groups. */
+static void pack_iq2_xs(const lattice_block *b, void *block)
+{
+    cpu_block_iq2_xs *y = block;
+    y->d = b->d;
+    if (!b->any)
+        return;
+    for (int i = 0; i < QK_K / 8; i++)
+        y->qs[i] = (uint16_t)(b->idx[i] | b->signs[i] << 9);
+    pack_nibbles(b->l, QK_K / 16, y->scales);
+}
+
+/* IQ2_S (quantize_row_iq2_s_impl): 10-bit indices split into qs and qh,
+ * all 8 signs a byte, 4-bit scales per 16. A super-block whose groups all
+ * came out zero keeps its indices and signs (ggml writes them as it goes). */
+static void pack_iq2_s(const lattice_block *b, void *block)
+{
+    cpu_block_iq2_s *y = block;
+    y->d = b->d;
+    for (int i = 0; i < QK_K / 8; i++) {
+        y->qs[i] = (uint8_t)(b->idx[i] & 255);
+        y->qh[i / 4] |= (uint8_t)((b->idx[i] >> 8) << 2 * (i % 4));
+        y->qs[QK_K / 8 + i] = b->signs[i];
+    }
+    pack_nibbles(b->l, QK_K / 16, y->scales);
+}
+
+/* IQ3_XXS (quantize_row_iq3_xxs_impl): 8-bit indices, then per 32 a
+ * uint32 of 4x7 signs and a 4-bit scale; all zero for a super-block of
+ * zero groups. */
+static void pack_iq3_xxs(const lattice_block *b, void *block)
+{
+    cpu_block_iq3_xxs *y = block;
+    y->d = b->d;
+    for (int ib = 0; b->any && ib < QK_K / 32; ib++) {
+        uint32_t ss = (uint32_t)b->l[ib] << 28;
+        for (int k = 0; k < 8; k++)
+            y->qs[8 * ib + k] = (uint8_t)b->idx[8 * ib + k];
+        for (int k = 0; k < 4; k++)
+            ss |= (uint32_t)b->signs[4 * ib + k] << 7 * k;
+        memcpy(y->qs + QK_K / 4 + 4 * ib, &ss, 4);
     }
 }
 
-/* IQ2_S (quantize_row_iq2_s_impl): groups of 16, all 8 signs stored, 10-bit
- * indices split into qs and qh; without weights 0.25*sigma2 + x^2. A
- * super-block whose groups all came out zero keeps its indices and signs
- * (ggml writes them as it goes). */
-void cpu_quantize_iq2_s(const float *x, void *vy, int64_t n, const float *qw)
+/* IQ3_S (quantize_row_iq3_s_impl): 9-bit indices (ninth bits in qh), all
+ * signs, a 4-bit scale per 32. Like IQ2_S an all-zero super-block keeps
+ * its indices and signs. ggml advances its index and sign pointers only
+ * past non-zero groups, so a zero group shifts the later groups' low index
+ * bytes and signs down (the ninth bits stay in place): kept, it is in the
+ * files. */
+static void pack_iq3_s(const lattice_block *b, void *block)
 {
-    static const group_kind T = {LAT_IQ2_S, 16, 3, 9, 0.1f, 1e-8f, false, false};
-    cpu_block_iq2_s *y = vy;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++) {
-        lattice_block b;
-        fit_lattice_block(&T, x + QK_K * ibl, qw ? qw + QK_K * ibl : NULL, true, 0.25f, false, 0.9875f, &b);
-        memset(&y[ibl], 0, sizeof y[ibl]);
-        y[ibl].d = b.d;
-        for (int i = 0; i < QK_K / 8; i++) {
-            y[ibl].qs[i] = (uint8_t)(b.idx[i] & 255);
-            y[ibl].qh[i / 4] |= (uint8_t)((b.idx[i] >> 8) << 2 * (i % 4));
-            y[ibl].qs[QK_K / 8 + i] = b.signs[i];
+    cpu_block_iq3_s *y = block;
+    y->d = b->d;
+    int at = 0; /* groups written so far */
+    for (int ib = 0; ib < QK_K / 32; ib++) {
+        if (b->zero[ib])
+            continue;
+        for (int k = 0; k < 8; k++) {
+            const int i = 8 * ib + k;
+            y->qs[8 * at + k] = (uint8_t)(b->idx[i] & 255);
+            y->qh[i / 8] |= (uint8_t)((b->idx[i] >> 8) << (i % 8));
         }
-        for (int ib = 0; ib < QK_K / 16; ib++)
-            y[ibl].scales[ib / 2] |= (uint8_t)(b.l[ib] << 4 * (ib % 2));
+        memcpy(y->signs + 4 * at, b->signs + 4 * ib, 4);
+        at++;
     }
+    pack_nibbles(b->l, QK_K / 32, y->scales);
 }
 
-/* IQ3_XXS (quantize_row_iq3_xxs_impl): groups of 32 on the 256-point D4
- * lattice, even parity, 8-bit indices then per 32 a uint32 of 4x7 signs
- * and a 4-bit scale; without weights x^2. */
-void cpu_quantize_iq3_xxs(const float *x, void *vy, int64_t n, const float *qw)
+/* The five: groups of 32 or 16, the lattice, kmax, candidate scales
+ * (n_steps, step), the zero threshold; then ggml's other choices. IQ2_XXS
+ * takes its scale range from a cpu_fit_qp fit; IQ3_S refits every piece. */
+static const lattice_type IQ2_XXS = {{LAT_IQ2_XXS, 32, 3, 6, 0.1f, 1e-15f, true, false}, true, false, 0, true, 1.0f,
+                                     sizeof(cpu_block_iq2_xxs), pack_iq2_xxs};
+static const lattice_type IQ2_XS = {{LAT_IQ2_XS, 16, 3, 9, 0.1f, 1e-15f, false, false}, true, false, 0, true, 1.0f,
+                                    sizeof(cpu_block_iq2_xs), pack_iq2_xs};
+static const lattice_type IQ2_S = {{LAT_IQ2_S, 16, 3, 9, 0.1f, 1e-8f, false, false}, false, true, 0.25f, false,
+                                   0.9875f, sizeof(cpu_block_iq2_s), pack_iq2_s};
+static const lattice_type IQ3_XXS = {{LAT_IQ3_XXS, 32, 8, 15, 0.2f, 1e-8f, false, false}, false, true, 0, true,
+                                     1.0125f, sizeof(cpu_block_iq3_xxs), pack_iq3_xxs};
+static const lattice_type IQ3_S = {{LAT_IQ3_S, 32, 8, 9, 0.2f, 0.f, false, true}, false, true, 0, false, 1.033f,
+                                   sizeof(cpu_block_iq3_s), pack_iq3_s};
+
+void cpu_quantize_iq2_xxs(const float *x, void *y, int64_t n, const float *qw)
 {
-    static const group_kind T = {LAT_IQ3_XXS, 32, 8, 15, 0.2f, 1e-8f, false, false};
-    cpu_block_iq3_xxs *y = vy;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++) {
-        lattice_block b;
-        fit_lattice_block(&T, x + QK_K * ibl, qw ? qw + QK_K * ibl : NULL, true, 0, true, 1.0125f, &b);
-        memset(&y[ibl], 0, sizeof y[ibl]);
-        y[ibl].d = b.d;
-        for (int ib = 0; b.any && ib < QK_K / 32; ib++) {
-            uint32_t ss = (uint32_t)b.l[ib] << 28;
-            for (int k = 0; k < 8; k++)
-                y[ibl].qs[8 * ib + k] = (uint8_t)b.idx[8 * ib + k];
-            for (int k = 0; k < 4; k++)
-                ss |= (uint32_t)b.signs[4 * ib + k] << 7 * k;
-            memcpy(y[ibl].qs + QK_K / 4 + 4 * ib, &ss, 4);
-        }
-    }
+    quantize_lattice(&IQ2_XXS, x, y, n, qw);
 }
 
-/* IQ3_S (quantize_row_iq3_s_impl): groups of 32 on the 512-point D4
- * lattice, all signs stored, 9-bit indices (ninth bits in qh), a 4-bit
- * scale per 32; without weights x^2. Like IQ2_S an all-zero super-block
- * keeps its indices and signs. ggml advances its index and sign pointers
- * only past non-zero groups, so a zero group shifts the later groups' low
- * index bytes and signs down (the ninth bits stay in place): kept, it is
- * in the files. */
-void cpu_quantize_iq3_s(const float *x, void *vy, int64_t n, const float *qw)
+void cpu_quantize_iq2_xs(const float *x, void *y, int64_t n, const float *qw)
 {
-    static const group_kind T = {LAT_IQ3_S, 32, 8, 9, 0.2f, 0.f, false, true};
-    cpu_block_iq3_s *y = vy;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++) {
-        lattice_block b;
-        fit_lattice_block(&T, x + QK_K * ibl, qw ? qw + QK_K * ibl : NULL, true, 0, false, 1.033f, &b);
-        memset(&y[ibl], 0, sizeof y[ibl]);
-        y[ibl].d = b.d;
-        int at = 0; /* groups written so far */
-        for (int ib = 0; ib < QK_K / 32; ib++) {
-            if (b.zero[ib])
-                continue;
-            for (int k = 0; k < 8; k++) {
-                const int i = 8 * ib + k;
-                y[ibl].qs[8 * at + k] = (uint8_t)(b.idx[i] & 255);
-                y[ibl].qh[i / 8] |= (uint8_t)((b.idx[i] >> 8) << (i % 8));
-            }
-            memcpy(y[ibl].signs + 4 * at, b.signs + 4 * ib, 4);
-            at++;
-        }
-        for (int ib = 0; ib < QK_K / 32; ib += 2)
-            y[ibl].scales[ib / 2] = (uint8_t)(b.l[ib] | b.l[ib + 1] << 4);
-    }
+    quantize_lattice(&IQ2_XS, x, y, n, qw);
+}
+
+void cpu_quantize_iq2_s(const float *x, void *y, int64_t n, const float *qw)
+{
+    quantize_lattice(&IQ2_S, x, y, n, qw);
+}
+
+void cpu_quantize_iq3_xxs(const float *x, void *y, int64_t n, const float *qw)
+{
+    quantize_lattice(&IQ3_XXS, x, y, n, qw);
+}
+
+void cpu_quantize_iq3_s(const float *x, void *y, int64_t n, const float *qw)
+{
+    quantize_lattice(&IQ3_S, x, y, n, qw);
 }
 
 /* ---- IQ1_S / IQ1_M ------------------------------------------------------------ */
@@ -527,31 +575,28 @@ static int cmp_ranked(const void *a, const void *b)
     return l < r ? -1 : l > r ? 1 : 0;
 }
 
-/* Of the neighbours of an off-grid code, the one nearest xb under w when
- * each level l reads as xx[l] (iq1_find_best_neighbour2). */
-static int iq1_nearest(const lattice *g, int32_t code, const float *xb, const float *w, float scale,
-                       const float *xx, int8_t *L)
+/* A group's weights (qw * sqrt(sigma2 + x^2), else x^2) and its largest
+ * magnitude; unless that is below eps, its elements sorted into r. False
+ * for a zero group. */
+static void iq1_weights(const float *xb, int n, const float *qw, float sigma2, float *w)
 {
-    const uint16_t *nb = g->nb + (-code - 1);
-    float best = FLT_MAX;
-    int index = -1;
-    for (int j = 1; j <= nb[0]; j++) {
-        const int8_t *pg = g->pts[nb[j]];
-        float d2 = 0;
-        for (int i = 0; i < 8; i++) {
-            const float q = xx[(pg[i] - 1) / 2];
-            const float diff = scale * q - xb[i];
-            d2 += w[i] * diff * diff;
-        }
-        if (d2 < best) {
-            best = d2;
-            index = nb[j];
-        }
-    }
-    RF_ASSERT(index >= 0); /* ggml's fallback past this only runs for non-finite input */
-    for (int i = 0; i < 8; i++)
-        L[i] = (int8_t)((g->pts[index][i] - 1) / 2);
-    return index;
+    for (int i = 0; i < n; i++)
+        w[i] = qw ? qw[i] * sqrtf(sigma2 + xb[i] * xb[i]) : xb[i] * xb[i];
+}
+
+static bool iq1_prepare(const float *xb, int n, const float *qw, float sigma2, float eps, float *w, ranked *r,
+                        float *max)
+{
+    iq1_weights(xb, n, qw, sigma2, w);
+    *max = fabsf(xb[0]);
+    for (int i = 1; i < n; i++)
+        *max = *max > fabsf(xb[i]) ? *max : fabsf(xb[i]);
+    if (*max < eps)
+        return false;
+    for (int j = 0; j < n; j++)
+        r[j] = (ranked){xb[j], j};
+    qsort(r, (size_t)n, sizeof r[0], cmp_ranked);
+    return true;
 }
 
 /* The grid index of each 8 of a group's levels (off-grid ones moved to
@@ -565,7 +610,7 @@ static bool iq1_indices(const lattice *g, int n, int8_t *L, const float *xb, con
         int32_t code = lattice_code(g, L + 8 * k);
         if (code < 0) {
             all_on = false;
-            code = iq1_nearest(g, code, xb + 8 * k, w + 8 * k, scale, xx[k], L + 8 * k);
+            code = lattice_nearest(g, code, xb + 8 * k, w + 8 * k, scale, xx[k], L + 8 * k);
         }
         idx[k] = (uint16_t)code;
     }
@@ -588,13 +633,21 @@ static float iq1_refit(const lattice *g, int n, const uint16_t *idx, const float
     return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
 }
 
-/* Levels 0, 1, 2 of a group from the two split points of its sorted order;
- * a negative scale turns the levels and the shift around. */
-static void iq1_levels(const ranked *r, int n, int i1, int i2, int8_t *L)
+/* Levels 0, 1, 2 of a group from the two split points of its sorted order.
+ * A negative scale turns the levels around and is made positive; true
+ * then, for the caller to turn its delta signs around too. */
+static bool iq1_levels(const ranked *r, int n, int i1, int i2, float *scale, int8_t *L)
 {
     for (int j = 0; j < n; j++)
         L[r[j].i] = (int8_t)(j < i1 ? 0 : j < i2 ? 1 : 2);
+    if (*scale >= 0)
+        return false;
+    for (int j = 0; j < n; j++)
+        L[j] = (int8_t)(2 - L[j]);
+    *scale = -*scale;
+    return true;
 }
+
 
 static const float IQ1_XP[3] = {-1 + CPU_IQ1_DELTA, CPU_IQ1_DELTA, 1 + CPU_IQ1_DELTA};
 static const float IQ1_XM[3] = {-1 - CPU_IQ1_DELTA, -CPU_IQ1_DELTA, 1 - CPU_IQ1_DELTA};
@@ -610,27 +663,18 @@ void cpu_quantize_iq1_s(const float *x, void *vy, int64_t n, const float *qw)
     cpu_block_iq1_s *y = vy;
     RF_ASSERT(qw);
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += QK_K, qw += QK_K) {
-        float scales[QK_K / BS], weight[BS], sumx[BS + 1], sumw[BS + 1], sumx2 = 0, max_scale = 0;
+        float scales[QK_K / BS], weight[BS], sumx[BS + 1], sumw[BS + 1], max_scale = 0;
+        const float sigma2 = 2 * sum_squares(x) / QK_K;
         int8_t L[BS], shifts[QK_K / BS];
         ranked r[BS];
         memset(&y[ibl], 0, sizeof y[ibl]);
-        for (int i = 0; i < QK_K; i++)
-            sumx2 += x[i] * x[i];
-        const float sigma2 = 2 * sumx2 / QK_K;
         for (int ib = 0; ib < QK_K / BS; ib++) {
             const float *xb = x + BS * ib;
-            float max = fabsf(xb[0]);
-            for (int i = 0; i < BS; i++)
-                weight[i] = qw[BS * ib + i] * sqrtf(sigma2 + xb[i] * xb[i]);
-            for (int i = 1; i < BS; i++)
-                max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+            float max;
             scales[ib] = 0;
             shifts[ib] = 1;
-            if (max < 1e-12f)
+            if (!iq1_prepare(xb, BS, qw + BS * ib, sigma2, 1e-12f, weight, r, &max))
                 continue;
-            for (int j = 0; j < BS; j++)
-                r[j] = (ranked){xb[j], j};
-            qsort(r, BS, sizeof r[0], cmp_ranked);
             sumx[0] = sumw[0] = 0;
             for (int j = 0; j < BS; j++) {
                 sumx[j + 1] = sumx[j] + weight[r[j].i] * xb[r[j].i];
@@ -659,13 +703,8 @@ void cpu_quantize_iq1_s(const float *x, void *vy, int64_t n, const float *qw)
             }
             if (besti1 < 0 || besti2 < 0 || best_shift == 0)
                 continue;
-            iq1_levels(r, BS, besti1, besti2, L);
-            if (scale < 0) {
-                for (int j = 0; j < BS; j++)
-                    L[j] = (int8_t)(2 - L[j]);
-                scale = -scale;
+            if (iq1_levels(r, BS, besti1, besti2, &scale, L))
                 best_shift = -best_shift;
-            }
             const float *xx = best_shift == 1 ? IQ1_XP : IQ1_XM;
             const float *const xk[4] = {xx, xx, xx, xx};
             uint16_t idx[BS / 8];
@@ -703,11 +742,6 @@ static void iq1_m_values(int k, const float *xx[2])
     xx[1] = k % 2 == 0 ? IQ1_XP : IQ1_XM;
 }
 
-static void iq1_m_weights(const float *xb, const float *qw, float sigma2, float *w)
-{
-    for (int i = 0; i < 16; i++)
-        w[i] = qw ? qw[i] * sqrtf(sigma2 + xb[i] * xb[i]) : xb[i] * xb[i];
-}
 
 /* The exact best split of a sorted group of 16 into -1, 0, +1, each half
  * with its own delta sign (ggml keeps prefix sums per half: the three-level
@@ -770,38 +804,25 @@ void cpu_quantize_iq1_m(const float *x, void *vy, int64_t n, const float *qw)
     cpu_block_iq1_m *y = vy;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += QK_K) {
         const float *qwb = qw ? qw + QK_K * ibl : NULL;
-        float scales[QK_K / BS], weight[BS], sumx2 = 0, max_scale = 0;
+        float scales[QK_K / BS], weight[BS], max_scale = 0;
+        const float sigma2 = 2 * sum_squares(x) / QK_K;
         int8_t L[BS], shifts[QK_K / BS];
         ranked r[BS];
         const float *xx[2];
         memset(&y[ibl], 0, sizeof y[ibl]);
-        for (int i = 0; i < QK_K; i++)
-            sumx2 += x[i] * x[i];
-        const float sigma2 = 2 * sumx2 / QK_K;
         for (int ib = 0; ib < QK_K / BS; ib++) {
             const float *xb = x + BS * ib;
-            iq1_m_weights(xb, qwb ? qwb + BS * ib : NULL, sigma2, weight);
-            float max = fabsf(xb[0]);
-            for (int i = 1; i < BS; i++)
-                max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+            float max;
             scales[ib] = 0;
             shifts[ib] = 0;
-            if (max < 1e-7f)
+            if (!iq1_prepare(xb, BS, qwb ? qwb + BS * ib : NULL, sigma2, 1e-7f, weight, r, &max))
                 continue;
-            for (int j = 0; j < BS; j++)
-                r[j] = (ranked){xb[j], j};
-            qsort(r, BS, sizeof r[0], cmp_ranked);
             float scale = max;
             int i1, i2, k;
             if (!iq1_m_split(r, xb, weight, &scale, &i1, &i2, &k))
                 continue;
-            iq1_levels(r, BS, i1, i2, L);
-            if (scale < 0) {
-                for (int j = 0; j < BS; j++)
-                    L[j] = (int8_t)(2 - L[j]);
-                scale = -scale;
+            if (iq1_levels(r, BS, i1, i2, &scale, L))
                 k = 3 - k;
-            }
             iq1_m_values(k, xx);
             uint16_t idx[BS / 8];
             if (!iq1_indices(g, BS, L, xb, weight, scale, xx, idx))
@@ -824,7 +845,7 @@ void cpu_quantize_iq1_m(const float *x, void *vy, int64_t n, const float *qw)
             sc[ib / 4] |= (uint16_t)(l << 3 * (ib % 4));
             y[ibl].qh[ib] |= MASKS[shifts[ib]];
             const float *xb = x + BS * ib;
-            iq1_m_weights(xb, qwb ? qwb + BS * ib : NULL, sigma2, weight);
+            iq1_weights(xb, BS, qwb ? qwb + BS * ib : NULL, sigma2, weight);
             iq1_m_values(shifts[ib], xx);
             for (int k = 0; k < 2; k++) {
                 const int8_t *pg = g->pts[y[ibl].qs[2 * ib + k] + ((y[ibl].qh[ib] << (8 - 4 * k)) & 0x700)];

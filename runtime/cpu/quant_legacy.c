@@ -7,9 +7,11 @@
  * follows ggml's arithmetic where the result depends on it: the quantizers
  * compute scales and the per-element products in the same order, round the
  * same way (roundf, truncating casts after +0.5), and pick IQ4_NL's scale by
- * the same weighted least-squares refit as quantize_row_iq4_nl_ref; the dot
- * products sum integers per block and accumulate blocks in float, float rows
- * in double. It deliberately has no speed tricks: the x86 files have those.
+ * the same weighted least-squares refit as quantize_row_iq4_nl_ref. The
+ * file quantizers with importance weights (quantize_q4_0 .. q5_1,
+ * quantize_iq4_nl/iq4_xs) are here too, on the fits of quant_k_quantize.c.
+ * The dot products sum integers per block and accumulate blocks in float,
+ * float rows in double. It deliberately has no speed tricks: the x86 files have those.
  *
  * One divergence by design: an IQ4_NL block whose elements are all (almost)
  * zero gets index 8 (value 1) everywhere under a zero scale, where ggml
@@ -584,66 +586,84 @@ void cpu_quantize_iq4_xs_ref(const float *x, void *y, int64_t n)
     cpu_quantize_iq4_xs(x, y, n, NULL);
 }
 
+/* ---- Q1_0 / Q2_0 ------------------------------------------------------- */
+
+/* Q1_0: 128 elements a block, each its sign bit (1: >= 0) under the mean
+ * magnitude; Q2_0: 64 a block, round(x/amax) + 1 clamped to 0..3 in two
+ * bits (levels -1, 0, 1, 2 of amax). quantize_row_q1_0_ref and
+ * quantize_row_q2_0_ref; ggml's quantizers ignore importance weights for
+ * them. No dequantizer here: they are written, not run. */
+typedef struct { uint16_t d; uint8_t qs[16]; } cpu_block_q1_0;
+typedef struct { uint16_t d; uint8_t qs[16]; } cpu_block_q2_0;
+_Static_assert(sizeof(cpu_block_q1_0) == CPU_BYTES_Q1_0 && CPU_BLK_Q1_0 == 128, "q1_0 block layout");
+_Static_assert(sizeof(cpu_block_q2_0) == CPU_BYTES_Q2_0 && CPU_BLK_Q2_0 == 64, "q2_0 block layout");
+
+void cpu_quantize_q1_0(const float *x, void *vy, int64_t n, const float *qw)
+{
+    (void)qw;
+    cpu_block_q1_0 *y = vy;
+    for (int64_t i = 0; i < n / 128; i++, x += 128) {
+        float sum_abs = 0.0f;
+        for (int j = 0; j < 128; j++)
+            sum_abs += fabsf(x[j]);
+        y[i].d = F2H(sum_abs / 128);
+        memset(y[i].qs, 0, sizeof y[i].qs);
+        for (int j = 0; j < 128; j++)
+            if (x[j] >= 0.0f)
+                y[i].qs[j / 8] |= (uint8_t)(1 << j % 8);
+    }
+}
+
+void cpu_quantize_q2_0(const float *x, void *vy, int64_t n, const float *qw)
+{
+    (void)qw;
+    cpu_block_q2_0 *y = vy;
+    for (int64_t i = 0; i < n / 64; i++, x += 64) {
+        float amax = 0.0f;
+        for (int j = 0; j < 64; j++)
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        const float id = amax > 0.0f ? 1.0f / amax : 0.0f;
+        y[i].d = F2H(amax);
+        memset(y[i].qs, 0, sizeof y[i].qs);
+        for (int j = 0; j < 64; j++) {
+            int q = (int)roundf(x[j] * id) + 1;
+            q = q < 0 ? 0 : q > 3 ? 3 : q;
+            y[i].qs[j / 4] |= (uint8_t)(q << (j % 4) * 2);
+        }
+    }
+}
+
 /* ---- importance-weighted Q4_0 .. Q5_1 ------------------------------------- */
 
 /* ggml's quantize_q4_0 .. quantize_q5_1 with quant_weights: each block
  * fitted (cpu_fit_qx symmetric, cpu_fit_qkx with a minimum) under weights
  * qw * sqrt(sigma2 + x^2), sigma2 the row's mean square. Without weights
- * they are the plain quantizers above. */
-static float row_sigma2(const float *x, int64_t n)
+ * they are the plain quantizers above. A block_fit_fn fits one block under
+ * its weights into its bytes. */
+typedef void (*block_fit_fn)(const float *xb, const float *w, void *block);
+
+static void fit_q4_0(const float *xb, const float *w, void *block)
 {
-    float sum_x2 = 0;
-    for (int64_t j = 0; j < n; j++)
-        sum_x2 += x[j] * x[j];
-    return sum_x2 / (float)n;
+    cpu_block_q4_0 *y = block;
+    int8_t L[CPU_QK];
+    y->d = F2H(cpu_fit_qx(CPU_QK, 8, xb, L, w));
+    for (int j = 0; j < 16; j++)
+        y->qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
 }
 
-static void block_weights(const float *xb, const float *qw, float sigma2, float w[CPU_QK])
+static void fit_q5_0(const float *xb, const float *w, void *block)
 {
+    cpu_block_q5_0 *y = block;
+    int8_t L[CPU_QK];
+    int q[CPU_QK];
+    y->d = F2H(cpu_fit_qx(CPU_QK, 16, xb, L, w));
     for (int j = 0; j < CPU_QK; j++)
-        w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
-}
-
-void cpu_quantize_q4_0(const float *x, void *vy, int64_t n, const float *qw)
-{
-    if (!qw) {
-        q4_0_from_float(x, vy, n);
-        return;
-    }
-    cpu_block_q4_0 *y = vy;
-    const float sigma2 = row_sigma2(x, n);
-    for (int64_t i = 0; i < n / CPU_QK; i++) {
-        float w[CPU_QK];
-        int8_t L[CPU_QK];
-        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
-        y[i].d = F2H(cpu_fit_qx(CPU_QK, 8, x + CPU_QK * i, L, w));
-        for (int j = 0; j < 16; j++)
-            y[i].qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
-    }
-}
-
-void cpu_quantize_q5_0(const float *x, void *vy, int64_t n, const float *qw)
-{
-    if (!qw) {
-        q5_0_from_float(x, vy, n);
-        return;
-    }
-    cpu_block_q5_0 *y = vy;
-    const float sigma2 = row_sigma2(x, n);
-    for (int64_t i = 0; i < n / CPU_QK; i++) {
-        float w[CPU_QK];
-        int8_t L[CPU_QK];
-        int q[CPU_QK];
-        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
-        y[i].d = F2H(cpu_fit_qx(CPU_QK, 16, x + CPU_QK * i, L, w));
-        for (int j = 0; j < CPU_QK; j++)
-            q[j] = L[j];
-        q5_pack(q, y[i].qs, y[i].qh);
-    }
+        q[j] = L[j];
+    q5_pack(q, y->qs, y->qh);
 }
 
 /* Q4_1 and Q5_1: levels 0..nmax above a minimum; d and m stored, the
- * indices into q for the caller to pack. */
+ * levels into q for the caller to pack. */
 static void fit_with_min(const float *xb, const float *w, int nmax, uint16_t *d, uint16_t *m, int q[CPU_QK])
 {
     uint8_t L[CPU_QK], Laux[CPU_QK];
@@ -654,39 +674,56 @@ static void fit_with_min(const float *xb, const float *w, int nmax, uint16_t *d,
         q[j] = L[j];
 }
 
-void cpu_quantize_q4_1(const float *x, void *vy, int64_t n, const float *qw)
+static void fit_q4_1(const float *xb, const float *w, void *block)
 {
-    if (!qw) {
-        q4_1_from_float(x, vy, n);
-        return;
-    }
-    cpu_block_q4_1 *y = vy;
-    const float sigma2 = row_sigma2(x, n);
+    cpu_block_q4_1 *y = block;
+    int q[CPU_QK];
+    fit_with_min(xb, w, 15, &y->d, &y->m, q);
+    for (int j = 0; j < 16; j++)
+        y->qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
+}
+
+static void fit_q5_1(const float *xb, const float *w, void *block)
+{
+    cpu_block_q5_1 *y = block;
+    int q[CPU_QK];
+    fit_with_min(xb, w, 31, &y->d, &y->m, q);
+    q5_pack(q, y->qs, y->qh);
+}
+
+static void quantize_weighted(const float *x, void *vy, int64_t n, const float *qw, size_t block_bytes,
+                              block_fit_fn fit)
+{
+    float sum_x2 = 0, w[CPU_QK];
+    for (int64_t j = 0; j < n; j++)
+        sum_x2 += x[j] * x[j];
+    const float sigma2 = sum_x2 / (float)n;
     for (int64_t i = 0; i < n / CPU_QK; i++) {
-        float w[CPU_QK];
-        int q[CPU_QK];
-        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
-        fit_with_min(x + CPU_QK * i, w, 15, &y[i].d, &y[i].m, q);
-        for (int j = 0; j < 16; j++)
-            y[i].qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
+        const float *xb = x + CPU_QK * i, *qb = qw + CPU_QK * i;
+        for (int j = 0; j < CPU_QK; j++)
+            w[j] = qb[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+        fit(xb, w, (uint8_t *)vy + (size_t)i * block_bytes);
     }
 }
 
-void cpu_quantize_q5_1(const float *x, void *vy, int64_t n, const float *qw)
+void cpu_quantize_q4_0(const float *x, void *y, int64_t n, const float *qw)
 {
-    if (!qw) {
-        q5_1_from_float(x, vy, n);
-        return;
-    }
-    cpu_block_q5_1 *y = vy;
-    const float sigma2 = row_sigma2(x, n);
-    for (int64_t i = 0; i < n / CPU_QK; i++) {
-        float w[CPU_QK];
-        int q[CPU_QK];
-        block_weights(x + CPU_QK * i, qw + CPU_QK * i, sigma2, w);
-        fit_with_min(x + CPU_QK * i, w, 31, &y[i].d, &y[i].m, q);
-        q5_pack(q, y[i].qs, y[i].qh);
-    }
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q4_0), fit_q4_0) : q4_0_from_float(x, y, n));
+}
+
+void cpu_quantize_q4_1(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q4_1), fit_q4_1) : q4_1_from_float(x, y, n));
+}
+
+void cpu_quantize_q5_0(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q5_0), fit_q5_0) : q5_0_from_float(x, y, n));
+}
+
+void cpu_quantize_q5_1(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q5_1), fit_q5_1) : q5_1_from_float(x, y, n));
 }
 
 void cpu_vec_dot_iq4_nl_q8_0_ref(int64_t n, float *s, const void *vx, const void *vy)

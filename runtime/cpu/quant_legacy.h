@@ -59,6 +59,8 @@ void cpu_quantize_q4_1(const float *x, void *y, int64_t n, const float *qw);
 void cpu_quantize_q5_0(const float *x, void *y, int64_t n, const float *qw);
 void cpu_quantize_q5_1(const float *x, void *y, int64_t n, const float *qw);
 void cpu_quantize_iq4_nl(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q1_0(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q2_0(const float *x, void *y, int64_t n, const float *qw);
 void cpu_vec_dot_mxfp4_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
 
 /* quant_legacy_avx512.c: overwrites the entries it has AVX-512 kernels for;

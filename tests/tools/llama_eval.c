@@ -273,7 +273,7 @@ static const struct { const char *name; int ftype; } FTYPES[] = {
     {"iq4_nl", 25}, {"iq3_s", 26}, {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37},
     {"mxfp4", 38}, {"mxfp4_moe", 38}, {"nvfp4", 39}, {"iq2_xxs", 19}, {"iq2_xs", 20}, {"q2_k_s", 21},
     {"iq3_xs", 22}, {"iq3_xxs", 23}, {"iq1_s", 24}, {"iq3_m", 27}, {"iq2_s", 28}, {"iq2_m", 29},
-    {"iq1_m", 31},
+    {"iq1_m", 31}, {"q1_0", 40}, {"q2_0", 41},
 };
 
 /* ---- the importance matrix, as llama.cpp's quantize tool loads it -------- */

@@ -271,6 +271,17 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const imatrix_entry *)a)->name, ((const imatrix_entry *)b)->name);
 }
 
+static bool has_gguf_magic(const char *path)
+{
+    char magic[4];
+    FILE *fp = fopen(path, "rb");
+    bool yes = fp && fread(magic, 1, 4, fp) == 4 && !memcmp(magic, GGUF_MAGIC, 4);
+    if (fp)
+        fclose(fp);
+    return yes;
+}
+
+/* The legacy form, read whole: it is small. */
 static rf_status read_whole(const char *path, uint8_t **buf, size_t *size, rf_error *err)
 {
     FILE *fp = fopen(path, "rb");
@@ -314,12 +325,11 @@ rf_status imatrix_load(const char *path, imatrix **out, rf_error *err)
     }
     uint8_t *buf = NULL;
     size_t size = 0;
-    rf_status s = read_whole(path, &buf, &size, err);
-    if (s == RF_OK) {
-        if (size >= 4 && !memcmp(buf, GGUF_MAGIC, 4))
-            s = load_gguf(m, err);
-        else
-            s = load_legacy(m, buf, size, err);
+    rf_status s;
+    if (has_gguf_magic(path)) {
+        s = load_gguf(m, err); /* mapped by the GGUF reader */
+    } else if ((s = read_whole(path, &buf, &size, err)) == RF_OK) {
+        s = load_legacy(m, buf, size, err);
         free(buf);
     }
     if (s == RF_OK) {

@@ -171,7 +171,8 @@ static bool fill_tensor(void *ctx, size_t index, void *buf, uint64_t n_bytes)
 /* The importance weights of a tensor that changes type, and the checks
  * on them (llama.cpp's, in its order): an entry must have ne[0] values per
  * expert (token_embd's may not, and is then quantized without), and a type
- * that needs weights must get them. */
+ * that needs weights must get them (without an imatrix at all make_plan
+ * has refused it already). */
 static rf_status plan_weights(qrun *q, const qmix *mix, planned *p, rf_error *err)
 {
     const gguf_tensor *t = p->t;
@@ -186,11 +187,8 @@ static rf_status plan_weights(qrun *q, const qmix *mix, planned *p, rf_error *er
                            p->name, gguf_path(q->f), (unsigned long long)want, (unsigned long long)t->ne[0],
                            (unsigned long long)t->ne[2]);
     }
-    if (p->qw || !qmix_requires_imatrix(mix, p->name, p->to))
+    if (!q->imx || p->qw || !qmix_requires_imatrix(mix, p->name, p->to))
         return RF_OK;
-    if (!q->imx)
-        return rf_fail(err, RF_E_ARG, "%s: tensor '%s': quantize type '%s' makes it %s, which needs an importance "
-                       "matrix (--imatrix FILE)", gguf_path(q->f), p->name, q->opt->type, type_name(p->to));
     return rf_fail(err, RF_E_NOTFOUND, "%s: no entry for tensor '%s', which becomes %s and cannot be quantized "
                    "without one", q->imx->path, p->name, type_name(p->to));
 }
@@ -236,6 +234,12 @@ static rf_status make_plan(qrun *q, const qmix_ftype *ft, rf_error *err)
             goto done;
         }
         q->stats.n_fallback += p->fallback;
+        /* as llama.cpp, before any data and whether or not it converts */
+        if (!q->imx && qmix_requires_imatrix(&mix, p->name, p->to)) {
+            s = rf_fail(err, RF_E_ARG, "%s: tensor '%s': quantize type '%s' makes it %s, which needs an "
+                        "importance matrix (--imatrix FILE)", gguf_path(f), p->name, q->opt->type, type_name(p->to));
+            goto done;
+        }
         if (p->to == p->t->type)
             continue;
         const cpu_quant_traits *in = cpu_quant_ref(p->t->type);

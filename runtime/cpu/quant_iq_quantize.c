@@ -26,6 +26,10 @@
  *
  * As in quant_k_quantize.c every float expression keeps ggml's operand
  * order, and nothing here may be built with FP contraction.
+ *
+ * The file is longer than most (~900 lines) on purpose: the IQ1 quantizers
+ * use the same lattices, lookups and neighbour search as IQ2/IQ3, which
+ * stay private to it rather than becoming an internal interface.
  */
 #include <float.h>
 #include <math.h>
@@ -85,8 +89,7 @@ static int coord(int id, int p, int k)
 static void add_neighbours(lattice *g, int i, int nwant, size_t *used, size_t *cap)
 {
     enum { MAX_D2 = 1024 };
-    static _Thread_local int d2[2048];
-    int hist[MAX_D2] = {0}, pos[8];
+    int d2[2048], hist[MAX_D2] = {0}, pos[8];
     const int mask = (1 << g->bits) - 1;
     for (int k = 0; k < g->dim; k++)
         pos[k] = 2 * ((i >> g->bits * k) & mask) + 1;

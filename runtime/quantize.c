@@ -177,6 +177,9 @@ static rf_status plan_weights(qrun *q, const qmix *mix, planned *p, rf_error *er
 {
     const gguf_tensor *t = p->t;
     const imatrix_entry *e = q->imx ? imatrix_find(q->imx, p->name) : NULL;
+    if (e && t->ne[3] > 1)
+        return rf_fail(err, RF_E_UNSUPPORTED, "%s: tensor '%s' is 4-D: importance data for it is not supported "
+                       "(llama.cpp's quantizer reads it for 3-D weights only)", gguf_path(q->f), p->name);
     if (e) {
         const uint64_t want = t->ne[0] * t->ne[2];
         if (e->n_values == want)

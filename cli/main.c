@@ -26,7 +26,7 @@ static const struct {
     {"bench", cmd_bench, "bench MODEL [-p N] [-n N] [--reps R] [--threads N] [--backend B] [--json]   prefill and decode speed"},
     {"compile", cmd_compile, "compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N]   build every kernel, write the plan"},
     {"cache", cmd_cache, "cache ls|verify|clear [--cache DIR]     the kernel cache"},
-    {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE [--pure] [--threads N]   the model in another type, as llama.cpp writes it"},
+    {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE [--imatrix FILE] [--pure] [--threads N]   the model in another type, as llama.cpp writes it"},
 };
 
 static void usage(FILE *out)

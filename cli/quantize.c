@@ -1,7 +1,8 @@
 /*
- * quantize.c: `rocmforge quantize IN.gguf OUT.gguf TYPE [--pure] [--threads N]`,
- * a model written in another file type, the file llama.cpp's quantizer
- * writes (runtime/quantize.h). One progress line per tensor on stderr,
+ * quantize.c: `rocmforge quantize IN.gguf OUT.gguf TYPE [--imatrix FILE]
+ * [--pure] [--threads N]`, a model written in another file type, the file
+ * llama.cpp's quantize tool writes (runtime/quantize.h), with the weights
+ * of an importance matrix where one is given. One progress line per tensor on stderr,
  * a note when the input is already quantized (requantizing loses more than
  * quantizing from f32/f16 does; llama.cpp asks for --allow-requantize, we
  * only say so), and a summary.
@@ -16,6 +17,7 @@
 
 typedef struct ui {
     bool noted_requant;
+    bool imatrix; /* one was given */
 } ui;
 
 static const char *tname(ggml_type t)
@@ -32,17 +34,20 @@ static void on_progress(void *ctx, const rt_quantize_progress *p)
                 "than quantizing from f32/f16/bf16\n", tname(p->from));
         u->noted_requant = true;
     }
-    fprintf(stderr, "[%4" PRIu64 "/%4" PRIu64 "] %-40s %6s -> %-6s%s\n", p->index, p->n_tensors, p->name,
-            tname(p->from), tname(p->to), p->fallback ? " (fallback: row length)" : p->converted ? "" : " (copied)");
+    fprintf(stderr, "[%4" PRIu64 "/%4" PRIu64 "] %-40s %7s -> %-7s%s%s\n", p->index, p->n_tensors, p->name,
+            tname(p->from), tname(p->to), p->fallback ? " (fallback: row length)" : p->converted ? "" : " (copied)",
+            p->converted && u->imatrix && !p->weighted ? " (no importance data)" : "");
 }
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: rocmforge quantize IN.gguf OUT.gguf TYPE [--pure] [--threads N]\n"
+    fprintf(out, "usage: rocmforge quantize IN.gguf OUT.gguf TYPE [--imatrix FILE] [--pure] [--threads N]\n"
                  "  TYPE: %s\n"
-                 "        (q3_k, q4_k, q5_k: the _m mixes; mxfp4: mxfp4_moe)\n"
-                 "  --pure       every quantizable tensor TYPE itself, no mix rules\n"
-                 "  --threads N  conversion threads (default: the online CPUs)\n",
+                 "        (q3_k, q4_k, q5_k: the _m mixes; mxfp4: mxfp4_moe; the iq1, iq2 and iq3_xxs\n"
+                 "        types and q2_k_s need --imatrix)\n"
+                 "  --imatrix FILE  importance matrix (llama-imatrix's GGUF or legacy .dat)\n"
+                 "  --pure          every quantizable tensor TYPE itself, no mix rules\n"
+                 "  --threads N     conversion threads (default: the online CPUs)\n",
             qmix_ftype_names());
     return out == stdout ? 0 : 2;
 }
@@ -58,6 +63,9 @@ int cmd_quantize(int argc, char **argv)
             return usage(stdout);
         } else if (!strcmp(a, "--pure")) {
             o.pure = true;
+        } else if (!strcmp(a, "--imatrix")) {
+            if ((rc = cli_value("quantize", argc, argv, &i, &o.imatrix)))
+                return rc;
         } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
             const char *v;
             long long n;
@@ -80,7 +88,7 @@ int cmd_quantize(int argc, char **argv)
     if (qmix_ftype_find(pos[2], &ft, &err) != RF_OK)
         return cli_error(&err);
 
-    ui u = {0};
+    ui u = {.imatrix = o.imatrix != NULL};
     o.type = pos[2];
     o.progress = on_progress;
     o.ctx = &u;
@@ -91,6 +99,9 @@ int cmd_quantize(int argc, char **argv)
     fprintf(stderr, "rocmforge: %s: %" PRIu64 " tensors (%" PRIu64 " converted), %.2f MiB -> %.2f MiB in %.1f s\n",
             pos[1], st.n_tensors, st.n_converted, (double)st.bytes_in / (1024.0 * 1024.0),
             (double)st.bytes_out / (1024.0 * 1024.0), cli_now() - t0);
+    if (o.imatrix)
+        fprintf(stderr, "rocmforge: importance matrix %s: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64
+                " converted tensors weighted by it\n", o.imatrix, st.n_imatrix_entries, st.n_weighted, st.n_converted);
     if (st.n_fallback)
         fprintf(stderr, "rocmforge: %" PRIu64 " tensor(s) took a fallback type: their row length is not "
                 "a multiple of the mix's block size\n", st.n_fallback);

@@ -31,13 +31,28 @@
  *   - then the fallback, for a row length the block does not divide:
  *     Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0,
  *     IQ4_XS -> IQ4_NL, and F16 when even the fallback's block does not
- *     divide it (a 32-element type falls straight to F16).
+ *     divide it (a 32-element type falls straight to F16); the lattice
+ *     i-quants -> IQ4_NL, TQ1_0/TQ2_0/Q2_0 -> Q4_0; Q1_0 has none, an
+ *     error as in llama.cpp.
  * use_more_bits(i, n): the first and last eighth of n, and every third in
  * between. The layer i of an attn_v is its count so far; of an ffn tensor
  * also its count so far, except with experts, where it is read from the
  * name (Mixtral's expert tensors are not in layer order), and n is the
- * block count. llama.cpp's branches for the importance-matrix types (IQ1,
- * IQ2, IQ3, Q2_K_S) are left out, as are those types.
+ * block count.
+ *   - the IQ1/IQ2 mixes (mix_type_iq12): head Q5_K, token_embd Q2_K (IQ2_S,
+ *     IQ2_M: IQ3_S), attn_v Q4_K with n_gqa >= 4 or 4+ experts else
+ *     Q2_K/IQ3_S, attn_k Q4_K with 8 experts, the first eighth of ffn_down
+ *     (by count) Q2_K/IQ3_S, attn_output Q5_K with 8 experts, else IQ2_XXS
+ *     (IQ1) or IQ3_S (IQ2_S/M); IQ3_XXS also makes the head Q5_K and
+ *     token_embd IQ3_S; the IQ3 mixes make attn_q/attn_k IQ3_XXS (IQ3_XS)
+ *     or IQ2_S (IQ3_XXS) and IQ3_XS's middle ffn_gate/ffn_up IQ3_XXS; the
+ *     ternary mixes make token_embd Q4_K.
+ *   - with an importance matrix (has_imatrix) llama.cpp changes three
+ *     rules: Q4_0/Q5_0 make the first eighth of ffn_down Q4_1/Q5_1,
+ *     IQ4_NL/IQ4_XS no longer make it Q5_K, and IQ3_XXS keeps attn_v and
+ *     ffn_down IQ3_XXS (without: IQ3_S, and Q4_K/Q3_K).
+ * qmix_requires_imatrix says which tensors then cannot be quantized without
+ * one (llama.cpp's tensor_requires_imatrix).
  *
  * Where llama.cpp's code has a quirk that shows in its output, it is kept
  * and said so (a 5-byte name counts as ending in "weight").
@@ -54,8 +69,10 @@
 enum {
     FT_F32 = 0, FT_F16 = 1, FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8, FT_Q5_1 = 9,
     FT_Q2_K = 10, FT_Q3_K_S = 11, FT_Q3_K_M = 12, FT_Q3_K_L = 13, FT_Q4_K_S = 14, FT_Q4_K_M = 15,
-    FT_Q5_K_S = 16, FT_Q5_K_M = 17, FT_Q6_K = 18, FT_IQ4_NL = 25, FT_IQ4_XS = 30, FT_BF16 = 32,
-    FT_MXFP4_MOE = 38,
+    FT_Q5_K_S = 16, FT_Q5_K_M = 17, FT_Q6_K = 18, FT_IQ2_XXS = 19, FT_IQ2_XS = 20, FT_Q2_K_S = 21,
+    FT_IQ3_XS = 22, FT_IQ3_XXS = 23, FT_IQ1_S = 24, FT_IQ4_NL = 25, FT_IQ3_S = 26, FT_IQ3_M = 27,
+    FT_IQ2_S = 28, FT_IQ2_M = 29, FT_IQ4_XS = 30, FT_IQ1_M = 31, FT_BF16 = 32, FT_TQ1_0 = 36,
+    FT_TQ2_0 = 37, FT_MXFP4_MOE = 38, FT_Q1_0 = 40, FT_Q2_0 = 41,
 };
 
 static const qmix_ftype FTYPES[] = {
@@ -68,6 +85,14 @@ static const qmix_ftype FTYPES[] = {
     {"q5_k_m", FT_Q5_K_M, GGML_TYPE_Q5_K},   {"q6_k", FT_Q6_K, GGML_TYPE_Q6_K},
     {"iq4_nl", FT_IQ4_NL, GGML_TYPE_IQ4_NL}, {"iq4_xs", FT_IQ4_XS, GGML_TYPE_IQ4_XS},
     {"mxfp4_moe", FT_MXFP4_MOE, GGML_TYPE_MXFP4},
+    {"q2_k_s", FT_Q2_K_S, GGML_TYPE_Q2_K},   {"iq2_xxs", FT_IQ2_XXS, GGML_TYPE_IQ2_XXS},
+    {"iq2_xs", FT_IQ2_XS, GGML_TYPE_IQ2_XS}, {"iq2_s", FT_IQ2_S, GGML_TYPE_IQ2_XS},
+    {"iq2_m", FT_IQ2_M, GGML_TYPE_IQ2_S},    {"iq1_s", FT_IQ1_S, GGML_TYPE_IQ1_S},
+    {"iq1_m", FT_IQ1_M, GGML_TYPE_IQ1_M},    {"iq3_xxs", FT_IQ3_XXS, GGML_TYPE_IQ3_XXS},
+    {"iq3_xs", FT_IQ3_XS, GGML_TYPE_IQ3_S},  {"iq3_s", FT_IQ3_S, GGML_TYPE_IQ3_S},
+    {"iq3_m", FT_IQ3_M, GGML_TYPE_IQ3_S},    {"tq1_0", FT_TQ1_0, GGML_TYPE_TQ1_0},
+    {"tq2_0", FT_TQ2_0, GGML_TYPE_TQ2_0},    {"q1_0", FT_Q1_0, GGML_TYPE_Q1_0},
+    {"q2_0", FT_Q2_0, GGML_TYPE_Q2_0},
     {"f16", FT_F16, GGML_TYPE_F16},          {"bf16", FT_BF16, GGML_TYPE_BF16},
     {"f32", FT_F32, GGML_TYPE_F32},
 };
@@ -77,24 +102,9 @@ static const struct { const char *alias, *name; } ALIASES[] = {
     {"q3_k", "q3_k_m"}, {"q4_k", "q4_k_m"}, {"q5_k", "q5_k_m"}, {"mxfp4", "mxfp4_moe"},
 };
 
-/* llama.cpp's other file types, and why we do not write them yet. */
+/* Types named by llama.cpp that we do not write, and why. */
 static const struct { const char *name, *why; } UNSUPPORTED[] = {
-    {"q2_k_s", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq2_xxs", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq2_xs", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq2_s", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq2_m", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq1_s", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq1_m", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq3_xxs", "needs an importance matrix (--imatrix is not supported yet)"},
-    {"iq3_xs", "is not supported yet (no IQ3_S quantizer)"},
-    {"iq3_s", "is not supported yet (no IQ3_S quantizer)"},
-    {"iq3_m", "is not supported yet (no IQ3_S quantizer)"},
-    {"tq1_0", "is not supported yet (no TQ1_0 quantizer)"},
-    {"tq2_0", "is not supported yet (no TQ2_0 quantizer)"},
-    {"nvfp4", "is not supported yet (no NVFP4 quantizer)"},
-    {"q1_0", "is not supported yet (no Q1_0 quantizer)"},
-    {"q2_0", "is not supported yet (no Q2_0 quantizer)"},
+    {"nvfp4", "is not a file type of llama.cpp's quantize tool (NVFP4 tensors come from conversion)"},
 };
 
 rf_status qmix_ftype_find(const char *name, const qmix_ftype **out, rf_error *err)
@@ -118,8 +128,9 @@ rf_status qmix_ftype_find(const char *name, const qmix_ftype **out, rf_error *er
 
 const char *qmix_ftype_names(void)
 {
-    return "q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k "
-           "iq4_nl iq4_xs mxfp4_moe f16 bf16 f32";
+    return "q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q2_k_s q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k "
+           "iq1_s iq1_m iq2_xxs iq2_xs iq2_s iq2_m iq3_xxs iq3_xs iq3_s iq3_m iq4_nl iq4_xs tq1_0 tq2_0 "
+           "q1_0 q2_0 mxfp4_moe f16 bf16 f32";
 }
 
 /* ---- names -------------------------------------------------------------- */
@@ -243,12 +254,13 @@ static rf_status kv_int(const gguf_file *f, const char *key, int64_t def, int64_
     }
 }
 
-rf_status qmix_init(qmix *m, const gguf_file *f, const qmix_ftype *ft, bool pure,
+rf_status qmix_init(qmix *m, const gguf_file *f, const qmix_ftype *ft, bool pure, bool has_imatrix,
                     const char *const *names, size_t n_names, rf_error *err)
 {
     memset(m, 0, sizeof *m);
     m->ft = ft;
     m->pure = pure;
+    m->has_imatrix = has_imatrix;
     const char *arch;
     rf_status s = gguf_get_cstr(f, "general.architecture", &arch, err);
     if (s != RF_OK)
@@ -330,6 +342,40 @@ static rf_status ffn_layer(const qmix *m, int count, const char *name, int *il, 
     return RF_OK;
 }
 
+static bool ft_in(uint32_t ft, const uint32_t *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ft == set[i])
+            return true;
+    return false;
+}
+#define FT_IN(ft, ...) ft_in(ft, (const uint32_t[]){__VA_ARGS__}, sizeof((const uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
+
+/* The very-low-bit mixes (IQ1, IQ2): their own rules for every tensor. */
+static void mix_type_iq12(qmix *m, category cat, ggml_type *t)
+{
+    const uint32_t ft = m->ft->ftype;
+    const bool iq2_sm = ft == FT_IQ2_S || ft == FT_IQ2_M;
+    if (is_attn_v_like(cat)) {
+        *t = m->n_gqa >= 4 || m->n_expert >= 4 ? GGML_TYPE_Q4_K : iq2_sm ? GGML_TYPE_IQ3_S : GGML_TYPE_Q2_K;
+        m->i_attn_v++;
+    } else if (m->n_expert == 8 && cat == CAT_ATTN_K) {
+        *t = GGML_TYPE_Q4_K;
+    } else if (cat == CAT_FFN_DOWN) {
+        /* by its count, not its layer, even with experts */
+        if (m->i_ffn_down < m->n_layer / 8)
+            *t = iq2_sm ? GGML_TYPE_IQ3_S : GGML_TYPE_Q2_K;
+        m->i_ffn_down++;
+    } else if (cat == CAT_ATTN_OUTPUT) {
+        if (m->n_expert == 8)
+            *t = GGML_TYPE_Q5_K;
+        else if (ft == FT_IQ1_S || ft == FT_IQ1_M)
+            *t = GGML_TYPE_IQ2_XXS;
+        else if (iq2_sm)
+            *t = GGML_TYPE_IQ3_S;
+    }
+}
+
 static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_DIMS], ggml_type *type,
                           rf_error *err)
 {
@@ -341,16 +387,33 @@ static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_
     if (cat == CAT_OUTPUT || (m->tied && cat == CAT_TOKEN_EMBD)) {
         if (ft == FT_MXFP4_MOE || m->falcon || ne[0] % block_size(t) != 0)
             t = GGML_TYPE_Q8_0;
+        else if (FT_IN(ft, FT_IQ2_XXS, FT_IQ2_XS, FT_IQ3_XXS, FT_IQ1_S, FT_IQ2_S, FT_IQ2_M, FT_IQ1_M))
+            t = GGML_TYPE_Q5_K;
         else if (t != GGML_TYPE_Q8_0)
             t = GGML_TYPE_Q6_K;
     } else if (ft == FT_MXFP4_MOE) {
         bool expert_role = cat == CAT_FFN_UP || cat == CAT_FFN_GATE || cat == CAT_FFN_DOWN;
         t = ne[2] > 1 && (!m->bailingmoe3 || expert_role) ? GGML_TYPE_MXFP4 : GGML_TYPE_Q8_0;
     } else if (cat == CAT_TOKEN_EMBD) {
-        /* an untied token_embd keeps the default for every type we write */
+        if (FT_IN(ft, FT_IQ2_XXS, FT_IQ2_XS, FT_IQ1_S, FT_IQ1_M))
+            t = GGML_TYPE_Q2_K;
+        else if (FT_IN(ft, FT_IQ2_S, FT_IQ2_M, FT_IQ3_XXS))
+            t = GGML_TYPE_IQ3_S;
+        else if (FT_IN(ft, FT_TQ1_0, FT_TQ2_0, FT_Q2_0))
+            t = GGML_TYPE_Q4_K;
+    } else if (FT_IN(ft, FT_IQ2_XXS, FT_IQ2_XS, FT_IQ1_S, FT_IQ2_S, FT_IQ2_M, FT_IQ1_M)) {
+        mix_type_iq12(m, cat, &t);
     } else if (is_attn_v_like(cat)) {
         if (ft == FT_Q2_K)
             t = m->n_gqa >= 4 ? GGML_TYPE_Q4_K : GGML_TYPE_Q3_K;
+        else if (ft == FT_Q2_K_S && m->n_gqa >= 4)
+            t = GGML_TYPE_Q4_K;
+        else if (ft == FT_IQ3_XXS)
+            t = m->n_gqa >= 4 ? GGML_TYPE_Q4_K : !m->has_imatrix ? GGML_TYPE_IQ3_S : GGML_TYPE_IQ3_XXS;
+        else if ((ft == FT_IQ3_XS || ft == FT_IQ3_S) && m->n_gqa >= 4)
+            t = GGML_TYPE_Q4_K;
+        else if (ft == FT_IQ3_M)
+            t = GGML_TYPE_Q4_K;
         else if (ft == FT_Q3_K_M)
             t = m->i_attn_v < 2 ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K;
         else if (ft == FT_Q3_K_L)
@@ -371,6 +434,15 @@ static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_
     } else if (cat == CAT_ATTN_K) {
         if (m->n_expert == 8)
             t = GGML_TYPE_Q8_0;
+        else if (ft == FT_IQ3_XS)
+            t = GGML_TYPE_IQ3_XXS;
+        else if (ft == FT_IQ3_XXS)
+            t = GGML_TYPE_IQ2_S;
+    } else if (cat == CAT_ATTN_Q) {
+        if (ft == FT_IQ3_XS)
+            t = GGML_TYPE_IQ3_XXS;
+        else if (ft == FT_IQ3_XXS)
+            t = GGML_TYPE_IQ2_S;
     } else if (cat == CAT_FFN_DOWN) {
         int il;
         rf_status s = ffn_layer(m, m->i_ffn_down, name, &il, err);
@@ -378,9 +450,16 @@ static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_
             return s;
         if (ft == FT_Q2_K)
             t = GGML_TYPE_Q3_K;
+        else if (ft == FT_Q2_K_S) {
+            if (il < n / 8)
+                t = GGML_TYPE_Q4_K;
+        } else if (ft == FT_IQ3_XXS && !m->has_imatrix)
+            t = il < n / 8 ? GGML_TYPE_Q4_K : GGML_TYPE_Q3_K;
         else if (ft == FT_Q3_K_M)
             t = il < n / 16 ? GGML_TYPE_Q5_K
               : !m->falcon || use_more_bits(il, n) ? GGML_TYPE_Q4_K : GGML_TYPE_Q3_K;
+        else if (ft == FT_IQ3_M && (il < n / 8 || (m->n_expert == 8 && use_more_bits(il, n))))
+            t = GGML_TYPE_Q4_K;
         else if (ft == FT_Q3_K_L)
             t = m->falcon ? GGML_TYPE_Q4_K : GGML_TYPE_Q5_K;
         else if (ft == FT_Q4_K_M) {
@@ -388,22 +467,29 @@ static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_
                 t = il < n / 16 ? GGML_TYPE_Q6_K : use_more_bits(il, n) ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K;
             else if (use_more_bits(il, n))
                 t = GGML_TYPE_Q6_K;
-        } else if (il < n / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS))
+        } else if (il < n / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS) && !m->has_imatrix)
             t = GGML_TYPE_Q5_K;
         else if (ft == FT_Q5_K_M && use_more_bits(il, n))
             t = GGML_TYPE_Q6_K;
         else if (ft == FT_Q4_K_S && !m->falcon && il < n / 8)
             t = GGML_TYPE_Q5_K;
+        else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && m->has_imatrix && il < n / 8)
+            /* the first few ffn_down go wrong even with an imatrix in
+             * Q4_0/Q5_0 (llama.cpp's guard, only with an imatrix so that
+             * files without one stay as they were) */
+            t = ft == FT_Q4_0 ? GGML_TYPE_Q4_1 : GGML_TYPE_Q5_1;
         m->i_ffn_down++;
     } else if (cat == CAT_ATTN_OUTPUT) {
         if (!m->falcon) {
             if (m->n_expert == 8) {
-                if (ft == FT_Q2_K || ft == FT_Q3_K_S || ft == FT_Q3_K_M || ft == FT_IQ4_NL ||
-                    ft == FT_Q4_K_S || ft == FT_Q4_K_M || ft == FT_IQ4_XS)
+                if (FT_IN(ft, FT_Q2_K, FT_IQ3_XS, FT_IQ3_XXS, FT_Q3_K_S, FT_Q3_K_M, FT_IQ4_NL, FT_Q4_K_S,
+                          FT_Q4_K_M, FT_IQ3_S, FT_IQ3_M, FT_IQ4_XS))
                     t = GGML_TYPE_Q5_K;
             } else if (ft == FT_Q2_K) {
                 t = GGML_TYPE_Q3_K;
-            } else if (ft == FT_Q3_K_M) {
+            } else if (ft == FT_IQ3_XXS) {
+                t = GGML_TYPE_IQ3_S;
+            } else if (ft == FT_Q3_K_M || ft == FT_IQ3_M) {
                 t = GGML_TYPE_Q4_K;
             } else if (ft == FT_Q3_K_L) {
                 t = GGML_TYPE_Q5_K;
@@ -412,13 +498,15 @@ static rf_status mix_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_
             t = GGML_TYPE_Q4_K;
         }
     } else if (cat == CAT_FFN_GATE || cat == CAT_FFN_UP) {
-        /* no rule of ours changes them, but with experts a name without a
-         * block number is an error, as it is for llama.cpp */
+        /* with experts a name without a block number is an error, as it is
+         * for llama.cpp, whatever the rule */
         int *count = cat == CAT_FFN_GATE ? &m->i_ffn_gate : &m->i_ffn_up;
         int il;
         rf_status s = ffn_layer(m, *count, name, &il, err);
         if (s != RF_OK)
             return s;
+        if (ft == FT_IQ3_XS && il >= n / 8 && il < 7 * n / 8)
+            t = GGML_TYPE_IQ3_XXS;
         (*count)++;
     }
     *type = t;
@@ -434,14 +522,17 @@ static ggml_type fallback(ggml_type t, uint64_t ncols, bool *fell)
     *fell = true;
     ggml_type r;
     switch (t) {
+    case GGML_TYPE_IQ1_S: case GGML_TYPE_IQ1_M: case GGML_TYPE_IQ2_XXS: case GGML_TYPE_IQ2_XS:
+    case GGML_TYPE_IQ2_S: case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S:
     case GGML_TYPE_IQ4_XS: r = GGML_TYPE_IQ4_NL; break;
-    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: r = GGML_TYPE_Q4_0; break;
+    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_TQ1_0: case GGML_TYPE_TQ2_0: case GGML_TYPE_Q2_0:
+        r = GGML_TYPE_Q4_0; break;
     case GGML_TYPE_Q4_K: r = GGML_TYPE_Q5_0; break;
     case GGML_TYPE_Q5_K: r = GGML_TYPE_Q5_1; break;
     case GGML_TYPE_Q6_K: r = GGML_TYPE_Q8_0; break;
     default:
-        /* every type the rules give is one of the above or has 32-element
-         * blocks */
+        /* every type the rules give is one of the above, Q1_0 (refused
+         * before) or has 32-element blocks */
         RF_ASSERT(block_size(t) <= 32);
         r = t;
     }
@@ -462,12 +553,38 @@ rf_status qmix_tensor_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX
             if (s != RF_OK)
                 return s;
         }
+        /* llama.cpp defines no fallback for a type of blocks above 32
+         * other than those fallback() knows (Q1_0's 128) */
+        if (ne[0] % block_size(t) != 0 && t == GGML_TYPE_Q1_0)
+            return rf_fail(err, RF_E_UNSUPPORTED, "tensor '%s': its rows of %llu do not divide into q1_0 blocks "
+                           "of 128, and llama.cpp defines no fallback type for q1_0", name,
+                           (unsigned long long)ne[0]);
         t = fallback(t, ne[0], fell);
         if (*fell)
             m->n_fallback++;
     }
     *out = t;
     return RF_OK;
+}
+
+bool qmix_requires_imatrix(const qmix *m, const char *name, ggml_type to)
+{
+    if (!strcmp(name, "output.weight") || is_token_embd(name))
+        return false;
+    switch (to) {
+    case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ2_XXS: case GGML_TYPE_IQ2_XS: case GGML_TYPE_IQ2_S:
+    case GGML_TYPE_IQ1_M: case GGML_TYPE_IQ1_S:
+        return true;
+    case GGML_TYPE_Q2_K:
+        return m->ft->ftype == FT_Q2_K_S;
+    default:
+        return false;
+    }
+}
+
+bool qmix_imatrix_optional(const char *name)
+{
+    return is_token_embd(name);
 }
 
 /* ---- order ----------------------------------------------------------------- */

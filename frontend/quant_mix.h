@@ -41,6 +41,7 @@ const char *qmix_ftype_names(void);
 typedef struct qmix {
     const qmix_ftype *ft;
     bool pure;              /* every quantizable tensor the default type */
+    bool has_imatrix;       /* an importance matrix is given (some rules differ) */
     bool falcon;            /* arch rules */
     bool bailingmoe3;
     bool is_70b;            /* llama.cpp's LLM_TYPE_70B: attn_v gets Q5_K */
@@ -53,7 +54,7 @@ typedef struct qmix {
 
 /* Reads the hyper-parameters the rules use from f and counts over the
  * tensor names (all of them, in any order). */
-rf_status qmix_init(qmix *m, const gguf_file *f, const qmix_ftype *ft, bool pure,
+rf_status qmix_init(qmix *m, const gguf_file *f, const qmix_ftype *ft, bool pure, bool has_imatrix,
                     const char *const *names, size_t n_names, rf_error *err);
 
 /* The output type of one tensor (cur: its type in the input; ne: its shape,
@@ -61,6 +62,16 @@ rf_status qmix_init(qmix *m, const gguf_file *f, const qmix_ftype *ft, bool pure
  * row length and a smaller block type (or F16) was taken. */
 rf_status qmix_tensor_type(qmix *m, const char *name, const uint64_t ne[GGUF_MAX_DIMS], ggml_type cur,
                            ggml_type *out, bool *fallback, rf_error *err);
+
+/* Whether a tensor quantized to type `to` needs an importance matrix
+ * (llama.cpp's tensor_requires_imatrix): the IQ1, IQ2 and IQ3_XXS types,
+ * and Q2_K in a Q2_K_S file; never token_embd or the output head. */
+bool qmix_requires_imatrix(const qmix *m, const char *name, ggml_type to);
+
+/* Whether an importance-matrix entry of the wrong size is ignored rather
+ * than an error for this tensor (llama.cpp: token_embd, which a
+ * calibration run sees as a lookup, not a matrix product). */
+bool qmix_imatrix_optional(const char *name);
 
 /* The order of tensors in llama.cpp's output (its loader's map): tensors
  * outside the blocks first, then block by block, by name (bytes) within

@@ -20,9 +20,16 @@
  *
  * The converters are the CPU's scalar references: dequantizers bit for bit
  * ggml's to_float, quantizers bit for bit what ggml_quantize_chunk writes
- * without an importance matrix (cpu_quantize_file_fn). Unlike llama.cpp we
- * do not validate the quantized rows for NaN or infinity afterwards: a
- * non-finite input weight goes through as the quantizer makes it.
+ * with or without importance weights (cpu_quantize_file_fn). A row of
+ * expert e of a 3-D weight takes the e-th slice of its tensor's entry in
+ * the importance matrix. Unlike llama.cpp we do not validate the quantized
+ * rows for NaN or infinity afterwards: a non-finite input weight goes
+ * through as the quantizer makes it.
+ *
+ * The importance matrix is checked in the plan, not half way through the
+ * data as llama.cpp does: an entry of the wrong size (but for token_embd,
+ * which llama.cpp quantizes without weights then) or a tensor whose type
+ * needs weights and has none fails the run before the output exists.
  *
  * Where the output differs from llama.cpp's on purpose: an IN with
  * general.alignment other than 32 keeps its alignment (llama.cpp copies the
@@ -31,6 +38,7 @@
 #include "runtime/quantize.h"
 
 #include "frontend/gguf.h"
+#include "frontend/imatrix.h"
 #include "frontend/quant_mix.h"
 #include "runtime/cpu/ops.h"
 #include "runtime/cpu/quant.h"
@@ -50,11 +58,13 @@ typedef struct planned {
     char *name;
     ggml_type to;
     bool fallback;
+    const float *qw;    /* importance weights: ne[2] slices of ne[0], or NULL */
 } planned;
 
 typedef struct qrun {
     const gguf_file *f;
     const rt_quantize_options *opt;
+    const imatrix *imx;     /* NULL: none given */
     planned *plan;          /* in output order */
     size_t n;
     cpu_pool *pool;
@@ -71,7 +81,9 @@ typedef struct conv_job {
     int64_t ne0, n_rows;
     size_t src_row, dst_row;
     cpu_to_float_fn to_float; /* NULL: the source rows are f32 already */
-    cpu_from_float_fn quantize;
+    cpu_quantize_row_fn quantize;
+    const float *qw;        /* NULL, or one slice of ne0 per rows_per_mat rows */
+    int64_t rows_per_mat;
     float *rows;
 } conv_job;
 
@@ -89,7 +101,8 @@ static void convert_rows(void *ctx, int ith, int nth)
             /* the data section and every tensor are aligned to >= 32 bytes */
             x = (const float *)(const void *)(j->src + (size_t)r * j->src_row);
         }
-        j->quantize(x, j->dst + (size_t)r * j->dst_row, j->ne0);
+        const float *qw = j->qw ? j->qw + (size_t)(r / j->rows_per_mat) * (size_t)j->ne0 : NULL;
+        j->quantize(x, j->dst + (size_t)r * j->dst_row, j->ne0, qw);
     }
 }
 
@@ -122,6 +135,7 @@ static bool fill_tensor(void *ctx, size_t index, void *buf, uint64_t n_bytes)
         rt_quantize_progress pr = {
             .index = index + 1, .n_tensors = q->n, .name = p->name, .from = t->type, .to = p->to,
             .converted = convert, .requantized = convert && !is_float(t->type), .fallback = p->fallback,
+            .weighted = convert && p->qw,
         };
         q->opt->progress(q->opt->ctx, &pr);
     }
@@ -141,14 +155,45 @@ static bool fill_tensor(void *ctx, size_t index, void *buf, uint64_t n_bytes)
         .dst_row = row_bytes(p->to, t->ne[0]),
         .to_float = t->type == GGML_TYPE_F32 ? NULL : cpu_quant_ref(t->type)->to_float,
         .quantize = cpu_quantize_file_fn(p->to),
+        .qw = p->qw,
+        .rows_per_mat = (int64_t)t->ne[1],
         .rows = q->rows,
     };
     RF_ASSERT(j.quantize && (uint64_t)j.n_rows * j.dst_row == n_bytes && t->ne[0] <= q->row_cap);
     cpu_pool_run(q->pool, convert_rows, &j);
     q->stats.n_converted++;
+    q->stats.n_weighted += p->qw != NULL;
     if (!is_float(t->type))
         q->stats.n_requantized++;
     return true;
+}
+
+/* The importance weights of a tensor that changes type, and the checks
+ * on them (llama.cpp's, in its order): an entry must have ne[0] values per
+ * expert (token_embd's may not, and is then quantized without), and a type
+ * that needs weights must get them (without an imatrix at all make_plan
+ * has refused it already). */
+static rf_status plan_weights(qrun *q, const qmix *mix, planned *p, rf_error *err)
+{
+    const gguf_tensor *t = p->t;
+    const imatrix_entry *e = q->imx ? imatrix_find(q->imx, p->name) : NULL;
+    if (e && t->ne[3] > 1)
+        return rf_fail(err, RF_E_UNSUPPORTED, "%s: tensor '%s' is 4-D: importance data for it is not supported "
+                       "(llama.cpp's quantizer reads it for 3-D weights only)", gguf_path(q->f), p->name);
+    if (e) {
+        const uint64_t want = t->ne[0] * t->ne[2];
+        if (e->n_values == want)
+            p->qw = e->values;
+        else if (!qmix_imatrix_optional(p->name))
+            return rf_fail(err, RF_E_FORMAT, "%s: entry '%s' has %llu values, tensor '%s' of %s needs %llu "
+                           "(%llu columns x %llu experts)", q->imx->path, e->name, (unsigned long long)e->n_values,
+                           p->name, gguf_path(q->f), (unsigned long long)want, (unsigned long long)t->ne[0],
+                           (unsigned long long)t->ne[2]);
+    }
+    if (!q->imx || p->qw || !qmix_requires_imatrix(mix, p->name, p->to))
+        return RF_OK;
+    return rf_fail(err, RF_E_NOTFOUND, "%s: no entry for tensor '%s', which becomes %s and cannot be quantized "
+                   "without one", q->imx->path, p->name, type_name(p->to));
 }
 
 /* Types for every tensor, in output order, and the checks that each
@@ -177,7 +222,7 @@ static rf_status make_plan(qrun *q, const qmix_ftype *ft, rf_error *err)
         names[i][t->name.len] = 0;
     }
     qmix mix;
-    if ((s = qmix_init(&mix, f, ft, q->opt->pure, (const char *const *)names, n, err)) != RF_OK)
+    if ((s = qmix_init(&mix, f, ft, q->opt->pure, q->imx != NULL, (const char *const *)names, n, err)) != RF_OK)
         goto done;
     if ((s = qmix_order((const char *const *)names, order, n, err)) != RF_OK)
         goto done;
@@ -192,6 +237,12 @@ static rf_status make_plan(qrun *q, const qmix_ftype *ft, rf_error *err)
             goto done;
         }
         q->stats.n_fallback += p->fallback;
+        /* as llama.cpp, before any data and whether or not it converts */
+        if (!q->imx && qmix_requires_imatrix(&mix, p->name, p->to)) {
+            s = rf_fail(err, RF_E_ARG, "%s: tensor '%s': quantize type '%s' makes it %s, which needs an "
+                        "importance matrix (--imatrix FILE)", gguf_path(f), p->name, q->opt->type, type_name(p->to));
+            goto done;
+        }
         if (p->to == p->t->type)
             continue;
         const cpu_quant_traits *in = cpu_quant_ref(p->t->type);
@@ -206,6 +257,8 @@ static rf_status make_plan(qrun *q, const qmix_ftype *ft, rf_error *err)
                         p->name, type_name(p->to));
             goto done;
         }
+        if ((s = plan_weights(q, &mix, p, err)) != RF_OK)
+            goto done;
         if (p->t->ne[0] > q->row_cap)
             q->row_cap = p->t->ne[0];
     }
@@ -218,6 +271,28 @@ done:
     return s;
 }
 
+/* What llama.cpp's quantize tool records of the matrix, as its key
+ * overrides after the file type: strings cut to 127 bytes (its override
+ * buffer), the counts as u32; the dataset and chunk count when known. */
+static void set_key(gguf_writer *w, const char *key, const char *str, uint32_t u)
+{
+    gguf_writer_remove(w, key);
+    if (str)
+        gguf_writer_set_str(w, key, str, strnlen(str, 127));
+    else
+        gguf_writer_set_u32(w, key, u);
+}
+
+static void write_imatrix_keys(gguf_writer *w, const char *path, const imatrix *m)
+{
+    set_key(w, "quantize.imatrix.file", path, 0);
+    if (m->dataset)
+        set_key(w, "quantize.imatrix.dataset", m->dataset, 0);
+    set_key(w, "quantize.imatrix.entries_count", NULL, (uint32_t)m->n_entries);
+    if (m->chunk_count > 0)
+        set_key(w, "quantize.imatrix.chunks_count", NULL, (uint32_t)m->chunk_count);
+}
+
 /* Errors stick in the writer, which reports the first when it writes. */
 static void write_header(qrun *q, gguf_writer *w, const qmix_ftype *ft)
 {
@@ -228,6 +303,8 @@ static void write_header(qrun *q, gguf_writer *w, const qmix_ftype *ft)
         gguf_writer_remove(w, DROPPED_KEYS[i]);
     gguf_writer_set_u32(w, "general.quantization_version", GGML_QNT_VERSION);
     gguf_writer_set_u32(w, "general.file_type", ft->ftype);
+    if (q->imx)
+        write_imatrix_keys(w, q->opt->imatrix, q->imx);
     for (size_t k = 0; k < q->n; k++) {
         const planned *p = &q->plan[k];
         gguf_writer_add_tensor_deferred(w, p->name, p->to, qmix_n_dims(p->t->ne), p->t->ne);
@@ -246,8 +323,15 @@ rf_status rt_quantize(const char *in, const char *out, const rt_quantize_options
     qrun q = {.opt = opt};
     gguf_file *f = NULL;
     gguf_writer *w = NULL;
-    if ((s = gguf_open(in, &f, err)) != RF_OK)
+    imatrix *imx = NULL;
+    if (opt->imatrix && (s = imatrix_load(opt->imatrix, &imx, err)) != RF_OK)
         return s;
+    q.imx = imx;
+    q.stats.n_imatrix_entries = imx ? imx->n_entries : 0;
+    if ((s = gguf_open(in, &f, err)) != RF_OK) {
+        imatrix_free(imx);
+        return s;
+    }
     q.f = f;
     if ((s = make_plan(&q, ft, err)) != RF_OK)
         goto done;
@@ -280,5 +364,6 @@ done:
             free(q.plan[i].name);
     free(q.plan);
     gguf_close(f);
+    imatrix_free(imx);
     return s;
 }

@@ -161,9 +161,9 @@ static const struct wtype {
      * is their kernels (quant_iq.c), which test_quant_iq checks against
      * ggml type by type. llama.cpp's quantize makes IQ3_S, TQ1_0 and TQ2_0
      * (this libllama refuses the NVFP4 ftype); the other seven are made by
-     * rf_gen_model with llama.cpp's quantizer all the same
-     * (ggml_quantize_chunk), the six that need one with a uniform importance
-     * matrix. Floors: the measured cosine (IQ3_S 0.78, NVFP4 0.91, IQ3_XXS
+     * rf_gen_model (our quantizers, byte for byte ggml_quantize_chunk's, and
+     * llama.cpp's own for NVFP4), the six that need one with a uniform
+     * importance matrix. Floors: the measured cosine (IQ3_S 0.78, NVFP4 0.91, IQ3_XXS
      * 0.71, IQ2_S 0.59, IQ2_XS 0.50, IQ2_XXS 0.37, IQ1_S 0.25, IQ1_M 0.24)
      * less a margin. The ternary types have none: rounding Gaussian weights
      * to {-d, 0, d} keeps a correlation of 0.70 per matrix, which two

@@ -30,13 +30,21 @@ static void test_ftype_names(void)
     CU_ASSERT(ft && ft->ftype == 38 && ft->type == GGML_TYPE_MXFP4);
     CU_ASSERT_EQUAL(qmix_ftype_find("bf16", &ft, &err), RF_OK);
     CU_ASSERT(ft && ft->ftype == 32);
-    CU_ASSERT_EQUAL(qmix_ftype_find("q2_k_s", &ft, &err), RF_E_UNSUPPORTED);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "importance matrix"));
+    CU_ASSERT_EQUAL(qmix_ftype_find("q2_k_s", &ft, &err), RF_OK);
+    CU_ASSERT(ft && ft->ftype == 21 && ft->type == GGML_TYPE_Q2_K);
+    CU_ASSERT_EQUAL(qmix_ftype_find("iq2_s", &ft, &err), RF_OK); /* llama.cpp's default for it is IQ2_XS */
+    CU_ASSERT(ft && ft->ftype == 28 && ft->type == GGML_TYPE_IQ2_XS);
+    CU_ASSERT_EQUAL(qmix_ftype_find("iq3_xs", &ft, &err), RF_OK);
+    CU_ASSERT(ft && ft->ftype == 22 && ft->type == GGML_TYPE_IQ3_S);
+    CU_ASSERT_EQUAL(qmix_ftype_find("nvfp4", &ft, &err), RF_E_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "nvfp4"));
     CU_ASSERT_EQUAL(qmix_ftype_find("q9", &ft, &err), RF_E_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'q9'"));
     CU_ASSERT_PTR_NULL(ft);
     /* with no rf_error the status still says which */
-    CU_ASSERT_EQUAL(qmix_ftype_find("iq1_s", &ft, NULL), RF_E_UNSUPPORTED);
+    CU_ASSERT_EQUAL(qmix_ftype_find("NVFP4", &ft, NULL), RF_E_UNSUPPORTED);
+    CU_ASSERT_EQUAL(qmix_ftype_find("q1_0", &ft, NULL), RF_OK);
+    CU_ASSERT(ft && ft->ftype == 40 && ft->type == GGML_TYPE_Q1_0);
 }
 
 static void test_order(void)
@@ -126,8 +134,10 @@ typedef struct want {
     ggml_type type;
 } want;
 
+enum { MIX_PURE = 1, MIX_IMATRIX = 2, MIX_LISTED = 4 /* unlisted tensors not checked */ };
+
 static int check_mix(const char *arch, uint32_t n_layer, uint64_t n_embd, uint64_t n_ff, bool tied, uint32_t n_expert,
-                     const char *type, bool pure, const want *wants)
+                     const char *type, int flags, const want *wants)
 {
     void *buf = NULL;
     gguf_file *f = make_model(arch, n_layer, n_embd, n_ff, tied, n_expert, &buf);
@@ -145,7 +155,8 @@ static int check_mix(const char *arch, uint32_t n_layer, uint64_t n_embd, uint64
     rf_error err = {0};
     int bad = 0;
     CU_ASSERT_EQUAL_FATAL(qmix_ftype_find(type, &ft, &err), RF_OK);
-    CU_ASSERT_EQUAL_FATAL(qmix_init(&m, f, ft, pure, (const char *const *)names, n, &err), RF_OK);
+    CU_ASSERT_EQUAL_FATAL(qmix_init(&m, f, ft, flags & MIX_PURE, flags & MIX_IMATRIX, (const char *const *)names, n,
+                                    &err), RF_OK);
     CU_ASSERT_EQUAL_FATAL(qmix_order((const char *const *)names, idx, n, &err), RF_OK);
     for (size_t k = 0; k < n; k++) {
         const gguf_tensor *t = gguf_tensor_at(f, idx[k]);
@@ -153,12 +164,15 @@ static int check_mix(const char *arch, uint32_t n_layer, uint64_t n_embd, uint64
         bool fell;
         CU_ASSERT_EQUAL_FATAL(qmix_tensor_type(&m, names[idx[k]], t->ne, t->type, &got, &fell, &err), RF_OK);
         ggml_type expect = t->type;
+        bool listed = false;
         for (const want *w = wants; w->name; w++)
-            if (!strcmp(w->name, names[idx[k]]))
+            if (!strcmp(w->name, names[idx[k]])) {
                 expect = w->type;
-        if (got != expect) {
-            fprintf(stderr, "\n  %s %s: %s is %s, expected %s", arch, type, names[idx[k]], ggml_type_get(got)->name,
-                    ggml_type_get(expect)->name);
+                listed = true;
+            }
+        if (got != expect && (listed || !(flags & MIX_LISTED))) {
+            fprintf(stderr, "\n  %s %s%s: %s is %s, expected %s", arch, type, flags & MIX_IMATRIX ? " (imatrix)" : "",
+                    names[idx[k]], ggml_type_get(got)->name, ggml_type_get(expect)->name);
             bad++;
         }
     }
@@ -169,6 +183,12 @@ static int check_mix(const char *arch, uint32_t n_layer, uint64_t n_embd, uint64
     gguf_close(f);
     free(buf);
     return bad;
+}
+
+/* check_mix on llama, 8 layers, untied, only the listed tensors checked. */
+static int partial_mix(const char *type, int flags, const want *wants)
+{
+    return check_mix("llama", 8, 256, 512, false, 0, type, flags | MIX_LISTED, wants);
 }
 
 #define Q4K GGML_TYPE_Q4_K
@@ -293,7 +313,7 @@ static void test_expert_name_without_block(void)
     qmix m;
     rf_error err = {0};
     CU_ASSERT_EQUAL_FATAL(qmix_ftype_find("q4_k_m", &ft, &err), RF_OK);
-    CU_ASSERT_EQUAL_FATAL(qmix_init(&m, f, ft, false, names, 1, &err), RF_OK);
+    CU_ASSERT_EQUAL_FATAL(qmix_init(&m, f, ft, false, false, names, 1, &err), RF_OK);
     ggml_type t;
     bool fell;
     CU_ASSERT_EQUAL(qmix_tensor_type(&m, names[0], (const uint64_t[4]){256, 8, 4, 1}, GGML_TYPE_F32, &t, &fell, &err),
@@ -301,6 +321,70 @@ static void test_expert_name_without_block(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ffn_up_exps.weight"));
     gguf_close(f);
     free(buf);
+}
+
+/* ---- the i-quant mixes and the rules an importance matrix changes ---------- */
+
+#define Q2K GGML_TYPE_Q2_K
+#define Q3K GGML_TYPE_Q3_K
+#define IQ2XXS GGML_TYPE_IQ2_XXS
+#define IQ2S GGML_TYPE_IQ2_S
+#define IQ3XXS GGML_TYPE_IQ3_XXS
+#define IQ3S GGML_TYPE_IQ3_S
+
+/* The ffn_down rules of 8 layers (n/8 = 1: layer 0 is "the first few"),
+ * with and without an imatrix, and the requirement. */
+static void test_imatrix_rules(void)
+{
+    const want q4_0_imx[] = {{"blk.0.ffn_down.weight", GGML_TYPE_Q4_1}, {"blk.1.ffn_down.weight", GGML_TYPE_Q4_0}, {0}};
+    const want q4_0[] = {{"blk.0.ffn_down.weight", GGML_TYPE_Q4_0}, {0}};
+    const want iq4_xs[] = {{"blk.0.ffn_down.weight", Q5K}, {"blk.1.ffn_down.weight", GGML_TYPE_IQ4_XS}, {0}};
+    const want iq4_xs_imx[] = {{"blk.0.ffn_down.weight", GGML_TYPE_IQ4_XS}, {0}};
+    const want iq3_xxs[] = {{"blk.0.ffn_down.weight", Q4K}, {"blk.5.ffn_down.weight", Q3K},
+                            {"blk.3.attn_q.weight", IQ2S}, {"blk.3.attn_k.weight", IQ2S},
+                            {"blk.3.attn_v.weight", Q4K}, {"blk.3.attn_output.weight", IQ3S},
+                            {"blk.3.ffn_up.weight", IQ3XXS}, {"token_embd.weight", IQ3S}, {"output.weight", Q5K}, {0}};
+    const want iq3_xxs_imx[] = {{"blk.0.ffn_down.weight", IQ3XXS}, {"blk.5.ffn_down.weight", IQ3XXS}, {0}};
+    int bad = 0;
+    bad += partial_mix("q4_0", MIX_IMATRIX, q4_0_imx) + partial_mix("q4_0", 0, q4_0);
+    bad += partial_mix("iq4_xs", 0, iq4_xs) + partial_mix("iq4_xs", MIX_IMATRIX, iq4_xs_imx);
+    bad += partial_mix("iq3_xxs", 0, iq3_xxs) + partial_mix("iq3_xxs", MIX_IMATRIX, iq3_xxs_imx);
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* The IQ1/IQ2 mixes' own rules (n_gqa 4 here: attn_v Q4_K), the ternary
+ * ones' token_embd, and which tensors then need an imatrix. */
+static void test_iq_mixes(void)
+{
+    const want iq2_xxs[] = {{"blk.0.ffn_down.weight", Q2K}, {"blk.1.ffn_down.weight", IQ2XXS},
+                            {"blk.2.attn_v.weight", Q4K}, {"blk.2.attn_output.weight", IQ2XXS},
+                            {"token_embd.weight", Q2K}, {"output.weight", Q5K}, {0}};
+    const want iq2_m[] = {{"blk.0.ffn_down.weight", IQ3S}, {"blk.1.ffn_down.weight", IQ2S},
+                          {"blk.2.attn_output.weight", IQ3S}, {"token_embd.weight", IQ3S}, {0}};
+    const want iq1_s[] = {{"blk.2.attn_output.weight", IQ2XXS}, {"blk.2.attn_q.weight", GGML_TYPE_IQ1_S}, {0}};
+    const want iq3_xs[] = {{"blk.0.ffn_up.weight", IQ3S}, {"blk.1.ffn_up.weight", IQ3XXS},
+                           {"blk.7.ffn_gate.weight", IQ3S}, {"blk.2.attn_q.weight", IQ3XXS},
+                           {"blk.2.attn_v.weight", Q4K}, {0}};
+    const want tq1_0[] = {{"token_embd.weight", Q4K}, {"blk.2.attn_q.weight", GGML_TYPE_TQ1_0}, {"output.weight", Q6K}, {0}};
+    int bad = partial_mix("iq2_xxs", MIX_IMATRIX, iq2_xxs) + partial_mix("iq2_m", MIX_IMATRIX, iq2_m) +
+              partial_mix("iq1_s", MIX_IMATRIX, iq1_s) + partial_mix("iq3_xs", MIX_IMATRIX, iq3_xs) +
+              partial_mix("tq1_0", 0, tq1_0);
+    CU_ASSERT_EQUAL(bad, 0);
+
+    const qmix_ftype *ft;
+    qmix m = {0};
+    CU_ASSERT_EQUAL_FATAL(qmix_ftype_find("q2_k_s", &ft, NULL), RF_OK);
+    m.ft = ft;
+    CU_ASSERT(qmix_requires_imatrix(&m, "blk.0.attn_q.weight", Q2K));
+    CU_ASSERT(!qmix_requires_imatrix(&m, "blk.0.attn_q.weight", Q4K));
+    CU_ASSERT(!qmix_requires_imatrix(&m, "token_embd.weight", IQ2XXS));
+    CU_ASSERT(!qmix_requires_imatrix(&m, "output.weight", GGML_TYPE_IQ1_S));
+    CU_ASSERT(qmix_requires_imatrix(&m, "blk.0.ffn_down_exps.weight", IQ2S));
+    CU_ASSERT(!qmix_requires_imatrix(&m, "blk.0.ffn_down.weight", IQ3S)); /* IQ3_S does without */
+    CU_ASSERT_EQUAL_FATAL(qmix_ftype_find("q2_k", &ft, NULL), RF_OK);
+    m.ft = ft;
+    CU_ASSERT(!qmix_requires_imatrix(&m, "blk.0.attn_q.weight", Q2K));
+    CU_ASSERT(qmix_imatrix_optional("token_embd.weight") && !qmix_imatrix_optional("output.weight"));
 }
 
 /* ---- IQ4_NL's scale search ------------------------------------------------- */
@@ -318,11 +402,10 @@ static void test_iq4_nl_search(void)
         x[i] = test_grand(&s) * (i % 64 < 32 ? 1.0f : 0.01f);
     const cpu_quant_traits *tr = cpu_quant_ref(GGML_TYPE_IQ4_NL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
-    cpu_from_float_fn srch = cpu_quantize_file_fn(GGML_TYPE_IQ4_NL);
-    CU_ASSERT_FATAL(srch && srch != tr->from_float);
-    CU_ASSERT(cpu_quantize_file_fn(GGML_TYPE_Q4_K) == cpu_quant_ref(GGML_TYPE_Q4_K)->from_float);
+    cpu_quantize_row_fn srch = cpu_quantize_file_fn(GGML_TYPE_IQ4_NL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srch);
     tr->from_float(x, q_ref, N);
-    srch(x, q_srch, N);
+    srch(x, q_srch, N, NULL);
     tr->to_float(q_ref, y_ref, N);
     tr->to_float(q_srch, y_srch, N);
     int better = 0, worse = 0;
@@ -341,7 +424,7 @@ static void test_iq4_nl_search(void)
     /* a zero block: scale 0, every index 8 (the level nearest 0) */
     float z[32] = {0};
     uint8_t qz[18];
-    srch(z, qz, 32);
+    srch(z, qz, 32, NULL);
     CU_ASSERT(qz[0] == 0 && qz[1] == 0);
     for (int j = 2; j < 18; j++)
         CU_ASSERT_EQUAL(qz[j], 0x88);
@@ -361,6 +444,8 @@ int main(void)
     CU_add_test(s, "mxfp4_moe", test_mxfp4_moe);
     CU_add_test(s, "8 experts", test_eight_experts);
     CU_add_test(s, "experts: a name without a block", test_expert_name_without_block);
+    CU_add_test(s, "rules that an importance matrix changes", test_imatrix_rules);
+    CU_add_test(s, "the i-quant and ternary mixes, and what needs an imatrix", test_iq_mixes);
     CU_add_test(s, "iq4_nl: the file quantizer's scale search", test_iq4_nl_search);
     return test_main();
 }

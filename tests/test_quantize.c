@@ -37,6 +37,7 @@
 #include "runtime/quantize.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +49,10 @@
 
 #define SMALL_VOCAB 1024
 
+/* q1_0 last: the odd model's rows of 1000 have no q1_0 form (error_q1_0) */
 static const char *const TYPES[] = {
-    "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s",
-    "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "mxfp4_moe", "f16", "bf16", "f32",
+    "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
+    "q5_k_s", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "mxfp4_moe", "f16", "bf16", "f32", "q2_0", "q1_0",
 };
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
@@ -66,6 +68,7 @@ static const struct model {
     {"gemma2", "--arch gemma2 --n-layer 2", false},
     {"phi3", "--arch phi3 --n-layer 2", false},
     {"odd", "--arch llama --n-layer 2 --n-embd 384 --n-head 6 --n-head-kv 2 --n-ff 1000", false},
+#define ODD_MODEL 6
     {"llama_f16", "--arch llama --n-layer 2 --untied --f16", false},
     {"llama_q8_0", "--arch llama --n-layer 2 --untied --type q8_0", false},
 };
@@ -245,35 +248,53 @@ static const char *compare_files(const char *ref, const char *ours)
 
 /* ---- the comparison ---------------------------------------------------- */
 
-/* Both quantizers on one model and type, side by side; a failure message
- * or NULL. */
-static const char *quantize_both(size_t k, const char *type, bool pure)
+/* Both quantizers on one model, side by side: llama_eval writes every
+ * type in one process (ggml sets up its i-quant lattices once), we run
+ * once per type; extra goes to both (--pure, --imatrix FILE). A failure
+ * message for the first type that differs, or NULL. */
+static const char *quantize_both(size_t k, const char *const *types, size_t n, const char *extra)
 {
     static char msg[2000];
-    char ref[4200], ours[4200], cmd[20000];
-    snprintf(ref, sizeof ref, "%s", test_tmp_path("ref.gguf"));
-    snprintf(ours, sizeof ours, "%s", test_tmp_path("ours.gguf"));
-    const char *p = pure ? " --pure" : "";
-    snprintf(cmd, sizeof cmd,
-             "( %s quantize %s %s %s%s --threads 1 >/dev/null 2>&1; echo \"ref $?\" ) & "
-             "( %s quantize %s %s %s%s --threads 1 >/dev/null 2>&1; echo \"ours $?\" ); wait",
-             test_tool_bin("llama_eval"), model_path(k), ref, type, p, test_rocmforge_bin(), model_path(k), ours, type, p);
+    char refs[8192] = "", list[2048] = "", ours[64][4200], cmd[40000];
+    if (n > 64)
+        return "too many types for one run";
+    size_t at = 0, lt = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "ref-%zu.gguf", i);
+        at += (size_t)snprintf(refs + at, sizeof refs - at, "%s%s", i ? "," : "", test_tmp_path(name));
+        lt += (size_t)snprintf(list + lt, sizeof list - lt, "%s%s", i ? "," : "", types[i]);
+        snprintf(name, sizeof name, "ours-%zu.gguf", i);
+        snprintf(ours[i], sizeof ours[i], "%s", test_tmp_path(name));
+    }
+    size_t c = (size_t)snprintf(cmd, sizeof cmd, "( %s quantize %s %s %s%s --threads 1 >/dev/null 2>&1; echo \"ref $?\" ) & (",
+                                test_tool_bin("llama_eval"), model_path(k), refs, list, extra);
+    for (size_t i = 0; i < n; i++)
+        c += (size_t)snprintf(cmd + c, sizeof cmd - c, " %s quantize %s %s %s%s --threads 1 >/dev/null 2>&1 || echo \"ours %zu failed\";",
+                              test_rocmforge_bin(), model_path(k), ours[i], types[i], extra, i);
+    snprintf(cmd + c, sizeof cmd - c, " echo ours done ); wait");
     int st, sig;
     char *out = test_run(cmd, &st, &sig);
     const char *res = NULL;
     if (!out || !strstr(out, "ref 0")) {
         snprintf(msg, sizeof msg, "llama_eval quantize failed (%s)", out ? out : "no output");
         res = msg;
-    } else if (!strstr(out, "ours 0")) {
+    } else if (strstr(out, "failed")) {
         snprintf(msg, sizeof msg, "rocmforge quantize failed (%s)", out);
         res = msg;
-    } else if ((res = compare_files(ref, ours)) != NULL) {
-        snprintf(msg, sizeof msg, "%s", res);
-        res = msg;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "ref-%zu.gguf", i);
+        const char *why = res ? NULL : compare_files(test_tmp_path(name), ours[i]);
+        if (why) {
+            snprintf(msg, sizeof msg, "%s: %s", types[i], why);
+            res = msg;
+        }
+        unlink(test_tmp_path(name));
+        unlink(ours[i]);
     }
     free(out);
-    unlink(ref);
-    unlink(ours);
     return res;
 }
 
@@ -281,13 +302,12 @@ static void compare_model(size_t k)
 {
     if (!have_ref)
         CU_FAIL_FATAL("llama.cpp reference or fixtures missing");
-    for (int pure = 0; pure <= (MODELS[k].pure_too ? 1 : 0); pure++)
-        for (size_t i = 0; i < N_TYPES; i++) {
-            const char *why = quantize_both(k, TYPES[i], pure);
-            if (why)
-                fprintf(stderr, "\n  %s %s%s: %s", MODELS[k].name, TYPES[i], pure ? " --pure" : "", why);
-            CU_ASSERT(why == NULL);
-        }
+    for (int pure = 0; pure <= (MODELS[k].pure_too ? 1 : 0); pure++) {
+        const char *why = quantize_both(k, TYPES, N_TYPES - (k == ODD_MODEL), pure ? " --pure" : "");
+        if (why)
+            fprintf(stderr, "\n  %s%s: %s", MODELS[k].name, pure ? " --pure" : "", why);
+        CU_ASSERT(why == NULL);
+    }
 }
 
 static void test_model_0(void) { compare_model(0); }
@@ -356,6 +376,212 @@ static int count_prefixed(const char *dir, const char *prefix)
     return n;
 }
 
+/* ---- with an importance matrix ------------------------------------------- */
+
+/* The types a run with an imatrix is compared for, one or more for each
+ * way an imatrix changes the file: the weighted quantizers (K, legacy,
+ * IQ4, the lattices, ternary), the rules that depend on it (Q4_0's
+ * ffn_down, IQ4_XS's, IQ3_XXS's attn_v and ffn_down), the types that need
+ * it (Q2_K in q2_k_s, the IQ2/IQ3_XXS types) and the IQ2/IQ3 mixes' own
+ * rules. Time bounds the list: each quantizer is compared with ggml type
+ * by type in test_quant_weights, and the other mixes (iq1_*, iq2_xs/s/m,
+ * iq3_s/m; llama.cpp alone spends ~9 s setting up IQ1's lattice) differ
+ * from these only in rules that do not depend on the imatrix. */
+static const char *const IMX_TYPES[] = {
+    "q4_0", "q4_k_m", "iq4_xs", "q2_k_s", "iq2_xxs", "iq3_xxs", "iq3_xs", "tq1_0",
+};
+#define N_IMX_TYPES (sizeof IMX_TYPES / sizeof IMX_TYPES[0])
+
+typedef struct imx_opts {
+    bool legacy;           /* the .dat form */
+    const char *skip;      /* a weight left out, or NULL (output.weight by default) */
+    const char *short_one; /* a weight whose entry has 100 values too few */
+    bool nan;              /* one value NaN */
+} imx_opts;
+
+/* Whether a model tensor gets an entry: the matrices a calibration run
+ * sees (not token_embd, which it sees as a lookup), less opt->skip. */
+static bool gets_entry(const gguf_tensor *t, const char *name, const imx_opts *o)
+{
+    size_t len = strlen(name);
+    if (t->n_dims < 2 || len < 6 || strcmp(name + len - 6, "weight") || strstr(name, "_norm") ||
+        strstr(name, "ffn_gate_inp") || !strcmp(name, "token_embd.weight"))
+        return false;
+    return strcmp(name, o->skip ? o->skip : "output.weight") != 0;
+}
+
+/* An importance matrix for model k: random positive sums over counts of
+ * 1000 (an expert that saw no tokens: count 0, where llama.cpp takes 1),
+ * plus an entry for token_embd of the wrong size (llama.cpp ignores it). */
+static bool write_imatrix(size_t k, const char *path, const imx_opts *o)
+{
+    gguf_file *f;
+    rf_error err = {0};
+    if (gguf_open(model_path(k), &f, &err) != RF_OK)
+        return false;
+    gguf_writer *w = gguf_writer_new(3);
+    gguf_writer_set_str(w, "general.type", "imatrix", 7);
+    gguf_str ds = {"wiki.test.raw (rocmforge test)", 30};
+    gguf_writer_set_arr_str(w, "imatrix.datasets", &ds, 1);
+    gguf_writer_set_u32(w, "imatrix.chunk_count", 40);
+    gguf_writer_set_u32(w, "imatrix.chunk_size", 512);
+    FILE *dat = o->legacy ? fopen(path, "wb") : NULL;
+    int32_t n_entries = 0;
+    if (dat)
+        fwrite(&n_entries, 4, 1, dat); /* patched below */
+    uint64_t seed = 99 + k;
+    bool ok = !o->legacy || dat;
+    for (uint64_t i = 0; ok && i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        bool embd = !strcmp(name, "token_embd.weight");
+        if (!embd && !gets_entry(t, name, o))
+            continue;
+        uint64_t ne0 = t->ne[0] - (embd || (o->short_one && !strcmp(name, o->short_one)) ? 100 : 0);
+        uint64_t n_mat = o->legacy ? 1 : t->ne[2], n = ne0 * n_mat;
+        float *sums = malloc(n * sizeof *sums), counts[64];
+        for (uint64_t j = 0; j < n; j++) {
+            float g = test_grand(&seed);
+            sums[j] = (0.01f + g * g) * 1000.0f;
+        }
+        if (o->nan && i == 3)
+            sums[5] = NAN;
+        for (uint64_t e = 0; e < n_mat && e < 64; e++)
+            counts[e] = n_mat > 1 && e == 1 ? 0.0f : 1000.0f;
+        if (dat) {
+            int32_t len = (int32_t)strlen(name), ncall = 1000, nval = (int32_t)n;
+            fwrite(&len, 4, 1, dat);
+            fwrite(name, 1, (size_t)len, dat);
+            fwrite(&ncall, 4, 1, dat);
+            fwrite(&nval, 4, 1, dat);
+            fwrite(sums, 4, n, dat);
+        } else {
+            char tn[300];
+            snprintf(tn, sizeof tn, "%s.in_sum2", name);
+            gguf_writer_add_tensor(w, tn, GGML_TYPE_F32, 2, (const uint64_t[]){ne0, n_mat}, sums);
+            snprintf(tn, sizeof tn, "%s.counts", name);
+            gguf_writer_add_tensor(w, tn, GGML_TYPE_F32, 2, (const uint64_t[]){1, n_mat}, counts);
+        }
+        n_entries++;
+        free(sums);
+    }
+    if (dat) {
+        int32_t chunks = 40, len = 13;
+        fwrite(&chunks, 4, 1, dat);
+        fwrite(&len, 4, 1, dat);
+        fwrite("wiki.test.raw", 1, 13, dat);
+        ok = fseek(dat, 0, SEEK_SET) == 0 && fwrite(&n_entries, 4, 1, dat) == 1;
+        ok = fclose(dat) == 0 && ok;
+    } else {
+        ok = gguf_writer_write(w, path, &err) == RF_OK;
+    }
+    gguf_writer_free(w);
+    gguf_close(f);
+    return ok;
+}
+
+/* Model k quantized to types with an imatrix by both, byte for byte. */
+static void compare_imatrix(size_t k, const char *const *types, size_t n, const imx_opts *o)
+{
+    CU_ASSERT_FATAL(have_ref);
+    char imx[4200], extra[4300];
+    snprintf(imx, sizeof imx, "%s", test_tmp_path(o->legacy ? "imatrix.dat" : "imatrix.gguf"));
+    CU_ASSERT_FATAL(write_imatrix(k, imx, o));
+    snprintf(extra, sizeof extra, " --imatrix %s", imx);
+    const char *why = quantize_both(k, types, n, extra);
+    if (why)
+        fprintf(stderr, "\n  %s --imatrix%s: %s", MODELS[k].name, o->legacy ? " (legacy)" : "", why);
+    CU_ASSERT(why == NULL);
+    unlink(imx);
+}
+
+static void test_imatrix_llama(void)
+{
+    compare_imatrix(0, IMX_TYPES, N_IMX_TYPES, &(imx_opts){0});
+}
+
+/* Experts: each expert's rows take its slice of the entry. */
+static void test_imatrix_experts(void)
+{
+    static const char *const types[] = {"q4_k_m", "iq2_xxs"};
+    compare_imatrix(2, types, 2, &(imx_opts){0});
+}
+
+static void test_imatrix_legacy(void)
+{
+    static const char *const types[] = {"q4_k_m"};
+    compare_imatrix(0, types, 1, &(imx_opts){.legacy = true});
+}
+
+/* A file that cannot be used: our error (status, and the message names
+ * each of must), no output left behind; the command exits non-zero. */
+static void expect_imatrix_error(const char *imx, const char *type, rf_status want, const char *must1,
+                                 const char *must2)
+{
+    const char *out = test_tmp_path("imx-out.gguf");
+    rt_quantize_options o = {.type = type, .imatrix = imx, .n_threads = 1};
+    rf_error err = {0};
+    CU_ASSERT_EQUAL(rt_quantize(model_path(1), out, &o, NULL, &err), want);
+    if (!strstr(err.msg, must1) || (must2 && !strstr(err.msg, must2)))
+        fprintf(stderr, "\n  unexpected message: %s", err.msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, must1));
+    CU_ASSERT(!must2 || strstr(err.msg, must2));
+    CU_ASSERT(!exists(out));
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "%s quantize %s %s %s%s%s 2>&1", test_rocmforge_bin(), model_path(1), out, type,
+             imx ? " --imatrix " : "", imx ? imx : "");
+    int st, sig;
+    char *msg = test_run(cmd, &st, &sig);
+    CU_ASSERT(st != 0 && sig == 0);
+    CU_ASSERT(msg && strstr(msg, must1));
+    free(msg);
+    CU_ASSERT(!exists(out));
+    CU_ASSERT_EQUAL(count_prefixed(test_tmp_dir(), "imx-out.gguf"), 0);
+}
+
+static void test_imatrix_errors(void)
+{
+    CU_ASSERT_FATAL(have_ref);
+    char path[4200];
+    snprintf(path, sizeof path, "%s", test_tmp_path("bad-imatrix.gguf"));
+    /* none given for a type that needs one */
+    expect_imatrix_error(NULL, "iq2_xxs", RF_E_ARG, "importance matrix", "blk.0.");
+    /* no entry for a tensor that needs one */
+    CU_ASSERT_FATAL(write_imatrix(1, path, &(imx_opts){.skip = "blk.1.ffn_down.weight"}));
+    expect_imatrix_error(path, "iq2_xs", RF_E_NOTFOUND, "blk.1.ffn_down.weight", "bad-imatrix.gguf");
+    /* an entry of the wrong column count, for any type */
+    CU_ASSERT_FATAL(write_imatrix(1, path, &(imx_opts){.short_one = "blk.0.attn_q.weight"}));
+    expect_imatrix_error(path, "q4_k_m", RF_E_FORMAT, "blk.0.attn_q.weight", "bad-imatrix.gguf");
+    /* a NaN */
+    CU_ASSERT_FATAL(write_imatrix(1, path, &(imx_opts){.nan = true}));
+    expect_imatrix_error(path, "q4_k_m", RF_E_FORMAT, "non-finite", "bad-imatrix.gguf");
+    /* truncated: the GGUF reader's error, naming the file */
+    CU_ASSERT_FATAL(write_imatrix(1, path, &(imx_opts){0}));
+    size_t n;
+    char *b = test_read_file(path, &n);
+    CU_ASSERT_FATAL(b && n > 200);
+    CU_ASSERT_FATAL(test_write_file(path, b, n - 100) == 0);
+    expect_imatrix_error(path, "q4_k_m", RF_E_FORMAT, "bad-imatrix.gguf", NULL);
+    free(b);
+    /* a GGUF without the imatrix keys (a model is not an importance matrix) */
+    expect_imatrix_error(model_path(0), "q4_k_m", RF_E_FORMAT, "imatrix.datasets", NULL);
+    /* the legacy form, cut inside an entry, and not one at all */
+    snprintf(path, sizeof path, "%s", test_tmp_path("bad-imatrix.dat"));
+    CU_ASSERT_FATAL(write_imatrix(1, path, &(imx_opts){.legacy = true}));
+    b = test_read_file(path, &n);
+    CU_ASSERT_FATAL(b && n > 5000);
+    CU_ASSERT_FATAL(test_write_file(path, b, n / 2) == 0);
+    expect_imatrix_error(path, "q4_k_m", RF_E_FORMAT, "truncated", "bad-imatrix.dat");
+    CU_ASSERT_FATAL(test_write_file(path, "\xff\xff\xff\xffjunk", 8) == 0);
+    expect_imatrix_error(path, "q4_k_m", RF_E_FORMAT, "not an importance matrix", "bad-imatrix.dat");
+    free(b);
+    unlink(path);
+    /* missing */
+    expect_imatrix_error(test_tmp_path("no-such.imatrix"), "q4_k_m", RF_E_IO, "no-such.imatrix", NULL);
+    unlink(test_tmp_path("bad-imatrix.gguf"));
+}
+
 static void test_bad_type(void)
 {
     CU_ASSERT_FATAL(have_ref);
@@ -364,9 +590,9 @@ static void test_bad_type(void)
     rt_quantize_options o = {.type = "q9_9"};
     CU_ASSERT_EQUAL(rt_quantize(model_path(1), out, &o, NULL, &err), RF_E_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'q9_9'"));
-    o.type = "iq2_xxs";
+    o.type = "nvfp4";
     CU_ASSERT_EQUAL(rt_quantize(model_path(1), out, &o, NULL, &err), RF_E_UNSUPPORTED);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "importance matrix"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "nvfp4"));
     CU_ASSERT(!exists(out));
     /* the command: non-zero exit, one line naming the type, no file */
     char cmd[9000];
@@ -376,6 +602,17 @@ static void test_bad_type(void)
     CU_ASSERT(st != 0);
     CU_ASSERT(msg && strstr(msg, "q9_9"));
     free(msg);
+    /* q1_0 has no fallback: rows of 1000 are an error naming the tensor,
+     * as llama.cpp's (which fails too) */
+    o.type = "q1_0";
+    CU_ASSERT_EQUAL(rt_quantize(model_path(ODD_MODEL), out, &o, NULL, &err), RF_E_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ffn_down.weight"));
+    snprintf(cmd, sizeof cmd, "%s quantize %s %s q1_0 >/dev/null 2>&1", test_tool_bin("llama_eval"),
+             model_path(ODD_MODEL), out);
+    char *ref = test_run(cmd, &st, &sig);
+    CU_ASSERT(st != 0);
+    free(ref);
+
     CU_ASSERT(!exists(out));
 }
 
@@ -467,6 +704,10 @@ int main(void)
                  MODELS[k].pure_too ? ", and each --pure" : "");
         CU_add_test(s, names[k], tests[k]);
     }
+    CU_add_test(s, "--imatrix: llama8, 8 types, GGUF imatrix", test_imatrix_llama);
+    CU_add_test(s, "--imatrix: qwen3moe, per-expert slices", test_imatrix_experts);
+    CU_add_test(s, "--imatrix: legacy .dat", test_imatrix_legacy);
+    CU_add_test(s, "--imatrix: errors", test_imatrix_errors);
     CU_add_test(s, "progress: one call per tensor, in order", test_progress);
     CU_add_test(s, "error: unknown and unsupported types", test_bad_type);
     CU_add_test(s, "error: missing input", test_missing_input);

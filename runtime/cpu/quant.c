@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "runtime/cpu/quant_impl.h"
+#include "runtime/cpu/quant_iq.h"
+#include "runtime/cpu/quant_k.h"
 #include "runtime/cpu/quant_legacy.h"
 
 static cpu_quant_traits ref_tbl[GGML_TYPE_COUNT];
@@ -92,12 +94,59 @@ const cpu_quant_traits *cpu_quant(ggml_type t)
     return fast_tbl[t].to_float ? &fast_tbl[t] : NULL;
 }
 
-cpu_from_float_fn cpu_quantize_file_fn(ggml_type t)
+/* The types whose file quantizer is their from_float, weights unused
+ * (quantize_q8_0, quantize_mxfp4 and the float types ignore them). */
+#define WEIGHTS_UNUSED(T)                                                          \
+    static void quantize_##T(const float *x, void *y, int64_t n, const float *qw) \
+    {                                                                             \
+        (void)qw;                                                                 \
+        ref_tbl[GGML_TYPE_##T].from_float(x, y, n);                               \
+    }
+WEIGHTS_UNUSED(F32)
+WEIGHTS_UNUSED(F16)
+WEIGHTS_UNUSED(BF16)
+WEIGHTS_UNUSED(Q8_0)
+WEIGHTS_UNUSED(MXFP4)
+#undef WEIGHTS_UNUSED
+
+cpu_quantize_row_fn cpu_quantize_file_fn(ggml_type t)
 {
-    if (t == GGML_TYPE_IQ4_NL)
-        return cpu_quantize_iq4_nl_search;
-    const cpu_quant_traits *q = cpu_quant_ref(t);
-    return q ? q->from_float : NULL;
+    pthread_once(&tbl_once, fill_tables);
+    switch (t) {
+    case GGML_TYPE_F32: return quantize_F32;
+    case GGML_TYPE_F16: return quantize_F16;
+    case GGML_TYPE_BF16: return quantize_BF16;
+    case GGML_TYPE_Q8_0: return quantize_Q8_0;
+    case GGML_TYPE_MXFP4: return quantize_MXFP4;
+    case GGML_TYPE_Q4_0: return cpu_quantize_q4_0;
+    case GGML_TYPE_Q4_1: return cpu_quantize_q4_1;
+    case GGML_TYPE_Q5_0: return cpu_quantize_q5_0;
+    case GGML_TYPE_Q5_1: return cpu_quantize_q5_1;
+    case GGML_TYPE_IQ4_NL: return cpu_quantize_iq4_nl;
+    case GGML_TYPE_Q2_K: return cpu_quantize_q2_k;
+    case GGML_TYPE_Q3_K: return cpu_quantize_q3_k;
+    case GGML_TYPE_Q4_K: return cpu_quantize_q4_k;
+    case GGML_TYPE_Q5_K: return cpu_quantize_q5_k;
+    case GGML_TYPE_Q6_K: return cpu_quantize_q6_k;
+    case GGML_TYPE_IQ4_XS: return cpu_quantize_iq4_xs;
+    case GGML_TYPE_IQ2_XXS: return cpu_quantize_iq2_xxs;
+    case GGML_TYPE_IQ2_XS: return cpu_quantize_iq2_xs;
+    case GGML_TYPE_IQ2_S: return cpu_quantize_iq2_s;
+    case GGML_TYPE_IQ3_XXS: return cpu_quantize_iq3_xxs;
+    case GGML_TYPE_IQ3_S: return cpu_quantize_iq3_s;
+    case GGML_TYPE_IQ1_S: return cpu_quantize_iq1_s;
+    case GGML_TYPE_IQ1_M: return cpu_quantize_iq1_m;
+    case GGML_TYPE_TQ1_0: return cpu_quantize_tq1_0;
+    case GGML_TYPE_TQ2_0: return cpu_quantize_tq2_0;
+    case GGML_TYPE_Q1_0: return cpu_quantize_q1_0;
+    case GGML_TYPE_Q2_0: return cpu_quantize_q2_0;
+    default: return NULL;
+    }
+}
+
+bool cpu_quantize_needs_weights(ggml_type t)
+{
+    return t == GGML_TYPE_IQ2_XXS || t == GGML_TYPE_IQ2_XS || t == GGML_TYPE_IQ1_S;
 }
 
 /* ---- half and bfloat -------------------------------------------------- */

@@ -52,10 +52,14 @@ const cpu_quant_traits *cpu_quant_ref(ggml_type t);
 /* The fastest variant this CPU runs, or NULL when unsupported. Set
  * ROCMFORGE_CPU_ISA=scalar|avx2|avx512 to cap the choice (tests, bench). */
 const cpu_quant_traits *cpu_quant(ggml_type t);
-/* The quantizer of model files: what ggml_quantize_chunk writes for t
- * without an importance matrix. That is from_float for every type but
- * IQ4_NL, whose file quantizer searches the block scale where the row
- * reference does not. NULL when t has no quantizer here. */
-cpu_from_float_fn cpu_quantize_file_fn(ggml_type t);
+/* One row of a model file quantized as ggml_quantize_chunk writes it: qw
+ * the row's importance weights (n floats, from an importance matrix) or
+ * NULL. Types whose ggml quantizer ignores the weights ignore them here. */
+typedef void (*cpu_quantize_row_fn)(const float *x, void *y, int64_t n, const float *qw);
+/* The quantizer of model files for t, NULL when t has none here. */
+cpu_quantize_row_fn cpu_quantize_file_fn(ggml_type t);
+/* Whether t's quantizer cannot run without weights (ggml's
+ * ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S); it asserts. */
+bool cpu_quantize_needs_weights(ggml_type t);
 
 #endif

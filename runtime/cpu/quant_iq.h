@@ -11,8 +11,7 @@
  * Files: quant_iq_grids.c (the lattices, format data), quant_iq.c (scalar
  * to_float and vec_dot, the reference table fill), quant_iq_avx2.c (SIMD
  * dot products of the most used types), quant_iq_x86.c (which of those this
- * CPU runs). The lattice types have no
- * quantizer here: llama.cpp's needs an importance matrix for most of them.
+ * CPU runs), quant_iq_quantize.c (the quantizers of model files).
  */
 #ifndef RF_RUNTIME_CPU_QUANT_IQ_H
 #define RF_RUNTIME_CPU_QUANT_IQ_H
@@ -100,6 +99,20 @@ extern const uint64_t cpu_iq2s_grid[1024];
 extern const uint32_t cpu_iq3xxs_grid[256];
 extern const uint32_t cpu_iq3s_grid[512];
 extern const uint64_t cpu_iq1s_grid[2048];
+
+/* The quantizers of model files (quant_iq_quantize.c): what
+ * ggml_quantize_chunk writes, qw the row's importance weights or NULL.
+ * IQ2_XXS, IQ2_XS and IQ1_S need them (ggml asserts; so do these); the
+ * others fall back to weights from x alone; TQ1_0/TQ2_0 ignore them. */
+void cpu_quantize_iq2_xxs(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq2_xs(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq2_s(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq3_xxs(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq3_s(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq1_s(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq1_m(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_tq1_0(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_tq2_0(const float *x, void *y, int64_t n, const float *qw);
 
 /* AVX2 + FMA + F16C (quant_iq_avx2.c): the reference's results bit for bit */
 void cpu_vec_dot_iq2_xxs_avx2(int64_t n, float *s, const void *x, const void *y);

@@ -108,6 +108,22 @@ void cpu_quantize_q4_k_ref(const float *x, void *y, int64_t n);
 void cpu_quantize_q5_k_ref(const float *x, void *y, int64_t n);
 void cpu_quantize_q6_k_ref(const float *x, void *y, int64_t n);
 void cpu_quantize_iq4_xs_ref(const float *x, void *y, int64_t n);
+/* The same with importance weights qw[0..n) (NULL: the above), as
+ * ggml_quantize_chunk writes model files (cpu_quantize_file_fn). */
+void cpu_quantize_q2_k(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q3_k(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q4_k(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q5_k(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q6_k(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq4_xs(const float *x, void *y, int64_t n, const float *qw);
+
+/* ggml's scale fits (quant_k_quantize.c), shared by the quantizers:
+ * make_qx_quants (rmse_type 1; qw NULL weighs by x^2), make_qkx2/3_quants,
+ * make_qp_quants. Each returns the scale. */
+float cpu_fit_qx(int n, int nmax, const float *x, int8_t *L, const float *qw);
+float cpu_fit_qkx(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+                  uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad);
+float cpu_fit_qp(int n, int nmax, const float *x, uint8_t *L, const float *qw);
 
 /* AVX2 (quant_k_avx2.c): also uses FMA and F16C */
 void cpu_vec_dot_q2_k_avx2(int64_t n, float *s, const void *x, const void *y);

@@ -1,7 +1,9 @@
 /*
- * quant_k_quantize.c: the weight quantizers of Q2_K..Q6_K and IQ4_XS, equal
- * bit for bit to ggml's reference quantizers (quantize_row_q*_K_ref and
- * quantize_iq4_xs without importance weights).
+ * quant_k_quantize.c: the weight quantizers of Q2_K..Q6_K, equal bit for
+ * bit to what ggml_quantize_chunk writes: without importance weights its
+ * reference quantizers (quantize_row_q*_K_ref), with them its
+ * quantize_row_q*_K_impl. Also the scale fits the other quantizers share
+ * (cpu_fit_qx, cpu_fit_qkx, cpu_fit_qp).
  *
  * Bit equality is the whole point: a file we quantize must be the file
  * llama.cpp's quantize writes, so every float expression below keeps
@@ -9,16 +11,21 @@
  * its nearest_int, fp16 stores round to nearest even (cpu_f32_to_fp16), and
  * this file must never be built with FP contraction (ISO C mode and no FMA
  * flags; see CMakeLists.txt). The search procedures themselves:
- *   - qkx2: asymmetric (scale, min) fit of a sub-block, trying nstep+1
- *     candidate scales and solving least squares for each (Q2/Q4/Q5_K);
+ *   - qkx: asymmetric (scale, min) fit of a sub-block, trying nstep+1
+ *     candidate scales and solving least squares for each (Q2/Q4/Q5_K,
+ *     and Q4_1/Q5_1 with weights);
  *   - q3: symmetric fit refined by coordinate descent (Q3_K);
- *   - qx: symmetric fit trying 18 scales around nmax/max (Q6_K);
- *   - iq4: per-32 scale on the non-linear grid, then one 6-bit scale each
- *     against a shared fp16 super-scale (IQ4_XS).
- * Importance-matrix variants (quantize_q*_K with quant_weights) are not
- * here; `rocmforge quantize` will add them when it needs them.
+ *   - qx: symmetric fit trying 18 scales around nmax/max (Q6_K; Q3_K's
+ *     sub-blocks and scales with weights; Q4_0/Q5_0 with weights);
+ *   - qp: non-negative values (the weighted fits' scales and mins) onto
+ *     [0, nmax], nine scales then coordinate descent.
+ * With importance weights each element's weight is qw * sqrt(sigma2 + x^2)
+ * (sigma2 the super-block's mean square, doubled but for Q2_K), except
+ * Q6_K, which takes qw as it is; the scales are fitted under the sums of
+ * their sub-blocks' weights rather than spread linearly.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "runtime/cpu/quant_impl.h"
@@ -31,15 +38,20 @@ static inline int nearest(float v)
     return (int)lrintf(v); /* half to even in the default rounding mode */
 }
 
+static inline int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
+
 static inline int clampi(int v, int lo, int hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Asymmetric fit x ~ scale*L - the_min over n values, L in [0, nmax]. */
-static float fit_qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                      float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
-                      int use_mad)
+/* Asymmetric fit x ~ scale*L - the_min over n values, L in [0, nmax]
+ * (ggml's make_qkx2_quants, and make_qkx3_quants given weights). */
+float cpu_fit_qkx(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+                  uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
 {
     float min = x[0], max = x[0];
     float sum_w = w[0];
@@ -156,8 +168,9 @@ static float fit_q3(int n, int nmax, const float *x, int8_t *L)
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-/* Symmetric fit weighted by x^2 trying 18 scales; L biased by nmax. */
-static float fit_qx(int n, int nmax, const float *x, int8_t *L)
+/* Symmetric fit trying 18 scales, each element weighted by qw[i] (NULL:
+ * x^2); L biased by nmax (ggml's make_qx_quants, rmse_type 1). */
+float cpu_fit_qx(int n, int nmax, const float *x, int8_t *L, const float *qw)
 {
     float max = 0, amax = 0;
     for (int i = 0; i < n; ++i) {
@@ -176,7 +189,7 @@ static float fit_qx(int n, int nmax, const float *x, int8_t *L)
     for (int i = 0; i < n; ++i) {
         const int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (int8_t)(l + nmax);
-        const float w = x[i] * x[i];
+        const float w = qw ? qw[i] : x[i] * x[i];
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
     }
@@ -189,7 +202,7 @@ static float fit_qx(int n, int nmax, const float *x, int8_t *L)
         sumlx = suml2 = 0;
         for (int i = 0; i < n; ++i) {
             const int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-            const float w = x[i] * x[i];
+            const float w = qw ? qw[i] : x[i] * x[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
@@ -203,7 +216,113 @@ static float fit_qx(int n, int nmax, const float *x, int8_t *L)
     return scale;
 }
 
+/* Non-negative x onto L in [0, nmax] with one scale, weighted by qw: the
+ * best of nine scales around nmax/max, refined by coordinate descent
+ * (ggml's make_qp_quants; fits the K-quants' scales and IQ2_XXS). */
+float cpu_fit_qp(int n, int nmax, const float *x, uint8_t *L, const float *qw)
+{
+    float max = 0;
+    for (int i = 0; i < n; ++i)
+        max = max > x[i] ? max : x[i];
+    if (max < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = nmax / max;
+    for (int i = 0; i < n; ++i)
+        L[i] = (uint8_t)nearest(iscale * x[i]);
+    const float scale = 1 / iscale;
+    float best_mse = 0;
+    for (int i = 0; i < n; ++i) {
+        const float diff = x[i] - scale * L[i];
+        best_mse += qw[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; ++is) {
+        if (is == 0)
+            continue;
+        const float iscale_is = (0.1f * is + nmax) / max;
+        const float scale_is = 1 / iscale_is;
+        float mse = 0;
+        for (int i = 0; i < n; ++i) {
+            const int l = imin(nmax, nearest(iscale_is * x[i]));
+            const float diff = x[i] - scale_is * l;
+            mse += qw[i] * diff * diff;
+        }
+        if (mse < best_mse) {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+        const int l = imin(nmax, nearest(iscale * x[i]));
+        L[i] = (uint8_t)l;
+        sumlx += qw[i] * x[i] * l;
+        suml2 += qw[i] * l * l;
+    }
+    for (int itry = 0; itry < 5; ++itry) {
+        int n_changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = qw[i];
+            float slx = sumlx - w * x[i] * L[i];
+            float sl2 = suml2 - w * L[i] * L[i];
+            if (!(slx > 0 && sl2 > 0))
+                continue;
+            const int new_l = imin(nmax, nearest(x[i] * sl2 / slx));
+            if (new_l == L[i])
+                continue;
+            slx += w * x[i] * new_l;
+            sl2 += w * new_l * new_l;
+            if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = (uint8_t)new_l;
+                sumlx = slx;
+                suml2 = sl2;
+                ++n_changed;
+            }
+        }
+        if (!n_changed)
+            break;
+    }
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* ---- packing ------------------------------------------------------------ */
+
+static void pack_2bit(const uint8_t L[QK_K], uint8_t qs[QK_K / 4])
+{
+    for (int j = 0; j < QK_K; j += 128)
+        for (int l = 0; l < 32; ++l)
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+static void pack_q3_k(int8_t L[QK_K], cpu_block_q3_k *y)
+{
+    /* high bit of quant j goes to hmask[j % 32], bit j / 32 */
+    memset(y->hmask, 0, sizeof y->hmask);
+    for (int j = 0; j < QK_K; ++j) {
+        if (L[j] > 3) {
+            y->hmask[j % 32] |= (uint8_t)(1 << (j / 32));
+            L[j] -= 4;
+        }
+    }
+    pack_2bit((const uint8_t *)L, y->qs);
+}
+
 /* ---- Q2_K ---------------------------------------------------------------- */
+
+/* Requantize every element against the stored scales and mins, then pack. */
+static void q2_k_finish(const float *x, uint8_t L[QK_K], cpu_block_q2_k *y)
+{
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float d = cpu_fp16_to_f32(y->d) * (y->scales[j] & 0xF);
+        if (!d)
+            continue;
+        const float dm = cpu_fp16_to_f32(y->dmin) * (y->scales[j] >> 4);
+        for (int l = 0; l < 16; ++l)
+            L[16 * j + l] = (uint8_t)clampi(nearest((x[16 * j + l] + dm) / d), 0, 3);
+    }
+    pack_2bit(L, y->qs);
+}
 
 void cpu_quantize_q2_k_ref(const float *x, void *vy, int64_t n)
 {
@@ -217,7 +336,7 @@ void cpu_quantize_q2_k_ref(const float *x, void *vy, int64_t n)
         for (int j = 0; j < QK_K / 16; ++j) {
             for (int l = 0; l < 16; ++l)
                 w[l] = fabsf(x[16 * j + l]);
-            scales[j] = fit_qkx2(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
+            scales[j] = cpu_fit_qkx(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
             if (scales[j] > max_scale)
                 max_scale = scales[j];
             if (mins[j] > max_min)
@@ -240,28 +359,82 @@ void cpu_quantize_q2_k_ref(const float *x, void *vy, int64_t n)
         } else {
             y[i].dmin = cpu_f32_to_fp16(0.f);
         }
-        for (int j = 0; j < QK_K / 16; ++j) {
-            const float d = cpu_fp16_to_f32(y[i].d) * (y[i].scales[j] & 0xF);
-            if (!d)
-                continue;
-            const float dm = cpu_fp16_to_f32(y[i].dmin) * (y[i].scales[j] >> 4);
-            for (int l = 0; l < 16; ++l)
-                L[16 * j + l] = (uint8_t)clampi(nearest((x[16 * j + l] + dm) / d), 0, 3);
-        }
-        for (int j = 0; j < QK_K; j += 128)
-            for (int l = 0; l < 32; ++l)
-                y[i].qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) |
-                                               (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+        q2_k_finish(x, L, &y[i]);
     }
+}
+
+/* With importance weights (quantize_row_q2_K_impl): each 16 by
+ * cpu_fit_qkx under qw * sqrt(sigma2 + x^2), then the scales and the mins
+ * fitted onto 4 bits under the sums of those weights. */
+static void quantize_q2_k_weighted(const float *x, void *vy, int64_t n, const float *qw)
+{
+    cpu_block_q2_k *y = vy;
+    uint8_t L[QK_K], Laux[16], Ls[QK_K / 16], Lm[QK_K / 16];
+    float w[16], sw[QK_K / 16], mins[QK_K / 16], scales[QK_K / 16];
+
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K, qw += QK_K) {
+        float sumx2 = 0;
+        for (int j = 0; j < QK_K; ++j)
+            sumx2 += x[j] * x[j];
+        const float sigma2 = sumx2 / QK_K;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            sw[j] = 0;
+            for (int l = 0; l < 16; ++l)
+                w[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            for (int l = 0; l < 16; ++l)
+                sw[j] += w[l];
+            scales[j] = cpu_fit_qkx(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
+        }
+        y[i].d = cpu_f32_to_fp16(cpu_fit_qp(QK_K / 16, 15, scales, Ls, sw));
+        y[i].dmin = cpu_f32_to_fp16(cpu_fit_qp(QK_K / 16, 15, mins, Lm, sw));
+        for (int j = 0; j < QK_K / 16; ++j)
+            y[i].scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+        q2_k_finish(x, L, &y[i]);
+    }
+}
+
+void cpu_quantize_q2_k(const float *x, void *y, int64_t n, const float *qw)
+{
+    if (qw)
+        quantize_q2_k_weighted(x, y, n, qw);
+    else
+        cpu_quantize_q2_k_ref(x, y, n);
 }
 
 /* ---- Q3_K ---------------------------------------------------------------- */
 
+/* The back half of both Q3_K fits: 6-bit scales l[j] (biased by 32; NULL:
+ * all zero) under the super-scale d, then every element requantized
+ * against the stored scales and packed. */
+static void q3_k_finish(const float *x, const int *l, float d, int8_t L[QK_K], cpu_block_q3_k *y)
+{
+    int8_t sc[16];
+    memset(y->scales, 0, sizeof y->scales);
+    for (int j = 0; l && j < QK_K / 16; ++j) {
+        if (j < 8)
+            y->scales[j] = (uint8_t)(l[j] & 0xF);
+        else
+            y->scales[j - 8] |= (uint8_t)((l[j] & 0xF) << 4);
+        y->scales[j % 4 + 8] |= (uint8_t)((l[j] >> 4) << (2 * (j / 4)));
+    }
+    y->d = cpu_f32_to_fp16(d);
+    cpu_q3_k_scales(y->scales, sc);
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float dl = cpu_fp16_to_f32(y->d) * sc[j];
+        if (!dl)
+            continue;
+        for (int i = 0; i < 16; ++i)
+            L[16 * j + i] = (int8_t)(clampi(nearest(x[16 * j + i] / dl), -4, 3) + 4);
+    }
+    pack_q3_k(L, y);
+}
+
 void cpu_quantize_q3_k_ref(const float *x, void *vy, int64_t n)
 {
     cpu_block_q3_k *y = vy;
-    int8_t L[QK_K], sc[16];
+    int8_t L[QK_K];
     float scales[QK_K / 16];
+    int l[QK_K / 16];
 
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         float max_scale = 0, amax = 0;
@@ -273,52 +446,94 @@ void cpu_quantize_q3_k_ref(const float *x, void *vy, int64_t n)
                 max_scale = scales[j];
             }
         }
-        memset(y[i].scales, 0, sizeof y[i].scales);
-        if (max_scale) {
-            const float iscale = -32.f / max_scale;
-            for (int j = 0; j < QK_K / 16; ++j) {
-                const int l = clampi(nearest(iscale * scales[j]), -32, 31) + 32;
-                if (j < 8)
-                    y[i].scales[j] = (uint8_t)(l & 0xF);
-                else
-                    y[i].scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
-                y[i].scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
-            }
-            y[i].d = cpu_f32_to_fp16(1 / iscale);
-        } else {
-            y[i].d = cpu_f32_to_fp16(0.f);
+        if (!max_scale) {
+            q3_k_finish(x, NULL, 0.f, L, &y[i]);
+            continue;
         }
-        cpu_q3_k_scales(y[i].scales, sc);
-        for (int j = 0; j < QK_K / 16; ++j) {
-            const float d = cpu_fp16_to_f32(y[i].d) * sc[j];
-            if (!d)
-                continue;
-            for (int l = 0; l < 16; ++l)
-                L[16 * j + l] = (int8_t)(clampi(nearest(x[16 * j + l] / d), -4, 3) + 4);
-        }
-        /* high bit of quant j goes to hmask[j % 32], bit j / 32 */
-        memset(y[i].hmask, 0, sizeof y[i].hmask);
-        for (int j = 0; j < QK_K; ++j) {
-            if (L[j] > 3) {
-                y[i].hmask[j % 32] |= (uint8_t)(1 << (j / 32));
-                L[j] -= 4;
-            }
-        }
-        for (int j = 0; j < QK_K; j += 128)
-            for (int l = 0; l < 32; ++l)
-                y[i].qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) |
-                                               (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+        const float iscale = -32.f / max_scale;
+        for (int j = 0; j < QK_K / 16; ++j)
+            l[j] = clampi(nearest(iscale * scales[j]), -32, 31) + 32;
+        q3_k_finish(x, l, 1 / iscale, L, &y[i]);
     }
+}
+
+/* With importance weights qw (quantize_row_q3_K_impl): each 16 fitted
+ * under weights qw * sqrt(sigma2 + x^2), the scales fitted in turn under
+ * the sums of those weights. */
+static void quantize_q3_k_weighted(const float *x, void *vy, int64_t n, const float *qw)
+{
+    cpu_block_q3_k *y = vy;
+    int8_t L[QK_K], Ls[QK_K / 16];
+    float scales[QK_K / 16], w[16], sw[QK_K / 16];
+    int l[QK_K / 16];
+
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K, qw += QK_K) {
+        float sumx2 = 0;
+        for (int j = 0; j < QK_K; ++j)
+            sumx2 += x[j] * x[j];
+        const float sigma2 = 2 * sumx2 / QK_K;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float sumw = 0;
+            for (int k = 0; k < 16; ++k)
+                w[k] = qw[16 * j + k] * sqrtf(sigma2 + x[16 * j + k] * x[16 * j + k]);
+            for (int k = 0; k < 16; ++k)
+                sumw += w[k];
+            sw[j] = sumw;
+            scales[j] = cpu_fit_qx(16, 4, x + 16 * j, L + 16 * j, w);
+        }
+        const float d_block = cpu_fit_qx(QK_K / 16, 32, scales, Ls, sw);
+        for (int j = 0; j < QK_K / 16; ++j)
+            l[j] = Ls[j];
+        q3_k_finish(x, l, d_block, L, &y[i]);
+    }
+}
+
+void cpu_quantize_q3_k(const float *x, void *y, int64_t n, const float *qw)
+{
+    if (qw)
+        quantize_q3_k_weighted(x, y, n, qw);
+    else
+        cpu_quantize_q3_k_ref(x, y, n);
 }
 
 /* ---- Q4_K / Q5_K --------------------------------------------------------- */
 
-/* The shared front half: fit each 32-block, pack 6-bit scales and mins, set
- * d and dmin, and requantize L against the packed values. */
+/* The back half of every Q4_K/Q5_K fit: 6-bit scales ls and mins lm packed,
+ * d and dmin stored, and L requantized against the packed values. */
+static void k4_finish(const float *x, uint8_t L[QK_K], int nmax, const uint8_t ls[QK_K / 32],
+                      const uint8_t lm[QK_K / 32], float d, float dmin, uint8_t packed[K_SCALE_SIZE],
+                      uint16_t *d_out, uint16_t *dmin_out)
+{
+    for (int j = 0; j < QK_K / 32; ++j) {
+        if (j < 4) {
+            packed[j] = ls[j];
+            packed[j + 4] = lm[j];
+        } else {
+            packed[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+            packed[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            packed[j] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+    *d_out = cpu_f32_to_fp16(d);
+    *dmin_out = cpu_f32_to_fp16(dmin);
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t sc, m;
+        cpu_k4_scale_min(j, packed, &sc, &m);
+        const float dl = cpu_fp16_to_f32(*d_out) * sc;
+        if (!dl)
+            continue;
+        const float dm = cpu_fp16_to_f32(*dmin_out) * m;
+        for (int l = 0; l < 32; ++l)
+            L[32 * j + l] = (uint8_t)clampi(nearest((x[32 * j + l] + dm) / dl), 0, nmax);
+    }
+}
+
+/* The reference fit of one super-block: each 32 by cpu_fit_qkx under
+ * weights av_x + |x|, scales and mins scaled linearly onto 6 bits. */
 static void fit_k4(const float *x, uint8_t L[QK_K], int nmax, float rmin, int nstep,
                    uint8_t packed[K_SCALE_SIZE], uint16_t *d_out, uint16_t *dmin_out)
 {
-    uint8_t Laux[32];
+    uint8_t Laux[32], ls[QK_K / 32], lm[QK_K / 32];
     float w[32], mins[QK_K / 32], scales[QK_K / 32];
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < QK_K / 32; ++j) {
@@ -328,7 +543,7 @@ static void fit_k4(const float *x, uint8_t L[QK_K], int nmax, float rmin, int ns
         const float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; ++l)
             w[l] = av_x + fabsf(x[32 * j + l]);
-        scales[j] = fit_qkx2(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
+        scales[j] = cpu_fit_qkx(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)
@@ -337,68 +552,113 @@ static void fit_k4(const float *x, uint8_t L[QK_K], int nmax, float rmin, int ns
     const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
     const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     for (int j = 0; j < QK_K / 32; ++j) {
-        uint8_t ls = (uint8_t)nearest(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)nearest(inv_min * mins[j]);
-        ls = ls < 63 ? ls : 63;
-        lm = lm < 63 ? lm : 63;
-        if (j < 4) {
-            packed[j] = ls;
-            packed[j + 4] = lm;
-        } else {
-            packed[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-            packed[j - 4] |= (uint8_t)((ls >> 4) << 6);
-            packed[j] |= (uint8_t)((lm >> 4) << 6);
-        }
+        ls[j] = (uint8_t)nearest(inv_scale * scales[j]);
+        lm[j] = (uint8_t)nearest(inv_min * mins[j]);
+        ls[j] = ls[j] < 63 ? ls[j] : 63;
+        lm[j] = lm[j] < 63 ? lm[j] : 63;
     }
-    *d_out = cpu_f32_to_fp16(max_scale / 63.f);
-    *dmin_out = cpu_f32_to_fp16(max_min / 63.f);
+    k4_finish(x, L, nmax, ls, lm, max_scale / 63.f, max_min / 63.f, packed, d_out, dmin_out);
+}
+
+/* The importance-weighted fit (quantize_row_q4_K_impl / q5_K_impl): each
+ * 32 under qw * sqrt(sigma2 + x^2), the scales and mins then fitted onto 6
+ * bits under the sums of those weights. Q5_K clamps the 6-bit values to 63,
+ * Q4_K does not (it shows only for a negative scale). */
+static void fit_k4_weighted(const float *x, const float *qw, uint8_t L[QK_K], int nmax, bool clamp,
+                            uint8_t packed[K_SCALE_SIZE], uint16_t *d_out, uint16_t *dmin_out)
+{
+    uint8_t Laux[32], ls[QK_K / 32], lm[QK_K / 32];
+    float w[32], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];
+    float sum_x2 = 0;
+    for (int l = 0; l < QK_K; ++l)
+        sum_x2 += x[l] * x[l];
+    const float sigma2 = 2 * sum_x2 / QK_K;
     for (int j = 0; j < QK_K / 32; ++j) {
-        uint8_t sc, m;
-        cpu_k4_scale_min(j, packed, &sc, &m);
-        const float d = cpu_fp16_to_f32(*d_out) * sc;
-        if (!d)
-            continue;
-        const float dm = cpu_fp16_to_f32(*dmin_out) * m;
+        float sumw = 0;
         for (int l = 0; l < 32; ++l)
-            L[32 * j + l] = (uint8_t)clampi(nearest((x[32 * j + l] + dm) / d), 0, nmax);
+            w[l] = qw[32 * j + l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
+        for (int l = 0; l < 32; ++l)
+            sumw += w[l];
+        sw[j] = sumw;
+        scales[j] = cpu_fit_qkx(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
+    }
+    const float d = cpu_fit_qp(QK_K / 32, 63, scales, ls, sw);
+    const float m = cpu_fit_qp(QK_K / 32, 63, mins, lm, sw);
+    for (int j = 0; clamp && j < QK_K / 32; ++j) {
+        ls[j] = ls[j] < 63 ? ls[j] : 63;
+        lm[j] = lm[j] < 63 ? lm[j] : 63;
+    }
+    k4_finish(x, L, nmax, ls, lm, d, m, packed, d_out, dmin_out);
+}
+
+static void pack_q4_k(const uint8_t L[QK_K], cpu_block_q4_k *y)
+{
+    for (int j = 0; j < QK_K / 64; ++j)
+        for (int l = 0; l < 32; ++l)
+            y->qs[32 * j + l] = (uint8_t)(L[64 * j + l] | (L[64 * j + l + 32] << 4));
+}
+
+static void pack_q5_k(const uint8_t L[QK_K], cpu_block_q5_k *y)
+{
+    memset(y->qh, 0, sizeof y->qh);
+    for (int c = 0; c < QK_K / 64; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            const int l1 = L[64 * c + l], l2 = L[64 * c + l + 32];
+            if (l1 > 15)
+                y->qh[l] |= (uint8_t)(1 << (2 * c));
+            if (l2 > 15)
+                y->qh[l] |= (uint8_t)(2 << (2 * c));
+            y->qs[32 * c + l] = (uint8_t)((l1 & 0xF) | ((l2 & 0xF) << 4));
+        }
     }
 }
 
 void cpu_quantize_q4_k_ref(const float *x, void *vy, int64_t n)
 {
+    cpu_quantize_q4_k(x, vy, n, NULL);
+}
+
+void cpu_quantize_q4_k(const float *x, void *vy, int64_t n, const float *qw)
+{
     cpu_block_q4_k *y = vy;
     uint8_t L[QK_K];
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-        fit_k4(x, L, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin);
-        for (int j = 0; j < QK_K / 64; ++j)
-            for (int l = 0; l < 32; ++l)
-                y[i].qs[32 * j + l] = (uint8_t)(L[64 * j + l] | (L[64 * j + l + 32] << 4));
+        if (qw)
+            fit_k4_weighted(x, qw + QK_K * i, L, 15, false, y[i].scales, &y[i].d, &y[i].dmin);
+        else
+            fit_k4(x, L, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin);
+        pack_q4_k(L, &y[i]);
     }
 }
 
 void cpu_quantize_q5_k_ref(const float *x, void *vy, int64_t n)
 {
+    cpu_quantize_q5_k(x, vy, n, NULL);
+}
+
+void cpu_quantize_q5_k(const float *x, void *vy, int64_t n, const float *qw)
+{
     cpu_block_q5_k *y = vy;
     uint8_t L[QK_K];
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-        fit_k4(x, L, 31, -0.5f, 15, y[i].scales, &y[i].d, &y[i].dmin);
-        memset(y[i].qh, 0, sizeof y[i].qh);
-        for (int c = 0; c < QK_K / 64; ++c) {
-            for (int l = 0; l < 32; ++l) {
-                const int l1 = L[64 * c + l], l2 = L[64 * c + l + 32];
-                if (l1 > 15)
-                    y[i].qh[l] |= (uint8_t)(1 << (2 * c));
-                if (l2 > 15)
-                    y[i].qh[l] |= (uint8_t)(2 << (2 * c));
-                y[i].qs[32 * c + l] = (uint8_t)((l1 & 0xF) | ((l2 & 0xF) << 4));
-            }
-        }
+        if (qw)
+            fit_k4_weighted(x, qw + QK_K * i, L, 31, true, y[i].scales, &y[i].d, &y[i].dmin);
+        else
+            fit_k4(x, L, 31, -0.5f, 15, y[i].scales, &y[i].d, &y[i].dmin);
+        pack_q5_k(L, &y[i]);
     }
 }
 
 /* ---- Q6_K ---------------------------------------------------------------- */
 
 void cpu_quantize_q6_k_ref(const float *x, void *vy, int64_t n)
+{
+    cpu_quantize_q6_k(x, vy, n, NULL);
+}
+
+/* ggml's quantize_row_q6_K_impl takes the importance weights as they are
+ * (no sigma2 term) into each 16's fit; the rest is the reference's. */
+void cpu_quantize_q6_k(const float *x, void *vy, int64_t n, const float *qw)
 {
     cpu_block_q6_k *y = vy;
     int8_t L[QK_K];
@@ -407,7 +667,7 @@ void cpu_quantize_q6_k_ref(const float *x, void *vy, int64_t n)
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         float max_scale = 0, max_abs_scale = 0;
         for (int ib = 0; ib < QK_K / 16; ++ib) {
-            scales[ib] = fit_qx(16, 32, x + 16 * ib, L + 16 * ib);
+            scales[ib] = cpu_fit_qx(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + QK_K * i + 16 * ib : NULL);
             const float a = fabsf(scales[ib]);
             if (a > max_abs_scale) {
                 max_abs_scale = a;
@@ -442,108 +702,5 @@ void cpu_quantize_q6_k_ref(const float *x, void *vy, int64_t n)
                                   ((Lh[l + 64] >> 4) << 4) | ((Lh[l + 96] >> 4) << 6));
             }
         }
-    }
-}
-
-/* ---- IQ4_XS -------------------------------------------------------------- */
-
-/* index of the grid value nearest v (ties toward the lower index) */
-static int grid_index(const int8_t *val, float v)
-{
-    if (v <= val[0])
-        return 0;
-    if (v >= val[15])
-        return 15;
-    int lo = 0, hi = 15;
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (v < val[mid])
-            hi = mid;
-        else
-            lo = mid;
-    }
-    return v - val[hi - 1] < val[hi] - v ? hi - 1 : hi;
-}
-
-void cpu_quantize_iq4_xs_ref(const float *x, void *vy, int64_t n)
-{
-    cpu_block_iq4_xs *y = vy;
-    const int8_t *val = cpu_kvalues_iq4nl;
-    const int ntry = 7;
-    uint8_t L[QK_K];
-    float w[32], scales[QK_K / 32];
-
-    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-        memset(y[i].qs, 0, sizeof y[i].qs);
-        y[i].d = cpu_f32_to_fp16(0.f);
-        float max_scale = 0, amax_scale = 0;
-        for (int ib = 0; ib < QK_K / 32; ++ib) {
-            const float *xb = x + 32 * ib;
-            uint8_t *Lb = L + 32 * ib;
-            for (int j = 0; j < 32; ++j)
-                w[j] = xb[j] * xb[j];
-            float amax = 0, max = 0;
-            for (int j = 0; j < 32; ++j) {
-                const float ax = fabsf(xb[j]);
-                if (ax > amax) {
-                    amax = ax;
-                    max = xb[j];
-                }
-            }
-            if (amax < GROUP_MAX_EPS) {
-                scales[ib] = 0;
-                continue;
-            }
-            float d = -max / val[0];
-            float id = 1 / d;
-            float sumqx = 0, sumq2 = 0;
-            for (int j = 0; j < 32; ++j) {
-                const int l = grid_index(val, id * xb[j]);
-                Lb[j] = (uint8_t)l;
-                const float q = val[l];
-                sumqx += w[j] * q * xb[j];
-                sumq2 += w[j] * q * q;
-            }
-            d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
-            float best = d * sumqx;
-            for (int itry = -ntry; itry <= ntry; ++itry) {
-                id = (itry + val[0]) / max;
-                sumqx = sumq2 = 0;
-                for (int j = 0; j < 32; ++j) {
-                    const float q = val[grid_index(val, id * xb[j])];
-                    sumqx += w[j] * q * xb[j];
-                    sumq2 += w[j] * q * q;
-                }
-                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-                    d = sumqx / sumq2;
-                    best = d * sumqx;
-                }
-            }
-            scales[ib] = d;
-            if (fabsf(d) > amax_scale) {
-                amax_scale = fabsf(d);
-                max_scale = d;
-            }
-        }
-        y[i].scales_h = 0;
-        const float d = -max_scale / 32;
-        y[i].d = cpu_f32_to_fp16(d);
-        const float id = d ? 1 / d : 0.f;
-        for (int ib = 0; ib < QK_K / 32; ++ib) {
-            int l = clampi(nearest(id * scales[ib]), -32, 31);
-            const float dl = d * l;
-            const float idl = dl ? 1 / dl : 0.f;
-            for (int j = 0; j < 32; ++j)
-                L[32 * ib + j] = (uint8_t)grid_index(val, idl * x[32 * ib + j]);
-            l += 32;
-            if (ib % 2 == 0)
-                y[i].scales_l[ib / 2] = (uint8_t)(l & 0xF);
-            else
-                y[i].scales_l[ib / 2] |= (uint8_t)((l & 0xF) << 4);
-            y[i].scales_h |= (uint16_t)((l >> 4) << (2 * ib));
-        }
-        for (int ib = 0; ib < QK_K / 32; ++ib)
-            for (int j = 0; j < 16; ++j)
-                y[i].qs[16 * ib + j] = (uint8_t)(L[32 * ib + j] | (L[32 * ib + 16 + j] << 4));
     }
 }

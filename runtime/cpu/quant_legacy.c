@@ -7,9 +7,11 @@
  * follows ggml's arithmetic where the result depends on it: the quantizers
  * compute scales and the per-element products in the same order, round the
  * same way (roundf, truncating casts after +0.5), and pick IQ4_NL's scale by
- * the same weighted least-squares refit as quantize_row_iq4_nl_ref; the dot
- * products sum integers per block and accumulate blocks in float, float rows
- * in double. It deliberately has no speed tricks: the x86 files have those.
+ * the same weighted least-squares refit as quantize_row_iq4_nl_ref. The
+ * file quantizers with importance weights (quantize_q4_0 .. q5_1,
+ * quantize_iq4_nl/iq4_xs) are here too, on the fits of quant_k_quantize.c.
+ * The dot products sum integers per block and accumulate blocks in float,
+ * float rows in double. It deliberately has no speed tricks: the x86 files have those.
  *
  * One divergence by design: an IQ4_NL block whose elements are all (almost)
  * zero gets index 8 (value 1) everywhere under a zero scale, where ggml
@@ -19,6 +21,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "runtime/cpu/quant_k.h"
 #include "runtime/cpu/quant_legacy.h"
 
 /* block sizes as GGML_TYPE_LIST states them */
@@ -473,62 +476,254 @@ static void iq4_nl_from_float(const float *x, void *vy, int64_t n)
     }
 }
 
-/* What ggml_quantize_chunk (quantize_iq4_nl) writes without an importance
- * matrix, which is what a model file gets: the fit above, then 15 more
- * candidate scales, (k - 127) / max for k in -7..7, each refitted by least
- * squares, the one with the smallest weighted error kept; the indices are
- * then taken afresh against the unrounded winning scale. Weights are x^2
- * as above. The arithmetic follows ggml's order step for step, so the
- * blocks are byte for byte its own. */
-void cpu_quantize_iq4_nl_search(const float *x, void *vy, int64_t n)
+/* IQ4_NL and IQ4_XS as ggml_quantize_chunk writes them
+ * (quantize_row_iq4_nl_impl with ntry 7): per 32 the scale from the
+ * largest element onto level -127, then 15 more candidates, (k - 127) / max
+ * for k in -7..7, each refitted by weighted least squares, the one with the
+ * smallest weighted error kept. Weights are qw * sqrt(sigma2 + x^2) with
+ * importance weights (sigma2: twice the super-block's mean square), else
+ * x^2. A super-block of one 32 (IQ4_NL) stores that scale; of eight
+ * (IQ4_XS) a shared fp16 scale and 6-bit multiples of it. The indices are
+ * then taken afresh against the stored scale. */
+static void iq4_fit(int super, const float *x, const float *qw, uint16_t *dh, uint8_t *q4,
+                    uint16_t *scales_h, uint8_t *scales_l)
 {
     enum { NTRY = 7 };
     const int8_t *val = cpu_kvalues_iq4nl;
-    cpu_block_iq4_nl *y = vy;
-    for (int64_t i = 0; i < n / CPU_QK; i++, x += CPU_QK) {
-        float w[CPU_QK];
+    const int nb = super / CPU_QK;
+    float scales[8], w[CPU_QK], sigma2 = 0;
+    uint8_t L[8 * CPU_QK];
+    for (int j = 0; j < super; j++)
+        sigma2 += x[j] * x[j];
+    sigma2 *= 2.f / super;
+    float max_scale = 0, amax_scale = 0;
+    for (int ib = 0; ib < nb; ib++) {
+        const float *xb = x + CPU_QK * ib;
         float amax = 0, max = 0;
         for (int j = 0; j < CPU_QK; j++) {
-            w[j] = x[j] * x[j];
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
+            w[j] = qw ? qw[CPU_QK * ib + j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+            if (fabsf(xb[j]) > amax) {
+                amax = fabsf(xb[j]);
+                max = xb[j];
             }
         }
-        float d = 0;
-        if (amax >= 1e-15f) {
-            d = -max / val[0];
-            float id = 1 / d;
-            float sumqx = 0, sumq2 = 0;
+        if (amax < 1e-15f) {
+            scales[ib] = 0;
+            continue;
+        }
+        float d = -max / val[0], id = 1 / d, sumqx = 0, sumq2 = 0;
+        for (int j = 0; j < CPU_QK; j++) {
+            float q = val[iq4_nearest(id * xb[j])];
+            sumqx += w[j] * q * xb[j];
+            sumq2 += w[j] * q * q;
+        }
+        d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
+        float best = d * sumqx;
+        for (int itry = -NTRY; itry <= NTRY; itry++) {
+            id = (itry + val[0]) / max;
+            sumqx = sumq2 = 0;
             for (int j = 0; j < CPU_QK; j++) {
-                float q = val[iq4_nearest(id * x[j])];
-                sumqx += w[j] * q * x[j];
+                float q = val[iq4_nearest(id * xb[j])];
+                sumqx += w[j] * q * xb[j];
                 sumq2 += w[j] * q * q;
             }
-            d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
-            float best = d * sumqx;
-            for (int itry = -NTRY; itry <= NTRY; itry++) {
-                id = (itry + val[0]) / max;
-                sumqx = sumq2 = 0;
-                for (int j = 0; j < CPU_QK; j++) {
-                    float q = val[iq4_nearest(id * x[j])];
-                    sumqx += w[j] * q * x[j];
-                    sumq2 += w[j] * q * q;
-                }
-                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-                    d = sumqx / sumq2;
-                    best = d * sumqx;
-                }
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                d = sumqx / sumq2;
+                best = d * sumqx;
             }
         }
-        y[i].d = F2H(d);
-        float id = d ? 1 / d : 0.0f;
-        uint8_t L[CPU_QK];
+        scales[ib] = d;
+        if (fabsf(d) > amax_scale) {
+            amax_scale = fabsf(d);
+            max_scale = d;
+        }
+    }
+    if (nb == 1) {
+        *dh = F2H(scales[0]);
+        float id = scales[0] ? 1 / scales[0] : 0.0f;
         for (int j = 0; j < CPU_QK; j++)
             L[j] = (uint8_t)iq4_nearest(id * x[j]);
-        for (int j = 0; j < 16; j++)
-            y[i].qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+    } else {
+        *scales_h = 0;
+        float d = -max_scale / 32;
+        *dh = F2H(d);
+        float id = d ? 1 / d : 0.0f;
+        for (int ib = 0; ib < nb; ib++) {
+            int l = (int)lrintf(id * scales[ib]);
+            l = l < -32 ? -32 : l > 31 ? 31 : l;
+            float dl = d * l, idl = dl ? 1 / dl : 0.0f;
+            for (int j = 0; j < CPU_QK; j++)
+                L[CPU_QK * ib + j] = (uint8_t)iq4_nearest(idl * x[CPU_QK * ib + j]);
+            l += 32;
+            if (ib % 2 == 0)
+                scales_l[ib / 2] = (uint8_t)(l & 0xf);
+            else
+                scales_l[ib / 2] |= (uint8_t)((l & 0xf) << 4);
+            *scales_h |= (uint16_t)((l >> 4) << (2 * ib));
+        }
     }
+    for (int ib = 0; ib < nb; ib++)
+        for (int j = 0; j < 16; j++)
+            q4[16 * ib + j] = (uint8_t)(L[CPU_QK * ib + j] | L[CPU_QK * ib + 16 + j] << 4);
+}
+
+void cpu_quantize_iq4_nl(const float *x, void *vy, int64_t n, const float *qw)
+{
+    cpu_block_iq4_nl *y = vy;
+    for (int64_t i = 0; i < n / CPU_QK; i++)
+        iq4_fit(CPU_QK, x + CPU_QK * i, qw ? qw + CPU_QK * i : NULL, &y[i].d, y[i].qs, NULL, NULL);
+}
+
+void cpu_quantize_iq4_xs(const float *x, void *vy, int64_t n, const float *qw)
+{
+    cpu_block_iq4_xs *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        iq4_fit(QK_K, x + QK_K * i, qw ? qw + QK_K * i : NULL, &y[i].d, y[i].qs, &y[i].scales_h, y[i].scales_l);
+}
+
+void cpu_quantize_iq4_xs_ref(const float *x, void *y, int64_t n)
+{
+    cpu_quantize_iq4_xs(x, y, n, NULL);
+}
+
+/* ---- Q1_0 / Q2_0 ------------------------------------------------------- */
+
+/* Q1_0: 128 elements a block, each its sign bit (1: >= 0) under the mean
+ * magnitude; Q2_0: 64 a block, round(x/amax) + 1 clamped to 0..3 in two
+ * bits (levels -1, 0, 1, 2 of amax). quantize_row_q1_0_ref and
+ * quantize_row_q2_0_ref; ggml's quantizers ignore importance weights for
+ * them. No dequantizer here: they are written, not run. */
+typedef struct { uint16_t d; uint8_t qs[16]; } cpu_block_q1_0;
+typedef struct { uint16_t d; uint8_t qs[16]; } cpu_block_q2_0;
+_Static_assert(sizeof(cpu_block_q1_0) == CPU_BYTES_Q1_0 && CPU_BLK_Q1_0 == 128, "q1_0 block layout");
+_Static_assert(sizeof(cpu_block_q2_0) == CPU_BYTES_Q2_0 && CPU_BLK_Q2_0 == 64, "q2_0 block layout");
+
+void cpu_quantize_q1_0(const float *x, void *vy, int64_t n, const float *qw)
+{
+    (void)qw;
+    cpu_block_q1_0 *y = vy;
+    for (int64_t i = 0; i < n / 128; i++, x += 128) {
+        float sum_abs = 0.0f;
+        for (int j = 0; j < 128; j++)
+            sum_abs += fabsf(x[j]);
+        y[i].d = F2H(sum_abs / 128);
+        memset(y[i].qs, 0, sizeof y[i].qs);
+        for (int j = 0; j < 128; j++)
+            if (x[j] >= 0.0f)
+                y[i].qs[j / 8] |= (uint8_t)(1 << j % 8);
+    }
+}
+
+void cpu_quantize_q2_0(const float *x, void *vy, int64_t n, const float *qw)
+{
+    (void)qw;
+    cpu_block_q2_0 *y = vy;
+    for (int64_t i = 0; i < n / 64; i++, x += 64) {
+        float amax = 0.0f;
+        for (int j = 0; j < 64; j++)
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        const float id = amax > 0.0f ? 1.0f / amax : 0.0f;
+        y[i].d = F2H(amax);
+        memset(y[i].qs, 0, sizeof y[i].qs);
+        for (int j = 0; j < 64; j++) {
+            int q = (int)roundf(x[j] * id) + 1;
+            q = q < 0 ? 0 : q > 3 ? 3 : q;
+            y[i].qs[j / 4] |= (uint8_t)(q << (j % 4) * 2);
+        }
+    }
+}
+
+/* ---- importance-weighted Q4_0 .. Q5_1 ------------------------------------- */
+
+/* ggml's quantize_q4_0 .. quantize_q5_1 with quant_weights: each block
+ * fitted (cpu_fit_qx symmetric, cpu_fit_qkx with a minimum) under weights
+ * qw * sqrt(sigma2 + x^2), sigma2 the row's mean square. Without weights
+ * they are the plain quantizers above. A block_fit_fn fits one block under
+ * its weights into its bytes. */
+typedef void (*block_fit_fn)(const float *xb, const float *w, void *block);
+
+static void fit_q4_0(const float *xb, const float *w, void *block)
+{
+    cpu_block_q4_0 *y = block;
+    int8_t L[CPU_QK];
+    y->d = F2H(cpu_fit_qx(CPU_QK, 8, xb, L, w));
+    for (int j = 0; j < 16; j++)
+        y->qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+}
+
+static void fit_q5_0(const float *xb, const float *w, void *block)
+{
+    cpu_block_q5_0 *y = block;
+    int8_t L[CPU_QK];
+    int q[CPU_QK];
+    y->d = F2H(cpu_fit_qx(CPU_QK, 16, xb, L, w));
+    for (int j = 0; j < CPU_QK; j++)
+        q[j] = L[j];
+    q5_pack(q, y->qs, y->qh);
+}
+
+/* Q4_1 and Q5_1: levels 0..nmax above a minimum; d and m stored, the
+ * levels into q for the caller to pack. */
+static void fit_with_min(const float *xb, const float *w, int nmax, uint16_t *d, uint16_t *m, int q[CPU_QK])
+{
+    uint8_t L[CPU_QK], Laux[CPU_QK];
+    float min;
+    *d = F2H(cpu_fit_qkx(CPU_QK, nmax, xb, w, L, &min, Laux, -0.9f, 0.05f, 36, 0));
+    *m = F2H(-min);
+    for (int j = 0; j < CPU_QK; j++)
+        q[j] = L[j];
+}
+
+static void fit_q4_1(const float *xb, const float *w, void *block)
+{
+    cpu_block_q4_1 *y = block;
+    int q[CPU_QK];
+    fit_with_min(xb, w, 15, &y->d, &y->m, q);
+    for (int j = 0; j < 16; j++)
+        y->qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
+}
+
+static void fit_q5_1(const float *xb, const float *w, void *block)
+{
+    cpu_block_q5_1 *y = block;
+    int q[CPU_QK];
+    fit_with_min(xb, w, 31, &y->d, &y->m, q);
+    q5_pack(q, y->qs, y->qh);
+}
+
+static void quantize_weighted(const float *x, void *vy, int64_t n, const float *qw, size_t block_bytes,
+                              block_fit_fn fit)
+{
+    float sum_x2 = 0, w[CPU_QK];
+    for (int64_t j = 0; j < n; j++)
+        sum_x2 += x[j] * x[j];
+    const float sigma2 = sum_x2 / (float)n;
+    for (int64_t i = 0; i < n / CPU_QK; i++) {
+        const float *xb = x + CPU_QK * i, *qb = qw + CPU_QK * i;
+        for (int j = 0; j < CPU_QK; j++)
+            w[j] = qb[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+        fit(xb, w, (uint8_t *)vy + (size_t)i * block_bytes);
+    }
+}
+
+void cpu_quantize_q4_0(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q4_0), fit_q4_0) : q4_0_from_float(x, y, n));
+}
+
+void cpu_quantize_q4_1(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q4_1), fit_q4_1) : q4_1_from_float(x, y, n));
+}
+
+void cpu_quantize_q5_0(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q5_0), fit_q5_0) : q5_0_from_float(x, y, n));
+}
+
+void cpu_quantize_q5_1(const float *x, void *y, int64_t n, const float *qw)
+{
+    (qw ? quantize_weighted(x, y, n, qw, sizeof(cpu_block_q5_1), fit_q5_1) : q5_1_from_float(x, y, n));
 }
 
 void cpu_vec_dot_iq4_nl_q8_0_ref(int64_t n, float *s, const void *vx, const void *vy)

@@ -50,9 +50,17 @@ void cpu_vec_dot_q5_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y
 void cpu_vec_dot_q5_1_q8_1_ref(int64_t n, float *s, const void *x, const void *y);
 void cpu_vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
 void cpu_vec_dot_iq4_nl_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
-/* IQ4_NL as ggml's quantize_iq4_nl writes files (a block-scale search;
- * from_float is quantize_row_iq4_nl_ref, which does not search) */
-void cpu_quantize_iq4_nl_search(const float *x, void *y, int64_t n);
+/* The quantizers of model files (cpu_quantize_file_fn): what
+ * ggml_quantize_chunk writes, with importance weights qw[0..n) or without
+ * (NULL). IQ4_NL's searches the block scale where its from_float
+ * (quantize_row_iq4_nl_ref) does not. */
+void cpu_quantize_q4_0(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q4_1(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q5_0(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q5_1(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_iq4_nl(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q1_0(const float *x, void *y, int64_t n, const float *qw);
+void cpu_quantize_q2_0(const float *x, void *y, int64_t n, const float *qw);
 void cpu_vec_dot_mxfp4_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
 
 /* quant_legacy_avx512.c: overwrites the entries it has AVX-512 kernels for;

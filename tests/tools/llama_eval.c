@@ -2,7 +2,7 @@
  * llama_eval.c: quantize, evaluate and time models with llama.cpp itself,
  * the reference side of the CPU conformance tests.
  *
- *   llama_eval quantize IN.gguf OUT.gguf TYPE [--pure] [--threads N]
+ *   llama_eval quantize IN.gguf OUT.gguf[,OUT...] TYPE[,TYPE...] [--imatrix FILE] [--pure] [--threads N]
  *   llama_eval logits   MODEL --tokens "ID ID ..." --out FILE [--threads N]
  *   llama_eval generate MODEL --prompt-ids "ID ..." -n N [--threads N]
  *   llama_eval bench    MODEL [-p 512] [-n 128] [--threads N]
@@ -17,6 +17,13 @@
  * not divide the block; MXFP4_MOE turns dense tensors into Q8_0 unless --pure),
  * so the tool then opens the result with our GGUF reader and prints what each
  * tensor ended up as: "tensor NAME TYPE" lines and a "types T=N ..." summary.
+ * --imatrix does what llama.cpp's quantize tool (tools/quantize) does with
+ * one, written here a second time on purpose, apart from ours: the file is
+ * read with ggml's own GGUF reader (libggml-base's gguf_* functions), or as
+ * the legacy .dat when that fails, each entry's values are in_sum2/counts
+ * per matrix (1 where the count is 0) or sums/calls, the entries go to
+ * llama_model_quantize as llama_model_imatrix_data, and the four
+ * quantize.imatrix.* keys as key overrides, as the tool sets them.
  *
  * logits evaluates the ids as one batch (one ubatch) from position 0, adds no
  * BOS, asks for the logits of every position and writes them little-endian
@@ -264,24 +271,199 @@ static const struct { const char *name; int ftype; } FTYPES[] = {
     {"q5_1", 9}, {"q2_k", 10}, {"q3_k_s", 11}, {"q3_k_m", 12}, {"q3_k_l", 13},
     {"q4_k_s", 14}, {"q4_k_m", 15}, {"q5_k_s", 16}, {"q5_k_m", 17}, {"q6_k", 18},
     {"iq4_nl", 25}, {"iq3_s", 26}, {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37},
-    {"mxfp4", 38}, {"mxfp4_moe", 38}, {"nvfp4", 39},
+    {"mxfp4", 38}, {"mxfp4_moe", 38}, {"nvfp4", 39}, {"iq2_xxs", 19}, {"iq2_xs", 20}, {"q2_k_s", 21},
+    {"iq3_xs", 22}, {"iq3_xxs", 23}, {"iq1_s", 24}, {"iq3_m", 27}, {"iq2_s", 28}, {"iq2_m", 29},
+    {"iq1_m", 31}, {"q1_0", 40}, {"q2_0", 41},
 };
 
-static int cmd_quantize(const char *in, const char *out, const char *type, bool pure, int threads)
+/* ---- the importance matrix, as llama.cpp's quantize tool loads it -------- */
+
+struct llama_model_imatrix_data { /* include/llama.h */
+    const char *name;
+    const float *data;
+    size_t size;
+};
+
+struct llama_model_kv_override { /* include/llama.h */
+    int32_t tag; /* 0 int, 1 float, 2 bool, 3 string */
+    char key[128];
+    union {
+        int64_t val_i64;
+        double val_f64;
+        bool val_bool;
+        char val_str[128];
+    };
+};
+_Static_assert(sizeof(struct llama_model_kv_override) == 264, "llama_model_kv_override layout");
+
+typedef struct imx {
+    struct llama_model_imatrix_data *e; /* n + 1, the last all NULL */
+    size_t n;
+    char dataset[128];
+    int32_t chunk_count;
+} imx;
+
+static void imx_add(imx *m, const char *name, float *data, size_t size)
 {
-    int ftype = -1;
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->e[i].name, name)) { /* the tool's map: the later one wins */
+            m->e[i].data = data;
+            m->e[i].size = size;
+            return;
+        }
+    m->e = realloc(m->e, (m->n + 2) * sizeof *m->e);
+    if (!m->e)
+        fail("out of memory", NULL);
+    m->e[m->n++] = (struct llama_model_imatrix_data){strdup(name), data, size};
+    m->e[m->n] = (struct llama_model_imatrix_data){0};
+}
+
+/* common_imatrix_load_legacy, then the tool's sums/calls */
+static void imx_load_legacy(imx *m, FILE *fp, const char *path)
+{
+    int32_t n_entries;
+    rewind(fp);
+    if (fread(&n_entries, 4, 1, fp) != 1 || n_entries < 1)
+        fail("no imatrix data in", path);
+    for (int32_t i = 0; i < n_entries; i++) {
+        int32_t len, ncall, nval;
+        char name[4096];
+        if (fread(&len, 4, 1, fp) != 1 || len < 0 || len >= (int32_t)sizeof name ||
+            fread(name, 1, (size_t)len, fp) != (size_t)len)
+            fail("bad legacy imatrix entry name in", path);
+        name[len] = 0;
+        if (fread(&ncall, 4, 1, fp) != 1 || fread(&nval, 4, 1, fp) != 1 || nval < 1)
+            fail("bad legacy imatrix entry in", path);
+        float *v = malloc((size_t)nval * sizeof *v);
+        if (!v || fread(v, 4, (size_t)nval, fp) != (size_t)nval)
+            fail("bad legacy imatrix data in", path);
+        for (int32_t j = 0; ncall > 0 && j < nval; j++)
+            v[j] = v[j] / (float)(int64_t)ncall;
+        imx_add(m, name, v, (size_t)nval);
+    }
+    int32_t n_chunks, len;
+    if (fread(&n_chunks, 4, 1, fp) == 1) {
+        m->chunk_count = n_chunks;
+        if (fread(&len, 4, 1, fp) == 1 && len > 0 && len < 4096) {
+            char ds[4096] = {0};
+            if (fread(ds, 1, (size_t)len, fp) == (size_t)len)
+                snprintf(m->dataset, sizeof m->dataset, "%s", ds);
+        }
+    }
+}
+
+static imx imx_load(const char *path)
+{
+    struct gguf_init_params { bool no_alloc; void **ctx; };
+    void *ggml = llama_dl_open("libggml-base.so");
+    void *(*init)(const char *, struct gguf_init_params);
+    void (*gfree)(void *);
+    int64_t (*n_tensors)(const void *), (*find_key)(const void *, const char *);
+    const char *(*tensor_name)(const void *, int64_t), *(*arr_str)(const void *, int64_t, size_t);
+    size_t (*tensor_offset)(const void *, int64_t), (*data_offset)(const void *), (*tensor_size)(const void *, int64_t);
+    size_t (*arr_n)(const void *, int64_t);
+    int32_t (*tensor_type)(const void *, int64_t), (*kv_type)(const void *, int64_t), (*arr_type)(const void *, int64_t);
+    uint32_t (*val_u32)(const void *, int64_t);
+#define BIND(field, name) *(void **)&field = llama_dl_sym(ggml, name)
+    BIND(init, "gguf_init_from_file");
+    BIND(gfree, "gguf_free");
+    BIND(n_tensors, "gguf_get_n_tensors");
+    BIND(find_key, "gguf_find_key");
+    BIND(tensor_name, "gguf_get_tensor_name");
+    BIND(arr_str, "gguf_get_arr_str");
+    BIND(tensor_offset, "gguf_get_tensor_offset");
+    BIND(data_offset, "gguf_get_data_offset");
+    BIND(tensor_size, "gguf_get_tensor_size");
+    BIND(arr_n, "gguf_get_arr_n");
+    BIND(tensor_type, "gguf_get_tensor_type");
+    BIND(kv_type, "gguf_get_kv_type");
+    BIND(arr_type, "gguf_get_arr_type");
+    BIND(val_u32, "gguf_get_val_u32");
+#undef BIND
+    imx m = {0};
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        fail("cannot open", path);
+    void *g = init(path, (struct gguf_init_params){true, NULL});
+    if (!g) {
+        imx_load_legacy(&m, fp, path);
+        fclose(fp);
+        return m;
+    }
+    int64_t kd = find_key(g, "imatrix.datasets"), kc = find_key(g, "imatrix.chunk_count");
+    if (kd < 0 || kc < 0 || find_key(g, "imatrix.chunk_size") < 0)
+        fail("missing imatrix metadata in", path);
+    if (kv_type(g, kd) == 9 && arr_type(g, kd) == 8 && arr_n(g, kd) > 0)
+        snprintf(m.dataset, sizeof m.dataset, "%s", arr_str(g, kd, 0));
+    m.chunk_count = (int32_t)val_u32(g, kc);
+    for (int64_t i = 0; i < n_tensors(g); i++) {
+        const char *name = tensor_name(g, i);
+        size_t len = strlen(name);
+        if (len <= 8 || strcmp(name + len - 8, ".in_sum2"))
+            continue;
+        char cname[4096];
+        snprintf(cname, sizeof cname, "%.*s.counts", (int)(len - 8), name);
+        int64_t c = -1;
+        for (int64_t j = 0; j < n_tensors(g); j++)
+            if (!strcmp(tensor_name(g, j), cname))
+                c = j;
+        if (c < 0 || tensor_type(g, i) != 0 || tensor_type(g, c) != 0)
+            fail("mismatched sums and counts in", path);
+        size_t nval = tensor_size(g, i) / 4, ncounts = tensor_size(g, c) / 4, ne0 = nval / ncounts;
+        float *sums = malloc(nval * 4), *counts = malloc(ncounts * 4), *v = calloc(nval, 4);
+        if (!sums || !counts || !v || fseek(fp, (long)(data_offset(g) + tensor_offset(g, i)), SEEK_SET) ||
+            fread(sums, 4, nval, fp) != nval || fseek(fp, (long)(data_offset(g) + tensor_offset(g, c)), SEEK_SET) ||
+            fread(counts, 4, ncounts, fp) != ncounts)
+            fail("cannot read imatrix data of", name);
+        for (size_t j = 0; j < ncounts; j++) {
+            const float count = (float)(int64_t)lroundf(counts[j]);
+            for (size_t k = 0; k < ne0; k++)
+                v[j * ne0 + k] = count > 0.0f ? sums[j * ne0 + k] / count : 1;
+        }
+        free(sums);
+        free(counts);
+        name = strndup(name, len - 8);
+        imx_add(&m, name, v, nval);
+        free((void *)name);
+    }
+    gfree(g);
+    fclose(fp);
+    return m;
+}
+
+/* The tool's key overrides: the file, the first dataset, the entry count,
+ * the chunk count when positive; strings cut to 127 bytes. */
+static struct llama_model_kv_override *imx_overrides(const imx *m, const char *path)
+{
+    static struct llama_model_kv_override o[5];
+    int n = 0;
+    memset(o, 0, sizeof o);
+    o[n].tag = 3;
+    snprintf(o[n].key, sizeof o[n].key, "quantize.imatrix.file");
+    snprintf(o[n++].val_str, 128, "%.127s", path);
+    if (m->dataset[0]) {
+        o[n].tag = 3;
+        snprintf(o[n].key, sizeof o[n].key, "quantize.imatrix.dataset");
+        snprintf(o[n++].val_str, 128, "%.127s", m->dataset);
+    }
+    snprintf(o[n].key, sizeof o[n].key, "quantize.imatrix.entries_count");
+    o[n++].val_i64 = (int64_t)m->n;
+    if (m->chunk_count > 0) {
+        snprintf(o[n].key, sizeof o[n].key, "quantize.imatrix.chunks_count");
+        o[n++].val_i64 = m->chunk_count;
+    }
+    return o;
+}
+
+/* One output of cmd_quantize: the file, then what each tensor became. */
+static void quantize_one(const char *in, const char *out, const char *type, struct llama_model_quantize_params p)
+{
+    p.ftype = -1;
     for (size_t i = 0; i < sizeof FTYPES / sizeof FTYPES[0]; i++)
         if (!strcmp(FTYPES[i].name, type))
-            ftype = FTYPES[i].ftype;
-    if (ftype < 0) {
-        fprintf(stderr, "llama_eval: unknown quantization type %s\n", type);
-        return 1;
-    }
-    struct llama_model_quantize_params p = quantize_params();
-    p.ftype = ftype;
-    p.allow_requantize = true;
-    p.pure = pure;
-    p.nthread = threads;
+            p.ftype = FTYPES[i].ftype;
+    if (p.ftype < 0)
+        fail("unknown quantization type", type);
     if (L.model_quantize(in, out, &p) != 0)
         fail("llama_model_quantize failed for", out);
 
@@ -302,6 +484,34 @@ static int cmd_quantize(const char *in, const char *out, const char *type, bool 
             printf(" %s=%u", ggml_type_get((uint32_t)t)->name, count[t]);
     printf("\n");
     gguf_close(f);
+}
+
+/* OUT and TYPE may be comma-separated lists of one length: one process
+ * then writes them all, paying ggml's one-time set-up of the i-quant
+ * lattices (seconds for IQ1) once. */
+static int cmd_quantize(const char *in, const char *outs, const char *types, const char *imatrix, bool pure,
+                        int threads)
+{
+    struct llama_model_quantize_params p = quantize_params();
+    p.allow_requantize = true;
+    p.pure = pure;
+    p.nthread = threads;
+    imx m = {0};
+    if (imatrix) {
+        m = imx_load(imatrix);
+        p.imatrix = m.e;
+        p.kv_overrides = imx_overrides(&m, imatrix);
+    }
+    char *o = strdup(outs), *t = strdup(types), *so, *st;
+    if (!o || !t)
+        fail("out of memory", NULL);
+    char *out = strtok_r(o, ",", &so), *type = strtok_r(t, ",", &st);
+    for (; out && type; out = strtok_r(NULL, ",", &so), type = strtok_r(NULL, ",", &st))
+        quantize_one(in, out, type, p);
+    if (out || type)
+        fail("quantize: OUT and TYPE lists differ in length", NULL);
+    free(o);
+    free(t);
     return 0;
 }
 
@@ -563,7 +773,7 @@ static int cmd_bench(const char *path, int32_t n_prompt, int32_t n_gen, const ev
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: llama_eval quantize IN.gguf OUT.gguf TYPE [--pure] [--threads N]\n"
+            "usage: llama_eval quantize IN.gguf OUT.gguf TYPE [--imatrix FILE] [--pure] [--threads N]\n"
             "       llama_eval logits MODEL --tokens \"ID ...\" --out FILE [--threads N]\n"
             "       llama_eval generate MODEL --prompt-ids \"ID ...\" -n N [--threads N]\n"
             "       llama_eval bench MODEL [-p 512] [-n 128] [--threads N]\n"
@@ -590,7 +800,7 @@ int main(int argc, char **argv)
     if (argc < 3)
         return usage();
     const char *cmd = argv[1], *model = argv[2];
-    const char *tokens = NULL, *out = NULL, *qout = NULL, *qtype = NULL;
+    const char *tokens = NULL, *out = NULL, *qout = NULL, *qtype = NULL, *imatrix = NULL;
     int32_t n = -1, p = 512;
     bool pure = false;
     eval_opts o = {.threads = 2, .pooling = -1};
@@ -620,6 +830,8 @@ int main(int argc, char **argv)
             tokens = v, i++;
         else if (!strcmp(a, "--out"))
             out = v, i++;
+        else if (!strcmp(a, "--imatrix"))
+            imatrix = v, i++;
         else if (!strcmp(a, "-n"))
             n = parse_count(v, 0), i++;
         else if (!strcmp(a, "-p"))
@@ -640,7 +852,7 @@ int main(int argc, char **argv)
 
     if (!strcmp(cmd, "quantize")) {
         load_library();
-        return cmd_quantize(model, qout, qtype, pure, o.threads);
+        return cmd_quantize(model, qout, qtype, imatrix, pure, o.threads);
     }
     if (!strcmp(cmd, "logits")) {
         if (!tokens || !out)

@@ -16,6 +16,8 @@ struct rt_session {
     ir_graph *graph;
     rt_options opt;
     const void **weights;      /* by node id: WEIGHT data in the mapping, else NULL */
+    void **copies;             /* (n_copies) weights of some columns of each row, copied (session.c) */
+    uint32_t n_copies;
     uint32_t n_past, n_ctx, n_vocab, n_out_rows_max; /* rows of logits one step writes */
     uint32_t n_seq;            /* sequences, n_ctx cache positions each */
     uint32_t *seq_past;        /* (n_seq) each sequence's positions; n_past is the stepping one's */

@@ -18,7 +18,33 @@
 #include "runtime/backend.h"
 #include "support/error.h"
 
-/* *weights: by node id of g, each WEIGHT node's data in the mapping */
+/* A weight of some columns of each row (a tensor-parallel rank's share of
+ * a product split along K, ir.h col0) as a tensor of its own: its rows'
+ * pieces, whole blocks, copied one after another from the mapping, held
+ * by the session (s->copies); *rows, its rows in the mapping, becomes the copy */
+static rf_status copy_columns(rt_session *s, const ir_node *n, const gguf_tensor *t, const unsigned char **rows,
+                              rf_error *err)
+{
+    const ggml_type_traits *tt = ggml_type_get(n->type.elem);
+    size_t stride = t->n_bytes / t->ne[1], skip = (size_t)n->ia[1] / tt->block_size * tt->type_size;
+    size_t len = (size_t)n->type.dim[1] / tt->block_size * tt->type_size;
+    void **grown = realloc(s->copies, (s->n_copies + 1) * sizeof *s->copies);
+    unsigned char *c = malloc(len * (size_t)n->type.dim[0]);
+    if (grown)
+        s->copies = grown;
+    if (!grown || !c) {
+        free(c);
+        return rf_fail(err, RF_E_NOMEM, "out of memory for a rank's columns of '%s'", n->name);
+    }
+    s->copies[s->n_copies++] = c;
+    for (int64_t r = 0; r < n->type.dim[0]; r++)
+        memcpy(c + (size_t)r * len, *rows + (size_t)r * stride + skip, len);
+    *rows = c;
+    return RF_OK;
+}
+
+/* *weights: by node id of g, each WEIGHT node's data in the mapping (or
+ * its columns' copy) */
 static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***weights, rf_error *err)
 {
     *weights = calloc(g->next_id ? g->next_id : 1, sizeof **weights);
@@ -31,17 +57,25 @@ static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***we
         const gguf_tensor *t = gguf_find_tensor(s->gguf, n->name);
         if (!t)
             return rf_fail(err, RF_E_NOTFOUND, "%s: tensor '%s' not found", gguf_path(s->gguf), n->name);
-        /* the node is the tensor, or rows row0 .. of its outermost dimension */
+        /* the node is the tensor, or rows row0 .. of its outermost dimension,
+         * or (col0, a matrix) of each such row the columns col0 .. */
         uint8_t r = n->type.rank;
-        int64_t row0 = n->ia[0];
+        int64_t row0 = n->ia[0], col0 = n->ia[1];
+        bool cols = col0 || (r == 2 && (uint64_t)n->type.dim[1] < t->ne[0]);
         bool same = t->type == n->type.elem && t->n_dims <= r + 1u && r >= 1 && row0 >= 0 &&
                     (uint64_t)row0 + (uint64_t)n->type.dim[0] <= t->ne[r - 1];
         for (uint8_t d = 1; same && d < r; d++)
-            same = (int64_t)t->ne[r - 1 - d] == n->type.dim[d];
-        if (!same)
+            same = (int64_t)t->ne[r - 1 - d] == n->type.dim[d] ||
+                   (cols && d == 1 && col0 >= 0 && (uint64_t)(col0 + n->type.dim[1]) <= t->ne[0]);
+        uint32_t bs = ggml_type_get(t->type)->block_size;
+        if (!same || (cols && (r != 2 || col0 % bs || n->type.dim[1] % bs)))
             return rf_fail(err, RF_E_FORMAT, "%s: tensor '%s' does not match the imported graph's type or shape",
                            gguf_path(s->gguf), n->name);
-        (*weights)[n->id] = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
+        const unsigned char *rows = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
+        rf_status st = cols ? copy_columns(s, n, t, &rows, err) : RF_OK;
+        if (st != RF_OK)
+            return st;
+        (*weights)[n->id] = rows;
     }
     return RF_OK;
 }
@@ -129,6 +163,11 @@ static void drop_graphs(rt_session *s)
     free(s->batch_weights);
     s->graph = s->batch_graph = NULL;
     s->weights = s->batch_weights = NULL;
+    for (uint32_t i = 0; i < s->n_copies; i++)
+        free(s->copies[i]);
+    free(s->copies);
+    s->copies = NULL;
+    s->n_copies = 0;
 }
 
 static void close_front(rt_session *f)

@@ -53,16 +53,24 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out)
     return 0;
 }
 
-int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit)
+int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit,
+                   uint32_t *tp)
 {
     const char *o = argv[*i], *v = NULL;
     int rc;
-    if (strcmp(o, "--gpu-layers") && strcmp(o, "--gpu-mem-limit"))
+    long long n;
+    if (strcmp(o, "--gpu-layers") && strcmp(o, "--gpu-mem-limit") && strcmp(o, "--tp"))
         return -1;
     if ((rc = cli_value(cmd, argc, argv, i, &v)))
         return rc;
     if (!strcmp(o, "--gpu-mem-limit"))
         return cli_u64(cmd, o, v, mem_limit);
+    if (!strcmp(o, "--tp")) { /* whether the model divides is the session's to check */
+        if ((rc = cli_int(cmd, o, v, 1, 1024, &n)))
+            return rc;
+        *tp = (uint32_t)n;
+        return 0;
+    }
     /* the count against the model's layers is the session's to check */
     if (strcmp(v, "auto") && (!*v || strspn(v, "0123456789") != strlen(v)))
         return cli_usage_error("%s: --gpu-layers: '%s' is neither a count of layers (0 or more) nor auto", cmd, v);

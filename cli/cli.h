@@ -41,10 +41,11 @@ int cli_usage_error(const char *fmt, ...);
 int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out); /* argv[*i]'s value */
 int cli_int(const char *cmd, const char *opt, const char *v, long long lo, long long hi, long long *out);
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out);
-/* --gpu-layers N|auto and --gpu-mem-limit BYTES, which every command that
- * opens a session takes (rf_session_options): -1 when argv[*i] is neither,
- * else 0 or the exit status of a usage error */
-int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit);
+/* --gpu-layers N|auto, --gpu-mem-limit BYTES and --tp N, which every
+ * command that opens a session takes (rf_session_options): -1 when
+ * argv[*i] is none of them, else 0 or the exit status of a usage error */
+int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit,
+                   uint32_t *tp);
 int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out);
 int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size_t *n); /* "1 2,3"; free() */
 double cli_now(void);                               /* monotonic seconds */

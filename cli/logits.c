@@ -24,7 +24,7 @@
 
 #define LOGITS_USAGE \
     "usage: rocmforge logits MODEL --tokens \"ID ID ...\" --out FILE [--backend cpu|gpu|auto] [--threads N] [--ctx N] " \
-    "[--gpu-layers N|auto]"
+    "[--gpu-layers N|auto] [--tp N]"
 
 /* Writes n floats little-endian whatever the host's byte order. */
 static int write_f32le(FILE *out, const float *x, size_t n)
@@ -51,6 +51,7 @@ int cmd_logits(int argc, char **argv)
 {
     const char *path = NULL, *tokens = NULL, *out_path = NULL, *backend = "cpu", *gpu_layers = NULL, *v;
     uint64_t gpu_mem_limit = 0;
+    uint32_t tp = 0;
     long long threads = 0, ctx = 0;
     int rc;
     for (int i = 1; i < argc; i++) {
@@ -76,7 +77,7 @@ int cmd_logits(int argc, char **argv)
             if ((rc = cli_value("logits", argc, argv, &i, &v)) ||
                 (rc = cli_int("logits", o, v, 1, UINT32_MAX, &ctx)))
                 return rc;
-        } else if ((rc = cli_gpu_option("logits", argc, argv, &i, &gpu_layers, &gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("logits", argc, argv, &i, &gpu_layers, &gpu_mem_limit, &tp)) >= 0) {
             if (rc)
                 return rc;
         } else if (o[0] == '-' && o[1]) {
@@ -113,6 +114,7 @@ int cmd_logits(int argc, char **argv)
                              .n_ctx = ctx ? (uint32_t)ctx : n < 256 ? 256 : (uint32_t)n,
                              .gpu_layers = gpu_layers,
                              .gpu_mem_limit = gpu_mem_limit,
+                             .tp = tp,
                              .all_logits = true};
     cli_ui ui;
     cli_session_callbacks(&so, &ui);

@@ -44,7 +44,7 @@
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
     "[--threads N] [--ctx N] [--ubatch N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--kv-f16] [--prompt-ids IDS] "  \
-    "[--print-ids] [--gpu-layers N|auto] [--gpu-mem-limit BYTES] " \
+    "[--print-ids] [--gpu-layers N|auto] [--gpu-mem-limit BYTES] [--tp N] " \
     "[--stop STR]..."
 
 #define PREFIX_IDS 4      /* prompt ids decoded ahead of the output, for context */
@@ -54,6 +54,7 @@
 typedef struct run_args {
     const char *path, *prompt, *prompt_ids, *backend, *plan, *cache, *gpu_layers;
     uint64_t gpu_mem_limit;
+    uint32_t tp;
     long long n_predict, threads, ctx, ubatch;
     rf_sampler_params sp;
     bool print_ids;
@@ -157,7 +158,7 @@ static int parse(int argc, char **argv, run_args *a)
             if (a->n_stop == MAX_STOPS)
                 return cli_usage_error("run: --stop: at most %d stop strings", MAX_STOPS);
             a->stop[a->n_stop++] = v;
-        } else if ((rc = cli_gpu_option("run", argc, argv, &i, &a->gpu_layers, &a->gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("run", argc, argv, &i, &a->gpu_layers, &a->gpu_mem_limit, &a->tp)) >= 0) {
             if (rc)
                 return rc;
         } else if (o[0] == '-' && o[1]) {
@@ -405,6 +406,7 @@ int cmd_run(int argc, char **argv)
                              .kv_f16 = a.kv_f16,
                              .gpu_layers = a.gpu_layers,
                              .gpu_mem_limit = a.gpu_mem_limit,
+                             .tp = a.tp,
                              .n_ubatch = (uint32_t)a.ubatch};
     cli_session_callbacks(&so, &ui);
     if (a.ctx > 0)

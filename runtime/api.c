@@ -35,6 +35,7 @@ rf_status rf_session_open(rf_model *m, const rf_session_options *opt, rf_session
                      .no_graph = o.no_graph,
                      .gpu_layers = o.gpu_layers,
                      .gpu_mem_limit = o.gpu_mem_limit,
+                     .tp = o.tp,
                      .all_logits = o.all_logits,
                      .pooling = o.pooling,
                      .progress = o.progress,

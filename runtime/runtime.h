@@ -70,6 +70,11 @@ typedef struct rt_options {
      * part ("cpu": the same split, hand-over and KV ownership run on one
      * host; NULL: the GPU) */
     const char *front_backend;
+    /* tensor parallelism: the model split over this many ranks (heads, FFN
+     * columns, vocabulary: frontend/arch_tp.c), run on the CPU backend one
+     * rank after another between the collectives (runtime/tp.c); 0 or 1:
+     * none */
+    uint32_t tp;
     void (*progress)(void *ctx, uint32_t done, uint32_t total);
     void (*warn)(void *ctx, const char *msg);
     void *cb_ctx;

@@ -170,7 +170,7 @@ static void drop_graphs(rt_session *s)
     s->n_copies = 0;
 }
 
-static void close_front(rt_session *f)
+void rt_part_close(rt_session *f)
 {
     if (!f)
         return;
@@ -285,15 +285,11 @@ static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_
     return st;
 }
 
-/* The first part of a split session: a session of its own on dev that
- * runs the embedding and layers [0, n), borrowing s's step inputs and
- * block table (backend.h) */
-static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
+rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend *b, rt_session **out, rf_error *err)
 {
     rt_session *f = calloc(1, sizeof *f);
-    if (!f)
+    if (!(*out = f))
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    s->front = f;
     f->gguf = s->gguf;
     f->opt = s->opt;
     f->n_vocab = s->n_vocab;
@@ -307,12 +303,18 @@ static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf
     f->kv_stride = s->kv_stride;
     f->n_kv_blocks = s->n_kv_blocks;
     f->kv_table = s->kv_table;
-    import_options io = {.n_ctx = s->opt.n_ctx, .layer_end = n};
-    rf_status st = plan_graphs(f, &io, err);
+    rf_status st = plan_graphs(f, io, err);
     if (st == RF_OK)
-        st = prepare_backend(f, dev, err);
-    snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
+        st = prepare_backend(f, b, err);
     return st;
+}
+
+/* The first part of a split session: a session of its own on dev that
+ * runs the embedding and layers [0, n) */
+static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
+{
+    snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
+    return rt_part_open(s, &(import_options){.n_ctx = s->opt.n_ctx, .layer_end = n}, dev, &s->front, err);
 }
 
 /* s's graphs for layers [n, L): the whole model at n = 0, else the part
@@ -333,7 +335,8 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
 }
 
 /* The model on its backends: s->gpu_layers of its layers on dev (all: on
- * b, the session's backend, as one model), the rest on the CPU */
+ * b, the session's backend, as one model), the rest on the CPU; or, split
+ * by tensor parallelism, its ranks (tp.c) */
 static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev, rf_error *err)
 {
     uint32_t n = s->gpu_layers, L = s->graph->model.n_layer;
@@ -341,14 +344,30 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
     if (st == RF_OK)
         st = plan_from(s, n < L ? n : 0, err);
     if (st == RF_OK)
-        st = prepare_backend(s, n == L ? b : &rt_backend_cpu, err);
+        st = prepare_backend(s, s->opt.tp > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu, err);
     return st;
+}
+
+/* Tensor parallelism runs on the CPU backend for now, the ranks one after
+ * another (tp.c); neither on GPUs nor with a split by layers yet */
+static rf_status check_tp(const rt_session *s, const rt_backend *b, rf_error *err)
+{
+    if (s->opt.tp <= 1)
+        return RF_OK;
+    if (b != &rt_backend_cpu)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) runs on the CPU backend only for now (the "
+                       "ranks one after another: --backend cpu); the GPUs' ranks over NCCL/RCCL are not done yet",
+                       s->opt.tp);
+    if (s->opt.gpu_layers)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) and a split by layers (--gpu-layers) at "
+                       "once are not supported", s->opt.tp);
+    return RF_OK;
 }
 
 /* after a place() that failed: nothing on any backend */
 static void unplace(rt_session *s, rf_error *err)
 {
-    close_front(s->front);
+    rt_part_close(s->front);
     s->front = NULL;
     s->backend = NULL;
     if (err)
@@ -429,7 +448,7 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     const rt_backend *b = NULL, *dev = NULL;
     bool fallback = false;
-    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK)
+    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK || (st = check_tp(s, b, err)) != RF_OK)
         goto fail;
     if (s->opt.front_backend && (st = choose_backend(s->opt.front_backend, &dev, &(bool){0}, err)) != RF_OK)
         goto fail;
@@ -471,7 +490,7 @@ void rt_session_close(rt_session *s)
         return;
     if (s->backend && s->state)
         s->backend->release(s);
-    close_front(s->front);
+    rt_part_close(s->front);
     drop_graphs(s);
     free(s->hidden);
     free(s->tokens);

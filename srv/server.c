@@ -71,6 +71,7 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
                                  .n_ubatch = s->opt.n_ubatch,
                                  .gpu_layers = s->opt.gpu_layers,
                                  .gpu_mem_limit = s->opt.gpu_mem_limit,
+                                 .tp = s->opt.tp,
                                  .kv_f16 = s->opt.kv_f16};
         st = rf_model_open(model_path, &s->model, err);
         if (st == RF_OK && (st = rf_model_get_info(s->model, &info, err)) == RF_OK) {

@@ -38,6 +38,7 @@ typedef struct srv_options {
     const char *backend;       /* "cpu", "gpu", "auto" */
     const char *gpu_layers;    /* rf_session_options' */
     uint64_t gpu_mem_limit;
+    uint32_t tp;                 /* tensor-parallel ranks (rf_session_options.tp) */
     int n_threads;
     bool kv_f16;
     const char *api_key;       /* NULL: none required */

@@ -1,0 +1,407 @@
+/*
+ * test_tp.c: tensor parallelism (rt_options.tp, frontend/arch_tp.c,
+ * runtime/tp.c) checked on the CPU, without a second device.
+ *
+ * A session of N ranks runs each rank's share of the model (its heads and
+ * their KV cache, its FFN columns, its rows of the vocabulary) one rank
+ * after another, the all_reduce as the in-order sum of the ranks' partial
+ * products and the all_gather as their concatenation. Its logits are not
+ * the unsplit session's bit for bit: each product over K is summed in
+ * another order (a rank's share, then across ranks), which moves them by
+ * rounding; so they are held to the model conformance suite's bounds
+ * against llama.cpp (tests/test_model_conformance.c: cosine >= 0.995 at
+ * every row, >= 0.999 on average, top-1 agreement >= 80%), and the worst
+ * absolute difference is printed (about 1e-6 of logits of a few units on
+ * the F32 models, up to 3e-4 where LayerNorms and softcaps amplify it;
+ * 0.1 on the trained Q8_0 model, whose activations are quantized to 8
+ * bits after each sum, so a rounding can move a value by a step, at
+ * cosines of 0.999999. A broken sum or slice gives differences of whole
+ * units and cosines far below the bounds).
+ *
+ * For six archs of conformance_models.h, F32 (llama: untied head, llama3
+ * rope factors; qwen2: q/k/v biases, tied head; qwen3: head_dim 128 and
+ * per-head q/k norms; phi3: fused attn_qkv and gate+up; gemma2: softcaps,
+ * post norms, a sliding window, tied head; starcoder2: LayerNorms, biases
+ * everywhere, an FFN without gate), at N = 2 and 4 (4: the two KV heads
+ * replicated, one a rank), and the trained Q8_0 model at N = 2 (its 6
+ * heads; the columns of O and down copied as whole blocks): a 22-token prompt in planned steps of 8, every
+ * row's logits, then 6 greedy steps (the unsplit session's token fed to
+ * both) compared row by row, and batched decode of three sequences
+ * (rt_decode_batch, the ranks' batch graphs). Refused, with a message that
+ * names the quantity: heads that do not divide, KV heads neither a
+ * multiple nor a divisor of the ranks, an FFN width that does not divide,
+ * a block-quantized O whose columns a rank would cut inside a block,
+ * experts, a rank out of range, the GPU backend and a split by layers at
+ * once. The ranks' graphs print with their collectives and parse back.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fixtures/conformance_models.h"
+#include "frontend/gguf.h"
+#include "frontend/import.h"
+#include "ir/passes/passes.h"
+#include "runtime/runtime.h"
+#include "test_util.h"
+
+/* the bounds of tests/test_model_conformance.c */
+#define COS_MIN_ROW 0.995
+#define COS_MIN_MEAN 0.999
+#define TOP1_MIN 0.80
+
+#define N_VOCAB 32000
+#define N_GREEDY 6
+#define TRAINED RF_SOURCE_DIR "/models/kjv-tiny-llama-q8_0.gguf"
+
+static const char *const ARCHS[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2", "starcoder2"};
+#define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
+/* the archs' F32 models, then the trained one */
+static char paths[N_ARCHS + 1][4200];
+/* models only refused: llama Q4_K (O's columns inside a block), an FFN of
+ * 514 (not a multiple of 4), qwen3moe (experts) */
+static char path_q4k[4200], path_ff[4200], path_moe[4200];
+
+static const int32_t prompt[] = {1,   512,  278,  6763, 4177,  2825,  278, 18356, 322,  278,  8437,
+                                 29889, 450, 3186, 471,  1780, 29892, 322, 4069,  1599, 3186, 9089};
+#define N_PROMPT ((uint32_t)(sizeof prompt / sizeof prompt[0]))
+
+static void gen(const char *arch, size_t seed, const char *extra, const char *out)
+{
+    char vocab[4200], cmd[20000];
+    snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
+    CU_ASSERT_EQUAL_FATAL(access(vocab, R_OK), 0);
+    snprintf(cmd, sizeof cmd, "%s --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s -t 2 -o %s 2>&1",
+             test_tool_bin("rf_gen_model"), arch, vocab, seed, extra, out);
+    int status, sig;
+    char *o = test_run(cmd, &status, &sig);
+    if (status)
+        printf("\n  %s: %s", cmd, o ? o : "");
+    free(o);
+    CU_ASSERT_EQUAL_FATAL(status, 0);
+}
+
+static const arch_case *find_case(const char *arch)
+{
+    for (size_t c = 0; c < N_CASES; c++)
+        if (!strcmp(CASES[c].arch, arch))
+            return &CASES[c];
+    CU_FAIL_FATAL("no such arch in conformance_models.h");
+    return NULL;
+}
+
+static void generate_models(void)
+{
+    for (size_t a = 0; a < N_ARCHS; a++) {
+        const arch_case *c = find_case(ARCHS[a]);
+        snprintf(paths[a], sizeof paths[a], "%s/%s.gguf", test_tmp_dir(), ARCHS[a]);
+        gen(case_gen_arch(c), (size_t)(c - CASES) + 1, c->extra, paths[a]);
+    }
+    snprintf(paths[N_ARCHS], sizeof paths[N_ARCHS], "%s", TRAINED);
+    snprintf(path_q4k, sizeof path_q4k, "%s/llama-q4_k.gguf", test_tmp_dir());
+    gen("llama", 1, "--untied --type q4_k", path_q4k);
+    snprintf(path_ff, sizeof path_ff, "%s/llama-ff514.gguf", test_tmp_dir());
+    gen("llama", 1, "--untied --n-ff 514", path_ff);
+    const arch_case *moe = find_case("qwen3moe");
+    snprintf(path_moe, sizeof path_moe, "%s/qwen3moe.gguf", test_tmp_dir());
+    gen("qwen3moe", (size_t)(moe - CASES) + 1, moe->extra, path_moe);
+}
+
+/* ---- comparing logits ------------------------------------------------------ */
+
+typedef struct agreement {
+    double min_cos, sum_cos, max_abs;
+    size_t rows, top1;
+} agreement;
+
+static size_t argmax(const float *v)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < N_VOCAB; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* rows of the unsplit (ref) and the split session's logits into a */
+static void agree(agreement *a, const float *ref, const float *got, size_t rows)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = ref + r * N_VOCAB, *y = got + r * N_VOCAB;
+        double xy = 0, xx = 0, yy = 0;
+        for (size_t i = 0; i < N_VOCAB; i++) {
+            xy += (double)x[i] * y[i];
+            xx += (double)x[i] * x[i];
+            yy += (double)y[i] * y[i];
+            double d = fabs((double)x[i] - y[i]);
+            a->max_abs = d > a->max_abs ? d : a->max_abs;
+        }
+        double cos = xy / sqrt(xx * yy + 1e-30);
+        a->min_cos = a->rows && a->min_cos < cos ? a->min_cos : cos;
+        a->sum_cos += cos;
+        a->top1 += argmax(x) == argmax(y);
+        a->rows++;
+    }
+}
+
+static bool within_bounds(const agreement *a)
+{
+    return a->rows && a->min_cos >= COS_MIN_ROW && a->sum_cos / a->rows >= COS_MIN_MEAN &&
+           (double)a->top1 / a->rows >= TOP1_MIN;
+}
+
+/* ---- the sessions ------------------------------------------------------------ */
+
+static rt_options options(uint32_t tp, uint32_t n_seq)
+{
+    return (rt_options){.backend = "cpu", .n_threads = 2, .n_ctx = 256, .n_batch = 8, .n_seq = n_seq,
+                        .all_logits = n_seq == 1, .tp = tp};
+}
+
+static rt_session *open_session(const gguf_file *f, const rt_options *o)
+{
+    rt_session *s = NULL;
+    rf_error err = {0};
+    rf_status st = rt_session_open(f, o, &s, &err);
+    if (st != RF_OK)
+        printf("\n  tp %u: %s", o->tp, err.msg);
+    CU_ASSERT_EQUAL_FATAL(st, RF_OK);
+    return s;
+}
+
+/* The prompt, every row, then greedy steps with the unsplit session's
+ * token fed to both */
+static void prompt_and_greedy(const gguf_file *f, uint32_t tp, agreement *a)
+{
+    rt_options o = options(0, 1);
+    rt_session *ref = open_session(f, &o);
+    o.tp = tp;
+    rt_session *s = open_session(f, &o);
+    CU_ASSERT_STRING_EQUAL(rt_backend_name(s), "cpu-tp");
+    float *x = malloc((size_t)N_PROMPT * N_VOCAB * sizeof *x), *y = malloc((size_t)N_PROMPT * N_VOCAB * sizeof *y);
+    CU_ASSERT_FATAL(x && y);
+    rf_error err = {0};
+    CU_ASSERT_EQUAL(rt_eval(ref, prompt, N_PROMPT, x, &err), RF_OK);
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, N_PROMPT, y, &err), RF_OK);
+    agree(a, x, y, N_PROMPT);
+    int32_t next = (int32_t)argmax(x + (size_t)(N_PROMPT - 1) * N_VOCAB);
+    for (int i = 0; i < N_GREEDY; i++) {
+        CU_ASSERT_EQUAL(rt_eval(ref, &next, 1, x, &err), RF_OK);
+        CU_ASSERT_EQUAL(rt_eval(s, &next, 1, y, &err), RF_OK);
+        agree(a, x, y, 1);
+        next = (int32_t)argmax(x);
+    }
+    CU_ASSERT_EQUAL(rt_n_past(s), N_PROMPT + N_GREEDY);
+    free(x);
+    free(y);
+    rt_session_close(s);
+    rt_session_close(ref);
+}
+
+/* Three sequences, prompts of 5, 9 and 14 tokens, then two batched decode
+ * steps of all three (the ranks' batch graphs) */
+static void batched(const gguf_file *f, uint32_t tp, agreement *a)
+{
+    enum { N_SEQ = 3 };
+    rt_options o = options(0, N_SEQ);
+    rt_session *ref = open_session(f, &o);
+    o.tp = tp;
+    rt_session *s = open_session(f, &o);
+    static const uint32_t len[N_SEQ] = {5, 9, 14}, seq[N_SEQ] = {2, 0, 1};
+    float *x = malloc(N_SEQ * N_VOCAB * sizeof *x), *y = malloc(N_SEQ * N_VOCAB * sizeof *y);
+    CU_ASSERT_FATAL(x && y);
+    rf_error err = {0};
+    for (uint32_t q = 0; q < N_SEQ; q++) {
+        CU_ASSERT_EQUAL(rt_eval_seq(ref, q, prompt + q, len[q], x, &err), RF_OK);
+        CU_ASSERT_EQUAL(rt_eval_seq(s, q, prompt + q, len[q], y, &err), RF_OK);
+        agree(a, x, y, 1);
+    }
+    int32_t tok[N_SEQ] = {450, 3186, 471};
+    for (int step = 0; step < 2; step++) {
+        CU_ASSERT_EQUAL(rt_decode_batch(ref, N_SEQ, seq, tok, x, &err), RF_OK);
+        CU_ASSERT_EQUAL(rt_decode_batch(s, N_SEQ, seq, tok, y, &err), RF_OK);
+        agree(a, x, y, N_SEQ);
+        for (uint32_t q = 0; q < N_SEQ; q++)
+            tok[q] = (int32_t)argmax(x + q * N_VOCAB);
+    }
+    free(x);
+    free(y);
+    rt_session_close(s);
+    rt_session_close(ref);
+}
+
+static void test_tp_matches_unsplit(void)
+{
+    static const uint32_t TP[] = {2, 4};
+    printf("\n  %-12s %3s  %-9s %5s %9s %9s %6s %9s", "model", "N", "script", "rows", "min cos", "mean cos", "top1",
+           "max |d|");
+    for (size_t m = 0; m <= N_ARCHS; m++) {
+        gguf_file *f = NULL;
+        rf_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(gguf_open(paths[m], &f, &err), RF_OK);
+        for (size_t t = 0; t < (m < N_ARCHS ? sizeof TP / sizeof TP[0] : 1); t++) /* the trained model's 6 heads: 2 */
+            for (int script = 0; script < 2; script++) {
+                agreement a = {0};
+                if (script == 0)
+                    prompt_and_greedy(f, TP[t], &a);
+                else
+                    batched(f, TP[t], &a);
+                bool ok = within_bounds(&a);
+                CU_ASSERT_TRUE(ok);
+                printf("\n  %-12s %3u  %-9s %5zu %9.6f %9.6f %5.0f%% %9.2e%s", m < N_ARCHS ? ARCHS[m] : "kjv-q8_0",
+                       TP[t], script ? "batched" : "greedy", a.rows, a.min_cos, a.rows ? a.sum_cos / a.rows : 0,
+                       a.rows ? 100.0 * a.top1 / a.rows : 0, a.max_abs, ok ? "" : "  OUT OF BOUNDS");
+            }
+        gguf_close(f);
+    }
+}
+
+/* ---- refusals ---------------------------------------------------------------- */
+
+static void refused(const char *path, rt_options o, rf_status want, const char *says)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(path, &f, &err), RF_OK);
+    rt_session *s = NULL;
+    rf_status st = rt_session_open(f, &o, &s, &err);
+    CU_ASSERT_EQUAL(st, want);
+    CU_ASSERT_PTR_NULL(s);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, says));
+    if (st != want || !strstr(err.msg, says))
+        printf("\n  %s --tp %u: status %d, said '%s'", path, o.tp, st, err.msg);
+    rt_session_close(s);
+    gguf_close(f);
+}
+
+static void test_refusals(void)
+{
+    rt_options o = options(3, 1);
+    refused(paths[0], o, RF_E_UNSUPPORTED, "over 3 ranks needs the attention heads (4) to be a multiple of 3");
+    refused(TRAINED, o, RF_E_UNSUPPORTED, "needs the KV heads (2) to be a multiple of the ranks, or the ranks a "
+                                          "multiple of them");
+    o.tp = 4;
+    refused(path_ff, o, RF_E_UNSUPPORTED, "needs the FFN width n_ff (514) to be a multiple of 4");
+    o.tp = 2;
+    refused(path_q4k, o, RF_E_UNSUPPORTED, "tensor 'blk.0.attn_output.weight' (q4_k, blocks of 256): rank 0's "
+                                           "columns 0..128 of its 256 do not fall on block boundaries");
+    refused(path_moe, o, RF_E_UNSUPPORTED, "tensor parallelism of a model with experts");
+    o.backend = "gpu";
+    refused(paths[0], o, RF_E_UNSUPPORTED, "runs on the CPU backend only for now");
+    o.backend = "cpu";
+    o.gpu_layers = "1";
+    refused(paths[0], o, RF_E_UNSUPPORTED, "and a split by layers (--gpu-layers) at once");
+
+    /* a rank out of range, at import */
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    ir_graph *g = NULL;
+    CU_ASSERT_EQUAL_FATAL(gguf_open(paths[0], &f, &err), RF_OK);
+    import_options io = {.tp_rank = 2, .tp_world = 2};
+    CU_ASSERT_EQUAL(import_model(f, &io, &g, &err), RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "rank 2 of 2: ranks are 0..1"));
+    CU_ASSERT_PTR_NULL(g);
+    gguf_close(f);
+}
+
+/* ---- the ranks' graphs --------------------------------------------------------- */
+
+static char *graph_text(const ir_graph *g, size_t *len)
+{
+    char *buf = NULL;
+    FILE *m = open_memstream(&buf, len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    ir_print(g, m);
+    fclose(m);
+    return buf;
+}
+
+/* Every rank of llama at N = 4: its heads' and columns' weights, two
+ * all_reduce a layer and one all_gather, and the text parses back to
+ * itself */
+static void test_rank_graphs(void)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(paths[0], &f, &err), RF_OK);
+    for (uint32_t r = 0; r < 4; r++) {
+        ir_graph *g = NULL, *back = NULL;
+        import_options io = {.tp_rank = r, .tp_world = 4};
+        CU_ASSERT_EQUAL_FATAL(import_model(f, &io, &g, &err), RF_OK);
+        ir_pipeline_options po = {.max_tokens = 16};
+        CU_ASSERT_EQUAL_FATAL(ir_run_pipeline(g, &po, &err), RF_OK);
+        CU_ASSERT_EQUAL(g->model.n_head, 1);
+        CU_ASSERT_EQUAL(g->model.n_head_kv, 1);
+        uint32_t reduce = 0, gather = 0;
+        for (uint32_t i = 0; i < g->n_nodes; i++) {
+            const ir_node *n = g->nodes[i];
+            reduce += n->op == IR_OP_ALL_REDUCE;
+            gather += n->op == IR_OP_ALL_GATHER;
+            if (n->op == IR_OP_WEIGHT && !strcmp(n->name, "blk.0.attn_k.weight")) /* rank r reads KV head r / 2 */
+                CU_ASSERT_EQUAL(n->ia[0], (r / 2) * 64);
+            if (n->op == IR_OP_WEIGHT && !strcmp(n->name, "blk.1.ffn_down.weight")) /* columns r*128 .. */
+                CU_ASSERT_TRUE(n->ia[1] == r * 128 && n->type.dim[1] == 128 && n->type.dim[0] == 256);
+            if (n->op == IR_OP_WEIGHT && !strcmp(n->name, "output.weight")) /* rows of the vocabulary */
+                CU_ASSERT_TRUE(n->ia[0] == r * 8000 && n->type.dim[0] == 8000);
+        }
+        CU_ASSERT_EQUAL(reduce, 2 * 2);
+        CU_ASSERT_EQUAL(gather, 1);
+        size_t len, len2;
+        char *text = graph_text(g, &len);
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "tp_rank="));
+        CU_ASSERT_EQUAL_FATAL(ir_parse(text, len, &back, &err), RF_OK);
+        char *again = graph_text(back, &len2);
+        CU_ASSERT_TRUE(len == len2 && !memcmp(text, again, len));
+        free(text);
+        free(again);
+        ir_graph_free(back);
+        ir_graph_free(g);
+    }
+    gguf_close(f);
+}
+
+/* `rocmforge ir --tp`, and the command line's refusals */
+static void test_cli(void)
+{
+    static const struct {
+        const char *args;
+        int status;
+        const char *says;
+    } cases[] = {
+        {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "tp_rank=1, tp_world=2}"},
+        {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "= all_reduce %"},
+        {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "= all_gather %"},
+        {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "weight @blk.0.ffn_down.weight {col0=512} : q8_0[384,512]"},
+        {"ir " TRAINED " --tp 2", 0, "# rank 1 of 2 (tensor parallel)"},
+        {"ir " TRAINED " --tp 2 --tp-rank 2", 2, "--tp-rank 2: the ranks of --tp 2 are 0..1"},
+        {"run " TRAINED " -p hi -n 1 --tp 0", 2, "--tp: 0 is out of range"},
+        {"run " TRAINED " -p hi -n 1 --tp 2 --backend gpu", 1, "runs on the CPU backend only for now"},
+        {"logits " TRAINED " --tokens 1 --out /dev/null --tp 3", 1, "needs the KV heads (2)"},
+    };
+    char cmd[8192];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s 2>&1 </dev/null", test_rocmforge_bin(), cases[i].args);
+        int status, sig;
+        char *out = test_run(cmd, &status, &sig);
+        CU_ASSERT_EQUAL(status, cases[i].status);
+        CU_ASSERT_TRUE(out != NULL && strstr(out, cases[i].says));
+        if (status != cases[i].status || !out || !strstr(out, cases[i].says))
+            printf("\n  %s: status %d, said %.300s", cases[i].args, status, out ? out : "nothing");
+        free(out);
+    }
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("tp", NULL, NULL);
+    CU_add_test(s, "the models: six archs, three only refused", generate_models);
+    CU_add_test(s, "N ranks give the unsplit logits within the conformance bounds", test_tp_matches_unsplit);
+    CU_add_test(s, "shapes that do not divide, and what is not done, are refused", test_refusals);
+    CU_add_test(s, "the ranks' graphs: their slices and collectives, their text", test_rank_graphs);
+    CU_add_test(s, "rocmforge ir --tp, and the command line", test_cli);
+    return test_main();
+}

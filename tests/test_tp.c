@@ -68,19 +68,12 @@ static const int32_t prompt[] = {1,   512,  278,  6763, 4177,  2825,  278, 18356
                                  29889, 450, 3186, 471,  1780, 29892, 322, 4069,  1599, 3186, 9089};
 #define N_PROMPT ((uint32_t)(sizeof prompt / sizeof prompt[0]))
 
+/* an F32 model of the conformance shape (the type and shape as extra may change them) */
 static void gen(const char *arch, size_t seed, const char *extra, const char *out)
 {
-    char vocab[4200], cmd[20000];
-    snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
-    CU_ASSERT_EQUAL_FATAL(access(vocab, R_OK), 0);
-    snprintf(cmd, sizeof cmd, "%s --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s -t 2 -o %s 2>&1",
-             test_tool_bin("rf_gen_model"), arch, vocab, seed, extra, out);
-    int status, sig;
-    char *o = test_run(cmd, &status, &sig);
-    if (status)
-        printf("\n  %s: %s", cmd, o ? o : "");
-    free(o);
-    CU_ASSERT_EQUAL_FATAL(status, 0);
+    char args[2048];
+    snprintf(args, sizeof args, "--arch %s " CONFORMANCE_SHAPE " --seed %zu %s -t 2", arch, seed, extra);
+    test_gen_model(args, out);
 }
 
 static const arch_case *find_case(const char *arch)
@@ -308,16 +301,6 @@ static void test_refusals(void)
 
 /* ---- the ranks' graphs --------------------------------------------------------- */
 
-static char *graph_text(const ir_graph *g, size_t *len)
-{
-    char *buf = NULL;
-    FILE *m = open_memstream(&buf, len);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    ir_print(g, m);
-    fclose(m);
-    return buf;
-}
-
 /* Every rank of llama at N = 4: its heads' and columns' weights, two
  * all_reduce a layer and one all_gather, and the text parses back to
  * itself */
@@ -327,7 +310,7 @@ static void test_rank_graphs(void)
     rf_error err = {0};
     CU_ASSERT_EQUAL_FATAL(gguf_open(paths[0], &f, &err), RF_OK);
     for (uint32_t r = 0; r < 4; r++) {
-        ir_graph *g = NULL, *back = NULL;
+        ir_graph *g = NULL;
         import_options io = {.tp_rank = r, .tp_world = 4};
         CU_ASSERT_EQUAL_FATAL(import_model(f, &io, &g, &err), RF_OK);
         ir_pipeline_options po = {.max_tokens = 16};
@@ -348,15 +331,9 @@ static void test_rank_graphs(void)
         }
         CU_ASSERT_EQUAL(reduce, 2 * 2);
         CU_ASSERT_EQUAL(gather, 1);
-        size_t len, len2;
-        char *text = graph_text(g, &len);
-        CU_ASSERT_PTR_NOT_NULL(strstr(text, "tp_rank="));
-        CU_ASSERT_EQUAL_FATAL(ir_parse(text, len, &back, &err), RF_OK);
-        char *again = graph_text(back, &len2);
-        CU_ASSERT_TRUE(len == len2 && !memcmp(text, again, len));
-        free(text);
-        free(again);
-        ir_graph_free(back);
+        CU_ASSERT_EQUAL(g->model.tp_rank, r);
+        CU_ASSERT_EQUAL(g->model.tp_world, 4);
+        test_ir_round_trip(g);
         ir_graph_free(g);
     }
     gguf_close(f);
@@ -365,11 +342,7 @@ static void test_rank_graphs(void)
 /* `rocmforge ir --tp`, and the command line's refusals */
 static void test_cli(void)
 {
-    static const struct {
-        const char *args;
-        int status;
-        const char *says;
-    } cases[] = {
+    static const test_cli_case cases[] = {
         {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "tp_rank=1, tp_world=2}"},
         {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "= all_reduce %"},
         {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "= all_gather %"},
@@ -380,17 +353,7 @@ static void test_cli(void)
         {"run " TRAINED " -p hi -n 1 --tp 2 --backend gpu", 1, "runs on the CPU backend only for now"},
         {"logits " TRAINED " --tokens 1 --out /dev/null --tp 3", 1, "needs the KV heads (2)"},
     };
-    char cmd[8192];
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s %s 2>&1 </dev/null", test_rocmforge_bin(), cases[i].args);
-        int status, sig;
-        char *out = test_run(cmd, &status, &sig);
-        CU_ASSERT_EQUAL(status, cases[i].status);
-        CU_ASSERT_TRUE(out != NULL && strstr(out, cases[i].says));
-        if (status != cases[i].status || !out || !strstr(out, cases[i].says))
-            printf("\n  %s: status %d, said %.300s", cases[i].args, status, out ? out : "nothing");
-        free(out);
-    }
+    test_cli_expect(cases, sizeof cases / sizeof cases[0]);
 }
 
 int main(void)

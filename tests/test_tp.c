@@ -33,17 +33,27 @@
  * a block-quantized O whose columns a rank would cut inside a block,
  * experts, a rank out of range, the GPU backend and a split by layers at
  * once. The ranks' graphs print with their collectives and parse back.
+ *
+ * The GPUs' side that runs without one (runtime/gpu/coll.h): rank 0 hands
+ * a 128-byte id to three other ranks, threads here, over loopback TCP,
+ * one of them connecting before rank 0 listens; a world of another size,
+ * a rank twice, nobody listening and bad addresses are refused; without
+ * RCCL or NCCL, loading them says so and what to do; where one is
+ * installed, it loads with every call we use.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixtures/conformance_models.h"
 #include "frontend/gguf.h"
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
+#include "runtime/gpu/coll.h"
 #include "runtime/runtime.h"
 #include "test_util.h"
 
@@ -356,6 +366,125 @@ static void test_cli(void)
     test_cli_expect(cases, sizeof cases / sizeof cases[0]);
 }
 
+/* ---- the rendezvous and the library (runtime/gpu/coll.h) ----------------------- */
+
+typedef struct fetcher {
+    char addr[64];
+    uint32_t rank, world;
+    int timeout_ms;
+    rt_coll_id id;
+    rf_status st;
+    rf_error err;
+    pthread_t thread;
+} fetcher;
+
+static void *fetch_main(void *p)
+{
+    fetcher *f = p;
+    f->st = rt_rendezvous_fetch(f->addr, f->rank, f->world, &f->id, f->timeout_ms, &f->err);
+    return NULL;
+}
+
+static void fetch_start(fetcher *f, uint16_t port, uint32_t rank, uint32_t world, int timeout_ms)
+{
+    *f = (fetcher){.rank = rank, .world = world, .timeout_ms = timeout_ms};
+    snprintf(f->addr, sizeof f->addr, "127.0.0.1:%u", port);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&f->thread, NULL, fetch_main, f), 0);
+}
+
+static rt_rendezvous *listen_any(uint16_t *port)
+{
+    rt_rendezvous *r = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_rendezvous_listen("127.0.0.1:0", &r, port, &err), RF_OK);
+    CU_ASSERT_TRUE(*port != 0);
+    return r;
+}
+
+/* rank 0 and three others; rank 3 dials before rank 0 listens, and retries */
+static void test_rendezvous(void)
+{
+    rt_coll_id id;
+    for (int i = 0; i < RT_COLL_ID_BYTES; i++)
+        id.bytes[i] = (unsigned char)(i * 37 + 11);
+    uint16_t port;
+    rt_rendezvous_close(listen_any(&port)); /* a free port, to listen on again below */
+    fetcher f[4];
+    fetch_start(&f[3], port, 3, 4, 5000);
+    nanosleep(&(struct timespec){0, 150 * 1000 * 1000}, NULL);
+    rt_rendezvous *r = NULL;
+    rf_error err = {0};
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+    CU_ASSERT_EQUAL_FATAL(rt_rendezvous_listen(addr, &r, NULL, &err), RF_OK);
+    for (uint32_t k = 1; k < 3; k++)
+        fetch_start(&f[k], port, k, 4, 5000);
+    CU_ASSERT_EQUAL(rt_rendezvous_serve(r, 4, &id, 5000, &err), RF_OK);
+    for (uint32_t k = 1; k < 4; k++) {
+        pthread_join(f[k].thread, NULL);
+        CU_ASSERT_EQUAL(f[k].st, RF_OK);
+        CU_ASSERT_EQUAL(memcmp(f[k].id.bytes, id.bytes, RT_COLL_ID_BYTES), 0);
+    }
+    rt_rendezvous_close(r);
+
+    /* a world of another size, and a rank twice: refused, and rank 0 waits out its time */
+    r = listen_any(&port);
+    fetch_start(&f[1], port, 1, 3, 2000);
+    CU_ASSERT_EQUAL(rt_rendezvous_serve(r, 2, &id, 500, &err), RF_E_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "0 of the other 1 ranks came within 500 ms"));
+    pthread_join(f[1].thread, NULL);
+    CU_ASSERT_EQUAL(f[1].st, RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f[1].err.msg, "refused it (its world has another size)"));
+    rt_rendezvous_close(r);
+    r = listen_any(&port);
+    fetch_start(&f[1], port, 1, 3, 2000);
+    fetch_start(&f[2], port, 1, 3, 2000);
+    CU_ASSERT_EQUAL(rt_rendezvous_serve(r, 3, &id, 500, &err), RF_E_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "1 of the other 2 ranks came"));
+    pthread_join(f[1].thread, NULL);
+    pthread_join(f[2].thread, NULL);
+    fetcher *second = f[1].st == RF_OK ? &f[2] : &f[1]; /* whichever came second */
+    CU_ASSERT_TRUE((f[1].st == RF_OK) != (f[2].st == RF_OK));
+    CU_ASSERT_EQUAL(second->st, RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(second->err.msg, "that rank came already"));
+    rt_rendezvous_close(r);
+
+    /* nobody listening; addresses that are not HOST:PORT */
+    rt_coll_id got;
+    CU_ASSERT_EQUAL(rt_rendezvous_fetch(addr, 1, 2, &got, 200, &err), RF_E_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no rank 0 listening on 127.0.0.1:"));
+    CU_ASSERT_EQUAL(rt_rendezvous_listen("localhost", &r, NULL, &err), RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "expected HOST:PORT"));
+    CU_ASSERT_EQUAL(rt_rendezvous_fetch("127.0.0.1:99999", 1, 2, &got, 200, &err), RF_E_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "the port is not a number from 0 to 65535"));
+}
+
+/* without RCCL or NCCL ($ROCMFORGE_COLL_LIB naming a library that is not
+ * there): one message naming what was tried and the CPU's way; then the
+ * real one where the machine has it, all six calls found */
+static void test_coll_library(void)
+{
+    const char *name = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(setenv("ROCMFORGE_COLL_LIB", "librf-no-such-nccl.so.2", 1), 0);
+    CU_ASSERT_EQUAL(rt_coll_load(&name, &err), RF_E_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(name);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "needs RCCL or NCCL, and neither library loads (tried "
+                                           "librf-no-such-nccl.so.2): install RCCL (AMD) or NCCL (NVIDIA), or run "
+                                           "the ranks on the CPU (--tp N --backend cpu)"));
+    rt_coll_id id;
+    rt_coll *c = NULL;
+    CU_ASSERT_EQUAL(rt_coll_unique_id(&id, &err), RF_E_UNSUPPORTED);
+    CU_ASSERT_EQUAL(rt_coll_join(&id, 2, 0, &c, &err), RF_E_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(c);
+    unsetenv("ROCMFORGE_COLL_LIB");
+    rf_status st = rt_coll_load(&name, &err);
+    if (st == RF_OK)
+        printf("\n  %s loads with every call", name);
+    else
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "(tried librccl.so.1, librccl.so, libnccl.so.2, libnccl.so)"));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -366,5 +495,7 @@ int main(void)
     CU_add_test(s, "shapes that do not divide, and what is not done, are refused", test_refusals);
     CU_add_test(s, "the ranks' graphs: their slices and collectives, their text", test_rank_graphs);
     CU_add_test(s, "rocmforge ir --tp, and the command line", test_cli);
+    CU_add_test(s, "the id's rendezvous over loopback TCP", test_rendezvous);
+    CU_add_test(s, "RCCL/NCCL missing: said so", test_coll_library);
     return test_main();
 }

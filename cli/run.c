@@ -52,9 +52,8 @@
 #define MAX_STOPS 16
 
 typedef struct run_args {
-    const char *path, *prompt, *prompt_ids, *backend, *plan, *cache, *gpu_layers;
-    uint64_t gpu_mem_limit;
-    uint32_t tp;
+    const char *path, *prompt, *prompt_ids, *backend, *plan, *cache;
+    rf_session_options place;    /* --gpu-layers, --tp, ... (cli_gpu_option) */
     long long n_predict, threads, ctx, ubatch;
     rf_sampler_params sp;
     bool print_ids;
@@ -158,7 +157,7 @@ static int parse(int argc, char **argv, run_args *a)
             if (a->n_stop == MAX_STOPS)
                 return cli_usage_error("run: --stop: at most %d stop strings", MAX_STOPS);
             a->stop[a->n_stop++] = v;
-        } else if ((rc = cli_gpu_option("run", argc, argv, &i, &a->gpu_layers, &a->gpu_mem_limit, &a->tp)) >= 0) {
+        } else if ((rc = cli_gpu_option("run", argc, argv, &i, &a->place)) >= 0) {
             if (rc)
                 return rc;
         } else if (o[0] == '-' && o[1]) {
@@ -404,10 +403,8 @@ int cmd_run(int argc, char **argv)
                              .cache_dir = a.cache,
                              .no_graph = a.no_graph,
                              .kv_f16 = a.kv_f16,
-                             .gpu_layers = a.gpu_layers,
-                             .gpu_mem_limit = a.gpu_mem_limit,
-                             .tp = a.tp,
                              .n_ubatch = (uint32_t)a.ubatch};
+    cli_placement(&so, &a.place);
     cli_session_callbacks(&so, &ui);
     if (a.ctx > 0)
         so.n_ctx = (uint32_t)a.ctx;

@@ -54,6 +54,7 @@ struct rt_session {
     uint32_t layer_begin;      /* the graphs' first layer: a split session's CPU part starts at gpu_layers */
     char backend_name[16];     /* "gpu+cpu" */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
+    struct rt_coll *coll;      /* a GPU process's tensor-parallel communicator (rt_tp_join), or NULL */
 };
 
 typedef struct rt_backend {
@@ -120,5 +121,11 @@ void rt_part_close(rt_session *part); /* NULL: nothing */
 extern const rt_backend rt_backend_cpu;
 extern const rt_backend rt_backend_gpu;
 extern const rt_backend rt_backend_tp;  /* tp.c: a session's tensor-parallel ranks, each on the CPU */
+
+/* tp.c: a GPU process's place in its tensor-parallel world (s->opt's
+ * tp_rank of tp_world, meeting at tp_addr): RCCL/NCCL loaded, the device
+ * of the backend gpu opened, the id shared, the communicator joined into
+ * s->coll */
+rf_status rt_tp_join(rt_session *s, const rt_backend *gpu, rf_error *err);
 
 #endif

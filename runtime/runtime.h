@@ -75,6 +75,10 @@ typedef struct rt_options {
      * rank after another between the collectives (runtime/tp.c); 0 or 1:
      * none */
     uint32_t tp;
+    /* one process a GPU (rf_session_options): rank tp_rank of tp_world,
+     * meeting at tp_addr; the bootstrap only (runtime/tp.c, rt_tp_join) */
+    uint32_t tp_rank, tp_world;
+    const char *tp_addr;
     void (*progress)(void *ctx, uint32_t done, uint32_t total);
     void (*warn)(void *ctx, const char *msg);
     void *cb_ctx;

@@ -16,6 +16,7 @@
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
 #include "runtime/backend.h"
+#include "runtime/gpu/coll.h"
 #include "support/error.h"
 
 /* A weight of some columns of each row (a tensor-parallel rank's share of
@@ -326,7 +327,7 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
     drop_graphs(s);
     s->layer_begin = n;
     import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling,
-                         .layer_begin = n};
+                         .layer_begin = n, .tp_rank = s->opt.tp_rank, .tp_world = s->opt.tp_world};
     rf_status st = plan_graphs(s, &io, err);
     if (st == RF_OK && n && !s->hidden &&
         !(s->hidden = malloc((size_t)s->n_rows * s->graph->model.n_embd * sizeof *s->hidden)))
@@ -349,9 +350,23 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
 }
 
 /* Tensor parallelism runs on the CPU backend for now, the ranks one after
- * another (tp.c); neither on GPUs nor with a split by layers yet */
-static rf_status check_tp(const rt_session *s, const rt_backend *b, rf_error *err)
+ * another (tp.c); a GPU process's rank (tp_world) gets as far as its
+ * world's communicator; neither with a split by layers yet */
+static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallback, rf_error *err)
 {
+    const rt_options *o = &s->opt;
+    if (o->tp_world > 1 && o->tp > 1)
+        return rf_fail(err, RF_E_ARG, "--tp %u runs every rank in this process on the CPU, --tp-world %u one process "
+                       "a GPU: one or the other", o->tp, o->tp_world);
+    if (o->tp_world > 1 && (o->tp_rank >= o->tp_world || !o->tp_addr))
+        return rf_fail(err, RF_E_ARG, "--tp-world %u: needs --tp-rank from 0 to %u (not %u) and --tp-addr HOST:PORT "
+                       "(rank 0's)%s", o->tp_world, o->tp_world - 1, o->tp_rank, o->tp_addr ? "" : ", which is missing");
+    if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback))
+        return rf_fail(err, RF_E_ARG, "--tp-world %u is one process a GPU: --backend gpu (on the CPU, --tp %u runs "
+                       "every rank in one process)", o->tp_world, o->tp_world);
+    if (o->tp_world > 1 && o->gpu_layers)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp-world %u) and a split by layers "
+                       "(--gpu-layers) at once are not supported", o->tp_world);
     if (s->opt.tp <= 1)
         return RF_OK;
     if (b != &rt_backend_cpu)
@@ -448,7 +463,10 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     const rt_backend *b = NULL, *dev = NULL;
     bool fallback = false;
-    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK || (st = check_tp(s, b, err)) != RF_OK)
+    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK ||
+        (st = check_tp(s, b, fallback, err)) != RF_OK)
+        goto fail;
+    if (s->opt.tp_world > 1 && (st = rt_tp_join(s, b, err)) != RF_OK)
         goto fail;
     if (s->opt.front_backend && (st = choose_backend(s->opt.front_backend, &dev, &(bool){0}, err)) != RF_OK)
         goto fail;
@@ -491,6 +509,7 @@ void rt_session_close(rt_session *s)
     if (s->backend && s->state)
         s->backend->release(s);
     rt_part_close(s->front);
+    rt_coll_leave(s->coll);
     drop_graphs(s);
     free(s->hidden);
     free(s->tokens);

@@ -24,12 +24,19 @@
  * cache's block table, which the ranks borrow; its own graph is the whole
  * model's, for what the session reports (vocabulary, context, rt_graph),
  * and it runs none of it.
+ *
+ * On GPUs the ranks are to be processes, one a GPU (rt_options.tp_world,
+ * tp_rank, tp_addr). What is done of that is the bootstrap, rt_tp_join:
+ * RCCL or NCCL loaded, the GPU there, rank 0's unique id handed to the
+ * others over TCP, the communicator joined. The rank's plan then meets
+ * codegen, which refuses its collectives by name (docs/gpu.md).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontend/import.h"
 #include "runtime/backend.h"
+#include "runtime/gpu/coll.h"
 #include "support/error.h"
 
 typedef struct tp_state {
@@ -152,6 +159,29 @@ static void tp_reset(rt_session *s)
     for (uint32_t r = 0; r < tp->world; r++)
         if (rank_backend()->reset)
             rank_backend()->reset(tp->rank[r]);
+}
+
+/* ---- one process a GPU ------------------------------------------------------ */
+
+enum { JOIN_TIMEOUT_MS = 120 * 1000 }; /* for every rank to come: a job's processes start within it */
+
+rf_status rt_tp_join(rt_session *s, const rt_backend *gpu, rf_error *err)
+{
+    const rt_options *o = &s->opt;
+    rt_coll_id id;
+    uint64_t free_bytes;
+    rf_status st = rt_coll_load(NULL, err);
+    if (st == RF_OK) /* the device opens: without one, nobody is kept waiting for this rank */
+        st = gpu->free_memory ? gpu->free_memory(s, &free_bytes, err) : gpu->available(err);
+    if (st == RF_OK && o->tp_rank == 0) {
+        rt_rendezvous *r = NULL;
+        if ((st = rt_coll_unique_id(&id, err)) == RF_OK && (st = rt_rendezvous_listen(o->tp_addr, &r, NULL, err)) == RF_OK)
+            st = rt_rendezvous_serve(r, o->tp_world, &id, JOIN_TIMEOUT_MS, err);
+        rt_rendezvous_close(r);
+    } else if (st == RF_OK) {
+        st = rt_rendezvous_fetch(o->tp_addr, o->tp_rank, o->tp_world, &id, JOIN_TIMEOUT_MS, err);
+    }
+    return st == RF_OK ? rt_coll_join(&id, (int)o->tp_world, (int)o->tp_rank, &s->coll, err) : st;
 }
 
 const rt_backend rt_backend_tp = {

@@ -362,6 +362,13 @@ static void test_cli(void)
         {"run " TRAINED " -p hi -n 1 --tp 0", 2, "--tp: 0 is out of range"},
         {"run " TRAINED " -p hi -n 1 --tp 2 --backend gpu", 1, "runs on the CPU backend only for now"},
         {"logits " TRAINED " --tokens 1 --out /dev/null --tp 3", 1, "needs the KV heads (2)"},
+        /* one process a GPU: what is checked before any device or network */
+        {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 0", 1, "--tp-addr HOST:PORT (rank 0's), which is missing"},
+        {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 2 --tp-addr h:1", 1, "tensor-parallel rank 2 of 2: ranks are 0..1"},
+        {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 1 --tp-addr h:1 --backend cpu", 1,
+         "--tp-world 2 is one process a GPU: --backend gpu (on the CPU, --tp 2 runs every rank in one process)"},
+        {"bench " TRAINED " -p 4 -n 1 --tp 2 --tp-world 2 --tp-addr h:1", 1, "one or the other"},
+        {"logits " TRAINED " --tokens 1 --out /dev/null --tp-world 1", 2, "--tp-world: 1 is out of range 2..1024"},
     };
     test_cli_expect(cases, sizeof cases / sizeof cases[0]);
 }

@@ -29,6 +29,12 @@
  * to the host once a step (T x n_embd floats) and start the second
  * (`hidden`). Every entry point below works the same on a split session,
  * and N = every layer is the GPU session, N = 0 the CPU one.
+ *
+ * A model split by tensor parallelism (rt_options.tp = N) runs as N rank
+ * sessions, each its share of every layer's heads and FFN columns and of
+ * the vocabulary, stepped one after another on the CPU between the
+ * collectives where their results meet (runtime/tp.c); every entry point
+ * works the same on it too, its logits the unsplit ones up to rounding.
  */
 #ifndef RF_RUNTIME_RUNTIME_H
 #define RF_RUNTIME_RUNTIME_H

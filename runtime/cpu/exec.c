@@ -19,6 +19,10 @@
  * pass over the step. Everything else is one kernel per node; nodes of at
  * most INLINE_MAX_ELEMS elements run on the calling thread, not the pool.
  *
+ * A step runs from begin through run to its end; a tensor-parallel rank's
+ * graph (runtime/tp.c) stops at each all_reduce and all_gather, whose
+ * result tp.c writes into this workspace (value) before running on.
+ *
  * With ROCMFORGE_PROFILE set when the session is prepared, every kernel
  * launch is timed into the session's rt_profile (runtime.h) by its group's
  * first op, matmuls of one row (slot IR_OP_MATMUL) and of more (slot

@@ -53,21 +53,45 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out)
     return 0;
 }
 
-int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit)
+int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, rf_session_options *so)
 {
+    static const char *const opts[] = {"--gpu-layers", "--gpu-mem-limit", "--tp", "--tp-rank", "--tp-world",
+                                       "--tp-addr"};
     const char *o = argv[*i], *v = NULL;
-    int rc;
-    if (strcmp(o, "--gpu-layers") && strcmp(o, "--gpu-mem-limit"))
+    size_t k = 0;
+    while (k < sizeof opts / sizeof opts[0] && strcmp(o, opts[k]))
+        k++;
+    if (k == sizeof opts / sizeof opts[0])
         return -1;
+    int rc;
+    long long n = 0;
     if ((rc = cli_value(cmd, argc, argv, i, &v)))
         return rc;
-    if (!strcmp(o, "--gpu-mem-limit"))
-        return cli_u64(cmd, o, v, mem_limit);
-    /* the count against the model's layers is the session's to check */
-    if (strcmp(v, "auto") && (!*v || strspn(v, "0123456789") != strlen(v)))
-        return cli_usage_error("%s: --gpu-layers: '%s' is neither a count of layers (0 or more) nor auto", cmd, v);
-    *layers = v;
+    /* counts against the model (layers, heads) are the session's to check */
+    switch (k) {
+    case 0:
+        if (strcmp(v, "auto") && (!*v || strspn(v, "0123456789") != strlen(v)))
+            return cli_usage_error("%s: --gpu-layers: '%s' is neither a count of layers (0 or more) nor auto", cmd, v);
+        so->gpu_layers = v;
+        return 0;
+    case 1: return cli_u64(cmd, o, v, &so->gpu_mem_limit);
+    case 5: so->tp_addr = v; return 0;
+    default: break;
+    }
+    if ((rc = cli_int(cmd, o, v, k == 3 ? 0 : k == 4 ? 2 : 1, 1024, &n)))
+        return rc;
+    *(k == 2 ? &so->tp : k == 3 ? &so->tp_rank : &so->tp_world) = (uint32_t)n;
     return 0;
+}
+
+void cli_placement(rf_session_options *to, const rf_session_options *from)
+{
+    to->gpu_layers = from->gpu_layers;
+    to->gpu_mem_limit = from->gpu_mem_limit;
+    to->tp = from->tp;
+    to->tp_rank = from->tp_rank;
+    to->tp_world = from->tp_world;
+    to->tp_addr = from->tp_addr;
 }
 
 int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out)

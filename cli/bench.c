@@ -48,7 +48,7 @@
 #define BENCH_USAGE                                                                                                 \
     "usage: rocmforge bench MODEL [-p N] [-n N] [-d DEPTH] [--reps R] [--threads N] [--backend cpu|gpu|auto] "     \
     "[--ctx N] [--batch B] [--ubatch N] [--no-warmup] [--no-graph] [--kv-f16] [--profile] [--cache DIR] [--json] "  \
-    "[--gpu-layers N|auto] [--gpu-mem-limit BYTES]"
+    "[--gpu-layers N|auto] [--gpu-mem-limit BYTES] [--tp N]"
 
 /* The session's profile (the timed repetitions: it is reset after the
  * warm-up), prefill then decode, the largest entries first; a GPU's with
@@ -189,8 +189,8 @@ static int bench_batch(rf_session *rt, uint32_t B, uint32_t cap, const int32_t *
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *path = NULL, *backend = NULL, *cache_dir = NULL, *gpu_layers = NULL, *v;
-    uint64_t gpu_mem_limit = 0;
+    const char *path = NULL, *backend = NULL, *cache_dir = NULL, *v;
+    rf_session_options place = {0};
     long long n_prompt = 512, n_gen = 128, reps = 1, threads = 0, ctx = 0, depth = 0, batch = 1, ubatch = 0;
     bool json = false, warmup = true, no_graph = false, kv_f16 = false;
     int rc;
@@ -241,7 +241,7 @@ int cmd_bench(int argc, char **argv)
             warmup = false;
         } else if (!strcmp(o, "--json")) {
             json = true;
-        } else if ((rc = cli_gpu_option("bench", argc, argv, &i, &gpu_layers, &gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("bench", argc, argv, &i, &place)) >= 0) {
             if (rc)
                 return rc;
         } else if (o[0] == '-' && o[1]) {
@@ -275,9 +275,8 @@ int cmd_bench(int argc, char **argv)
                              .n_seq = (uint32_t)batch,
                              .cache_dir = cache_dir,
                              .no_graph = no_graph,
-                             .gpu_layers = gpu_layers,
-                             .gpu_mem_limit = gpu_mem_limit,
                              .kv_f16 = kv_f16};
+    cli_placement(&so, &place);
     cli_session_callbacks(&so, &ui);
     double t_open = cli_now();
     if (rf_model_open(path, &m, &err) != RF_OK || rf_session_open(m, &so, &rt, &err) != RF_OK)

@@ -158,7 +158,7 @@ int cmd_chat(int argc, char **argv)
         } else if (!strcmp(a, "--chat-template-file")) {
             if ((rc = cli_value("chat", argc, argv, &i, &tfile)))
                 return rc;
-        } else if ((rc = cli_gpu_option("chat", argc, argv, &i, &so.gpu_layers, &so.gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("chat", argc, argv, &i, &so)) >= 0) {
             if (rc)
                 return rc;
         } else if (a[0] == '-' && a[1]) {

@@ -41,10 +41,13 @@ int cli_usage_error(const char *fmt, ...);
 int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out); /* argv[*i]'s value */
 int cli_int(const char *cmd, const char *opt, const char *v, long long lo, long long hi, long long *out);
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out);
-/* --gpu-layers N|auto and --gpu-mem-limit BYTES, which every command that
- * opens a session takes (rf_session_options): -1 when argv[*i] is neither,
- * else 0 or the exit status of a usage error */
-int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, const char **layers, uint64_t *mem_limit);
+/* Where a session runs, which every command that opens one takes:
+ * --gpu-layers N|auto, --gpu-mem-limit BYTES, --tp N, and --tp-rank R
+ * --tp-world N --tp-addr HOST:PORT, into those fields of o: -1 when
+ * argv[*i] is none of them, else 0 or the exit status of a usage error.
+ * cli_placement copies them from one options struct to another. */
+int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, rf_session_options *o);
+void cli_placement(rf_session_options *to, const rf_session_options *from);
 int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi, float *out);
 int cli_ids(const char *cmd, const char *opt, const char *v, int32_t **ids, size_t *n); /* "1 2,3"; free() */
 double cli_now(void);                               /* monotonic seconds */

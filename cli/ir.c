@@ -22,6 +22,11 @@
  * residual rows, then the rest starting from them (`hidden`), each headed
  * by a `# part` line.
  *
+ * --tp N [--tp-rank R] prints the graphs of a model split N ways by tensor
+ * parallelism (frontend/arch_tp.c): rank R's, or every rank's one after
+ * another, each headed by a `# rank` line; the model line says which
+ * (tp_rank, tp_world), and all_reduce / all_gather where the ranks meet.
+ *
  * --isa [--arch ARCH] [--name SUBSTR] [--cache DIR] compiles the plan's
  * kernels (through the kernel cache) and prints, per kernel, its resources
  * read from the code object (VGPRs, AGPRs, SGPRs, LDS bytes, scratch,
@@ -41,7 +46,7 @@
 
 #define IR_USAGE                                                                                                    \
     "usage: rocmforge ir MODEL [--stage import|fused|plan] [--print-after PASS] [--disable-pass PASS] "            \
-    "[--all-logits] [--ctx N] [--max-tokens T] [--gpu-layers N] [--isa [--arch ARCH] [--name SUBSTR] [--cache DIR]]"
+    "[--all-logits] [--ctx N] [--max-tokens T] [--gpu-layers N] [--tp N [--tp-rank R]] [--isa [--arch ARCH] [--name SUBSTR] [--cache DIR]]"
 
 static int print_isa(const char *path, const char *arch, const char *name, const char *cache_dir, uint32_t n_ctx,
                      int64_t max_tokens)
@@ -134,7 +139,7 @@ int cmd_ir(int argc, char **argv)
     const char *arch = NULL, *name = NULL, *cache_dir = NULL;
     bool isa = false;
     import_options io = {0};
-    long long ctx = 0, max_tokens = 512, gpu_layers = -1;
+    long long ctx = 0, max_tokens = 512, gpu_layers = -1, tp = 0, tp_rank = -1;
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -171,6 +176,12 @@ int cmd_ir(int argc, char **argv)
         } else if (!strcmp(a, "--gpu-layers")) {
             if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, UINT32_MAX, &gpu_layers)))
                 return rc;
+        } else if (!strcmp(a, "--tp")) {
+            if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, 1024, &tp)))
+                return rc;
+        } else if (!strcmp(a, "--tp-rank")) {
+            if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 0, 1023, &tp_rank)))
+                return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, 1 << 20, &max_tokens)))
                 return rc;
@@ -184,8 +195,12 @@ int cmd_ir(int argc, char **argv)
     }
     if (!path)
         return cli_usage_error(IR_USAGE);
-    if (isa && gpu_layers >= 0)
-        return cli_usage_error("ir: --isa shows the whole model's kernels; --gpu-layers goes without it");
+    if (isa && (gpu_layers >= 0 || tp))
+        return cli_usage_error("ir: --isa shows the whole model's kernels; --gpu-layers and --tp go without it");
+    if (tp_rank >= 0 && tp_rank >= tp)
+        return cli_usage_error("ir: --tp-rank %lld: the ranks of --tp %lld are 0..%lld", tp_rank, tp, tp - 1);
+    if (tp && gpu_layers >= 0)
+        return cli_usage_error("ir: --tp and --gpu-layers: a model is split one way or the other, not both");
     if (isa)
         return print_isa(path, arch, name, cache_dir, (uint32_t)ctx, max_tokens);
     if (arch || name || cache_dir)
@@ -199,7 +214,15 @@ int cmd_ir(int argc, char **argv)
     if (gguf_open(path, &f, &err) != RF_OK)
         return cli_error(&err);
     rc = 0;
-    if (gpu_layers < 0) {
+    if (tp) { /* rank R of a tensor-parallel split, or each rank in turn */
+        io.tp_world = (uint32_t)tp;
+        for (long long r = tp_rank < 0 ? 0 : tp_rank; !rc && r < (tp_rank < 0 ? tp : tp_rank + 1); r++) {
+            char header[96];
+            snprintf(header, sizeof header, "# rank %lld of %lld (tensor parallel)", r, tp);
+            io.tp_rank = (uint32_t)r;
+            rc = print_graph(f, &io, header, stage, print_after, disable, max_tokens, &err);
+        }
+    } else if (gpu_layers < 0) {
         rc = print_graph(f, &io, NULL, stage, print_after, disable, max_tokens, &err);
     } else { /* a split model: the GPU's layers [0, N), then the CPU's from there (runtime.h, gpu_layers) */
         char header[2][128];

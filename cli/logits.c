@@ -24,7 +24,7 @@
 
 #define LOGITS_USAGE \
     "usage: rocmforge logits MODEL --tokens \"ID ID ...\" --out FILE [--backend cpu|gpu|auto] [--threads N] [--ctx N] " \
-    "[--gpu-layers N|auto]"
+    "[--gpu-layers N|auto] [--tp N]"
 
 /* Writes n floats little-endian whatever the host's byte order. */
 static int write_f32le(FILE *out, const float *x, size_t n)
@@ -49,8 +49,8 @@ static int write_f32le(FILE *out, const float *x, size_t n)
 
 int cmd_logits(int argc, char **argv)
 {
-    const char *path = NULL, *tokens = NULL, *out_path = NULL, *backend = "cpu", *gpu_layers = NULL, *v;
-    uint64_t gpu_mem_limit = 0;
+    const char *path = NULL, *tokens = NULL, *out_path = NULL, *backend = "cpu", *v;
+    rf_session_options place = {0};
     long long threads = 0, ctx = 0;
     int rc;
     for (int i = 1; i < argc; i++) {
@@ -76,7 +76,7 @@ int cmd_logits(int argc, char **argv)
             if ((rc = cli_value("logits", argc, argv, &i, &v)) ||
                 (rc = cli_int("logits", o, v, 1, UINT32_MAX, &ctx)))
                 return rc;
-        } else if ((rc = cli_gpu_option("logits", argc, argv, &i, &gpu_layers, &gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("logits", argc, argv, &i, &place)) >= 0) {
             if (rc)
                 return rc;
         } else if (o[0] == '-' && o[1]) {
@@ -111,9 +111,8 @@ int cmd_logits(int argc, char **argv)
     rf_session_options so = {.backend = backend,
                              .n_threads = (int)threads,
                              .n_ctx = ctx ? (uint32_t)ctx : n < 256 ? 256 : (uint32_t)n,
-                             .gpu_layers = gpu_layers,
-                             .gpu_mem_limit = gpu_mem_limit,
                              .all_logits = true};
+    cli_placement(&so, &place);
     cli_ui ui;
     cli_session_callbacks(&so, &ui);
     if (rf_model_open(path, &m, &err) != RF_OK || rf_session_open(m, &so, &rt, &err) != RF_OK)

@@ -44,7 +44,7 @@
     "usage: rocmforge run MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "                    \
     "[--repeat-penalty R] [--repeat-last-n N] [--presence-penalty X] [--frequency-penalty X] [--seed S] "          \
     "[--threads N] [--ctx N] [--ubatch N] [--backend cpu|gpu|auto] [--plan PLAN] [--cache DIR] [--no-graph] [--kv-f16] [--prompt-ids IDS] "  \
-    "[--print-ids] [--gpu-layers N|auto] [--gpu-mem-limit BYTES] " \
+    "[--print-ids] [--gpu-layers N|auto] [--gpu-mem-limit BYTES] [--tp N] " \
     "[--stop STR]..."
 
 #define PREFIX_IDS 4      /* prompt ids decoded ahead of the output, for context */
@@ -52,8 +52,8 @@
 #define MAX_STOPS 16
 
 typedef struct run_args {
-    const char *path, *prompt, *prompt_ids, *backend, *plan, *cache, *gpu_layers;
-    uint64_t gpu_mem_limit;
+    const char *path, *prompt, *prompt_ids, *backend, *plan, *cache;
+    rf_session_options place;    /* --gpu-layers, --tp, ... (cli_gpu_option) */
     long long n_predict, threads, ctx, ubatch;
     rf_sampler_params sp;
     bool print_ids;
@@ -157,7 +157,7 @@ static int parse(int argc, char **argv, run_args *a)
             if (a->n_stop == MAX_STOPS)
                 return cli_usage_error("run: --stop: at most %d stop strings", MAX_STOPS);
             a->stop[a->n_stop++] = v;
-        } else if ((rc = cli_gpu_option("run", argc, argv, &i, &a->gpu_layers, &a->gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("run", argc, argv, &i, &a->place)) >= 0) {
             if (rc)
                 return rc;
         } else if (o[0] == '-' && o[1]) {
@@ -403,9 +403,8 @@ int cmd_run(int argc, char **argv)
                              .cache_dir = a.cache,
                              .no_graph = a.no_graph,
                              .kv_f16 = a.kv_f16,
-                             .gpu_layers = a.gpu_layers,
-                             .gpu_mem_limit = a.gpu_mem_limit,
                              .n_ubatch = (uint32_t)a.ubatch};
+    cli_placement(&so, &a.place);
     cli_session_callbacks(&so, &ui);
     if (a.ctx > 0)
         so.n_ctx = (uint32_t)a.ctx;

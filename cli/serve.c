@@ -70,7 +70,7 @@ int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--chat-template-file")) {
             if ((rc = cli_value("serve", argc, argv, &i, &tfile)))
                 return rc;
-        } else if ((rc = cli_gpu_option("serve", argc, argv, &i, &o.gpu_layers, &o.gpu_mem_limit)) >= 0) {
+        } else if ((rc = cli_gpu_option("serve", argc, argv, &i, &o.place)) >= 0) {
             if (rc)
                 return rc;
         } else if (a[0] == '-' && a[1]) {

@@ -1858,12 +1858,17 @@ static void qplan_free(qplan *q)
 }
 
 /* What the kernels cannot do yet: an encoder's attention that looks both
- * ways, and pooling (embedding models). Named so that "auto" says why it
+ * ways, and pooling (embedding models), and a tensor-parallel rank's
+ * collectives (NCCL/RCCL, not yet wired: docs/gpu.md). Named so that "auto" says why it
  * runs on the CPU. */
 static rf_status check_supported(const ir_graph *g, rf_error *err)
 {
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
+        if (n->op == IR_OP_ALL_REDUCE || n->op == IR_OP_ALL_GATHER)
+            return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s) of a tensor-parallel rank: the GPU backend does not "
+                           "run collectives yet (the CPU backend runs the ranks one after another)", n->id,
+                           ir_op_name(n->op));
         if (n->op == IR_OP_POOL || (n->op == IR_OP_ATTENTION && n->ia[2]))
             return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s%s) of %s, an embedding model: the GPU backend has no "
                            "kernel for it (the CPU backend runs it)", n->id, ir_op_name(n->op),

@@ -59,12 +59,20 @@ typedef struct arch_hparams {
     uint32_t n_ff_shexp;         /* expert_shared_feed_forward_length, else n_ff */
 } arch_hparams;
 
+/* A tensor-parallel rank's share (arch_tp.c); rank 0 of 1 is the whole model. */
+typedef struct arch_tp {
+    uint32_t rank, world;
+    uint32_t n_head, head0;      /* its query heads: head0 .. head0 + n_head - 1 */
+    uint32_t n_head_kv, kv_head0; /* the KV heads they read (one, replicated, where the model has fewer than world) */
+} arch_tp;
+
 typedef struct arch_ctx {
     const gguf_file *f;
     const char *arch;            /* the table row's name */
     import_options opt;
     ir_graph *g;
     arch_hparams hp;
+    arch_tp tp;                  /* this rank's share (the whole model unless arch_tp_plan split it) */
     rf_status status;            /* sticky: the first failure */
     rf_error *err;
     ir_node *tokens, *pos;       /* the step's inputs */
@@ -195,6 +203,25 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
  * arch_swa_layers), their rope base rope.freq_base_swa (default base_swa)
  * and the global freq_scale (llama.cpp's rope_freq_scale_train_swa) */
 rf_status arch_swa(arch_ctx *c, arch_decoder *d, uint32_t n_swa, uint32_t period, float base_swa);
+
+/* ---- tensor parallelism (arch_tp.c) -------------------------------------- */
+/* c->tp: the whole model (before any builder runs) */
+void arch_tp_whole(arch_ctx *c);
+/* c->tp: rank opt.tp_rank's share of opt.tp_world (> 1), with the model
+ * facts it changes; or a refusal naming what does not divide or is not
+ * supported. Nothing with world 1. */
+rf_status arch_tp_plan(arch_ctx *c, const struct arch_decoder *d);
+/* this rank's equal share of n: [*first, *first + *len) */
+void arch_tp_share(const arch_ctx *c, int64_t n, int64_t *first, int64_t *len);
+/* w narrowed to its rows first .. first+n-1 (of its own rows) / of each row
+ * to the columns first .. first+n-1 (refused off block boundaries) */
+ir_node *arch_tp_rows(arch_ctx *c, ir_node *w, int64_t first, int64_t n);
+ir_node *arch_tp_cols(arch_ctx *c, ir_node *w, int64_t first, int64_t n);
+/* the output head's rows of this rank's vocabulary, a node of its own */
+ir_node *arch_tp_vocab(arch_ctx *c, ir_node *w);
+/* the ranks' partial sums added / slices joined along the last axis; x on a whole model */
+ir_node *arch_all_reduce(arch_ctx *c, ir_node *x);
+ir_node *arch_all_gather(arch_ctx *c, ir_node *x);
 
 /* ---- builders, one per table row ---------------------------------------- */
 rf_status arch_build_llama(arch_ctx *c);

@@ -26,6 +26,13 @@
  *    x = (ffn(h) + x) + attention(h); LayerNorms without bias)
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
+ * A tensor-parallel rank's graph (import_options.tp_rank, tp_world) is the
+ * same graph on its share (arch_tp.c): its heads' rows of Q/K/V, its
+ * columns of O, its rows of gate/up and columns of down, each O and down
+ * product's partial sum through all_reduce before its bias, and its rows
+ * of the vocabulary through all_gather at the end. With one rank every
+ * arch_tp_* call leaves its weight as it was and adds no node.
+ *
  * A part of a split model (import_options.layer_begin, layer_end) is the
  * same graph for its layers only: the first part ends with output(x), the
  * residual rows of every token, and the second starts from them (`hidden`)
@@ -326,6 +333,15 @@ ir_node *arch_kv_store(arch_ctx *c, ir_node *x, int layer, int kv)
     return n;
 }
 
+/* the rows of this rank's heads of the q, k and v weights (or biases) w[3] */
+static void qkv_share(arch_ctx *c, ir_node *const *w)
+{
+    int64_t D = c->hp.head_dim;
+    arch_tp_rows(c, w[0], c->tp.head0 * D, c->tp.n_head * D);
+    arch_tp_rows(c, w[1], c->tp.kv_head0 * D, c->tp.n_head_kv * D);
+    arch_tp_rows(c, w[2], c->tp.kv_head0 * D, c->tp.n_head_kv * D);
+}
+
 /* h → q[T,H,D], k, v[T,Hkv,D]: separate projections or one fused attn_qkv
  * (then, for olmo2, the whole q and k rows normalised) */
 void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
@@ -341,6 +357,8 @@ void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **
         ir_node *w[3], *b[3];
         weight_rows(c, arch_weight(c, il, "attn_qkv.weight", E, nq + 2 * nk, 0, dims), 3, len, w);
         weight_rows(c, arch_weight(c, il, "attn_qkv.bias", nq + 2 * nk, -1, ARCH_W_OPTIONAL, rows), 3, len, b);
+        qkv_share(c, w);
+        qkv_share(c, b);
         *q = arch_matmul(c, h, w[0]);
         *k = arch_matmul(c, h, w[1]);
         *v = arch_matmul(c, h, w[2]);
@@ -356,6 +374,8 @@ void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **
         ir_node *bq = arch_weight(c, il, "attn_q.bias", nq, -1, ARCH_W_OPTIONAL, "n_head*head_dim");
         ir_node *bk = arch_weight(c, il, "attn_k.bias", nk, -1, ARCH_W_OPTIONAL, "n_head_kv*head_dim");
         ir_node *bv = arch_weight(c, il, "attn_v.bias", nk, -1, ARCH_W_OPTIONAL, "n_head_kv*head_dim");
+        qkv_share(c, (ir_node *[3]){wq, wk, wv});
+        qkv_share(c, (ir_node *[3]){bq, bk, bv});
         *q = arch_matmul(c, h, wq);
         *k = arch_matmul(c, h, wk);
         *v = arch_matmul(c, h, wv);
@@ -367,9 +387,9 @@ void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **
         *q = arch_rms_norm(c, *q, arch_weight(c, il, "attn_q_norm.weight", nq, -1, 0, "n_head*head_dim"));
         *k = arch_rms_norm(c, *k, arch_weight(c, il, "attn_k_norm.weight", nk, -1, 0, "n_head_kv*head_dim"));
     }
-    *q = arch_heads(c, *q, hp->n_head, hp->head_dim);
-    *k = arch_heads(c, *k, hp->n_head_kv, hp->head_dim);
-    *v = arch_heads(c, *v, hp->n_head_kv, hp->head_dim);
+    *q = arch_heads(c, *q, c->tp.n_head, hp->head_dim);
+    *k = arch_heads(c, *k, c->tp.n_head_kv, hp->head_dim);
+    *v = arch_heads(c, *v, c->tp.n_head_kv, hp->head_dim);
 }
 
 /* "ffn_{part}{sfx}.{kind}" of layer il: the FFN's tensors, or the shared
@@ -389,37 +409,39 @@ ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const 
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd;
     unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
-    ir_node *g, *u;
+    int64_t f0, fn; /* this rank's columns of the FFN (arch_tp.c) */
+    arch_tp_share(c, F, &f0, &fn);
+    ir_node *a;
     if (d->ffn_plain) { /* up, the activation, down */
-        ir_node *wu = ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff");
-        ir_node *bu = ob ? ffn_w(c, il, "up", sfx, "bias", F, -1, ob, "n_ff") : NULL;
-        ir_node *a = arch_add_bias(c, arch_matmul(c, h, wu), bu);
+        ir_node *wu = arch_tp_rows(c, ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff"), f0, fn);
+        ir_node *bu = arch_tp_rows(c, ob ? ffn_w(c, il, "up", sfx, "bias", F, -1, ob, "n_ff") : NULL, f0, fn);
+        a = arch_add_bias(c, arch_matmul(c, h, wu), bu);
         a = arch_op1(c, d->ffn_act, a ? &a->type : NULL, a);
-        ir_node *wd = ffn_w(c, il, "down", sfx, "weight", F, E, 0, "n_ff, n_embd");
-        ir_node *bd = ob ? ffn_w(c, il, "down", sfx, "bias", E, -1, ob, "n_embd") : NULL;
-        return arch_add_bias(c, arch_matmul(c, a, wd), bd);
-    }
-    if (d->ffn_fused_gate_up) {
-        /* gate rows, then up rows (phi3's order) */
-        const int64_t len[2] = {F, F};
-        ir_node *w[2];
-        weight_rows(c, ffn_w(c, il, "up", sfx, "weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
-        g = arch_matmul(c, h, w[0]);
-        u = arch_matmul(c, h, w[1]);
     } else {
-        ir_node *wg = ffn_w(c, il, "gate", sfx, "weight", E, F, 0, "n_embd, n_ff");
-        ir_node *wu = ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff");
-        ir_node *bg = ob ? ffn_w(c, il, "gate", sfx, "bias", F, -1, ob, "n_ff") : NULL;
-        ir_node *bu = ob ? ffn_w(c, il, "up", sfx, "bias", F, -1, ob, "n_ff") : NULL;
-        g = arch_matmul(c, h, wg);
-        u = arch_matmul(c, h, wu);
-        g = arch_add_bias(c, g, bg);
-        u = arch_add_bias(c, u, bu);
+        ir_node *g, *u;
+        if (d->ffn_fused_gate_up) {
+            /* gate rows, then up rows (phi3's order) */
+            const int64_t len[2] = {F, F};
+            ir_node *w[2];
+            weight_rows(c, ffn_w(c, il, "up", sfx, "weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
+            g = arch_matmul(c, h, arch_tp_rows(c, w[0], f0, fn));
+            u = arch_matmul(c, h, arch_tp_rows(c, w[1], f0, fn));
+        } else {
+            ir_node *wg = arch_tp_rows(c, ffn_w(c, il, "gate", sfx, "weight", E, F, 0, "n_embd, n_ff"), f0, fn);
+            ir_node *wu = arch_tp_rows(c, ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff"), f0, fn);
+            ir_node *bg = arch_tp_rows(c, ob ? ffn_w(c, il, "gate", sfx, "bias", F, -1, ob, "n_ff") : NULL, f0, fn);
+            ir_node *bu = arch_tp_rows(c, ob ? ffn_w(c, il, "up", sfx, "bias", F, -1, ob, "n_ff") : NULL, f0, fn);
+            g = arch_matmul(c, h, wg);
+            u = arch_matmul(c, h, wu);
+            g = arch_add_bias(c, g, bg);
+            u = arch_add_bias(c, u, bu);
+        }
+        a = arch_binary(c, d->ffn_glu, g, u);
     }
-    ir_node *a = arch_binary(c, d->ffn_glu, g, u);
-    ir_node *wd = ffn_w(c, il, "down", sfx, "weight", F, E, 0, "n_ff, n_embd");
+    ir_node *wd = arch_tp_cols(c, ffn_w(c, il, "down", sfx, "weight", F, E, 0, "n_ff, n_embd"), f0, fn);
     ir_node *bd = ob ? ffn_w(c, il, "down", sfx, "bias", E, -1, ob, "n_embd") : NULL;
-    return arch_add_bias(c, arch_matmul(c, a, wd), bd);
+    /* the ranks' partial sums meet before the bias, which is added once */
+    return arch_add_bias(c, arch_all_reduce(c, arch_matmul(c, a, wd)), bd);
 }
 
 /* x[rows,K] or x[rows,k,K] through the experts ids[rows,k] of w[n_expert,N,K]
@@ -498,7 +520,7 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
 static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, const layer_rope *r)
 {
     const arch_hparams *hp = &c->hp;
-    int64_t E = hp->n_embd, D = hp->head_dim, nq = (int64_t)hp->n_head * hp->head_dim;
+    int64_t E = hp->n_embd, D = hp->head_dim, nq = (int64_t)c->tp.n_head * hp->head_dim; /* this rank's heads */
     bool swa = d->swa && d->swa[il];
 
     ir_node *h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "attn_norm");
@@ -523,6 +545,7 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
     }
     ir_node *att = NULL;
     ir_node *sinks = d->attn_sinks ? arch_weight(c, il, "attn_sinks.weight", hp->n_head, -1, 0, "n_head") : NULL;
+    arch_tp_rows(c, sinks, c->tp.head0, c->tp.n_head);
     if (q && kc && vc && c->status == RF_OK) {
         int64_t dim[2] = {IR_DIM_T, nq};
         ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
@@ -534,9 +557,10 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         arch_set_f(att, "scale", scale);
         arch_set_f(att, "softcap", d->attn_softcap);
     }
-    ir_node *wo = arch_weight(c, il, "attn_output.weight", nq, E, 0, "n_head*head_dim, n_embd");
+    ir_node *wo = arch_weight(c, il, "attn_output.weight", (int64_t)hp->n_head * D, E, 0, "n_head*head_dim, n_embd");
+    wo = arch_tp_cols(c, wo, c->tp.head0 * D, nq);
     ir_node *bo = d->bias_out ? arch_weight(c, il, "attn_output.bias", E, -1, ARCH_W_OPTIONAL, "n_embd") : NULL;
-    ir_node *a = arch_add_bias(c, arch_matmul(c, att, wo), bo);
+    ir_node *a = arch_add_bias(c, arch_all_reduce(c, arch_matmul(c, att, wo)), bo);
     if (d->post_norms)
         a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
     if (d->residual_mul != 0)
@@ -599,6 +623,8 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
                          "for architecture %s (they are for llama, granitemoe, qwen2moe, qwen3moe, olmoe and "
                          "gpt-oss)", gguf_path(c->f),
                          arch_key(c, "expert_count"), hp->n_expert, c->arch);
+    if (arch_tp_plan(c, d) != RF_OK)
+        return c->status;
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int64_t tdim[1] = {IR_DIM_T};
     ir_type ti = ir_type_make(GGML_TYPE_I32, 1, tdim);
@@ -635,13 +661,16 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     ir_node *wout = NULL;
     if (!d->output_always_tied)
         wout = arch_weight(c, -1, "output.weight", E, V, ARCH_W_OPTIONAL, "n_embd, n_vocab");
-    ir_node *logits = arch_matmul(c, x, wout ? wout : c->tok_embd);
+    /* a tensor-parallel rank: its rows of the vocabulary, every rank's joined at the end */
+    ir_node *logits = arch_matmul(c, x, arch_tp_vocab(c, wout ? wout : c->tok_embd));
     if (d->bias_logits)
-        logits = arch_add_bias(c, logits, arch_weight(c, -1, "output.bias", V, -1, ARCH_W_OPTIONAL, "n_vocab"));
+        logits = arch_add_bias(
+            c, logits, arch_tp_vocab(c, arch_weight(c, -1, "output.bias", V, -1, ARCH_W_OPTIONAL, "n_vocab")));
     if (d->logit_mul != 0)
         logits = arch_scale(c, logits, d->logit_mul);
     if (d->final_softcap > 0)
         logits = arch_softcap(c, logits, d->final_softcap);
+    logits = arch_all_gather(c, logits);
     arch_op1(c, IR_OP_OUTPUT, logits ? &logits->type : NULL, logits);
     return c->status;
 }

@@ -80,12 +80,19 @@ rf_status import_model(const gguf_file *f, const import_options *opt, ir_graph *
      * the model facts go in before the nodes */
     if (arch_load_hparams(&c, def) == RF_OK)
         fill_model(&c);
+    arch_tp_whole(&c);
     uint32_t end = c.opt.layer_end ? c.opt.layer_end : c.hp.n_layer;
     bool part = c.opt.layer_begin || c.opt.layer_end;
     if (c.status == RF_OK && part && (c.opt.layer_begin >= end || end > c.hp.n_layer))
         arch_fail(&c, RF_E_ARG, "%s: layers %u..%u: the model has %u", path, c.opt.layer_begin, end, c.hp.n_layer);
+    if (c.status == RF_OK && part && c.opt.tp_world > 1)
+        arch_fail(&c, RF_E_UNSUPPORTED, "%s: a model split by layers and by tensor parallelism at once is not supported",
+                  path);
     if (c.status == RF_OK)
         def->build(&c);
+    if (c.status == RF_OK && c.opt.tp_world > 1 && c.tp.world == 1) /* a builder without a tensor-parallel form */
+        arch_fail(&c, RF_E_UNSUPPORTED, "%s: tensor parallelism of %s%s is not supported", path, def->name,
+                  c.g->model.embedding ? ", an embedding model," : "");
     if (c.status == RF_OK && part && c.g->model.embedding)
         arch_fail(&c, RF_E_UNSUPPORTED, "%s: an embedding model (%s) runs whole on one backend, not split by layers",
                   path, def->name);

@@ -46,6 +46,11 @@ typedef struct import_options {
      * (every one of the step's) instead of the logits. A decoder's graph
      * only. */
     uint32_t layer_begin, layer_end;
+    /* Tensor parallelism: rank tp_rank's graph of tp_world (> 1; 0 or 1:
+     * the whole model): its heads, FFN columns and vocabulary rows, with
+     * all_reduce and all_gather where the ranks' results meet
+     * (frontend/arch_tp.c). Decoders without experts only. */
+    uint32_t tp_rank, tp_world;
 } import_options;
 
 /* Builds the step graph of f. opt may be NULL (defaults: last row only,

@@ -65,7 +65,11 @@ typedef struct ir_type {
  *                                            ran the layers before (runtime.h, gpu_layers)
  *  weight @name      → the GGUF tensor, shape [ne1, ne0] for a matrix
  *         {row0}       or its rows row0 .. row0 + dim[0] - 1 (one tensor
- *                      holding several matrices: attn_qkv, fused gate/up)
+ *                      holding several matrices: attn_qkv, fused gate/up;
+ *                      a tensor-parallel rank's rows)
+ *         {col0}       and of each row the columns col0 .. col0 + dim[last] - 1
+ *                      (a rank's share of a product split along K; on
+ *                      block boundaries of a quantized type)
  *  embed tab, tok    → f32[T,E]              rows of the table (dequantized)
  *  rms_norm x [,w]   → like x                x / sqrt(mean(x^2) + eps) over the
  *                                            last axis, times w (broadcast) if given
@@ -125,12 +129,17 @@ typedef struct ir_type {
  *                                            x·sigmoid(alpha·x)·(y + 1)
  *  moe_sum y, w      → f32[T,N]              Σ_j y[t,j,:]·w[t,j], j in order
  *  scale_rows x, s   → like x                x[t,:]·s[t,0] (s: f32[T,1])
+ *
+ * Tensor parallelism (model.tp_world ranks, each this graph for its rank):
+ *  all_reduce x      → like x                the sum of every rank's x, in rank order
+ *  all_gather x      → [..., n·tp_world]     every rank's x[...,n] side by side along
+ *                                            the last axis, rank 0's first
  */
 #define IR_OP_LIST(X)                                                                                      \
     X(INPUT_TOKENS, "tokens", 0, 0, "", "")                                                                \
     X(INPUT_POS, "positions", 0, 0, "", "")                                                                \
     X(INPUT_HIDDEN, "hidden", 0, 0, "", "")                                                                \
-    X(WEIGHT, "weight", 0, 0, "row0", "")                                                                  \
+    X(WEIGHT, "weight", 0, 0, "row0,col0", "")                                                                  \
     X(EMBED, "embed", 2, 2, "", "")                                                                        \
     X(RMS_NORM, "rms_norm", 1, 2, "", "eps")                                                               \
     X(LAYER_NORM, "layer_norm", 1, 3, "", "eps")                                                           \
@@ -158,7 +167,9 @@ typedef struct ir_type {
     X(MOE_SUM, "moe_sum", 2, 2, "", "")                                                                    \
     X(SCALE_ROWS, "scale_rows", 2, 2, "", "")                                                              \
     X(SWIGLU_OAI, "swiglu_oai", 2, 2, "", "alpha,limit")                                                   \
-    X(POOL, "pool", 1, 1, "type", "")
+    X(POOL, "pool", 1, 1, "type", "")                                                                     \
+    X(ALL_REDUCE, "all_reduce", 1, 1, "", "")                                                              \
+    X(ALL_GATHER, "all_gather", 1, 1, "", "")
 
 typedef enum ir_op {
 #define X(NAME, STR, MIN_IN, MAX_IN, IATTR, FATTR) IR_OP_##NAME,
@@ -199,7 +210,8 @@ struct ir_node {
     X(OUTPUT, "output", "n")                                                  \
     X(ROUTE, "route", "n_expert,k")                                           \
     X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used")                      \
-    X(POOL, "pool", "n,type")
+    X(POOL, "pool", "n,type")                                                 \
+    X(COLLECTIVE, "collective", "n")
 
 typedef enum ir_kernel {
 #define X(NAME, STR, SPEC) IR_K_##NAME,
@@ -227,6 +239,10 @@ typedef struct ir_model {
      * 1 mean, 2 cls, 3 last, llama.cpp's numbers); the whole text is one
      * step from position 0, since its attention looks both ways */
     uint32_t embedding, pooling;
+    /* a tensor-parallel rank's graph (import_options.tp_world > 1): rank
+     * tp_rank of tp_world, n_head and n_head_kv its own heads; 0 and 0 for
+     * a whole model */
+    uint32_t tp_rank, tp_world;
 } ir_model;
 
 typedef struct ir_graph {

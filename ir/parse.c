@@ -316,12 +316,12 @@ static rf_status parse_model(parser *p)
     if (!(m->arch = arena_strndup(&p->g->arena, w, n)))
         return rf_fail(p->err, RF_E_NOMEM, "out of memory");
     static const char *keys = "n_vocab,n_embd,n_layer,n_ctx,n_head,n_head_kv,head_dim,bos,eos,rope_n_ctx_orig,"
-                              "embedding,pooling";
-    int64_t v[12] = {0};
+                              "embedding,pooling,tp_rank,tp_world";
+    int64_t v[14] = {0};
     rf_status s = parse_attrs(p, keys, NULL, v, NULL);
     if (s != RF_OK)
         return s;
-    for (int i = 0; i < 12; i++)
+    for (int i = 0; i < 14; i++)
         if (v[i] < 0 || v[i] > UINT32_MAX)
             return perr(p, "model value out of range", "");
     m->n_vocab = (uint32_t)v[0], m->n_embd = (uint32_t)v[1], m->n_layer = (uint32_t)v[2];
@@ -329,6 +329,7 @@ static rf_status parse_model(parser *p)
     m->head_dim = (uint32_t)v[6], m->bos = (uint32_t)v[7], m->eos = (uint32_t)v[8];
     m->rope_n_ctx_orig = (uint32_t)v[9];
     m->embedding = (uint32_t)v[10], m->pooling = (uint32_t)v[11];
+    m->tp_rank = (uint32_t)v[12], m->tp_world = (uint32_t)v[13];
     return RF_OK;
 }
 

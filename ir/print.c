@@ -92,9 +92,12 @@ void ir_print(const ir_graph *g, FILE *out)
     const ir_model *m = &g->model;
     fprintf(out, "model %s {n_vocab=%" PRIu32 ", n_embd=%" PRIu32 ", n_layer=%" PRIu32 ", n_ctx=%" PRIu32
                  ", n_head=%" PRIu32 ", n_head_kv=%" PRIu32 ", head_dim=%" PRIu32 ", bos=%" PRIu32
-                 ", eos=%" PRIu32 ", rope_n_ctx_orig=%" PRIu32 ", embedding=%" PRIu32 ", pooling=%" PRIu32 "}\n",
+                 ", eos=%" PRIu32 ", rope_n_ctx_orig=%" PRIu32 ", embedding=%" PRIu32 ", pooling=%" PRIu32,
             m->arch ? m->arch : "?", m->n_vocab, m->n_embd, m->n_layer, m->n_ctx, m->n_head, m->n_head_kv,
             m->head_dim, m->bos, m->eos, m->rope_n_ctx_orig, m->embedding, m->pooling);
+    if (m->tp_world) /* a tensor-parallel rank's graph */
+        fprintf(out, ", tp_rank=%" PRIu32 ", tp_world=%" PRIu32, m->tp_rank, m->tp_world);
+    fputs("}\n", out);
     if (g->workspace_bytes && g->plan_out && g->plan_out < g->plan_tokens)
         fprintf(out, "workspace %" PRId64 " tokens %" PRId64 " out %" PRId64 "\n", g->workspace_bytes, g->plan_tokens,
                 g->plan_out);

@@ -70,9 +70,21 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         for (uint8_t i = 0; i < t->rank; i++)
             if (t->dim[i] < 0)
                 FAIL("%%%" PRIu32 " (weight @%s): symbolic dimension", id, n->name);
-        if (n->ia[0] < 0)
-            FAIL("%%%" PRIu32 " (weight @%s): negative row0", id, n->name);
+        if (n->ia[0] < 0 || n->ia[1] < 0)
+            FAIL("%%%" PRIu32 " (weight @%s): negative row0 or col0", id, n->name);
         break;
+    case IR_OP_ALL_REDUCE:
+    case IR_OP_ALL_GATHER: {
+        int64_t w = n->op == IR_OP_ALL_GATHER ? g->model.tp_world : 1;
+        if (g->model.tp_world < 2 || g->model.tp_rank >= g->model.tp_world)
+            FAIL("%%%" PRIu32 " (%s): only in a tensor-parallel rank's graph (model tp_world > 1)", id, op);
+        bool same = t->rank == a->rank && last(a) >= 0 && last(t) == last(a) * w;
+        for (uint8_t i = 0; same && i + 1 < t->rank; i++)
+            same = t->dim[i] == a->dim[i];
+        if (!same)
+            FAIL("%%%" PRIu32 " (%s): result must be x's shape%s", id, op, w > 1 ? " with the last axis tp_world times" : "");
+        break;
+    }
     case IR_OP_EMBED:
         if (n->in[0]->op != IR_OP_WEIGHT || a->rank != 2 || b->elem != GGML_TYPE_I32 || t->rank != 2 ||
             t->dim[0] != b->dim[0] || t->dim[1] != a->dim[1])

@@ -16,6 +16,8 @@ struct rt_session {
     ir_graph *graph;
     rt_options opt;
     const void **weights;      /* by node id: WEIGHT data in the mapping, else NULL */
+    void **copies;             /* (n_copies) weights of some columns of each row, copied (session.c) */
+    uint32_t n_copies;
     uint32_t n_past, n_ctx, n_vocab, n_out_rows_max; /* rows of logits one step writes */
     uint32_t n_seq;            /* sequences, n_ctx cache positions each */
     uint32_t *seq_past;        /* (n_seq) each sequence's positions; n_past is the stepping one's */
@@ -52,6 +54,7 @@ struct rt_session {
     uint32_t layer_begin;      /* the graphs' first layer: a split session's CPU part starts at gpu_layers */
     char backend_name[16];     /* "gpu+cpu" */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
+    struct rt_coll *coll;      /* a GPU process's tensor-parallel communicator (rt_tp_join), or NULL */
 };
 
 typedef struct rt_backend {
@@ -78,6 +81,17 @@ typedef struct rt_backend {
     void (*release)(rt_session *s);
     /* the profile (ROCMFORGE_PROFILE), or NULL */
     rt_profile *(*profile)(const rt_session *s);
+    /* Optional, a host backend that runs a tensor-parallel rank (tp.c): a
+     * step in segments. begin starts the step graph for T rows at
+     * s->n_past (batch: the batch graph, T rows, the last O with logits);
+     * run executes from where the step stopped up to the next all_reduce
+     * or all_gather and returns that node, its operand computed (the
+     * caller writes its result and runs on), or to the end: NULL, the
+     * output in logits (if not NULL) and *st the step's status; value is
+     * where a node's data is this step, in host memory. */
+    void (*begin)(rt_session *s, bool batch, uint32_t T, uint32_t O);
+    const ir_node *(*run)(rt_session *s, float *logits, rf_status *st, rf_error *err);
+    void *(*value)(const rt_session *s, const ir_node *n);
 } rt_backend;
 
 /* Sizes with the step's symbols bound: T tokens, P past positions, O rows
@@ -95,7 +109,23 @@ typedef struct rt_place {
 } rt_place;
 rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P, int64_t O);
 
+/* A session of its own on b for the part of the model io names (a split
+ * session's front, a tensor-parallel session's rank), borrowing s's step
+ * inputs and block table (tokens, pos, seqs, kv_table); *out is set even
+ * on failure, for rt_part_close. */
+struct import_options;
+rf_status rt_part_open(rt_session *s, const struct import_options *io, const rt_backend *b, rt_session **out,
+                       rf_error *err);
+void rt_part_close(rt_session *part); /* NULL: nothing */
+
 extern const rt_backend rt_backend_cpu;
 extern const rt_backend rt_backend_gpu;
+extern const rt_backend rt_backend_tp;  /* tp.c: a session's tensor-parallel ranks, each on the CPU */
+
+/* tp.c: a GPU process's place in its tensor-parallel world (s->opt's
+ * tp_rank of tp_world, meeting at tp_addr): RCCL/NCCL loaded, the device
+ * of the backend gpu opened, the id shared, the communicator joined into
+ * s->coll */
+rf_status rt_tp_join(rt_session *s, const rt_backend *gpu, rf_error *err);
 
 #endif

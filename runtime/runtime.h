@@ -29,6 +29,12 @@
  * to the host once a step (T x n_embd floats) and start the second
  * (`hidden`). Every entry point below works the same on a split session,
  * and N = every layer is the GPU session, N = 0 the CPU one.
+ *
+ * A model split by tensor parallelism (rt_options.tp = N) runs as N rank
+ * sessions, each its share of every layer's heads and FFN columns and of
+ * the vocabulary, stepped one after another on the CPU between the
+ * collectives where their results meet (runtime/tp.c); every entry point
+ * works the same on it too, its logits the unsplit ones up to rounding.
  */
 #ifndef RF_RUNTIME_RUNTIME_H
 #define RF_RUNTIME_RUNTIME_H
@@ -70,6 +76,15 @@ typedef struct rt_options {
      * part ("cpu": the same split, hand-over and KV ownership run on one
      * host; NULL: the GPU) */
     const char *front_backend;
+    /* tensor parallelism: the model split over this many ranks (heads, FFN
+     * columns, vocabulary: frontend/arch_tp.c), run on the CPU backend one
+     * rank after another between the collectives (runtime/tp.c); 0 or 1:
+     * none */
+    uint32_t tp;
+    /* one process a GPU (rf_session_options): rank tp_rank of tp_world,
+     * meeting at tp_addr; the bootstrap only (runtime/tp.c, rt_tp_join) */
+    uint32_t tp_rank, tp_world;
+    const char *tp_addr;
     void (*progress)(void *ctx, uint32_t done, uint32_t total);
     void (*warn)(void *ctx, const char *msg);
     void *cb_ctx;

@@ -16,9 +16,36 @@
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
 #include "runtime/backend.h"
+#include "runtime/gpu/coll.h"
 #include "support/error.h"
 
-/* *weights: by node id of g, each WEIGHT node's data in the mapping */
+/* A weight of some columns of each row (a tensor-parallel rank's share of
+ * a product split along K, ir.h col0) as a tensor of its own: its rows'
+ * pieces, whole blocks, copied one after another from the mapping, held
+ * by the session (s->copies); *rows, its rows in the mapping, becomes the copy */
+static rf_status copy_columns(rt_session *s, const ir_node *n, const gguf_tensor *t, const unsigned char **rows,
+                              rf_error *err)
+{
+    const ggml_type_traits *tt = ggml_type_get(n->type.elem);
+    size_t stride = t->n_bytes / t->ne[1], skip = (size_t)n->ia[1] / tt->block_size * tt->type_size;
+    size_t len = (size_t)n->type.dim[1] / tt->block_size * tt->type_size;
+    void **grown = realloc(s->copies, (s->n_copies + 1) * sizeof *s->copies);
+    unsigned char *c = malloc(len * (size_t)n->type.dim[0]);
+    if (grown)
+        s->copies = grown;
+    if (!grown || !c) {
+        free(c);
+        return rf_fail(err, RF_E_NOMEM, "out of memory for a rank's columns of '%s'", n->name);
+    }
+    s->copies[s->n_copies++] = c;
+    for (int64_t r = 0; r < n->type.dim[0]; r++)
+        memcpy(c + (size_t)r * len, *rows + (size_t)r * stride + skip, len);
+    *rows = c;
+    return RF_OK;
+}
+
+/* *weights: by node id of g, each WEIGHT node's data in the mapping (or
+ * its columns' copy) */
 static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***weights, rf_error *err)
 {
     *weights = calloc(g->next_id ? g->next_id : 1, sizeof **weights);
@@ -31,17 +58,25 @@ static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***we
         const gguf_tensor *t = gguf_find_tensor(s->gguf, n->name);
         if (!t)
             return rf_fail(err, RF_E_NOTFOUND, "%s: tensor '%s' not found", gguf_path(s->gguf), n->name);
-        /* the node is the tensor, or rows row0 .. of its outermost dimension */
+        /* the node is the tensor, or rows row0 .. of its outermost dimension,
+         * or (col0, a matrix) of each such row the columns col0 .. */
         uint8_t r = n->type.rank;
-        int64_t row0 = n->ia[0];
+        int64_t row0 = n->ia[0], col0 = n->ia[1];
+        bool cols = col0 || (r == 2 && (uint64_t)n->type.dim[1] < t->ne[0]);
         bool same = t->type == n->type.elem && t->n_dims <= r + 1u && r >= 1 && row0 >= 0 &&
                     (uint64_t)row0 + (uint64_t)n->type.dim[0] <= t->ne[r - 1];
         for (uint8_t d = 1; same && d < r; d++)
-            same = (int64_t)t->ne[r - 1 - d] == n->type.dim[d];
-        if (!same)
+            same = (int64_t)t->ne[r - 1 - d] == n->type.dim[d] ||
+                   (cols && d == 1 && col0 >= 0 && (uint64_t)(col0 + n->type.dim[1]) <= t->ne[0]);
+        uint32_t bs = ggml_type_get(t->type)->block_size;
+        if (!same || (cols && (r != 2 || col0 % bs || n->type.dim[1] % bs)))
             return rf_fail(err, RF_E_FORMAT, "%s: tensor '%s' does not match the imported graph's type or shape",
                            gguf_path(s->gguf), n->name);
-        (*weights)[n->id] = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
+        const unsigned char *rows = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
+        rf_status st = cols ? copy_columns(s, n, t, &rows, err) : RF_OK;
+        if (st != RF_OK)
+            return st;
+        (*weights)[n->id] = rows;
     }
     return RF_OK;
 }
@@ -129,9 +164,14 @@ static void drop_graphs(rt_session *s)
     free(s->batch_weights);
     s->graph = s->batch_graph = NULL;
     s->weights = s->batch_weights = NULL;
+    for (uint32_t i = 0; i < s->n_copies; i++)
+        free(s->copies[i]);
+    free(s->copies);
+    s->copies = NULL;
+    s->n_copies = 0;
 }
 
-static void close_front(rt_session *f)
+void rt_part_close(rt_session *f)
 {
     if (!f)
         return;
@@ -246,15 +286,11 @@ static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_
     return st;
 }
 
-/* The first part of a split session: a session of its own on dev that
- * runs the embedding and layers [0, n), borrowing s's step inputs and
- * block table (backend.h) */
-static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
+rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend *b, rt_session **out, rf_error *err)
 {
     rt_session *f = calloc(1, sizeof *f);
-    if (!f)
+    if (!(*out = f))
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    s->front = f;
     f->gguf = s->gguf;
     f->opt = s->opt;
     f->n_vocab = s->n_vocab;
@@ -268,12 +304,18 @@ static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf
     f->kv_stride = s->kv_stride;
     f->n_kv_blocks = s->n_kv_blocks;
     f->kv_table = s->kv_table;
-    import_options io = {.n_ctx = s->opt.n_ctx, .layer_end = n};
-    rf_status st = plan_graphs(f, &io, err);
+    rf_status st = plan_graphs(f, io, err);
     if (st == RF_OK)
-        st = prepare_backend(f, dev, err);
-    snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
+        st = prepare_backend(f, b, err);
     return st;
+}
+
+/* The first part of a split session: a session of its own on dev that
+ * runs the embedding and layers [0, n) */
+static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
+{
+    snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
+    return rt_part_open(s, &(import_options){.n_ctx = s->opt.n_ctx, .layer_end = n}, dev, &s->front, err);
 }
 
 /* s's graphs for layers [n, L): the whole model at n = 0, else the part
@@ -285,7 +327,7 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
     drop_graphs(s);
     s->layer_begin = n;
     import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling,
-                         .layer_begin = n};
+                         .layer_begin = n, .tp_rank = s->opt.tp_rank, .tp_world = s->opt.tp_world};
     rf_status st = plan_graphs(s, &io, err);
     if (st == RF_OK && n && !s->hidden &&
         !(s->hidden = malloc((size_t)s->n_rows * s->graph->model.n_embd * sizeof *s->hidden)))
@@ -294,7 +336,8 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
 }
 
 /* The model on its backends: s->gpu_layers of its layers on dev (all: on
- * b, the session's backend, as one model), the rest on the CPU */
+ * b, the session's backend, as one model), the rest on the CPU; or, split
+ * by tensor parallelism, its ranks (tp.c) */
 static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev, rf_error *err)
 {
     uint32_t n = s->gpu_layers, L = s->graph->model.n_layer;
@@ -302,14 +345,44 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
     if (st == RF_OK)
         st = plan_from(s, n < L ? n : 0, err);
     if (st == RF_OK)
-        st = prepare_backend(s, n == L ? b : &rt_backend_cpu, err);
+        st = prepare_backend(s, s->opt.tp > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu, err);
     return st;
+}
+
+/* Tensor parallelism runs on the CPU backend for now, the ranks one after
+ * another (tp.c); a GPU process's rank (tp_world) gets as far as its
+ * world's communicator; neither with a split by layers yet */
+static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallback, rf_error *err)
+{
+    const rt_options *o = &s->opt;
+    if (o->tp_world > 1 && o->tp > 1)
+        return rf_fail(err, RF_E_ARG, "--tp %u runs every rank in this process on the CPU, --tp-world %u one process "
+                       "a GPU: one or the other", o->tp, o->tp_world);
+    if (o->tp_world > 1 && (o->tp_rank >= o->tp_world || !o->tp_addr))
+        return rf_fail(err, RF_E_ARG, "--tp-world %u: needs --tp-rank from 0 to %u (not %u) and --tp-addr HOST:PORT "
+                       "(rank 0's)%s", o->tp_world, o->tp_world - 1, o->tp_rank, o->tp_addr ? "" : ", which is missing");
+    if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback))
+        return rf_fail(err, RF_E_ARG, "--tp-world %u is one process a GPU: --backend gpu (on the CPU, --tp %u runs "
+                       "every rank in one process)", o->tp_world, o->tp_world);
+    if (o->tp_world > 1 && o->gpu_layers)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp-world %u) and a split by layers "
+                       "(--gpu-layers) at once are not supported", o->tp_world);
+    if (s->opt.tp <= 1)
+        return RF_OK;
+    if (b != &rt_backend_cpu)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) runs on the CPU backend only for now (the "
+                       "ranks one after another: --backend cpu); the GPUs' ranks over NCCL/RCCL are not done yet",
+                       s->opt.tp);
+    if (s->opt.gpu_layers)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) and a split by layers (--gpu-layers) at "
+                       "once are not supported", s->opt.tp);
+    return RF_OK;
 }
 
 /* after a place() that failed: nothing on any backend */
 static void unplace(rt_session *s, rf_error *err)
 {
-    close_front(s->front);
+    rt_part_close(s->front);
     s->front = NULL;
     s->backend = NULL;
     if (err)
@@ -390,7 +463,10 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     }
     const rt_backend *b = NULL, *dev = NULL;
     bool fallback = false;
-    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK)
+    if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK ||
+        (st = check_tp(s, b, fallback, err)) != RF_OK)
+        goto fail;
+    if (s->opt.tp_world > 1 && (st = rt_tp_join(s, b, err)) != RF_OK)
         goto fail;
     if (s->opt.front_backend && (st = choose_backend(s->opt.front_backend, &dev, &(bool){0}, err)) != RF_OK)
         goto fail;
@@ -432,7 +508,8 @@ void rt_session_close(rt_session *s)
         return;
     if (s->backend && s->state)
         s->backend->release(s);
-    close_front(s->front);
+    rt_part_close(s->front);
+    rt_coll_leave(s->coll);
     drop_graphs(s);
     free(s->hidden);
     free(s->tokens);

@@ -64,14 +64,13 @@ rf_status srv_run(const char *model_path, const srv_options *o, rf_error *err)
         rf_model_info info;
         /* --ctx is the cache's positions in all, which the slots share; a
          * slot may grow to the model's context (4096 at most by default) */
-        rf_session_options so = {.backend = s->opt.backend,
-                                 .n_threads = s->opt.n_threads,
-                                 .kv_positions = s->opt.n_ctx,
-                                 .n_seq = (uint32_t)s->opt.parallel,
-                                 .n_ubatch = s->opt.n_ubatch,
-                                 .gpu_layers = s->opt.gpu_layers,
-                                 .gpu_mem_limit = s->opt.gpu_mem_limit,
-                                 .kv_f16 = s->opt.kv_f16};
+        rf_session_options so = s->opt.place;
+        so.backend = s->opt.backend;
+        so.n_threads = s->opt.n_threads;
+        so.kv_positions = s->opt.n_ctx;
+        so.n_seq = (uint32_t)s->opt.parallel;
+        so.n_ubatch = s->opt.n_ubatch;
+        so.kv_f16 = s->opt.kv_f16;
         st = rf_model_open(model_path, &s->model, err);
         if (st == RF_OK && (st = rf_model_get_info(s->model, &info, err)) == RF_OK) {
             so.n_ctx = info.context_length && info.context_length < 4096 ? info.context_length : 4096;

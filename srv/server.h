@@ -36,8 +36,9 @@ typedef struct srv_options {
                                   hold: the model's context, at most 4096) */
     uint32_t n_ubatch;         /* tokens a prefill step (0: 512) */
     const char *backend;       /* "cpu", "gpu", "auto" */
-    const char *gpu_layers;    /* rf_session_options' */
-    uint64_t gpu_mem_limit;
+    /* where the session runs: rf_session_options' gpu_layers,
+     * gpu_mem_limit and tp* fields (the others are set from the above) */
+    rf_session_options place;
     int n_threads;
     bool kv_f16;
     const char *api_key;       /* NULL: none required */

@@ -189,25 +189,16 @@ static void record_free(record *r)
 
 static void generate_models(void)
 {
-    char vocab[4200], cmd[20000];
-    snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
-    CU_ASSERT_EQUAL_FATAL(access(vocab, R_OK), 0);
+    char args[2048];
     for (size_t a = 0; a < N_ARCHS; a++) {
         size_t c = 0;
         while (c < N_CASES && strcmp(CASES[c].arch, ARCHS[a]))
             c++;
         CU_ASSERT_FATAL(c < N_CASES);
         snprintf(paths[a], sizeof paths[a], "%s/%s.gguf", test_tmp_dir(), ARCHS[a]);
-        snprintf(cmd, sizeof cmd,
-                 "%s --arch %s --vocab %s " CONFORMANCE_SHAPE " --seed %zu %s --n-layer %d --type q8_0 -t 2 -o %s 2>&1",
-                 test_tool_bin("rf_gen_model"), case_gen_arch(&CASES[c]), vocab, c + 1, CASES[c].extra, N_LAYER,
-                 paths[a]);
-        int status, sig;
-        char *out = test_run(cmd, &status, &sig);
-        if (status)
-            printf("\n  %s: %s", cmd, out ? out : "");
-        free(out);
-        CU_ASSERT_EQUAL_FATAL(status, 0);
+        snprintf(args, sizeof args, "--arch %s " CONFORMANCE_SHAPE " --seed %zu %s --n-layer %d --type q8_0 -t 2",
+                 case_gen_arch(&CASES[c]), c + 1, CASES[c].extra, N_LAYER);
+        test_gen_model(args, paths[a]);
     }
 }
 
@@ -328,18 +319,6 @@ static void test_fit(void)
     CU_ASSERT_EQUAL(rt_fit_layers(&f), 0);
 }
 
-/* g's text form, malloc'd */
-static char *print_graph(const ir_graph *g)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-    ir_print(g, out);
-    fclose(out);
-    return text;
-}
-
 /* Both parts of a split llama, through the passes: the first ends in the
  * residual rows of every token, the second starts from them; each prints
  * and parses back to the same text, its plan included. */
@@ -350,7 +329,7 @@ static void test_parts_ir(void)
     CU_ASSERT_EQUAL_FATAL(gguf_open(paths[0], &f, &err), RF_OK);
     static const import_options parts[2] = {{.n_ctx = 64, .layer_end = 2}, {.n_ctx = 64, .layer_begin = 2}};
     for (int k = 0; k < 2; k++) {
-        ir_graph *g = NULL, *back = NULL;
+        ir_graph *g = NULL;
         ir_pipeline_options po = {.max_tokens = 8};
         CU_ASSERT_EQUAL_FATAL(import_model(f, &parts[k], &g, &err), RF_OK);
         CU_ASSERT_EQUAL_FATAL(ir_run_pipeline(g, &po, &err), RF_OK);
@@ -362,13 +341,7 @@ static void test_parts_ir(void)
         CU_ASSERT_EQUAL(out->op, IR_OP_OUTPUT);
         CU_ASSERT_EQUAL(out->type.dim[0], k == 0 ? IR_DIM_T : 1);       /* every row, or the last one's logits */
         CU_ASSERT_EQUAL(out->type.dim[1], k == 0 ? 256 : N_VOCAB);
-        char *text = print_graph(g);
-        CU_ASSERT_EQUAL(ir_parse(text, strlen(text), &back, &err), RF_OK);
-        char *again = back ? print_graph(back) : NULL;
-        CU_ASSERT_TRUE(again && !strcmp(text, again));
-        free(text);
-        free(again);
-        ir_graph_free(back);
+        test_ir_round_trip(g);
         ir_graph_free(g);
     }
     gguf_close(f);
@@ -377,11 +350,7 @@ static void test_parts_ir(void)
 /* the command line: bad values are one-line errors with a non-zero exit */
 static void test_cli(void)
 {
-    static const struct {
-        const char *args;
-        int status;
-        const char *says;
-    } cases[] = {
+    static const test_cli_case cases[] = {
         {"run " MODEL " -p hi -n 1 --gpu-layers -3", 2, "--gpu-layers: '-3' is neither a count of layers"},
         {"run " MODEL " -p hi -n 1 --gpu-layers 3x", 2, "is neither a count of layers"},
         {"run " MODEL " -p hi -n 1 --backend gpu --gpu-layers 9", 1, "gpu layers '9': a count of layers from 0 to "
@@ -392,17 +361,8 @@ static void test_cli(void)
         {"chat " MODEL " --backend cpu --gpu-mem-limit lots", 2, "--gpu-mem-limit: 'lots' is not a non-negative"},
         {"serve " MODEL " --gpu-layers", 2, "option '--gpu-layers' needs a value"},
     };
+    test_cli_expect(cases, sizeof cases / sizeof cases[0]);
     char cmd[8192];
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s %s 2>&1 </dev/null", test_rocmforge_bin(), cases[i].args);
-        int status, sig;
-        char *out = test_run(cmd, &status, &sig);
-        CU_ASSERT_EQUAL(status, cases[i].status);
-        CU_ASSERT_TRUE(out != NULL && strstr(out, cases[i].says));
-        if (status != cases[i].status || !out || !strstr(out, cases[i].says))
-            printf("\n  %s: status %d, said %s", cases[i].args, status, out ? out : "nothing");
-        free(out);
-    }
     /* `ir --gpu-layers 3`: the two parts, the second from the first's rows */
     snprintf(cmd, sizeof cmd, "%s ir %s --gpu-layers 3 --stage fused", test_rocmforge_bin(), MODEL);
     int status, sig;

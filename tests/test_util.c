@@ -3,6 +3,8 @@
  */
 #include "test_util.h"
 
+#include "ir/ir.h"
+
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <math.h>
@@ -222,4 +224,67 @@ int test_cpu_isa(const char **name)
     if (name)
         *name = names[want];
     return want;
+}
+
+void test_gen_model(const char *args, const char *out)
+{
+    char vocab[4300], cmd[20000];
+    snprintf(vocab, sizeof vocab, "%s/ggml-vocab-llama-spm.gguf", test_ref_models_dir());
+    CU_ASSERT_EQUAL_FATAL(access(vocab, R_OK), 0);
+    snprintf(cmd, sizeof cmd, "%s --vocab %s %s -o %s 2>&1", test_tool_bin("rf_gen_model"), vocab, args, out);
+    int status, sig;
+    char *said = test_run(cmd, &status, &sig);
+    if (status)
+        printf("\n  %s: %s", cmd, said ? said : "");
+    free(said);
+    CU_ASSERT_EQUAL_FATAL(status, 0);
+}
+
+void test_cli_expect(const test_cli_case *cases, size_t n)
+{
+    char cmd[8192];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s 2>&1 </dev/null", test_rocmforge_bin(), cases[i].args);
+        int status, sig;
+        char *out = test_run(cmd, &status, &sig);
+        bool ok = status == cases[i].status && out && strstr(out, cases[i].says);
+        CU_ASSERT_TRUE(ok);
+        if (!ok)
+            printf("\n  %s: status %d, said %.300s", cases[i].args, status, out ? out : "nothing");
+        free(out);
+    }
+}
+
+/* g's text form, malloc'd */
+static char *graph_text(const ir_graph *g)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    ir_print(g, out);
+    fclose(out);
+    return text;
+}
+
+void test_ir_round_trip(const ir_graph *g)
+{
+    ir_graph *back = NULL;
+    rf_error err = {0};
+    char *text = graph_text(g);
+    rf_status st = ir_parse(text, strlen(text), &back, &err);
+    CU_ASSERT_EQUAL(st, RF_OK);
+    if (st != RF_OK)
+        printf("\n  the graph's text does not parse: %s", err.msg);
+    char *again = back ? graph_text(back) : NULL;
+    bool same = again && !strcmp(text, again);
+    CU_ASSERT_TRUE(same);
+    for (size_t i = 0; again && !same; i++)
+        if (text[i] != again[i]) {
+            printf("\n  the text parsed back differs at byte %zu: '%.80s' against '%.80s'", i, text + i, again + i);
+            break;
+        }
+    free(text);
+    free(again);
+    ir_graph_free(back);
 }

@@ -43,6 +43,27 @@ const char *test_rocmforge_bin(void);
  * tree's tests/, in a static buffer rotated over 4 slots. */
 const char *test_tool_bin(const char *name);
 
+/* rf_gen_model with the llama-spm vocabulary of the reference and args
+ * (--arch ... and the shape), writing out; a failure is fatal to the test
+ * and prints the command and what it said. */
+void test_gen_model(const char *args, const char *out);
+
+/* A rocmforge command line (its arguments after the binary) and what it
+ * must do: exit with status, saying (stdout and stderr) a text that holds
+ * says. test_cli_expect runs each (stdin from /dev/null) and prints the
+ * ones that do otherwise. */
+typedef struct test_cli_case {
+    const char *args;
+    int status;
+    const char *says;
+} test_cli_case;
+void test_cli_expect(const test_cli_case *cases, size_t n);
+
+/* g printed, parsed back and printed again gives the same text (asserted;
+ * a difference prints where the texts part) */
+struct ir_graph;
+void test_ir_round_trip(const struct ir_graph *g);
+
 /* Runs all registered suites in basic mode; returns the process exit code. */
 int test_main(void);
 

@@ -177,6 +177,18 @@ typedef struct rf_session_options {
      * "auto": as many as the GPU's free memory holds, said through warn */
     const char *gpu_layers;
     uint64_t gpu_mem_limit; /* for tests: the GPU memory "auto" may count on and the session may take, bytes; 0: all */
+    /* tensor parallelism: the model split over this many ranks (attention
+     * heads, FFN columns, vocabulary), on the CPU backend the ranks one
+     * after another (the reference for the GPUs' ranks, not yet done); 0
+     * or 1: none */
+    uint32_t tp;
+    /* tensor parallelism on GPUs, one process a GPU: this process is rank
+     * tp_rank of tp_world (> 1), and the ranks meet at tp_addr
+     * ("HOST:PORT", rank 0's) to share RCCL's / NCCL's id. Only the
+     * bootstrap is done: the GPU's plans do not run collectives yet, and
+     * the session is then refused saying so */
+    uint32_t tp_rank, tp_world;
+    const char *tp_addr;
     bool all_logits;       /* rf_session_eval's logits get a row for every token fed, not the last one's */
     rf_pooling pooling;    /* an embedding model's pooling (RF_POOLING_MODEL: as its metadata says) */
     /* called while a GPU session builds its kernels (done of total), and

@@ -288,6 +288,8 @@ static ir_kernel kernel_for(ir_op op)
     case IR_OP_MOE_WEIGHTS: return IR_K_ROUTE;
     case IR_OP_MATMUL_ID: return IR_K_MATMUL_ID;
     case IR_OP_POOL: return IR_K_POOL;
+    case IR_OP_ALL_REDUCE:
+    case IR_OP_ALL_GATHER: return IR_K_COLLECTIVE;
     default: return IR_K_ELEMENTWISE;
     }
 }

@@ -19,6 +19,10 @@
  * pass over the step. Everything else is one kernel per node; nodes of at
  * most INLINE_MAX_ELEMS elements run on the calling thread, not the pool.
  *
+ * A step runs from begin through run to its end; a tensor-parallel rank's
+ * graph (runtime/tp.c) stops at each all_reduce and all_gather, whose
+ * result tp.c writes into this workspace (value) before running on.
+ *
  * With ROCMFORGE_PROFILE set when the session is prepared, every kernel
  * launch is timed into the session's rt_profile (runtime.h) by its group's
  * first op, matmuls of one row (slot IR_OP_MATMUL) and of more (slot
@@ -38,8 +42,19 @@
 #include "runtime/cpu/quant.h"
 #include "support/error.h"
 
+/* A step in progress: its graph, sizes, and the next node to run (a
+ * tensor-parallel rank's step stops at each collective, runtime/tp.c) */
+typedef struct cpu_cursor {
+    const ir_graph *g;        /* the session's graph, or its batch graph */
+    const void *const *weights;
+    int64_t T, P, O;
+    uint32_t at;              /* the next node of g to run */
+    const ir_node *out;       /* the output node, once passed */
+} cpu_cursor;
+
 typedef struct cpu_state {
     cpu_pool *pool;
+    cpu_cursor cur;
     uint8_t *workspace;
     void **kv;                /* by layer: [2 * layer + kv] cache base */
     uint32_t n_layer;
@@ -337,22 +352,52 @@ static void debug_value(const step *x, const ir_node *n)
     fprintf(stderr, "debug %%%u %.6e %.6e\n", n->id, sum, abs);
 }
 
-/* Runs g for T rows: inputs s->tokens, s->pos, s->seqs; P the past of a
- * single sequence's step (the views' sizes), 0 for a batch; O a batch's
- * rows with logits. */
-static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *weights, uint32_t T, int64_t P,
-                           int64_t O, float *logits, rf_error *err)
+/* The step of the cursor: inputs s->tokens, s->pos, s->seqs */
+static step step_of(const rt_session *s)
 {
-    step x = {s, s->state, g, weights, T, P, O, {s->pos, s->seqs, s->kv_table, s->kv_stride, s->kv_shift}};
+    const cpu_state *st = s->state;
+    const cpu_cursor *c = &st->cur;
+    return (step){(rt_session *)s, s->state, c->g, c->weights, c->T, c->P, c->O,
+                  {s->pos, s->seqs, s->kv_table, s->kv_stride, s->kv_shift}};
+}
+
+/* A step from its first node: the step graph for T rows at s->n_past, or
+ * (batch) the batch graph for T rows, the last O with logits (P is 0 there:
+ * the views' sizes are the single sequence's) */
+static void cpu_begin(rt_session *s, bool batch, uint32_t T, uint32_t O)
+{
+    cpu_state *st = s->state;
+    st->cur = batch ? (cpu_cursor){s->batch_graph, s->batch_weights, T, 0, O, 0, NULL}
+                    : (cpu_cursor){s->graph, s->weights, T, s->n_past, 0, 0, NULL};
+}
+
+static void *cpu_value(const rt_session *s, const ir_node *n)
+{
+    step x = step_of(s);
+    return val(&x, n);
+}
+
+/* Runs the step from where it stopped up to the next collective, which it
+ * returns with its operand computed (the caller does it, then runs on), or
+ * to the end: NULL, the output rows copied to logits (if not NULL). */
+static const ir_node *cpu_run(rt_session *s, float *logits, rf_status *rc, rf_error *err)
+{
+    step x = step_of(s);
+    cpu_cursor *c = &x.st->cur;
+    const ir_graph *g = c->g;
     rf_status st = RF_OK;
-    const ir_node *out = NULL;
-    for (uint32_t i = 0; i < g->n_nodes && st == RF_OK;) {
+    for (uint32_t i = c->at; i < g->n_nodes && st == RF_OK;) {
         const ir_node *n = g->nodes[i];
         if (ir_is_leaf(n) || ir_is_alias(n)) {
             if (n->op == IR_OP_OUTPUT)
-                out = n;
+                c->out = n;
             i++;
             continue;
+        }
+        if (n->op == IR_OP_ALL_REDUCE || n->op == IR_OP_ALL_GATHER) {
+            c->at = i + 1;
+            *rc = RF_OK;
+            return n;
         }
         double t0 = x.st->profile ? now_s() : 0;
         uint32_t i0 = i;
@@ -371,23 +416,35 @@ static rf_status run_graph(rt_session *s, const ir_graph *g, const void *const *
             profile_add(&x, n, n->op == IR_OP_MATMUL ? numel(&x, &n->in[0]->type) / n->in[1]->type.dim[1] : 1,
                         now_s() - t0);
     }
+    c->at = g->n_nodes;
+    *rc = st;
     if (st != RF_OK)
-        return st;
-    RF_ASSERT(out);
-    size_t n_out = (size_t)numel(&x, &out->type);
-    if (n_out) /* a batch step may want no logits, and give nowhere to put them */
-        memcpy(logits, val(&x, out), n_out * sizeof *logits);
-    return RF_OK;
+        return NULL;
+    RF_ASSERT(c->out);
+    size_t n_out = (size_t)numel(&x, &c->out->type);
+    if (n_out && logits) /* a batch step may want no logits, and give nowhere to put them */
+        memcpy(logits, val(&x, c->out), n_out * sizeof *logits);
+    return NULL;
+}
+
+/* A whole step: a graph without collectives (a rank's is run by tp.c) */
+static rf_status run_step(rt_session *s, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
+{
+    rf_status st;
+    cpu_begin(s, batch, T, O);
+    const ir_node *stop = cpu_run(s, logits, &st, err);
+    RF_ASSERT(!stop);
+    return st;
 }
 
 static rf_status cpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
 {
-    return run_graph(s, s->graph, s->weights, T, s->n_past, 0, logits, err);
+    return run_step(s, false, T, 0, logits, err);
 }
 
 static rf_status cpu_eval_batch(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err)
 {
-    return run_graph(s, s->batch_graph, s->batch_weights, T, 0, O, logits, err);
+    return run_step(s, true, T, O, logits, err);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
@@ -527,4 +584,7 @@ const rt_backend rt_backend_cpu = {
     .reset = cpu_reset,
     .release = cpu_release,
     .profile = cpu_profile,
+    .begin = cpu_begin,
+    .run = cpu_run,
+    .value = cpu_value,
 };

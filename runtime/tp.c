@@ -1,0 +1,195 @@
+/*
+ * tp.c: a session split by tensor parallelism (rt_options.tp), its ranks
+ * run one after another on the CPU.
+ *
+ * Each of the N ranks is a session of its own (rt_part_open) whose graph
+ * is that rank's share of the model (frontend/arch_tp.c): its heads and
+ * their KV cache, its FFN columns, its rows of the vocabulary. A step runs
+ * the ranks in segments: every rank up to its next collective (all_reduce
+ * after the attention's and the FFN's output products, all_gather of the
+ * logits), then the collective across them, then every rank on to the
+ * next. The all_reduce is the sum of the ranks' partial results in rank
+ * order (rank 0's plus rank 1's plus ...), the same on every rank and the
+ * same every run; the all_gather joins the ranks' slices side by side.
+ * Rank 0's output is the step's.
+ *
+ * This is the reference the GPUs' ranks are to match (one thread and
+ * stream per GPU, the collectives through NCCL/RCCL: docs/gpu.md) and what
+ * checks the sharding without a second device. It does not match the
+ * unsplit session bit for bit: the products over K are summed in another
+ * order (each rank's share, then across ranks), which moves the logits by
+ * rounding (tests/test_tp.c holds them to the conformance bounds).
+ *
+ * The session that owns the ranks keeps the step's inputs and the paged
+ * cache's block table, which the ranks borrow; its own graph is the whole
+ * model's, for what the session reports (vocabulary, context, rt_graph),
+ * and it runs none of it.
+ *
+ * On GPUs the ranks are to be processes, one a GPU (rt_options.tp_world,
+ * tp_rank, tp_addr). What is done of that is the bootstrap, rt_tp_join:
+ * RCCL or NCCL loaded, the GPU there, rank 0's unique id handed to the
+ * others over TCP, the communicator joined. The rank's plan then meets
+ * codegen, which refuses its collectives by name (docs/gpu.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/import.h"
+#include "runtime/backend.h"
+#include "runtime/gpu/coll.h"
+#include "support/error.h"
+
+typedef struct tp_state {
+    uint32_t world;
+    rt_session **rank;        /* (world) */
+    const ir_node **at;       /* (world) the collective each rank stopped at */
+} tp_state;
+
+static const rt_backend *rank_backend(void) { return &rt_backend_cpu; }
+
+static rf_status tp_available(rf_error *err) { return rank_backend()->available(err); }
+
+static void tp_release(rt_session *s)
+{
+    tp_state *tp = s->state;
+    if (!tp)
+        return;
+    for (uint32_t r = 0; tp->rank && r < tp->world; r++)
+        rt_part_close(tp->rank[r]);
+    free(tp->rank);
+    free(tp->at);
+    free(tp);
+    s->state = NULL;
+}
+
+static rf_status tp_prepare(rt_session *s, rf_error *err)
+{
+    tp_state *tp = calloc(1, sizeof *tp);
+    if (!(s->state = tp))
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    tp->world = s->opt.tp;
+    tp->rank = calloc(tp->world, sizeof *tp->rank);
+    tp->at = calloc(tp->world, sizeof *tp->at);
+    if (!tp->rank || !tp->at)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    rf_status st = RF_OK;
+    for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
+        import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .tp_rank = r,
+                             .tp_world = tp->world};
+        st = rt_part_open(s, &io, rank_backend(), &tp->rank[r], err);
+    }
+    return st;
+}
+
+/* Every rank's result of the all_reduce c (tp->at): the ranks' operands
+ * summed in rank order, n floats */
+static void all_reduce(const tp_state *tp, int64_t n)
+{
+    const rt_backend *b = rank_backend();
+    float *sum = b->value(tp->rank[0], tp->at[0]);
+    const float *in0 = b->value(tp->rank[0], tp->at[0]->in[0]);
+    for (int64_t j = 0; j < n; j++) {
+        float acc = in0[j];
+        for (uint32_t r = 1; r < tp->world; r++)
+            acc += ((const float *)b->value(tp->rank[r], tp->at[r]->in[0]))[j];
+        sum[j] = acc;
+    }
+    for (uint32_t r = 1; r < tp->world; r++)
+        memcpy(b->value(tp->rank[r], tp->at[r]), sum, (size_t)n * sizeof *sum);
+}
+
+/* Every rank's result of the all_gather: rows of the ranks' slices of
+ * width w side by side, rank 0's first */
+static void all_gather(const tp_state *tp, int64_t rows, int64_t w)
+{
+    const rt_backend *b = rank_backend();
+    for (uint32_t q = 0; q < tp->world; q++) {
+        float *out = b->value(tp->rank[q], tp->at[q]);
+        for (uint32_t r = 0; r < tp->world; r++) {
+            const float *in = b->value(tp->rank[r], tp->at[r]->in[0]);
+            for (int64_t t = 0; t < rows; t++)
+                memcpy(out + (t * tp->world + r) * w, in + t * w, (size_t)w * sizeof *out);
+        }
+    }
+}
+
+/* One step on every rank: segment by segment, a collective between each */
+static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
+{
+    tp_state *tp = s->state;
+    const rt_backend *b = rank_backend();
+    for (uint32_t r = 0; r < tp->world; r++) {
+        tp->rank[r]->n_past = s->n_past;
+        b->begin(tp->rank[r], batch, T, O);
+    }
+    int64_t P = batch ? 0 : s->n_past;
+    for (;;) {
+        rf_status st = RF_OK;
+        for (uint32_t r = 0; r < tp->world && st == RF_OK; r++)
+            tp->at[r] = b->run(tp->rank[r], r == 0 ? logits : NULL, &st, err);
+        if (st != RF_OK)
+            return st;
+        const ir_node *c = tp->at[0];
+        for (uint32_t r = 1; r < tp->world; r++) /* the ranks' graphs are one graph on other slices */
+            RF_ASSERT(c ? tp->at[r] && tp->at[r]->id == c->id : !tp->at[r]);
+        if (!c)
+            return RF_OK;
+        const ir_type *in = &c->in[0]->type;
+        int64_t n = rt_numel(in, T, P, O), w = rt_dim(in->dim[in->rank - 1], T, P, O);
+        if (c->op == IR_OP_ALL_REDUCE)
+            all_reduce(tp, n);
+        else
+            all_gather(tp, w ? n / w : 0, w);
+    }
+}
+
+static rf_status tp_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
+{
+    return tp_step(s, false, T, 0, logits, err);
+}
+
+static rf_status tp_eval_batch(rt_session *s, uint32_t T, uint32_t O, float *logits, rf_error *err)
+{
+    return tp_step(s, true, T, O, logits, err);
+}
+
+static void tp_reset(rt_session *s)
+{
+    tp_state *tp = s->state;
+    for (uint32_t r = 0; r < tp->world; r++)
+        if (rank_backend()->reset)
+            rank_backend()->reset(tp->rank[r]);
+}
+
+/* ---- one process a GPU ------------------------------------------------------ */
+
+enum { JOIN_TIMEOUT_MS = 120 * 1000 }; /* for every rank to come: a job's processes start within it */
+
+rf_status rt_tp_join(rt_session *s, const rt_backend *gpu, rf_error *err)
+{
+    const rt_options *o = &s->opt;
+    rt_coll_id id;
+    uint64_t free_bytes;
+    rf_status st = rt_coll_load(NULL, err);
+    if (st == RF_OK) /* the device opens: without one, nobody is kept waiting for this rank */
+        st = gpu->free_memory ? gpu->free_memory(s, &free_bytes, err) : gpu->available(err);
+    if (st == RF_OK && o->tp_rank == 0) {
+        rt_rendezvous *r = NULL;
+        if ((st = rt_coll_unique_id(&id, err)) == RF_OK && (st = rt_rendezvous_listen(o->tp_addr, &r, NULL, err)) == RF_OK)
+            st = rt_rendezvous_serve(r, o->tp_world, &id, JOIN_TIMEOUT_MS, err);
+        rt_rendezvous_close(r);
+    } else if (st == RF_OK) {
+        st = rt_rendezvous_fetch(o->tp_addr, o->tp_rank, o->tp_world, &id, JOIN_TIMEOUT_MS, err);
+    }
+    return st == RF_OK ? rt_coll_join(&id, (int)o->tp_world, (int)o->tp_rank, &s->coll, err) : st;
+}
+
+const rt_backend rt_backend_tp = {
+    .name = "cpu-tp",
+    .available = tp_available,
+    .prepare = tp_prepare,
+    .eval = tp_eval,
+    .eval_batch = tp_eval_batch,
+    .reset = tp_reset,
+    .release = tp_release,
+};

@@ -130,6 +130,8 @@ static rf_status build_encoder(arch_ctx *c, bool nomic)
     if (hp->n_expert > 1)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": experts are not supported for %s",
                          gguf_path(c->f), arch_key(c, "expert_count"), hp->n_expert, c->arch);
+    if (arch_one_head_dim(c) != RF_OK)
+        return c->status;
     c->g->model.embedding = 1;
     c->g->model.pooling = pool;
 

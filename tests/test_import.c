@@ -986,7 +986,7 @@ static void test_unknown_arch(void)
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
                 "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, qwen2, qwen3, qwen2moe, "
-                "qwen3moe, gpt-oss, olmoe, granitemoe, phi3, gemma2, gemma3");
+                "qwen3moe, gpt-oss, olmoe, granitemoe, phi3, gemma2, gemma3, deepseek2, bert, nomic-bert");
 }
 
 static void test_missing_key(void)

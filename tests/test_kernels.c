@@ -81,6 +81,8 @@ static const char *const LLAMA_ONLY_TYPES[] = {"iq2_xxs", "iq2_xs", "iq2_s", "iq
 
 static bool case_takes(const arch_case *c, const char *type)
 {
+    if (c->cpu_only)
+        return false;
     for (const char *const *ty = LLAMA_ONLY_TYPES; *ty; ty++)
         if (!strcmp(*ty, type))
             return !strcmp(c->arch, "llama");

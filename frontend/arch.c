@@ -161,6 +161,14 @@ rf_status arch_opt_f32(arch_ctx *c, const char *key, float *v)
     return keep(c, gguf_get_f32(c->f, key, v, &e), &e);
 }
 
+rf_status arch_opt_bool(arch_ctx *c, const char *key, bool *v)
+{
+    if (c->status != RF_OK || !gguf_find_kv(c->f, key))
+        return c->status;
+    rf_error e = {0};
+    return keep(c, gguf_get_bool(c->f, key, v, &e), &e);
+}
+
 static rf_status req_u32(arch_ctx *c, const char *suffix, uint32_t *v)
 {
     if (c->status != RF_OK)

@@ -95,6 +95,7 @@ const char *arch_key(arch_ctx *c, const char *suffix);
  * another type is an error naming the key (recorded in c). */
 rf_status arch_opt_u32(arch_ctx *c, const char *key, uint32_t *v);
 rf_status arch_opt_f32(arch_ctx *c, const char *key, float *v);
+rf_status arch_opt_bool(arch_ctx *c, const char *key, bool *v);
 /* Records the first failure in c and returns c->status. */
 rf_status arch_fail(arch_ctx *c, rf_status s, const char *fmt, ...) RF_PRINTF(3, 4);
 /* For a builder whose K and V heads are one head_dim: fails unless the

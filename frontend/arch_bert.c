@@ -51,13 +51,8 @@ static uint32_t pooling(arch_ctx *c)
 
 static bool causal(arch_ctx *c)
 {
-    const char *key = arch_key(c, "attention.causal");
     bool v = true;
-    if (c->status == RF_OK && gguf_find_kv(c->f, key)) {
-        rf_error e = {0};
-        if (gguf_get_bool(c->f, key, &v, &e) != RF_OK)
-            arch_fail(c, e.status, "%s", e.msg);
-    }
+    arch_opt_bool(c, arch_key(c, "attention.causal"), &v);
     return v;
 }
 

@@ -24,6 +24,8 @@
  *    without gate, down(gelu(up(h) + b) + b))
  *   (cohere2: a parallel block: the FFN reads attn_norm's output too, and
  *    x = (ffn(h) + x) + attention(h); LayerNorms without bias)
+ *   (deepseek2: the latent attention of arch_deepseek2.c in place of the
+ *    q/k/v heads, and the dense FFN in its first n_dense_lead layers)
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
  * The last_rows cut sits one step after llama.cpp's output-row selection

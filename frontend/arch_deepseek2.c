@@ -160,13 +160,8 @@ static float opt_f32(arch_ctx *c, const char *suffix, float dflt)
 
 static bool opt_bool(arch_ctx *c, const char *suffix)
 {
-    const char *key = arch_key(c, suffix);
     bool v = false;
-    if (c->status == RF_OK && gguf_find_kv(c->f, key)) {
-        rf_error e = {0};
-        if (gguf_get_bool(c->f, key, &v, &e) != RF_OK)
-            arch_fail(c, e.status, "%s", e.msg);
-    }
+    arch_opt_bool(c, arch_key(c, suffix), &v);
     return v;
 }
 

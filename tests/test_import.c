@@ -1119,6 +1119,61 @@ static void test_moe_refusals(void)
     expect_fail(&s, RF_E_NOTFOUND, "'blk.2.ffn_gate_inp_shexp.weight' not found", NULL);
 }
 
+/* deepseek2's keys beyond the base ones: a latent of 16 and experts, then
+ * one thing at a time that the importer refuses (ds2_break) */
+static enum {
+    DS2_LEGACY,      /* no key_length_mla: the unsplit attn_kv_b */
+    DS2_MTP,         /* nextn_predict_layers */
+    DS2_TWO_HEADS,   /* the latent cache as two heads */
+    DS2_GATING,      /* expert_gating_func 3 */
+    DS2_GROUPS,      /* 4 groups of 6 experts */
+} ds2_break;
+
+static void deepseek2_keys(gguf_writer *w, const spec *s)
+{
+    set_u32(w, s, "attention.kv_lora_rank", 16);
+    set_u32(w, s, "expert_feed_forward_length", 16);
+    set_u32(w, s, "expert_shared_count", 1);
+    if (ds2_break != DS2_LEGACY) {
+        set_u32(w, s, "attention.key_length_mla", 12);
+        set_u32(w, s, "attention.value_length_mla", 8);
+        set_u32(w, s, "attention.key_length", 16 + 4);
+        set_u32(w, s, "attention.value_length", 16);
+        set_u32(w, s, "rope.dimension_count", 4);
+    }
+    if (ds2_break == DS2_MTP)
+        set_u32(w, s, "nextn_predict_layers", 1);
+    if (ds2_break == DS2_GATING)
+        set_u32(w, s, "expert_gating_func", 3);
+    if (ds2_break == DS2_GROUPS) {
+        set_u32(w, s, "expert_group_count", 4);
+        set_u32(w, s, "expert_group_used_count", 2);
+    }
+}
+
+/* What deepseek2 files llama.cpp reads that this importer does not, each
+ * refused by name before any tensor is looked at (the graph itself is
+ * checked on rf_gen_model's files by the conformance suite) */
+static void test_deepseek2_refusals(void)
+{
+    spec s = base_spec("deepseek2");
+    s.X = 6, s.K_used = 2, s.Hkv = 1, s.extra = deepseek2_keys;
+    s.drop_key = "attention.kv_lora_rank";
+    expect_fail(&s, RF_E_NOTFOUND, "'deepseek2.attention.kv_lora_rank'", "required for architecture deepseek2");
+    s.drop_key = NULL;
+    ds2_break = DS2_LEGACY;
+    expect_fail(&s, RF_E_UNSUPPORTED, "unsplit attn_kv_b", "'deepseek2.attention.key_length_mla'");
+    ds2_break = DS2_MTP;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'deepseek2.nextn_predict_layers'", "multi-token prediction");
+    ds2_break = DS2_GATING;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'deepseek2.expert_gating_func' is 3", "softmax (1) and sigmoid (2)");
+    ds2_break = DS2_GROUPS;
+    expect_fail(&s, RF_E_FORMAT, "'deepseek2.expert_group_count' (4)", "groups of two or more");
+    ds2_break = DS2_TWO_HEADS;
+    s.Hkv = 2;
+    expect_fail(&s, RF_E_FORMAT, "one head of key_length", "2 head(s) of 20 and 16");
+}
+
 /* The experts' FFN of every layer: the router's matmul, softmax, top-k and
  * weights, three products through the chosen experts' matrices, the
  * weighted sum; the last layer's on the last row only. */
@@ -1304,6 +1359,7 @@ int main(void)
     CU_add_test(s, "granitemoe: multipliers, an ungated shared expert when there is one", test_granitemoe);
     CU_add_test(s, "gpt-oss: sinks, alternating windows, biased experts, clamped GLU", test_gpt_oss);
     CU_add_test(s, "mixture-of-experts refusals name the key or tensor", test_moe_refusals);
+    CU_add_test(s, "deepseek2: what it refuses, by name", test_deepseek2_refusals);
     CU_add_test(s, "no general.architecture", test_no_arch_key);
     CU_add_test(s, "bos/eos are optional", test_optional_ids);
     int rc = test_main();

@@ -222,6 +222,7 @@ typedef struct arch_mla {
     uint32_t kv_lora_rank;       /* the latent a position caches */
     uint32_t n_nope, n_rope;     /* a query head: n_nope dims without rope, then n_rope with (= hp.n_rot) */
     uint32_t head_dim_v;         /* a head's value width after attn_v_b */
+    bool kv_b;                   /* the unsplit attn_kv_b: decompressed heads, cached per head */
     double kq_scale;             /* the attention scale (YaRN's mscale squared over sqrt(n_nope + n_rope)) */
 } arch_mla;
 /* layer il's attention on h through attn_output, rope at base/freq_scale */

@@ -26,9 +26,14 @@
  * n_head·(k + v) of decompressed heads, and the CPU's attention kernel
  * takes K and V of different widths. The file's key_length (kv_lora_rank +
  * qk_rope) and value_length (kv_lora_rank) say exactly that; the heads'
- * own widths are key_length_mla and value_length_mla. A file without them
- * holds the unsplit attn_kv_b of converters before attn_k_b/attn_v_b
- * (llama.cpp then decompresses into plain heads): refused by name.
+ * own widths are key_length_mla and value_length_mla.
+ *
+ * A file without the _mla keys holds the unsplit attn_kv_b of converters
+ * before attn_k_b/attn_v_b, and key_length/value_length are the heads'
+ * widths. llama.cpp then decompresses the latent into plain heads, and so
+ * does this graph: k_nope, v = per head rows of c·attn_kv_b, K = [k_nope,
+ * kpe] (kpe repeated over the heads), Q = [q_nope, q_pe], and the cache
+ * holds every head's K and V (n_head of them: head_count_kv must say so).
  *
  * The attention scale is llama.cpp's: with YaRN (rope.scaling.type yarn,
  * factor f = 1/freq_scale) ggml's rope scales the rotated values by
@@ -51,8 +56,7 @@
  * weighed by the probabilities, normalised (expert_weights_norm) and times
  * expert_weights_scale.
  *
- * Refused by name: a file without the MLA split (above), multi-token
- * prediction layers (nextn_predict_layers), attention temperature tuning
+ * Refused by name: multi-token prediction layers (nextn_predict_layers), attention temperature tuning
  * (attention.temperature_scale), gating functions other than softmax and
  * sigmoid.
  */
@@ -97,11 +101,44 @@ static ir_node *matmul_heads(arch_ctx *c, ir_node *x, ir_node *w)
     return arch_op2(c, IR_OP_MATMUL_HEADS, &t, x, w);
 }
 
+/* The attention over the latent c[T,1,r] and the roped shared key
+ * kpe[T,1,R]: llama.cpp's absorbed form (attn_k_b, attn_v_b: the cache
+ * holds [c, kpe] and c, one head) or, for a file with the unsplit
+ * attn_kv_b, its decompressed heads (the cache holds each head's
+ * [k_nope, kpe] and v). Returns [T, H·V]. */
+static ir_node *latent_attention(arch_ctx *c, const arch_mla *m, int il, ir_node *q, ir_node *kv, ir_node *kpe,
+                                 ir_node *q_pe)
+{
+    int64_t H = c->hp.n_head, r = m->kv_lora_rank, n = m->n_nope, V = m->head_dim_v;
+    ir_node *q_nope = slice_last(c, q, 0, n), *kc, *vc, *att;
+    if (m->kv_b) {
+        ir_node *wkv_b = arch_weight(c, il, "attn_kv_b.weight", r, H * (n + V), 0, "kv_lora_rank, n_head*(qk_nope+v)");
+        ir_node *kvh = arch_heads(c, arch_matmul(c, kv, wkv_b), (uint32_t)H, (uint32_t)(n + V));
+        kc = arch_kv_store(c, concat(c, slice_last(c, kvh, 0, n), kpe), il, 0);
+        vc = arch_kv_store(c, slice_last(c, kvh, n, V), il, 1);
+        att = arch_attention(c, concat(c, q_nope, q_pe), kc, vc, NULL, il);
+        arch_set_f(att, "scale", m->kq_scale);
+        return att;
+    }
+    ir_node *wk_b = arch_weight3(c, il, "attn_k_b.weight", n, r, H, 0, "qk_nope, kv_lora_rank, n_head");
+    ir_node *wv_b = arch_weight3(c, il, "attn_v_b.weight", r, V, H, 0, "kv_lora_rank, v_head_dim, n_head");
+    kv = arch_heads(c, kv, 1, (uint32_t)r);
+    kc = arch_kv_store(c, concat(c, kv, kpe), il, 0);
+    vc = arch_kv_store(c, kv, il, 1);
+    att = arch_attention(c, concat(c, matmul_heads(c, q_nope, wk_b), q_pe), kc, vc, NULL, il);
+    arch_set_f(att, "scale", m->kq_scale);
+    ir_node *o = matmul_heads(c, arch_heads(c, att, (uint32_t)H, (uint32_t)r), wv_b);
+    if (!o)
+        return NULL;
+    int64_t dim[2] = {o->type.dim[0], H * V};
+    ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
+    return arch_op1(c, IR_OP_RESHAPE, &t, o);
+}
+
 ir_node *arch_mla_attention(arch_ctx *c, const arch_mla *m, int il, ir_node *h, double base, double freq_scale)
 {
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd, H = hp->n_head, Dq = m->n_nope + m->n_rope, R = m->n_rope, r = m->kv_lora_rank;
-    int64_t V = m->head_dim_v;
     ir_node *wq_a = NULL, *wq;
     if (m->q_lora_rank) {
         wq_a = arch_weight(c, il, "attn_q_a.weight", E, m->q_lora_rank, 0, "n_embd, q_lora_rank");
@@ -114,8 +151,6 @@ ir_node *arch_mla_attention(arch_ctx *c, const arch_mla *m, int il, ir_node *h, 
     const int64_t kv_rows[2] = {r, R};
     arch_weight_rows(c, arch_weight(c, il, "attn_kv_a_mqa.weight", E, r + R, 0, "n_embd, kv_lora_rank+qk_rope"), 2,
                      kv_rows, wkv_a);
-    ir_node *wk_b = arch_weight3(c, il, "attn_k_b.weight", m->n_nope, r, H, 0, "qk_nope, kv_lora_rank, n_head");
-    ir_node *wv_b = arch_weight3(c, il, "attn_v_b.weight", r, V, H, 0, "kv_lora_rank, v_head_dim, n_head");
 
     /* h's three products first: fuse-qkv makes them one group */
     ir_node *q = arch_matmul(c, h, wq_a ? wq_a : wq);
@@ -126,22 +161,11 @@ ir_node *arch_mla_attention(arch_ctx *c, const arch_mla *m, int il, ir_node *h, 
                                                            "q_lora_rank")), wq);
     q = arch_heads(c, q, (uint32_t)H, (uint32_t)Dq);
     ir_node *q_pe = arch_rope(c, slice_last(c, q, m->n_nope, R), ARCH_ROPE_NORM, NULL, base, freq_scale);
-    ir_node *q_lat = matmul_heads(c, slice_last(c, q, 0, m->n_nope), wk_b);
-    kv = arch_heads(c, arch_rms_norm(c, kv, arch_weight(c, il, "attn_kv_a_norm.weight", r, -1, 0, "kv_lora_rank")),
-                    1, (uint32_t)r);
+    kv = arch_rms_norm(c, kv, arch_weight(c, il, "attn_kv_a_norm.weight", r, -1, 0, "kv_lora_rank"));
     kpe = arch_rope(c, arch_heads(c, kpe, 1, (uint32_t)R), ARCH_ROPE_NORM, NULL, base, freq_scale);
-
-    ir_node *kc = arch_kv_store(c, concat(c, kv, kpe), il, 0);
-    ir_node *vc = arch_kv_store(c, kv, il, 1);
-    ir_node *att = arch_attention(c, concat(c, q_lat, q_pe), kc, vc, NULL, il);
-    arch_set_f(att, "scale", m->kq_scale);
-    ir_node *o = matmul_heads(c, arch_heads(c, att, (uint32_t)H, (uint32_t)r), wv_b);
-    if (o) {
-        int64_t dim[2] = {o->type.dim[0], H * V};
-        ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
-        o = arch_op1(c, IR_OP_RESHAPE, &t, o);
-    }
-    return arch_matmul(c, o, arch_weight(c, il, "attn_output.weight", H * V, E, 0, "n_head*v_head_dim, n_embd"));
+    ir_node *o = latent_attention(c, m, il, q, kv, kpe, q_pe);
+    return arch_matmul(c, o, arch_weight(c, il, "attn_output.weight", H * m->head_dim_v, E, 0,
+                                         "n_head*v_head_dim, n_embd"));
 }
 
 /* ---- the hyperparameters ------------------------------------------------- */
@@ -165,7 +189,12 @@ static bool opt_bool(arch_ctx *c, const char *suffix)
     return v;
 }
 
-/* the latent attention's widths, checked against the cache the file states */
+/* the latent attention's widths, checked against the cache the file
+ * states: one head of the latent and the roped key (key_length =
+ * kv_lora_rank + rope, value_length = kv_lora_rank) with the heads' own
+ * widths in the _mla keys; or, in a file of the unsplit attn_kv_b
+ * (no _mla keys), the heads' widths in key_length and value_length and a
+ * head of the cache a query head */
 static rf_status load_mla(arch_ctx *c, arch_mla *m)
 {
     const arch_hparams *hp = &c->hp;
@@ -175,18 +204,23 @@ static rf_status load_mla(arch_ctx *c, arch_mla *m)
     uint32_t k_mla = opt_u32(c, "attention.key_length_mla", 0), v_mla = opt_u32(c, "attention.value_length_mla", 0);
     if (c->status != RF_OK)
         return c->status;
-    if (!k_mla || !v_mla)
-        return arch_fail(c, RF_E_UNSUPPORTED, "%s: no '%s': a deepseek2 file with the unsplit attn_kv_b (converted "
-                         "before llama.cpp split it into attn_k_b and attn_v_b) is not supported; convert it again",
-                         path, arch_key(c, "attention.key_length_mla"));
+    m->kv_b = !k_mla || !v_mla;
+    if (m->kv_b)
+        k_mla = hp->head_dim, v_mla = hp->head_dim_v;
     m->n_rope = hp->n_rot;
     m->head_dim_v = v_mla;
     if (k_mla <= m->n_rope || !m->kv_lora_rank)
-        return arch_fail(c, RF_E_FORMAT, "%s: '%s' (%" PRIu32 ") must exceed the rope dimension %" PRIu32 " and '%s' "
-                         "be > 0", path, arch_key(c, "attention.key_length_mla"), k_mla, m->n_rope,
+        return arch_fail(c, RF_E_FORMAT, "%s: a query head (%" PRIu32 ", '%s') must exceed the rope dimension %"
+                         PRIu32 " and '%s' be > 0", path, k_mla,
+                         arch_key(c, m->kv_b ? "attention.key_length" : "attention.key_length_mla"), m->n_rope,
                          arch_key(c, "attention.kv_lora_rank"));
     m->n_nope = k_mla - m->n_rope;
-    if (hp->n_head_kv != 1 || hp->head_dim != m->kv_lora_rank + m->n_rope || hp->head_dim_v != m->kv_lora_rank)
+    if (m->kv_b && hp->n_head_kv != hp->n_head)
+        return arch_fail(c, RF_E_FORMAT, "%s: '%s' is %" PRIu32 ": with the unsplit attn_kv_b every query head has "
+                         "its key and value head (%" PRIu32 ")", path, arch_key(c, "attention.head_count_kv"),
+                         hp->n_head_kv, hp->n_head);
+    if (!m->kv_b && (hp->n_head_kv != 1 || hp->head_dim != m->kv_lora_rank + m->n_rope ||
+                     hp->head_dim_v != m->kv_lora_rank))
         return arch_fail(c, RF_E_FORMAT, "%s: the latent cache is one head of key_length = kv_lora_rank + rope "
                          "dimension (%" PRIu32 ") and value_length = kv_lora_rank (%" PRIu32 "); the file says %"
                          PRIu32 " head(s) of %" PRIu32 " and %" PRIu32, path, m->kv_lora_rank + m->n_rope,

@@ -73,6 +73,7 @@ typedef struct ir_type {
  *                                            matrix (a product per head: deepseek2's
  *                                            latent attention)
  *  concat a, b       → f32[...,n+m]          a[...,n] then b[...,m] along the last axis
+ *                                            (b[...,1,m] repeats over a[...,H,n]'s H)
  *  add / mul a, b    → like a                b broadcasts over a's leading axes
  *  scale x {s}       → x * s
  *  silu / gelu x     → elementwise (gelu: the tanh approximation, as ggml_gelu)

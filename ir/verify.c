@@ -112,8 +112,8 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         if (a->rank < 1 || b->rank != a->rank || t->rank != a->rank || last(t) != last(a) + last(b) ||
             last(a) < 0 || last(b) < 0)
             FAIL("%%%" PRIu32 " (concat): expects a[...,n] and b[...,m] giving [...,n+m]", id);
-        for (uint8_t i = 0; i + 1 < a->rank; i++)
-            if (t->dim[i] != a->dim[i] || b->dim[i] != a->dim[i])
+        for (uint8_t i = 0; i + 1 < a->rank; i++) /* b's heads may be one, repeated */
+            if (t->dim[i] != a->dim[i] || (b->dim[i] != a->dim[i] && (a->rank < 3 || i + 2 != a->rank || b->dim[i] != 1)))
                 FAIL("%%%" PRIu32 " (concat): leading dimensions differ", id);
         break;
     case IR_OP_GROUP_MASK:

@@ -1122,7 +1122,7 @@ static void test_moe_refusals(void)
 /* deepseek2's keys beyond the base ones: a latent of 16 and experts, then
  * one thing at a time that the importer refuses (ds2_break) */
 static enum {
-    DS2_LEGACY,      /* no key_length_mla: the unsplit attn_kv_b */
+    DS2_KV_B_HEADS,  /* the unsplit attn_kv_b (no _mla keys), its cache of one head */
     DS2_MTP,         /* nextn_predict_layers */
     DS2_TWO_HEADS,   /* the latent cache as two heads */
     DS2_GATING,      /* expert_gating_func 3 */
@@ -1134,12 +1134,15 @@ static void deepseek2_keys(gguf_writer *w, const spec *s)
     set_u32(w, s, "attention.kv_lora_rank", 16);
     set_u32(w, s, "expert_feed_forward_length", 16);
     set_u32(w, s, "expert_shared_count", 1);
-    if (ds2_break != DS2_LEGACY) {
+    set_u32(w, s, "rope.dimension_count", 4);
+    if (ds2_break == DS2_KV_B_HEADS) { /* the heads' own widths */
+        set_u32(w, s, "attention.key_length", 12);
+        set_u32(w, s, "attention.value_length", 8);
+    } else {
         set_u32(w, s, "attention.key_length_mla", 12);
         set_u32(w, s, "attention.value_length_mla", 8);
         set_u32(w, s, "attention.key_length", 16 + 4);
         set_u32(w, s, "attention.value_length", 16);
-        set_u32(w, s, "rope.dimension_count", 4);
     }
     if (ds2_break == DS2_MTP)
         set_u32(w, s, "nextn_predict_layers", 1);
@@ -1151,9 +1154,10 @@ static void deepseek2_keys(gguf_writer *w, const spec *s)
     }
 }
 
-/* What deepseek2 files llama.cpp reads that this importer does not, each
- * refused by name before any tensor is looked at (the graph itself is
- * checked on rf_gen_model's files by the conformance suite) */
+/* What the deepseek2 importer refuses (files llama.cpp reads and it does
+ * not, or that llama.cpp could not run either), each by name before any
+ * tensor is looked at; the graphs themselves are checked on
+ * rf_gen_model's files by the conformance suite */
 static void test_deepseek2_refusals(void)
 {
     spec s = base_spec("deepseek2");
@@ -1161,8 +1165,8 @@ static void test_deepseek2_refusals(void)
     s.drop_key = "attention.kv_lora_rank";
     expect_fail(&s, RF_E_NOTFOUND, "'deepseek2.attention.kv_lora_rank'", "required for architecture deepseek2");
     s.drop_key = NULL;
-    ds2_break = DS2_LEGACY;
-    expect_fail(&s, RF_E_UNSUPPORTED, "unsplit attn_kv_b", "'deepseek2.attention.key_length_mla'");
+    ds2_break = DS2_KV_B_HEADS;
+    expect_fail(&s, RF_E_FORMAT, "'deepseek2.attention.head_count_kv' is 1", "unsplit attn_kv_b");
     ds2_break = DS2_MTP;
     expect_fail(&s, RF_E_UNSUPPORTED, "'deepseek2.nextn_predict_layers'", "multi-token prediction");
     ds2_break = DS2_GATING;

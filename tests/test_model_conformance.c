@@ -6,7 +6,7 @@
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
  * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, and with
  * experts qwen3moe, qwen2moe, mixtral, olmoe, granitemoe, gpt-oss and
- * deepseek2 as V3 and as V2-Lite) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
+ * deepseek2 as V3, as V2-Lite and with the unsplit attn_kv_b) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
  * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
@@ -471,7 +471,7 @@ static void llama_side_logits(const float *ref, const float *f32, llama_side *ll
 static int check_types(const char *model, const struct wtype *wt, model_result *r)
 {
     static const char *MATS[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.", "attn_qkv.",
-                                 "attn_q_a.", "attn_q_b.", "attn_kv_a_mqa.", "attn_k_b.", "attn_v_b.",
+                                 "attn_q_a.", "attn_q_b.", "attn_kv_a_mqa.", "attn_k_b.", "attn_v_b.", "attn_kv_b.",
                                  "ffn_gate.", "ffn_up.", "ffn_down.", "ffn_gate_up.",
                                  "ffn_gate_exps.", "ffn_up_exps.", "ffn_down_exps.",
                                  "ffn_gate_shexp.", "ffn_up_shexp.", "ffn_down_shexp."};
@@ -896,6 +896,7 @@ ARCH_TEST(17)
 ARCH_TEST(18)
 ARCH_TEST(19)
 ARCH_TEST(20)
+ARCH_TEST(21)
 
 static void test_print_table(void)
 {
@@ -1249,7 +1250,7 @@ int main(int argc, char **argv)
                                                       test_arch_8, test_arch_9, test_arch_10, test_arch_11,
                                                       test_arch_12, test_arch_13, test_arch_14, test_arch_15,
                                                       test_arch_16, test_arch_17, test_arch_18, test_arch_19,
-                                                      test_arch_20};
+                                                      test_arch_20, test_arch_21};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

@@ -178,10 +178,12 @@ static void run_node_part(void *ctx, int ith, int nth)
         cpu_topk_rows(val(x, n->in[0]), (int32_t *)y, last_dim(x, &n->in[0]->type), n->ia[0], a, b);
         break;
     case IR_OP_GROUP_MASK: cpu_group_mask(val(x, n->in[0]), y, last_dim(x, &n->type), n->ia[0], n->ia[1], a, b); break;
-    case IR_OP_CONCAT:
-        cpu_concat_rows(val(x, n->in[0]), last_dim(x, &n->in[0]->type), val(x, n->in[1]),
-                        last_dim(x, &n->in[1]->type), y, a, b);
+    case IR_OP_CONCAT: { /* b's rows repeat where it has one head to a's H */
+        const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type;
+        int64_t every = ta->rank > 2 ? dim_of(x, ta->dim[ta->rank - 2]) / dim_of(x, tb->dim[tb->rank - 2]) : 1;
+        cpu_concat_rows(val(x, n->in[0]), last_dim(x, ta), val(x, n->in[1]), last_dim(x, tb), every, y, a, b);
         break;
+    }
     case IR_OP_MOE_WEIGHTS:
         cpu_moe_weights(val(x, n->in[0]), val(x, n->in[1]), y, last_dim(x, &n->in[0]->type),
                         last_dim(x, &n->type), (int)n->ia[0], n->fa[0], a, b);

@@ -191,11 +191,12 @@ void cpu_layer_norm(const float *x, const float *w, const float *b, float *y, in
     }
 }
 
-void cpu_concat_rows(const float *a, int64_t na, const float *b, int64_t nb, float *y, int64_t r0, int64_t r1)
+void cpu_concat_rows(const float *a, int64_t na, const float *b, int64_t nb, int64_t b_every, float *y, int64_t r0,
+                     int64_t r1)
 {
     for (int64_t r = r0; r < r1; r++) {
         memcpy(y + r * (na + nb), a + r * na, (size_t)na * sizeof *y);
-        memcpy(y + r * (na + nb) + na, b + r * nb, (size_t)nb * sizeof *y);
+        memcpy(y + r * (na + nb) + na, b + r / b_every * nb, (size_t)nb * sizeof *y);
     }
 }
 

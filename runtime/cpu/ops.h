@@ -88,8 +88,10 @@ void cpu_rms_norm(const float *x, const float *w /* NULL: no weight */, float *y
  * then times w and plus b where given (llama.cpp's build_norm, LLM_NORM) */
 void cpu_layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps, int64_t r0,
                     int64_t r1);
-/* y[r] = a[r] (na values) then b[r] (nb values) */
-void cpu_concat_rows(const float *a, int64_t na, const float *b, int64_t nb, float *y, int64_t r0, int64_t r1);
+/* y[r] = a[r] (na values) then b[r / b_every] (nb values: a row of b
+ * for every b_every rows of a) */
+void cpu_concat_rows(const float *a, int64_t na, const float *b, int64_t nb, int64_t b_every, float *y, int64_t r0,
+                     int64_t r1);
 void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32_t *ids, float *y,
                   int64_t r0, int64_t r1);
 

@@ -639,6 +639,60 @@ static void test_matmul(void)
 /* The router's kernels against plain definitions, and matmul_id against
  * cpu_matmul of each (token, slot) row through its expert's matrix alone:
  * bit for bit, since an expert's product is the dense product of its rows. */
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* deepseek's grouped routing: 12 experts in 4 groups of 3, the 2 groups
+ * whose two best sum highest kept, by a reference that sorts the scores
+ * (a tie between groups keeps the lower one) */
+static void test_group_mask(void)
+{
+    enum { T = 7, NE = 12, G = 4, M = NE / G, USED = 2 };
+    float x[T * NE], y[T * NE];
+    for (int i = 0; i < T * NE; i++)
+        x[i] = frand();
+    for (int i = 0; i < M; i++) /* row 3: groups 1 and 2 tie, both first; group 1 must win */
+        x[3 * NE + M + i] = x[3 * NE + 2 * M + i] = 2.0f + (float)i;
+    x[3 * NE] = 9.0f; /* and group 0 beats them both */
+    cpu_group_mask(x, y, NE, G, USED, 0, T);
+    int bad = 0;
+    for (int t = 0; t < T; t++) {
+        double score[G];
+        for (int g = 0; g < G; g++) {
+            float v[M];
+            memcpy(v, x + t * NE + g * M, sizeof v);
+            qsort(v, M, sizeof *v, cmp_float_desc);
+            score[g] = (double)v[0] + v[1];
+        }
+        for (int g = 0; g < G; g++) {
+            int rank = 0;
+            for (int h = 0; h < G; h++)
+                rank += score[h] > score[g] || (score[h] == score[g] && h < g);
+            for (int i = g * M; i < (g + 1) * M; i++)
+                bad += rank < USED ? y[t * NE + i] != x[t * NE + i] : y[t * NE + i] != -INFINITY;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(y[3 * NE + M], x[3 * NE + M]);
+    CU_ASSERT_EQUAL(y[3 * NE + 2 * M], -INFINITY);
+}
+
+/* concat of rows, and of one head's row repeated over a's three heads */
+static void test_concat(void)
+{
+    const float a[2 * 3 * 2] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, b[2 * 1] = {-1, -2};
+    float y[2 * 3 * 3];
+    cpu_concat_rows(a, 2, b, 1, 3, y, 0, 6);
+    const float want[] = {1, 2, -1, 3, 4, -1, 5, 6, -1, 7, 8, -2, 9, 10, -2, 11, 12, -2};
+    CU_ASSERT_EQUAL(memcmp(y, want, sizeof want), 0);
+    cpu_concat_rows(a, 4, a, 2, 1, y, 1, 3); /* rows 1 and 2 of [3,4] and [6,2] */
+    const float want2[] = {5, 6, 7, 8, 3, 4, 9, 10, 11, 12, 5, 6};
+    CU_ASSERT_EQUAL(memcmp(y + 6, want2, sizeof want2), 0);
+}
+
 static void test_moe(void)
 {
     enum { T = 5, NE = 6, KS = 3, K = 256, N = 40 };
@@ -765,6 +819,8 @@ int main(void)
     CU_add_test(s, "attention over several sequences in one cache", test_attention_sequences);
     CU_add_test(s, "matmul for every weight type", test_matmul);
     CU_add_test(s, "mixture of experts: router, matmul_id, weighted sum", test_moe);
+    CU_add_test(s, "group_mask: the best expert groups", test_group_mask);
+    CU_add_test(s, "concat, a head repeated", test_concat);
     int rc = test_main();
     for (int n = 1; n <= 4; n++)
         cpu_pool_free(pools[n]);

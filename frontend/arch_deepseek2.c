@@ -39,10 +39,11 @@
  * factor f = 1/freq_scale) ggml's rope scales the rotated values by
  * attn_factor · (1 + 0.1 ln f), so the rope's attn_factor is made
  * rope.scaling.attn_factor / (1 + 0.1 ln f), and the scores are scaled by
- * mscale² / sqrt(qk_nope + qk_rope) with mscale = (1 + 0.1 ln f) · (1 +
- * 0.1 · mscale_all_dim · ln f), mscale_all_dim being
+ * mscale² / sqrt(qk_nope + qk_rope) with mscale = rope.scaling.attn_factor
+ * · (1 + 0.1 · mscale_all_dim · ln f), mscale_all_dim being
  * rope.scaling.yarn_log_multiplier / 0.1 (the converter writes 0.1 times
- * it). All in f32, as llama.cpp computes them.
+ * it). All in f32, in llama.cpp's order of operations (which takes the
+ * rope's factor back up before the product).
  *
  * Experts: the first leading_dense_block_count layers have the dense FFN
  * (feed_forward_length), the others expert_count experts
@@ -56,9 +57,9 @@
  * weighed by the probabilities, normalised (expert_weights_norm) and times
  * expert_weights_scale.
  *
- * Refused by name: multi-token prediction layers (nextn_predict_layers), attention temperature tuning
- * (attention.temperature_scale), gating functions other than softmax and
- * sigmoid.
+ * Refused by name: multi-token prediction layers (nextn_predict_layers),
+ * attention temperature tuning (attention.temperature_scale), gating
+ * functions other than softmax and sigmoid.
  */
 #include <inttypes.h>
 #include <math.h>

@@ -111,24 +111,25 @@ static ir_node *latent_attention(arch_ctx *c, const arch_mla *m, int il, ir_node
                                  ir_node *q_pe)
 {
     int64_t H = c->hp.n_head, r = m->kv_lora_rank, n = m->n_nope, V = m->head_dim_v;
-    ir_node *q_nope = slice_last(c, q, 0, n), *kc, *vc, *att;
+    ir_node *q_nope = slice_last(c, q, 0, n), *wv_b = NULL, *kc, *vc;
     if (m->kv_b) {
         ir_node *wkv_b = arch_weight(c, il, "attn_kv_b.weight", r, H * (n + V), 0, "kv_lora_rank, n_head*(qk_nope+v)");
         ir_node *kvh = arch_heads(c, arch_matmul(c, kv, wkv_b), (uint32_t)H, (uint32_t)(n + V));
         kc = arch_kv_store(c, concat(c, slice_last(c, kvh, 0, n), kpe), il, 0);
         vc = arch_kv_store(c, slice_last(c, kvh, n, V), il, 1);
-        att = arch_attention(c, concat(c, q_nope, q_pe), kc, vc, NULL, il);
-        arch_set_f(att, "scale", m->kq_scale);
-        return att;
+    } else {
+        ir_node *wk_b = arch_weight3(c, il, "attn_k_b.weight", n, r, H, 0, "qk_nope, kv_lora_rank, n_head");
+        wv_b = arch_weight3(c, il, "attn_v_b.weight", r, V, H, 0, "kv_lora_rank, v_head_dim, n_head");
+        q_nope = matmul_heads(c, q_nope, wk_b); /* into the latent */
+        kv = arch_heads(c, kv, 1, (uint32_t)r);
+        kc = arch_kv_store(c, concat(c, kv, kpe), il, 0);
+        vc = arch_kv_store(c, kv, il, 1);
     }
-    ir_node *wk_b = arch_weight3(c, il, "attn_k_b.weight", n, r, H, 0, "qk_nope, kv_lora_rank, n_head");
-    ir_node *wv_b = arch_weight3(c, il, "attn_v_b.weight", r, V, H, 0, "kv_lora_rank, v_head_dim, n_head");
-    kv = arch_heads(c, kv, 1, (uint32_t)r);
-    kc = arch_kv_store(c, concat(c, kv, kpe), il, 0);
-    vc = arch_kv_store(c, kv, il, 1);
-    att = arch_attention(c, concat(c, matmul_heads(c, q_nope, wk_b), q_pe), kc, vc, NULL, il);
+    ir_node *att = arch_attention(c, concat(c, q_nope, q_pe), kc, vc, NULL, il);
     arch_set_f(att, "scale", m->kq_scale);
-    ir_node *o = matmul_heads(c, arch_heads(c, att, (uint32_t)H, (uint32_t)r), wv_b);
+    if (m->kv_b)
+        return att;
+    ir_node *o = matmul_heads(c, arch_heads(c, att, (uint32_t)H, (uint32_t)r), wv_b); /* out of the latent */
     if (!o)
         return NULL;
     int64_t dim[2] = {o->type.dim[0], H * V};

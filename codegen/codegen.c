@@ -1858,9 +1858,11 @@ static void qplan_free(qplan *q)
 }
 
 /* What the kernels cannot do yet: an encoder's attention that looks both
- * ways, and pooling (embedding models), and a tensor-parallel rank's
- * collectives (NCCL/RCCL, not yet wired: docs/gpu.md). Named so that "auto" says why it
- * runs on the CPU. */
+ * ways, and pooling (embedding models); deepseek2's latent attention (the
+ * per-head products, the concatenated query and key, values narrower than
+ * keys) and grouped routing; a tensor-parallel rank's collectives
+ * (NCCL/RCCL, not yet wired: docs/gpu.md). Named so that "auto" says why
+ * it runs on the CPU. */
 static rf_status check_supported(const ir_graph *g, rf_error *err)
 {
     for (uint32_t i = 0; i < g->n_nodes; i++) {
@@ -1869,10 +1871,19 @@ static rf_status check_supported(const ir_graph *g, rf_error *err)
             return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s) of a tensor-parallel rank: the GPU backend does not "
                            "run collectives yet (the CPU backend runs the ranks one after another)", n->id,
                            ir_op_name(n->op));
+        const char *what = NULL;
         if (n->op == IR_OP_POOL || (n->op == IR_OP_ATTENTION && n->ia[2]))
-            return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s%s) of %s, an embedding model: the GPU backend has no "
-                           "kernel for it (the CPU backend runs it)", n->id, ir_op_name(n->op),
-                           n->op == IR_OP_ATTENTION ? " noncausal" : "", g->model.arch ? g->model.arch : "?");
+            what = "an embedding model";
+        else if (n->op == IR_OP_MATMUL_HEADS || n->op == IR_OP_CONCAT ||
+                 (n->op == IR_OP_ATTENTION && n->in[1]->type.dim[2] != n->in[2]->type.dim[2]))
+            what = "multi-head latent attention";
+        else if (n->op == IR_OP_GROUP_MASK)
+            what = "grouped expert routing";
+        if (what)
+            return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s%s) of %s, %s: the GPU backend has no kernel for it "
+                           "(the CPU backend runs it)", n->id, ir_op_name(n->op),
+                           n->op == IR_OP_ATTENTION && n->ia[2] ? " noncausal" : "",
+                           g->model.arch ? g->model.arch : "?", what);
     }
     return RF_OK;
 }

@@ -23,8 +23,10 @@
  * 1 times rope.scaling.attn_factor).
  *
  * Every value is also checked for what the IR needs: head_count a multiple
- * of head_count_kv, key_length equal to value_length (one head_dim for the
- * KV cache), an even rope dimension no larger than a head. It does not read
+ * of head_count_kv, an even rope dimension no larger than a head; a builder
+ * whose K and V heads are one head_dim checks that key_length equals
+ * value_length (arch_one_head_dim: all but deepseek2, whose cached latent
+ * is its key, the latent without the rope part its value). It does not read
  * per-layer head-count arrays (the architectures here have none). Experts:
  * expert_count (> 1: a mixture of experts, which the builder must allow),
  * expert_used_count (then required, 1..expert_count), the experts' and the
@@ -56,6 +58,10 @@ static const char *const keys_layernorm[] = {"context_length", "embedding_length
 static const char *const keys_cohere2[] = {"context_length", "embedding_length", "block_count", "feed_forward_length",
                                            "attention.head_count", "attention.layer_norm_epsilon",
                                            "attention.sliding_window", "logit_scale", NULL};
+/* deepseek2: llama.cpp requires these (q_lora_rank too, but for the
+ * V2-Lite-sized models, which have none) */
+static const char *const keys_deepseek2[] = {COMMON_KEYS, "attention.kv_lora_rank", "expert_feed_forward_length",
+                                             "expert_shared_count", NULL};
 static const arch_def arch_table[] = {
     {"llama", keys_common, arch_build_llama},
     {"granite", keys_granite, arch_build_granite},
@@ -75,6 +81,7 @@ static const arch_def arch_table[] = {
     {"phi3", keys_common, arch_build_phi3},
     {"gemma2", keys_common, arch_build_gemma2},
     {"gemma3", keys_common, arch_build_gemma3},
+    {"deepseek2", keys_deepseek2, arch_build_deepseek2},
     {"bert", keys_layernorm, arch_build_bert},
     {"nomic-bert", keys_layernorm, arch_build_nomic_bert},
 };
@@ -154,12 +161,38 @@ rf_status arch_opt_f32(arch_ctx *c, const char *key, float *v)
     return keep(c, gguf_get_f32(c->f, key, v, &e), &e);
 }
 
+rf_status arch_opt_bool(arch_ctx *c, const char *key, bool *v)
+{
+    if (c->status != RF_OK || !gguf_find_kv(c->f, key))
+        return c->status;
+    rf_error e = {0};
+    return keep(c, gguf_get_bool(c->f, key, v, &e), &e);
+}
+
 static rf_status req_u32(arch_ctx *c, const char *suffix, uint32_t *v)
 {
     if (c->status != RF_OK)
         return c->status;
     rf_error e = {0};
     return keep(c, gguf_get_u32(c->f, arch_key(c, suffix), v, &e), &e);
+}
+
+rf_status arch_one_head_dim(arch_ctx *c)
+{
+    const arch_hparams *hp = &c->hp;
+    if (c->status == RF_OK && hp->head_dim != hp->head_dim_v)
+        arch_fail(c, RF_E_UNSUPPORTED, "%s: head size %" PRIu32 " ('%s') and %" PRIu32 " ('%s') differ; one "
+                  "head_dim for K and V is supported for architecture %s", gguf_path(c->f), hp->head_dim,
+                  arch_key(c, "attention.key_length"), hp->head_dim_v, arch_key(c, "attention.value_length"), c->arch);
+    return c->status;
+}
+
+rf_status arch_need_experts(arch_ctx *c)
+{
+    if (c->status == RF_OK && c->hp.n_expert <= 1)
+        arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", but architecture %s has experts (> 1)",
+                  gguf_path(c->f), arch_key(c, "expert_count"), c->hp.n_expert, c->arch);
+    return c->status;
 }
 
 uint8_t *arch_swa_layers(arch_ctx *c, uint32_t default_period)
@@ -330,11 +363,11 @@ rf_status arch_load_hparams(arch_ctx *c, const arch_def *d)
     arch_opt_u32(c, arch_key(c, "attention.value_length"), &dv);
     if (c->status != RF_OK)
         return c->status;
-    if (dk == 0 || dk != dv)
-        return arch_fail(c, RF_E_UNSUPPORTED, "%s: head size %" PRIu32 " ('%s') and %" PRIu32
-                         " ('%s') differ or are 0; one head_dim for K and V is supported", path, dk, kkey, dv,
+    if (dk == 0 || dv == 0)
+        return arch_fail(c, RF_E_FORMAT, "%s: head sizes '%s' and '%s' must be > 0", path, kkey,
                          arch_key(c, "attention.value_length"));
     hp->head_dim = dk;
+    hp->head_dim_v = dv;
 
     hp->n_rot = hp->head_dim;
     const char *rkey = arch_key(c, "rope.dimension_count");

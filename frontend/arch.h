@@ -43,7 +43,8 @@ typedef struct arch_hparams {
     uint32_t n_ctx_train;        /* {arch}.context_length */
     uint32_t n_embd, n_layer, n_ff;
     uint32_t n_head, n_head_kv;
-    uint32_t head_dim;           /* attention.key_length (= value_length), else n_embd/n_head */
+    uint32_t head_dim;           /* attention.key_length, else n_embd/n_head */
+    uint32_t head_dim_v;         /* attention.value_length, else the same (only deepseek2's differ) */
     uint32_t n_rot;              /* rope.dimension_count, else head_dim */
     uint32_t n_vocab;            /* rows of token_embd.weight */
     float rms_eps;               /* the norms' epsilon (LayerNorm's for the archs that have it) */
@@ -102,8 +103,15 @@ const char *arch_key(arch_ctx *c, const char *suffix);
  * another type is an error naming the key (recorded in c). */
 rf_status arch_opt_u32(arch_ctx *c, const char *key, uint32_t *v);
 rf_status arch_opt_f32(arch_ctx *c, const char *key, float *v);
+rf_status arch_opt_bool(arch_ctx *c, const char *key, bool *v);
 /* Records the first failure in c and returns c->status. */
 rf_status arch_fail(arch_ctx *c, rf_status s, const char *fmt, ...) RF_PRINTF(3, 4);
+/* For a builder whose K and V heads are one head_dim: fails unless the
+ * file's key and value lengths agree. */
+rf_status arch_one_head_dim(arch_ctx *c);
+/* For an arch with experts in every (MoE) layer: fails unless
+ * expert_count says there are some (> 1). */
+rf_status arch_need_experts(arch_ctx *c);
 
 /* The per-layer sliding-window pattern from
  * {arch}.attention.sliding_window_pattern: a u32 period n (layer il slides
@@ -123,9 +131,15 @@ ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int6
 ir_node *arch_weight3(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, int64_t ne2,
                       unsigned flags, const char *dims);
 bool arch_has_tensor(arch_ctx *c, int layer, const char *base);
+/* w (a checked weight holding n matrices one after another along its
+ * outermost dimension) as n weights of len[i] rows: out[0] is w narrowed,
+ * the others name the same tensor from their first row on (ir.h: row0).
+ * NULL w (an optional tensor that is not there): all NULL. */
+void arch_weight_rows(arch_ctx *c, ir_node *w, int n, const int64_t *len, ir_node **out);
 
 /* ---- node helpers (arch_decoder.c); result types follow ir.h ----------- */
 ir_node *arch_op1(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a);
+ir_node *arch_op2(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a, ir_node *b); /* NULL a or b: NULL */
 ir_node *arch_rms_norm(arch_ctx *c, ir_node *x, ir_node *w);
 ir_node *arch_matmul(arch_ctx *c, ir_node *x, ir_node *w);
 ir_node *arch_binary(arch_ctx *c, ir_op op, ir_node *a, ir_node *b); /* add, mul, swiglu, geglu */
@@ -144,6 +158,9 @@ void arch_set_f(ir_node *n, const char *attr, double v);
 ir_node *arch_rope(arch_ctx *c, ir_node *x, int mode, ir_node *freqs, double base, double freq_scale);
 /* x[T,Hkv,D] into the layer's K (kv 0) or V cache; the cache view [P+T,Hkv,D] */
 ir_node *arch_kv_store(arch_ctx *c, ir_node *x, int layer, int kv);
+/* q[T,Hq,D] against the layer's cache views k, v (optional sinks [Hq]):
+ * [T, Hq·Dv]; window, scale and softcap are the caller's to set */
+ir_node *arch_attention(arch_ctx *c, ir_node *q, ir_node *kc, ir_node *vc, ir_node *sinks, int layer);
 struct arch_decoder;
 /* h → q[T,H,D], k, v[T,Hkv,D] (attn_q/k/v or one attn_qkv, optional biases) */
 void arch_qkv(arch_ctx *c, const struct arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k,
@@ -194,9 +211,30 @@ typedef struct arch_decoder {
     bool attn_sinks;             /* attn_sinks.weight [n_head]: a logit a head that joins its softmax (gpt-oss) */
     bool parallel;               /* attention and FFN both read attn_norm's output; x + ffn + attention (cohere2) */
     bool rope_swa_only;          /* rope on the sliding-window layers only (cohere2's global layers have none) */
+    /* deepseek2: the latent attention instead of q/k/v heads, its first
+     * layers' FFN dense, its router's sigmoid, selection bias, groups and
+     * scale */
+    const struct arch_mla *mla;  /* NULL: q/k/v heads */
+    uint32_t n_dense_lead;       /* layers il < this have the dense FFN (n_ff) even with experts */
+    bool moe_sigmoid;            /* the router's probabilities by sigmoid, not softmax */
+    bool moe_probs_bias;         /* choose by probabilities + exp_probs_b.bias where the file has it */
+    uint32_t moe_groups, moe_groups_used; /* > 1: choose among the best moe_groups_used of moe_groups groups */
+    float moe_w_scale;           /* the chosen experts' weights times this (0: not scaled) */
 } arch_decoder;
 
 rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d);
+
+/* ---- deepseek2's multi-head latent attention (arch_deepseek2.c) ---------- */
+typedef struct arch_mla {
+    uint32_t q_lora_rank;        /* 0: q = h·attn_q; else attn_q_b·rms_norm(attn_q_a·h) */
+    uint32_t kv_lora_rank;       /* the latent a position caches */
+    uint32_t n_nope, n_rope;     /* a query head: n_nope dims without rope, then n_rope with (= hp.n_rot) */
+    uint32_t head_dim_v;         /* a head's value width after attn_v_b */
+    bool kv_b;                   /* the unsplit attn_kv_b: decompressed heads, cached per head */
+    double kq_scale;             /* the attention scale (YaRN's mscale squared over sqrt(n_nope + n_rope)) */
+} arch_mla;
+/* layer il's attention on h through attn_output, rope at base/freq_scale */
+ir_node *arch_mla_attention(arch_ctx *c, const arch_mla *m, int il, ir_node *h, double base, double freq_scale);
 
 /* d's sliding window as most archs read it: attention.sliding_window
  * (default n_swa), the layers of sliding_window_pattern (default period,
@@ -242,6 +280,7 @@ rf_status arch_build_granitemoe(arch_ctx *c);
 rf_status arch_build_phi3(arch_ctx *c);
 rf_status arch_build_gemma2(arch_ctx *c);
 rf_status arch_build_gemma3(arch_ctx *c);
+rf_status arch_build_deepseek2(arch_ctx *c);
 rf_status arch_build_bert(arch_ctx *c);
 rf_status arch_build_nomic_bert(arch_ctx *c);
 

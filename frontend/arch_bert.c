@@ -51,13 +51,8 @@ static uint32_t pooling(arch_ctx *c)
 
 static bool causal(arch_ctx *c)
 {
-    const char *key = arch_key(c, "attention.causal");
     bool v = true;
-    if (c->status == RF_OK && gguf_find_kv(c->f, key)) {
-        rf_error e = {0};
-        if (gguf_get_bool(c->f, key, &v, &e) != RF_OK)
-            arch_fail(c, e.status, "%s", e.msg);
-    }
+    arch_opt_bool(c, arch_key(c, "attention.causal"), &v);
     return v;
 }
 
@@ -130,6 +125,8 @@ static rf_status build_encoder(arch_ctx *c, bool nomic)
     if (hp->n_expert > 1)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": experts are not supported for %s",
                          gguf_path(c->f), arch_key(c, "expert_count"), hp->n_expert, c->arch);
+    if (arch_one_head_dim(c) != RF_OK)
+        return c->status;
     c->g->model.embedding = 1;
     c->g->model.pooling = pool;
 

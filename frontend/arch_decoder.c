@@ -24,6 +24,8 @@
  *    without gate, down(gelu(up(h) + b) + b))
  *   (cohere2: a parallel block: the FFN reads attn_norm's output too, and
  *    x = (ffn(h) + x) + attention(h); LayerNorms without bias)
+ *   (deepseek2: the latent attention of arch_deepseek2.c in place of the
+ *    q/k/v heads, and the dense FFN in its first n_dense_lead layers)
  *   logits = rms_norm(x, output_norm) · Woutput (+b) [· logit_mul]   [softcap]
  *
  * A tensor-parallel rank's graph (import_options.tp_rank, tp_world) is the
@@ -137,14 +139,9 @@ ir_node *arch_weight3(arch_ctx *c, int layer, const char *base, int64_t ne0, int
     return weight_ne(c, layer, base, ne, 3, flags, dims);
 }
 
-/* Splits the checked weight w (a tensor holding n matrices, or vectors,
- * one after another along its outermost dimension) into n weights of len[i]
- * rows each: out[0] is w itself, narrowed, the others name the same tensor
- * from their first row on (ir.h: row0). The products are then separate
- * matmuls of one activation, as with separate tensors, and no slice copies
- * their columns apart. NULL w (an optional tensor that is not there): all
- * NULL. */
-static void weight_rows(arch_ctx *c, ir_node *w, int n, const int64_t *len, ir_node **out)
+/* The products of the parts are then separate matmuls of one activation,
+ * as with separate tensors, and no slice copies their columns apart. */
+void arch_weight_rows(arch_ctx *c, ir_node *w, int n, const int64_t *len, ir_node **out)
 {
     int64_t row0 = 0;
     for (int i = 0; i < n; i++) {
@@ -205,6 +202,11 @@ static ir_type f32_like(const ir_type *t)
 ir_node *arch_op1(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a)
 {
     return a ? add(c, op, t, a, NULL, NULL) : NULL;
+}
+
+ir_node *arch_op2(arch_ctx *c, ir_op op, const ir_type *t, ir_node *a, ir_node *b)
+{
+    return a && b ? add(c, op, t, a, b, NULL) : NULL;
 }
 
 ir_node *arch_rms_norm(arch_ctx *c, ir_node *x, ir_node *w)
@@ -342,6 +344,20 @@ static void qkv_share(arch_ctx *c, ir_node *const *w)
     arch_tp_rows(c, w[2], c->tp.kv_head0 * D, c->tp.n_head_kv * D);
 }
 
+ir_node *arch_attention(arch_ctx *c, ir_node *q, ir_node *kc, ir_node *vc, ir_node *sinks, int layer)
+{
+    if (!q || !kc || !vc || c->status != RF_OK)
+        return NULL;
+    int64_t dim[2] = {IR_DIM_T, q->type.dim[1] * vc->type.dim[2]};
+    ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
+    ir_node *in[4] = {q, kc, vc, sinks};
+    ir_node *att = ir_add(c->g, IR_OP_ATTENTION, &t, in, sinks ? 4 : 3);
+    if (!att)
+        arch_fail(c, RF_E_NOMEM, "out of memory");
+    arch_set_i(att, "layer", layer);
+    return att;
+}
+
 /* h → q[T,H,D], k, v[T,Hkv,D]: separate projections or one fused attn_qkv
  * (then, for olmo2, the whole q and k rows normalised) */
 void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **q, ir_node **k, ir_node **v)
@@ -355,8 +371,8 @@ void arch_qkv(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, ir_node **
         /* the q, k and v rows of the fused tensor, as if they were three */
         const int64_t len[3] = {nq, nk, nk};
         ir_node *w[3], *b[3];
-        weight_rows(c, arch_weight(c, il, "attn_qkv.weight", E, nq + 2 * nk, 0, dims), 3, len, w);
-        weight_rows(c, arch_weight(c, il, "attn_qkv.bias", nq + 2 * nk, -1, ARCH_W_OPTIONAL, rows), 3, len, b);
+        arch_weight_rows(c, arch_weight(c, il, "attn_qkv.weight", E, nq + 2 * nk, 0, dims), 3, len, w);
+        arch_weight_rows(c, arch_weight(c, il, "attn_qkv.bias", nq + 2 * nk, -1, ARCH_W_OPTIONAL, rows), 3, len, b);
         qkv_share(c, w);
         qkv_share(c, b);
         *q = arch_matmul(c, h, w[0]);
@@ -423,7 +439,7 @@ ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const 
             /* gate rows, then up rows (phi3's order) */
             const int64_t len[2] = {F, F};
             ir_node *w[2];
-            weight_rows(c, ffn_w(c, il, "up", sfx, "weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
+            arch_weight_rows(c, ffn_w(c, il, "up", sfx, "weight", E, 2 * F, 0, "n_embd, 2*n_ff"), 2, len, w);
             g = arch_matmul(c, h, arch_tp_rows(c, w[0], f0, fn));
             u = arch_matmul(c, h, arch_tp_rows(c, w[1], f0, fn));
         } else {
@@ -460,9 +476,11 @@ static ir_node *matmul_id(arch_ctx *c, ir_node *x, ir_node *w, ir_node *ids, ir_
 }
 
 /* The experts' FFN on h[rows,E], as llama.cpp's build_moe_ffn: the
- * router's softmax over the experts, the n_expert_used largest (their
- * probabilities the weights, normalised to sum 1 if moe_norm_w), or
- * (moe_softmax_chosen, gpt-oss) the largest logits weighed by their own
+ * router's softmax (or sigmoid: moe_sigmoid) over the experts, the
+ * n_expert_used largest (their probabilities the weights, normalised to
+ * sum 1 if moe_norm_w, times moe_w_scale; deepseek chooses by the
+ * probabilities plus exp_probs_b and among its best expert groups only),
+ * or (moe_softmax_chosen, gpt-oss) the largest logits weighed by their own
  * softmax; each chosen expert's gate/up (+ its bias rows, moe_bias), the
  * GLU, down (+ bias), the weighted sum; then (moe_shared) the shared
  * expert's FFN times sigmoid(h·ffn_gate_inp_shexp) added. */
@@ -484,13 +502,25 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
         bd = arch_weight(c, il, "ffn_down_exps.bias", E, X, 0, "n_embd, n_expert");
     }
     ir_node *logits = arch_add_bias(c, arch_matmul(c, h, router), br);
-    ir_node *p = d->moe_softmax_chosen ? logits : arch_op1(c, IR_OP_SOFTMAX, logits ? &logits->type : NULL, logits);
+    ir_op gating = d->moe_sigmoid ? IR_OP_SIGMOID : IR_OP_SOFTMAX;
+    ir_node *p = d->moe_softmax_chosen ? logits : arch_op1(c, gating, logits ? &logits->type : NULL, logits);
+    /* the experts are chosen by p plus exp_probs_b where there is one, and
+     * among the best groups' only where they are grouped; weighed by p */
+    ir_node *sel = p;
+    if (d->moe_probs_bias)
+        sel = arch_add_bias(c, p, arch_weight(c, il, "exp_probs_b.bias", X, -1, ARCH_W_OPTIONAL, "n_expert"));
+    if (d->moe_groups > 1) {
+        sel = arch_op1(c, IR_OP_GROUP_MASK, sel ? &sel->type : NULL, sel);
+        arch_set_i(sel, "groups", d->moe_groups);
+        arch_set_i(sel, "used", d->moe_groups_used);
+    }
     int64_t kd[2] = {h->type.dim[0], K};
     ir_type ti = ir_type_make(GGML_TYPE_I32, 2, kd), tw = ir_type_make(GGML_TYPE_F32, 2, kd);
-    ir_node *ids = arch_op1(c, IR_OP_TOPK, &ti, p);
+    ir_node *ids = arch_op1(c, IR_OP_TOPK, &ti, sel);
     arch_set_i(ids, "k", K);
     ir_node *w = p && ids ? add(c, IR_OP_MOE_WEIGHTS, &tw, p, ids, NULL) : NULL;
     arch_set_i(w, "norm", d->moe_softmax_chosen ? 2 : d->moe_norm_w);
+    arch_set_f(w, "scale", d->moe_w_scale);
     ir_node *g = matmul_id(c, h, wg, ids, bg);
     ir_node *u = matmul_id(c, h, wu, ids, bu);
     ir_node *a = arch_binary(c, d->ffn_glu, g, u);
@@ -517,13 +547,14 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     return arch_binary(c, IR_OP_ADD, f, se);
 }
 
-static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, const layer_rope *r)
+/* the attention of layer il on h, through its output product (+ bias) */
+static ir_node *attention(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const layer_rope *r)
 {
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd, D = hp->head_dim, nq = (int64_t)c->tp.n_head * hp->head_dim; /* this rank's heads */
     bool swa = d->swa && d->swa[il];
-
-    ir_node *h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "attn_norm");
+    if (d->mla)
+        return arch_mla_attention(c, d->mla, il, h, r->base, r->freq_scale);
     ir_node *q, *k, *v;
     arch_qkv(c, d, il, h, &q, &k, &v);
     if (d->qk_norm) {
@@ -543,24 +574,25 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         q = arch_scale(c, q, scale);
         scale = 1.0;
     }
-    ir_node *att = NULL;
     ir_node *sinks = d->attn_sinks ? arch_weight(c, il, "attn_sinks.weight", hp->n_head, -1, 0, "n_head") : NULL;
     arch_tp_rows(c, sinks, c->tp.head0, c->tp.n_head);
-    if (q && kc && vc && c->status == RF_OK) {
-        int64_t dim[2] = {IR_DIM_T, nq};
-        ir_type t = ir_type_make(GGML_TYPE_F32, 2, dim);
-        ir_node *in[4] = {q, kc, vc, sinks};
-        if (!(att = ir_add(c->g, IR_OP_ATTENTION, &t, in, sinks ? 4 : 3)))
-            arch_fail(c, RF_E_NOMEM, "out of memory");
-        arch_set_i(att, "layer", il);
-        arch_set_i(att, "window", swa ? d->n_swa : 0);
-        arch_set_f(att, "scale", scale);
-        arch_set_f(att, "softcap", d->attn_softcap);
-    }
+    ir_node *att = arch_attention(c, q, kc, vc, sinks, il);
+    arch_set_i(att, "window", swa ? d->n_swa : 0);
+    arch_set_f(att, "scale", scale);
+    arch_set_f(att, "softcap", d->attn_softcap);
     ir_node *wo = arch_weight(c, il, "attn_output.weight", (int64_t)hp->n_head * D, E, 0, "n_head*head_dim, n_embd");
     wo = arch_tp_cols(c, wo, c->tp.head0 * D, nq);
     ir_node *bo = d->bias_out ? arch_weight(c, il, "attn_output.bias", E, -1, ARCH_W_OPTIONAL, "n_embd") : NULL;
-    ir_node *a = arch_add_bias(c, arch_all_reduce(c, arch_matmul(c, att, wo)), bo);
+    /* the ranks' partial sums meet before the bias, which is added once */
+    return arch_add_bias(c, arch_all_reduce(c, arch_matmul(c, att, wo)), bo);
+}
+
+static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, const layer_rope *r)
+{
+    const arch_hparams *hp = &c->hp;
+    int64_t E = hp->n_embd;
+    ir_node *h = d->no_pre_norms ? x : pre_norm(c, d, il, x, "attn_norm");
+    ir_node *a = attention(c, d, il, h, r);
     if (d->post_norms)
         a = arch_rms_norm(c, a, arch_weight(c, il, "post_attention_norm.weight", E, -1, 0, "n_embd"));
     if (d->residual_mul != 0)
@@ -581,7 +613,8 @@ static ir_node *layer(arch_ctx *c, const arch_decoder *d, int il, ir_node *x, co
         x = arch_last_rows(c, x, out_rows);
 
     h = d->no_pre_norms ? x : pre_norm(c, d, il, x, d->ffn_norm_name ? d->ffn_norm_name : "ffn_norm");
-    ir_node *f = hp->n_expert > 1 ? moe_ffn(c, d, il, h) : arch_ffn(c, d, il, h, "", hp->n_ff);
+    bool dense = hp->n_expert <= 1 || (uint32_t)il < d->n_dense_lead;
+    ir_node *f = dense ? arch_ffn(c, d, il, h, "", hp->n_ff) : moe_ffn(c, d, il, h);
     if (d->post_norms)
         f = arch_rms_norm(c, f, arch_weight(c, il, "post_ffw_norm.weight", E, -1, 0, "n_embd"));
     if (d->residual_mul != 0)
@@ -620,10 +653,10 @@ rf_status arch_decoder_build(arch_ctx *c, const arch_decoder *d)
     const arch_hparams *hp = &c->hp;
     if (hp->n_expert > 1 && !d->moe)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: key '%s' is %" PRIu32 ": mixture-of-experts layers are not supported "
-                         "for architecture %s (they are for llama, granitemoe, qwen2moe, qwen3moe, olmoe and "
-                         "gpt-oss)", gguf_path(c->f),
+                         "for architecture %s (they are for llama, granitemoe, qwen2moe, qwen3moe, olmoe, "
+                         "gpt-oss and deepseek2)", gguf_path(c->f),
                          arch_key(c, "expert_count"), hp->n_expert, c->arch);
-    if (arch_tp_plan(c, d) != RF_OK)
+    if (arch_tp_plan(c, d) != RF_OK || (!d->mla && arch_one_head_dim(c) != RF_OK))
         return c->status;
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int64_t tdim[1] = {IR_DIM_T};

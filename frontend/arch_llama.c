@@ -156,20 +156,11 @@ rf_status arch_build_qwen3(arch_ctx *c)
     return arch_decoder_build(c, &d);
 }
 
-/* the archs that have experts in every layer: expert_count must say so */
-static rf_status need_experts(arch_ctx *c)
-{
-    if (c->hp.n_expert <= 1)
-        return arch_fail(c, RF_E_FORMAT, "%s: key '%s' is %" PRIu32 ", but architecture %s has experts (> 1)",
-                         gguf_path(c->f), arch_key(c, "expert_count"), c->hp.n_expert, c->arch);
-    return RF_OK;
-}
-
 rf_status arch_build_qwen2moe(arch_ctx *c)
 {
     arch_decoder d = base();
     d.moe = d.moe_shared = true;
-    return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+    return arch_need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_qwen3moe(arch_ctx *c)
@@ -177,7 +168,7 @@ rf_status arch_build_qwen3moe(arch_ctx *c)
     arch_decoder d = base();
     d.qk_norm = true;
     d.moe = d.moe_norm_w = true;
-    return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+    return arch_need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_olmoe(arch_ctx *c)
@@ -186,7 +177,7 @@ rf_status arch_build_olmoe(arch_ctx *c)
     d.qk_norm_rows = true;
     d.moe = true; /* the weights as the softmax gives them */
     c->hp.n_ff_exp = c->hp.n_ff; /* its experts are feed_forward_length wide, as llama.cpp reads them */
-    return need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
+    return arch_need_experts(c) != RF_OK ? c->status : arch_decoder_build(c, &d);
 }
 
 rf_status arch_build_granitemoe(arch_ctx *c)
@@ -198,7 +189,7 @@ rf_status arch_build_granitemoe(arch_ctx *c)
     arch_opt_u32(c, arch_key(c, "expert_shared_feed_forward_length"), &n_ff_shexp);
     d.moe_shared_plain = n_ff_shexp > 0;
     c->hp.n_ff_exp = c->hp.n_ff;
-    if (need_experts(c) != RF_OK || granite_muls(c, &d) != RF_OK)
+    if (arch_need_experts(c) != RF_OK || granite_muls(c, &d) != RF_OK)
         return c->status;
     return arch_decoder_build(c, &d);
 }
@@ -206,7 +197,7 @@ rf_status arch_build_granitemoe(arch_ctx *c)
 rf_status arch_build_gpt_oss(arch_ctx *c)
 {
     arch_decoder d = base();
-    if (arch_swa(c, &d, 0, 2, c->hp.rope_base) != RF_OK || need_experts(c) != RF_OK) /* the window: a required key */
+    if (arch_swa(c, &d, 0, 2, c->hp.rope_base) != RF_OK || arch_need_experts(c) != RF_OK) /* the window: a required key */
         return c->status;
     d.bias_out = true;
     d.attn_sinks = true;

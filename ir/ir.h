@@ -76,6 +76,11 @@ typedef struct ir_type {
  *  layer_norm x [,w [,b]] → like x           (x - mean(x)) / sqrt(var(x) + eps) over
  *                                            the last axis, times w, plus b, if given
  *  matmul x, W       → f32[...,N]            x[...,K] · W[N,K]^T (W any weight type)
+ *  matmul_heads x, W → f32[T,H,N]            head h of x[T,H,K] times W[H,N,K]'s h-th
+ *                                            matrix (a product per head: deepseek2's
+ *                                            latent attention)
+ *  concat a, b       → f32[...,n+m]          a[...,n] then b[...,m] along the last axis
+ *                                            (b[...,1,m] repeats over a[...,H,n]'s H)
  *  add / mul a, b    → like a                b broadcasts over a's leading axes
  *  scale x {s}       → x * s
  *  silu / gelu x     → elementwise (gelu: the tanh approximation, as ggml_gelu)
@@ -94,7 +99,8 @@ typedef struct ir_type {
  *                                            f32[PT,Hkv,D] (it is not workspace)
  *  attention q, k, v [, sinks] {layer, window, noncausal, scale, softcap}
  *                                            q[T,Hq,D] against the cache views k, v
- *                                            [PT,Hkv,D] (GQA: Hq/Hkv queries share a
+ *                                            [PT,Hkv,D] (v's D may differ from q's and
+ *                                            k's) (GQA: Hq/Hkv queries share a
  *                                            kv head), causal (noncausal 1: every
  *                                            query sees all P+T keys, an encoder's
  *                                            attention), only the last
@@ -102,7 +108,7 @@ typedef struct ir_type {
  *                                            softcap on the scores if > 0; sinks
  *                                            [Hq]: a logit per head that joins each
  *                                            softmax's max and sum but weighs no value
- *                                            → f32[T,Hq*D]
+ *                                            → f32[T,Hq*Dv]
  *  last_rows x {n}   → the last n rows of x (logits of the last token only)
  *  output x          → marks the graph's result (the logits, or an
  *                                            embedding model's vectors)
@@ -116,6 +122,10 @@ typedef struct ir_type {
  *  sigmoid x         → elementwise 1 / (1 + e^-x)
  *  topk x {k}        → i32[...,k]            indices of the k largest of the last
  *                                            axis, largest first (ties: lower index)
+ *  group_mask x {groups, used} → like x      the last axis as `groups` runs of
+ *                                            experts; the `used` runs whose two largest
+ *                                            sum highest (ties: lower run) kept, the
+ *                                            rest -inf (deepseek's grouped routing)
  *  moe_weights p, ids {norm} {scale}          p[...,n_expert] gathered at ids[...,k]
  *                    → f32[...,k]            (norm 1: / their sum, at least 2^-14;
  *                                            norm 2: their softmax; times scale if
@@ -167,9 +177,12 @@ typedef struct ir_type {
     X(MOE_SUM, "moe_sum", 2, 2, "", "")                                                                    \
     X(SCALE_ROWS, "scale_rows", 2, 2, "", "")                                                              \
     X(SWIGLU_OAI, "swiglu_oai", 2, 2, "", "alpha,limit")                                                   \
-    X(POOL, "pool", 1, 1, "type", "")                                                                     \
+    X(POOL, "pool", 1, 1, "type", "")                                                                      \
     X(ALL_REDUCE, "all_reduce", 1, 1, "", "")                                                              \
-    X(ALL_GATHER, "all_gather", 1, 1, "", "")
+    X(ALL_GATHER, "all_gather", 1, 1, "", "")                                                              \
+    X(MATMUL_HEADS, "matmul_heads", 2, 2, "", "")                                                          \
+    X(CONCAT, "concat", 2, 2, "", "")                                                                      \
+    X(GROUP_MASK, "group_mask", 1, 1, "groups,used", "")
 
 typedef enum ir_op {
 #define X(NAME, STR, MIN_IN, MAX_IN, IATTR, FATTR) IR_OP_##NAME,
@@ -211,7 +224,8 @@ struct ir_node {
     X(ROUTE, "route", "n_expert,k")                                           \
     X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used")                      \
     X(POOL, "pool", "n,type")                                                 \
-    X(COLLECTIVE, "collective", "n")
+    X(COLLECTIVE, "collective", "n")                                          \
+    X(MATMUL_HEADS, "matmul_heads", "n,k,wtype,heads")
 
 typedef enum ir_kernel {
 #define X(NAME, STR, SPEC) IR_K_##NAME,

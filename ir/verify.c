@@ -117,6 +117,26 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
             if (t->dim[i] != a->dim[i])
                 FAIL("%%%" PRIu32 " (matmul): leading dimensions differ from x", id);
         break;
+    case IR_OP_MATMUL_HEADS:
+        if (n->in[1]->op != IR_OP_WEIGHT || b->rank != 3 || a->rank != 3 || a->dim[1] != b->dim[0] ||
+            a->dim[2] != b->dim[2])
+            FAIL("%%%" PRIu32 " (matmul_heads): expects x[T,H,K] and W[H,N,K]", id);
+        if (t->rank != 3 || t->dim[0] != a->dim[0] || t->dim[1] != a->dim[1] || t->dim[2] != b->dim[1])
+            FAIL("%%%" PRIu32 " (matmul_heads): result must be [T,H,%" PRId64 "]", id, b->dim[1]);
+        break;
+    case IR_OP_CONCAT:
+        if (a->rank < 1 || b->rank != a->rank || t->rank != a->rank || last(t) != last(a) + last(b) ||
+            last(a) < 0 || last(b) < 0)
+            FAIL("%%%" PRIu32 " (concat): expects a[...,n] and b[...,m] giving [...,n+m]", id);
+        for (uint8_t i = 0; i + 1 < a->rank; i++) /* b's heads may be one, repeated */
+            if (t->dim[i] != a->dim[i] || (b->dim[i] != a->dim[i] && (a->rank < 3 || i + 2 != a->rank || b->dim[i] != 1)))
+                FAIL("%%%" PRIu32 " (concat): leading dimensions differ", id);
+        break;
+    case IR_OP_GROUP_MASK:
+        if (!ir_type_same_dims(t, a) || n->ia[0] < 2 || last(a) % n->ia[0] || last(a) / n->ia[0] < 2 ||
+            n->ia[1] < 1 || n->ia[1] >= n->ia[0])
+            FAIL("%%%" PRIu32 " (group_mask): groups of at least 2 must divide the last axis, 0 < used < groups", id);
+        break;
     case IR_OP_ADD:
     case IR_OP_MUL:
         if (!ir_type_same_dims(t, a))

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { ALIGN = 64, SHOW = 5 };
 
@@ -128,4 +129,39 @@ int test_check_memplan(const ir_graph *g, const char *what)
     free(unit), free(last), free(vals);
     return bad;
 #undef VIOLATION
+}
+
+/* ---- the text form ---------------------------------------------------------- */
+
+static char *print_text(const ir_graph *g, size_t *len)
+{
+    char *text = NULL;
+    FILE *m = open_memstream(&text, len);
+    if (!m)
+        return NULL;
+    ir_print(g, m);
+    fclose(m);
+    return text;
+}
+
+int test_check_round_trip(const ir_graph *g, const char *what)
+{
+    size_t len = 0, blen = 0;
+    char *text = print_text(g, &len), *back = NULL;
+    ir_graph *p = NULL;
+    rf_error err = {0};
+    int ok = text && ir_parse(text, len, &p, &err) == RF_OK;
+    if (!ok)
+        fprintf(stderr, "%s: ir_parse: %s\n", what, err.msg);
+    else if (!(back = print_text(p, &blen)) || strcmp(text, back)) {
+        size_t i = 0, line = 1;
+        while (back && text[i] && text[i] == back[i])
+            line += text[i++] == '\n';
+        fprintf(stderr, "%s: the text form differs after a round trip, at line %zu\n", what, line);
+        ok = 0;
+    }
+    free(text);
+    free(back);
+    ir_graph_free(p);
+    return ok;
 }

@@ -357,7 +357,7 @@ static cpu_kv_rows from(int32_t *pos, int64_t P, int64_t n)
 /* one sequence (rows.seq NULL), its positions rows.pos[t] */
 static void attention_ref(const float *q, const float *kc, const float *vc, double *out, const cpu_attn_params *p)
 {
-    const int group = p->Hq / p->Hkv, D = p->D, f16 = p->cache_type == GGML_TYPE_F16;
+    const int group = p->Hq / p->Hkv, D = p->D, Dv = p->Dv, f16 = p->cache_type == GGML_TYPE_F16;
     double *s = malloc((size_t)(p->rows.pos[p->T - 1] + 1) * sizeof *s);
     for (int64_t t = 0; t < p->T; t++)
         for (int h = 0; h < p->Hq; h++) {
@@ -376,16 +376,18 @@ static void attention_ref(const float *q, const float *kc, const float *vc, doub
             }
             for (int64_t j = j0; j <= pos; j++)
                 sum += s[j] = exp(s[j] - max);
-            double *o = out + (t * p->Hq + h) * D;
-            for (int i = 0; i < D; i++)
+            double *o = out + (t * p->Hq + h) * Dv;
+            for (int i = 0; i < Dv; i++)
                 o[i] = 0;
             for (int64_t j = j0; j <= pos; j++)
-                for (int i = 0; i < D; i++)
-                    o[i] += s[j] / sum * vc[(j * p->Hkv + h / group) * D + i];
+                for (int i = 0; i < Dv; i++)
+                    o[i] += s[j] / sum * vc[(j * p->Hkv + h / group) * Dv + i];
         }
     free(s);
 }
 
+/* every mode, with V's rows as wide as K's or (odd cases: deepseek2's
+ * latent attention) narrower */
 static void test_attention(void)
 {
     const int Hq = 6, Hkv = 2, D = 68;
@@ -394,39 +396,44 @@ static void test_attention(void)
     int32_t pos[16], hist[16];
     for (int c = 0; c < 16; c++) {
         const int64_t pT = (c & 8) ? 1 : T, pP = (c & 8) ? P + T - 1 : ((c & 1) ? P : 0);
+        const int Dv = (c & 1) ? 36 : D;
         cpu_attn_params p = {
-            .T = pT, .rows = from(pos, pP, pT), .Hq = Hq, .Hkv = Hkv, .D = D,
+            .T = pT, .rows = from(pos, pP, pT), .Hq = Hq, .Hkv = Hkv, .D = D, .Dv = Dv,
             .scale = 1.0f / sqrtf((float)D) * 2.0f, .softcap = (c & 2) ? 3.0f : 0.0f, .window = (c & 4) ? 4 : 0,
             .cache_type = GGML_TYPE_F32,
         };
         for (int f16 = 0; f16 < 2; f16++) {
             p.cache_type = f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
-            const int64_t kvn = pP + pT, row = Hkv * D;
-            float *kf = rand_vec(n_ctx * row, 2), *vf = rand_vec(n_ctx * row, 1);
-            float *q = rand_vec(p.T * Hq * D, 1), *out = malloc((size_t)(p.T * Hq * D) * sizeof *out);
-            double *ref = malloc((size_t)(p.T * Hq * D) * sizeof *ref);
+            const int64_t kvn = pP + pT, row = Hkv * D, vrow = Hkv * Dv, n_out = p.T * Hq * Dv;
+            float *kf = rand_vec(n_ctx * row, 2), *vf = rand_vec(n_ctx * vrow, 1);
+            float *q = rand_vec(p.T * Hq * D, 1), *out = malloc((size_t)n_out * sizeof *out);
+            double *ref = malloc((size_t)n_out * sizeof *ref);
             size_t esz = f16 ? 2 : 4;
-            void *kc = calloc((size_t)(n_ctx * row), esz), *vc = calloc((size_t)(n_ctx * row), esz);
+            void *kc = calloc((size_t)(n_ctx * row), esz), *vc = calloc((size_t)(n_ctx * vrow), esz);
             /* the history through kv_store in two pieces, the new rows in two more */
             const cpu_kv_rows old = from(hist, 0, pP);
             cpu_kv_store(kc, p.cache_type, kf, Hkv, D, &old, 0, pP);
-            cpu_kv_store(vc, p.cache_type, vf, Hkv, D, &old, 0, pP);
+            cpu_kv_store(vc, p.cache_type, vf, Hkv, Dv, &old, 0, pP);
             cpu_kv_store(kc, p.cache_type, kf + pP * row, Hkv, D, &p.rows, 0, 1);
             cpu_kv_store(kc, p.cache_type, kf + pP * row, Hkv, D, &p.rows, 1, pT);
-            cpu_kv_store(vc, p.cache_type, vf + pP * row, Hkv, D, &p.rows, 0, pT);
+            cpu_kv_store(vc, p.cache_type, vf + pP * vrow, Hkv, Dv, &p.rows, 0, pT);
             int bad = 0;
             for (int64_t i = 0; i < kvn * row; i++) {
                 float kk = f16 ? cpu_fp16_to_f32(((uint16_t *)kc)[i]) : ((float *)kc)[i];
+                bad += kk != (f16 ? rf16(kf[i]) : kf[i]);
+                kf[i] = kk; /* the reference sees what the cache holds */
+            }
+            for (int64_t i = 0; i < kvn * vrow; i++) {
                 float vv = f16 ? cpu_fp16_to_f32(((uint16_t *)vc)[i]) : ((float *)vc)[i];
-                bad += kk != (f16 ? rf16(kf[i]) : kf[i]) || vv != (f16 ? rf16(vf[i]) : vf[i]);
-                kf[i] = kk, vf[i] = vv; /* the reference sees what the cache holds */
+                bad += vv != (f16 ? rf16(vf[i]) : vf[i]);
+                vf[i] = vv;
             }
             CU_ASSERT_EQUAL(bad, 0);
             attention_ref(q, kf, vf, ref, &p);
             const int64_t per = cpu_attention_scratch(kvn, D);
             float *scratch = malloc((size_t)(per * 4) * sizeof *scratch);
             for (int nth = 1; nth <= 4; nth++) {
-                memset(out, 0xff, (size_t)(p.T * Hq * D) * sizeof *out);
+                memset(out, 0xff, (size_t)n_out * sizeof *out);
                 attn_job j = {q, kc, vc, out, &p, scratch, per};
                 if (nth == 3)
                     for (int ith = 0; ith < nth; ith++) /* sequential calls split the same */
@@ -435,7 +442,7 @@ static void test_attention(void)
                     cpu_pool_run(pools[nth], attn_fn, &j);
                 /* f16: the probabilities are rounded to f16 by the kernel only */
                 const double tol = f16 ? 1e-3 : 2e-6;
-                for (int64_t i = 0; i < p.T * Hq * D; i++)
+                for (int64_t i = 0; i < n_out; i++)
                     bad += !close_to(out[i], ref[i], tol);
             }
             CU_ASSERT_EQUAL(bad, 0);
@@ -489,7 +496,7 @@ static void test_attention_sequences(void)
             cpu_kv_store(kc, ct, x[t], Hkv, D, &(cpu_kv_rows){pos + t, seq + t, table, 3, SHIFT}, 0, 1);
             cpu_kv_store(vc, ct, x[t] + row, Hkv, D, &(cpu_kv_rows){pos + t, seq + t, table, 3, SHIFT}, 0, 1);
         }
-        cpu_attn_params p = {.T = NSEQ, .rows = rows, .Hq = Hq, .Hkv = Hkv, .D = D, .scale = 0.3f, .cache_type = ct};
+        cpu_attn_params p = {.T = NSEQ, .rows = rows, .Hq = Hq, .Hkv = Hkv, .D = D, .Dv = D, .scale = 0.3f, .cache_type = ct};
         float out[NSEQ * Hq * D];
         const int64_t per = cpu_attention_scratch(SROWS, D);
         float *scratch = malloc((size_t)(per * 4) * sizeof *scratch);
@@ -632,6 +639,60 @@ static void test_matmul(void)
 /* The router's kernels against plain definitions, and matmul_id against
  * cpu_matmul of each (token, slot) row through its expert's matrix alone:
  * bit for bit, since an expert's product is the dense product of its rows. */
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* deepseek's grouped routing: 12 experts in 4 groups of 3, the 2 groups
+ * whose two best sum highest kept, by a reference that sorts the scores
+ * (a tie between groups keeps the lower one) */
+static void test_group_mask(void)
+{
+    enum { T = 7, NE = 12, G = 4, M = NE / G, USED = 2 };
+    float x[T * NE], y[T * NE];
+    for (int i = 0; i < T * NE; i++)
+        x[i] = frand();
+    for (int i = 0; i < M; i++) /* row 3: groups 1 and 2 tie, both first; group 1 must win */
+        x[3 * NE + M + i] = x[3 * NE + 2 * M + i] = 2.0f + (float)i;
+    x[3 * NE] = 9.0f; /* and group 0 beats them both */
+    cpu_group_mask(x, y, NE, G, USED, 0, T);
+    int bad = 0;
+    for (int t = 0; t < T; t++) {
+        double score[G];
+        for (int g = 0; g < G; g++) {
+            float v[M];
+            memcpy(v, x + t * NE + g * M, sizeof v);
+            qsort(v, M, sizeof *v, cmp_float_desc);
+            score[g] = (double)v[0] + v[1];
+        }
+        for (int g = 0; g < G; g++) {
+            int rank = 0;
+            for (int h = 0; h < G; h++)
+                rank += score[h] > score[g] || (score[h] == score[g] && h < g);
+            for (int i = g * M; i < (g + 1) * M; i++)
+                bad += rank < USED ? y[t * NE + i] != x[t * NE + i] : y[t * NE + i] != -INFINITY;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(y[3 * NE + M], x[3 * NE + M]);
+    CU_ASSERT_EQUAL(y[3 * NE + 2 * M], -INFINITY);
+}
+
+/* concat of rows, and of one head's row repeated over a's three heads */
+static void test_concat(void)
+{
+    const float a[2 * 3 * 2] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, b[2 * 1] = {-1, -2};
+    float y[2 * 3 * 3];
+    cpu_concat_rows(a, 2, b, 1, 3, y, 0, 6);
+    const float want[] = {1, 2, -1, 3, 4, -1, 5, 6, -1, 7, 8, -2, 9, 10, -2, 11, 12, -2};
+    CU_ASSERT_EQUAL(memcmp(y, want, sizeof want), 0);
+    cpu_concat_rows(a, 4, a, 2, 1, y, 1, 3); /* rows 1 and 2 of [3,4] and [6,2] */
+    const float want2[] = {5, 6, 7, 8, 3, 4, 9, 10, 11, 12, 5, 6};
+    CU_ASSERT_EQUAL(memcmp(y + 6, want2, sizeof want2), 0);
+}
+
 static void test_moe(void)
 {
     enum { T = 5, NE = 6, KS = 3, K = 256, N = 40 };
@@ -758,6 +819,8 @@ int main(void)
     CU_add_test(s, "attention over several sequences in one cache", test_attention_sequences);
     CU_add_test(s, "matmul for every weight type", test_matmul);
     CU_add_test(s, "mixture of experts: router, matmul_id, weighted sum", test_moe);
+    CU_add_test(s, "group_mask: the best expert groups", test_group_mask);
+    CU_add_test(s, "concat, a head repeated", test_concat);
     int rc = test_main();
     for (int n = 1; n <= 4; n++)
         cpu_pool_free(pools[n]);

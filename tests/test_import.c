@@ -920,16 +920,6 @@ static void test_cohere2(void)
     expect_fail(&s, RF_E_NOTFOUND, "'cohere2.logit_scale'", NULL);
 }
 
-static char *print_graph(const ir_graph *g)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ir_print(g, f);
-    fclose(f);
-    return buf;
-}
-
 static const char *const ALL_ARCHS[] = {"llama", "granite", "smollm3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
                                         "olmo2", "glm4", "exaone", "starcoder2", "cohere2", "qwen2moe", "qwen3moe",
                                         "mixtral", "gpt-oss", "olmoe", "granitemoe"};
@@ -958,20 +948,7 @@ static void test_round_trip(void)
             spec s = arch_spec(ALL_ARCHS[i]);
             import_options o = logits_kind(kind);
             ir_graph *g = import_ok(&s, &o);
-            char *a = print_graph(g);
-            ir_graph *p = NULL;
-            rf_error err = {0};
-            rf_status st = ir_parse(a, strlen(a), &p, &err);
-            if (st != RF_OK)
-                fprintf(stderr, "\n  %s: ir_parse: %s\n", ALL_ARCHS[i], err.msg);
-            CU_ASSERT_EQUAL(st, RF_OK);
-            if (p) {
-                char *b = print_graph(p);
-                CU_ASSERT_STRING_EQUAL(a, b);
-                free(b);
-                ir_graph_free(p);
-            }
-            free(a);
+            CU_ASSERT(test_check_round_trip(g, ALL_ARCHS[i]));
             ir_graph_free(g);
         }
     }
@@ -1009,7 +986,7 @@ static void test_unknown_arch(void)
     spec s = base_spec("mamba");
     expect_fail(&s, RF_E_UNSUPPORTED, "'mamba'",
                 "supported: llama, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, qwen2, qwen3, qwen2moe, "
-                "qwen3moe, gpt-oss, olmoe, granitemoe, phi3, gemma2, gemma3");
+                "qwen3moe, gpt-oss, olmoe, granitemoe, phi3, gemma2, gemma3, deepseek2, bert, nomic-bert");
 }
 
 static void test_missing_key(void)
@@ -1140,6 +1117,65 @@ static void test_moe_refusals(void)
     s = base_spec("qwen2moe");
     s.drop_tensor = "blk.2.ffn_gate_inp_shexp.weight";
     expect_fail(&s, RF_E_NOTFOUND, "'blk.2.ffn_gate_inp_shexp.weight' not found", NULL);
+}
+
+/* deepseek2's keys beyond the base ones: a latent of 16 and experts, then
+ * one thing at a time that the importer refuses (ds2_break) */
+static enum {
+    DS2_KV_B_HEADS,  /* the unsplit attn_kv_b (no _mla keys), its cache of one head */
+    DS2_MTP,         /* nextn_predict_layers */
+    DS2_TWO_HEADS,   /* the latent cache as two heads */
+    DS2_GATING,      /* expert_gating_func 3 */
+    DS2_GROUPS,      /* 4 groups of 6 experts */
+} ds2_break;
+
+static void deepseek2_keys(gguf_writer *w, const spec *s)
+{
+    set_u32(w, s, "attention.kv_lora_rank", 16);
+    set_u32(w, s, "expert_feed_forward_length", 16);
+    set_u32(w, s, "expert_shared_count", 1);
+    set_u32(w, s, "rope.dimension_count", 4);
+    if (ds2_break == DS2_KV_B_HEADS) { /* the heads' own widths */
+        set_u32(w, s, "attention.key_length", 12);
+        set_u32(w, s, "attention.value_length", 8);
+    } else {
+        set_u32(w, s, "attention.key_length_mla", 12);
+        set_u32(w, s, "attention.value_length_mla", 8);
+        set_u32(w, s, "attention.key_length", 16 + 4);
+        set_u32(w, s, "attention.value_length", 16);
+    }
+    if (ds2_break == DS2_MTP)
+        set_u32(w, s, "nextn_predict_layers", 1);
+    if (ds2_break == DS2_GATING)
+        set_u32(w, s, "expert_gating_func", 3);
+    if (ds2_break == DS2_GROUPS) {
+        set_u32(w, s, "expert_group_count", 4);
+        set_u32(w, s, "expert_group_used_count", 2);
+    }
+}
+
+/* What the deepseek2 importer refuses (files llama.cpp reads and it does
+ * not, or that llama.cpp could not run either), each by name before any
+ * tensor is looked at; the graphs themselves are checked on
+ * rf_gen_model's files by the conformance suite */
+static void test_deepseek2_refusals(void)
+{
+    spec s = base_spec("deepseek2");
+    s.X = 6, s.K_used = 2, s.Hkv = 1, s.extra = deepseek2_keys;
+    s.drop_key = "attention.kv_lora_rank";
+    expect_fail(&s, RF_E_NOTFOUND, "'deepseek2.attention.kv_lora_rank'", "required for architecture deepseek2");
+    s.drop_key = NULL;
+    ds2_break = DS2_KV_B_HEADS;
+    expect_fail(&s, RF_E_FORMAT, "'deepseek2.attention.head_count_kv' is 1", "unsplit attn_kv_b");
+    ds2_break = DS2_MTP;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'deepseek2.nextn_predict_layers'", "multi-token prediction");
+    ds2_break = DS2_GATING;
+    expect_fail(&s, RF_E_UNSUPPORTED, "'deepseek2.expert_gating_func' is 3", "softmax (1) and sigmoid (2)");
+    ds2_break = DS2_GROUPS;
+    expect_fail(&s, RF_E_FORMAT, "'deepseek2.expert_group_count' (4)", "groups of two or more");
+    ds2_break = DS2_TWO_HEADS;
+    s.Hkv = 2;
+    expect_fail(&s, RF_E_FORMAT, "one head of key_length", "2 head(s) of 20 and 16");
 }
 
 /* The experts' FFN of every layer: the router's matmul, softmax, top-k and
@@ -1327,6 +1363,7 @@ int main(void)
     CU_add_test(s, "granitemoe: multipliers, an ungated shared expert when there is one", test_granitemoe);
     CU_add_test(s, "gpt-oss: sinks, alternating windows, biased experts, clamped GLU", test_gpt_oss);
     CU_add_test(s, "mixture-of-experts refusals name the key or tensor", test_moe_refusals);
+    CU_add_test(s, "deepseek2: what it refuses, by name", test_deepseek2_refusals);
     CU_add_test(s, "no general.architecture", test_no_arch_key);
     CU_add_test(s, "bos/eos are optional", test_optional_ids);
     int rc = test_main();

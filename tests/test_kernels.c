@@ -109,6 +109,8 @@ static bool listed(const char *const *types, const char *type)
 
 static bool case_takes(const arch_case *c, const char *type)
 {
+    if (c->cpu_only)
+        return false;
     if (!strcmp(c->arch, "llama"))
         return true;
     return !listed(LLAMA_ONLY_TYPES, type) && listed(c->moe ? MOE_TYPES : DENSE_TYPES, type);

@@ -5,7 +5,8 @@
  *
  * Random-weight models. For each arch (llama, qwen2, qwen3, phi3, gemma2,
  * gemma3, granite, smollm3, olmo2, glm4, exaone, starcoder2, cohere2, and with
- * experts qwen3moe, qwen2moe, mixtral, olmoe, granitemoe and gpt-oss) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
+ * experts qwen3moe, qwen2moe, mixtral, olmoe, granitemoe, gpt-oss and
+ * deepseek2 as V3, as V2-Lite and with the unsplit attn_kv_b) rf_gen_model writes one F32 model (n_embd 256, 2 layers, 4 heads
  * over 2 KV heads, n_ff 512: every row length a multiple of 256, so the
  * k-quants apply without fallback; the llama-spm vocabulary of 32000 tokens).
  * Our reader must accept it (n_vocab 32000, the arch's own tensor, an output
@@ -77,10 +78,15 @@
  */
 #define _GNU_SOURCE
 #include "fixtures/conformance_models.h"
+#include "plan_check.h"
 #include "test_util.h"
 
+#include "codegen/codegen.h"
+#include "codegen/target.h"
 #include "frontend/gguf.h"
+#include "frontend/import.h"
 #include "frontend/tokenizer.h"
+#include "ir/passes/passes.h"
 #include "runtime/runtime.h"
 
 #include <math.h>
@@ -101,8 +107,8 @@
  * may go to different ones in the two engines (the routers' inputs differ
  * by rounding, and upstream int8 activations can round one step apart):
  * that row's logits then differ as much as two experts do. One such row of
- * the 32 is allowed, above this cosine; a wrong router, weighting or
- * expert product moves every row. */
+ * the 32 is allowed, above this cosine (or the arch's flip_cos); a wrong
+ * router, weighting or expert product moves every row. */
 #define COS_MIN_FLIP 0.9
 #define MAX_FLIP_ROWS 1
 
@@ -465,6 +471,7 @@ static void llama_side_logits(const float *ref, const float *f32, llama_side *ll
 static int check_types(const char *model, const struct wtype *wt, model_result *r)
 {
     static const char *MATS[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.", "attn_qkv.",
+                                 "attn_q_a.", "attn_q_b.", "attn_kv_a_mqa.", "attn_k_b.", "attn_v_b.", "attn_kv_b.",
                                  "ffn_gate.", "ffn_up.", "ffn_down.", "ffn_gate_up.",
                                  "ffn_gate_exps.", "ffn_up_exps.", "ffn_down_exps.",
                                  "ffn_gate_shexp.", "ffn_up_shexp.", "ffn_down_shexp."};
@@ -490,8 +497,10 @@ static int check_types(const char *model, const struct wtype *wt, model_result *
             if (!strstr(name, MATS[m]))
                 continue;
             n_mats++;
-            bool moe_ftype = !strcmp(wt->name, "MXFP4_MOE"); /* its experts are MXFP4 */
-            ggml_type want = moe_ftype && strstr(name, "_exps.") ? GGML_TYPE_MXFP4 : wt->type;
+            /* MXFP4_MOE makes every stack of matrices MXFP4: the experts,
+             * and deepseek2's per-head attn_k_b and attn_v_b */
+            bool moe_ftype = !strcmp(wt->name, "MXFP4_MOE");
+            ggml_type want = moe_ftype && t->ne[2] > 1 ? GGML_TYPE_MXFP4 : wt->type;
             if (want != MIXED && t->type != want) {
                 snprintf(r->msg, sizeof r->msg, "%s is %s", name, ty);
                 ok = 0;
@@ -736,6 +745,41 @@ static void check_batched(const char *arch, const char *src)
     gguf_close(f);
 }
 
+/* An arch the GPU code generation refuses (cpu_only): its graph, the one
+ * run here (every row's logits) and a batch graph, through the passes
+ * fused or not, prints and parses back to the same text and has a sound
+ * memory plan (the kernel suite checks these for the other archs), and
+ * codegen names the arch and what it lacks, so that --backend auto runs
+ * it on the CPU and says why. */
+static void check_cpu_only(const char *arch, const char *src)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(src, &f, &err), RF_OK);
+    cg_arch target;
+    CU_ASSERT_EQUAL_FATAL(cg_arch_parse("gfx90a", &target, &err), RF_OK);
+    for (int c = 0; c < 4; c++) {
+        ir_graph *g = NULL;
+        import_options io = {.n_ctx = N_CTX, .all_logits = c & 1, .out_rows = !(c & 1)};
+        ir_pipeline_options po = {.max_tokens = 64, .max_out = 3,
+                                  .disable = c & 2 ? "fuse-qkv,fuse-norm,fuse-epilogue,fuse-rope-kv" : NULL};
+        char what[96];
+        snprintf(what, sizeof what, "%s (%s, %s)", arch, c & 1 ? "all logits" : "batch graph",
+                 c & 2 ? "unfused" : "fused");
+        CU_ASSERT_EQUAL_FATAL(import_model(f, &io, &g, &err), RF_OK);
+        CU_ASSERT(test_check_round_trip(g, what));
+        CU_ASSERT_EQUAL_FATAL(ir_run_pipeline(g, &po, &err), RF_OK);
+        CU_ASSERT(test_check_round_trip(g, what));
+        CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
+        cg_program *p = NULL;
+        CU_ASSERT_EQUAL(cg_generate(g, &target, NULL, &p, &err), RF_E_UNSUPPORTED);
+        CU_ASSERT(strstr(err.msg, "deepseek2") && strstr(err.msg, "the CPU backend runs it"));
+        cg_program_free(p);
+        ir_graph_free(g);
+    }
+    gguf_close(f);
+}
+
 static void check_arch(size_t k)
 {
     const arch_case *c = &CASES[k];
@@ -758,6 +802,8 @@ static void check_arch(size_t k)
     }
 
     check_batched(c->arch, src);
+    if (c->cpu_only)
+        check_cpu_only(c->arch, src);
 
     for (size_t w = 0; w < N_WTYPES; w++) {
         if (quick && !in_list(WTYPES[w].name, QUICK_WTYPES, sizeof QUICK_WTYPES / sizeof QUICK_WTYPES[0]))
@@ -770,7 +816,8 @@ static void check_arch(size_t k)
         in_child(model_child, &a, r);
         seconds[k][w] = now() - t;
         ran[k][w] = 1;
-        bool rows_ok = c->moe ? r->n_low <= MAX_FLIP_ROWS && r->min_cos >= COS_MIN_FLIP : r->min_cos >= COS_MIN_ROW;
+        double flip_min = c->flip_cos > 0 ? c->flip_cos : COS_MIN_FLIP;
+        bool rows_ok = c->moe ? r->n_low <= MAX_FLIP_ROWS && r->min_cos >= flip_min : r->min_cos >= COS_MIN_ROW;
         double mean = c->moe ? r->mean_rest : r->mean_cos; /* the allowed near-tie row aside */
         int pass = r->stage == ST_DONE && rows_ok && mean >= COS_MIN_MEAN && r->top1 >= TOP1_MIN_RANDOM;
         if (c->moe && r->n_low)
@@ -847,6 +894,9 @@ ARCH_TEST(15)
 ARCH_TEST(16)
 ARCH_TEST(17)
 ARCH_TEST(18)
+ARCH_TEST(19)
+ARCH_TEST(20)
+ARCH_TEST(21)
 
 static void test_print_table(void)
 {
@@ -1199,7 +1249,8 @@ int main(int argc, char **argv)
                                                       test_arch_4, test_arch_5, test_arch_6, test_arch_7,
                                                       test_arch_8, test_arch_9, test_arch_10, test_arch_11,
                                                       test_arch_12, test_arch_13, test_arch_14, test_arch_15,
-                                                      test_arch_16, test_arch_17, test_arch_18};
+                                                      test_arch_16, test_arch_17, test_arch_18, test_arch_19,
+                                                      test_arch_20, test_arch_21};
     CU_pSuite s = CU_add_suite("random-weight models", suite_init, NULL);
     for (size_t k = 0; k < N_CASES; k++) {
         static char names[N_CASES][96];

@@ -285,7 +285,9 @@ static ir_kernel kernel_for(ir_op op)
     case IR_OP_ATTENTION: return IR_K_ATTENTION;
     case IR_OP_SOFTMAX:
     case IR_OP_TOPK:
+    case IR_OP_GROUP_MASK:
     case IR_OP_MOE_WEIGHTS: return IR_K_ROUTE;
+    case IR_OP_MATMUL_HEADS: return IR_K_MATMUL_HEADS;
     case IR_OP_MATMUL_ID: return IR_K_MATMUL_ID;
     case IR_OP_POOL: return IR_K_POOL;
     case IR_OP_ALL_REDUCE:
@@ -349,12 +351,18 @@ static void fill_spec(ir_graph *g, ir_group *gr)
             break;
         case IR_K_ROUTE: /* the experts, and (top-k, weights) the chosen a token */
             sp[0] = spec_last(n->in[0]);
-            if (n->op != IR_OP_SOFTMAX)
+            if (n->op != IR_OP_SOFTMAX && n->op != IR_OP_GROUP_MASK)
                 sp[1] = spec_last(n);
             break;
         case IR_K_POOL:
             sp[0] = spec_last(n);
             sp[1] = n->ia[0];
+            break;
+        case IR_K_MATMUL_HEADS:
+            sp[0] = n->in[1]->type.dim[1];
+            sp[1] = n->in[1]->type.dim[2];
+            sp[2] = n->in[1]->type.elem;
+            sp[3] = n->in[1]->type.dim[0];
             break;
         case IR_K_MATMUL_ID:
             sp[0] = n->in[1]->type.dim[1];

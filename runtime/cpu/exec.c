@@ -193,6 +193,13 @@ static void run_node_part(void *ctx, int ith, int nth)
     case IR_OP_TOPK:
         cpu_topk_rows(val(x, n->in[0]), (int32_t *)y, last_dim(x, &n->in[0]->type), n->ia[0], a, b);
         break;
+    case IR_OP_GROUP_MASK: cpu_group_mask(val(x, n->in[0]), y, last_dim(x, &n->type), n->ia[0], n->ia[1], a, b); break;
+    case IR_OP_CONCAT: { /* b's rows repeat where it has one head to a's H */
+        const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type;
+        int64_t every = ta->rank > 2 ? dim_of(x, ta->dim[ta->rank - 2]) / dim_of(x, tb->dim[tb->rank - 2]) : 1;
+        cpu_concat_rows(val(x, n->in[0]), last_dim(x, ta), val(x, n->in[1]), last_dim(x, tb), every, y, a, b);
+        break;
+    }
     case IR_OP_MOE_WEIGHTS:
         cpu_moe_weights(val(x, n->in[0]), val(x, n->in[1]), y, last_dim(x, &n->in[0]->type),
                         last_dim(x, &n->type), (int)n->ia[0], n->fa[0], a, b);
@@ -239,7 +246,7 @@ static void run_node_part(void *ctx, int ith, int nth)
         const ir_node *k = n->in[1];
         cpu_attn_params p = {
             .T = x->T, .rows = x->rows, .Hq = (int)n->in[0]->type.dim[1], .Hkv = (int)k->type.dim[1],
-            .D = (int)k->type.dim[2], .scale = n->fa[0], .softcap = n->fa[1], .window = (int)n->ia[1],
+            .D = (int)k->type.dim[2], .Dv = (int)n->in[2]->type.dim[2], .scale = n->fa[0], .softcap = n->fa[1], .window = (int)n->ia[1],
             .noncausal = n->ia[2] != 0, .kv_len = x->P + x->T,
             .cache_type = x->st->kv_type, .sinks = n->n_in > 3 ? val(x, n->in[3]) : NULL,
         };
@@ -262,6 +269,8 @@ static int64_t work_of(const step *x, const ir_node *n)
     case IR_OP_RMS_NORM:
     case IR_OP_LAYER_NORM:
     case IR_OP_SOFTMAX:
+    case IR_OP_GROUP_MASK:
+    case IR_OP_CONCAT:
     case IR_OP_MOE_SUM:
     case IR_OP_SCALE_ROWS: return numel(x, &n->type) / last_dim(x, &n->type);
     case IR_OP_TOPK:
@@ -339,6 +348,24 @@ static void run_matmul_id(const step *x, const ir_node *n, rf_error *err, rf_sta
                       tt->name);
 }
 
+/* x[T,H,K] times W[H,N,K] head by head: a product per head, each x's
+ * rows of that head (stride H*K) into y's (stride H*N). */
+static void run_matmul_heads(const step *x, const ir_node *n, rf_error *err, rf_status *st)
+{
+    const ir_node *w = n->in[1];
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t H = w->type.dim[0], N = w->type.dim[1], K = w->type.dim[2], T = dim_of(x, n->type.dim[0]);
+    int64_t head_bytes = N * (K / tt->block_size * tt->type_size);
+    const float *in = val(x, n->in[0]);
+    float *y = val(x, n);
+    for (int64_t h = 0; h < H && T && *st == RF_OK; h++) {
+        cpu_matmul_w ws = {(const char *)val(x, w) + h * head_bytes, N, y + h * N, H * N};
+        if (cpu_matmul(x->st->pool, w->type.elem, K, in + h * K, H * K, T, &ws, 1, x->st->qx) != 0)
+            *st = rf_fail(err, RF_E_UNSUPPORTED, "weight '%s': type %s is not supported by the CPU backend",
+                          w->name, tt->name);
+    }
+}
+
 static void debug_value(const step *x, const ir_node *n)
 {
     if (n->offset < 0 || n->type.elem != GGML_TYPE_F32)
@@ -406,6 +433,9 @@ static const ir_node *cpu_run(rt_session *s, float *logits, rf_status *rc, rf_er
         } else if (n->op == IR_OP_MATMUL_ID) {
             run_matmul_id(&x, n, err, &st);
             i++;
+        } else if (n->op == IR_OP_MATMUL_HEADS) {
+            run_matmul_heads(&x, n, err, &st);
+            i++;
         } else {
             run_node(&x, n);
             i++;
@@ -468,9 +498,8 @@ static rf_status check_graph(rt_session *s, cpu_state *st, const ir_graph *g, in
 {
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
-        const ir_node *w = n->op == IR_OP_MATMUL || n->op == IR_OP_MATMUL_ID ? n->in[1]
-                           : n->op == IR_OP_EMBED                            ? n->in[0]
-                                                                             : NULL;
+        bool product = n->op == IR_OP_MATMUL || n->op == IR_OP_MATMUL_ID || n->op == IR_OP_MATMUL_HEADS;
+        const ir_node *w = product ? n->in[1] : n->op == IR_OP_EMBED ? n->in[0] : NULL;
         if (w && !cpu_quant(w->type.elem))
             return rf_fail(err, RF_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which the CPU backend does not support",
                            gguf_path(s->gguf), w->name, ggml_type_get(w->type.elem)->name);
@@ -482,8 +511,10 @@ static rf_status check_graph(rt_session *s, cpu_state *st, const ir_graph *g, in
                                "%s: tensor '%s' has type %s, but the CPU backend's %s kernel needs f32",
                                gguf_path(s->gguf), o->name, ggml_type_get(o->type.elem)->name, ir_op_name(n->op));
         }
-        if (n->op == IR_OP_MATMUL) {
-            int64_t K = w->type.dim[1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0, g->plan_out) / 4 / K;
+        if (n->op == IR_OP_MATMUL || n->op == IR_OP_MATMUL_HEADS) { /* per head: T rows of K */
+            int64_t K = w->type.dim[w->type.rank - 1], M = ir_type_bytes(&n->in[0]->type, g->plan_tokens, 0, g->plan_out) / 4 / K;
+            if (n->op == IR_OP_MATMUL_HEADS)
+                M /= w->type.dim[0];
             int64_t b = cpu_matmul_qx_bytes(w->type.elem, M, K);
             if (b > *qx_bytes)
                 *qx_bytes = b;

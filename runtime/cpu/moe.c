@@ -1,6 +1,7 @@
 /*
- * moe.c: the CPU kernels of a mixture-of-experts FFN: the router's softmax
- * and top-k, the chosen experts' weights, their products (matmul_id), the
+ * moe.c: the CPU kernels of a mixture-of-experts FFN: the router's softmax,
+ * group mask (deepseek's: only the best groups' experts may be chosen) and
+ * top-k, the chosen experts' weights, their products (matmul_id), the
  * weighted sum, and the shared expert's gate.
  *
  * Numerics follow ggml's CPU backend, which is what llama.cpp's
@@ -70,6 +71,40 @@ void cpu_topk_rows(const float *x, int32_t *ids, int64_t n, int64_t k, int64_t r
                 j--;
             }
             ir[j] = (int32_t)i;
+        }
+    }
+}
+
+/* the sum of the two largest of x[0..m), ggml's top-2 argsort then sum_rows */
+static float top2_sum(const float *x, int64_t m)
+{
+    float a = -INFINITY, b = -INFINITY;
+    for (int64_t i = 0; i < m; i++) {
+        if (x[i] > a)
+            b = a, a = x[i];
+        else if (x[i] > b)
+            b = x[i];
+    }
+    return a + b;
+}
+
+void cpu_group_mask(const float *x, float *y, int64_t n, int64_t groups, int64_t used, int64_t r0, int64_t r1)
+{
+    const int64_t m = n / groups;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        /* a group's rank among the groups: those scoring higher, or the
+         * same at a lower index, come first (ggml's argsort order) */
+        for (int64_t g = 0; g < groups; g++) {
+            const float score = top2_sum(xr + g * m, m);
+            int64_t rank = 0;
+            for (int64_t h = 0; h < groups; h++) {
+                const float other = top2_sum(xr + h * m, m);
+                rank += other > score || (other == score && h < g);
+            }
+            for (int64_t i = g * m; i < (g + 1) * m; i++)
+                yr[i] = rank < used ? xr[i] : -INFINITY;
         }
     }
 }

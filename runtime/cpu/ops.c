@@ -191,6 +191,15 @@ void cpu_layer_norm(const float *x, const float *w, const float *b, float *y, in
     }
 }
 
+void cpu_concat_rows(const float *a, int64_t na, const float *b, int64_t nb, int64_t b_every, float *y, int64_t r0,
+                     int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        memcpy(y + r * (na + nb), a + r * na, (size_t)na * sizeof *y);
+        memcpy(y + r * (na + nb) + na, b + r / b_every * nb, (size_t)nb * sizeof *y);
+    }
+}
+
 void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32_t *ids, float *y, int64_t r0,
                   int64_t r1)
 {
@@ -355,8 +364,8 @@ static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc,
                        const cpu_attn_params *p, int32_t seq, int hk, int64_t j0, int64_t j1, float sink,
                        float *scratch)
 {
-    const int D = p->D;
-    const int64_t kv_row = (int64_t)p->Hkv * D;
+    const int D = p->D, Dv = p->Dv;
+    const int64_t k_row = (int64_t)p->Hkv * D, v_row = (int64_t)p->Hkv * Dv;
     const int f16 = p->cache_type == GGML_TYPE_F16;
     float *s = scratch;
     float *qh = scratch + (j1 + 1);
@@ -367,7 +376,7 @@ static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc,
     }
     const int64_t n = j1 - j0 + 1;
     for (int64_t j = j0; j <= j1; j++) {
-        const int64_t off = cpu_kv_row(&p->rows, seq, j) * kv_row + (int64_t)hk * D;
+        const int64_t off = cpu_kv_row(&p->rows, seq, j) * k_row + (int64_t)hk * D;
         s[j - j0] = f16 ? k->dot_f16(q, (const uint16_t *)kc + off, D) : k->dot_f32(q, (const float *)kc + off, D);
     }
     if (p->softcap != 0.0f) {
@@ -386,14 +395,14 @@ static void attend_one(const cpu_ops_kernels *k, const float *q, const void *kc,
     if (sink > -INFINITY)
         sum += (double)expf(sink - max);
     const float inv_sum = (float)(1.0 / sum);
-    memset(out, 0, (size_t)D * sizeof(float));
+    memset(out, 0, (size_t)Dv * sizeof(float));
     for (int64_t j = j0; j <= j1; j++) {
         float w = s[j - j0] * inv_sum;
-        const int64_t off = cpu_kv_row(&p->rows, seq, j) * kv_row + (int64_t)hk * D;
+        const int64_t off = cpu_kv_row(&p->rows, seq, j) * v_row + (int64_t)hk * Dv;
         if (f16)
-            k->axpy_f16(out, round_f16(w), (const uint16_t *)vc + off, D);
+            k->axpy_f16(out, round_f16(w), (const uint16_t *)vc + off, Dv);
         else
-            k->axpy_f32(out, w, (const float *)vc + off, D);
+            k->axpy_f32(out, w, (const float *)vc + off, Dv);
     }
 }
 
@@ -415,8 +424,8 @@ void cpu_attention(const float *q, const void *kcache, const void *vcache, float
         int64_t j0 = 0;
         if (p->window > 0 && pos - p->window + 1 > 0)
             j0 = pos - p->window + 1;
-        const int64_t row = (t * p->Hq + h) * p->D;
-        attend_one(k, q + row, kcache, vcache, out + row, p, p->rows.seq ? p->rows.seq[t] : 0, h / group, j0, pos,
+        const int64_t qrow = (t * p->Hq + h) * p->D, orow = (t * p->Hq + h) * p->Dv;
+        attend_one(k, q + qrow, kcache, vcache, out + orow, p, p->rows.seq ? p->rows.seq[t] : 0, h / group, j0, pos,
                    p->sinks ? p->sinks[h] : -INFINITY, scratch);
     }
 }

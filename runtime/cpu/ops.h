@@ -72,6 +72,10 @@ int cpu_matmul_id(cpu_pool *pool, const cpu_matmul_id_args *a, void *scratch, vo
  * p[.,ids] normalised (norm 1: by their sum, 2: their softmax) and scaled (moe_weights); Σ_j y[r,j,:]·w[r,j]; x[r,:]·s[r] */
 void cpu_softmax_rows(const float *x, float *y, int64_t n, int64_t r0, int64_t r1);
 void cpu_topk_rows(const float *x, int32_t *ids, int64_t n, int64_t k, int64_t r0, int64_t r1);
+/* rows [r0, r1) of x[.,n] as `groups` runs of experts: the `used` runs
+ * whose two largest sum highest copied, the others -inf (deepseek's
+ * grouped routing, before the top-k) */
+void cpu_group_mask(const float *x, float *y, int64_t n, int64_t groups, int64_t used, int64_t r0, int64_t r1);
 void cpu_moe_weights(const float *p, const int32_t *ids, float *w, int64_t n, int64_t k, int norm, float scale,
                      int64_t r0, int64_t r1);
 void cpu_moe_sum(const float *y, const float *w, float *out, int64_t k, int64_t N, int64_t r0, int64_t r1);
@@ -84,6 +88,10 @@ void cpu_rms_norm(const float *x, const float *w /* NULL: no weight */, float *y
  * then times w and plus b where given (llama.cpp's build_norm, LLM_NORM) */
 void cpu_layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps, int64_t r0,
                     int64_t r1);
+/* y[r] = a[r] (na values) then b[r / b_every] (nb values: a row of b
+ * for every b_every rows of a) */
+void cpu_concat_rows(const float *a, int64_t na, const float *b, int64_t nb, int64_t b_every, float *y, int64_t r0,
+                     int64_t r1);
 void cpu_get_rows(const void *table, ggml_type type, int64_t n_cols, const int32_t *ids, float *y,
                   int64_t r0, int64_t r1);
 
@@ -131,8 +139,10 @@ static inline int64_t cpu_kv_row(const cpu_kv_rows *r, int32_t seq, int64_t pos)
  * in [t0, t1) of x[T, H, D] stored where r says. */
 void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, int64_t D, const cpu_kv_rows *r,
                   int64_t t0, int64_t t1);
-/* out[T, Hq*D] = softmax(scale * q·k^T [softcapped], causal, window) · v for
- * query rows and heads split by (ith, nth); q[T,Hq,D]; row t sees keys
+/* out[T, Hq*Dv] = softmax(scale * q·k^T [softcapped], causal, window) · v for
+ * query rows and heads split by (ith, nth); q[T,Hq,D], the cache's K rows
+ * [Hkv,D] and V rows [Hkv,Dv] (Dv = D but for deepseek2's latent
+ * attention); row t sees keys
  * 0..pos[t] of its sequence, where rows says the cache holds them (noncausal:
  * keys 0..kv_len-1, every row of a step of one sequence alike). window
  * > 0: a query at position p sees keys in (p - window, p]. scratch:
@@ -140,7 +150,7 @@ void cpu_kv_store(void *cache, ggml_type cache_type, const float *x, int64_t H, 
 typedef struct cpu_attn_params {
     int64_t T;
     cpu_kv_rows rows;
-    int Hq, Hkv, D;
+    int Hq, Hkv, D, Dv;
     float scale, softcap;
     int window;
     bool noncausal;     /* an encoder's attention: every row sees all kv_len keys */

@@ -67,9 +67,9 @@ static rf_status load(rf_error *err)
         if (!h)
             continue;
         /* the same API in both */
-        bool all = sym(h, "ncclGetUniqueId", &lib.get_unique_id) & sym(h, "ncclCommInitRank", &lib.comm_init_rank) &
-                   sym(h, "ncclAllReduce", &lib.all_reduce) & sym(h, "ncclAllGather", &lib.all_gather) &
-                   sym(h, "ncclCommDestroy", &lib.comm_destroy) & sym(h, "ncclGetErrorString", &lib.error_string);
+        bool all = sym(h, "ncclGetUniqueId", &lib.get_unique_id) && sym(h, "ncclCommInitRank", &lib.comm_init_rank) &&
+                   sym(h, "ncclAllReduce", &lib.all_reduce) && sym(h, "ncclAllGather", &lib.all_gather) &&
+                   sym(h, "ncclCommDestroy", &lib.comm_destroy) && sym(h, "ncclGetErrorString", &lib.error_string);
         if (all) {
             lib.name = list[i];
             return RF_OK;

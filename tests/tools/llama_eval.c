@@ -326,7 +326,7 @@ static void imx_load_legacy(imx *m, FILE *fp, const char *path)
     if (fread(&n_entries, 4, 1, fp) != 1 || n_entries < 1)
         fail("no imatrix data in", path);
     for (int32_t i = 0; i < n_entries; i++) {
-        int32_t len, ncall, nval;
+        int32_t len, ncall = 0, nval = 0;
         char name[4096];
         if (fread(&len, 4, 1, fp) != 1 || len < 0 || len >= (int32_t)sizeof name ||
             fread(name, 1, (size_t)len, fp) != (size_t)len)

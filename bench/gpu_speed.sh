@@ -5,6 +5,7 @@
 #   bench/gpu_speed.sh --bin DIR --llama-bin DIR [--work DIR] [--out DIR]
 #                      [--vocab-bpe F] [--models "1b-q4_k_m 8b-q4_k_m ..."]
 #                      [--depths "0 16384"] [--reps N] [--tool-reps N] [--gen-only]
+#                      [--row-pool N]
 #
 # Models (random weights, the llama-bpe vocabulary of 128256 tokens, made
 # here by rf_gen_model --type, cached in --work): 1b is Llama-3.2-1B's shape
@@ -15,7 +16,10 @@
 # 64/8 heads of 64, 32 experts of 2880, 4 a token, a 128-token window every
 # other layer; its rows of 2880 suit mxfp4 and the 32-element types). A
 # model name is SHAPE-TYPE with a type rf_gen_model knows (q4_k_m, q8_0,
-# q4_0, mxfp4, ...): moe30b-q4_k_m, oss20b-mxfp4.
+# q4_0, mxfp4, ...): moe30b-q4_k_m, oss20b-mxfp4. --row-pool N makes each
+# layer matrix from N distinct rows (rf_gen_model --row-pool: the same bytes
+# to read, written in a minute instead of a quarter hour for moe30b); a
+# model made so is for timing only, not for conformance.
 #
 # For each model, alternating, --reps rounds: `llama-bench -p 512 -n 128
 # -fa 1 -ngl 99 -r R` and `rocmforge bench -p 512 -n 128 --reps R --backend
@@ -34,6 +38,7 @@ DEPTHS="0"
 REPS=1
 TOOL_REPS=3
 GEN_ONLY=0
+ROW_POOL=0
 while [ $# -gt 0 ]; do
     case $1 in
     --bin) BIN=$2; shift 2 ;;
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift 2 ;;
     --tool-reps) TOOL_REPS=$2; shift 2 ;;
     --gen-only) GEN_ONLY=1; shift ;;
+    --row-pool) ROW_POOL=$2; shift 2 ;;
     *) echo "gpu_speed: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -74,8 +80,8 @@ for m in $MODELS; do
     esac
     t0=$(date +%s)
     "$GEN" --arch $arch --vocab "$VOCAB_BPE" $dims --ctx 32768 --rope-base 500000 --seed 1 --type "$type" \
-        -t "$(nproc)" -o "$f.part" >>"$LOG" 2>&1 && mv "$f.part" "$f" || { log "generating $m failed"; exit 1; }
-    log "$m: generated $(du -h "$f" | cut -f1) in $(($(date +%s) - t0)) s"
+        -t "$(nproc)" --row-pool "$ROW_POOL" -o "$f.part" >>"$LOG" 2>&1 && mv "$f.part" "$f" || { log "generating $m failed"; exit 1; }
+    log "$m: generated $(du -h "$f" | cut -f1) in $(($(date +%s) - t0)) s (row pool $ROW_POOL)"
 done
 [ $GEN_ONLY = 1 ] && exit 0
 [ -n "$LLAMA_BIN" ] || { echo "gpu_speed: --llama-bin DIR (llama-bench) is required" >&2; exit 2; }

@@ -10,11 +10,13 @@
  * (DENSE_TYPES, MOE_TYPES), written by rf_gen_model straight in their
  * type. Each model goes through import, the passes and codegen for every
  * target; the distinct kernels of all of
- * them (about 480 a target: the products specialise on shapes and types,
- * everything else is shared) are then built through a fresh kernel cache by
- * cg_build_program, the way `rocmforge compile` builds them, so a template
- * that one arch or type breaks fails here with the kernel's name and the
- * compiler's message. A second build must find every kernel in the cache. On
+ * them (about 1,150 a wave64 target: the products specialise on shapes and
+ * types, everything else is shared) are then compiled, 16 to a compiler
+ * invocation (BUNDLE), so a template that one arch or type breaks fails
+ * here with the kernel's name and the compiler's message; the first of
+ * them also go through a fresh kernel cache by cg_build_program, the way
+ * `rocmforge compile` builds them, and a second build must find them in
+ * the cache. On
  * gfx90a every prefill product runs on the matrix units, and its disassembly
  * shows the MFMA (int8 for quantized weights, f16 for f16 ones). Each
  * model's memory plan, for the last row and for every row's logits, is
@@ -25,9 +27,12 @@
  * Both compilers are required: CI installs hipRTC (libamdhip64-dev) and has
  * CUDA's NVRTC; a missing one fails the suite.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codegen/cache.h"
@@ -446,6 +451,144 @@ static void generate_all(void)
         }
 }
 
+/* ---- building: bundles of kernels, and the product's path -------------- */
+
+/* Kernels a compiler invocation: hipRTC spends about 0.13 s on any program
+ * (its front end and the device libraries) before the kernel's own work,
+ * most of a product kernel's 0.2 s, so the suite compiles the distinct
+ * kernels of all its models BUNDLE at a time, each in its own namespace
+ * with the macros it defines undefined after it: the same text the
+ * compiler would see alone. A bundle that fails is compiled again kernel by
+ * kernel, which names the kernel and gives the compiler's message. */
+#define BUNDLE 16
+/* kernels the product's own path builds (cg_build_program through a fresh
+ * cache; a second build must find them all there) */
+#define PATH_KERNELS 24
+
+typedef struct bundles {
+    target_kernels *t;
+    cg_compiler *cc;
+    uint32_t n;                 /* bundles */
+    void **code;                /* bundle b's code object */
+    size_t *size;
+    _Atomic uint32_t next;
+    _Atomic uint32_t failed;    /* kernels that failed alone */
+    pthread_mutex_t mu;         /* printing */
+} bundles;
+
+/* k's source as a bundle holds it */
+static void append_kernel(FILE *f, const cg_kernel *k, uint32_t i)
+{
+    fprintf(f, "namespace rf_bundled_%u {\n%s\n}\n", i, k->source);
+    for (const char *l = k->source; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *c = l + strspn(l, " \t");
+        if (*c != '#')
+            continue;
+        c += 1 + strspn(c + 1, " \t");
+        if (strncmp(c, "define", 6) || !strchr(" \t", c[6]))
+            continue;
+        c += 6 + strspn(c + 6, " \t");
+        size_t n = strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789");
+        if (n)
+            fprintf(f, "#undef %.*s\n", (int)n, c);
+    }
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *bundle_worker(void *arg)
+{
+    bundles *b = arg;
+    const cg_program *all = b->t->all;
+    for (uint32_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;) {
+        uint32_t k0 = i * BUNDLE, k1 = k0 + BUNDLE < all->n_kernels ? k0 + BUNDLE : all->n_kernels;
+        char *src = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&src, &len);
+        if (!f) {
+            atomic_fetch_add(&b->failed, 1);
+            continue;
+        }
+        for (uint32_t k = k0; k < k1; k++)
+            append_kernel(f, &all->kernels[k], k);
+        fclose(f);
+        char name[32];
+        snprintf(name, sizeof name, "bundle_%u", i);
+        rf_error err = {0};
+        if (cg_compiler_build(b->cc, src, name, &b->code[i], &b->size[i], &err) != RF_OK) {
+            uint32_t alone = 0;
+            for (uint32_t k = k0; k < k1; k++) { /* which kernel, and why */
+                void *code = NULL;
+                size_t size = 0;
+                rf_error e = {0};
+                if (cg_compiler_build(b->cc, all->kernels[k].source, all->kernels[k].name, &code, &size, &e) != RF_OK) {
+                    alone++;
+                    pthread_mutex_lock(&b->mu);
+                    printf("\n  %s: kernel %s: %s", b->t->name, all->kernels[k].name, e.msg);
+                    pthread_mutex_unlock(&b->mu);
+                }
+                free(code);
+            }
+            atomic_fetch_add(&b->failed, alone ? alone : 1);
+            if (!alone) { /* fails bundled only: the bundling is wrong */
+                pthread_mutex_lock(&b->mu);
+                printf("\n  %s: %s (every kernel of it builds alone)", b->t->name, err.msg);
+                pthread_mutex_unlock(&b->mu);
+            }
+        }
+        free(src);
+    }
+    return NULL;
+}
+
+/* the product's path for the first PATH_KERNELS kernels: cg_build_program
+ * compiles each through a fresh cache, and a second build compiles none */
+static void build_path(target_kernels *t, cg_compiler *cc)
+{
+    rf_error err = {0};
+    cg_program *p = calloc(1, sizeof *p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    arena_init(&p->arena);
+    p->arch = t->arch;
+    p->n_kernels = t->all->n_kernels < PATH_KERNELS ? t->all->n_kernels : PATH_KERNELS;
+    p->kernels = calloc(p->n_kernels, sizeof *p->kernels);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->kernels);
+    for (uint32_t i = 0; i < p->n_kernels; i++) {
+        const cg_kernel *k = &t->all->kernels[i];
+        p->kernels[i] = (cg_kernel){.name = k->name, .tmpl = k->tmpl, .source = k->source, .block = k->block};
+    }
+    cg_cache *cache = NULL;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache-%s", test_tmp_dir(), t->name);
+    CU_ASSERT_EQUAL_FATAL(cg_cache_open(dir, &cache, &err), RF_OK);
+    cg_build_stats st = {0}, again = {0};
+    rf_status s = cg_build_program(p, cc, cache, 2, NULL, NULL, NULL, &st, &err);
+    if (s != RF_OK)
+        printf("\n  %s: %s", t->name, err.msg);
+    CU_ASSERT_EQUAL(s, RF_OK);
+    CU_ASSERT_EQUAL(st.compiled, p->n_kernels);
+    for (uint32_t i = 0; i < p->n_kernels; i++) {
+        CU_ASSERT_PTR_NOT_NULL(p->kernels[i].code);
+        free(p->kernels[i].code);
+        p->kernels[i].code = NULL;
+    }
+    CU_ASSERT_EQUAL(cg_build_program(p, cc, cache, 2, NULL, NULL, NULL, &again, &err), RF_OK);
+    CU_ASSERT_EQUAL(again.compiled, 0);
+    CU_ASSERT_EQUAL(again.cached, p->n_kernels);
+    for (uint32_t i = 0; i < p->n_kernels; i++)
+        free(p->kernels[i].code);
+    free(p->kernels);
+    p->kernels = NULL;
+    p->n_kernels = 0;
+    cg_program_free(p);
+    cg_cache_close(cache);
+}
+
 static void build_target(target_kernels *t)
 {
     size_t models = 0;
@@ -455,37 +598,41 @@ static void build_target(target_kernels *t)
     CU_ASSERT_EQUAL_FATAL(t->models, models);
     rf_error err = {0};
     cg_compiler *cc = NULL;
-    cg_cache *cache = NULL;
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/cache-%s", test_tmp_dir(), t->name);
     CU_ASSERT_EQUAL_FATAL(cg_compiler_open(&t->arch, &cc, &err), RF_OK);
-    CU_ASSERT_EQUAL_FATAL(cg_cache_open(dir, &cache, &err), RF_OK);
-    cg_build_stats st = {0};
-    rf_status s = cg_build_program(t->all, cc, cache, 2, NULL, NULL, NULL, &st, &err);
-    if (s != RF_OK)
-        printf("\n  %s: %s", t->name, err.msg);
-    CU_ASSERT_EQUAL(s, RF_OK);
-    CU_ASSERT_EQUAL(st.compiled, t->all->n_kernels);
-    printf("\n  %s: %u kernels of %u models compiled by %s in %.1f s\n  ", t->name, st.compiled, t->models,
-           cg_compiler_id(cc), st.seconds);
+    const cg_program *all = t->all;
+    bundles b = {.t = t, .cc = cc, .n = (all->n_kernels + BUNDLE - 1) / BUNDLE};
+    b.code = calloc(b.n ? b.n : 1, sizeof *b.code);
+    b.size = calloc(b.n ? b.n : 1, sizeof *b.size);
+    CU_ASSERT_FATAL(b.code && b.size);
+    pthread_mutex_init(&b.mu, NULL);
+    double t0 = seconds_now();
+    pthread_t helper;
+    bool two = pthread_create(&helper, NULL, bundle_worker, &b) == 0;
+    bundle_worker(&b);
+    if (two)
+        pthread_join(helper, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&b.failed), 0);
+    printf("\n  %s: %u kernels of %u models compiled by %s, %u at a time, in %.1f s\n  ", t->name, all->n_kernels,
+           t->models, cg_compiler_id(cc), BUNDLE, seconds_now() - t0);
     /* the prefill products and attentions of a matrix-unit arch multiply
      * on it: int8 tiles for quantized weights, f16 tiles for f16 weights
      * and for attention (gfx90a's MFMA, in the disassembly where LLVM-C is
      * built in; sm_90's mma.sync has no disassembler here) */
     uint32_t mmq = 0, fa = 0, mfma = 0;
-    for (uint32_t i = 0; i < t->all->n_kernels; i++) {
-        const cg_kernel *k = &t->all->kernels[i];
+    for (uint32_t i = 0; i < all->n_kernels; i++) {
+        const cg_kernel *k = &all->kernels[i];
         bool attn = !strcmp(k->tmpl, "attention_mma");
         if (strcmp(k->tmpl, "mmq") && !attn)
             continue;
         mmq += !attn;
         fa += attn;
-        if (t->arch.vendor != CG_AMD || !cg_amdgpu_available() || !k->code)
+        const void *code = b.code[i / BUNDLE];
+        if (t->arch.vendor != CG_AMD || !cg_amdgpu_available() || !code)
             continue;
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
-        CU_ASSERT_EQUAL(cg_code_disassemble(&t->arch, k->code, k->code_size, k->name, f, &err), RF_OK);
+        CU_ASSERT_EQUAL(cg_code_disassemble(&t->arch, code, b.size[i / BUNDLE], k->name, f, &err), RF_OK);
         fclose(f);
         bool f16 = attn || strstr(k->name, "mmq_f16_") == k->name;
         mfma += text && strstr(text, f16 ? "v_mfma_f32_16x16x16f16" : "v_mfma_i32_16x16x16i8");
@@ -497,17 +644,12 @@ static void build_target(target_kernels *t)
         CU_ASSERT_EQUAL(mfma, mmq + fa);
     printf("%u prefill products and %u prefill attentions on the matrix units%s\n  ", mmq, fa,
            t->arch.vendor == CG_AMD && mmq && cg_amdgpu_available() ? ", each with its MFMA" : "");
-    /* every one has a code object; a second build compiles nothing */
-    for (uint32_t i = 0; i < t->all->n_kernels; i++) {
-        CU_ASSERT_PTR_NOT_NULL(t->all->kernels[i].code);
-        free(t->all->kernels[i].code);
-        t->all->kernels[i].code = NULL;
-    }
-    cg_build_stats again = {0};
-    CU_ASSERT_EQUAL(cg_build_program(t->all, cc, cache, 2, NULL, NULL, NULL, &again, &err), RF_OK);
-    CU_ASSERT_EQUAL(again.compiled, 0);
-    CU_ASSERT_EQUAL(again.cached, t->all->n_kernels);
-    cg_cache_close(cache);
+    for (uint32_t i = 0; i < b.n; i++)
+        free(b.code[i]);
+    free(b.code);
+    free(b.size);
+    pthread_mutex_destroy(&b.mu);
+    build_path(t, cc);
     cg_compiler_close(cc);
 }
 

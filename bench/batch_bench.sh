@@ -71,7 +71,8 @@ for b in $BATCH; do
 'pp':j['prefill_tok_s'],'tg':j['decode_tok_s'],'backend':j['backend']}))" | tee -a "$OUT/runs.jsonl" >&2
     done
 done
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# ROCMFORGE_COMMIT: where the tree is a copy without its git history (the GPU machine)
+commit=${ROCMFORGE_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && commit="$commit + uncommitted changes"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 python3 - "$OUT/runs.jsonl" "$RESULTS" <<EOF

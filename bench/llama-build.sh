@@ -31,4 +31,6 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${BACKEND[@]}" -DGGML_NA
     -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT="$(cat "$SRC/.llama-commit" 2>/dev/null ||
         git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >/dev/null
+# the commit, where the benchmarks that take --llama-bin BUILD/bin look for it
+(cat "$SRC/.llama-commit" 2>/dev/null || git -C "$SRC" rev-parse HEAD 2>/dev/null) >"$BUILD/.llama-commit" || true
 for t in "${TARGETS[@]}"; do ls "$BUILD/bin/$t"; done

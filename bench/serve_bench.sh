@@ -118,10 +118,13 @@ for c in $CONC; do
     done
 done
 
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# ROCMFORGE_COMMIT: where the tree is a copy without its git history (the GPU machine)
+commit=${ROCMFORGE_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && commit="$commit + uncommitted changes"
-llama_commit=$(git -C "$("$ROOT/scripts/fetch-reference.sh")/llama.cpp" rev-parse --short HEAD 2>/dev/null ||
-    cat "$LLAMA_BIN/../.llama-commit" 2>/dev/null || echo unknown)
+# --llama-bin's build records its commit (llama-build.sh); the GPU machine
+# has no reference checkout to ask, nor a network to fetch one
+llama_commit=$(cut -c1-7 "$LLAMA_BIN/../.llama-commit" 2>/dev/null ||
+    git -C "$("$ROOT/scripts/fetch-reference.sh")/llama.cpp" rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 python3 - "$OUT/runs.jsonl" "$RESULTS" <<EOF
 import json, statistics, sys

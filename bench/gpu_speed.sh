@@ -80,7 +80,7 @@ for m in $MODELS; do
     esac
     t0=$(date +%s)
     "$GEN" --arch $arch --vocab "$VOCAB_BPE" $dims --ctx 32768 --rope-base 500000 --seed 1 --type "$type" \
-        -t "$(nproc)" --row-pool "$ROW_POOL" -o "$f.part" >>"$LOG" 2>&1 && mv "$f.part" "$f" || { log "generating $m failed"; exit 1; }
+        -t "$(nproc)" $([ "$ROW_POOL" -gt 0 ] && echo --row-pool "$ROW_POOL") -o "$f.part" >>"$LOG" 2>&1 && mv "$f.part" "$f" || { log "generating $m failed"; exit 1; }
     log "$m: generated $(du -h "$f" | cut -f1) in $(($(date +%s) - t0)) s (row pool $ROW_POOL)"
 done
 [ $GEN_ONLY = 1 ] && exit 0

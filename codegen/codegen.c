@@ -914,14 +914,17 @@ static bool gen_row_node(kbuild *k, const ir_node *n)
         rw_call(k, b, "rf_softmax_row", n, 1);
         strbuf_printf(b, ", %lld, scratch);\n", (long long)row);
         return true;
-    case IR_OP_TOPK:
-        strbuf_printf(b, unverified() ? "    if (threadIdx.x < RF_WAVE)\n        rf_topk_row_wave("
-                                      : "    if (threadIdx.x == 0)\n        rf_topk_row(");
+    case IR_OP_TOPK: {
+        /* the wavefront's top-k (ROCMFORGE_WAVE_TOPK=1, or ROCMFORGE_UNVERIFIED) or one thread's */
+        bool wave = unverified() || env_on("ROCMFORGE_WAVE_TOPK");
+        strbuf_printf(b, wave ? "    if (threadIdx.x < RF_WAVE)\n        rf_topk_row_wave("
+                              : "    if (threadIdx.x == 0)\n        rf_topk_row(");
         rw_row(k, b, n->in[0], false);
         strbuf_printf(b, ", %lld, ", (long long)numel_row(&n->in[0]->type));
         rw_row(k, b, n, true);
         strbuf_printf(b, ", %lld);\n", (long long)n->ia[0]);
         return true;
+    }
     case IR_OP_MOE_WEIGHTS:
         strbuf_printf(b, "    if (threadIdx.x == 0)\n    ");
         rw_call(k, b, "rf_moe_weights_row", n, 2);
@@ -1562,6 +1565,8 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
         strbuf_printf(&k->tail, "    }\n");
     }
     attn_shape(v, a, waves, nsplit);
+    char passes[8];
+    snprintf(passes, sizeof passes, "%d", tune_knob("ROCMFORGE_TUNE_ATTN_PASSES", unverified() ? 2 : 8, 1, 8));
     snprintf(v[6], 24, "%d", k->kvh ? 1 : 0); /* the cache's type */
     snprintf(v[7], 24, "%d", rope ? 1 : 0);
     snprintf(v[8], 24, "%lld", rope ? (long long)q->ia[0] : 2);
@@ -1575,8 +1580,9 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
                     {"QSCALE", flit(f[2], prescale)}, {"QNORM", nq ? "1" : "0"},
                     {"QEPS", flit(f[3], nq ? nq->fa[0] : 0.0f)}, {"KEPS", flit(f[4], nk ? nk->fa[0] : 0.0f)},
                     /* a range's keys, at least: eight passes of the block (256 keys with 8 wavefronts);
-                       two (more blocks at short contexts) under ROCMFORGE_UNVERIFIED */
-                    {"MINK_PASSES", unverified() ? "2" : "8"}};
+                       ROCMFORGE_TUNE_ATTN_PASSES fewer (more blocks at short contexts, where a
+                       model of few kv heads has as few blocks), two under ROCMFORGE_UNVERIFIED */
+                    {"MINK_PASSES", passes}};
     uint64_t bytes = (uint64_t)(HQ * nsplit * (D + 2) + HQ) * sizeof(float);
     if (bytes > G->p->split_bytes)
         G->p->split_bytes = bytes;

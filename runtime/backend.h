@@ -49,6 +49,10 @@ struct rt_session {
      * the same arrays) and frees none of them; each part keeps the KV cache
      * of its own layers. */
     rt_session *front;         /* the first part, or NULL */
+    /* A part that runs only between others' segments on the same thread
+     * (a tensor-parallel rank) uses the CPU threads of this one: a pool of
+     * its own would keep its workers spinning while the others run. */
+    const rt_session *threads_of;
     float *hidden;             /* (n_rows x n_embd) the front's output rows: this graph's `hidden` */
     uint32_t gpu_layers;       /* layers the GPU runs: n_layer on the GPU alone, 0 on the CPU */
     uint32_t layer_begin;      /* the graphs' first layer: a split session's CPU part starts at gpu_layers */
@@ -111,11 +115,12 @@ rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P, int64_t O);
 
 /* A session of its own on b for the part of the model io names (a split
  * session's front, a tensor-parallel session's rank), borrowing s's step
- * inputs and block table (tokens, pos, seqs, kv_table); *out is set even
- * on failure, for rt_part_close. */
+ * inputs and block table (tokens, pos, seqs, kv_table) and, where
+ * threads_of is another part (open until this one closes), its CPU
+ * threads; *out is set even on failure, for rt_part_close. */
 struct import_options;
-rf_status rt_part_open(rt_session *s, const struct import_options *io, const rt_backend *b, rt_session **out,
-                       rf_error *err);
+rf_status rt_part_open(rt_session *s, const struct import_options *io, const rt_backend *b,
+                       const rt_session *threads_of, rt_session **out, rf_error *err);
 void rt_part_close(rt_session *part); /* NULL: nothing */
 
 extern const rt_backend rt_backend_cpu;

@@ -286,11 +286,13 @@ static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_
     return st;
 }
 
-rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend *b, rt_session **out, rf_error *err)
+rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend *b, const rt_session *threads_of,
+                       rt_session **out, rf_error *err)
 {
     rt_session *f = calloc(1, sizeof *f);
     if (!(*out = f))
         return rf_fail(err, RF_E_NOMEM, "out of memory");
+    f->threads_of = threads_of;
     f->gguf = s->gguf;
     f->opt = s->opt;
     f->n_vocab = s->n_vocab;
@@ -315,7 +317,7 @@ rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend
 static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
 {
     snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
-    return rt_part_open(s, &(import_options){.n_ctx = s->opt.n_ctx, .layer_end = n}, dev, &s->front, err);
+    return rt_part_open(s, &(import_options){.n_ctx = s->opt.n_ctx, .layer_end = n}, dev, NULL, &s->front, err);
 }
 
 /* s's graphs for layers [n, L): the whole model at n = 0, else the part

@@ -54,7 +54,7 @@ static void tp_release(rt_session *s)
     tp_state *tp = s->state;
     if (!tp)
         return;
-    for (uint32_t r = 0; tp->rank && r < tp->world; r++)
+    for (uint32_t r = tp->world; tp->rank && r-- > 0;) /* rank 0, whose threads the others use, last */
         rt_part_close(tp->rank[r]);
     free(tp->rank);
     free(tp->at);
@@ -76,7 +76,8 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
         import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .tp_rank = r,
                              .tp_world = tp->world};
-        st = rt_part_open(s, &io, rank_backend(), &tp->rank[r], err);
+        /* the ranks run one after another: one pool of threads for all */
+        st = rt_part_open(s, &io, rank_backend(), r ? tp->rank[0] : NULL, &tp->rank[r], err);
     }
     return st;
 }

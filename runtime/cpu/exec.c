@@ -54,6 +54,7 @@ typedef struct cpu_cursor {
 
 typedef struct cpu_state {
     cpu_pool *pool;
+    bool pool_borrowed;       /* threads_of's (backend.h), not freed here */
     cpu_cursor cur;
     uint8_t *workspace;
     void **kv;                /* by layer: [2 * layer + kv] cache base */
@@ -558,8 +559,13 @@ static rf_status cpu_prepare(rt_session *s, rf_error *err)
     }
     if (rc != RF_OK)
         return rc;
-    if (!(st->pool = cpu_pool_new(s->opt.n_threads)))
+    const rt_session *lender = s->threads_of;
+    if (lender && lender->backend == &rt_backend_cpu && lender->state) {
+        st->pool = ((const cpu_state *)lender->state)->pool;
+        st->pool_borrowed = true;
+    } else if (!(st->pool = cpu_pool_new(s->opt.n_threads))) {
         return rf_fail(err, RF_E_NOMEM, "cannot start the CPU threads");
+    }
     st->workspace = alloc64((size_t)ws);
     st->qx = alloc64((size_t)qx_bytes);
     st->moe_scratch = moe_bytes ? alloc64((size_t)moe_bytes) : NULL;
@@ -589,7 +595,8 @@ static void cpu_release(rt_session *s)
     cpu_state *st = s->state;
     if (!st)
         return;
-    cpu_pool_free(st->pool);
+    if (!st->pool_borrowed)
+        cpu_pool_free(st->pool);
     free(st->workspace);
     free(st->qx);
     free(st->moe_scratch);

@@ -3,12 +3,16 @@
 # auto), on the machine's GPU: checked against the CPU and timed.
 #
 #   bench/gpu_split.sh --bin DIR [--work DIR] [--out DIR] [--vocab-bpe F] [--model NAME] [--fraction F]
+#                      [--ctx N]
 #
 # The model is gpu_speed.sh's NAME (default 8b-q4_k_m: Llama-3-8B's shape,
 # random weights; made in --work when missing). The GPU is told it has
 # F (default 2/3) of the file's size (--gpu-mem-limit: what "auto" counts
 # on and what the GPU arenas may take), so "auto" puts about that share of
-# the layers on the GPU and the rest on the CPU.
+# the layers on the GPU and the rest on the CPU. Every session has a context
+# of --ctx positions (default 4096): at the file's own (32768) the cache
+# alone of a 1B's 16 layers is 1 GiB, and "auto" rightly puts no layer on a
+# GPU of 2/3 of its 770 MiB (measured on an H100, 2026-12-06).
 # 1. rf_compare, the split session against the CPU alone: every position's
 #    logits of 64 random ids, greedy continuations of 2 prompts, and 2
 #    sequences stepped together (rt_step, rt_decode_batch) against each
@@ -19,7 +23,7 @@
 # comparison fails.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN= WORK=/tmp/rf-gpu-bench OUT=$ROOT/bench/out/gpu MODEL=8b-q4_k_m FRACTION=2/3
+BIN= WORK=/tmp/rf-gpu-bench OUT=$ROOT/bench/out/gpu MODEL=8b-q4_k_m FRACTION=2/3 CTX=4096
 VOCAB_BPE=$HOME/.cache/rocmforge-ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf
 while [ $# -gt 0 ]; do
     case $1 in
@@ -29,6 +33,7 @@ while [ $# -gt 0 ]; do
     --vocab-bpe) VOCAB_BPE=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
     --fraction) FRACTION=$2; shift 2 ;;
+    --ctx) CTX=$2; shift 2 ;;
     *) echo "gpu_split: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -49,7 +54,7 @@ limit=$((size * ${FRACTION%/*} / ${FRACTION#*/}))
 SPLIT=(--gpu-layers auto --gpu-mem-limit "$limit")
 log "== split: $MODEL ($((size >> 20)) MiB), the GPU limited to $FRACTION of it ($((limit >> 20)) MiB), --gpu-layers auto"
 
-j=$("$CMP" "$m" --backend gpu "${SPLIT[@]}" --random 64 --prompts 2 --prompt-len 16 --gen 8 --seqs 2 \
+j=$("$CMP" "$m" --backend gpu "${SPLIT[@]}" --ctx "$CTX" --random 64 --prompts 2 --prompt-len 16 --gen 8 --seqs 2 \
     --bounds random --json 2>>"$LOG")
 rc=$?
 echo "$j" >>"$LOG"
@@ -69,7 +74,7 @@ rows=()
 bench() {
     local label=$1 j
     shift
-    j=$("$RF" bench "$m" -p 512 -n 64 --kv-f16 --json "$@" 2>>"$LOG") || { rows+=("| $label | failed | | |"); return; }
+    j=$("$RF" bench "$m" -p 512 -n 64 --kv-f16 --ctx "$CTX" --json "$@" 2>>"$LOG") || { rows+=("| $label | failed | | |"); return; }
     rows+=("$(python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])

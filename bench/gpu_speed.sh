@@ -142,8 +142,10 @@ for (m, dep), r in rows.items():
     size = os.path.getsize(os.path.join(work, "llama-%s.gguf" % m)) / 1e9
     rf_tg, ll_tg, rf_pp, ll_pp = best(r["rf_tg"]), best(r["ll_tg"]), best(r["rf_pp"]), best(r["ll_pp"])
     bw = size * rf_tg
-    md.append("| %s | %d | %.1f | %.1f | %.2f× | %.1f | %.1f | %.2f× | %.0f (%.0f%%) |" % (
-        m, dep, ll_pp, rf_pp, rf_pp / ll_pp, ll_tg, rf_tg, rf_tg / ll_tg, bw, 100 * bw / copy_gbs if copy_gbs else 0))
+    # with experts a token reads only its experts' rows: the file's bytes say nothing
+    bws = "n/a (experts)" if m.startswith(("moe", "oss")) else "%.0f (%.0f%%)" % (bw, 100 * bw / copy_gbs if copy_gbs else 0)
+    md.append("| %s | %d | %.1f | %.1f | %.2f× | %.1f | %.1f | %.2f× | %s |" % (
+        m, dep, ll_pp, rf_pp, rf_pp / ll_pp, ll_tg, rf_tg, rf_tg / ll_tg, bws))
 md += ["", "Best of the rounds; each figure is the tool's own mean over its repetitions (llama-bench avg_ts, rocmforge "
        "decode_tok_s_mean / prefill_tok_s_mean). GB/s: the file's bytes times our decode rate (every weight is read "
        "once a token; at a depth the KV cache adds to it)."]

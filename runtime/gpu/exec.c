@@ -118,6 +118,7 @@ typedef struct gpu_state {
     uint32_t n_layer;
     int debug;
     int profile;               /* ROCMFORGE_PROFILE set: time every launch */
+    const gpu_plan *prof_pl;   /* the plan profiled: the batch graph's where there is one, else the session's */
     rt_profile prof;
 } gpu_state;
 
@@ -195,38 +196,39 @@ static rf_status debug_launch(rt_session *s, const gpu_plan *pl, const cg_launch
 
 /* ---- a step ------------------------------------------------------------------------------ */
 
-/* bytes launch l moves (rt_profile): its weights, values and the cache
- * rows attention reads, each once */
-static double launch_bytes(const gpu_state *st, const cg_launch *l, int64_t T, int64_t P)
+/* bytes launch l of plan pl moves (rt_profile): its weights, values and
+ * the cache rows attention reads, each once */
+static double launch_bytes(const gpu_state *st, const gpu_plan *pl, const cg_launch *l, int64_t T, int64_t P,
+                           int64_t O)
 {
     double b = 0;
-    int64_t rows = rt_dim(l->rows, T, P, 0);
+    int64_t rows = rt_dim(l->rows, T, P, O);
     for (uint32_t a = 0; a < l->n_args; a++) {
         uint32_t id = l->arg[a];
         if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL)
             continue; /* a few partials and counters */
         if (id >= CG_ARG_SCRATCH) {
-            b += (double)rows * (double)st->one.prog->scratch_k;
+            b += (double)rows * (double)pl->prog->scratch_k;
             continue;
         }
-        const ir_node *n = st->one.by_id[id];
+        const ir_node *n = pl->by_id[id];
         if (n->op == IR_OP_WEIGHT)
             b += (double)weight_bytes(n);
         else if (n->op == IR_OP_KV_STORE)
             b += (double)(P + T) * (double)(n->type.dim[1] * n->type.dim[2]) * (double)kv_elem(st);
         else
-            b += (double)rt_numel(&n->type, T, P, 0) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
+            b += (double)rt_numel(&n->type, T, P, O) * (n->type.elem == GGML_TYPE_F32 ? 4 : 1);
     }
     return b;
 }
 
 /* The step's launches of plan pl, in plan order, on the stream (recorded
- * instead when a capture is on); only the session's graph is profiled. */
+ * instead when a capture is on); only st->prof_pl is profiled. */
 static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint32_t *n_ran, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
-    bool prof = st->profile && pl == &st->one;
+    bool prof = st->profile && pl == st->prof_pl;
     rf_status rc;
     const cg_program *p = pl->prog;
     *n_ran = 0;
@@ -270,19 +272,22 @@ static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint
     return RF_OK;
 }
 
-/* the time between the events around each launch of the step just run */
-static rf_status profile_step(rt_session *s, uint32_t T, uint32_t n_ran, rf_error *err)
+/* the time between the events around each launch of the step just run:
+ * a prefill step's (f = 1), or a decode step's (f = 0: the session's one
+ * row, or the batch graph's rows that all want logits) */
+static rf_status profile_step(rt_session *s, step_dims d, uint32_t n_ran, rf_error *err)
 {
     gpu_state *st = s->state;
     rf_status rc = st->api->stream_sync(st->stream, err);
+    int f = st->prof_pl == &st->one ? d.T > 1 : d.O != d.T;
     for (uint32_t i = 0; i < n_ran && rc == RF_OK; i++) {
-        const cg_launch *l = &st->one.prog->launches[st->ran[i]];
+        const cg_launch *l = &st->prof_pl->prog->launches[st->ran[i]];
         float ms = 0;
         if ((rc = st->api->event_elapsed(st->ev[i], st->ev[i + 1], &ms, err)) != RF_OK)
             break;
-        st->prof.seconds[T > 1][l->kernel] += 1e-3 * ms;
-        st->prof.calls[T > 1][l->kernel]++;
-        st->prof.bytes[T > 1][l->kernel] += launch_bytes(st, l, T, s->n_past);
+        st->prof.seconds[f][l->kernel] += 1e-3 * ms;
+        st->prof.calls[f][l->kernel]++;
+        st->prof.bytes[f][l->kernel] += launch_bytes(st, st->prof_pl, l, d.T, d.P, d.O);
     }
     return rc;
 }
@@ -348,7 +353,7 @@ static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *er
     uint32_t n_ran;
     if ((rc = launch_all(s, pl, d, &n_ran, err)) != RF_OK)
         return rc;
-    return st->profile && pl == &st->one ? profile_step(s, T, n_ran, err) : RF_OK;
+    return st->profile && pl == st->prof_pl ? profile_step(s, d, n_ran, err) : RF_OK;
 }
 
 /* run plan pl's step and copy its output rows (every row's logits, the
@@ -653,7 +658,10 @@ static rf_status profile_init(gpu_state *st, rf_error *err)
 {
     if (!st->profile)
         return RF_OK;
-    uint32_t n = st->one.prog->n_kernels;
+    /* several sequences step through the batch graph (bench --batch, serve) */
+    st->prof_pl = st->paged ? &st->batch : &st->one;
+    const cg_program *p = st->prof_pl->prog;
+    uint32_t n = p->n_kernels;
     st->prof.n = n;
     st->prof.name = calloc(n, sizeof *st->prof.name);
     for (int f = 0; f < 2; f++) {
@@ -663,13 +671,13 @@ static rf_status profile_init(gpu_state *st, rf_error *err)
         if (!st->prof.seconds[f] || !st->prof.calls[f] || !st->prof.bytes[f])
             return rf_fail(err, RF_E_NOMEM, "out of memory");
     }
-    st->ev = calloc(st->one.prog->n_launches + 1, sizeof *st->ev);
-    st->ran = calloc(st->one.prog->n_launches + 1, sizeof *st->ran);
+    st->ev = calloc(p->n_launches + 1, sizeof *st->ev);
+    st->ran = calloc(p->n_launches + 1, sizeof *st->ran);
     if (!st->prof.name || !st->ev || !st->ran)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n; i++)
-        st->prof.name[i] = st->one.prog->kernels[i].name;
-    for (uint32_t i = 0; i <= st->one.prog->n_launches; i++) {
+        st->prof.name[i] = p->kernels[i].name;
+    for (uint32_t i = 0; i <= p->n_launches; i++) {
         rf_status rc = st->api->event_create(&st->ev[i], err);
         if (rc != RF_OK)
             return rc;
@@ -771,7 +779,7 @@ static void gpu_release(rt_session *s)
     if (st->api) {
         if (st->stream)
             st->api->stream_sync(st->stream, NULL);
-        for (uint32_t i = 0; st->ev && i <= st->one.prog->n_launches; i++)
+        for (uint32_t i = 0; st->ev && i <= st->prof_pl->prog->n_launches; i++)
             st->api->event_destroy(st->ev[i]);
         plan_release(st, &st->one);
         plan_release(st, &st->batch);

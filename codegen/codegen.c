@@ -591,10 +591,17 @@ static void gen_matmul(kbuild *k, const mm_group *m, int mt, int rows, int waves
 
 /* The prefill products' tiles: BM tokens by BN columns a block (of each
  * product of a GLU pair), WM by WN a wavefront. ROCMFORGE_TUNE_MMQ_BM (32,
- * 64 or 128 tokens a block, each wavefront taking half) and
- * ROCMFORGE_TUNE_MMQ_QUADS (1 or 2: the int8 tiles' quads a K step) until
- * `rocmforge tune` chooses them. */
+ * 64 or 128 tokens a block, each wavefront taking half),
+ * ROCMFORGE_TUNE_MMQ_BN (64 or 128 columns a block, a GLU pair's half
+ * that: more blocks for few rows), ROCMFORGE_TUNE_MMQ_QUADS (1 or 2: the
+ * int8 tiles' quads a K step) and ROCMFORGE_TUNE_MMQ_MIN_T (8 to 128: the
+ * fewest rows the tiles take, mmq_min_t) until `rocmforge tune` chooses
+ * them. */
 enum { MMQ_BK = 32, MMQ_BN = 128, MMQ_WN = 64, MMQ_BN_GLU = 64, MMQ_WN_GLU = 32, MMQ_BM = 64, MMQ_QUADS = 2 };
+
+/* the fewest rows a step's products run on the tiles (CG_MMQ_MIN_T unless
+ * ROCMFORGE_TUNE_MMQ_MIN_T says otherwise); fewer run the eight-row kernel */
+static uint32_t mmq_min_t(void) { return (uint32_t)tune_knob("ROCMFORGE_TUNE_MMQ_MIN_T", CG_MMQ_MIN_T, 8, 128); }
 
 static bool env_on(const char *name)
 {
@@ -691,12 +698,13 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
     strbuf *b = &k->body;
     int qinv = setup_xq0(k, m);
     int tm = tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
-    int na = 1, np = 1, BN = MMQ_BN, WN = MMQ_WN;
+    int bn = tune_knob("ROCMFORGE_TUNE_MMQ_BN", MMQ_BN, 64, 128);
+    int na = 1, np = 1, BN = bn, WN = MMQ_WN * bn / MMQ_BN;
     bool i8 = mmq_int8(m);
     if (m->glu) {
         np = 2;
-        BN = MMQ_BN_GLU;
-        WN = MMQ_WN_GLU;
+        BN = MMQ_BN_GLU * bn / MMQ_BN;
+        WN = MMQ_WN_GLU * bn / MMQ_BN;
         na = m->mm[0]->in[1]->type.elem == m->mm[1]->in[1]->type.elem ? 1 : 2;
         strbuf_printf(b, "    { // %s of two products\n        const int j0 = nt * BN;\n"
                          "        float accg[MI][NI][RF_MMA_NC] = {}, accu[MI][NI][RF_MMA_NC] = {};\n"
@@ -1364,7 +1372,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
                                 rows, (uint32_t)bm, -1);
             if (st != RF_OK)
                 return st;
-            G->p->launches[G->p->n_launches - 1].min_T = CG_MMQ_MIN_T;
+            G->p->launches[G->p->n_launches - 1].min_T = mmq_min_t();
             continue;
         }
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
@@ -1386,7 +1394,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         if (st != RF_OK)
             return st;
         if (variant == 2)
-            G->p->launches[G->p->n_launches - 1].max_T = CG_MMQ_MIN_T - 1;
+            G->p->launches[G->p->n_launches - 1].max_T = mmq_min_t() - 1;
     }
     return RF_OK;
 }

@@ -206,11 +206,7 @@ static void measure_fit(const rt_session *s, uint64_t *layer_bytes, rt_fit *fit)
             layer_bytes[n->ia[0]] += kv_rows * (uint64_t)(n->type.dim[1] * n->type.dim[2]) * (s->opt.kv_f16 ? 2 : 4);
         if (n->op != IR_OP_WEIGHT)
             continue;
-        const ggml_type_traits *tt = ggml_type_get(n->type.elem);
-        uint64_t elems = 1;
-        for (uint8_t d = 0; d < n->type.rank; d++)
-            elems *= (uint64_t)n->type.dim[d];
-        uint64_t bytes = elems / tt->block_size * tt->type_size;
+        uint64_t bytes = (uint64_t)ir_type_bytes(&n->type, 0, 0, 0); /* a weight's dims are all fixed */
         if (sscanf(n->name, "blk.%u.", &layer) == 1 && layer < g->model.n_layer)
             layer_bytes[layer] += bytes;
         else if (!strncmp(n->name, "output", 6))

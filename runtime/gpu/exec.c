@@ -126,14 +126,7 @@ static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* ---- values ----------------------------------------------------------------------- */
 
-static size_t weight_bytes(const ir_node *w)
-{
-    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
-    int64_t n = 1;
-    for (uint8_t i = 0; i < w->type.rank; i++)
-        n *= w->type.dim[i];
-    return (size_t)(n / tt->block_size) * tt->type_size;
-}
+static size_t weight_bytes(const ir_node *w) { return (size_t)ir_type_bytes(&w->type, 0, 0, 0); }
 
 /* bytes of a KV cache element: f16 or f32, as the kernels were rendered */
 static size_t kv_elem(const gpu_state *st) { return st->one.prog->kv_f16 ? 2 : sizeof(float); }

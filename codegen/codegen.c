@@ -690,21 +690,66 @@ static const char *mma8_kind(const ir_node *mm, char buf[64])
     return buf;
 }
 
-/* The prefill kernel of matmul group m on the matrix units; *tiles: its
- * column tiles (the launch's grid_x), *bm: the tokens of a token tile. */
-static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, char vals[][32], int64_t *tiles,
-                    int *bm)
+/* Steps of few rows (from ROCMFORGE_TUNE_FEW_T, 8 to 64, below the full
+ * tiles' mmq_min_t; 0, the default: none) run tiles of their own:
+ * ROCMFORGE_TUNE_FEW_BM tokens (32) by ROCMFORGE_TUNE_FEW_BN columns (64)
+ * a block, each column tile's K loop cut into up to
+ * ROCMFORGE_TUNE_FEW_SPLIT ranges (8) so that a product has about
+ * KSPLIT_BLOCKS blocks, a range at least KSPLIT_MIN_STEPS K steps. */
+enum { KSPLIT_BLOCKS = 256, KSPLIT_MIN_STEPS = 4 };
+
+static uint32_t few_min_t(void)
+{
+    uint32_t t = (uint32_t)tune_knob("ROCMFORGE_TUNE_FEW_T", 0, 8, 64);
+    return t < mmq_min_t() ? t : 0;
+}
+
+/* The prefill kernel of matmul group m on the matrix units, for steps of
+ * few rows (few_min_t) when few; *tiles: its blocks a token tile (column
+ * tiles times K ranges: the launch's grid_x), *bm: the tokens of a token
+ * tile. */
+static void gen_mmq(cg_program *prog, kbuild *k, const mm_group *m, bool few, hole *holes, size_t *n_holes, char vals[][32],
+                    int64_t *tiles, int *bm)
 {
     strbuf *b = &k->body;
     int qinv = setup_xq0(k, m);
-    int tm = tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
-    int bn = tune_knob("ROCMFORGE_TUNE_MMQ_BN", MMQ_BN, 64, 128);
+    int tm = few ? tune_knob("ROCMFORGE_TUNE_FEW_BM", 32, 32, 128) : tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
+    int bn = few ? tune_knob("ROCMFORGE_TUNE_FEW_BN", 64, 64, 128) : tune_knob("ROCMFORGE_TUNE_MMQ_BN", MMQ_BN, 64, 128);
     int na = 1, np = 1, BN = bn, WN = MMQ_WN * bn / MMQ_BN;
     bool i8 = mmq_int8(m);
+    int qs = tune_knob("ROCMFORGE_TUNE_MMQ_QUADS", MMQ_QUADS, 1, 2);
+    while (m->K % (32 * qs))
+        qs /= 2;
     if (m->glu) {
         np = 2;
         BN = MMQ_BN_GLU * bn / MMQ_BN;
         WN = MMQ_WN_GLU * bn / MMQ_BN;
+    }
+    int64_t ntiles = 0; /* column tiles */
+    if (m->glu)
+        ntiles = (m->ncols + BN - 1) / BN;
+    else
+        for (int i = 0; i < m->n_mm; i++)
+            ntiles += (m->mm[i]->in[1]->type.dim[0] + BN - 1) / BN;
+    /* split-K: ranges enough for KSPLIT_BLOCKS blocks of one token tile,
+     * if the counters of the most token tiles such a step has fit */
+    int64_t split = 1, steps = m->K / (i8 ? 32 * qs : MMQ_BK);
+    int64_t ty = ((int64_t)mmq_min_t() - 1 + tm - 1) / tm;
+    if (few) {
+        split = (KSPLIT_BLOCKS + ntiles - 1) / ntiles;
+        int64_t most = tune_knob("ROCMFORGE_TUNE_FEW_SPLIT", 8, 1, 64);
+        split = split > most ? most : split;
+        split = split > steps / KSPLIT_MIN_STEPS ? steps / KSPLIT_MIN_STEPS : split;
+        if (split < 1 || ntiles * ty > CG_KSPLIT_TILES)
+            split = 1;
+    }
+    int pk = split > 1 ? param_id(k, CG_ARG_KSPLIT, "float *__restrict__ ", "split-K partials") : -1;
+    if (split > 1) {
+        uint64_t bytes = (uint64_t)CG_KSPLIT_TILES * 4 + (uint64_t)(ntiles * ty * split * tm * BN * np) * 4;
+        if (bytes > prog->ksplit_bytes)
+            prog->ksplit_bytes = bytes;
+    }
+    if (m->glu) {
         na = m->mm[0]->in[1]->type.elem == m->mm[1]->in[1]->type.elem ? 1 : 2;
         strbuf_printf(b, "    { // %s of two products\n        const int j0 = nt * BN;\n"
                          "        float accg[MI][NI][RF_MMA_NC] = {}, accu[MI][NI][RF_MMA_NC] = {};\n"
@@ -722,44 +767,51 @@ static void gen_mmq(kbuild *k, const mm_group *m, hole *holes, size_t *n_holes, 
         else
             strbuf_printf(b, ",\n                    RF_MMA_STEP(s_a[buf][0], s_b[buf][0], accg); "
                              "RF_MMA_STEP(s_a[buf][1], s_b[buf][1], accu));\n");
+        if (split > 1)
+            strbuf_printf(b, "        if (!rf_ksplit_merge<MI * NI * RF_MMA_NC, 2>(&accg[0][0][0], &accu[0][0][0], p%d, "
+                             "tile, kz))\n            return;\n",
+                          pk);
         mmq_each(b, m->ncols);
         strbuf_printf(b, "            const float vg = accg[mi][ni][q] * RF_INV(t), vu = accu[mi][ni][q] * RF_INV(t);\n");
         epilogue(k, b, m, m->mm[0], m->ncols);
         strbuf_printf(b, "        }\n    }\n");
-        *tiles = (m->ncols + BN - 1) / BN;
     } else {
-        *tiles = 0;
+        int64_t t0 = 0;
         for (int i = 0; i < m->n_mm; i++) {
             int64_t N = m->mm[i]->in[1]->type.dim[0], nt = (N + BN - 1) / BN;
             strbuf_printf(b, "    %sif (nt < %lld) { // product %d: %lld columns\n", i ? "else " : "",
-                          (long long)(*tiles + nt), i, (long long)N);
+                          (long long)(t0 + nt), i, (long long)N);
             strbuf_printf(b, "        const int j0 = (nt - %lld) * BN;\n"
                              "        float acc[MI][NI][RF_MMA_NC] = {};\n        RF_MMQ_LOOP(",
-                          (long long)*tiles);
+                          (long long)t0);
             mmq_stage(k, b, m, m->mm[i], 0, 0, true);
             char sw[64];
             if (i8)
                 strbuf_printf(b, ", RF_MMA8_STEP(0, 0, acc, %s));\n", mma8_kind(m->mm[i], sw));
             else
                 strbuf_printf(b, ", RF_MMA_STEP(s_a[buf][0], s_b[buf][0], acc));\n");
+            if (split > 1)
+                strbuf_printf(b, "        if (!rf_ksplit_merge<MI * NI * RF_MMA_NC, 1>(&acc[0][0][0], nullptr, p%d, "
+                                 "tile, kz))\n            return;\n",
+                              pk);
             mmq_each(b, N);
             strbuf_printf(b, "            const float v = acc[mi][ni][q] * RF_INV(t);\n");
             epilogue(k, b, m, m->mm[i], N);
             strbuf_printf(b, "        }\n    }\n");
-            *tiles += nt;
+            t0 += nt;
         }
     }
-    int qs = tune_knob("ROCMFORGE_TUNE_MMQ_QUADS", MMQ_QUADS, 1, 2);
-    while (m->K % (32 * qs))
-        qs /= 2;
-    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV", "I8", "QS"};
-    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0, i8, qs};
-    for (size_t h = 0; h < 10; h++) {
+    static const char *const names[] = {"K", "BM", "BN", "WM", "WN", "NA", "NP", "QINV", "I8", "QS", "SPLIT",
+                                        "KSPLIT_TILES"};
+    const long long v[] = {(long long)m->K, tm, BN, tm / 2, WN, na, np, qinv >= 0, i8, qs, (long long)split,
+                           CG_KSPLIT_TILES};
+    for (size_t h = 0; h < 12; h++) {
         snprintf(vals[h], 32, "%lld", v[h]);
         holes[h].name = names[h];
         holes[h].value = vals[h];
     }
-    *n_holes = 10;
+    *n_holes = 12;
+    *tiles = ntiles * split;
     *bm = tm;
 }
 
@@ -1357,22 +1409,25 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     /* variant 2: the eight-row kernel for the prefill steps too few for the
      * matrix units' tiles (CG_MMQ_MIN_T), where they take the rest */
     bool mmq = two && mmq_fits(k, m);
-    for (int variant = 0; variant < (two ? 2 + mmq : 1); variant++) {
+    uint32_t few = mmq ? few_min_t() : 0;
+    for (int variant = 0; variant < (two ? 2 + mmq + (few > 0) : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
         int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
         size_t nh;
         kb_reset(k);
-        if (variant == 1 && mmq) {
+        if ((variant == 1 && mmq) || variant == 3) { /* 3: the tiles of few rows */
             int64_t tiles;
             int bm;
-            gen_mmq(k, m, holes, &nh, vals, &tiles, &bm);
-            snprintf(summary, sizeof summary, "mmq_%s_k%lld_n%lld", qname(m->mm[0]->in[1]->type.elem, tn),
-                     (long long)m->K, (long long)m->ncols);
+            gen_mmq(G->p, k, m, variant == 3, holes, &nh, vals, &tiles, &bm);
+            snprintf(summary, sizeof summary, "mmq_%s_k%lld_n%lld%s", qname(m->mm[0]->in[1]->type.elem, tn),
+                     (long long)m->K, (long long)m->ncols, variant == 3 ? "_few" : "");
             rf_status st = emit(G, k, "mmq", holes, nh, summary, (uint32_t)(4 * k->arch->wave), (uint32_t)tiles,
                                 rows, (uint32_t)bm, -1);
             if (st != RF_OK)
                 return st;
-            G->p->launches[G->p->n_launches - 1].min_T = mmq_min_t();
+            cg_launch *l = &G->p->launches[G->p->n_launches - 1];
+            l->min_T = variant == 3 ? few : mmq_min_t();
+            l->max_T = variant == 3 ? mmq_min_t() - 1 : 0;
             continue;
         }
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
@@ -1394,7 +1449,7 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         if (st != RF_OK)
             return st;
         if (variant == 2)
-            G->p->launches[G->p->n_launches - 1].max_T = mmq_min_t() - 1;
+            G->p->launches[G->p->n_launches - 1].max_T = (few ? few : mmq_min_t()) - 1;
     }
     return RF_OK;
 }

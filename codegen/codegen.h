@@ -47,6 +47,11 @@
 /* The quantize-out tails' counters and partial sums (qtail_bytes, zeroed
  * once; each launch leaves them zero). */
 #define CG_ARG_QTAIL 0xfffffff1u
+/* The split-K tiles' scratch (ksplit_bytes): CG_KSPLIT_TILES counters,
+ * zeroed once (each launch leaves them zero), then the K ranges' partial
+ * sums (templates/mmq.hip, rf_ksplit_merge). */
+#define CG_ARG_KSPLIT 0xfffffff2u
+#define CG_KSPLIT_TILES 8192
 
 typedef struct cg_kernel {
     const char *name;     /* entry point and file name, e.g. "matmul_q4_k_k2048_n5632_t1" */
@@ -90,6 +95,7 @@ typedef struct cg_program {
     uint32_t scratch_slots; /* the most slots one group uses */
     uint64_t split_bytes;  /* the attention split scratch, zeroed before the first step (0: none) */
     uint64_t qtail_bytes;  /* the quantize-out tails' counters (0: none) */
+    uint64_t ksplit_bytes; /* the split-K tiles' counters and partials (0: none) */
     bool kv_f16;           /* the KV cache holds f16 ([n_ctx, Hkv, D] per layer and K/V), else f32 */
     bool paged;            /* rendered for a cache in blocks (cg_options.paged) */
 } cg_program;

@@ -30,6 +30,11 @@
 // Blocks are numbered so that the BM-token tiles of one column tile run
 // next to each other: they read the same weights, which the L2 cache then
 // serves from one read of memory.
+//
+// Split-K (SPLIT > 1, for steps of few rows, whose column tiles alone are
+// too few blocks to fill the device): a column tile's K loop is cut into
+// SPLIT ranges, each a block of its own, and rf_ksplit_merge meets the
+// partial sums in the block that finishes last, which runs the epilogue.
 #define K {{K}}     // input features
 #define BM {{BM}}   // tokens a block
 #define BN {{BN}}   // columns a block (of each product of a GLU pair)
@@ -40,6 +45,8 @@
 #define QINV {{QINV}} // 1: the int8 rows carry the products' 1/rms (xq0: the first)
 #define I8 {{I8}}     // 1: int8 tiles (quantized weights); 0: f16 tiles
 #define QS {{QS}}     // int8 tiles: quads (32 k) a step
+#define SPLIT {{SPLIT}} // K ranges a column tile's sums are cut into (1: none)
+#define KSPLIT_TILES {{KSPLIT_TILES}} // split-K counters before the partials (codegen's CG_KSPLIT_TILES)
 #define BK 32
 #define LDS (BK + 8) // halves a tile row takes in shared memory: 16 bytes of padding keep ldmatrix free of bank conflicts
 #define WAVES ((BM / WM) * (BN / WN))
@@ -205,25 +212,75 @@
 #else
 #define KSTEP BK
 #endif
+// this block's K steps: range kz of SPLIT (all of them without split-K)
+#define KT0 (kz * (K / KSTEP) / SPLIT)
+#define KT1 ((kz + 1) * (K / KSTEP) / SPLIT)
 #define RF_MMQ_LOOP(STAGE, MULTIPLY)                                                               \
     {                                                                                              \
         {                                                                                          \
-            const int kp = 0, buf = 0;                                                             \
+            const int kp = KT0 * KSTEP, buf = 0;                                                   \
             STAGE;                                                                                 \
         }                                                                                          \
         __syncthreads();                                                                           \
-        for (int kt = 0; kt < K / KSTEP; kt++) {                                                   \
-            if (kt + 1 < K / KSTEP) {                                                              \
-                const int kp = (kt + 1) * KSTEP, buf = (kt + 1) & 1;                               \
+        for (int kt = KT0; kt < KT1; kt++) {                                                       \
+            if (kt + 1 < KT1) {                                                                    \
+                const int kp = (kt + 1) * KSTEP, buf = (kt + 1 - KT0) & 1;                         \
                 STAGE;                                                                             \
             }                                                                                      \
             {                                                                                      \
-                const int buf = kt & 1;                                                            \
+                const int buf = (kt - KT0) & 1;                                                    \
                 MULTIPLY;                                                                          \
             }                                                                                      \
             __syncthreads();                                                                       \
         }                                                                                          \
     }
+
+#if SPLIT > 1
+// Split-K: this block's N sums a thread (of each of NACC accumulators:
+// a0, and a1 for a GLU pair's up product) are range kz's partials of tile
+// `tile`. They go to ksp (the counters, then [tile][range][sum][thread]),
+// and the block that takes the last ticket adds every range's in range
+// order (the same sums whichever block is last), leaves them in a0/a1
+// and returns true; the others return false and end. The last block
+// zeroes the tile's counter again for the next launch.
+template <int N, int NACC>
+RF_DEV bool rf_ksplit_merge(float *a0, float *a1, float *ksp, int tile, int kz)
+{
+    unsigned int *cnt = (unsigned int *)ksp;
+    float *part = ksp + KSPLIT_TILES + (size_t)tile * SPLIT * NACC * N * NTH;
+#pragma unroll
+    for (int e = 0; e < N; e++) {
+        part[((size_t)kz * NACC * N + e) * NTH + threadIdx.x] = a0[e];
+        if (NACC == 2)
+            part[((size_t)kz * NACC * N + N + e) * NTH + threadIdx.x] = a1[e];
+    }
+    __threadfence(); // every thread's partials are visible before the ticket is
+    __syncthreads();
+    __shared__ int s_last;
+    if (threadIdx.x == 0)
+        s_last = atomicAdd(cnt + tile, 1u) == SPLIT - 1;
+    __syncthreads();
+    if (!s_last)
+        return false;
+    __threadfence();
+    const volatile float *all = part; // other blocks' writes: from L2, not this one's L1
+#pragma unroll
+    for (int e = 0; e < N; e++) {
+        float s0 = 0.0f, s1 = 0.0f;
+        for (int z = 0; z < SPLIT; z++) {
+            s0 += all[((size_t)z * NACC * N + e) * NTH + threadIdx.x];
+            if (NACC == 2)
+                s1 += all[((size_t)z * NACC * N + N + e) * NTH + threadIdx.x];
+        }
+        a0[e] = s0;
+        if (NACC == 2)
+            a1[e] = s1;
+    }
+    if (threadIdx.x == 0)
+        cnt[tile] = 0;
+    return true;
+}
+#endif
 
 // the products' factor for token t: the int8 rows' 1/rms (1 after actq's
 // own normalisation)
@@ -250,5 +307,9 @@ extern "C" __global__ void __launch_bounds__(NTH)
     const int wave = threadIdx.x / RF_WAVE, wm = wave / (BN / WN), wn = wave % (BN / WN);
     // token tiles vary fastest: the blocks in flight share their weight tiles
     const int lin = (int)(blockIdx.x + blockIdx.y * gridDim.x);
-    const int m0 = lin % (int)gridDim.y * BM, nt = lin / (int)gridDim.y;
+    const int m0 = lin % (int)gridDim.y * BM, nt = lin / (int)gridDim.y / SPLIT;
+    const int kz = lin / (int)gridDim.y % SPLIT; // the K range (split-K)
+    const int tile = nt * (int)gridDim.y + (int)(lin % gridDim.y); // split-K's counter
+    (void)kz;
+    (void)tile;
 {{SETUP}}{{BODY}}}

@@ -664,6 +664,8 @@ int main(void)
     /* the kernels not yet run on a GPU (codegen.c's unverified()) are opt-in
      * at run time; they are rendered, checked and built here */
     setenv("ROCMFORGE_UNVERIFIED", "1", 1);
+    /* and the tiles of few rows with split-K (ROCMFORGE_TUNE_FEW_T) */
+    setenv("ROCMFORGE_TUNE_FEW_T", "16", 1);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("kernels", NULL, cleanup);

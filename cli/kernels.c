@@ -37,7 +37,9 @@ static void print_launches(const cg_program *prog, bool decode, const char *name
             printf("T/%u", l->row_tile);
         else
             printf("%lld/%u", (long long)l->rows, l->row_tile);
-        if (l->min_T || l->max_T) /* a prefill product for some step sizes only */
+        if (l->min_T && l->max_T) /* a prefill product for some step sizes only */
+            printf("  (%u <= T < %u)", l->min_T, l->max_T + 1);
+        else if (l->min_T || l->max_T)
             printf(l->max_T ? "  (T < %u)" : "  (T >= %u)", l->max_T ? l->max_T + 1 : l->min_T);
         printf("\n");
     }

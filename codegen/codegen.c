@@ -690,31 +690,44 @@ static const char *mma8_kind(const ir_node *mm, char buf[64])
     return buf;
 }
 
-/* Steps of few rows (from ROCMFORGE_TUNE_FEW_T, 8 to 64, below the full
- * tiles' mmq_min_t; 0, the default: none) run tiles of their own:
- * ROCMFORGE_TUNE_FEW_BM tokens (32) by ROCMFORGE_TUNE_FEW_BN columns (64)
- * a block, each column tile's K loop cut into up to
+/* Steps of few rows, from ROCMFORGE_TUNE_FEW_T (16) up to the full tiles'
+ * mmq_min_t, run tiles of their own: 32 tokens a block, or 64 from
+ * ROCMFORGE_TUNE_FEW_T64 rows (64), by ROCMFORGE_TUNE_FEW_BN columns (128,
+ * a GLU pair's half that), each column tile's K loop cut into up to
  * ROCMFORGE_TUNE_FEW_SPLIT ranges (8) so that a product has about
- * KSPLIT_BLOCKS blocks, a range at least KSPLIT_MIN_STEPS K steps. */
-enum { KSPLIT_BLOCKS = 256, KSPLIT_MIN_STEPS = 4 };
+ * KSPLIT_BLOCKS blocks of a token tile, a range at least KSPLIT_MIN_STEPS
+ * K steps. On an H100 (bench/results-batch-gpu.md) an 8B Q4_K_M's batched
+ * decode of 16 / 32 / 64 sequences went from 1121 / 1189 / 1223 tok/s on
+ * the eight-row products to 1328 / 2403 / 3266 (the last with 64 tokens a
+ * block: 2909 with 32; 32 at 32 rows ran 2403 against 1829 with 64); the
+ * same tiles without split-K ran 602 / 1148 / 1957. FEW_T 128 turns them
+ * off. */
+enum { KSPLIT_BLOCKS = 256, KSPLIT_MIN_STEPS = 4, FEW_BM = 32, FEW_BM64 = 64 };
 
 static uint32_t few_min_t(void)
 {
-    uint32_t t = (uint32_t)tune_knob("ROCMFORGE_TUNE_FEW_T", 0, 8, 64);
+    uint32_t t = (uint32_t)tune_knob("ROCMFORGE_TUNE_FEW_T", 16, 8, 128);
     return t < mmq_min_t() ? t : 0;
 }
 
-/* The prefill kernel of matmul group m on the matrix units, for steps of
- * few rows (few_min_t) when few; *tiles: its blocks a token tile (column
- * tiles times K ranges: the launch's grid_x), *bm: the tokens of a token
- * tile. */
-static void gen_mmq(cg_program *prog, kbuild *k, const mm_group *m, bool few, hole *holes, size_t *n_holes, char vals[][32],
-                    int64_t *tiles, int *bm)
+/* the first rows of the few-row tiles of 64 tokens a block (0: none) */
+static uint32_t few64_min_t(void)
+{
+    uint32_t t = (uint32_t)tune_knob("ROCMFORGE_TUNE_FEW_T64", 64, 16, 128);
+    return few_min_t() && t > few_min_t() && t < mmq_min_t() ? t : 0;
+}
+
+/* The prefill kernel of matmul group m on the matrix units: the full
+ * tiles (few 0) or the few-row tiles of up to max_T rows, few tokens a
+ * block; *tiles: its blocks a token tile (column tiles times K ranges: the
+ * launch's grid_x), *bm: the tokens of a token tile. */
+static void gen_mmq(cg_program *prog, kbuild *k, const mm_group *m, int few, uint32_t max_T, hole *holes,
+                    size_t *n_holes, char vals[][32], int64_t *tiles, int *bm)
 {
     strbuf *b = &k->body;
     int qinv = setup_xq0(k, m);
-    int tm = few ? tune_knob("ROCMFORGE_TUNE_FEW_BM", 32, 32, 128) : tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
-    int bn = few ? tune_knob("ROCMFORGE_TUNE_FEW_BN", 64, 64, 128) : tune_knob("ROCMFORGE_TUNE_MMQ_BN", MMQ_BN, 64, 128);
+    int tm = few ? few : tune_knob("ROCMFORGE_TUNE_MMQ_BM", MMQ_BM, 32, 128);
+    int bn = few ? tune_knob("ROCMFORGE_TUNE_FEW_BN", 128, 64, 128) : tune_knob("ROCMFORGE_TUNE_MMQ_BN", MMQ_BN, 64, 128);
     int na = 1, np = 1, BN = bn, WN = MMQ_WN * bn / MMQ_BN;
     bool i8 = mmq_int8(m);
     int qs = tune_knob("ROCMFORGE_TUNE_MMQ_QUADS", MMQ_QUADS, 1, 2);
@@ -734,7 +747,7 @@ static void gen_mmq(cg_program *prog, kbuild *k, const mm_group *m, bool few, ho
     /* split-K: ranges enough for KSPLIT_BLOCKS blocks of one token tile,
      * if the counters of the most token tiles such a step has fit */
     int64_t split = 1, steps = m->K / (i8 ? 32 * qs : MMQ_BK);
-    int64_t ty = ((int64_t)mmq_min_t() - 1 + tm - 1) / tm;
+    int64_t ty = ((int64_t)max_T + tm - 1) / tm;
     if (few) {
         split = (KSPLIT_BLOCKS + ntiles - 1) / ntiles;
         int64_t most = tune_knob("ROCMFORGE_TUNE_FEW_SPLIT", 8, 1, 64);
@@ -1409,25 +1422,28 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     /* variant 2: the eight-row kernel for the prefill steps too few for the
      * matrix units' tiles (CG_MMQ_MIN_T), where they take the rest */
     bool mmq = two && mmq_fits(k, m);
-    uint32_t few = mmq ? few_min_t() : 0;
-    for (int variant = 0; variant < (two ? 2 + mmq + (few > 0) : 1); variant++) {
+    /* variants 3 and 4: the few-row tiles, of 32 and of 64 tokens a block,
+     * between the eight-row kernel and the full tiles */
+    uint32_t few = mmq ? few_min_t() : 0, few64 = mmq ? few64_min_t() : 0;
+    uint32_t lo[5] = {0, mmq_min_t(), 0, few, few64};
+    uint32_t hi[5] = {0, 0, (few ? few : mmq_min_t()) - 1, (few64 ? few64 : mmq_min_t()) - 1, mmq_min_t() - 1};
+    for (int variant = 0; variant < (two ? 2 + mmq + (few > 0) + (few64 > 0) : 1); variant++) {
         int mt = variant == 0 ? 1 : MT_PREFILL;
         int cols = mt == 1 ? decode_cols(m) : 1, waves = mt == 1 ? decode_waves() : WAVES_MATMUL;
         size_t nh;
         kb_reset(k);
-        if ((variant == 1 && mmq) || variant == 3) { /* 3: the tiles of few rows */
+        if ((variant == 1 && mmq) || variant >= 3) {
             int64_t tiles;
-            int bm;
-            gen_mmq(G->p, k, m, variant == 3, holes, &nh, vals, &tiles, &bm);
+            int bm, fbm = variant == 3 ? FEW_BM : variant == 4 ? FEW_BM64 : 0;
+            gen_mmq(G->p, k, m, fbm, hi[variant], holes, &nh, vals, &tiles, &bm);
             snprintf(summary, sizeof summary, "mmq_%s_k%lld_n%lld%s", qname(m->mm[0]->in[1]->type.elem, tn),
-                     (long long)m->K, (long long)m->ncols, variant == 3 ? "_few" : "");
+                     (long long)m->K, (long long)m->ncols, variant == 3 ? "_few" : variant == 4 ? "_few64" : "");
             rf_status st = emit(G, k, "mmq", holes, nh, summary, (uint32_t)(4 * k->arch->wave), (uint32_t)tiles,
                                 rows, (uint32_t)bm, -1);
             if (st != RF_OK)
                 return st;
-            cg_launch *l = &G->p->launches[G->p->n_launches - 1];
-            l->min_T = variant == 3 ? few : mmq_min_t();
-            l->max_T = variant == 3 ? mmq_min_t() - 1 : 0;
+            G->p->launches[G->p->n_launches - 1].min_T = lo[variant];
+            G->p->launches[G->p->n_launches - 1].max_T = hi[variant];
             continue;
         }
         gen_matmul(k, m, mt, cols, waves, holes, &nh, vals);
@@ -1449,20 +1465,38 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
         if (st != RF_OK)
             return st;
         if (variant == 2)
-            G->p->launches[G->p->n_launches - 1].max_T = (few ? few : mmq_min_t()) - 1;
+            G->p->launches[G->p->n_launches - 1].max_T = hi[2];
     }
     return RF_OK;
 }
 
 /* The chosen experts' products (templates/matmul_id.hip): grid (slots x
  * column blocks, T), the activations converted in each block as the
- * weights' type needs them. */
-static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *n)
+ * weights' type needs them. The ir fuse-moe groups: the gate product n,
+ * the up product and their GLU, which is what the kernel writes; or the
+ * down products n, their weighted sum (moe_sum) and maybe the add after
+ * it, which the last slot of a column block makes (CG_ARG_MOESUM's
+ * counters). */
+static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t cnt)
 {
+    const ir_node *n = nodes[0], *up = NULL, *glu = NULL, *sum = NULL, *add = NULL;
+    if (cnt == 3 && nodes[1]->op == IR_OP_MATMUL_ID &&
+        (nodes[2]->op == IR_OP_SWIGLU || nodes[2]->op == IR_OP_GEGLU || nodes[2]->op == IR_OP_SWIGLU_OAI)) {
+        glu = nodes[2];
+        n = glu->in[0]; /* the gate product is the GLU's first operand */
+        up = glu->in[1];
+    } else if ((cnt == 2 || cnt == 3) && nodes[1]->op == IR_OP_MOE_SUM && nodes[1]->in[0] == n &&
+               (cnt == 2 || nodes[2]->op == IR_OP_ADD)) {
+        sum = nodes[1];
+        add = cnt == 3 ? nodes[2] : NULL;
+    } else if (cnt != 1 || n->op != IR_OP_MATMUL_ID) {
+        return unsupported(k, "a matmul_id group of %u nodes that is neither an expert GLU nor a weighted sum", cnt),
+               k->st;
+    }
     const ir_node *x = n->in[0], *w = n->in[1], *ids = n->in[2];
     const ggml_type_traits *tt = ggml_type_get(w->type.elem);
     int64_t E = w->type.dim[0], N = w->type.dim[1], K = w->type.dim[2], slots = ids->type.dim[1];
-    char tn[16], summary[96], v[9][32];
+    char tn[16], summary[96], v[14][32];
     if (gpu_type_refusal(w->type.elem))
         return unsupported(k, "weight '%s' has type %s, %s", w->name, tt->name, gpu_type_refusal(w->type.elem)),
                k->st;
@@ -1480,29 +1514,60 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *n)
     int px = param(k, x, "const float *__restrict__ ", "x");
     int pw = param(k, w, "const unsigned char *__restrict__ ", "experts");
     int pi = param(k, ids, "const int *__restrict__ ", "expert ids");
-    int py = param(k, n, "float *__restrict__ ", "products");
+    int py = param(k, glu ? glu : n, "float *__restrict__ ", glu ? ir_op_name(glu->op) : "products");
     strbuf_printf(&k->setup, "    const float *x = p%d;\n    const unsigned char *W = p%d;\n"
                              "    const int *ids = p%d;\n    float *y = p%d;\n", px, pw, pi, py);
+    int64_t T_most = rows_of(n) == IR_DIM_T ? k->g->plan_tokens : rows_of(n);
+    if (sum) {
+        const ir_node *r = add ? add->in[add->in[0] == sum] : NULL;
+        strbuf_printf(&k->setup, "    const float *wts = p%d;\n    float *out = p%d;\n",
+                      param(k, sum->in[1], "const float *__restrict__ ", "routing weights"),
+                      param(k, add ? add : sum, "float *__restrict__ ", add ? "add" : "moe_sum"));
+        if (r)
+            strbuf_printf(&k->setup, "    const float *resid = p%d;\n", param(k, r, "const float *__restrict__ ", "residual"));
+        strbuf_printf(&k->setup, "    unsigned int *sum_cnt = p%d;\n",
+                      param_id(k, CG_ARG_MOESUM, "unsigned int *__restrict__ ", "sum counters"));
+        if (rows_of(sum) != rows_of(n))
+            unsupported(k, "the weighted sum %%%u has other rows than its products", sum->id);
+    }
     if (n->n_in > 3)
         strbuf_printf(&k->setup, "    const float *bias = p%d; // [n_expert, N]\n",
                       param(k, n->in[3], "const float *__restrict__ ", "expert biases"));
     else
         strbuf_printf(&k->setup, "    const float *bias = 0;\n");
-    strbuf_printf(&k->body, "    %s(%s, we, acc);\n", aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT", tn);
+    const char *dot = aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT";
+    strbuf_printf(&k->body, "    %s(%s, we, acc);\n", dot, tn);
+    if (glu) { /* the up product: the same type and shape (fuse-moe) */
+        strbuf_printf(&k->setup, "    const unsigned char *W1 = p%d;\n",
+                      param(k, up->in[1], "const unsigned char *__restrict__ ", "up experts"));
+        if (up->n_in > 3)
+            strbuf_printf(&k->setup, "    const float *bias1 = p%d;\n",
+                          param(k, up->in[3], "const float *__restrict__ ", "up expert biases"));
+        else
+            strbuf_printf(&k->setup, "    const float *bias1 = 0;\n");
+        strbuf_printf(&k->body, "    %s(%s, we1, acc1);\n", dot, tn);
+    }
     int waves = decode_waves(), rows = N % 2 ? 1 : 2; /* columns a wavefront: ROWS must divide N */
     int64_t row_bytes = row_bytes_of(w);
+    int gk = !glu ? 0 : glu->op == IR_OP_SWIGLU ? 1 : glu->op == IR_OP_GEGLU ? 2 : 3;
     const long long vals[] = {(long long)K, (long long)N, (long long)slots, x->type.rank == 3, waves, rows, kind,
-                              (long long)row_bytes, (long long)(row_bytes * N)};
+                              (long long)row_bytes, (long long)(row_bytes * N), gk, sum != NULL, add != NULL};
     static const char *const names[] = {"K", "N", "SLOTS", "PER_SLOT", "WAVES", "ROWS", "KIND", "ROW_BYTES",
-                                        "EXPERT_BYTES"};
-    hole holes[9];
-    for (int i = 0; i < 9; i++) {
+                                        "EXPERT_BYTES", "GLU", "SUM", "RESID", "ALPHA", "LIMIT"};
+    hole holes[14];
+    for (int i = 0; i < 12; i++) {
         snprintf(v[i], sizeof v[i], "%lld", vals[i]);
         holes[i] = (hole){names[i], v[i]};
     }
-    snprintf(summary, sizeof summary, "matmul_id_%s_k%lld_n%lld_e%lld", tn, (long long)K, (long long)N, (long long)E);
+    holes[12] = (hole){names[12], flit(v[12], gk == 3 ? glu->fa[0] : 0.0f)};
+    holes[13] = (hole){names[13], flit(v[13], gk == 3 ? glu->fa[1] : 0.0f)};
+    const char *form = glu ? ir_op_name(glu->op) : sum ? "sum" : "";
+    snprintf(summary, sizeof summary, "matmul_id_%s%s%s_k%lld_n%lld_e%lld", form, *form ? "_" : "", tn,
+             (long long)K, (long long)N, (long long)E);
     int64_t cb = (N + waves * rows - 1) / (waves * rows);
-    return emit(G, k, "matmul_id", holes, 9, summary, (uint32_t)(waves * k->arch->wave), (uint32_t)(slots * cb),
+    if (sum && (uint64_t)(T_most * cb) * 4 > G->p->moesum_bytes)
+        G->p->moesum_bytes = (uint64_t)(T_most * cb) * 4;
+    return emit(G, k, "matmul_id", holes, 14, summary, (uint32_t)(waves * k->arch->wave), (uint32_t)(slots * cb),
                 rows_of(n), 1, 0);
 }
 
@@ -2003,8 +2068,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *
                           : (unsupported(&k, "more than the attention node"), k.st);
             break;
         case IR_K_MATMUL_ID:
-            st = cnt == 1 ? group_matmul_id(&G, &k, nodes[0])
-                          : (unsupported(&k, "more than the matmul_id node"), k.st);
+            st = group_matmul_id(&G, &k, nodes, cnt);
             break;
         default: st = rowwise_run(&G, &k, g, nodes, cnt, &i); break;
         }

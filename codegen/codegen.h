@@ -30,11 +30,13 @@
 #include "support/arena.h"
 
 #define CG_MAX_ARGS 16
-/* The fewest rows a prefill step's products run on the matrix units (mmq):
- * below, a tile's blocks are too few (32 for 2048 columns) and each loops
- * over all of K, so the eight-row kernel is faster: on the H100, a 1B
- * Q4_K_M's prefill of 8 / 32 / 128 tokens ran 756 / 2937 / 10941 tok/s on
- * the tiles and 5078 / 8285 / 9900 on the eight-row kernel. */
+/* The fewest rows a prefill step's products run on the full tiles of the
+ * matrix units (mmq): below, a tile's blocks are too few (32 for 2048
+ * columns) and each loops over all of K: on the H100, a 1B Q4_K_M's
+ * prefill of 8 / 32 / 128 tokens ran 756 / 2937 / 10941 tok/s on the tiles
+ * and 5078 / 8285 / 9900 on the eight-row kernel. Steps of 16 to 127 rows
+ * run smaller tiles with split-K (codegen.c few_min_t), fewer the
+ * eight-row kernel. */
 #define CG_MMQ_MIN_T 128
 /* An argument id from CG_ARG_SCRATCH up is not a node: slot (id -
  * CG_ARG_SCRATCH) of the activation scratch, rows of scratch_k floats, where
@@ -52,6 +54,9 @@
  * sums (templates/mmq.hip, rf_ksplit_merge). */
 #define CG_ARG_KSPLIT 0xfffffff2u
 #define CG_KSPLIT_TILES 8192
+/* The expert sums' counters (moesum_bytes: a token's column blocks of the
+ * down products, zeroed once; each launch leaves them zero). */
+#define CG_ARG_MOESUM 0xfffffff3u
 
 typedef struct cg_kernel {
     const char *name;     /* entry point and file name, e.g. "matmul_q4_k_k2048_n5632_t1" */
@@ -72,9 +77,9 @@ typedef struct cg_launch {
     uint32_t kernel;       /* index into program->kernels */
     uint32_t group;        /* the IR group it executes */
     int8_t only_T;         /* 0: any T; 1: only when T == 1; -1: only when T > 1 */
-    /* and within [min_T, max_T] (0: no bound): a group's products on the
-     * matrix units need many rows to fill the device, so a prefill step of
-     * fewer than CG_MMQ_MIN_T rows runs the eight-row kernel instead */
+    /* and within [min_T, max_T] (0: no bound): a group's products run the
+     * full tiles on the matrix units from CG_MMQ_MIN_T rows, smaller tiles
+     * with split-K below, and the eight-row kernel for the fewest */
     uint32_t min_T, max_T;
     uint32_t grid_x;
     int64_t rows;          /* constant or IR_DIM_T */
@@ -96,6 +101,7 @@ typedef struct cg_program {
     uint64_t split_bytes;  /* the attention split scratch, zeroed before the first step (0: none) */
     uint64_t qtail_bytes;  /* the quantize-out tails' counters (0: none) */
     uint64_t ksplit_bytes; /* the split-K tiles' counters and partials (0: none) */
+    uint64_t moesum_bytes; /* the expert sums' counters (0: none) */
     bool kv_f16;           /* the KV cache holds f16 ([n_ctx, Hkv, D] per layer and K/V), else f32 */
     bool paged;            /* rendered for a cache in blocks (cg_options.paged) */
 } cg_program;

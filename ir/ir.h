@@ -222,7 +222,7 @@ struct ir_node {
     X(ELEMENTWISE, "elementwise", "n")                                        \
     X(OUTPUT, "output", "n")                                                  \
     X(ROUTE, "route", "n_expert,k")                                           \
-    X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used")                      \
+    X(MATMUL_ID, "matmul_id", "n,k,wtype,n_expert,used,glu,sum")              \
     X(POOL, "pool", "n,type")                                                 \
     X(COLLECTIVE, "collective", "n")                                          \
     X(MATMUL_HEADS, "matmul_heads", "n,k,wtype,heads")

@@ -18,6 +18,16 @@
 // chunk. So an expert's product equals the CPU's up to the order of the
 // float sums. Prefill runs the same kernel, a block per (token, slot):
 // correct, but it reads an expert's matrix once per token that chose it.
+//
+// An expert GLU (GLU > 0, ir fuse-moe) runs its gate (W) and up (W1)
+// products in one kernel over the activations converted once, and writes
+// y = glu(gate + bias, up + bias1) instead of the two products.
+//
+// The down products with their weighted sum (SUM, fuse-moe) write their
+// products y as before; then each block takes a ticket of its token's
+// column block, and the block of the last ticket (the last slot to finish)
+// sums the SLOTS products of its columns, weighted, in slot order (the
+// CPU's moe_sum), adds the residual (RESID) and writes out.
 #define K {{K}}                        // input features
 #define N {{N}}                        // output columns of an expert
 #define SLOTS {{SLOTS}}                // experts a token uses
@@ -27,11 +37,22 @@
 #define KIND {{KIND}}                  // the activations: 0 f32, 1 f16, 2 bf16, 3 Q8 (32), 4 Q8_K (256)
 #define ROW_BYTES {{ROW_BYTES}}        // bytes of a weight row
 #define EXPERT_BYTES {{EXPERT_BYTES}}  // bytes of an expert's matrix
+#define GLU {{GLU}}                    // 0: one product; 1 swiglu, 2 geglu, 3 swiglu_oai of gate (W) and up (W1)
+#define ALPHA {{ALPHA}}                // swiglu_oai's
+#define LIMIT {{LIMIT}}
+#define SUM {{SUM}}                    // 1: then the weighted sum over the slots (wts, out; counters sum_cnt)
+#define RESID {{RESID}}                // 1: and the add of resid after it
 #define THREADS (WAVES * RF_WAVE)
 #define CB ((N + WAVES * ROWS - 1) / (WAVES * ROWS)) // column blocks of an expert
 
 // f32 activations as a weight type's product sees them
 RF_DEV float rf_xk(float v) { return KIND == 1 ? rf_round_f16(v) : KIND == 2 ? rf_round_bf16(v) : v; }
+
+// the GLU of an expert pair's gate g and up u, as the elementwise kernels'
+RF_DEV float rf_id_glu(float g, float u)
+{
+    return GLU == 1 ? rf_silu(g) * u : GLU == 2 ? rf_gelu(g) * u : rf_swiglu_oai(g, u, ALPHA, LIMIT);
+}
 
 // acc[r] += row (j + r) of the expert at wp · x over this lane's quads: int8 activations
 // (xq values, xd scales per 32) against the weights' integer form
@@ -81,6 +102,9 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 {{SETUP}}    const int e = ids[t * SLOTS + slot];
     const float *xr = x + (size_t)(PER_SLOT ? t * SLOTS + slot : t) * K;
     const unsigned char *we = W + (size_t)e * EXPERT_BYTES;
+#if GLU
+    const unsigned char *we1 = W1 + (size_t)e * EXPERT_BYTES;
+#endif
 #if KIND >= 3
     __shared__ __attribute__((aligned(16))) unsigned char s_q[K];
     __shared__ float s_d[K / 32];
@@ -88,15 +112,50 @@ extern "C" __global__ void __launch_bounds__(THREADS)
     __syncthreads();
 #endif
     const int j = (cb * WAVES + wave) * ROWS; // this wavefront's first column (N % ROWS == 0)
-    if (j >= N)
-        return;
-    float acc[ROWS] = {};
+    if (j < N) { // past the last column a wavefront has none
+        float acc[ROWS] = {};
+#if GLU
+        float acc1[ROWS] = {};
+#endif
 {{BODY}}
-    float *yr = y + ((size_t)t * SLOTS + slot) * N;
+        float *yr = y + ((size_t)t * SLOTS + slot) * N;
 #pragma unroll
-    for (int r = 0; r < ROWS; r++) {
-        const float v = rf_wave_sum(acc[r]);
-        if (lane == 0)
-            yr[j + r] = bias ? v + bias[(size_t)e * N + j + r] : v; // the expert's bias row (gpt-oss), after
+        for (int r = 0; r < ROWS; r++) {
+            const float v = rf_wave_sum(acc[r]);
+#if GLU
+            const float u = rf_wave_sum(acc1[r]);
+            if (lane == 0) {
+                const float g = bias ? v + bias[(size_t)e * N + j + r] : v;
+                yr[j + r] = rf_id_glu(g, bias1 ? u + bias1[(size_t)e * N + j + r] : u);
+            }
+#else
+            if (lane == 0)
+                yr[j + r] = bias ? v + bias[(size_t)e * N + j + r] : v; // the expert's bias row (gpt-oss), after
+#endif
+        }
     }
+#if SUM
+    __threadfence(); // the products are visible before the ticket is
+    __syncthreads();
+    __shared__ int s_last;
+    unsigned int *cnt = sum_cnt + (size_t)t * CB + cb;
+    if (threadIdx.x == 0)
+        s_last = atomicAdd(cnt, 1u) == SLOTS - 1;
+    __syncthreads();
+    if (!s_last)
+        return;
+    __threadfence();
+    const volatile float *yv = y + (size_t)t * SLOTS * N; // other blocks' products: from L2, not this one's L1
+    for (int c = threadIdx.x; c < WAVES * ROWS; c += THREADS) {
+        const int jj = cb * WAVES * ROWS + c;
+        if (jj >= N)
+            break;
+        float o = yv[jj] * wts[t * SLOTS];
+        for (int s = 1; s < SLOTS; s++)
+            o += yv[(size_t)s * N + jj] * wts[t * SLOTS + s];
+        out[(size_t)t * N + jj] = RESID ? o + resid[(size_t)t * N + jj] : o;
+    }
+    if (threadIdx.x == 0)
+        *cnt = 0; // zero again for the next launch
+#endif
 }

@@ -184,18 +184,33 @@ static bool partner(const cg_program *p, uint32_t i)
     return false;
 }
 
-/* the eight-row launch that runs launch i's group's products for the
- * prefill steps too few rows for its tiles on the matrix units (mmq) */
-static bool few_rows(const cg_program *p, uint32_t i)
+/* Does exactly one launch run a group's products for each prefill step of
+ * T rows (2 to twice CG_MMQ_MIN_T): the eight-row kernel for the fewest,
+ * the few-row tiles with split-K between (codegen.c few_min_t), the full
+ * tiles on the matrix units (mmq) from CG_MMQ_MIN_T? */
+static bool one_per_T(const cg_program *p, uint32_t group)
 {
-    const cg_launch *l = &p->launches[i];
-    for (uint32_t j = 0; j < p->n_launches; j++) {
-        const cg_launch *o = &p->launches[j];
-        if (o->group == l->group && o->only_T == -1 && o->max_T == CG_MMQ_MIN_T - 1 && !o->min_T &&
-            o->row_tile == 8 && !strcmp(p->kernels[o->kernel].tmpl, "matmul"))
-            return true;
+    for (uint32_t T = 2; T <= 2 * CG_MMQ_MIN_T; T++) {
+        uint32_t n = 0;
+        const cg_launch *the = NULL;
+        for (uint32_t j = 0; j < p->n_launches; j++) {
+            const cg_launch *o = &p->launches[j];
+            const char *tmpl = p->kernels[o->kernel].tmpl;
+            if (o->group == group && o->only_T == -1 && (!strcmp(tmpl, "matmul") || !strcmp(tmpl, "mmq")) &&
+                T >= o->min_T && (!o->max_T || T <= o->max_T)) {
+                n++;
+                the = o;
+            }
+        }
+        if (n != 1)
+            return false;
+        const char *tmpl = p->kernels[the->kernel].tmpl;
+        if (T < 8 && !(!strcmp(tmpl, "matmul") && the->row_tile == 8)) /* the fewest: the eight-row kernel */
+            return false;
+        if (T >= CG_MMQ_MIN_T && !(!strcmp(tmpl, "mmq") && !the->max_T)) /* the most: the full tiles */
+            return false;
     }
-    return false;
+    return true;
 }
 
 /* A matmul_id kernel strides through its expert stack W[n_expert, N, K] by
@@ -246,15 +261,15 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
         const cg_launch *l = &p->launches[i];
         const char *tmpl = p->kernels[l->kernel].tmpl;
         CU_ASSERT_TRUE(l->grid_x > 0 && l->row_tile > 0 && l->n_args > 0);
-        /* bounds on T: the tiles from CG_MMQ_MIN_T rows, the eight-row products below */
+        /* bounds on T: the full tiles from CG_MMQ_MIN_T rows, the few-row tiles and the eight-row products below */
         CU_ASSERT_TRUE(!l->min_T || !strcmp(tmpl, "mmq"));
-        CU_ASSERT_TRUE(!l->max_T || (!strcmp(tmpl, "matmul") && l->only_T == -1 && l->max_T == CG_MMQ_MIN_T - 1));
+        CU_ASSERT_TRUE(!l->max_T || ((!strcmp(tmpl, "matmul") || !strcmp(tmpl, "mmq")) && l->only_T == -1));
         CU_ASSERT_TRUE(l->group > 0 && l->group <= g->n_groups);
         if (!strcmp(tmpl, "attention_decode")) { /* a decode step's only */
             CU_ASSERT_TRUE(l->only_T == 1 && l->rows == IR_DIM_T && partner(p, i));
         } else if (!strcmp(tmpl, "mmq")) { /* a prefill step's only, of many rows, on the arch's matrix units */
             CU_ASSERT_TRUE(l->only_T == -1 && l->rows == IR_DIM_T && partner(p, i) && l->row_tile >= 32);
-            CU_ASSERT_TRUE(l->min_T == CG_MMQ_MIN_T && !l->max_T && few_rows(p, i));
+            CU_ASSERT_TRUE(l->min_T >= 8 && one_per_T(p, l->group));
         } else if (!strcmp(tmpl, "attention_mma")) { /* the same, 16 query rows a wavefront */
             CU_ASSERT_TRUE(l->only_T == -1 && l->rows == IR_DIM_T && partner(p, i) && l->row_tile % 16 == 0);
         } else if ((!strcmp(tmpl, "matmul") || !strcmp(tmpl, "attention")) && l->rows == IR_DIM_T) {
@@ -664,8 +679,6 @@ int main(void)
     /* the kernels not yet run on a GPU (codegen.c's unverified()) are opt-in
      * at run time; they are rendered, checked and built here */
     setenv("ROCMFORGE_UNVERIFIED", "1", 1);
-    /* and the tiles of few rows with split-K (ROCMFORGE_TUNE_FEW_T) */
-    setenv("ROCMFORGE_TUNE_FEW_T", "16", 1);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("kernels", NULL, cleanup);

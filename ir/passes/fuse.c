@@ -14,6 +14,11 @@
  *                  products), softcap and scale applied to a group's result
  *                  that nothing else uses
  *   fuse-rope-kv   rope(q), rope(k) ⊕ kv_store(k), kv_store(v) of one layer
+ *   fuse-moe       an expert GLU: the chosen experts' gate and up products
+ *                  (matmul_id of one input, ids and weight type) ⊕ the
+ *                  swiglu / geglu / swiglu_oai of them, when nothing else
+ *                  reads the products; and the down products ⊕ their
+ *                  weighted sum (moe_sum) ⊕ the add that takes it
  *   group          the rest: one group per computing node
  */
 #include <stdlib.h>
@@ -273,6 +278,68 @@ rf_status ir_pass_fuse_rope_kv(ir_graph *g, rf_error *err)
     return s;
 }
 
+/* the GLU of two products: 1 swiglu, 2 geglu, 3 swiglu_oai (0: not one) */
+static int glu_kind(ir_op op)
+{
+    return op == IR_OP_SWIGLU ? 1 : op == IR_OP_GEGLU ? 2 : op == IR_OP_SWIGLU_OAI ? 3 : 0;
+}
+
+/* Are a and b the gate and up products of one expert GLU: matmul_ids of
+ * the same input and ids, weights of one type and shape, both with a bias
+ * or neither, each read by the GLU alone? */
+static bool expert_pair(fuse_ctx *c, const ir_node *a, const ir_node *b)
+{
+    if (a->op != IR_OP_MATMUL_ID || b->op != IR_OP_MATMUL_ID || a == b || a->group || b->group)
+        return false;
+    const ir_type *wa = &a->in[1]->type, *wb = &b->in[1]->type;
+    return a->in[0] == b->in[0] && a->in[2] == b->in[2] && a->n_in == b->n_in && wa->elem == wb->elem &&
+           wa->rank == wb->rank && !memcmp(wa->dim, wb->dim, sizeof wa->dim[0] * (size_t)wa->rank) &&
+           c->uses.count[a->id] == 1 && c->uses.count[b->id] == 1;
+}
+
+rf_status ir_pass_fuse_moe(ir_graph *g, rf_error *err)
+{
+    fuse_ctx c;
+    rf_status s = ctx_init(&c, g, err);
+    if (s != RF_OK)
+        return s;
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        ir_node *e = g->nodes[i];
+        if (e->group || !glu_kind(e->op) || !expert_pair(&c, e->in[0], e->in[1]))
+            continue;
+        /* convex by construction: the products read the same input and
+         * ids (and leaves), so nothing between them depends on the first,
+         * and the GLU reads only them */
+        uint32_t gid = new_group(g, IR_K_MATMUL_ID, err);
+        if (!gid) {
+            s = RF_E_NOMEM;
+            break;
+        }
+        e->in[0]->group = e->in[1]->group = e->group = gid;
+    }
+    for (uint32_t i = 0; i < g->n_nodes && s == RF_OK; i++) {
+        ir_node *m = g->nodes[i], *d = m->n_in ? m->in[0] : NULL;
+        if (m->op != IR_OP_MOE_SUM || m->group || d->op != IR_OP_MATMUL_ID || d->group || c.uses.count[d->id] != 1)
+            continue;
+        /* convex: the sum reads the products and the routing weights,
+         * which do not depend on them */
+        uint32_t gid = new_group(g, IR_K_MATMUL_ID, err);
+        if (!gid) {
+            s = RF_E_NOMEM;
+            break;
+        }
+        d->group = m->group = gid;
+        ir_node *a = c.uses.count[m->id] == 1 ? c.uses.users[m->id][0] : NULL;
+        /* the add of another value of the sum's shape (a residual, qwen2moe's shared expert) */
+        ir_node *o = a && a->op == IR_OP_ADD ? a->in[a->in[0] == m] : NULL;
+        if (o && o != m && !a->group && ir_type_same_dims(&o->type, &m->type) && o->type.elem == GGML_TYPE_F32 &&
+            convex_with(&c, gid, a))
+            a->group = gid;
+    }
+    ctx_free(&c);
+    return s;
+}
+
 static ir_kernel kernel_for(ir_op op)
 {
     switch (op) {
@@ -365,6 +432,11 @@ static void fill_spec(ir_graph *g, ir_group *gr)
             sp[3] = n->in[1]->type.dim[0];
             break;
         case IR_K_MATMUL_ID:
+            if (n->op != IR_OP_MATMUL_ID) { /* the GLU of an expert pair; the sum of the down products */
+                sp[5] = glu_kind(n->op);
+                sp[6] += n->op == IR_OP_MOE_SUM || n->op == IR_OP_ADD;
+                break;
+            }
             sp[0] = n->in[1]->type.dim[1];
             sp[1] = n->in[1]->type.dim[2];
             sp[2] = n->in[1]->type.elem;

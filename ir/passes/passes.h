@@ -54,6 +54,7 @@ rf_status ir_pass_fuse_qkv(ir_graph *g, rf_error *err);
 rf_status ir_pass_fuse_norm(ir_graph *g, rf_error *err);
 rf_status ir_pass_fuse_epilogue(ir_graph *g, rf_error *err);
 rf_status ir_pass_fuse_rope_kv(ir_graph *g, rf_error *err);
+rf_status ir_pass_fuse_moe(ir_graph *g, rf_error *err);
 rf_status ir_pass_group(ir_graph *g, rf_error *err);
 rf_status ir_pass_schedule(ir_graph *g, rf_error *err);
 rf_status ir_pass_memplan(ir_graph *g, rf_error *err);

@@ -17,6 +17,7 @@ static const ir_pass pass_table[] = {
     {"fuse-norm", ir_pass_fuse_norm, false},
     {"fuse-epilogue", ir_pass_fuse_epilogue, false},
     {"fuse-rope-kv", ir_pass_fuse_rope_kv, false},
+    {"fuse-moe", ir_pass_fuse_moe, false},
     {"group", ir_pass_group, true},
     {"schedule", ir_pass_schedule, true},
     {"memplan", ir_pass_memplan, true},

@@ -114,6 +114,7 @@ typedef struct gpu_state {
     gpu_ptr split;             /* the attention split scratch (prog->split_bytes), counters zeroed */
     gpu_ptr qtail;             /* the quantize-out tails' counters (prog->qtail_bytes), zeroed */
     gpu_ptr ksplit;            /* the split-K tiles' counters and partials (prog->ksplit_bytes), zeroed */
+    gpu_ptr moesum;            /* the expert sums' counters (prog->moesum_bytes), zeroed */
     size_t scratch_slot;       /* bytes per slot */
     gpu_ptr *kv;               /* by 2 * layer + kv */
     uint32_t n_layer;
@@ -199,7 +200,7 @@ static double launch_bytes(const gpu_state *st, const gpu_plan *pl, const cg_lau
     int64_t rows = rt_dim(l->rows, T, P, O);
     for (uint32_t a = 0; a < l->n_args; a++) {
         uint32_t id = l->arg[a];
-        if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL || id == CG_ARG_KSPLIT)
+        if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL || id == CG_ARG_KSPLIT || id == CG_ARG_MOESUM)
             continue; /* partials and counters */
         if (id >= CG_ARG_SCRATCH) {
             b += (double)rows * (double)pl->prog->scratch_k;
@@ -241,6 +242,7 @@ static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint
             ptrs[a] = id == CG_ARG_SPLIT      ? st->split
                       : id == CG_ARG_QTAIL   ? st->qtail
                       : id == CG_ARG_KSPLIT  ? st->ksplit
+                      : id == CG_ARG_MOESUM  ? st->moesum
                       : id >= CG_ARG_SCRATCH ? st->scratch + (id - CG_ARG_SCRATCH) * st->scratch_slot
                                              : addr(st, pl, pl->by_id[id], d);
             args[a] = &ptrs[a];
@@ -564,6 +566,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     uint64_t split = max_u64(st->one.prog->split_bytes, bp ? bp->split_bytes : 0);
     uint64_t qt = max_u64(st->one.prog->qtail_bytes, bp ? bp->qtail_bytes : 0);
     uint64_t ks = max_u64(st->one.prog->ksplit_bytes, bp ? bp->ksplit_bytes : 0);
+    uint64_t ms = max_u64(st->one.prog->moesum_bytes, bp ? bp->moesum_bytes : 0);
     size_t total = align_up((size_t)ws), kv_off = total;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -582,6 +585,8 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     total += align_up((size_t)qt);
     size_t ksplit_off = total;
     total += align_up((size_t)ks);
+    size_t moesum_off = total;
+    total += align_up((size_t)ms);
     size_t inputs = total;
     total += (size_t)st->n_words * 4 + ALIGN;
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
@@ -605,6 +610,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     st->split = st->acts + split_off;
     st->qtail = st->acts + qtail_off;
     st->ksplit = st->acts + ksplit_off;
+    st->moesum = st->acts + moesum_off;
     st->past = st->acts + inputs;
     st->tokens = st->past + sizeof(int32_t);
     st->pos = st->past + (gpu_ptr)st->pg.pos * 4;

@@ -1211,11 +1211,46 @@ static void check_moe(const ir_graph *g, const spec *s, bool norm)
     CU_ASSERT_EQUAL(nth_op(g, IR_OP_MOE_SUM, s->L - 1)->type.dim[0], 1);
 }
 
+/* After the passes (ir fuse-moe), each layer's experts run as two
+ * matmul_id groups: the gate and up products with their GLU (spec glu 1:
+ * swiglu), and the down products with their weighted sum and the add
+ * that takes it (spec sum 2); with fuse-moe disabled every product is a
+ * group of its own. */
+static void check_moe_groups(ir_graph *g, const spec *s, bool fused)
+{
+    ir_pipeline_options po = {.max_tokens = 512, .disable = fused ? NULL : "fuse-moe"};
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(ir_run_pipeline(g, &po, &err), RF_OK);
+    for (uint32_t l = 0; l < s->L; l++) {
+        const ir_node *gate = nth_op(g, IR_OP_MATMUL_ID, 3 * l), *up = nth_op(g, IR_OP_MATMUL_ID, 3 * l + 1);
+        const ir_node *down = nth_op(g, IR_OP_MATMUL_ID, 3 * l + 2), *sum = nth_op(g, IR_OP_MOE_SUM, l);
+        const ir_node *glu = down->in[0];
+        CU_ASSERT_EQUAL(gate->group == up->group && up->group == glu->group, fused);
+        CU_ASSERT_EQUAL(down->group == sum->group, fused);
+        CU_ASSERT_NOT_EQUAL(gate->group, down->group);
+        const ir_group *gg = &g->groups[gate->group - 1], *gd = &g->groups[down->group - 1];
+        CU_ASSERT_EQUAL(gg->kernel, IR_K_MATMUL_ID);
+        CU_ASSERT_EQUAL(gd->kernel, IR_K_MATMUL_ID);
+        CU_ASSERT_EQUAL(gg->spec[5], fused ? 1 : 0);
+        CU_ASSERT_EQUAL(gd->spec[6], fused ? 2 : 0);
+        unsigned adds = 0;
+        for (uint32_t i = 0; i < g->n_nodes; i++)
+            adds += g->nodes[i]->op == IR_OP_ADD && g->nodes[i]->group == down->group &&
+                    (g->nodes[i]->in[0] == sum || g->nodes[i]->in[1] == sum);
+        CU_ASSERT_EQUAL(adds, fused ? 1u : 0u);
+    }
+}
+
 static void test_qwen3moe(void)
 {
     spec s = base_spec("qwen3moe");
     ir_graph *g = import_ok(&s, NULL);
     check_moe(g, &s, true);
+    for (int fused = 0; fused < 2; fused++) {
+        ir_graph *p = import_ok(&s, NULL);
+        check_moe_groups(p, &s, fused);
+        ir_graph_free(p);
+    }
     CU_ASSERT_EQUAL(count_op(g, IR_OP_SIGMOID), 0);
     CU_ASSERT_EQUAL(count_op(g, IR_OP_RMS_NORM), 4 * s.L + 1); /* q/k norms */
     ir_graph_free(g);
@@ -1235,6 +1270,9 @@ static void test_qwen2moe(void)
     CU_ASSERT_STRING_EQUAL(sr->in[1]->in[0]->in[1]->name, "blk.0.ffn_gate_inp_shexp.weight");
     CU_ASSERT_EQUAL(sr->in[0]->in[1]->type.dim[1], s.Fs);
     CU_ASSERT_EQUAL(count_op(g, IR_OP_ADD), 2 * s.L + 3 * s.L + s.L); /* residuals, q/k/v biases, shared expert */
+    ir_graph_free(g);
+    g = import_ok(&s, NULL);
+    check_moe_groups(g, &s, true); /* the add that takes the sum: the shared expert's */
     ir_graph_free(g);
 }
 

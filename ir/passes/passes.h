@@ -11,6 +11,8 @@
  *   fuse-epilogue bias add, SwiGLU/GEGLU gating, softcap, residual add join
  *                 the matmul group that produces their operand
  *   fuse-rope-kv  RoPE of q and k, and the K/V cache stores → one group
+ *   fuse-moe      an expert GLU's gate/up matmul_ids ⊕ the GLU; the down
+ *                 matmul_id ⊕ its weighted sum ⊕ the add after it
  *   group         every other computing node becomes a group of its own kind
  *   schedule      reorder so each group's nodes are contiguous
  *   memplan       workspace offsets for every activation, by liveness

@@ -1517,7 +1517,9 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes,
     int py = param(k, glu ? glu : n, "float *__restrict__ ", glu ? ir_op_name(glu->op) : "products");
     strbuf_printf(&k->setup, "    const float *x = p%d;\n    const unsigned char *W = p%d;\n"
                              "    const int *ids = p%d;\n    float *y = p%d;\n", px, pw, pi, py);
-    int64_t T_most = rows_of(n) == IR_DIM_T ? k->g->plan_tokens : rows_of(n);
+    /* the most rows a step has: the plan's tokens for T (and O, the rows
+     * with logits, at most T), or the constant */
+    int64_t T_most = rows_of(n) < 0 ? k->g->plan_tokens : rows_of(n);
     if (sum) {
         const ir_node *r = add ? add->in[add->in[0] == sum] : NULL;
         strbuf_printf(&k->setup, "    const float *wts = p%d;\n    float *out = p%d;\n",

@@ -153,7 +153,10 @@ extern "C" __global__ void __launch_bounds__(THREADS)
         float o = yv[jj] * wts[t * SLOTS];
         for (int s = 1; s < SLOTS; s++)
             o += yv[(size_t)s * N + jj] * wts[t * SLOTS + s];
-        out[(size_t)t * N + jj] = RESID ? o + resid[(size_t)t * N + jj] : o;
+#if RESID
+        o += resid[(size_t)t * N + jj];
+#endif
+        out[(size_t)t * N + jj] = o;
     }
     if (threadIdx.x == 0)
         *cnt = 0; // zero again for the next launch

@@ -254,6 +254,15 @@ static void check_matmul_id(const ir_graph *g, const cg_program *p, const cg_lau
  * weights, which need no conversion and so have no tail to do the norms. */
 static void check_launches(const ir_graph *g, const cg_program *p, const char *arch, const char *type, int per_layer)
 {
+    /* the scratch a program asks for is sized by its rows, never a
+     * symbolic dimension's negative value (a batch graph's O rows once made
+     * the expert sums' counters wrap the workspace's size) */
+    CU_ASSERT_TRUE(p->split_bytes < (1ull << 30) && p->qtail_bytes < (1ull << 30) && p->ksplit_bytes < (1ull << 30) &&
+                   p->moesum_bytes < (1ull << 30));
+    bool sums = false;
+    for (uint32_t i = 0; i < p->n_launches; i++)
+        sums |= has_arg(&p->launches[i], CG_ARG_MOESUM);
+    CU_ASSERT_EQUAL(sums, p->moesum_bytes > 0);
     bool tail = false;
     for (uint32_t i = 0; i < p->n_launches; i++)
         tail |= has_arg(&p->launches[i], CG_ARG_QTAIL) && p->launches[i].only_T != -1;

@@ -617,6 +617,11 @@ static bool env_on(const char *name)
  * or fixes them. */
 static bool unverified(void) { return env_on("ROCMFORGE_UNVERIFIED"); }
 
+/* ROCMFORGE_MOE_TAIL=1 (or ROCMFORGE_UNVERIFIED): the expert sums' decode
+ * kernel converts the next group's input in its tail (rf_qtail), so no
+ * actq launch starts the next layer; not yet run on a GPU */
+static bool moe_tail(void) { return unverified() || env_on("ROCMFORGE_MOE_TAIL"); }
+
 /* Does the prefill of m run on the matrix units: the arch has them and its
  * products are all f16 (f16 tiles) or all quantized (int8 tiles, the CPU's
  * integer products; on an H100 every weight type and arch within the
@@ -1470,45 +1475,59 @@ static rf_status group_matmul(gen *G, kbuild *k, const ir_node *const *nodes, ui
     return RF_OK;
 }
 
-/* The chosen experts' products (templates/matmul_id.hip): grid (slots x
- * column blocks, T), the activations converted in each block as the
- * weights' type needs them. The ir fuse-moe groups: the gate product n,
- * the up product and their GLU, which is what the kernel writes; or the
- * down products n, their weighted sum (moe_sum) and maybe the add after
- * it, which the last slot of a column block makes (CG_ARG_MOESUM's
- * counters). */
-static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t cnt)
+/* A tensor-parallel rank's collective group (one all_reduce or
+ * all_gather): a stop in the plan before the next launch (cg_coll), which
+ * the executor serves; no kernel. */
+static rf_status group_collective(gen *G, const ir_node *const *nodes, uint32_t cnt)
 {
-    const ir_node *n = nodes[0], *up = NULL, *glu = NULL, *sum = NULL, *add = NULL;
-    if (cnt == 3 && nodes[1]->op == IR_OP_MATMUL_ID &&
-        (nodes[2]->op == IR_OP_SWIGLU || nodes[2]->op == IR_OP_GEGLU || nodes[2]->op == IR_OP_SWIGLU_OAI)) {
-        glu = nodes[2];
-        n = glu->in[0]; /* the gate product is the GLU's first operand */
-        up = glu->in[1];
-    } else if ((cnt == 2 || cnt == 3) && nodes[1]->op == IR_OP_MOE_SUM && nodes[1]->in[0] == n &&
-               (cnt == 2 || nodes[2]->op == IR_OP_ADD)) {
-        sum = nodes[1];
-        add = cnt == 3 ? nodes[2] : NULL;
-    } else if (cnt != 1 || n->op != IR_OP_MATMUL_ID) {
-        return unsupported(k, "a matmul_id group of %u nodes that is neither an expert GLU nor a weighted sum", cnt),
-               k->st;
-    }
+    cg_program *p = G->p;
+    if (cnt != 1 || (nodes[0]->op != IR_OP_ALL_REDUCE && nodes[0]->op != IR_OP_ALL_GATHER))
+        return rf_fail(G->err, RF_E_UNSUPPORTED, "group %u: a collective group of %u nodes", nodes[0]->group, cnt);
+    cg_coll *c = realloc(p->colls, (p->n_colls + 1) * sizeof *c);
+    if (!c)
+        return rf_fail(G->err, RF_E_NOMEM, "out of memory");
+    p->colls = c;
+    p->colls[p->n_colls++] = (cg_coll){.at = p->n_launches, .node = nodes[0]->id};
+    return RF_OK;
+}
+
+/* A matmul_id group's nodes: the products n (an expert GLU's gate), and
+ * the up product and GLU, or the weighted sum and the add after it */
+typedef struct id_group {
+    const ir_node *n, *up, *glu, *sum, *add;
+} id_group;
+
+/* Grouped expert products for prefill (templates/moe_sort.hip and
+ * matmul_id.hip's GROUPED, ROCMFORGE_UNVERIFIED: not yet run on a GPU):
+ * the most pairs a tile, MT_ID halved until MT_ID rows of K int8
+ * activations and their scales fit 40 KiB of shared memory (1: none) */
+enum { MT_ID = 16 };
+
+static int id_tile_pairs(int64_t K)
+{
+    int mt = MT_ID;
+    while (mt > 1 && mt * (K + K / 32 * 4) > 40 * 1024)
+        mt /= 2;
+    return mt;
+}
+
+/* the scratch moe_sort.hip fills for `maxp` pairs of E experts in tiles of mt: the tiles' count, the pairs, the tiles */
+static uint64_t id_sort_bytes(int64_t maxp, int64_t E, int mt)
+{
+    return 4 * (uint64_t)(1 + maxp + 3 * (maxp / mt + E + 1));
+}
+
+/* One kernel of an expert group f: per pair (grouped 0: grid slots x
+ * column blocks, rows), or grouped by expert (grid column blocks, rows:
+ * each block y takes tiles y, y + rows, ... of moe_sort's). */
+static rf_status id_kernel(gen *G, kbuild *k, const id_group *f, int grouped, int mt, int8_t only_T)
+{
+    const ir_node *n = f->n, *up = f->up, *glu = f->glu, *sum = f->sum, *add = f->add;
     const ir_node *x = n->in[0], *w = n->in[1], *ids = n->in[2];
-    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
     int64_t E = w->type.dim[0], N = w->type.dim[1], K = w->type.dim[2], slots = ids->type.dim[1];
-    char tn[16], summary[96], v[14][32];
-    if (gpu_type_refusal(w->type.elem))
-        return unsupported(k, "weight '%s' has type %s, %s", w->name, tt->name, gpu_type_refusal(w->type.elem)),
-               k->st;
+    char tn[16], summary[96], v[17][32];
     int kind = aq_kind(w->type.elem);
-    if (K % 32 || K % tt->block_size || (kind == AQ_Q8K && K % 256))
-        return unsupported(k, "weight '%s': row length %lld is not a multiple of 32 and of its block", w->name,
-                           (long long)K),
-               k->st;
-    if (aq_int8(kind) && K + K / 32 * 4 > 40 * 1024)
-        return unsupported(k, "weight '%s': a row of %lld int8 activations does not fit shared memory", w->name,
-                           (long long)K),
-               k->st;
+    kb_reset(k);
     qname(w->type.elem, tn);
     use_type(k, w->type.elem);
     int px = param(k, x, "const float *__restrict__ ", "x");
@@ -1532,12 +1551,15 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes,
         if (rows_of(sum) != rows_of(n))
             unsupported(k, "the weighted sum %%%u has other rows than its products", sum->id);
     }
+    if (grouped)
+        strbuf_printf(&k->setup, "    const int *ex = p%d;\n",
+                      param_id(k, CG_ARG_EXPERTS, "const int *__restrict__ ", "pairs by expert"));
     if (n->n_in > 3)
         strbuf_printf(&k->setup, "    const float *bias = p%d; // [n_expert, N]\n",
                       param(k, n->in[3], "const float *__restrict__ ", "expert biases"));
     else
         strbuf_printf(&k->setup, "    const float *bias = 0;\n");
-    const char *dot = aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT";
+    const char *dot = grouped ? "RF_ID_QDOT_MT" : aq_int8(kind) ? "RF_ID_QDOT" : "RF_ID_DOT";
     strbuf_printf(&k->body, "    %s(%s, we, acc);\n", dot, tn);
     if (glu) { /* the up product: the same type and shape (fuse-moe) */
         strbuf_printf(&k->setup, "    const unsigned char *W1 = p%d;\n",
@@ -1550,27 +1572,108 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes,
         strbuf_printf(&k->body, "    %s(%s, we1, acc1);\n", dot, tn);
     }
     int waves = decode_waves(), rows = N % 2 ? 1 : 2; /* columns a wavefront: ROWS must divide N */
-    int64_t row_bytes = row_bytes_of(w);
+    int64_t row_bytes = row_bytes_of(w), maxp = T_most * slots;
     int gk = !glu ? 0 : glu->op == IR_OP_SWIGLU ? 1 : glu->op == IR_OP_GEGLU ? 2 : 3;
     const long long vals[] = {(long long)K, (long long)N, (long long)slots, x->type.rank == 3, waves, rows, kind,
-                              (long long)row_bytes, (long long)(row_bytes * N), gk, sum != NULL, add != NULL};
-    static const char *const names[] = {"K", "N", "SLOTS", "PER_SLOT", "WAVES", "ROWS", "KIND", "ROW_BYTES",
-                                        "EXPERT_BYTES", "GLU", "SUM", "RESID", "ALPHA", "LIMIT"};
-    hole holes[14];
-    for (int i = 0; i < 12; i++) {
+                              (long long)row_bytes, (long long)(row_bytes * N), gk, sum != NULL, add != NULL,
+                              grouped, mt, grouped ? (long long)maxp : 0};
+    static const char *const names[] = {"K",   "N",   "SLOTS", "PER_SLOT", "WAVES", "ROWS", "KIND",  "ROW_BYTES",
+                                        "EXPERT_BYTES", "GLU", "SUM", "RESID", "GROUPED", "MT", "MAXP", "ALPHA",
+                                        "LIMIT"};
+    hole holes[17];
+    for (int i = 0; i < 15; i++) {
         snprintf(v[i], sizeof v[i], "%lld", vals[i]);
         holes[i] = (hole){names[i], v[i]};
     }
-    holes[12] = (hole){names[12], flit(v[12], gk == 3 ? glu->fa[0] : 0.0f)};
-    holes[13] = (hole){names[13], flit(v[13], gk == 3 ? glu->fa[1] : 0.0f)};
+    holes[15] = (hole){names[15], flit(v[15], gk == 3 ? glu->fa[0] : 0.0f)};
+    holes[16] = (hole){names[16], flit(v[16], gk == 3 ? glu->fa[1] : 0.0f)};
     const char *form = glu ? ir_op_name(glu->op) : sum ? "sum" : "";
-    snprintf(summary, sizeof summary, "matmul_id_%s%s%s_k%lld_n%lld_e%lld", form, *form ? "_" : "", tn,
-             (long long)K, (long long)N, (long long)E);
     int64_t cb = (N + waves * rows - 1) / (waves * rows);
+    uint32_t c = G->q.consumer[k->group];
+    if (c && sum && !grouped && only_T != -1) /* a decode step's (or one row's): the next group's input */
+        qtail(G, k, c, NULL, "out", waves * k->arch->wave, "(int)(cb * WAVES * ROWS) / 256", "WAVES * ROWS");
     if (sum && (uint64_t)(T_most * cb) * 4 > G->p->moesum_bytes)
         G->p->moesum_bytes = (uint64_t)(T_most * cb) * 4;
-    return emit(G, k, "matmul_id", holes, 14, summary, (uint32_t)(waves * k->arch->wave), (uint32_t)(slots * cb),
-                rows_of(n), 1, 0);
+    snprintf(summary, sizeof summary, "matmul_id_%s%s%s_k%lld_n%lld_e%lld%s%s", form, *form ? "_" : "", tn,
+             (long long)K, (long long)N, (long long)E, grouped ? "_grouped" : "", k->tail.n ? "_q" : "");
+    return emit(G, k, "matmul_id", holes, 17, summary, (uint32_t)(waves * k->arch->wave),
+                (uint32_t)(grouped ? cb : slots * cb), rows_of(n), 1, only_T);
+}
+
+/* moe_sort.hip for the grouped products of f: one block, its T the step's rows */
+static rf_status id_sort_kernel(gen *G, kbuild *k, const id_group *f, int mt)
+{
+    const ir_node *w = f->n->in[1], *ids = f->n->in[2];
+    int64_t E = w->type.dim[0], slots = ids->type.dim[1], maxp = k->g->plan_tokens * slots;
+    char v[4][32], summary[64];
+    kb_reset(k);
+    strbuf_printf(&k->setup, "    const int *ids = p%d;\n    int *ex = p%d;\n",
+                  param(k, ids, "const int *__restrict__ ", "expert ids"),
+                  param_id(k, CG_ARG_EXPERTS, "int *__restrict__ ", "pairs by expert"));
+    snprintf(v[0], 32, "%lld", (long long)slots);
+    snprintf(v[1], 32, "%lld", (long long)E);
+    snprintf(v[2], 32, "%d", mt);
+    snprintf(v[3], 32, "%lld", (long long)maxp);
+    hole holes[] = {{"SLOTS", v[0]}, {"E", v[1]}, {"MT", v[2]}, {"MAXP", v[3]}};
+    uint64_t bytes = id_sort_bytes(maxp, E, mt);
+    if (bytes > G->p->experts_bytes)
+        G->p->experts_bytes = bytes;
+    snprintf(summary, sizeof summary, "moe_sort_e%lld_k%lld_mt%d", (long long)E, (long long)slots, mt);
+    /* grid 1 x 1: the rows are the step's, in one block */
+    return emit(G, k, "moe_sort", holes, 4, summary, 1024, 1, rows_of(f->n), 1u << 30, -1);
+}
+
+/* The chosen experts' products (templates/matmul_id.hip): grid (slots x
+ * column blocks, T), the activations converted in each block as the
+ * weights' type needs them. The ir fuse-moe groups: the gate product n,
+ * the up product and their GLU, which is what the kernel writes; or the
+ * down products n, their weighted sum (moe_sum) and maybe the add after
+ * it, which the last slot of a column block makes (CG_ARG_MOESUM's
+ * counters). With ROCMFORGE_MOE_GROUPED (or ROCMFORGE_UNVERIFIED) a
+ * prefill step of int8 products sorts its pairs by expert and runs the
+ * grouped kernel instead. */
+static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t cnt)
+{
+    id_group f = {.n = nodes[0]};
+    if (cnt == 3 && nodes[1]->op == IR_OP_MATMUL_ID &&
+        (nodes[2]->op == IR_OP_SWIGLU || nodes[2]->op == IR_OP_GEGLU || nodes[2]->op == IR_OP_SWIGLU_OAI)) {
+        f.glu = nodes[2];
+        f.n = f.glu->in[0]; /* the gate product is the GLU's first operand */
+        f.up = f.glu->in[1];
+    } else if ((cnt == 2 || cnt == 3) && nodes[1]->op == IR_OP_MOE_SUM && nodes[1]->in[0] == f.n &&
+               (cnt == 2 || nodes[2]->op == IR_OP_ADD)) {
+        f.sum = nodes[1];
+        f.add = cnt == 3 ? nodes[2] : NULL;
+    } else if (cnt != 1 || f.n->op != IR_OP_MATMUL_ID) {
+        return unsupported(k, "a matmul_id group of %u nodes that is neither an expert GLU nor a weighted sum", cnt),
+               k->st;
+    }
+    const ir_node *w = f.n->in[1];
+    const ggml_type_traits *tt = ggml_type_get(w->type.elem);
+    int64_t K = w->type.dim[2];
+    if (gpu_type_refusal(w->type.elem))
+        return unsupported(k, "weight '%s' has type %s, %s", w->name, tt->name, gpu_type_refusal(w->type.elem)),
+               k->st;
+    int kind = aq_kind(w->type.elem);
+    if (K % 32 || K % tt->block_size || (kind == AQ_Q8K && K % 256))
+        return unsupported(k, "weight '%s': row length %lld is not a multiple of 32 and of its block", w->name,
+                           (long long)K),
+               k->st;
+    if (aq_int8(kind) && K + K / 32 * 4 > 40 * 1024)
+        return unsupported(k, "weight '%s': a row of %lld int8 activations does not fit shared memory", w->name,
+                           (long long)K),
+               k->st;
+    int mt = id_tile_pairs(K);
+    bool grouped = (unverified() || env_on("ROCMFORGE_MOE_GROUPED")) && aq_int8(kind) && rows_of(f.n) < 0 && mt >= 2;
+    bool tail = G->q.consumer[k->group] && rows_of(f.n) < 0; /* the decode step's row only */
+    if (!grouped && !tail)
+        return id_kernel(G, k, &f, 0, 1, 0);
+    rf_status st = id_kernel(G, k, &f, 0, 1, 1);
+    if (st == RF_OK && grouped)
+        st = id_sort_kernel(G, k, &f, mt);
+    if (st == RF_OK)
+        st = id_kernel(G, k, &f, grouped, grouped ? mt : 1, -1);
+    return st;
 }
 
 /* The decode attention (templates/attention_decode.hip): one block per kv
@@ -1956,6 +2059,16 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
             int per_block = decode_waves() * decode_cols(pm); /* a block's columns: in one segment, none past */
             ok = pm->ncols == m->K && (pm->glu || pm->n_mm == 1) && pm->x->type.dim[0] == rows &&
                  256 % per_block == 0;
+        } else if (g->groups[pg - 1].kernel == IR_K_MATMUL_ID && moe_tail()) {
+            /* the expert sums' group that ends in y (the sum, or the add
+             * after it): the block that sums a column block stores its
+             * WAVES * ROWS columns, in one segment */
+            const ir_node *last = NULL;
+            for (uint32_t i = 0; i < g->n_nodes; i++)
+                last = g->nodes[i]->group == pg ? g->nodes[i] : last;
+            int per_block = decode_waves() * (m->K % 2 ? 1 : 2);
+            ok = last == y && (y->op == IR_OP_MOE_SUM || y->op == IR_OP_ADD) && y->type.rank == 2 &&
+                 y->type.dim[1] == m->K && y->type.dim[0] == rows && 256 % per_block == 0 && m->K % per_block == 0;
         } else if (g->groups[pg - 1].kernel == IR_K_ATTENTION && m->x->op == IR_OP_ATTENTION) {
             /* a block's columns: one head, or the G heads of a kv head (the decode template) */
             const ir_node *a = m->x;
@@ -1993,17 +2106,13 @@ static void qplan_free(qplan *q)
 /* What the kernels cannot do yet: an encoder's attention that looks both
  * ways, and pooling (embedding models); deepseek2's latent attention (the
  * per-head products, the concatenated query and key, values narrower than
- * keys) and grouped routing; a tensor-parallel rank's collectives
- * (NCCL/RCCL, not yet wired: docs/gpu.md). Named so that "auto" says why
- * it runs on the CPU. */
+ * keys) and grouped routing. Named so that "auto" says why it runs on
+ * the CPU. (A tensor-parallel rank's collectives are stops in the plan,
+ * cg_coll, that the executor serves.) */
 static rf_status check_supported(const ir_graph *g, rf_error *err)
 {
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
-        if (n->op == IR_OP_ALL_REDUCE || n->op == IR_OP_ALL_GATHER)
-            return rf_fail(err, RF_E_UNSUPPORTED, "node %%%u (%s) of a tensor-parallel rank: the GPU backend does not "
-                           "run collectives yet (the CPU backend runs the ranks one after another)", n->id,
-                           ir_op_name(n->op));
         const char *what = NULL;
         if (n->op == IR_OP_POOL || (n->op == IR_OP_ATTENTION && n->ia[2]))
             what = "an embedding model";
@@ -2069,6 +2178,7 @@ rf_status cg_generate(const ir_graph *g, const cg_arch *arch, const cg_options *
             st = cnt == 1 ? group_attention(&G, &k, nodes[0])
                           : (unsupported(&k, "more than the attention node"), k.st);
             break;
+        case IR_K_COLLECTIVE: st = group_collective(&G, nodes, cnt); break;
         case IR_K_MATMUL_ID:
             st = group_matmul_id(&G, &k, nodes, cnt);
             break;
@@ -2114,6 +2224,7 @@ void cg_program_free(cg_program *p)
         free(p->kernels[i].code);
     free(p->kernels);
     free(p->launches);
+    free(p->colls);
     arena_free(&p->arena);
     free(p);
 }

@@ -57,6 +57,9 @@
 /* The expert sums' counters (moesum_bytes: a token's column blocks of the
  * down products, zeroed once; each launch leaves them zero). */
 #define CG_ARG_MOESUM 0xfffffff3u
+/* The grouped expert products' pairs by expert (experts_bytes, written by
+ * templates/moe_sort.hip each prefill step). */
+#define CG_ARG_EXPERTS 0xfffffff4u
 
 typedef struct cg_kernel {
     const char *name;     /* entry point and file name, e.g. "matmul_q4_k_k2048_n5632_t1" */
@@ -88,6 +91,14 @@ typedef struct cg_launch {
     uint32_t arg[CG_MAX_ARGS]; /* IR node ids whose device addresses are the pointer parameters */
 } cg_launch;
 
+/* A tensor-parallel rank's collective (ir all_reduce / all_gather): not a
+ * kernel but a stop in the plan, before launch `at`, where the executor
+ * hands the node's operand to the other ranks and takes its result. */
+typedef struct cg_coll {
+    uint32_t at;           /* the launches before it: indices below at */
+    uint32_t node;         /* the collective's IR node id */
+} cg_coll;
+
 typedef struct cg_program {
     arena arena;           /* owns every string above */
     cg_arch arch;
@@ -95,6 +106,8 @@ typedef struct cg_program {
     uint32_t n_kernels;
     cg_launch *launches;   /* (n_launches) plan order */
     uint32_t n_launches;
+    cg_coll *colls;        /* (n_colls) plan order: a rank's collectives */
+    uint32_t n_colls;
     uint32_t argmax_kernel; /* greedy sampling on the device: argmax over n_vocab logits */
     int64_t scratch_k;     /* the widest row an actq kernel writes (0: none) */
     uint32_t scratch_slots; /* the most slots one group uses */
@@ -102,6 +115,7 @@ typedef struct cg_program {
     uint64_t qtail_bytes;  /* the quantize-out tails' counters (0: none) */
     uint64_t ksplit_bytes; /* the split-K tiles' counters and partials (0: none) */
     uint64_t moesum_bytes; /* the expert sums' counters (0: none) */
+    uint64_t experts_bytes; /* the grouped expert products' pairs by expert (0: none) */
     bool kv_f16;           /* the KV cache holds f16 ([n_ctx, Hkv, D] per layer and K/V), else f32 */
     bool paged;            /* rendered for a cache in blocks (cg_options.paged) */
 } cg_program;

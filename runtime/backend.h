@@ -59,6 +59,7 @@ struct rt_session {
     char backend_name[16];     /* "gpu+cpu" */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
     struct rt_coll *coll;      /* a GPU process's tensor-parallel communicator (rt_tp_join), or NULL */
+    const struct rt_backend *tp_ranks; /* --tp N: the backend each rank runs on (the CPU, or one GPU for all) */
 };
 
 typedef struct rt_backend {
@@ -96,6 +97,10 @@ typedef struct rt_backend {
     void (*begin)(rt_session *s, bool batch, uint32_t T, uint32_t O);
     const ir_node *(*run)(rt_session *s, float *logits, rf_status *st, rf_error *err);
     void *(*value)(const rt_session *s, const ir_node *n);
+    /* A device backend's ranks (begin and run as above; no value): node
+     * n's value this step copied to host memory, or from it. */
+    rf_status (*get)(const rt_session *s, const ir_node *n, void *host, size_t bytes, rf_error *err);
+    rf_status (*put)(const rt_session *s, const ir_node *n, const void *host, size_t bytes, rf_error *err);
 } rt_backend;
 
 /* Sizes with the step's symbols bound: T tokens, P past positions, O rows
@@ -125,7 +130,7 @@ void rt_part_close(rt_session *part); /* NULL: nothing */
 
 extern const rt_backend rt_backend_cpu;
 extern const rt_backend rt_backend_gpu;
-extern const rt_backend rt_backend_tp;  /* tp.c: a session's tensor-parallel ranks, each on the CPU */
+extern const rt_backend rt_backend_tp;  /* tp.c: a session's tensor-parallel ranks, one after another (tp_ranks) */
 
 /* tp.c: a GPU process's place in its tensor-parallel world (s->opt's
  * tp_rank of tp_world, meeting at tp_addr): RCCL/NCCL loaded, the device

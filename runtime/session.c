@@ -342,14 +342,16 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
     rf_status st = n > 0 && n < L ? open_front(s, dev, n, err) : RF_OK;
     if (st == RF_OK)
         st = plan_from(s, n < L ? n : 0, err);
+    s->tp_ranks = b;
     if (st == RF_OK)
         st = prepare_backend(s, s->opt.tp > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu, err);
     return st;
 }
 
-/* Tensor parallelism runs on the CPU backend for now, the ranks one after
- * another (tp.c); a GPU process's rank (tp_world) gets as far as its
- * world's communicator; neither with a split by layers yet */
+/* Tensor parallelism (--tp N) runs the ranks one after another (tp.c),
+ * on the CPU or on one GPU, the collectives through host memory; a GPU
+ * process's rank (tp_world) gets as far as its world's communicator;
+ * neither with a split by layers yet */
 static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallback, rf_error *err)
 {
     const rt_options *o = &s->opt;
@@ -367,10 +369,6 @@ static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallbac
                        "(--gpu-layers) at once are not supported", o->tp_world);
     if (s->opt.tp <= 1)
         return RF_OK;
-    if (b != &rt_backend_cpu)
-        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) runs on the CPU backend only for now (the "
-                       "ranks one after another: --backend cpu); the GPUs' ranks over NCCL/RCCL are not done yet",
-                       s->opt.tp);
     if (s->opt.gpu_layers)
         return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) and a split by layers (--gpu-layers) at "
                        "once are not supported", s->opt.tp);

@@ -1,6 +1,6 @@
 /*
  * tp.c: a session split by tensor parallelism (rt_options.tp), its ranks
- * run one after another on the CPU.
+ * run one after another on the CPU, or on one GPU (s->tp_ranks).
  *
  * Each of the N ranks is a session of its own (rt_part_open) whose graph
  * is that rank's share of the model (frontend/arch_tp.c): its heads and
@@ -15,7 +15,11 @@
  *
  * This is the reference the GPUs' ranks are to match (one thread and
  * stream per GPU, the collectives through NCCL/RCCL: docs/gpu.md) and what
- * checks the sharding without a second device. It does not match the
+ * checks the sharding without a second device. On a GPU the ranks are
+ * GPU sessions on the same device, each plan stopping at its collectives
+ * (codegen's cg_coll); the operands come to host memory (the backend's
+ * get), are summed or joined here as on the CPU, and go back (put): the
+ * sharded plan's kernels checked on one device, slowly. It does not match the
  * unsplit session bit for bit: the products over K are summed in another
  * order (each rank's share, then across ranks), which moves the logits by
  * rounding (tests/test_tp.c holds them to the conformance bounds).
@@ -41,13 +45,14 @@
 
 typedef struct tp_state {
     uint32_t world;
+    const rt_backend *b;      /* the ranks' backend: the CPU (value) or a GPU (get, put) */
     rt_session **rank;        /* (world) */
     const ir_node **at;       /* (world) the collective each rank stopped at */
+    float *buf, *tmp;         /* a device backend's operands in host memory */
+    size_t cap;               /* floats each holds */
 } tp_state;
 
-static const rt_backend *rank_backend(void) { return &rt_backend_cpu; }
-
-static rf_status tp_available(rf_error *err) { return rank_backend()->available(err); }
+static rf_status tp_available(rf_error *err) { return rt_backend_cpu.available(err); }
 
 static void tp_release(rt_session *s)
 {
@@ -58,6 +63,8 @@ static void tp_release(rt_session *s)
         rt_part_close(tp->rank[r]);
     free(tp->rank);
     free(tp->at);
+    free(tp->buf);
+    free(tp->tmp);
     free(tp);
     s->state = NULL;
 }
@@ -68,6 +75,10 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
     if (!(s->state = tp))
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     tp->world = s->opt.tp;
+    tp->b = s->tp_ranks ? s->tp_ranks : &rt_backend_cpu;
+    if (!tp->b->begin || !tp->b->run || !(tp->b->value || (tp->b->get && tp->b->put)))
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u): the %s backend cannot run a rank",
+                       tp->world, tp->b->name);
     tp->rank = calloc(tp->world, sizeof *tp->rank);
     tp->at = calloc(tp->world, sizeof *tp->at);
     if (!tp->rank || !tp->at)
@@ -77,7 +88,9 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
         import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .tp_rank = r,
                              .tp_world = tp->world};
         /* the ranks run one after another: one pool of threads for all */
-        st = rt_part_open(s, &io, rank_backend(), r ? tp->rank[0] : NULL, &tp->rank[r], err);
+        st = rt_part_open(s, &io, tp->b, r && tp->b == &rt_backend_cpu ? tp->rank[0] : NULL, &tp->rank[r], err);
+        if (st != RF_OK)
+            rf_error_prefix(err, "tensor-parallel rank %u of %u", r, tp->world);
     }
     return st;
 }
@@ -86,7 +99,7 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
  * summed in rank order, n floats */
 static void all_reduce(const tp_state *tp, int64_t n)
 {
-    const rt_backend *b = rank_backend();
+    const rt_backend *b = tp->b;
     float *sum = b->value(tp->rank[0], tp->at[0]);
     const float *in0 = b->value(tp->rank[0], tp->at[0]->in[0]);
     for (int64_t j = 0; j < n; j++) {
@@ -103,7 +116,7 @@ static void all_reduce(const tp_state *tp, int64_t n)
  * width w side by side, rank 0's first */
 static void all_gather(const tp_state *tp, int64_t rows, int64_t w)
 {
-    const rt_backend *b = rank_backend();
+    const rt_backend *b = tp->b;
     for (uint32_t q = 0; q < tp->world; q++) {
         float *out = b->value(tp->rank[q], tp->at[q]);
         for (uint32_t r = 0; r < tp->world; r++) {
@@ -114,11 +127,63 @@ static void all_gather(const tp_state *tp, int64_t rows, int64_t w)
     }
 }
 
+/* host room for n floats twice (a device backend's operands) */
+static rf_status host_room(tp_state *tp, size_t n, rf_error *err)
+{
+    if (n <= tp->cap)
+        return RF_OK;
+    float *a = realloc(tp->buf, n * sizeof *a), *b = a ? realloc(tp->tmp, n * sizeof *b) : NULL;
+    if (a)
+        tp->buf = a;
+    if (b)
+        tp->tmp = b;
+    if (!a || !b)
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    tp->cap = n;
+    return RF_OK;
+}
+
+/* The same two on a device backend: the operands through host memory,
+ * the same arithmetic in the same order */
+static rf_status all_reduce_dev(tp_state *tp, int64_t n, rf_error *err)
+{
+    const rt_backend *b = tp->b;
+    size_t bytes = (size_t)n * sizeof(float);
+    rf_status st = host_room(tp, (size_t)n, err);
+    if (st == RF_OK)
+        st = b->get(tp->rank[0], tp->at[0]->in[0], tp->buf, bytes, err);
+    for (uint32_t r = 1; r < tp->world && st == RF_OK; r++) {
+        if ((st = b->get(tp->rank[r], tp->at[r]->in[0], tp->tmp, bytes, err)) != RF_OK)
+            break;
+        for (int64_t j = 0; j < n; j++)
+            tp->buf[j] += tp->tmp[j];
+    }
+    for (uint32_t r = 0; r < tp->world && st == RF_OK; r++)
+        st = b->put(tp->rank[r], tp->at[r], tp->buf, bytes, err);
+    return st;
+}
+
+static rf_status all_gather_dev(tp_state *tp, int64_t rows, int64_t w, rf_error *err)
+{
+    const rt_backend *b = tp->b;
+    size_t n = (size_t)(rows * w) * tp->world;
+    rf_status st = host_room(tp, n, err);
+    for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
+        if ((st = b->get(tp->rank[r], tp->at[r]->in[0], tp->tmp, (size_t)(rows * w) * sizeof(float), err)) != RF_OK)
+            break;
+        for (int64_t t = 0; t < rows; t++)
+            memcpy(tp->buf + (t * tp->world + r) * w, tp->tmp + t * w, (size_t)w * sizeof(float));
+    }
+    for (uint32_t q = 0; q < tp->world && st == RF_OK; q++)
+        st = b->put(tp->rank[q], tp->at[q], tp->buf, n * sizeof(float), err);
+    return st;
+}
+
 /* One step on every rank: segment by segment, a collective between each */
 static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
 {
     tp_state *tp = s->state;
-    const rt_backend *b = rank_backend();
+    const rt_backend *b = tp->b;
     for (uint32_t r = 0; r < tp->world; r++) {
         tp->rank[r]->n_past = s->n_past;
         b->begin(tp->rank[r], batch, T, O);
@@ -137,10 +202,13 @@ static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, floa
             return RF_OK;
         const ir_type *in = &c->in[0]->type;
         int64_t n = rt_numel(in, T, P, O), w = rt_dim(in->dim[in->rank - 1], T, P, O);
-        if (c->op == IR_OP_ALL_REDUCE)
+        if (b->value && c->op == IR_OP_ALL_REDUCE)
             all_reduce(tp, n);
-        else
+        else if (b->value)
             all_gather(tp, w ? n / w : 0, w);
+        else if ((st = c->op == IR_OP_ALL_REDUCE ? all_reduce_dev(tp, n, err)
+                                                 : all_gather_dev(tp, w ? n / w : 0, w, err)) != RF_OK)
+            return st;
     }
 }
 
@@ -158,8 +226,8 @@ static void tp_reset(rt_session *s)
 {
     tp_state *tp = s->state;
     for (uint32_t r = 0; r < tp->world; r++)
-        if (rank_backend()->reset)
-            rank_backend()->reset(tp->rank[r]);
+        if (tp->b->reset)
+            tp->b->reset(tp->rank[r]);
 }
 
 /* ---- one process a GPU ------------------------------------------------------ */

@@ -28,6 +28,15 @@
 // column block, and the block of the last ticket (the last slot to finish)
 // sums the SLOTS products of its columns, weighted, in slot order (the
 // CPU's moe_sum), adds the residual (RESID) and writes out.
+//
+// Grouped (GROUPED, a prefill step's; ROCMFORGE_MOE_GROUPED): moe_sort.hip
+// has put the step's (token, slot) pairs in tiles of at most MT pairs of
+// one expert (ex), and block (column block, y) takes tiles y, y +
+// gridDim.y, ...: the tile's activation rows converted into shared memory,
+// then each weight quad read once for all of them. A pair's sums are the
+// per-pair kernel's, term for term, so the results are the same; the
+// expert's matrix is read once a tile instead of once a pair. With SUM
+// every pair takes its token's ticket.
 #define K {{K}}                        // input features
 #define N {{N}}                        // output columns of an expert
 #define SLOTS {{SLOTS}}                // experts a token uses
@@ -42,6 +51,9 @@
 #define LIMIT {{LIMIT}}
 #define SUM {{SUM}}                    // 1: then the weighted sum over the slots (wts, out; counters sum_cnt)
 #define RESID {{RESID}}                // 1: and the add of resid after it
+#define GROUPED {{GROUPED}}            // 1: tiles of one expert's pairs (moe_sort.hip's ex)
+#define MT {{MT}}                      // pairs a tile, at most (GROUPED)
+#define MAXP {{MAXP}}                  // where the tiles start in ex (moe_sort.hip)
 #define THREADS (WAVES * RF_WAVE)
 #define CB ((N + WAVES * ROWS - 1) / (WAVES * ROWS)) // column blocks of an expert
 
@@ -76,6 +88,33 @@ RF_DEV float rf_id_glu(float g, float u)
         }                                                                                          \
     }
 
+// RF_ID_QDOT for the cnt (<= MT) pairs of a tile: acc[r][m] += row (j + r)
+// of the expert at wp · pair m's int8 row (s_q[m], s_d[m]), each weight quad
+// read once; pair m's terms are RF_ID_QDOT's, in its order
+#define RF_ID_QDOT_MT(TYPE, wp, acc)                                                                \
+    for (int qd = lane; qd < K / 32; qd += RF_WAVE) {                                              \
+        const int blk = qd / (RF_QK_##TYPE / 32), c4 = qd % (RF_QK_##TYPE / 32);                   \
+        const int ka = blk * RF_QK_##TYPE + rf_a_##TYPE(4 * c4);                                   \
+        const int kb = blk * RF_QK_##TYPE + rf_b_##TYPE(4 * c4);                                   \
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++) {                                         \
+            int q[8];                                                                              \
+            float s[2], m[2];                                                                      \
+            rf_qw4_##TYPE((wp) + (size_t)(j + r) * ROW_BYTES + (size_t)blk * RF_QB_##TYPE, c4, q, s, m); \
+            _Pragma("unroll") for (int mt = 0; mt < MT; mt++) {                                    \
+                if (mt < cnt) {                                                                    \
+                    const rf_u32x4 xa = *(const rf_u32x4 *)(s_q[mt] + ka), xb = *(const rf_u32x4 *)(s_q[mt] + kb); \
+                    const float da = s_d[mt][ka / 32], db = s_d[mt][kb / 32];                      \
+                    float va = s[0] * (float)rf_dot16(q, xa), vb = s[1] * (float)rf_dot16(q + 4, xb); \
+                    if (RF_QMIN_##TYPE) {                                                          \
+                        va += m[0] * (float)rf_sum16(xa);                                          \
+                        vb += m[1] * (float)rf_sum16(xb);                                          \
+                    }                                                                              \
+                    acc[r][mt] += da * va + db * vb;                                               \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 // the same for float weights: eight weights a chunk against the rounded
 // activations
 #define RF_ID_DOT(TYPE, wp, acc)                                                                    \
@@ -93,6 +132,109 @@ RF_DEV float rf_id_glu(float g, float u)
         }                                                                                          \
     }
 
+#if RESID
+#define RF_RESID resid
+#else
+#define RF_RESID ((const float *)0)
+#endif
+
+#if SUM
+// token t's weighted sum over its slots' products y[t, :, cols of block cb]
+// (other blocks' stores: from L2, not this one's L1), in slot order, plus
+// the residual; the caller took the token's last ticket
+RF_DEV void rf_id_sum(const float *y, const float *wts, const float *resid, float *out, int t, int cb)
+{
+    const volatile float *yv = y + (size_t)t * SLOTS * N;
+    for (int c = threadIdx.x; c < WAVES * ROWS; c += THREADS) {
+        const int jj = cb * WAVES * ROWS + c;
+        if (jj >= N)
+            break;
+        float o = yv[jj] * wts[t * SLOTS];
+        for (int s = 1; s < SLOTS; s++)
+            o += yv[(size_t)s * N + jj] * wts[t * SLOTS + s];
+#if RESID
+        o += resid[(size_t)t * N + jj];
+#endif
+        out[(size_t)t * N + jj] = o;
+    }
+}
+#endif
+
+#if GROUPED
+extern "C" __global__ void __launch_bounds__(THREADS)
+{{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
+{
+    (void)T; (void)past;
+    const int lane = threadIdx.x % RF_WAVE, wave = threadIdx.x / RF_WAVE, cb = blockIdx.x;
+{{SETUP}}    (void)ids;
+    const int n_tiles = ex[0];
+    const int *pairs = ex + 1, *tiles = ex + 1 + MAXP;
+    __shared__ __attribute__((aligned(16))) unsigned char s_q[MT][K];
+    __shared__ float s_d[MT][K / 32];
+    __shared__ int s_p[MT];
+#if SUM
+    __shared__ int s_last[MT];
+#endif
+    const int j = (cb * WAVES + wave) * ROWS; // this wavefront's first column (N % ROWS == 0)
+    for (int ti = blockIdx.y; ti < n_tiles; ti += gridDim.y) {
+        const int e = tiles[3 * ti], start = tiles[3 * ti + 1], cnt = tiles[3 * ti + 2];
+        __syncthreads(); // the previous tile's rows are read
+        if (threadIdx.x < MT)
+            s_p[threadIdx.x] = threadIdx.x < cnt ? pairs[start + threadIdx.x] : 0;
+        __syncthreads();
+        for (int r = 0; r < cnt; r++) {
+            const float *xr = x + (size_t)(PER_SLOT ? s_p[r] : s_p[r] / SLOTS) * K;
+            rf_q8_blocks<KIND == 3 ? 32 : 256, KIND == 4>(xr, 0, 1.0f, false, 0, K / (KIND == 3 ? 32 : 256), WAVES,
+                                                         s_q[r], s_d[r]);
+        }
+        __syncthreads();
+        const unsigned char *we = W + (size_t)e * EXPERT_BYTES;
+#if GLU
+        const unsigned char *we1 = W1 + (size_t)e * EXPERT_BYTES;
+#endif
+        if (j < N) {
+            float acc[ROWS][MT] = {};
+#if GLU
+            float acc1[ROWS][MT] = {};
+#endif
+{{BODY}}
+#pragma unroll
+            for (int r = 0; r < ROWS; r++)
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if (mt >= cnt)
+                        continue;
+                    const float v = rf_wave_sum(acc[r][mt]);
+                    float *yr = y + (size_t)s_p[mt] * N;
+#if GLU
+                    const float u = rf_wave_sum(acc1[r][mt]);
+                    if (lane == 0) {
+                        const float g = bias ? v + bias[(size_t)e * N + j + r] : v;
+                        yr[j + r] = rf_id_glu(g, bias1 ? u + bias1[(size_t)e * N + j + r] : u);
+                    }
+#else
+                    if (lane == 0)
+                        yr[j + r] = bias ? v + bias[(size_t)e * N + j + r] : v;
+#endif
+                }
+        }
+#if SUM
+        __threadfence(); // the products are visible before the tickets are
+        __syncthreads();
+        if (threadIdx.x < cnt)
+            s_last[threadIdx.x] = atomicAdd(sum_cnt + (size_t)(s_p[threadIdx.x] / SLOTS) * CB + cb, 1u) == SLOTS - 1;
+        __syncthreads();
+        for (int r = 0; r < cnt; r++)
+            if (s_last[r]) {
+                __threadfence();
+                rf_id_sum(y, wts, RF_RESID, out, s_p[r] / SLOTS, cb);
+                if (threadIdx.x == 0)
+                    sum_cnt[(size_t)(s_p[r] / SLOTS) * CB + cb] = 0; // zero again for the next launch
+            }
+#endif
+    }
+}
+#else
 extern "C" __global__ void __launch_bounds__(THREADS)
 {{NAME}}({{PARAMS}}int T, const int *__restrict__ past)
 {
@@ -145,20 +287,9 @@ extern "C" __global__ void __launch_bounds__(THREADS)
     if (!s_last)
         return;
     __threadfence();
-    const volatile float *yv = y + (size_t)t * SLOTS * N; // other blocks' products: from L2, not this one's L1
-    for (int c = threadIdx.x; c < WAVES * ROWS; c += THREADS) {
-        const int jj = cb * WAVES * ROWS + c;
-        if (jj >= N)
-            break;
-        float o = yv[jj] * wts[t * SLOTS];
-        for (int s = 1; s < SLOTS; s++)
-            o += yv[(size_t)s * N + jj] * wts[t * SLOTS + s];
-#if RESID
-        o += resid[(size_t)t * N + jj];
-#endif
-        out[(size_t)t * N + jj] = o;
-    }
+    rf_id_sum(y, wts, RF_RESID, out, t, cb);
     if (threadIdx.x == 0)
         *cnt = 0; // zero again for the next launch
-#endif
+{{TAIL}}#endif
 }
+#endif

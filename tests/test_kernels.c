@@ -286,9 +286,14 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
             if (!strcmp(tmpl, "matmul"))
                 CU_ASSERT_EQUAL(l->row_tile == 1, l->only_T == 1);
             CU_ASSERT_TRUE(partner(p, i));
-        } else if (!strcmp(tmpl, "matmul_id")) {
-            CU_ASSERT_EQUAL(l->only_T, 0);
+        } else if (!strcmp(tmpl, "matmul_id")) { /* every step, or (grouped by expert) decode and prefill apart */
+            CU_ASSERT_TRUE(l->only_T == 0 || partner(p, i));
             check_matmul_id(g, p, l);
+        } else if (!strcmp(tmpl, "moe_sort")) { /* a prefill step's, right before its group's grouped products */
+            const cg_launch *next = i + 1 < p->n_launches ? &p->launches[i + 1] : NULL;
+            CU_ASSERT_TRUE(l->only_T == -1 && next && next->group == l->group && next->only_T == -1 &&
+                           !strcmp(p->kernels[next->kernel].tmpl, "matmul_id") &&
+                           strstr(p->kernels[next->kernel].source, "#define GROUPED 1 ") != NULL);
         } else if (!strcmp(tmpl, "actq")) {
             CU_ASSERT_TRUE(l->only_T == 0 || (l->only_T == -1 && tail));
         } else if (!strcmp(tmpl, "rowwise") && l->only_T != 0) {
@@ -353,6 +358,8 @@ static const cg_paging PAGING = {.pos = 576, .seq = 1152, .table = 1728, .stride
  * (paged: 4 sequences' batch graph, rendered for an f16 cache in blocks)
  * and rendered for every target that takes arch and type; its kernels join the
  * targets' builds */
+static void check_colls(const ir_graph *g, const cg_program *p, const char *what);
+
 static int generate_variant(gguf_file *f, const char *what, const char *arch, const char *type, const import_options *io,
                             bool paged)
 {
@@ -368,6 +375,8 @@ static int generate_variant(gguf_file *f, const char *what, const char *arch, co
         ok = cg_generate(g, &TARGETS[t].arch, &copt, &p, &err) == RF_OK && add_kernels(&TARGETS[t], p) == 0;
         if (ok && paged)
             check_paged(g, p, what);
+        if (ok && io->tp_world > 1)
+            check_colls(g, p, what);
         cg_program_free(p);
     }
     if (!ok)
@@ -376,6 +385,42 @@ static int generate_variant(gguf_file *f, const char *what, const char *arch, co
         CU_ASSERT_EQUAL(test_check_memplan(g, what), 0);
     ir_graph_free(g);
     return ok;
+}
+
+/* A tensor-parallel rank's plan (runtime/tp.c, codegen's cg_coll): a stop
+ * at each of its collectives, in graph order (an all_reduce after each
+ * layer's attention and FFN outputs, the logits' all_gather last), each
+ * where the launches before it are exactly those of the groups before its
+ * node, and a launch after it reading the node. */
+static void check_colls(const ir_graph *g, const cg_program *p, const char *what)
+{
+    uint32_t want = 2 * g->model.n_layer + 1;
+    if (p->n_colls != want)
+        printf("\n  %s: %u collectives in the plan, %u in the graph", what, p->n_colls, want);
+    CU_ASSERT_EQUAL_FATAL(p->n_colls, want);
+    for (uint32_t c = 0; c < p->n_colls; c++) {
+        const cg_coll *k = &p->colls[c];
+        const ir_node *n = NULL;
+        for (uint32_t i = 0; i < g->n_nodes && !n; i++)
+            n = g->nodes[i]->id == k->node ? g->nodes[i] : NULL;
+        CU_ASSERT_TRUE_FATAL(n != NULL);
+        CU_ASSERT_EQUAL(n->op, c + 1 < p->n_colls ? IR_OP_ALL_REDUCE : IR_OP_ALL_GATHER);
+        CU_ASSERT_TRUE(k->at <= p->n_launches && (!c || p->colls[c - 1].at <= k->at));
+        for (uint32_t i = 0; i < p->n_launches; i++) /* before it: earlier groups' launches; after: later ones' */
+            CU_ASSERT_EQUAL(i < k->at, p->launches[i].group < n->group);
+        bool read = k->at == p->n_launches; /* the last: the output the executor copies */
+        for (uint32_t i = k->at; i < p->n_launches && !read; i++)
+            read = has_arg(&p->launches[i], n->id);
+        CU_ASSERT_TRUE(read);
+    }
+}
+
+/* rank 0 of a model split in two by tensor parallelism */
+static int generate_tp(gguf_file *f, const char *arch, const char *type)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %s, tensor-parallel rank 0 of 2", arch, type);
+    return generate_variant(f, what, arch, type, &(import_options){.n_ctx = 256, .tp_rank = 0, .tp_world = 2}, false);
 }
 
 /* the batch graph of 4 sequences, rendered paged */
@@ -465,6 +510,8 @@ static void generate_all(void)
                 CU_ASSERT_TRUE(generate_paged(f, CASES[a].arch, TYPES[ty]));
             if (ok && !strcmp(TYPES[ty], "q4_k_m") && !strcmp(CASES[a].arch, "llama"))
                 CU_ASSERT_TRUE(generate_front(f, CASES[a].arch, TYPES[ty]));
+            if (ok && !strcmp(TYPES[ty], "q8_0") && !strcmp(CASES[a].arch, "llama"))
+                CU_ASSERT_TRUE(generate_tp(f, CASES[a].arch, TYPES[ty]));
             char what[64];
             snprintf(what, sizeof what, "%s %s", CASES[a].arch, TYPES[ty]);
             if (ok)

@@ -53,6 +53,7 @@
 #include "frontend/gguf.h"
 #include "frontend/import.h"
 #include "ir/passes/passes.h"
+#include "runtime/backend.h"
 #include "runtime/gpu/coll.h"
 #include "runtime/runtime.h"
 #include "test_util.h"
@@ -291,8 +292,12 @@ static void test_refusals(void)
     refused(path_q4k, o, RF_E_UNSUPPORTED, "tensor 'blk.0.attn_output.weight' (q4_k, blocks of 256): rank 0's "
                                            "columns 0..128 of its 256 do not fall on block boundaries");
     refused(path_moe, o, RF_E_UNSUPPORTED, "tensor parallelism of a model with experts");
-    o.backend = "gpu";
-    refused(paths[0], o, RF_E_UNSUPPORTED, "runs on the CPU backend only for now");
+    o.backend = "gpu"; /* the ranks one after another on one GPU: without one, said for the first rank */
+    rf_error none = {0};
+    if (rt_backend_gpu.available(&none) != RF_OK)
+        refused(paths[0], o, RF_E_UNSUPPORTED, "tensor-parallel rank 0 of 2: no GPU");
+    else
+        printf("\n  a GPU is here: --tp 2 --backend gpu runs (rf_compare --tp 2 --backend gpu checks it)");
     o.backend = "cpu";
     o.gpu_layers = "1";
     refused(paths[0], o, RF_E_UNSUPPORTED, "and a split by layers (--gpu-layers) at once");
@@ -360,7 +365,7 @@ static void test_cli(void)
         {"ir " TRAINED " --tp 2", 0, "# rank 1 of 2 (tensor parallel)"},
         {"ir " TRAINED " --tp 2 --tp-rank 2", 2, "--tp-rank 2: the ranks of --tp 2 are 0..1"},
         {"run " TRAINED " -p hi -n 1 --tp 0", 2, "--tp: 0 is out of range"},
-        {"run " TRAINED " -p hi -n 1 --tp 2 --backend gpu", 1, "runs on the CPU backend only for now"},
+        {"run " TRAINED " -p hi -n 1 --tp 2 --gpu-layers 1", 1, "and a split by layers (--gpu-layers) at once"},
         {"logits " TRAINED " --tokens 1 --out /dev/null --tp 3", 1, "needs the KV heads (2)"},
         /* one process a GPU: what is checked before any device or network */
         {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 0", 1, "--tp-addr HOST:PORT (rank 0's), which is missing"},

@@ -293,8 +293,7 @@ static bool expert_pair(fuse_ctx *c, const ir_node *a, const ir_node *b)
         return false;
     const ir_type *wa = &a->in[1]->type, *wb = &b->in[1]->type;
     return a->in[0] == b->in[0] && a->in[2] == b->in[2] && a->n_in == b->n_in && wa->elem == wb->elem &&
-           wa->rank == wb->rank && !memcmp(wa->dim, wb->dim, sizeof wa->dim[0] * (size_t)wa->rank) &&
-           c->uses.count[a->id] == 1 && c->uses.count[b->id] == 1;
+           ir_type_same_dims(wa, wb) && c->uses.count[a->id] == 1 && c->uses.count[b->id] == 1;
 }
 
 rf_status ir_pass_fuse_moe(ir_graph *g, rf_error *err)

@@ -73,6 +73,12 @@
 
 enum { ALIGN = 256 };
 
+/* a step's symbols: rows, past positions (the session's graph), rows with
+ * logits (the batch graph) */
+typedef struct step_dims {
+    int64_t T, P, O;
+} step_dims;
+
 /* One graph's kernels and what runs them: the session's graph, and with
  * several sequences the batch graph. */
 typedef struct gpu_plan {
@@ -115,12 +121,18 @@ typedef struct gpu_state {
     gpu_ptr qtail;             /* the quantize-out tails' counters (prog->qtail_bytes), zeroed */
     gpu_ptr ksplit;            /* the split-K tiles' counters and partials (prog->ksplit_bytes), zeroed */
     gpu_ptr moesum;            /* the expert sums' counters (prog->moesum_bytes), zeroed */
+    gpu_ptr experts;           /* the grouped expert products' pairs by expert (prog->experts_bytes) */
     size_t scratch_slot;       /* bytes per slot */
     gpu_ptr *kv;               /* by 2 * layer + kv */
     uint32_t n_layer;
     int debug;
     int profile;               /* ROCMFORGE_PROFILE set: time every launch */
     const gpu_plan *prof_pl;   /* the plan profiled: the batch graph's where there is one, else the session's */
+    /* a tensor-parallel rank's step in segments (gpu_begin / gpu_run): its
+     * plan and dims, the next launch, the next collective */
+    gpu_plan *seg_pl;
+    step_dims seg_d;
+    uint32_t seg_next, seg_coll;
     rt_profile prof;
 } gpu_state;
 
@@ -133,11 +145,6 @@ static size_t weight_bytes(const ir_node *w) { return (size_t)ir_type_bytes(&w->
 /* bytes of a KV cache element: f16 or f32, as the kernels were rendered */
 static size_t kv_elem(const gpu_state *st) { return st->one.prog->kv_f16 ? 2 : sizeof(float); }
 
-/* a step's symbols: rows, past positions (the session's graph), rows with
- * logits (the batch graph) */
-typedef struct step_dims {
-    int64_t T, P, O;
-} step_dims;
 
 static gpu_ptr addr(const gpu_state *st, const gpu_plan *pl, const ir_node *n, step_dims d)
 {
@@ -200,7 +207,8 @@ static double launch_bytes(const gpu_state *st, const gpu_plan *pl, const cg_lau
     int64_t rows = rt_dim(l->rows, T, P, O);
     for (uint32_t a = 0; a < l->n_args; a++) {
         uint32_t id = l->arg[a];
-        if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL || id == CG_ARG_KSPLIT || id == CG_ARG_MOESUM)
+        if (id == CG_ARG_SPLIT || id == CG_ARG_QTAIL || id == CG_ARG_KSPLIT || id == CG_ARG_MOESUM ||
+            id == CG_ARG_EXPERTS)
             continue; /* partials and counters */
         if (id >= CG_ARG_SCRATCH) {
             b += (double)rows * (double)pl->prog->scratch_k;
@@ -217,9 +225,10 @@ static double launch_bytes(const gpu_state *st, const gpu_plan *pl, const cg_lau
     return b;
 }
 
-/* The step's launches of plan pl, in plan order, on the stream (recorded
- * instead when a capture is on); only st->prof_pl is profiled. */
-static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint32_t *n_ran, rf_error *err)
+/* Launches i0 to i1 - 1 of plan pl that this step runs, on the stream
+ * (recorded instead when a capture is on); only st->prof_pl is profiled. */
+static rf_status launch_range(rt_session *s, const gpu_plan *pl, step_dims d, uint32_t i0, uint32_t i1,
+                              uint32_t *n_ran, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
@@ -227,7 +236,7 @@ static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint
     rf_status rc;
     const cg_program *p = pl->prog;
     *n_ran = 0;
-    for (uint32_t i = 0; i < p->n_launches; i++) {
+    for (uint32_t i = i0; i < i1; i++) {
         const cg_launch *l = &p->launches[i];
         if ((l->only_T == 1 && d.T != 1) || (l->only_T == -1 && d.T == 1) || (l->min_T && d.T < l->min_T) ||
             (l->max_T && d.T > l->max_T))
@@ -243,6 +252,7 @@ static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint
                       : id == CG_ARG_QTAIL   ? st->qtail
                       : id == CG_ARG_KSPLIT  ? st->ksplit
                       : id == CG_ARG_MOESUM  ? st->moesum
+                      : id == CG_ARG_EXPERTS ? st->experts
                       : id >= CG_ARG_SCRATCH ? st->scratch + (id - CG_ARG_SCRATCH) * st->scratch_slot
                                              : addr(st, pl, pl->by_id[id], d);
             args[a] = &ptrs[a];
@@ -267,6 +277,13 @@ static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint
     if (prof && (rc = api->event_record(st->ev[*n_ran], st->stream, err)) != RF_OK)
         return rc;
     return RF_OK;
+}
+
+/* The step's launches of plan pl, in plan order, on the stream (recorded
+ * instead when a capture is on); only st->prof_pl is profiled. */
+static rf_status launch_all(rt_session *s, const gpu_plan *pl, step_dims d, uint32_t *n_ran, rf_error *err)
+{
+    return launch_range(s, pl, d, 0, pl->prog->n_launches, n_ran, err);
 }
 
 /* the time between the events around each launch of the step just run:
@@ -322,8 +339,8 @@ static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dim
 }
 
 /* Upload the step's inputs (s->tokens, s->pos and, paged, s->seqs and the
- * block table) and run plan pl's launches for d.T rows. */
-static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *err)
+ * block table). */
+static rf_status upload_inputs(rt_session *s, step_dims d, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
@@ -340,8 +357,19 @@ static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *er
     } else if ((rc = api->memcpy_htod(st->past, h, (T + 1) * sizeof(int32_t), st->stream, err)) == RF_OK) {
         rc = api->memcpy_htod(st->pos, s->pos, T * sizeof(int32_t), st->stream, err);
     }
+    return rc;
+}
+
+/* The step's inputs, then plan pl's launches for d.T rows. */
+static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *err)
+{
+    gpu_state *st = s->state;
+    if (pl->prog->n_colls) /* a rank's plan: in segments only (gpu_begin, gpu_run) */
+        return rf_fail(err, RF_E_UNSUPPORTED, "a tensor-parallel rank's plan runs only from tp.c, in segments");
+    rf_status rc = upload_inputs(s, d, err);
     if (rc != RF_OK)
         return rc;
+    uint32_t T = (uint32_t)d.T;
     /* a decode step replays its graph: the session's graph's one row, or
      * the batch graph's T rows all with logits (T sequences' next tokens) */
     bool decode = pl == &st->one ? T == 1 : d.O == d.T && T < pl->n_graphs;
@@ -400,6 +428,64 @@ static rf_status gpu_eval_argmax(rt_session *s, uint32_t T, int32_t *token, rf_e
         (rc = st->api->memcpy_dtoh(token, st->argmax_out, sizeof *token, st->stream, err)) != RF_OK)
         return rc;
     return st->api->stream_sync(st->stream, err);
+}
+
+/* ---- a tensor-parallel rank's step in segments (tp.c) -------------------------------------- */
+
+/* The step of T rows (batch: the batch graph's, the last O with logits)
+ * starts: its inputs go up, the first segment is next. */
+static void gpu_begin(rt_session *s, bool batch, uint32_t T, uint32_t O)
+{
+    gpu_state *st = s->state;
+    st->seg_pl = batch ? &st->batch : &st->one;
+    st->seg_d = (step_dims){T, batch ? 0 : s->n_past, O};
+    st->seg_next = st->seg_coll = 0;
+}
+
+/* The launches up to the next collective (cg_coll), the stream drained,
+ * and that collective's node; at the end of the plan the output rows to
+ * logits (unless NULL) and NULL. The inputs go up with the first
+ * segment. No graph: the collectives go through the host (tp.c). */
+static const ir_node *gpu_run(rt_session *s, float *logits, rf_status *stp, rf_error *err)
+{
+    gpu_state *st = s->state;
+    gpu_plan *pl = st->seg_pl;
+    const cg_program *p = pl->prog;
+    step_dims d = st->seg_d;
+    rf_status rc = st->seg_next == 0 && st->seg_coll == 0 ? upload_inputs(s, d, err) : RF_OK;
+    bool more = st->seg_coll < p->n_colls;
+    uint32_t end = more ? p->colls[st->seg_coll].at : p->n_launches, n_ran;
+    if (rc == RF_OK)
+        rc = launch_range(s, pl, d, st->seg_next, end, &n_ran, err);
+    const ir_node *at = NULL;
+    if (rc == RF_OK && more) {
+        at = pl->by_id[p->colls[st->seg_coll].node];
+        st->seg_next = end;
+        st->seg_coll++;
+    } else if (rc == RF_OK && logits) {
+        int64_t n = rt_numel(&pl->out->type, d.T, d.P, d.O);
+        rc = st->api->memcpy_dtoh(logits, addr(st, pl, pl->out, d), (size_t)n * sizeof *logits, st->stream, err);
+    }
+    if (rc == RF_OK)
+        rc = st->api->stream_sync(st->stream, err);
+    *stp = rc;
+    return rc == RF_OK ? at : NULL;
+}
+
+/* node n's value this step (the segment's plan and dims) to host memory,
+ * or from it */
+static rf_status gpu_get(const rt_session *s, const ir_node *n, void *host, size_t bytes, rf_error *err)
+{
+    const gpu_state *st = s->state;
+    rf_status rc = st->api->memcpy_dtoh(host, addr(st, st->seg_pl, n, st->seg_d), bytes, st->stream, err);
+    return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
+}
+
+static rf_status gpu_put(const rt_session *s, const ir_node *n, const void *host, size_t bytes, rf_error *err)
+{
+    const gpu_state *st = s->state;
+    rf_status rc = st->api->memcpy_htod(addr(st, st->seg_pl, n, st->seg_d), host, bytes, st->stream, err);
+    return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
 }
 
 /* ---- set-up ------------------------------------------------------------------------------- */
@@ -567,6 +653,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     uint64_t qt = max_u64(st->one.prog->qtail_bytes, bp ? bp->qtail_bytes : 0);
     uint64_t ks = max_u64(st->one.prog->ksplit_bytes, bp ? bp->ksplit_bytes : 0);
     uint64_t ms = max_u64(st->one.prog->moesum_bytes, bp ? bp->moesum_bytes : 0);
+    uint64_t xs = max_u64(st->one.prog->experts_bytes, bp ? bp->experts_bytes : 0);
     size_t total = align_up((size_t)ws), kv_off = total;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -587,6 +674,8 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     total += align_up((size_t)ks);
     size_t moesum_off = total;
     total += align_up((size_t)ms);
+    size_t experts_off = total;
+    total += align_up((size_t)xs);
     size_t inputs = total;
     total += (size_t)st->n_words * 4 + ALIGN;
     st->kv = calloc(2 * (size_t)st->n_layer + 1, sizeof *st->kv);
@@ -611,6 +700,7 @@ static rf_status alloc_activations(rt_session *s, gpu_state *st, rf_error *err)
     st->qtail = st->acts + qtail_off;
     st->ksplit = st->acts + ksplit_off;
     st->moesum = st->acts + moesum_off;
+    st->experts = st->acts + experts_off;
     st->past = st->acts + inputs;
     st->tokens = st->past + sizeof(int32_t);
     st->pos = st->past + (gpu_ptr)st->pg.pos * 4;
@@ -741,6 +831,12 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
         return rc;
     if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, &st->one, err)) != RF_OK)
         return rc;
+    /* a plan with collectives runs in segments, tp.c serving them; one
+     * process a GPU would serve them through NCCL/RCCL, which is not done */
+    if (st->one.prog->n_colls && s->opt.tp_world > 1)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor-parallel rank %u of %u: its collectives over NCCL/RCCL are not "
+                       "done yet (--tp %u runs the ranks one after another on this GPU)", s->opt.tp_rank,
+                       s->opt.tp_world, s->opt.tp_world);
     if ((st->paged && (rc = build_kernels(s, st, &st->batch, err)) != RF_OK) ||
         (rc = load_kernels(st, &st->one, err)) != RF_OK ||
         (st->paged && (rc = load_kernels(st, &st->batch, err)) != RF_OK) ||
@@ -843,4 +939,8 @@ const rt_backend rt_backend_gpu = {
     .reset = gpu_reset,
     .profile = gpu_profile,
     .release = gpu_release,
+    .begin = gpu_begin,
+    .run = gpu_run,
+    .get = gpu_get,
+    .put = gpu_put,
 };

@@ -6,7 +6,7 @@
  *   rf_compare MODEL (--tokens "ID ID ..." | --random N [--seed S])
  *              [--backend B] [--gen N] [--prompts K] [--prompt "ID ..."]...
  *              [--prompt-len L] [--threads N] [--ctx N] [--batch N] [--kv-f16] [--seqs S]
- *              [--gpu-layers N|auto] [--gpu-mem-limit BYTES]
+ *              [--gpu-layers N|auto] [--gpu-mem-limit BYTES] [--tp N]
  *              [--bounds random|trained] [--min-cos X] [--mean-cos X]
  *              [--top1 X] [--kl-mean X] [--kl-max X] [--greedy-same M]
  *              [--tie X] [--json] [-q]
@@ -53,7 +53,9 @@
  * gpu in a build without one, the runtime's "no GPU backend" error).
  *
  * --gpu-layers and --gpu-mem-limit go to B's sessions (runtime.h): a model
- * split by layers across the GPU and the CPU, checked against the CPU.
+ * split by layers across the GPU and the CPU, checked against the CPU; so
+ * does --tp N: the model split N ways by tensor parallelism (its ranks one
+ * after another on B), checked against the unsplit CPU session.
  *
  * --json prints one JSON object on stdout instead of the text report. With B
  * = cpu both sides run the same code and agree exactly: the tool's own test.
@@ -91,6 +93,7 @@ typedef struct cfg {
     const char *model, *backend, *tokens_arg;
     const char *gpu_layers; /* B's sessions: split by layers (runtime.h) */
     uint64_t gpu_mem_limit;
+    uint32_t tp;            /* B's sessions: split by tensor parallelism (0, 1: not) */
     uint32_t n_random, n_gen, n_prompts, prompt_len, n_ctx, n_batch, n_seqs;
     uint64_t seed;
     int n_threads;
@@ -233,7 +236,7 @@ static rt_options options(const cfg *c, const char *backend, bool all_logits, ui
     return (rt_options){.backend = backend, .n_threads = c->n_threads, .n_ctx = c->n_ctx, .n_batch = c->n_batch,
                         .n_seq = n_seq, .all_logits = all_logits, .kv_f16 = c->kv_f16,
                         .gpu_layers = other ? c->gpu_layers : NULL, .gpu_mem_limit = other ? c->gpu_mem_limit : 0,
-                        .warn = notice};
+                        .tp = other ? c->tp : 0, .warn = notice};
 }
 
 static rt_session *open_session(const gguf_file *f, const cfg *c, const char *backend, bool all_logits)
@@ -414,7 +417,7 @@ static int usage(void)
             "usage: rf_compare MODEL (--tokens \"ID ...\" | --random N [--seed S]) [--backend B]\n"
             "         [--gen N] [--prompts K] [--prompt \"ID ...\"]... [--prompt-len L]\n"
             "         [--threads N] [--ctx N] [--batch N] [--kv-f16] [--seqs S]\n"
-            "         [--gpu-layers N|auto] [--gpu-mem-limit BYTES]\n"
+            "         [--gpu-layers N|auto] [--gpu-mem-limit BYTES] [--tp N]\n"
             "         [--bounds random|trained] [--min-cos X] [--mean-cos X] [--top1 X]\n"
             "         [--kl-mean X] [--kl-max X] [--greedy-same M] [--tie X] [--json] [-q]\n");
     return 2;
@@ -498,6 +501,8 @@ static void parse_args(int argc, char **argv, cfg *c)
             c->gpu_layers = v;
         } else if (!strcmp(a, "--gpu-mem-limit")) {
             c->gpu_mem_limit = (uint64_t)parse_num(v, a);
+        } else if (!strcmp(a, "--tp")) {
+            c->tp = (uint32_t)parse_num(v, a);
         } else if (!strcmp(a, "--seqs")) {
             c->n_seqs = (uint32_t)parse_num(v, a);
         } else if (!strcmp(a, "--tie")) {

@@ -617,10 +617,14 @@ static bool env_on(const char *name)
  * or fixes them. */
 static bool unverified(void) { return env_on("ROCMFORGE_UNVERIFIED"); }
 
-/* ROCMFORGE_MOE_TAIL=1 (or ROCMFORGE_UNVERIFIED): the expert sums' decode
- * kernel converts the next group's input in its tail (rf_qtail), so no
- * actq launch starts the next layer; not yet run on a GPU */
-static bool moe_tail(void) { return unverified() || env_on("ROCMFORGE_MOE_TAIL"); }
+/* ROCMFORGE_MOE_TAIL=1: the expert sums' decode kernel converts the next
+ * group's input in its tail (rf_qtail), so no actq launch starts the next
+ * layer; not yet run on a GPU. ROCMFORGE_MOE_GROUPED=1: a prefill step's
+ * expert products grouped by expert (moe_sort.hip); not yet either. Each
+ * on its own, apart from ROCMFORGE_UNVERIFIED, whose kernels failed MoE
+ * conformance together (docs/gpu.md). */
+static bool moe_tail(void) { return env_on("ROCMFORGE_MOE_TAIL"); }
+static bool moe_grouped(void) { return env_on("ROCMFORGE_MOE_GROUPED"); }
 
 /* Does the prefill of m run on the matrix units: the arch has them and its
  * products are all f16 (f16 tiles) or all quantized (int8 tiles, the CPU's
@@ -1498,7 +1502,7 @@ typedef struct id_group {
 } id_group;
 
 /* Grouped expert products for prefill (templates/moe_sort.hip and
- * matmul_id.hip's GROUPED, ROCMFORGE_UNVERIFIED: not yet run on a GPU):
+ * matmul_id.hip's GROUPED, ROCMFORGE_MOE_GROUPED: not yet run on a GPU):
  * the most pairs a tile, MT_ID halved until MT_ID rows of K int8
  * activations and their scales fit 40 KiB of shared memory (1: none) */
 enum { MT_ID = 16 };
@@ -1629,9 +1633,8 @@ static rf_status id_sort_kernel(gen *G, kbuild *k, const id_group *f, int mt)
  * the up product and their GLU, which is what the kernel writes; or the
  * down products n, their weighted sum (moe_sum) and maybe the add after
  * it, which the last slot of a column block makes (CG_ARG_MOESUM's
- * counters). With ROCMFORGE_MOE_GROUPED (or ROCMFORGE_UNVERIFIED) a
- * prefill step of int8 products sorts its pairs by expert and runs the
- * grouped kernel instead. */
+ * counters). With ROCMFORGE_MOE_GROUPED a prefill step of int8 products
+ * sorts its pairs by expert and runs the grouped kernel instead. */
 static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t cnt)
 {
     id_group f = {.n = nodes[0]};
@@ -1664,7 +1667,7 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes,
                            (long long)K),
                k->st;
     int mt = id_tile_pairs(K);
-    bool grouped = (unverified() || env_on("ROCMFORGE_MOE_GROUPED")) && aq_int8(kind) && rows_of(f.n) < 0 && mt >= 2;
+    bool grouped = moe_grouped() && aq_int8(kind) && rows_of(f.n) < 0 && mt >= 2;
     bool tail = G->q.consumer[k->group] && rows_of(f.n) < 0; /* the decode step's row only */
     if (!grouped && !tail)
         return id_kernel(G, k, &f, 0, 1, 0);

@@ -478,12 +478,23 @@ static void generate_all(void)
                      ir_run_pipeline(g, &po, &err) == RF_OK;
             /* the few-row tiles (codegen.c few_min_t) differ from the full
              * ones in their shape constants only: rendered and built for
-             * every type of llama and for Q4_K_M of the other archs, the
-             * rest without them (ROCMFORGE_TUNE_FEW_T 128: the eight-row
-             * kernel up to the full tiles), which keeps the build time in
-             * bounds and checks both plans' launch rules */
-            bool few = !strcmp(CASES[a].arch, "llama") || !strcmp(TYPES[ty], "q4_k_m");
+             * llama in types of every staging form (f16 tiles; int8 tiles
+             * of 32-element blocks, of K-quants, of the Q4_K_M mix, of
+             * MXFP4 and IQ4_XS), the rest without them
+             * (ROCMFORGE_TUNE_FEW_T 128: the eight-row kernel up to the
+             * full tiles), which keeps the build time in bounds and checks
+             * both plans' launch rules */
+            static const char *const few_types[] = {"f16", "q4_0", "q8_0", "q6_k", "mxfp4", "q4_k_m", "iq4_xs"};
+            bool few = false;
+            for (size_t i = 0; i < sizeof few_types / sizeof few_types[0]; i++)
+                few |= !strcmp(CASES[a].arch, "llama") && !strcmp(TYPES[ty], few_types[i]);
             setenv("ROCMFORGE_TUNE_FEW_T", few ? "16" : "128", 1);
+            /* the MoE kernels not yet run on a GPU (codegen.c moe_grouped,
+             * moe_tail), like the few-row tiles, for two types of each MoE
+             * arch: Q8_0's 32-element blocks and the Q4_K_M mix's 256 */
+            bool moe = !strcmp(TYPES[ty], "q8_0") || !strcmp(TYPES[ty], "q4_k_m");
+            setenv("ROCMFORGE_MOE_GROUPED", moe ? "1" : "0", 1);
+            setenv("ROCMFORGE_MOE_TAIL", moe ? "1" : "0", 1);
             for (size_t t = 0; ok && t < N_TARGETS; t++) {
                 if (!target_takes(&TARGETS[t], CASES[a].arch, TYPES[ty]))
                     continue;
@@ -500,6 +511,8 @@ static void generate_all(void)
                 }
             }
             unsetenv("ROCMFORGE_TUNE_FEW_T");
+            unsetenv("ROCMFORGE_MOE_GROUPED");
+            unsetenv("ROCMFORGE_MOE_TAIL");
             if (!ok)
                 printf("\n  %s %s: %s", CASES[a].arch, TYPES[ty], err.msg);
             CU_ASSERT_TRUE(ok);

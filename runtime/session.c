@@ -342,7 +342,9 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
     rf_status st = n > 0 && n < L ? open_front(s, dev, n, err) : RF_OK;
     if (st == RF_OK)
         st = plan_from(s, n < L ? n : 0, err);
-    s->tp_ranks = b;
+    /* --tp ranks on the GPU only when asked for by name: that path has not
+     * run on a GPU yet (docs/gpu.md), so "auto" keeps the CPU's */
+    s->tp_ranks = s->opt.backend && !strcmp(s->opt.backend, "gpu") ? b : &rt_backend_cpu;
     if (st == RF_OK)
         st = prepare_backend(s, s->opt.tp > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu, err);
     return st;

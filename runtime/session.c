@@ -366,14 +366,9 @@ static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallbac
     if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback))
         return rf_fail(err, RF_E_ARG, "--tp-world %u is one process a GPU: --backend gpu (on the CPU, --tp %u runs "
                        "every rank in one process)", o->tp_world, o->tp_world);
-    if (o->tp_world > 1 && o->gpu_layers)
-        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp-world %u) and a split by layers "
-                       "(--gpu-layers) at once are not supported", o->tp_world);
-    if (s->opt.tp <= 1)
-        return RF_OK;
-    if (s->opt.gpu_layers)
-        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u) and a split by layers (--gpu-layers) at "
-                       "once are not supported", s->opt.tp);
+    if ((o->tp_world > 1 || o->tp > 1) && o->gpu_layers)
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp%s %u) and a split by layers (--gpu-layers) at "
+                       "once are not supported", o->tp_world > 1 ? "-world" : "", o->tp_world > 1 ? o->tp_world : o->tp);
     return RF_OK;
 }
 

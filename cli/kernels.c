@@ -9,6 +9,9 @@
  * contains SUBSTR; --launches decode|prefill prints that step's launches in
  * order instead (kernel, grid, rows). --gpu-layers N renders the GPU's part
  * of a model split by layers (runtime.h): the embedding and layers 0..N-1.
+ * --tp N [--tp-rank R] renders rank R's plan (0 unless given) of a model
+ * split N ways by tensor parallelism, whose launches stop at each
+ * all_reduce / all_gather (codegen's cg_coll: shown by --launches).
  * Nothing is compiled and no GPU is needed with --arch.
  */
 #include <stdio.h>
@@ -18,13 +21,21 @@
 
 #define KERNELS_USAGE                                                                                              \
     "usage: rocmforge kernels MODEL [--arch ARCH] [--list] [--name SUBSTR] [--ctx N] [--max-tokens T] [--kv-f16]\n"  \
-    "       [--launches decode|prefill] [--gpu-layers N]"
+    "       [--launches decode|prefill] [--gpu-layers N] [--tp N [--tp-rank R]]"
 
-/* The launches of one step in plan order; rows "T" are the step's tokens. */
-static void print_launches(const cg_program *prog, bool decode, const char *name)
+/* The launches of one step in plan order; rows "T" are the step's tokens;
+ * a tensor-parallel rank's stops where they come (graph g's nodes) */
+static void print_launches(const ir_graph *g, const cg_program *prog, bool decode, const char *name)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < prog->n_launches; i++) {
+    uint32_t n = 0, c = 0;
+    for (uint32_t i = 0; i <= prog->n_launches; i++) {
+        for (; c < prog->n_colls && prog->colls[c].at == i; c++)
+            for (uint32_t j = 0; j < g->n_nodes; j++)
+                if (g->nodes[j]->id == prog->colls[c].node)
+                    printf("     -- %s %%%u: the ranks meet (no kernel)\n", ir_op_name(g->nodes[j]->op),
+                           prog->colls[c].node);
+        if (i == prog->n_launches)
+            break;
         const cg_launch *l = &prog->launches[i];
         if (l->only_T != 0 && (l->only_T == 1) != decode)
             continue;
@@ -50,7 +61,7 @@ static void print_launches(const cg_program *prog, bool decode, const char *name
 int cmd_kernels(int argc, char **argv)
 {
     const char *path = NULL, *arch = NULL, *name = NULL, *v;
-    long long ctx = 0, max_tokens = 512, gpu_layers = 0;
+    long long ctx = 0, max_tokens = 512, gpu_layers = 0, tp = 0, tp_rank = 0;
     bool list = false;
     int launches = 0; /* 1: the decode step's, -1: the prefill step's */
     cg_options copt = {0};
@@ -83,6 +94,12 @@ int cmd_kernels(int argc, char **argv)
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
                 (rc = cli_int("kernels", a, v, 1, UINT32_MAX, &gpu_layers)))
                 return rc;
+        } else if (!strcmp(a, "--tp")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 1, 1024, &tp)))
+                return rc;
+        } else if (!strcmp(a, "--tp-rank")) {
+            if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 0, 1023, &tp_rank)))
+                return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
                 (rc = cli_int("kernels", a, v, 1, 1 << 20, &max_tokens)))
@@ -97,14 +114,23 @@ int cmd_kernels(int argc, char **argv)
     }
     if (!path)
         return cli_usage_error(KERNELS_USAGE);
+    if (tp_rank && tp_rank >= (tp > 1 ? tp : 1))
+        return cli_usage_error("kernels: --tp-rank %lld: the ranks of --tp %lld are 0..%lld", tp_rank, tp > 1 ? tp : 1,
+                               (tp > 1 ? tp : 1) - 1);
+    if (tp > 1 && gpu_layers)
+        return cli_usage_error("kernels: --tp and --gpu-layers: one or the other");
     rf_error err = {0};
     cli_program p;
     import_options io = {.n_ctx = (uint32_t)ctx, .layer_end = (uint32_t)gpu_layers};
+    if (tp > 1) {
+        io.tp_rank = (uint32_t)tp_rank;
+        io.tp_world = (uint32_t)tp;
+    }
     if (cli_program_open(path, arch, &io, max_tokens, &copt, &p, &err) != RF_OK)
         return cli_error(&err);
     uint32_t shown = 0;
     if (launches) {
-        print_launches(p.prog, launches == 1, name);
+        print_launches(p.graph, p.prog, launches == 1, name);
         cli_program_close(&p);
         return fflush(stdout) != 0 || ferror(stdout) ? cli_usage_error("kernels: writing to stdout failed") : 0;
     }

@@ -363,6 +363,11 @@ static void test_cli(void)
         {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "= all_gather %"},
         {"ir " TRAINED " --tp 2 --tp-rank 1", 0, "weight @blk.0.ffn_down.weight {col0=512} : q8_0[384,512]"},
         {"ir " TRAINED " --tp 2", 0, "# rank 1 of 2 (tensor parallel)"},
+        /* a rank's plan: its launches stop where the ranks meet */
+        {"kernels " TRAINED " --arch sm_90 --tp 2 --tp-rank 1 --launches decode", 0,
+         "-- all_reduce %"},
+        {"kernels " TRAINED " --arch sm_90 --tp 2 --launches prefill", 0, "-- all_gather %"},
+        {"kernels " TRAINED " --arch sm_90 --tp 2 --tp-rank 2", 2, "--tp-rank 2: the ranks of --tp 2 are 0..1"},
         {"ir " TRAINED " --tp 2 --tp-rank 2", 2, "--tp-rank 2: the ranks of --tp 2 are 0..1"},
         {"run " TRAINED " -p hi -n 1 --tp 0", 2, "--tp: 0 is out of range"},
         {"run " TRAINED " -p hi -n 1 --tp 2 --gpu-layers 1", 1, "and a split by layers (--gpu-layers) at once"},

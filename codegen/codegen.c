@@ -1521,6 +1521,10 @@ static uint64_t id_sort_bytes(int64_t maxp, int64_t E, int mt)
     return 4 * (uint64_t)(1 + maxp + 3 * (maxp / mt + E + 1));
 }
 
+/* the columns a wavefront of a matmul_id kernel takes of N: ROWS, which
+ * must divide N */
+static int id_cols(int64_t N) { return N % 2 ? 1 : 2; }
+
 /* One kernel of an expert group f: per pair (grouped 0: grid slots x
  * column blocks, rows), or grouped by expert (grid column blocks, rows:
  * each block y takes tiles y, y + rows, ... of moe_sort's). */
@@ -1575,9 +1579,9 @@ static rf_status id_kernel(gen *G, kbuild *k, const id_group *f, int grouped, in
             strbuf_printf(&k->setup, "    const float *bias1 = 0;\n");
         strbuf_printf(&k->body, "    %s(%s, we1, acc1);\n", dot, tn);
     }
-    int waves = decode_waves(), rows = N % 2 ? 1 : 2; /* columns a wavefront: ROWS must divide N */
+    int waves = decode_waves(), rows = id_cols(N);
     int64_t row_bytes = row_bytes_of(w), maxp = T_most * slots;
-    int gk = !glu ? 0 : glu->op == IR_OP_SWIGLU ? 1 : glu->op == IR_OP_GEGLU ? 2 : 3;
+    int gk = glu ? ir_glu_kind(glu->op) : 0;
     const long long vals[] = {(long long)K, (long long)N, (long long)slots, x->type.rank == 3, waves, rows, kind,
                               (long long)row_bytes, (long long)(row_bytes * N), gk, sum != NULL, add != NULL,
                               grouped, mt, grouped ? (long long)maxp : 0};
@@ -1638,8 +1642,7 @@ static rf_status id_sort_kernel(gen *G, kbuild *k, const id_group *f, int mt)
 static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t cnt)
 {
     id_group f = {.n = nodes[0]};
-    if (cnt == 3 && nodes[1]->op == IR_OP_MATMUL_ID &&
-        (nodes[2]->op == IR_OP_SWIGLU || nodes[2]->op == IR_OP_GEGLU || nodes[2]->op == IR_OP_SWIGLU_OAI)) {
+    if (cnt == 3 && nodes[1]->op == IR_OP_MATMUL_ID && ir_glu_kind(nodes[2]->op)) {
         f.glu = nodes[2];
         f.n = f.glu->in[0]; /* the gate product is the GLU's first operand */
         f.up = f.glu->in[1];
@@ -2064,13 +2067,14 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
                  256 % per_block == 0;
         } else if (g->groups[pg - 1].kernel == IR_K_MATMUL_ID && moe_tail()) {
             /* the expert sums' group that ends in y (the sum, or the add
-             * after it): the block that sums a column block stores its
-             * WAVES * ROWS columns, in one segment */
-            const ir_node *last = NULL;
-            for (uint32_t i = 0; i < g->n_nodes; i++)
-                last = g->nodes[i]->group == pg ? g->nodes[i] : last;
-            int per_block = decode_waves() * (m->K % 2 ? 1 : 2);
-            ok = last == y && (y->op == IR_OP_MOE_SUM || y->op == IR_OP_ADD) && y->type.rank == 2 &&
+             * after it: nothing of the group reads it): the block that
+             * sums a column block stores its WAVES * ROWS columns, in one
+             * segment */
+            bool last = y->group == pg;
+            for (uint32_t u = 0; u < uses->count[y->id]; u++)
+                last &= uses->users[y->id][u]->group != pg;
+            int per_block = decode_waves() * id_cols(m->K);
+            ok = last && (y->op == IR_OP_MOE_SUM || y->op == IR_OP_ADD) && y->type.rank == 2 &&
                  y->type.dim[1] == m->K && y->type.dim[0] == rows && 256 % per_block == 0 && m->K % per_block == 0;
         } else if (g->groups[pg - 1].kernel == IR_K_ATTENTION && m->x->op == IR_OP_ATTENTION) {
             /* a block's columns: one head, or the G heads of a kv head (the decode template) */

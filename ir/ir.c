@@ -141,6 +141,11 @@ ir_type ir_type_make(ir_elem elem, uint8_t rank, const int64_t *dim)
     return t;
 }
 
+int ir_glu_kind(ir_op op)
+{
+    return op == IR_OP_SWIGLU ? 1 : op == IR_OP_GEGLU ? 2 : op == IR_OP_SWIGLU_OAI ? 3 : 0;
+}
+
 bool ir_type_same_dims(const ir_type *a, const ir_type *b)
 {
     if (a->rank != b->rank)

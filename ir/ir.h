@@ -305,6 +305,9 @@ ir_type ir_type_make(ir_elem elem, uint8_t rank, const int64_t *dim);
 /* Same rank and dims (a symbol equals only the same symbol); the element
  * types are not compared. */
 bool ir_type_same_dims(const ir_type *a, const ir_type *b);
+/* The GLU of two products an op is: 1 swiglu, 2 geglu, 3 swiglu_oai (0:
+ * not one); a matmul_id group's spec "glu" (ir fuse-moe). */
+int ir_glu_kind(ir_op op);
 /* Drops dead nodes and renumbers nothing (ids stay stable). */
 void ir_compact(ir_graph *g);
 ir_group *ir_group_new(ir_graph *g, ir_kernel k);

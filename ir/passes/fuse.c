@@ -278,12 +278,6 @@ rf_status ir_pass_fuse_rope_kv(ir_graph *g, rf_error *err)
     return s;
 }
 
-/* the GLU of two products: 1 swiglu, 2 geglu, 3 swiglu_oai (0: not one) */
-static int glu_kind(ir_op op)
-{
-    return op == IR_OP_SWIGLU ? 1 : op == IR_OP_GEGLU ? 2 : op == IR_OP_SWIGLU_OAI ? 3 : 0;
-}
-
 /* Are a and b the gate and up products of one expert GLU: matmul_ids of
  * the same input and ids, weights of one type and shape, both with a bias
  * or neither, each read by the GLU alone? */
@@ -304,7 +298,7 @@ rf_status ir_pass_fuse_moe(ir_graph *g, rf_error *err)
         return s;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         ir_node *e = g->nodes[i];
-        if (e->group || !glu_kind(e->op) || !expert_pair(&c, e->in[0], e->in[1]))
+        if (e->group || !ir_glu_kind(e->op) || !expert_pair(&c, e->in[0], e->in[1]))
             continue;
         /* convex by construction: the products read the same input and
          * ids (and leaves), so nothing between them depends on the first,
@@ -432,7 +426,7 @@ static void fill_spec(ir_graph *g, ir_group *gr)
             break;
         case IR_K_MATMUL_ID:
             if (n->op != IR_OP_MATMUL_ID) { /* the GLU of an expert pair; the sum of the down products */
-                sp[5] = glu_kind(n->op);
+                sp[5] = ir_glu_kind(n->op);
                 sp[6] += n->op == IR_OP_MOE_SUM || n->op == IR_OP_ADD;
                 break;
             }

@@ -95,38 +95,6 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
     return st;
 }
 
-/* Every rank's result of the all_reduce c (tp->at): the ranks' operands
- * summed in rank order, n floats */
-static void all_reduce(const tp_state *tp, int64_t n)
-{
-    const rt_backend *b = tp->b;
-    float *sum = b->value(tp->rank[0], tp->at[0]);
-    const float *in0 = b->value(tp->rank[0], tp->at[0]->in[0]);
-    for (int64_t j = 0; j < n; j++) {
-        float acc = in0[j];
-        for (uint32_t r = 1; r < tp->world; r++)
-            acc += ((const float *)b->value(tp->rank[r], tp->at[r]->in[0]))[j];
-        sum[j] = acc;
-    }
-    for (uint32_t r = 1; r < tp->world; r++)
-        memcpy(b->value(tp->rank[r], tp->at[r]), sum, (size_t)n * sizeof *sum);
-}
-
-/* Every rank's result of the all_gather: rows of the ranks' slices of
- * width w side by side, rank 0's first */
-static void all_gather(const tp_state *tp, int64_t rows, int64_t w)
-{
-    const rt_backend *b = tp->b;
-    for (uint32_t q = 0; q < tp->world; q++) {
-        float *out = b->value(tp->rank[q], tp->at[q]);
-        for (uint32_t r = 0; r < tp->world; r++) {
-            const float *in = b->value(tp->rank[r], tp->at[r]->in[0]);
-            for (int64_t t = 0; t < rows; t++)
-                memcpy(out + (t * tp->world + r) * w, in + t * w, (size_t)w * sizeof *out);
-        }
-    }
-}
-
 /* host room for n floats twice (a device backend's operands) */
 static rf_status host_room(tp_state *tp, size_t n, rf_error *err)
 {
@@ -143,39 +111,47 @@ static rf_status host_room(tp_state *tp, size_t n, rf_error *err)
     return RF_OK;
 }
 
-/* The same two on a device backend: the operands through host memory,
- * the same arithmetic in the same order */
-static rf_status all_reduce_dev(tp_state *tp, int64_t n, rf_error *err)
+/* rank r's operand of the collective it stopped at (tp->at), n floats:
+ * where the CPU keeps it, or a device's copied to host memory (tp->tmp) */
+static const float *operand(tp_state *tp, uint32_t r, int64_t n, rf_status *st, rf_error *err)
 {
-    const rt_backend *b = tp->b;
-    size_t bytes = (size_t)n * sizeof(float);
-    rf_status st = host_room(tp, (size_t)n, err);
-    if (st == RF_OK)
-        st = b->get(tp->rank[0], tp->at[0]->in[0], tp->buf, bytes, err);
-    for (uint32_t r = 1; r < tp->world && st == RF_OK; r++) {
-        if ((st = b->get(tp->rank[r], tp->at[r]->in[0], tp->tmp, bytes, err)) != RF_OK)
-            break;
-        for (int64_t j = 0; j < n; j++)
-            tp->buf[j] += tp->tmp[j];
-    }
-    for (uint32_t r = 0; r < tp->world && st == RF_OK; r++)
-        st = b->put(tp->rank[r], tp->at[r], tp->buf, bytes, err);
-    return st;
+    const ir_node *in = tp->at[r]->in[0];
+    if (tp->b->value)
+        return tp->b->value(tp->rank[r], in);
+    *st = tp->b->get(tp->rank[r], in, tp->tmp, (size_t)n * sizeof(float), err);
+    return tp->tmp;
 }
 
-static rf_status all_gather_dev(tp_state *tp, int64_t rows, int64_t w, rf_error *err)
+/* Every rank's result of the collective the ranks stopped at, an operand
+ * of n floats each: for all_reduce the operands summed in rank order
+ * (rank 0's plus rank 1's plus ...), for all_gather rows of the ranks'
+ * slices of width w side by side, rank 0's first. The result is made in
+ * rank 0's value (CPU) or host memory (a device) and copied to the
+ * others' (every rank's: put). */
+static rf_status collective(tp_state *tp, int64_t n, int64_t w, rf_error *err)
 {
     const rt_backend *b = tp->b;
-    size_t n = (size_t)(rows * w) * tp->world;
-    rf_status st = host_room(tp, n, err);
+    bool reduce = tp->at[0]->op == IR_OP_ALL_REDUCE;
+    int64_t total = reduce ? n : n * tp->world, rows = w ? n / w : 0;
+    rf_status st = b->value ? RF_OK : host_room(tp, (size_t)total, err);
+    float *out = b->value ? b->value(tp->rank[0], tp->at[0]) : tp->buf;
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
-        if ((st = b->get(tp->rank[r], tp->at[r]->in[0], tp->tmp, (size_t)(rows * w) * sizeof(float), err)) != RF_OK)
+        const float *in = operand(tp, r, n, &st, err);
+        if (st != RF_OK)
             break;
-        for (int64_t t = 0; t < rows; t++)
-            memcpy(tp->buf + (t * tp->world + r) * w, tp->tmp + t * w, (size_t)w * sizeof(float));
+        if (reduce)
+            for (int64_t j = 0; j < n; j++)
+                out[j] = r ? out[j] + in[j] : in[j];
+        else
+            for (int64_t t = 0; t < rows; t++)
+                memcpy(out + (t * tp->world + r) * w, in + t * w, (size_t)w * sizeof *out);
     }
-    for (uint32_t q = 0; q < tp->world && st == RF_OK; q++)
-        st = b->put(tp->rank[q], tp->at[q], tp->buf, n * sizeof(float), err);
+    for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
+        if (b->value && r)
+            memcpy(b->value(tp->rank[r], tp->at[r]), out, (size_t)total * sizeof *out);
+        else if (!b->value)
+            st = b->put(tp->rank[r], tp->at[r], out, (size_t)total * sizeof *out, err);
+    }
     return st;
 }
 
@@ -202,12 +178,7 @@ static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, floa
             return RF_OK;
         const ir_type *in = &c->in[0]->type;
         int64_t n = rt_numel(in, T, P, O), w = rt_dim(in->dim[in->rank - 1], T, P, O);
-        if (b->value && c->op == IR_OP_ALL_REDUCE)
-            all_reduce(tp, n);
-        else if (b->value)
-            all_gather(tp, w ? n / w : 0, w);
-        else if ((st = c->op == IR_OP_ALL_REDUCE ? all_reduce_dev(tp, n, err)
-                                                 : all_gather_dev(tp, w ? n / w : 0, w, err)) != RF_OK)
+        if ((st = collective(tp, n, w, err)) != RF_OK)
             return st;
     }
 }

@@ -84,6 +84,27 @@ int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, rf_session_op
     return 0;
 }
 
+int cli_rank_option(const char *cmd, int argc, char **argv, int *i, long long *tp, long long *tp_rank)
+{
+    bool rank = !strcmp(argv[*i], "--tp-rank");
+    if (!rank && strcmp(argv[*i], "--tp"))
+        return -1;
+    const char *v = NULL;
+    int rc = cli_value(cmd, argc, argv, i, &v);
+    if (rc)
+        return rc;
+    return rank ? cli_int(cmd, "--tp-rank", v, 0, 1023, tp_rank) : cli_int(cmd, "--tp", v, 1, 1024, tp);
+}
+
+int cli_rank_check(const char *cmd, long long tp, long long tp_rank, bool by_layers)
+{
+    if (tp_rank >= 0 && tp_rank >= tp)
+        return cli_usage_error("%s: --tp-rank %lld: the ranks of --tp %lld are 0..%lld", cmd, tp_rank, tp, tp - 1);
+    if (tp && by_layers)
+        return cli_usage_error("%s: --tp and --gpu-layers: a model is split one way or the other, not both", cmd);
+    return 0;
+}
+
 void cli_placement(rf_session_options *to, const rf_session_options *from)
 {
     to->gpu_layers = from->gpu_layers;

@@ -176,11 +176,8 @@ int cmd_ir(int argc, char **argv)
         } else if (!strcmp(a, "--gpu-layers")) {
             if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, UINT32_MAX, &gpu_layers)))
                 return rc;
-        } else if (!strcmp(a, "--tp")) {
-            if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, 1024, &tp)))
-                return rc;
-        } else if (!strcmp(a, "--tp-rank")) {
-            if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 0, 1023, &tp_rank)))
+        } else if ((rc = cli_rank_option("ir", argc, argv, &i, &tp, &tp_rank)) >= 0) {
+            if (rc)
                 return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("ir", argc, argv, &i, &v)) || (rc = cli_int("ir", a, v, 1, 1 << 20, &max_tokens)))
@@ -197,10 +194,8 @@ int cmd_ir(int argc, char **argv)
         return cli_usage_error(IR_USAGE);
     if (isa && (gpu_layers >= 0 || tp))
         return cli_usage_error("ir: --isa shows the whole model's kernels; --gpu-layers and --tp go without it");
-    if (tp_rank >= 0 && tp_rank >= tp)
-        return cli_usage_error("ir: --tp-rank %lld: the ranks of --tp %lld are 0..%lld", tp_rank, tp, tp - 1);
-    if (tp && gpu_layers >= 0)
-        return cli_usage_error("ir: --tp and --gpu-layers: a model is split one way or the other, not both");
+    if ((rc = cli_rank_check("ir", tp, tp_rank, gpu_layers >= 0)))
+        return rc;
     if (isa)
         return print_isa(path, arch, name, cache_dir, (uint32_t)ctx, max_tokens);
     if (arch || name || cache_dir)

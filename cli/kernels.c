@@ -61,7 +61,7 @@ static void print_launches(const ir_graph *g, const cg_program *prog, bool decod
 int cmd_kernels(int argc, char **argv)
 {
     const char *path = NULL, *arch = NULL, *name = NULL, *v;
-    long long ctx = 0, max_tokens = 512, gpu_layers = 0, tp = 0, tp_rank = 0;
+    long long ctx = 0, max_tokens = 512, gpu_layers = 0, tp = 0, tp_rank = -1;
     bool list = false;
     int launches = 0; /* 1: the decode step's, -1: the prefill step's */
     cg_options copt = {0};
@@ -94,11 +94,8 @@ int cmd_kernels(int argc, char **argv)
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
                 (rc = cli_int("kernels", a, v, 1, UINT32_MAX, &gpu_layers)))
                 return rc;
-        } else if (!strcmp(a, "--tp")) {
-            if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 1, 1024, &tp)))
-                return rc;
-        } else if (!strcmp(a, "--tp-rank")) {
-            if ((rc = cli_value("kernels", argc, argv, &i, &v)) || (rc = cli_int("kernels", a, v, 0, 1023, &tp_rank)))
+        } else if ((rc = cli_rank_option("kernels", argc, argv, &i, &tp, &tp_rank)) >= 0) {
+            if (rc)
                 return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("kernels", argc, argv, &i, &v)) ||
@@ -114,16 +111,13 @@ int cmd_kernels(int argc, char **argv)
     }
     if (!path)
         return cli_usage_error(KERNELS_USAGE);
-    if (tp_rank && tp_rank >= (tp > 1 ? tp : 1))
-        return cli_usage_error("kernels: --tp-rank %lld: the ranks of --tp %lld are 0..%lld", tp_rank, tp > 1 ? tp : 1,
-                               (tp > 1 ? tp : 1) - 1);
-    if (tp > 1 && gpu_layers)
-        return cli_usage_error("kernels: --tp and --gpu-layers: one or the other");
+    if ((rc = cli_rank_check("kernels", tp, tp_rank, gpu_layers > 0)))
+        return rc;
     rf_error err = {0};
     cli_program p;
     import_options io = {.n_ctx = (uint32_t)ctx, .layer_end = (uint32_t)gpu_layers};
     if (tp > 1) {
-        io.tp_rank = (uint32_t)tp_rank;
+        io.tp_rank = tp_rank < 0 ? 0 : (uint32_t)tp_rank;
         io.tp_world = (uint32_t)tp;
     }
     if (cli_program_open(path, arch, &io, max_tokens, &copt, &p, &err) != RF_OK)

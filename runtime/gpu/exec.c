@@ -145,7 +145,6 @@ static size_t weight_bytes(const ir_node *w) { return (size_t)ir_type_bytes(&w->
 /* bytes of a KV cache element: f16 or f32, as the kernels were rendered */
 static size_t kv_elem(const gpu_state *st) { return st->one.prog->kv_f16 ? 2 : sizeof(float); }
 
-
 static gpu_ptr addr(const gpu_state *st, const gpu_plan *pl, const ir_node *n, step_dims d)
 {
     rt_place p = rt_place_of(n, d.T, d.P, d.O);

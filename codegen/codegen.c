@@ -609,6 +609,12 @@ static bool env_on(const char *name)
     return v && *v && strcmp(v, "0");
 }
 
+static bool env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
 /* ROCMFORGE_UNVERIFIED=1: the kernels written in sessions that had no GPU
  * and have not run on one yet (docs/gpu.md lists them; quant_iq.hip's
  * weight types among them: gpu_type_refusal). They build for
@@ -619,12 +625,23 @@ static bool unverified(void) { return env_on("ROCMFORGE_UNVERIFIED"); }
 
 /* ROCMFORGE_MOE_TAIL=1: the expert sums' decode kernel converts the next
  * group's input in its tail (rf_qtail), so no actq launch starts the next
- * layer; not yet run on a GPU. ROCMFORGE_MOE_GROUPED=1: a prefill step's
- * expert products grouped by expert (moe_sort.hip); not yet either. Each
- * on its own, apart from ROCMFORGE_UNVERIFIED, whose kernels failed MoE
- * conformance together (docs/gpu.md). */
+ * layer; within conformance bounds on an H100 (2026-12-06) but no faster
+ * (Qwen3-30B-A3B's shape 269 against 272 tok/s), so off. A prefill step's
+ * expert products are grouped by expert (moe_sort.hip) unless
+ * ROCMFORGE_MOE_GROUPED=0: within bounds there, prefill 5% (Qwen3-30B-A3B)
+ * and 20% (gpt-oss-20b) faster. */
 static bool moe_tail(void) { return env_on("ROCMFORGE_MOE_TAIL"); }
-static bool moe_grouped(void) { return env_on("ROCMFORGE_MOE_GROUPED"); }
+static bool moe_grouped(void) { return !env_off("ROCMFORGE_MOE_GROUPED"); }
+
+/* Does the decode attention convert the O product's input in its tail
+ * (rf_qtail), or an actq launch after it? The tail runs in the block that
+ * merges a kv head's ranges, after its merge, a 256-column segment after
+ * another, each behind a fence and a ticket: on an H100 (ncu, 2026-12-06)
+ * it made the Qwen3-30B-A3B shape's attention 36 us against 25 without it,
+ * and the step with the extra actq launch decoded 302 tok/s against 267
+ * (Llama-3.2-1B's shape 1065 against 1037). ROCMFORGE_TUNE_ATTN_QTAIL=1
+ * renders the tail. */
+static bool attn_qtail(void) { return tune_knob("ROCMFORGE_TUNE_ATTN_QTAIL", 0, 0, 1) == 1; }
 
 /* Does the prefill of m run on the matrix units: the arch has them and its
  * products are all f16 (f16 tiles) or all quantized (int8 tiles, the CPU's
@@ -1502,7 +1519,7 @@ typedef struct id_group {
 } id_group;
 
 /* Grouped expert products for prefill (templates/moe_sort.hip and
- * matmul_id.hip's GROUPED, ROCMFORGE_MOE_GROUPED: not yet run on a GPU):
+ * matmul_id.hip's GROUPED; ROCMFORGE_MOE_GROUPED=0: the per-pair kernel):
  * the most pairs a tile, MT_ID halved until MT_ID rows of K int8
  * activations and their scales fit 40 KiB of shared memory (1: none) */
 enum { MT_ID = 16 };
@@ -1637,8 +1654,8 @@ static rf_status id_sort_kernel(gen *G, kbuild *k, const id_group *f, int mt)
  * the up product and their GLU, which is what the kernel writes; or the
  * down products n, their weighted sum (moe_sum) and maybe the add after
  * it, which the last slot of a column block makes (CG_ARG_MOESUM's
- * counters). With ROCMFORGE_MOE_GROUPED a prefill step of int8 products
- * sorts its pairs by expert and runs the grouped kernel instead. */
+ * counters). A prefill step of int8 products sorts its pairs by expert
+ * and runs the grouped kernel instead (unless ROCMFORGE_MOE_GROUPED=0). */
 static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes, uint32_t cnt)
 {
     id_group f = {.n = nodes[0]};
@@ -1757,7 +1774,7 @@ static rf_status attention_decode(gen *G, kbuild *k, const ir_node *a, int waves
 {
     const ir_node *q = a->in[0], *kc = a->in[1], *vc = a->in[2];
     int64_t D = q->type.dim[2], HQ = q->type.dim[1], HKV = kc->type.dim[1], GQ = HQ / HKV;
-    int64_t nsplit = (BLOCKS_DECODE_ATTN + HKV - 1) / HKV;
+    int64_t nsplit = (tune_knob("ROCMFORGE_TUNE_ATTN_BLOCKS", BLOCKS_DECODE_ATTN, 16, 4096) + HKV - 1) / HKV;
     nsplit = nsplit > SPLIT_MAX ? SPLIT_MAX : nsplit;
     bool rope = G->q.rope_fused[q->group]; /* then q is its rope_kv group's RoPE (maybe scaled) */
     float prescale = 1.0f;
@@ -2076,7 +2093,7 @@ static rf_status plan_qtails(gen *G, const ir_graph *g, const ir_uses *uses, con
             int per_block = decode_waves() * id_cols(m->K);
             ok = last && (y->op == IR_OP_MOE_SUM || y->op == IR_OP_ADD) && y->type.rank == 2 &&
                  y->type.dim[1] == m->K && y->type.dim[0] == rows && 256 % per_block == 0 && m->K % per_block == 0;
-        } else if (g->groups[pg - 1].kernel == IR_K_ATTENTION && m->x->op == IR_OP_ATTENTION) {
+        } else if (g->groups[pg - 1].kernel == IR_K_ATTENTION && m->x->op == IR_OP_ATTENTION && attn_qtail()) {
             /* a block's columns: one head, or the G heads of a kv head (the decode template) */
             const ir_node *a = m->x;
             int64_t D = a->in[0]->type.dim[2], w = D;

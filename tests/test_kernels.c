@@ -307,7 +307,10 @@ static void check_launches(const ir_graph *g, const cg_program *p, const char *a
     /* f32 products read their input as it is: no tail, so the post-norms (gemma's, glm4's) keep their kernels */
     bool post_norms = !strncmp(arch, "gemma", 5) || !strcmp(arch, "glm4");
     bool exempt = !strcmp(type, "f16") || !strcmp(type, "bf16") || (!strcmp(type, "f32") && post_norms);
-    uint32_t most = (uint32_t)(per_layer ? per_layer : 5) * g->model.n_layer + 3;
+    /* + 1: the decode attention's output is converted for the O product by
+     * an actq launch of its own, faster than the attention's tail
+     * (codegen.c attn_qtail) */
+    uint32_t most = (uint32_t)((per_layer ? per_layer : 5) + 1) * g->model.n_layer + 3;
     if (!exempt && decode > most)
         printf("\n  %s %s: %u decode launches for %u layers", arch, type, decode, g->model.n_layer);
     CU_ASSERT_TRUE(exempt || decode <= most);

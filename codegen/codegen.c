@@ -1595,6 +1595,8 @@ static rf_status id_kernel(gen *G, kbuild *k, const id_group *f, int grouped, in
         else
             strbuf_printf(&k->setup, "    const float *bias1 = 0;\n");
         strbuf_printf(&k->body, "    %s(%s, we1, acc1);\n", dot, tn);
+    } else {
+        strbuf_printf(&k->setup, "    const float *bias1 = 0; // no up product\n");
     }
     int waves = decode_waves(), rows = id_cols(N);
     int64_t row_bytes = row_bytes_of(w), maxp = T_most * slots;

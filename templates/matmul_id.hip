@@ -66,6 +66,15 @@ RF_DEV float rf_id_glu(float g, float u)
     return GLU == 1 ? rf_silu(g) * u : GLU == 2 ? rf_gelu(g) * u : rf_swiglu_oai(g, u, ALPHA, LIMIT);
 }
 
+// output column n of expert e from its product v (with GLU the gate's) and
+// u (the up product's; 0 without GLU): the expert's bias rows (gpt-oss)
+// added after the products, then the GLU; what both kernels store
+RF_DEV float rf_id_out(float v, float u, const float *bias, const float *bias1, int e, int n)
+{
+    const float g = bias ? v + bias[(size_t)e * N + n] : v;
+    return GLU ? rf_id_glu(g, bias1 ? u + bias1[(size_t)e * N + n] : u) : g;
+}
+
 // acc[r] += row (j + r) of the expert at wp · x over this lane's quads: int8 activations
 // (xq values, xd scales per 32) against the weights' integer form
 #define RF_ID_QDOT(TYPE, wp, acc)                                                                   \
@@ -205,17 +214,13 @@ extern "C" __global__ void __launch_bounds__(THREADS)
                     if (mt >= cnt)
                         continue;
                     const float v = rf_wave_sum(acc[r][mt]);
-                    float *yr = y + (size_t)s_p[mt] * N;
 #if GLU
                     const float u = rf_wave_sum(acc1[r][mt]);
-                    if (lane == 0) {
-                        const float g = bias ? v + bias[(size_t)e * N + j + r] : v;
-                        yr[j + r] = rf_id_glu(g, bias1 ? u + bias1[(size_t)e * N + j + r] : u);
-                    }
 #else
-                    if (lane == 0)
-                        yr[j + r] = bias ? v + bias[(size_t)e * N + j + r] : v;
+                    const float u = 0.0f;
 #endif
+                    if (lane == 0)
+                        y[(size_t)s_p[mt] * N + j + r] = rf_id_out(v, u, bias, bias1, e, j + r);
                 }
         }
 #if SUM
@@ -266,14 +271,11 @@ extern "C" __global__ void __launch_bounds__(THREADS)
             const float v = rf_wave_sum(acc[r]);
 #if GLU
             const float u = rf_wave_sum(acc1[r]);
-            if (lane == 0) {
-                const float g = bias ? v + bias[(size_t)e * N + j + r] : v;
-                yr[j + r] = rf_id_glu(g, bias1 ? u + bias1[(size_t)e * N + j + r] : u);
-            }
 #else
-            if (lane == 0)
-                yr[j + r] = bias ? v + bias[(size_t)e * N + j + r] : v; // the expert's bias row (gpt-oss), after
+            const float u = 0.0f;
 #endif
+            if (lane == 0)
+                yr[j + r] = rf_id_out(v, u, bias, bias1, e, j + r);
         }
     }
 #if SUM

@@ -25,7 +25,11 @@
  * --gpu-layers N compiles the GPU's part of a model split by layers
  * (runtime.h): the embedding and layers 0..N-1; its default plan is
  * <model>.<arch>.gpu-layers-N.rfplan, which `run --gpu-layers N --plan`
- * checks.
+ * checks. --tp N compiles the plans of a model split N ways by tensor
+ * parallelism (frontend/arch_tp.c), every rank's one after another, or
+ * --tp-rank R's alone: a plan (default <model>.<arch>.tp-N-rank-R.rfplan)
+ * and a stdout line (or JSON object) a rank; their kernels are in the
+ * cache when the ranks run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +42,11 @@
 
 #define COMPILE_USAGE                                                                                               \
     "usage: rocmforge compile MODEL [--arch ARCH] [-o PLAN] [--cache DIR] [--threads N] [--ctx N] "                  \
-    "[--max-tokens T] [--kv-f16] [--gpu-layers N] [--json]"
+    "[--max-tokens T] [--kv-f16] [--gpu-layers N] [--tp N [--tp-rank R]] [--json]"
 
 /* <cache dir>/<model basename without .gguf>.<target, ':' as '_'>.rfplan */
-static char *default_plan_path(const char *dir, const char *model, const char *target, long long gpu_layers)
+static char *default_plan_path(const char *dir, const char *model, const char *target, long long gpu_layers,
+                               const import_options *io)
 {
     const char *base = strrchr(model, '/');
     base = base ? base + 1 : model;
@@ -57,14 +62,80 @@ static char *default_plan_path(const char *dir, const char *model, const char *t
         p[k++] = *t == ':' ? '_' : *t;
     if (gpu_layers)
         k += snprintf(p + k, cap - (size_t)k, ".gpu-layers-%lld", gpu_layers);
+    if (io->tp_world > 1)
+        k += snprintf(p + k, cap - (size_t)k, ".tp-%u-rank-%u", io->tp_world, io->tp_rank);
     snprintf(p + k, cap - (size_t)k, ".rfplan");
     return p;
+}
+
+/* what one plan's compile needs from the command line */
+typedef struct compile_job {
+    const char *path, *arch, *plan, *cache;
+    long long threads, max_tokens, gpu_layers;
+    bool json;
+    cg_options copt;
+} compile_job;
+
+/* every kernel of the plan io names built through the cache, the plan
+ * written, its path (or JSON object) on stdout; 0 or the exit status */
+static int compile_one(const compile_job *job, const import_options *io)
+{
+    rf_error err = {0};
+    cli_program cp;
+    const char *plan_path = job->plan;
+    int rc;
+    if (cli_program_open(job->path, job->arch, io, job->max_tokens, &job->copt, &cp, &err) != RF_OK)
+        return cli_error(&err);
+    cg_compiler *cc = NULL;
+    cg_cache *cache = NULL;
+    char *default_plan = NULL;
+    cg_build_stats st;
+    cli_ui u;
+    cli_ui_init(&u);
+    rc = 1;
+    if (cg_compiler_open(&cp.arch, &cc, &err) != RF_OK || cg_cache_open(job->cache, &cache, &err) != RF_OK)
+        goto done;
+    if (!plan_path && !(plan_path = default_plan =
+                            default_plan_path(cg_cache_dir(cache), job->path, cp.arch.target, job->gpu_layers, io))) {
+        rf_fail(&err, RF_E_NOMEM, "out of memory");
+        goto done;
+    }
+    rf_status s = cg_build_program(cp.prog, cc, cache, (int)job->threads, cli_progress, cli_warn, &u, &st, &err);
+    cli_ui_clear(&u);
+    if (s != RF_OK || cg_plan_write(plan_path, cp.prog, cc, cp.gguf, cp.graph, &err) != RF_OK)
+        goto done;
+    fprintf(stderr, "%u kernels: %u compiled, %u cached (%.2f s)\n", cp.prog->n_kernels, st.compiled, st.cached,
+            st.seconds);
+    if (job->json) {
+        printf("{\"plan\":");
+        cli_json_string(plan_path, stdout);
+        printf(",\"arch\":");
+        cli_json_string(cp.arch.target, stdout);
+        printf(",\"kernels\":%u,\"compiled\":%u,\"cached\":%u,\"seconds\":%.3f,\"layers\":%u,"
+               "\"decode_launches\":%u,\"prefill_launches\":%u",
+               cp.prog->n_kernels, st.compiled, st.cached, st.seconds, cp.graph->model.n_layer,
+               cg_step_launches(cp.prog, true), cg_step_launches(cp.prog, false));
+        if (io->tp_world > 1)
+            printf(",\"tp_rank\":%u,\"tp_world\":%u", io->tp_rank, io->tp_world);
+        printf("}\n");
+    } else {
+        printf("%s\n", plan_path);
+    }
+    rc = fflush(stdout) != 0 || ferror(stdout) ? cli_usage_error("compile: writing to stdout failed") : 0;
+done:
+    if (rc && err.status != RF_OK)
+        cli_error(&err);
+    free(default_plan);
+    cg_cache_close(cache);
+    cg_compiler_close(cc);
+    cli_program_close(&cp);
+    return rc;
 }
 
 int cmd_compile(int argc, char **argv)
 {
     const char *path = NULL, *arch_name = NULL, *plan_path = NULL, *cache_dir = NULL, *v;
-    long long threads = 0, ctx = 0, max_tokens = 512, gpu_layers = 0;
+    long long threads = 0, ctx = 0, max_tokens = 512, gpu_layers = 0, tp = 0, tp_rank = -1;
     bool json = false;
     cg_options copt = {0};
     int rc;
@@ -96,6 +167,9 @@ int cmd_compile(int argc, char **argv)
             if ((rc = cli_value("compile", argc, argv, &i, &v)) ||
                 (rc = cli_int("compile", a, v, 1, UINT32_MAX, &gpu_layers)))
                 return rc;
+        } else if ((rc = cli_rank_option("compile", argc, argv, &i, &tp, &tp_rank)) >= 0) {
+            if (rc)
+                return rc;
         } else if (!strcmp(a, "--max-tokens")) {
             if ((rc = cli_value("compile", argc, argv, &i, &v)) ||
                 (rc = cli_int("compile", a, v, 1, 1 << 20, &max_tokens)))
@@ -111,49 +185,20 @@ int cmd_compile(int argc, char **argv)
     if (!path)
         return cli_usage_error(COMPILE_USAGE);
 
-    rf_error err = {0};
-    cli_program cp;
+    if ((rc = cli_rank_check("compile", tp, tp_rank, gpu_layers > 0)))
+        return rc;
+    compile_job job = {.path = path, .arch = arch_name, .plan = plan_path, .cache = cache_dir, .threads = threads,
+                       .max_tokens = max_tokens, .gpu_layers = gpu_layers, .json = json, .copt = copt};
     import_options io = {.n_ctx = (uint32_t)ctx, .layer_end = (uint32_t)gpu_layers};
-    if (cli_program_open(path, arch_name, &io, max_tokens, &copt, &cp, &err) != RF_OK)
-        return cli_error(&err);
-    cg_compiler *cc = NULL;
-    cg_cache *cache = NULL;
-    char *default_plan = NULL;
-    cg_build_stats st;
-    cli_ui u;
-    cli_ui_init(&u);
-    rc = 1;
-    if (cg_compiler_open(&cp.arch, &cc, &err) != RF_OK || cg_cache_open(cache_dir, &cache, &err) != RF_OK)
-        goto done;
-    if (!plan_path && !(plan_path = default_plan = default_plan_path(cg_cache_dir(cache), path, cp.arch.target, gpu_layers))) {
-        rf_fail(&err, RF_E_NOMEM, "out of memory");
-        goto done;
+    if (tp <= 1)
+        return compile_one(&job, &io);
+    if (plan_path && tp_rank < 0)
+        return cli_usage_error("compile: -o names one plan: with --tp %lld, name the rank (--tp-rank)", tp);
+    io.tp_world = (uint32_t)tp;
+    for (long long r = tp_rank < 0 ? 0 : tp_rank; r < (tp_rank < 0 ? tp : tp_rank + 1); r++) {
+        io.tp_rank = (uint32_t)r;
+        if ((rc = compile_one(&job, &io)))
+            return rc;
     }
-    rf_status s = cg_build_program(cp.prog, cc, cache, (int)threads, cli_progress, cli_warn, &u, &st, &err);
-    cli_ui_clear(&u);
-    if (s != RF_OK || cg_plan_write(plan_path, cp.prog, cc, cp.gguf, cp.graph, &err) != RF_OK)
-        goto done;
-    fprintf(stderr, "%u kernels: %u compiled, %u cached (%.2f s)\n", cp.prog->n_kernels, st.compiled, st.cached,
-            st.seconds);
-    if (json) {
-        printf("{\"plan\":");
-        cli_json_string(plan_path, stdout);
-        printf(",\"arch\":");
-        cli_json_string(cp.arch.target, stdout);
-        printf(",\"kernels\":%u,\"compiled\":%u,\"cached\":%u,\"seconds\":%.3f,\"layers\":%u,"
-               "\"decode_launches\":%u,\"prefill_launches\":%u}\n",
-               cp.prog->n_kernels, st.compiled, st.cached, st.seconds, cp.graph->model.n_layer,
-               cg_step_launches(cp.prog, true), cg_step_launches(cp.prog, false));
-    } else {
-        printf("%s\n", plan_path);
-    }
-    rc = fflush(stdout) != 0 || ferror(stdout) ? cli_usage_error("compile: writing to stdout failed") : 0;
-done:
-    if (rc && err.status != RF_OK)
-        cli_error(&err);
-    free(default_plan);
-    cg_cache_close(cache);
-    cg_compiler_close(cc);
-    cli_program_close(&cp);
-    return rc;
+    return 0;
 }

@@ -339,12 +339,13 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
 static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev, rf_error *err)
 {
     uint32_t n = s->gpu_layers, L = s->graph->model.n_layer;
+    /* --tp ranks on the GPU only when asked for by name: they run one after
+     * another there, through host memory, a check rather than a speed
+     * (docs/gpu.md), so "auto" keeps the CPU's */
+    s->tp_ranks = s->opt.backend && !strcmp(s->opt.backend, "gpu") ? b : &rt_backend_cpu;
     rf_status st = n > 0 && n < L ? open_front(s, dev, n, err) : RF_OK;
     if (st == RF_OK)
         st = plan_from(s, n < L ? n : 0, err);
-    /* --tp ranks on the GPU only when asked for by name: that path has not
-     * run on a GPU yet (docs/gpu.md), so "auto" keeps the CPU's */
-    s->tp_ranks = s->opt.backend && !strcmp(s->opt.backend, "gpu") ? b : &rt_backend_cpu;
     if (st == RF_OK)
         st = prepare_backend(s, s->opt.tp > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu, err);
     return st;
@@ -366,6 +367,9 @@ static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallbac
     if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback))
         return rf_fail(err, RF_E_ARG, "--tp-world %u is one process a GPU: --backend gpu (on the CPU, --tp %u runs "
                        "every rank in one process)", o->tp_world, o->tp_world);
+    if (o->tp > 1 && o->plan)
+        return rf_fail(err, RF_E_ARG, "--plan checks the plan of one model on one GPU; --tp %u runs %u ranks' plans "
+                       "(rocmforge compile --tp %u writes them and caches their kernels)", o->tp, o->tp, o->tp);
     if ((o->tp_world > 1 || o->tp > 1) && o->gpu_layers)
         return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp%s %u) and a split by layers (--gpu-layers) at "
                        "once are not supported", o->tp_world > 1 ? "-world" : "", o->tp_world > 1 ? o->tp_world : o->tp);
@@ -477,7 +481,10 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
         unplace(s, err);
         s->gpu_layers--;
     }
-    if (st != RF_OK && s->gpu_layers > 0 && fall_back(s, fallback, st, err)) {
+    /* the CPU again only where the GPU was used: under "auto" the --tp
+     * ranks run on the CPU already (place), so their refusal is final */
+    bool used_gpu = s->opt.tp > 1 ? s->tp_ranks != &rt_backend_cpu : s->gpu_layers > 0;
+    if (st != RF_OK && used_gpu && fall_back(s, fallback, st, err)) {
         unplace(s, err);
         s->gpu_layers = 0;
         st = place(s, b, dev, err);

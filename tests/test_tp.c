@@ -264,6 +264,15 @@ static void test_tp_matches_unsplit(void)
 
 /* ---- refusals ---------------------------------------------------------------- */
 
+static int warnings;
+
+static void count_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    printf("\n  warned: %s", msg);
+    warnings++;
+}
+
 static void refused(const char *path, rt_options o, rf_status want, const char *says)
 {
     gguf_file *f = NULL;
@@ -292,9 +301,18 @@ static void test_refusals(void)
     refused(path_q4k, o, RF_E_UNSUPPORTED, "tensor 'blk.0.attn_output.weight' (q4_k, blocks of 256): rank 0's "
                                            "columns 0..128 of its 256 do not fall on block boundaries");
     refused(path_moe, o, RF_E_UNSUPPORTED, "tensor parallelism of a model with experts");
+    /* under "auto" the ranks run on the CPU: a refusal is said once, with
+     * no "running on the CPU" before it (there was no GPU to leave) */
+    warnings = 0;
+    o.backend = NULL;
+    o.warn = count_warning;
+    refused(path_q4k, o, RF_E_UNSUPPORTED, "do not fall on block boundaries");
+    CU_ASSERT_EQUAL(warnings, 0);
+    o.warn = NULL;
     o.backend = "gpu"; /* the ranks one after another on one GPU: without one, said for the first rank */
     rf_error none = {0};
-    if (rt_backend_gpu.available(&none) != RF_OK)
+    uint64_t free_bytes = 0; /* the device opens (available() leaves that to prepare) */
+    if (rt_backend_gpu.free_memory(NULL, &free_bytes, &none) != RF_OK)
         refused(paths[0], o, RF_E_UNSUPPORTED, "tensor-parallel rank 0 of 2: no GPU");
     else
         printf("\n  a GPU is here: --tp 2 --backend gpu runs (rf_compare --tp 2 --backend gpu checks it)");
@@ -379,8 +397,32 @@ static void test_cli(void)
          "--tp-world 2 is one process a GPU: --backend gpu (on the CPU, --tp 2 runs every rank in one process)"},
         {"bench " TRAINED " -p 4 -n 1 --tp 2 --tp-world 2 --tp-addr h:1", 1, "one or the other"},
         {"logits " TRAINED " --tokens 1 --out /dev/null --tp-world 1", 2, "--tp-world: 1 is out of range 2..1024"},
+        {"run " TRAINED " -p hi -n 1 --tp 2 --plan x.rfplan", 1, "--plan checks the plan of one model on one GPU"},
+        {"compile " TRAINED " --arch sm_90 --tp 2 -o x.rfplan", 2, "-o names one plan: with --tp 2, name the rank"},
+        {"compile " TRAINED " --arch sm_90 --tp 2 --gpu-layers 1", 2, "split one way or the other"},
+        {"compile " TRAINED " --arch sm_90 --tp 2 --tp-rank 2", 2, "--tp-rank 2: the ranks of --tp 2 are 0..1"},
+        {"compile " TRAINED " --arch sm_90 --tp 3", 1, "needs the KV heads (2)"},
     };
     test_cli_expect(cases, sizeof cases / sizeof cases[0]);
+    /* compile --tp: every rank's plan, or one rank's, their kernels in the
+     * cache (NVRTC is here in CI: test_rtc) */
+    char every[512], one[512], plan[256];
+    snprintf(plan, sizeof plan, "%s/tp-rank-1.rfplan", test_tmp_dir());
+    snprintf(every, sizeof every, "compile %s --arch sm_90 --tp 2 --json --cache %s/tp-cache", TRAINED, test_tmp_dir());
+    snprintf(one, sizeof one, "compile %s --arch sm_90 --tp 2 --tp-rank 1 -o %s --cache %s/tp-cache", TRAINED, plan,
+             test_tmp_dir());
+    const test_cli_case compiles[] = {
+        {every, 0, ".sm_90.tp-2-rank-0.rfplan\",\"arch\":\"sm_90\""},
+        {every, 0, ".sm_90.tp-2-rank-1.rfplan\",\"arch\":\"sm_90\""},
+        {every, 0, "\"tp_rank\":1,\"tp_world\":2}"},
+        {one, 0, " kernels: 0 compiled, "}, /* in the cache since the ranks were compiled above */
+        {one, 0, "tp-rank-1.rfplan"},
+    };
+    test_cli_expect(compiles, sizeof compiles / sizeof compiles[0]);
+    FILE *f = fopen(plan, "r");
+    CU_ASSERT_PTR_NOT_NULL(f);
+    if (f)
+        fclose(f);
 }
 
 /* ---- the rendezvous and the library (runtime/gpu/coll.h) ----------------------- */

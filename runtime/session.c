@@ -324,8 +324,10 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
         return RF_OK;
     drop_graphs(s);
     s->layer_begin = n;
+    /* the whole model's graph, also under tensor parallelism: tp.c's ranks
+     * are parts of their own, this session runs none of it */
     import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .pooling = s->opt.pooling,
-                         .layer_begin = n, .tp_rank = s->opt.tp_rank, .tp_world = s->opt.tp_world};
+                         .layer_begin = n};
     rf_status st = plan_graphs(s, &io, err);
     if (st == RF_OK && n && !s->hidden &&
         !(s->hidden = malloc((size_t)s->n_rows * s->graph->model.n_embd * sizeof *s->hidden)))
@@ -347,14 +349,15 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
     if (st == RF_OK)
         st = plan_from(s, n < L ? n : 0, err);
     if (st == RF_OK)
-        st = prepare_backend(s, s->opt.tp > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu, err);
+        st = prepare_backend(s, s->opt.tp > 1 || s->opt.tp_world > 1 ? &rt_backend_tp : n == L ? b : &rt_backend_cpu,
+                             err);
     return st;
 }
 
 /* Tensor parallelism (--tp N) runs the ranks one after another (tp.c),
- * on the CPU or on one GPU, the collectives through host memory; a GPU
- * process's rank (tp_world) gets as far as its world's communicator;
- * neither with a split by layers yet */
+ * on the CPU or on one GPU, the collectives through host memory; a world
+ * of processes (tp_world) runs one rank a GPU, the collectives through
+ * RCCL/NCCL; neither with a split by layers yet */
 static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallback, rf_error *err)
 {
     const rt_options *o = &s->opt;
@@ -364,7 +367,11 @@ static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallbac
     if (o->tp_world > 1 && (o->tp_rank >= o->tp_world || !o->tp_addr))
         return rf_fail(err, RF_E_ARG, "--tp-world %u: needs --tp-rank from 0 to %u (not %u) and --tp-addr HOST:PORT "
                        "(rank 0's)%s", o->tp_world, o->tp_world - 1, o->tp_rank, o->tp_addr ? "" : ", which is missing");
-    if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback))
+    /* ROCMFORGE_COLL_HOST=1: the library ROCMFORGE_COLL_LIB names sums host
+     * memory (test_tp's stand-in for NCCL), so the CPU can run a rank */
+    const char *host = getenv("ROCMFORGE_COLL_HOST");
+    bool cpu_ranks = b == &rt_backend_cpu && !fallback && host && !strcmp(host, "1");
+    if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback) && !cpu_ranks)
         return rf_fail(err, RF_E_ARG, "--tp-world %u is one process a GPU: --backend gpu (on the CPU, --tp %u runs "
                        "every rank in one process)", o->tp_world, o->tp_world);
     if (o->tp > 1 && o->plan)

@@ -29,11 +29,14 @@
  * model's, for what the session reports (vocabulary, context, rt_graph),
  * and it runs none of it.
  *
- * On GPUs the ranks are to be processes, one a GPU (rt_options.tp_world,
- * tp_rank, tp_addr). What is done of that is the bootstrap, rt_tp_join:
- * RCCL or NCCL loaded, the GPU there, rank 0's unique id handed to the
- * others over TCP, the communicator joined. The rank's plan then meets
- * codegen, which refuses its collectives by name (docs/gpu.md).
+ * On several GPUs the ranks are processes, one a GPU (rt_options.tp_world,
+ * tp_rank, tp_addr): rt_tp_join loads RCCL or NCCL, opens the GPU, hands
+ * rank 0's unique id to the others over TCP and joins the communicator;
+ * then the session runs its one rank here as above, the collectives
+ * through the library on the rank's stream (collective_world): the
+ * all_reduce from the operand's device address into the result's, the
+ * all_gather as a sum of zero-padded slices. Not yet run on GPUs
+ * (docs/gpu.md): the tool that lends them has lent one at a time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +47,8 @@
 #include "support/error.h"
 
 typedef struct tp_state {
-    uint32_t world;
+    uint32_t world;           /* ranks this process runs: --tp N's, or 1 of a world of processes */
+    bool procs;               /* a world of processes (tp_world): this one's rank, collectives through s->coll */
     const rt_backend *b;      /* the ranks' backend: the CPU (value) or a GPU (get, put) */
     rt_session **rank;        /* (world) */
     const ir_node **at;       /* (world) the collective each rank stopped at */
@@ -74,23 +78,27 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
     tp_state *tp = calloc(1, sizeof *tp);
     if (!(s->state = tp))
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    tp->world = s->opt.tp;
+    tp->procs = s->opt.tp_world > 1;
+    tp->world = tp->procs ? 1 : s->opt.tp;
     tp->b = s->tp_ranks ? s->tp_ranks : &rt_backend_cpu;
-    if (!tp->b->begin || !tp->b->run || !(tp->b->value || (tp->b->get && tp->b->put)))
-        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp %u): the %s backend cannot run a rank",
-                       tp->world, tp->b->name);
+    if (!tp->b->begin || !tp->b->run || !(tp->b->value || (tp->b->get && tp->b->put)) ||
+        (tp->procs && (!(tp->b->value || tp->b->device) || !s->coll)))
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp%s %u): the %s backend cannot run a rank",
+                       tp->procs ? "-world" : "", tp->procs ? s->opt.tp_world : tp->world, tp->b->name);
     tp->rank = calloc(tp->world, sizeof *tp->rank);
     tp->at = calloc(tp->world, sizeof *tp->at);
     if (!tp->rank || !tp->at)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     rf_status st = RF_OK;
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
-        import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .tp_rank = r,
-                             .tp_world = tp->world};
+        import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx,
+                             .tp_rank = tp->procs ? s->opt.tp_rank : r,
+                             .tp_world = tp->procs ? s->opt.tp_world : tp->world};
         /* the ranks run one after another: one pool of threads for all */
         st = rt_part_open(s, &io, tp->b, r && tp->b == &rt_backend_cpu ? tp->rank[0] : NULL, &tp->rank[r], err);
         if (st != RF_OK)
-            rf_error_prefix(err, "tensor-parallel rank %u of %u", r, tp->world);
+            rf_error_prefix(err, "tensor-parallel rank %u of %u", tp->procs ? s->opt.tp_rank : r,
+                            tp->procs ? s->opt.tp_world : tp->world);
     }
     return st;
 }
@@ -155,6 +163,53 @@ static rf_status collective(tp_state *tp, int64_t n, int64_t w, rf_error *err)
     return st;
 }
 
+/* where the library finds node n of this process's rank: a host backend's
+ * value (a library that takes host memory: the tests' stand-in), or a
+ * device's address and the rank's stream */
+static rf_status lib_ptr(tp_state *tp, const ir_node *n, void **ptr, void **stream, rf_error *err)
+{
+    if (!tp->b->value)
+        return tp->b->device(tp->rank[0], n, ptr, stream, err);
+    *ptr = tp->b->value(tp->rank[0], n);
+    if (stream)
+        *stream = NULL;
+    return RF_OK;
+}
+
+/* The collective this process's rank stopped at, across the world of
+ * processes (s->coll), on the rank's stream: all_reduce from the operand's
+ * device address into the result's (n floats); all_gather (slices of
+ * width w) as the result's rows laid out with this rank's slices at their
+ * places and zeros elsewhere, summed over the ranks in place (each element
+ * is nonzero on one rank only, and x + 0 is x), because the library's own
+ * gather puts whole operands one after another, not rows side by side. */
+static rf_status collective_world(rt_session *s, tp_state *tp, int64_t n, int64_t w, rf_error *err)
+{
+    const ir_node *c = tp->at[0];
+    void *src, *dst, *stream;
+    rf_status st = RF_OK;
+    if (c->op == IR_OP_ALL_REDUCE) {
+        if ((st = lib_ptr(tp, c->in[0], &src, &stream, err)) != RF_OK || (st = lib_ptr(tp, c, &dst, NULL, err)) != RF_OK)
+            return st;
+        return rt_coll_all_reduce(s->coll, src, dst, (size_t)n, stream, err);
+    }
+    uint32_t world = s->opt.tp_world, me = s->opt.tp_rank;
+    int64_t rows = w ? n / w : 0, total = n * world;
+    const float *in = (st = host_room(tp, (size_t)total, err)) == RF_OK ? operand(tp, 0, n, &st, err) : NULL;
+    if (st != RF_OK)
+        return st;
+    if (in != tp->tmp) /* a host backend's value: kept apart from the result it may share memory with */
+        in = memcpy(tp->tmp, in, (size_t)n * sizeof *tp->tmp);
+    float *out = tp->b->value ? tp->b->value(tp->rank[0], c) : tp->buf;
+    memset(out, 0, (size_t)total * sizeof *out);
+    for (int64_t t = 0; t < rows; t++)
+        memcpy(out + (t * world + me) * w, in + t * w, (size_t)w * sizeof *out);
+    if ((!tp->b->value && (st = tp->b->put(tp->rank[0], c, out, (size_t)total * sizeof *out, err)) != RF_OK) ||
+        (st = lib_ptr(tp, c, &dst, &stream, err)) != RF_OK)
+        return st;
+    return rt_coll_all_reduce(s->coll, dst, dst, (size_t)total, stream, err);
+}
+
 /* One step on every rank: segment by segment, a collective between each */
 static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
 {
@@ -178,7 +233,7 @@ static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, floa
             return RF_OK;
         const ir_type *in = &c->in[0]->type;
         int64_t n = rt_numel(in, T, P, O), w = rt_dim(in->dim[in->rank - 1], T, P, O);
-        if ((st = collective(tp, n, w, err)) != RF_OK)
+        if ((st = tp->procs ? collective_world(s, tp, n, w, err) : collective(tp, n, w, err)) != RF_OK)
             return st;
     }
 }

@@ -392,7 +392,7 @@ static void test_cli(void)
         {"logits " TRAINED " --tokens 1 --out /dev/null --tp 3", 1, "needs the KV heads (2)"},
         /* one process a GPU: what is checked before any device or network */
         {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 0", 1, "--tp-addr HOST:PORT (rank 0's), which is missing"},
-        {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 2 --tp-addr h:1", 1, "tensor-parallel rank 2 of 2: ranks are 0..1"},
+        {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 2 --tp-addr h:1", 1, "needs --tp-rank from 0 to 1 (not 2)"},
         {"run " TRAINED " -p hi -n 1 --tp-world 2 --tp-rank 1 --tp-addr h:1 --backend cpu", 1,
          "--tp-world 2 is one process a GPU: --backend gpu (on the CPU, --tp 2 runs every rank in one process)"},
         {"bench " TRAINED " -p 4 -n 1 --tp 2 --tp-world 2 --tp-addr h:1", 1, "one or the other"},
@@ -423,6 +423,73 @@ static void test_cli(void)
     CU_ASSERT_PTR_NOT_NULL(f);
     if (f)
         fclose(f);
+}
+
+/* ---- a world of processes --------------------------------------------------------- */
+
+/* the whole of a file, or NULL */
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    *n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0) {
+        long len = ftell(f);
+        if (len > 0 && (b = malloc((size_t)len)) && fseek(f, 0, SEEK_SET) == 0 && fread(b, 1, (size_t)len, f) == (size_t)len)
+            *n = (size_t)len;
+    }
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/* Two processes, one rank each (--tp-world 2), on the CPU, meeting through
+ * tests/fake_coll.c (ROCMFORGE_COLL_LIB; ROCMFORGE_COLL_HOST=1) where GPU
+ * ranks meet through NCCL: the rendezvous, the communicator, tp.c's
+ * collectives of a world (the all_reduce from operand to result, the
+ * all_gather as zero-padded slices summed) and the session around them.
+ * The library sums in rank order, as tp.c's one-process ranks do, so both
+ * processes' logits are `--tp 2`'s bit for bit. */
+static void test_world_of_processes(void)
+{
+    rt_rendezvous *r = NULL;
+    uint16_t port = 0;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(rt_rendezvous_listen("127.0.0.1:0", &r, &port, &err), RF_OK);
+    rt_rendezvous_close(r); /* a free port for rank 0 to serve on */
+    const char *dir = test_tmp_dir(), *ids = "1 450 3186 310 278 6257 29892";
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && R() { timeout 120 " RF_BINARY_DIR "/rocmforge logits " TRAINED " --tokens \"%s\" --backend cpu "
+             "--threads 1 \"$@\"; } && "
+             "R --tp 2 --out world-ref.f32 > world-ref.log 2>&1 && "
+             "export ROCMFORGE_COLL_LIB='" RF_FAKE_COLL "' ROCMFORGE_COLL_HOST=1 && "
+             "{ R --tp-world 2 --tp-rank 1 --tp-addr 127.0.0.1:%u --out world-1.f32 > world-1.log 2>&1 & } && "
+             "R --tp-world 2 --tp-rank 0 --tp-addr 127.0.0.1:%u --out world-0.f32 > world-0.log 2>&1; "
+             "r0=$?; wait $!; r1=$?; exit $((r0 | r1))",
+             dir, ids, port, port);
+    int rc = system(cmd);
+    if (rc != 0) {
+        printf("\n  a world of two processes: exit %d; see %s/world-*.log", rc, dir);
+        snprintf(cmd, sizeof cmd, "tail -n 3 %s/world-ref.log %s/world-0.log %s/world-1.log", dir, dir, dir);
+        if (system(cmd) != 0)
+            printf("\n  (no logs)");
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    char path[512];
+    size_t n_ref = 0, n_r = 0;
+    snprintf(path, sizeof path, "%s/world-ref.f32", dir);
+    unsigned char *ref = slurp(path, &n_ref);
+    CU_ASSERT_TRUE_FATAL(ref && n_ref == 7 * 32000 * sizeof(float)); /* every position's logits */
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/world-%d.f32", dir, k);
+        unsigned char *got = slurp(path, &n_r);
+        CU_ASSERT_TRUE(got && n_r == n_ref && !memcmp(got, ref, n_ref));
+        if (!got || n_r != n_ref || memcmp(got, ref, n_ref))
+            printf("\n  rank %d's logits (%zu bytes) differ from --tp 2's (%zu bytes)", k, n_r, n_ref);
+        free(got);
+    }
+    free(ref);
 }
 
 /* ---- the rendezvous and the library (runtime/gpu/coll.h) ----------------------- */
@@ -556,5 +623,6 @@ int main(void)
     CU_add_test(s, "rocmforge ir --tp, and the command line", test_cli);
     CU_add_test(s, "the id's rendezvous over loopback TCP", test_rendezvous);
     CU_add_test(s, "RCCL/NCCL missing: said so", test_coll_library);
+    CU_add_test(s, "a world of two processes gives --tp 2's logits", test_world_of_processes);
     return test_main();
 }

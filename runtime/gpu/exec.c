@@ -58,6 +58,7 @@
  * `gpu_layers` "auto" fits. The file is over 800 lines because all of it
  * works on gpu_state, which no other file is to see.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +486,19 @@ static rf_status gpu_put(const rt_session *s, const ir_node *n, const void *host
     const gpu_state *st = s->state;
     rf_status rc = st->api->memcpy_htod(addr(st, st->seg_pl, n, st->seg_d), host, bytes, st->stream, err);
     return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
+}
+
+/* node n's device address this step and the rank's stream, for NCCL/RCCL
+ * (tp.c): the collective goes on the stream after the segment's launches,
+ * the next segment's after it */
+static rf_status gpu_device(const rt_session *s, const ir_node *n, void **ptr, void **stream, rf_error *err)
+{
+    (void)err;
+    const gpu_state *st = s->state;
+    *ptr = (void *)(uintptr_t)addr(st, st->seg_pl, n, st->seg_d);
+    if (stream)
+        *stream = st->stream;
+    return RF_OK;
 }
 
 /* ---- set-up ------------------------------------------------------------------------------- */
@@ -942,4 +956,5 @@ const rt_backend rt_backend_gpu = {
     .run = gpu_run,
     .get = gpu_get,
     .put = gpu_put,
+    .device = gpu_device,
 };

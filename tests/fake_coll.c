@@ -1,0 +1,177 @@
+/*
+ * fake_coll.c: a stand-in for NCCL that test_tp loads through
+ * ROCMFORGE_COLL_LIB (with ROCMFORGE_COLL_HOST=1), so that a world of
+ * rocmforge processes, each running one tensor-parallel rank on the CPU,
+ * meets through runtime/gpu/coll.c as GPU ranks would meet through NCCL.
+ *
+ * The six calls coll.c loads, on host memory: the unique id names a POSIX
+ * shared-memory segment; rank 0 makes it (a process-shared barrier, then a
+ * slot of MAX_FLOATS a rank), the others open it once it is ready. An
+ * all_reduce puts each rank's operand in its slot and, after a barrier,
+ * every rank sums the slots in rank order (rank 0's plus rank 1's plus
+ * ...: the order of tp.c's own reference, so the logits are the same bit
+ * for bit); an all_gather concatenates the slots. A test double, never
+ * part of the product.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ID_BYTES = 128, MAX_RANKS = 8, MAX_FLOATS = 1 << 20, FLOAT32 = 7, SUM = 0 };
+enum { OK = 0, ERR_SYSTEM = 2, ERR_INVALID = 4, ERR_USAGE = 5 };
+
+typedef struct {
+    char internal[ID_BYTES];
+} unique_id;
+
+typedef struct {
+    atomic_int ready;
+    int nranks;
+    pthread_barrier_t barrier;
+} header;
+
+typedef struct comm {
+    header *h;
+    float *slots;
+    size_t bytes;
+    int nranks, rank;
+    char name[64];
+} comm;
+
+static void nap(void) /* a millisecond */
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static size_t segment_bytes(int nranks) { return 4096 + (size_t)nranks * MAX_FLOATS * sizeof(float); }
+
+int ncclGetUniqueId(unique_id *id)
+{
+    static atomic_int counter;
+    memset(id, 0, sizeof *id);
+    snprintf(id->internal, sizeof id->internal, "/rf-fake-coll-%d-%d-%ld", (int)getpid(), atomic_fetch_add(&counter, 1),
+             (long)time(NULL));
+    return OK;
+}
+
+int ncclCommInitRank(comm **out, int nranks, unique_id id, int rank)
+{
+    if (nranks < 1 || nranks > MAX_RANKS || rank < 0 || rank >= nranks)
+        return ERR_INVALID;
+    comm *c = calloc(1, sizeof *c);
+    if (!c)
+        return ERR_SYSTEM;
+    snprintf(c->name, sizeof c->name, "%.60s", id.internal);
+    c->nranks = nranks;
+    c->rank = rank;
+    c->bytes = segment_bytes(nranks);
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 10000; tries++) { /* the others wait for rank 0's segment, 10 s at most */
+        fd = rank == 0 ? shm_open(c->name, O_CREAT | O_EXCL | O_RDWR, 0600) : shm_open(c->name, O_RDWR, 0600);
+        if (fd < 0 && rank == 0)
+            break;
+        if (fd < 0)
+            nap();
+    }
+    if (fd < 0 || (rank == 0 && ftruncate(fd, (off_t)c->bytes) != 0)) {
+        if (fd >= 0)
+            close(fd);
+        free(c);
+        return ERR_SYSTEM;
+    }
+    void *m = MAP_FAILED;
+    for (int tries = 0; m == MAP_FAILED && tries < 10000; tries++) { /* until rank 0 has sized it */
+        off_t end = lseek(fd, 0, SEEK_END);
+        if (end >= (off_t)c->bytes)
+            m = mmap(NULL, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        else
+            nap();
+    }
+    close(fd);
+    if (m == MAP_FAILED) {
+        free(c);
+        return ERR_SYSTEM;
+    }
+    c->h = m;
+    c->slots = (float *)((char *)m + 4096);
+    if (rank == 0) {
+        pthread_barrierattr_t a;
+        pthread_barrierattr_init(&a);
+        pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+        pthread_barrier_init(&c->h->barrier, &a, (unsigned)nranks);
+        pthread_barrierattr_destroy(&a);
+        c->h->nranks = nranks;
+        atomic_store(&c->h->ready, 1);
+    } else {
+        for (int tries = 0; !atomic_load(&c->h->ready) && tries < 10000; tries++)
+            nap();
+        if (!atomic_load(&c->h->ready) || c->h->nranks != nranks) {
+            munmap(m, c->bytes);
+            free(c);
+            return ERR_USAGE;
+        }
+    }
+    pthread_barrier_wait(&c->h->barrier); /* every rank is in */
+    *out = c;
+    return OK;
+}
+
+int ncclAllReduce(const void *send, void *recv, size_t count, int type, int op, comm *c, void *stream)
+{
+    (void)stream;
+    if (type != FLOAT32 || op != SUM || count > MAX_FLOATS)
+        return ERR_INVALID;
+    memcpy(c->slots + (size_t)c->rank * MAX_FLOATS, send, count * sizeof(float));
+    pthread_barrier_wait(&c->h->barrier);
+    float *out = recv;
+    for (size_t j = 0; j < count; j++) {
+        float v = c->slots[j];
+        for (int r = 1; r < c->nranks; r++)
+            v += c->slots[(size_t)r * MAX_FLOATS + j];
+        out[j] = v;
+    }
+    pthread_barrier_wait(&c->h->barrier); /* the slots are read before anyone writes them again */
+    return OK;
+}
+
+int ncclAllGather(const void *send, void *recv, size_t count, int type, comm *c, void *stream)
+{
+    (void)stream;
+    if (type != FLOAT32 || count > MAX_FLOATS)
+        return ERR_INVALID;
+    memcpy(c->slots + (size_t)c->rank * MAX_FLOATS, send, count * sizeof(float));
+    pthread_barrier_wait(&c->h->barrier);
+    for (int r = 0; r < c->nranks; r++)
+        memcpy((float *)recv + (size_t)r * count, c->slots + (size_t)r * MAX_FLOATS, count * sizeof(float));
+    pthread_barrier_wait(&c->h->barrier);
+    return OK;
+}
+
+int ncclCommDestroy(comm *c)
+{
+    if (!c)
+        return OK;
+    pthread_barrier_wait(&c->h->barrier); /* nobody uses the segment any more */
+    if (c->rank == 0)
+        shm_unlink(c->name);
+    munmap(c->h, c->bytes);
+    free(c);
+    return OK;
+}
+
+const char *ncclGetErrorString(int result)
+{
+    switch (result) {
+    case OK: return "no error";
+    case ERR_SYSTEM: return "fake_coll: a system call failed (shared memory)";
+    case ERR_INVALID: return "fake_coll: invalid argument (float32 sums of at most 1M floats, up to 8 ranks)";
+    default: return "fake_coll: the ranks do not agree";
+    }
+}

@@ -509,13 +509,20 @@ static rf_status gpu_available(rf_error *err)
     return RF_OK; /* prepare() opens the device and says what is missing */
 }
 
+/* the device a session opens: the first, or a tensor-parallel process's
+ * rank modulo the devices it sees (each process its own GPU on a host of
+ * several; CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES narrow what it sees) */
+static int device_ordinal(const rt_session *s)
+{
+    return s && s->opt.tp_world > 1 ? GPU_NTH((int)s->opt.tp_rank) : 0;
+}
+
 static rf_status gpu_free_memory(const rt_session *s, uint64_t *bytes, rf_error *err)
 {
-    (void)s;
     const gpu_api *api;
     gpu_device_info info;
     size_t free_bytes = 0;
-    rf_status rc = gpu_open(NULL, 0, &api, &info, err);
+    rf_status rc = gpu_open(NULL, device_ordinal(s), &api, &info, err);
     if (rc == RF_OK)
         rc = api->mem_free(&free_bytes, err);
     *bytes = free_bytes;
@@ -823,7 +830,7 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
     st->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     st->profile = prof && *prof && strcmp(prof, "0") != 0;
     rf_status rc;
-    if ((rc = gpu_open(NULL, 0, &st->api, &st->info, err)) != RF_OK)
+    if ((rc = gpu_open(NULL, device_ordinal(s), &st->api, &st->info, err)) != RF_OK)
         return rc;
     /* where the step's inputs are; several sequences keep the cache in the
      * session's blocks, and every kernel finds a row's block in the table */

@@ -48,8 +48,6 @@ rf_status gpu_open(const char *which, int ordinal, const gpu_api **api, gpu_devi
         return rf_fail(err, RF_E_ARG, "gpu_open: no api or info pointer");
     *api = NULL;
     memset(info, 0, sizeof *info);
-    if (ordinal < 0)
-        return rf_fail(err, RF_E_ARG, "gpu_open: device %d", ordinal);
     if (which && !strcmp(which, "hip"))
         return gpu_hip_open(ordinal, api, info, err);
     if (which && !strcmp(which, "cuda"))

@@ -73,7 +73,10 @@ typedef struct gpu_api {
 /* Opens device `ordinal` through the first driver that has one: which is
  * "hip", "cuda" or NULL (try HIP, then CUDA). Loads the library, initialises
  * it, makes the device current and fills info. RF_E_UNSUPPORTED with one
- * line saying what was missing (no library, no device) when nothing works. */
+ * line saying what was missing (no library, no device) when nothing works.
+ * GPU_NTH(k) is device k modulo the devices the process sees: a
+ * tensor-parallel process's rank on a host of several GPUs. */
+#define GPU_NTH(k) (-1 - (k))
 rf_status gpu_open(const char *which, int ordinal, const gpu_api **api, gpu_device_info *info, rf_error *err);
 
 #endif

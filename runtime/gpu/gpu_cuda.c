@@ -378,6 +378,8 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
         return rf_fail(err, RF_E_UNSUPPORTED, "cuda: no device (cuDeviceGetCount: %s)", error_name(r));
     if (n <= 0)
         return rf_fail(err, RF_E_UNSUPPORTED, "cuda: no device (cuDeviceGetCount returned 0)");
+    if (ordinal < 0) /* GPU_NTH(k) */
+        ordinal = (-1 - ordinal) % n;
     if (ordinal >= n)
         return rf_fail(err, RF_E_ARG, "cuda: no device %d (%d found)", ordinal, n);
     if (device >= 0 && device != ordinal)

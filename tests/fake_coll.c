@@ -4,9 +4,10 @@
  * rocmforge processes, each running one tensor-parallel rank on the CPU,
  * meets through runtime/gpu/coll.c as GPU ranks would meet through NCCL.
  *
- * The six calls coll.c loads, on host memory: the unique id names a POSIX
- * shared-memory segment; rank 0 makes it (a process-shared barrier, then a
- * slot of MAX_FLOATS a rank), the others open it once it is ready. An
+ * The six calls coll.c loads, on host memory: the unique id names a file
+ * in the temporary directory, mapped shared (no /dev/shm needed); rank 0
+ * makes it (a process-shared barrier, then a slot of MAX_FLOATS a rank),
+ * the others open it once it is ready. An
  * all_reduce puts each rank's operand in its slot and, after a barrier,
  * every rank sums the slots in rank order (rank 0's plus rank 1's plus
  * ...: the order of tp.c's own reference, so the logits are the same bit
@@ -41,7 +42,7 @@ typedef struct comm {
     float *slots;
     size_t bytes;
     int nranks, rank;
-    char name[64];
+    char name[ID_BYTES];
 } comm;
 
 static void nap(void) /* a millisecond */
@@ -56,8 +57,9 @@ int ncclGetUniqueId(unique_id *id)
 {
     static atomic_int counter;
     memset(id, 0, sizeof *id);
-    snprintf(id->internal, sizeof id->internal, "/rf-fake-coll-%d-%d-%ld", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (long)time(NULL));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(id->internal, sizeof id->internal, "%.80s/rf-fake-coll-%d-%d-%ld", tmp && *tmp ? tmp : "/tmp", (int)getpid(),
+             atomic_fetch_add(&counter, 1), (long)time(NULL));
     return OK;
 }
 
@@ -68,13 +70,14 @@ int ncclCommInitRank(comm **out, int nranks, unique_id id, int rank)
     comm *c = calloc(1, sizeof *c);
     if (!c)
         return ERR_SYSTEM;
-    snprintf(c->name, sizeof c->name, "%.60s", id.internal);
+    memcpy(c->name, id.internal, sizeof c->name);
+    c->name[sizeof c->name - 1] = 0;
     c->nranks = nranks;
     c->rank = rank;
     c->bytes = segment_bytes(nranks);
     int fd = -1;
     for (int tries = 0; fd < 0 && tries < 10000; tries++) { /* the others wait for rank 0's segment, 10 s at most */
-        fd = rank == 0 ? shm_open(c->name, O_CREAT | O_EXCL | O_RDWR, 0600) : shm_open(c->name, O_RDWR, 0600);
+        fd = rank == 0 ? open(c->name, O_CREAT | O_EXCL | O_RDWR, 0600) : open(c->name, O_RDWR);
         if (fd < 0 && rank == 0)
             break;
         if (fd < 0)
@@ -160,7 +163,7 @@ int ncclCommDestroy(comm *c)
         return OK;
     pthread_barrier_wait(&c->h->barrier); /* nobody uses the segment any more */
     if (c->rank == 0)
-        shm_unlink(c->name);
+        unlink(c->name);
     munmap(c->h, c->bytes);
     free(c);
     return OK;
@@ -170,7 +173,7 @@ const char *ncclGetErrorString(int result)
 {
     switch (result) {
     case OK: return "no error";
-    case ERR_SYSTEM: return "fake_coll: a system call failed (shared memory)";
+    case ERR_SYSTEM: return "fake_coll: a system call failed (the shared file)";
     case ERR_INVALID: return "fake_coll: invalid argument (float32 sums of at most 1M floats, up to 8 ranks)";
     default: return "fake_coll: the ranks do not agree";
     }

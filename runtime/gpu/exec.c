@@ -851,12 +851,6 @@ static rf_status gpu_prepare(rt_session *s, rf_error *err)
         return rc;
     if ((rc = st->api->stream_create(&st->stream, err)) != RF_OK || (rc = build_kernels(s, st, &st->one, err)) != RF_OK)
         return rc;
-    /* a plan with collectives runs in segments, tp.c serving them; one
-     * process a GPU would serve them through NCCL/RCCL, which is not done */
-    if (st->one.prog->n_colls && s->opt.tp_world > 1)
-        return rf_fail(err, RF_E_UNSUPPORTED, "tensor-parallel rank %u of %u: its collectives over NCCL/RCCL are not "
-                       "done yet (--tp %u runs the ranks one after another on this GPU)", s->opt.tp_rank,
-                       s->opt.tp_world, s->opt.tp_world);
     if ((st->paged && (rc = build_kernels(s, st, &st->batch, err)) != RF_OK) ||
         (rc = load_kernels(st, &st->one, err)) != RF_OK ||
         (st->paged && (rc = load_kernels(st, &st->batch, err)) != RF_OK) ||

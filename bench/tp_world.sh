@@ -70,14 +70,15 @@ DEVICE=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev
 [ "$BACKEND" = cpu ] && DEVICE="the CPU ($(nproc) cores), the ranks meeting through $COLL_LIB"
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# the N processes of one command (its arguments after the model), rank r's
-# output in $OUT/$1-r.*; 0 when every one exits 0
+# the N processes of one rocmforge command (its arguments; {r} in one
+# becomes the rank), rank r's stdout and stderr in $OUT/$1-r.out and .err;
+# 0 when every one exits 0
 world() {
     local tag=$1 p r pids=() rc=0
     shift
     p=$(port)
     for ((r = WORLD - 1; r >= 0; r--)); do
-        timeout 600 "$RF" "$@" --backend "$BACKEND" "${TH[@]}" --tp-world "$WORLD" --tp-rank "$r" \
+        timeout 600 "$RF" "${@//\{r\}/$r}" --backend "$BACKEND" "${TH[@]}" --tp-world "$WORLD" --tp-rank "$r" \
             --tp-addr "127.0.0.1:$p" >"$OUT/$tag-$r.out" 2>"$OUT/$tag-$r.err" &
         pids+=($!)
     done
@@ -90,18 +91,10 @@ IDS="1 450 3186 310 278 6257 29892 263 1243 310 278 3186 29889 13 29902 626"
 fail=0
 "$RF" logits "$MODEL" --tokens "$IDS" --out "$OUT/ref.f32" --backend "$BACKEND" "${TH[@]}" >>"$LOG" 2>&1 ||
     { log "the unsplit logits failed (see $LOG)"; exit 1; }
-# every rank's logits to a file of its own (--out), so not through world()
 lrc=0
-p=$(port)
-pids=()
-for ((r = WORLD - 1; r >= 0; r--)); do
-    timeout 600 "$RF" logits "$MODEL" --tokens "$IDS" --out "$OUT/world-$r.f32" --backend "$BACKEND" "${TH[@]}" \
-        --tp-world "$WORLD" --tp-rank "$r" --tp-addr "127.0.0.1:$p" >"$OUT/logits-$r.log" 2>&1 &
-    pids+=($!)
-done
-for q in "${pids[@]}"; do wait "$q" || lrc=1; done
+world logits logits "$MODEL" --tokens "$IDS" --out "$OUT/world-{r}.f32" || lrc=1
 if [ $lrc != 0 ]; then
-    log "a rank's logits failed:"; tail -n 3 "$OUT"/logits-*.log | tee -a "$LOG"; fail=1
+    log "a rank's logits failed:"; tail -n 3 "$OUT"/logits-*.err | tee -a "$LOG"; fail=1
 else
     python3 - "$OUT/ref.f32" "$WORLD" "$OUT" <<'EOF' | tee -a "$LOG" || fail=1
 import array, math, sys

@@ -48,7 +48,7 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t *out);
  * cli_placement copies them from one options struct to another. */
 int cli_gpu_option(const char *cmd, int argc, char **argv, int *i, rf_session_options *o);
 void cli_placement(rf_session_options *to, const rf_session_options *from);
-/* The commands that render one rank's graph (ir, kernels): --tp N and
+/* The commands that render one rank's graph (ir, kernels, compile): --tp N and
  * --tp-rank R into tp and tp_rank, -1 when argv[*i] is neither, else 0 or
  * a usage error's exit status; cli_rank_check then wants a rank below N
  * (tp_rank -1: none given) and no split by layers (by_layers) beside. */

@@ -1518,16 +1518,21 @@ typedef struct id_group {
     const ir_node *n, *up, *glu, *sum, *add;
 } id_group;
 
+/* The shared memory a matmul_id block converts its int8 activation rows
+ * into: K int8 values and a scale per 32 a row */
+enum { ID_SHARED = 40 * 1024 };
+static int64_t id_xrow_bytes(int64_t K) { return K + K / 32 * 4; }
+
 /* Grouped expert products for prefill (templates/moe_sort.hip and
  * matmul_id.hip's GROUPED; ROCMFORGE_MOE_GROUPED=0: the per-pair kernel):
- * the most pairs a tile, MT_ID halved until MT_ID rows of K int8
- * activations and their scales fit 40 KiB of shared memory (1: none) */
+ * the most pairs a tile, MT_ID halved until MT_ID rows fit ID_SHARED
+ * (1: none) */
 enum { MT_ID = 16 };
 
 static int id_tile_pairs(int64_t K)
 {
     int mt = MT_ID;
-    while (mt > 1 && mt * (K + K / 32 * 4) > 40 * 1024)
+    while (mt > 1 && mt * id_xrow_bytes(K) > ID_SHARED)
         mt /= 2;
     return mt;
 }
@@ -1684,7 +1689,7 @@ static rf_status group_matmul_id(gen *G, kbuild *k, const ir_node *const *nodes,
         return unsupported(k, "weight '%s': row length %lld is not a multiple of 32 and of its block", w->name,
                            (long long)K),
                k->st;
-    if (aq_int8(kind) && K + K / 32 * 4 > 40 * 1024)
+    if (aq_int8(kind) && id_xrow_bytes(K) > ID_SHARED)
         return unsupported(k, "weight '%s': a row of %lld int8 activations does not fit shared memory", w->name,
                            (long long)K),
                k->st;

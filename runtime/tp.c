@@ -91,19 +91,20 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     rf_status st = RF_OK;
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
+        /* this process's rank of its world, or rank r of the ranks here */
         import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx,
                              .tp_rank = tp->procs ? s->opt.tp_rank : r,
                              .tp_world = tp->procs ? s->opt.tp_world : tp->world};
         /* the ranks run one after another: one pool of threads for all */
         st = rt_part_open(s, &io, tp->b, r && tp->b == &rt_backend_cpu ? tp->rank[0] : NULL, &tp->rank[r], err);
         if (st != RF_OK)
-            rf_error_prefix(err, "tensor-parallel rank %u of %u", tp->procs ? s->opt.tp_rank : r,
-                            tp->procs ? s->opt.tp_world : tp->world);
+            rf_error_prefix(err, "tensor-parallel rank %u of %u", io.tp_rank, io.tp_world);
     }
     return st;
 }
 
-/* host room for n floats twice (a device backend's operands) */
+/* host room for n floats twice (a device backend's operands; a world's
+ * padded all_gather) */
 static rf_status host_room(tp_state *tp, size_t n, rf_error *err)
 {
     if (n <= tp->cap)
@@ -130,6 +131,14 @@ static const float *operand(tp_state *tp, uint32_t r, int64_t n, rf_status *st, 
     return tp->tmp;
 }
 
+/* rank r's slices (rows of width w, in) at their places among world
+ * ranks' in the all_gather's rows (out): rank 0's first */
+static void place_slices(float *out, const float *in, int64_t rows, int64_t w, uint32_t world, uint32_t r)
+{
+    for (int64_t t = 0; t < rows; t++)
+        memcpy(out + (t * world + r) * w, in + t * w, (size_t)w * sizeof *out);
+}
+
 /* Every rank's result of the collective the ranks stopped at, an operand
  * of n floats each: for all_reduce the operands summed in rank order
  * (rank 0's plus rank 1's plus ...), for all_gather rows of the ranks'
@@ -151,8 +160,7 @@ static rf_status collective(tp_state *tp, int64_t n, int64_t w, rf_error *err)
             for (int64_t j = 0; j < n; j++)
                 out[j] = r ? out[j] + in[j] : in[j];
         else
-            for (int64_t t = 0; t < rows; t++)
-                memcpy(out + (t * tp->world + r) * w, in + t * w, (size_t)w * sizeof *out);
+            place_slices(out, in, rows, w, tp->world, r);
     }
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
         if (b->value && r)
@@ -193,8 +201,7 @@ static rf_status collective_world(rt_session *s, tp_state *tp, int64_t n, int64_
             return st;
         return rt_coll_all_reduce(s->coll, src, dst, (size_t)n, stream, err);
     }
-    uint32_t world = s->opt.tp_world, me = s->opt.tp_rank;
-    int64_t rows = w ? n / w : 0, total = n * world;
+    int64_t rows = w ? n / w : 0, total = n * s->opt.tp_world;
     const float *in = (st = host_room(tp, (size_t)total, err)) == RF_OK ? operand(tp, 0, n, &st, err) : NULL;
     if (st != RF_OK)
         return st;
@@ -202,8 +209,7 @@ static rf_status collective_world(rt_session *s, tp_state *tp, int64_t n, int64_
         in = memcpy(tp->tmp, in, (size_t)n * sizeof *tp->tmp);
     float *out = tp->b->value ? tp->b->value(tp->rank[0], c) : tp->buf;
     memset(out, 0, (size_t)total * sizeof *out);
-    for (int64_t t = 0; t < rows; t++)
-        memcpy(out + (t * world + me) * w, in + t * w, (size_t)w * sizeof *out);
+    place_slices(out, in, rows, w, s->opt.tp_world, s->opt.tp_rank);
     if ((!tp->b->value && (st = tp->b->put(tp->rank[0], c, out, (size_t)total * sizeof *out, err)) != RF_OK) ||
         (st = lib_ptr(tp, c, &dst, &stream, err)) != RF_OK)
         return st;

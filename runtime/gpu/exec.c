@@ -472,19 +472,21 @@ static const ir_node *gpu_run(rt_session *s, float *logits, rf_status *stp, rf_e
     return rc == RF_OK ? at : NULL;
 }
 
-/* node n's value this step (the segment's plan and dims) to host memory,
- * or from it */
+/* where node n is this step of the segments (gpu_begin's plan and dims) */
+static gpu_ptr seg_addr(const gpu_state *st, const ir_node *n) { return addr(st, st->seg_pl, n, st->seg_d); }
+
+/* node n's value this step to host memory, or from it */
 static rf_status gpu_get(const rt_session *s, const ir_node *n, void *host, size_t bytes, rf_error *err)
 {
     const gpu_state *st = s->state;
-    rf_status rc = st->api->memcpy_dtoh(host, addr(st, st->seg_pl, n, st->seg_d), bytes, st->stream, err);
+    rf_status rc = st->api->memcpy_dtoh(host, seg_addr(st, n), bytes, st->stream, err);
     return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
 }
 
 static rf_status gpu_put(const rt_session *s, const ir_node *n, const void *host, size_t bytes, rf_error *err)
 {
     const gpu_state *st = s->state;
-    rf_status rc = st->api->memcpy_htod(addr(st, st->seg_pl, n, st->seg_d), host, bytes, st->stream, err);
+    rf_status rc = st->api->memcpy_htod(seg_addr(st, n), host, bytes, st->stream, err);
     return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
 }
 
@@ -495,7 +497,7 @@ static rf_status gpu_device(const rt_session *s, const ir_node *n, void **ptr, v
 {
     (void)err;
     const gpu_state *st = s->state;
-    *ptr = (void *)(uintptr_t)addr(st, st->seg_pl, n, st->seg_d);
+    *ptr = (void *)(uintptr_t)seg_addr(st, n);
     if (stream)
         *stream = st->stream;
     return RF_OK;

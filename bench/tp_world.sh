@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tp_world.sh: tensor parallelism over a world of processes (--tp-world N),
-# one a GPU, checked against the unsplit model and timed, in one run.
+# tp_world.sh: tensor parallelism over N GPUs, a process each (--tp-world
+# N) and a thread each in one process (--tp N), checked against the
+# unsplit model and timed, in one run.
 #
 #   bench/tp_world.sh --bin DIR --model F.gguf [--world N] [--backend gpu|cpu] [--coll-lib PATH]
 #                     [--llama-bin DIR] [--out DIR] [--threads N]
@@ -14,11 +15,13 @@
 # this script and the executor without GPUs.
 # 1. Logits: `rocmforge logits` of 16 ids, the unsplit model on one device
 #    against each of the N processes' (rank r on device r, modulo the
-#    devices it sees): every row's cosine, the largest difference, top-1.
-#    Bounds: cosine >= 0.999 every row (the products over K are summed in
-#    another order); the processes must agree with each other exactly.
-# 2. Speed: `rocmforge bench -p 512 -n 128` unsplit and with --tp-world N
-#    (rank 0's figures; every rank runs the same steps), and, with
+#    devices it sees) and against --tp N's (ROCMFORGE_TP_THREADS=1: a
+#    thread a rank, also on the CPU): every row's cosine, the largest
+#    difference, top-1. Bounds: cosine >= 0.999 every row (the products
+#    over K are summed in another order); the processes and the threads
+#    must agree with each other exactly.
+# 2. Speed: `rocmforge bench -p 512 -n 128` unsplit, with --tp-world N
+#    (rank 0's figures; every rank runs the same steps) and --tp N, and, with
 #    --llama-bin, llama-bench -ngl 99 -fa 1 -sm layer and -sm row on the
 #    same file and the same GPUs.
 # Writes tp.md and tp-log.txt to --out (default bench/out/tp); exit status 1
@@ -93,6 +96,8 @@ fail=0
     { log "the unsplit logits failed (see $LOG)"; exit 1; }
 lrc=0
 world logits logits "$MODEL" --tokens "$IDS" --out "$OUT/world-{r}.f32" || lrc=1
+ROCMFORGE_TP_THREADS=1 timeout 600 "$RF" logits "$MODEL" --tokens "$IDS" --out "$OUT/world-$WORLD.f32" \
+    --backend "$BACKEND" "${TH[@]}" --tp "$WORLD" >"$OUT/logits-threads.err" 2>&1 || lrc=1
 if [ $lrc != 0 ]; then
     log "a rank's logits failed:"; tail -n 3 "$OUT"/logits-*.err | tee -a "$LOG"; fail=1
 else
@@ -109,16 +114,17 @@ rows = 16
 n = len(ref) // rows
 ok = True
 first = None
-for r in range(world):
+for r in range(world + 1):  # the processes, then --tp N's threads
     got = load("%s/world-%d.f32" % (out, r))
+    name = "rank %d" % r if r < world else "--tp %d (threads)" % world
     if len(got) != len(ref):
-        print("rank %d: %d floats, the unsplit model %d" % (r, len(got), len(ref)))
+        print("%s: %d floats, the unsplit model %d" % (name, len(got), len(ref)))
         ok = False
         continue
     if first is None:
         first = got
     elif got != first:
-        print("rank %d's logits differ from rank 0's" % r)
+        print("%s's logits differ from rank 0's" % name)
         ok = False
     cmin, dmax, top = 1.0, 0.0, 0
     for i in range(rows):
@@ -128,9 +134,9 @@ for r in range(world):
         cmin = min(cmin, dot / (na * nb) if na and nb else 0.0)
         dmax = max(dmax, max(abs(x - y) for x, y in zip(a, b)))
         top += max(range(n), key=a.__getitem__) == max(range(n), key=b.__getitem__)
-    print("rank %d: cosine min %.6f, largest difference %.3g, top-1 %d/%d" % (r, cmin, dmax, top, rows))
+    print("%s: cosine min %.6f, largest difference %.3g, top-1 %d/%d" % (name, cmin, dmax, top, rows))
     ok &= cmin >= 0.999
-print("logits: %s" % ("within bounds, the ranks alike" if ok else "FAILED"))
+print("logits: %s" % ("within bounds, the ranks and the threads alike" if ok else "FAILED"))
 sys.exit(0 if ok else 1)
 EOF
 fi
@@ -143,13 +149,16 @@ if world bench bench "$MODEL" -p 512 -n 128 --json; then
 else
     tp="failed failed"; fail=1; tail -n 3 "$OUT"/bench-*.err | tee -a "$LOG"
 fi
+thr=$(ROCMFORGE_TP_THREADS=1 "$RF" bench "$MODEL" -p 512 -n 128 --backend "$BACKEND" "${TH[@]}" --tp "$WORLD" --json \
+    2>>"$LOG" | bench_json) || { thr="failed failed"; fail=1; }
 {
     echo "Device: $DEVICE; $(date -u +%Y-%m-%d); rocmforge $(cat "$ROOT/.carry/COMMIT" 2>/dev/null || git -C "$ROOT" rev-parse --short HEAD)"
     echo
     echo "| run | pp512 tok/s | tg128 tok/s |"
     echo "|---|---|---|"
     echo "| rocmforge, one device | ${one% *} | ${one#* } |"
-    echo "| rocmforge --tp-world $WORLD | ${tp% *} | ${tp#* } |"
+    echo "| rocmforge --tp-world $WORLD (a process a rank) | ${tp% *} | ${tp#* } |"
+    echo "| rocmforge --tp $WORLD (a thread a rank) | ${thr% *} | ${thr#* } |"
 } >"$OUT/tp.md"
 if [ -n "$LLAMA_BIN" ] && [ "$BACKEND" = gpu ]; then
     for sm in layer row; do

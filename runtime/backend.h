@@ -59,8 +59,19 @@ struct rt_session {
     char backend_name[16];     /* "gpu+cpu" */
     char fallback[320];        /* why "auto" runs on the CPU, or empty */
     struct rt_coll *coll;      /* a GPU process's tensor-parallel communicator (rt_tp_join), or NULL */
+    /* the GPU a device backend opens for this session: gpu_open's ordinal,
+     * GPU_NTH(k) for a tensor-parallel rank k (runtime/gpu/gpu.h); 0 */
+    int device;
     const struct rt_backend *tp_ranks; /* --tp N: the backend each rank runs on (the CPU, or one GPU for all) */
 };
+
+/* A rank's place in its world and the library's sum (rt_backend.run_world):
+ * recv = the sum over the world of send, n floats, enqueued on stream. */
+typedef struct rt_world {
+    uint32_t world, rank;
+    rf_status (*sum)(void *ctx, const void *send, void *recv, size_t n, void *stream, rf_error *err);
+    void *ctx;
+} rt_world;
 
 typedef struct rt_backend {
     const char *name;
@@ -69,6 +80,9 @@ typedef struct rt_backend {
     /* Optional: the free memory of the device it would run on (opening it);
      * RF_E_UNSUPPORTED when there is none. */
     rf_status (*free_memory)(const rt_session *s, uint64_t *bytes, rf_error *err);
+    /* Optional: how many devices it sees (a device each for --tp N's
+     * ranks, runtime/tp.c); RF_E_UNSUPPORTED when there is none. */
+    rf_status (*devices)(uint32_t *n, rf_error *err);
     /* Check every weight's type, allocate workspace and KV cache. */
     rf_status (*prepare)(rt_session *s, rf_error *err);
     /* Execute the graph for T tokens (inputs in s->tokens / s->pos, all of
@@ -106,7 +120,18 @@ typedef struct rt_backend {
      * on (stream may be NULL), for the collective library's calls between
      * the segments. */
     rf_status (*device)(const rt_session *s, const ir_node *n, void **ptr, void **stream, rf_error *err);
+    /* Optional, a device backend's rank whose collectives the library runs
+     * on device memory (tp.c): the whole step (T rows, as begin says), all
+     * of it on the rank's stream with no wait between the segments: each
+     * all_reduce through w->sum from its operand's address into its
+     * result's, each all_gather as its result zeroed, this rank's slices
+     * copied to their places and w->sum in place. A decode step is
+     * captured as a graph with the library's calls in it at its first run
+     * and replayed after. The output rows to logits unless NULL. */
+    rf_status (*run_world)(rt_session *s, bool batch, uint32_t T, uint32_t O, const rt_world *w,
+                           float *logits, rf_error *err);
 } rt_backend;
+
 
 /* Sizes with the step's symbols bound: T tokens, P past positions, O rows
  * with logits (a batch step; 0 elsewhere). */
@@ -127,10 +152,11 @@ rt_place rt_place_of(const ir_node *n, int64_t T, int64_t P, int64_t O);
  * session's front, a tensor-parallel session's rank), borrowing s's step
  * inputs and block table (tokens, pos, seqs, kv_table) and, where
  * threads_of is another part (open until this one closes), its CPU
- * threads; *out is set even on failure, for rt_part_close. */
+ * threads; on a device backend it opens GPU `device` (rt_session.device);
+ * *out is set even on failure, for rt_part_close. */
 struct import_options;
-rf_status rt_part_open(rt_session *s, const struct import_options *io, const rt_backend *b,
-                       const rt_session *threads_of, rt_session **out, rf_error *err);
+rf_status rt_part_open(const rt_session *s, const struct import_options *io, const rt_backend *b,
+                       const rt_session *threads_of, int device, rt_session **out, rf_error *err);
 void rt_part_close(rt_session *part); /* NULL: nothing */
 
 extern const rt_backend rt_backend_cpu;

@@ -17,6 +17,7 @@
 #include "ir/passes/passes.h"
 #include "runtime/backend.h"
 #include "runtime/gpu/coll.h"
+#include "runtime/gpu/gpu.h"
 #include "support/error.h"
 
 /* A weight of some columns of each row (a tensor-parallel rank's share of
@@ -282,13 +283,14 @@ static rf_status choose_gpu_layers(rt_session *s, const rt_backend *dev, uint32_
     return st;
 }
 
-rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend *b, const rt_session *threads_of,
-                       rt_session **out, rf_error *err)
+rf_status rt_part_open(const rt_session *s, const import_options *io, const rt_backend *b,
+                       const rt_session *threads_of, int device, rt_session **out, rf_error *err)
 {
     rt_session *f = calloc(1, sizeof *f);
     if (!(*out = f))
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     f->threads_of = threads_of;
+    f->device = device;
     f->gguf = s->gguf;
     f->opt = s->opt;
     f->n_vocab = s->n_vocab;
@@ -313,7 +315,8 @@ rf_status rt_part_open(rt_session *s, const import_options *io, const rt_backend
 static rf_status open_front(rt_session *s, const rt_backend *dev, uint32_t n, rf_error *err)
 {
     snprintf(s->backend_name, sizeof s->backend_name, "%s+cpu", dev->name);
-    return rt_part_open(s, &(import_options){.n_ctx = s->opt.n_ctx, .layer_end = n}, dev, NULL, &s->front, err);
+    return rt_part_open(s, &(import_options){.n_ctx = s->opt.n_ctx, .layer_end = n}, dev, NULL, s->device, &s->front,
+                        err);
 }
 
 /* s's graphs for layers [n, L): the whole model at n = 0, else the part
@@ -470,6 +473,7 @@ rf_status rt_session_open(const gguf_file *f, const rt_options *opt, rt_session 
     if ((st = choose_backend(s->opt.backend, &b, &fallback, err)) != RF_OK ||
         (st = check_tp(s, b, fallback, err)) != RF_OK)
         goto fail;
+    s->device = s->opt.tp_world > 1 ? GPU_NTH((int)s->opt.tp_rank) : 0; /* a world's process: its rank's GPU */
     if (s->opt.tp_world > 1 && (st = rt_tp_join(s, b, err)) != RF_OK)
         goto fail;
     if (s->opt.front_backend && (st = choose_backend(s->opt.front_backend, &dev, &(bool){0}, err)) != RF_OK)

@@ -1,134 +1,140 @@
 /*
- * tp.c: a session split by tensor parallelism (rt_options.tp), its ranks
- * run one after another on the CPU, or on one GPU (s->tp_ranks).
+ * tp.c: a session split by tensor parallelism, its ranks run one after
+ * another on the CPU or on one GPU, or one a GPU: a thread each in this
+ * process (--tp N), or a process each (--tp-world N).
  *
- * Each of the N ranks is a session of its own (rt_part_open) whose graph
- * is that rank's share of the model (frontend/arch_tp.c): its heads and
- * their KV cache, its FFN columns, its rows of the vocabulary. A step runs
- * the ranks in segments: every rank up to its next collective (all_reduce
- * after the attention's and the FFN's output products, all_gather of the
- * logits), then the collective across them, then every rank on to the
- * next. The all_reduce is the sum of the ranks' partial results in rank
- * order (rank 0's plus rank 1's plus ...), the same on every rank and the
- * same every run; the all_gather joins the ranks' slices side by side.
- * Rank 0's output is the step's.
+ * Each rank is a session of its own (rt_part_open) whose graph is that
+ * rank's share of the model (frontend/arch_tp.c): its heads and their KV
+ * cache, its FFN columns, its rows of the vocabulary. A rank runs its step
+ * in segments: up to its next collective (all_reduce after the attention's
+ * and the FFN's output products, all_gather of the logits), then the
+ * collective across the ranks, then on to the next. The all_reduce is the
+ * sum of the ranks' partial results; the all_gather joins the ranks'
+ * slices side by side. Rank 0's output is the step's. It does not match
+ * the unsplit session bit for bit: the products over K are summed in
+ * another order (each rank's share, then across ranks), which moves the
+ * logits by rounding (tests/test_tp.c holds them to the conformance
+ * bounds).
  *
- * This is the reference the GPUs' ranks are to match (one thread and
- * stream per GPU, the collectives through NCCL/RCCL: docs/gpu.md) and what
- * checks the sharding without a second device. On a GPU the ranks are
- * GPU sessions on the same device, each plan stopping at its collectives
- * (codegen's cg_coll); the operands come to host memory (the backend's
- * get), are summed or joined here as on the CPU, and go back (put): the
- * sharded plan's kernels checked on one device, slowly. It does not match the
- * unsplit session bit for bit: the products over K are summed in another
- * order (each rank's share, then across ranks), which moves the logits by
- * rounding (tests/test_tp.c holds them to the conformance bounds).
+ * Three ways to run the ranks (tp_mode):
+ *
+ * - One after another (TP_SEQ): --tp N on the CPU, or on a GPU that is
+ *   the only one (every rank a session on the same device). Every rank
+ *   runs to its next collective, then the collective is done here: an
+ *   in-order sum (rank 0's plus rank 1's plus ...) or the slices joined,
+ *   a device's operands through host memory (the backend's get and put).
+ *   This is the reference the others match, and what checks the sharding
+ *   without a second device.
+ * - A thread a rank (TP_THREADS): --tp N on a GPU backend that sees N
+ *   GPUs or more. Each rank's thread opens its GPU (GPU_NTH(r)), prepares
+ *   its part and joins a communicator of RCCL/NCCL (the unique id taken
+ *   here, no rendezvous), then runs its steps as they are asked for, each
+ *   collective a library call on the rank's stream. The part is closed on
+ *   its thread too. ROCMFORGE_TP_THREADS=1 takes this way on any backend
+ *   (with a stand-in library, test_tp runs it on the CPU; on one GPU every
+ *   thread opens the same device), =0 the first.
+ * - A process a rank (TP_PROCS, rt_options.tp_world): rt_tp_join loaded
+ *   the library, opened the GPU, fetched rank 0's unique id over TCP and
+ *   joined; this process runs its one rank as a thread rank would.
+ *
+ * Through the library, an all_reduce goes from the operand's device
+ * address into the result's; an all_gather is the result laid out with
+ * the rank's slices at their places and zeros elsewhere, summed in place
+ * (each element is nonzero on one rank only, and x + 0 is x), because the
+ * library's own gather puts whole operands one after another, not rows
+ * side by side. A library that takes host memory (ROCMFORGE_COLL_HOST=1:
+ * the tests' stand-in) gets the CPU's values, or a device's copied to the
+ * host and back.
  *
  * The session that owns the ranks keeps the step's inputs and the paged
- * cache's block table, which the ranks borrow; its own graph is the whole
- * model's, for what the session reports (vocabulary, context, rt_graph),
- * and it runs none of it.
- *
- * On several GPUs the ranks are processes, one a GPU (rt_options.tp_world,
- * tp_rank, tp_addr): rt_tp_join loads RCCL or NCCL, opens the GPU, hands
- * rank 0's unique id to the others over TCP and joins the communicator;
- * then the session runs its one rank here as above, the collectives
- * through the library on the rank's stream (collective_world): the
- * all_reduce from the operand's device address into the result's, the
- * all_gather as a sum of zero-padded slices. Not yet run on GPUs
- * (docs/gpu.md): the tool that lends them has lent one at a time.
+ * cache's block table, which the ranks borrow (and, threads, read at once
+ * during a step); its own graph is the whole model's, for what the
+ * session reports (vocabulary, context, rt_graph), and it runs none of it.
+ * A rank that fails between collectives leaves the others waiting in
+ * their next one: the failures that come from the model or the machine
+ * (a shape, a type, memory) come when the parts are prepared, before any
+ * rank joins a communicator, and end them all cleanly.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontend/import.h"
 #include "runtime/backend.h"
 #include "runtime/gpu/coll.h"
+#include "runtime/gpu/gpu.h"
 #include "support/error.h"
 
-typedef struct tp_state {
-    uint32_t world;           /* ranks this process runs: --tp N's, or 1 of a world of processes */
-    bool procs;               /* a world of processes (tp_world): this one's rank, collectives through s->coll */
-    const rt_backend *b;      /* the ranks' backend: the CPU (value) or a GPU (get, put) */
-    rt_session **rank;        /* (world) */
-    const ir_node **at;       /* (world) the collective each rank stopped at */
-    float *buf, *tmp;         /* a device backend's operands in host memory */
+typedef enum tp_mode { TP_SEQ, TP_THREADS, TP_PROCS } tp_mode;
+typedef enum tp_cmd { CMD_OPEN, CMD_JOIN, CMD_STEP, CMD_RESET, CMD_QUIT } tp_cmd;
+
+typedef struct tp_state tp_state;
+
+typedef struct tp_rank {
+    tp_state *tp;
+    rt_session *s;            /* the rank's part */
+    uint32_t index;           /* its rank of the world */
+    const ir_node *at;        /* the collective it stopped at */
+    rt_coll *coll;            /* its communicator: a thread's own, a process's s->coll; NULL one after another */
+    float *buf, *tmp;         /* host memory for its operands */
     size_t cap;               /* floats each holds */
-} tp_state;
+    pthread_t thread;         /* TP_THREADS */
+    bool started;
+    rf_status st;             /* its last command's */
+    rf_error err;
+} tp_rank;
+
+struct tp_state {
+    tp_mode mode;
+    uint32_t here, world;     /* ranks in this process; in the world */
+    const rt_backend *b;      /* the ranks' backend: the CPU (value) or a GPU (get, put, device) */
+    bool host_lib;            /* the library sums host memory (ROCMFORGE_COLL_HOST=1) */
+    rt_session *owner;
+    tp_rank *rank;            /* (here) */
+    /* TP_THREADS: the command every rank's thread runs (gen counts them) */
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    bool sync_made;
+    uint64_t gen;
+    uint32_t pending;
+    tp_cmd cmd;
+    rt_coll_id id;
+    bool batch;               /* CMD_STEP's */
+    uint32_t T, O;
+    float *logits;
+};
 
 static rf_status tp_available(rf_error *err) { return rt_backend_cpu.available(err); }
 
-static void tp_release(rt_session *s)
-{
-    tp_state *tp = s->state;
-    if (!tp)
-        return;
-    for (uint32_t r = tp->world; tp->rank && r-- > 0;) /* rank 0, whose threads the others use, last */
-        rt_part_close(tp->rank[r]);
-    free(tp->rank);
-    free(tp->at);
-    free(tp->buf);
-    free(tp->tmp);
-    free(tp);
-    s->state = NULL;
-}
-
-static rf_status tp_prepare(rt_session *s, rf_error *err)
-{
-    tp_state *tp = calloc(1, sizeof *tp);
-    if (!(s->state = tp))
-        return rf_fail(err, RF_E_NOMEM, "out of memory");
-    tp->procs = s->opt.tp_world > 1;
-    tp->world = tp->procs ? 1 : s->opt.tp;
-    tp->b = s->tp_ranks ? s->tp_ranks : &rt_backend_cpu;
-    if (!tp->b->begin || !tp->b->run || !(tp->b->value || (tp->b->get && tp->b->put)) ||
-        (tp->procs && (!(tp->b->value || tp->b->device) || !s->coll)))
-        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp%s %u): the %s backend cannot run a rank",
-                       tp->procs ? "-world" : "", tp->procs ? s->opt.tp_world : tp->world, tp->b->name);
-    tp->rank = calloc(tp->world, sizeof *tp->rank);
-    tp->at = calloc(tp->world, sizeof *tp->at);
-    if (!tp->rank || !tp->at)
-        return rf_fail(err, RF_E_NOMEM, "out of memory");
-    rf_status st = RF_OK;
-    for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
-        /* this process's rank of its world, or rank r of the ranks here */
-        import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx,
-                             .tp_rank = tp->procs ? s->opt.tp_rank : r,
-                             .tp_world = tp->procs ? s->opt.tp_world : tp->world};
-        /* the ranks run one after another: one pool of threads for all */
-        st = rt_part_open(s, &io, tp->b, r && tp->b == &rt_backend_cpu ? tp->rank[0] : NULL, &tp->rank[r], err);
-        if (st != RF_OK)
-            rf_error_prefix(err, "tensor-parallel rank %u of %u", io.tp_rank, io.tp_world);
-    }
-    return st;
-}
-
 /* host room for n floats twice (a device backend's operands; a world's
  * padded all_gather) */
-static rf_status host_room(tp_state *tp, size_t n, rf_error *err)
+static rf_status host_room(tp_rank *k, size_t n, rf_error *err)
 {
-    if (n <= tp->cap)
+    if (n <= k->cap)
         return RF_OK;
-    float *a = realloc(tp->buf, n * sizeof *a), *b = a ? realloc(tp->tmp, n * sizeof *b) : NULL;
+    float *a = realloc(k->buf, n * sizeof *a), *b = a ? realloc(k->tmp, n * sizeof *b) : NULL;
     if (a)
-        tp->buf = a;
+        k->buf = a;
     if (b)
-        tp->tmp = b;
+        k->tmp = b;
     if (!a || !b)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
-    tp->cap = n;
+    k->cap = n;
     return RF_OK;
 }
 
-/* rank r's operand of the collective it stopped at (tp->at), n floats:
- * where the CPU keeps it, or a device's copied to host memory (tp->tmp) */
-static const float *operand(tp_state *tp, uint32_t r, int64_t n, rf_status *st, rf_error *err)
+/* rank k's operand of the collective it stopped at, n floats: where the
+ * CPU keeps it, or copied into host (a device's; with apart, the CPU's
+ * too, kept apart from the result it may share memory with) */
+static const float *operand(const tp_state *tp, tp_rank *k, int64_t n, float *host, bool apart, rf_status *st,
+                            rf_error *err)
 {
-    const ir_node *in = tp->at[r]->in[0];
+    const ir_node *in = k->at->in[0];
     if (tp->b->value)
-        return tp->b->value(tp->rank[r], in);
-    *st = tp->b->get(tp->rank[r], in, tp->tmp, (size_t)n * sizeof(float), err);
-    return tp->tmp;
+        return apart ? memcpy(host, tp->b->value(k->s, in), (size_t)n * sizeof *host) : tp->b->value(k->s, in);
+    *st = tp->b->get(k->s, in, host, (size_t)n * sizeof *host, err);
+    return host;
 }
 
 /* rank r's slices (rows of width w, in) at their places among world
@@ -139,21 +145,22 @@ static void place_slices(float *out, const float *in, int64_t rows, int64_t w, u
         memcpy(out + (t * world + r) * w, in + t * w, (size_t)w * sizeof *out);
 }
 
-/* Every rank's result of the collective the ranks stopped at, an operand
- * of n floats each: for all_reduce the operands summed in rank order
- * (rank 0's plus rank 1's plus ...), for all_gather rows of the ranks'
- * slices of width w side by side, rank 0's first. The result is made in
- * rank 0's value (CPU) or host memory (a device) and copied to the
+/* TP_SEQ: every rank's result of the collective the ranks stopped at, an
+ * operand of n floats each: for all_reduce the operands summed in rank
+ * order (rank 0's plus rank 1's plus ...), for all_gather rows of the
+ * ranks' slices of width w side by side, rank 0's first. The result is
+ * made in rank 0's value (CPU) or host memory (a device) and copied to the
  * others' (every rank's: put). */
 static rf_status collective(tp_state *tp, int64_t n, int64_t w, rf_error *err)
 {
     const rt_backend *b = tp->b;
-    bool reduce = tp->at[0]->op == IR_OP_ALL_REDUCE;
+    tp_rank *k0 = &tp->rank[0];
+    bool reduce = k0->at->op == IR_OP_ALL_REDUCE;
     int64_t total = reduce ? n : n * tp->world, rows = w ? n / w : 0;
-    rf_status st = b->value ? RF_OK : host_room(tp, (size_t)total, err);
-    float *out = b->value ? b->value(tp->rank[0], tp->at[0]) : tp->buf;
+    rf_status st = b->value ? RF_OK : host_room(k0, (size_t)total, err);
+    float *out = b->value ? b->value(k0->s, k0->at) : k0->buf;
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
-        const float *in = operand(tp, r, n, &st, err);
+        const float *in = operand(tp, &tp->rank[r], n, k0->tmp, false, &st, err);
         if (st != RF_OK)
             break;
         if (reduce)
@@ -164,84 +171,335 @@ static rf_status collective(tp_state *tp, int64_t n, int64_t w, rf_error *err)
     }
     for (uint32_t r = 0; r < tp->world && st == RF_OK; r++) {
         if (b->value && r)
-            memcpy(b->value(tp->rank[r], tp->at[r]), out, (size_t)total * sizeof *out);
+            memcpy(b->value(tp->rank[r].s, tp->rank[r].at), out, (size_t)total * sizeof *out);
         else if (!b->value)
-            st = b->put(tp->rank[r], tp->at[r], out, (size_t)total * sizeof *out, err);
+            st = b->put(tp->rank[r].s, tp->rank[r].at, out, (size_t)total * sizeof *out, err);
     }
     return st;
 }
 
-/* where the library finds node n of this process's rank: a host backend's
- * value (a library that takes host memory: the tests' stand-in), or a
- * device's address and the rank's stream */
-static rf_status lib_ptr(tp_state *tp, const ir_node *n, void **ptr, void **stream, rf_error *err)
+/* where the library finds node n of rank k: a device's address and the
+ * rank's stream, or (a library of host memory) the CPU's value */
+static rf_status lib_ptr(const tp_state *tp, tp_rank *k, const ir_node *n, void **ptr, void **stream, rf_error *err)
 {
     if (!tp->b->value)
-        return tp->b->device(tp->rank[0], n, ptr, stream, err);
-    *ptr = tp->b->value(tp->rank[0], n);
+        return tp->b->device(k->s, n, ptr, stream, err);
+    *ptr = tp->b->value(k->s, n);
     if (stream)
         *stream = NULL;
     return RF_OK;
 }
 
-/* The collective this process's rank stopped at, across the world of
- * processes (s->coll), on the rank's stream: all_reduce from the operand's
- * device address into the result's (n floats); all_gather (slices of
- * width w) as the result's rows laid out with this rank's slices at their
- * places and zeros elsewhere, summed over the ranks in place (each element
- * is nonzero on one rank only, and x + 0 is x), because the library's own
- * gather puts whole operands one after another, not rows side by side. */
-static rf_status collective_world(rt_session *s, tp_state *tp, int64_t n, int64_t w, rf_error *err)
+/* A device's operand through a library of host memory: to the host, the
+ * library's all_reduce there (in place, n floats), and back as the
+ * result. */
+static rf_status host_all_reduce(const tp_state *tp, tp_rank *k, float *v, int64_t n, rf_error *err)
 {
-    const ir_node *c = tp->at[0];
+    rf_status st = rt_coll_all_reduce(k->coll, v, v, (size_t)n, NULL, err);
+    return st == RF_OK ? tp->b->put(k->s, k->at, v, (size_t)n * sizeof *v, err) : st;
+}
+
+/* TP_THREADS, TP_PROCS: the collective rank k stopped at, across the
+ * world, through the library (the file's comment) */
+static rf_status collective_lib(const tp_state *tp, tp_rank *k, int64_t n, int64_t w, rf_error *err)
+{
+    const ir_node *c = k->at;
+    bool on_host = tp->host_lib && !tp->b->value; /* a device's values through the host */
     void *src, *dst, *stream;
     rf_status st = RF_OK;
     if (c->op == IR_OP_ALL_REDUCE) {
-        if ((st = lib_ptr(tp, c->in[0], &src, &stream, err)) != RF_OK || (st = lib_ptr(tp, c, &dst, NULL, err)) != RF_OK)
+        if (on_host) {
+            if ((st = host_room(k, (size_t)n, err)) == RF_OK)
+                operand(tp, k, n, k->buf, false, &st, err);
+            return st == RF_OK ? host_all_reduce(tp, k, k->buf, n, err) : st;
+        }
+        if ((st = lib_ptr(tp, k, c->in[0], &src, &stream, err)) != RF_OK || (st = lib_ptr(tp, k, c, &dst, NULL, err)) != RF_OK)
             return st;
-        return rt_coll_all_reduce(s->coll, src, dst, (size_t)n, stream, err);
+        return rt_coll_all_reduce(k->coll, src, dst, (size_t)n, stream, err);
     }
-    int64_t rows = w ? n / w : 0, total = n * s->opt.tp_world;
-    const float *in = (st = host_room(tp, (size_t)total, err)) == RF_OK ? operand(tp, 0, n, &st, err) : NULL;
+    int64_t rows = w ? n / w : 0, total = n * tp->world;
+    const float *in = (st = host_room(k, (size_t)total, err)) == RF_OK ? operand(tp, k, n, k->tmp, true, &st, err) : NULL;
     if (st != RF_OK)
         return st;
-    if (in != tp->tmp) /* a host backend's value: kept apart from the result it may share memory with */
-        in = memcpy(tp->tmp, in, (size_t)n * sizeof *tp->tmp);
-    float *out = tp->b->value ? tp->b->value(tp->rank[0], c) : tp->buf;
+    float *out = tp->b->value ? tp->b->value(k->s, c) : k->buf;
     memset(out, 0, (size_t)total * sizeof *out);
-    place_slices(out, in, rows, w, s->opt.tp_world, s->opt.tp_rank);
-    if ((!tp->b->value && (st = tp->b->put(tp->rank[0], c, out, (size_t)total * sizeof *out, err)) != RF_OK) ||
-        (st = lib_ptr(tp, c, &dst, &stream, err)) != RF_OK)
+    place_slices(out, in, rows, w, tp->world, k->index);
+    if (on_host)
+        return host_all_reduce(tp, k, out, total, err);
+    if ((!tp->b->value && (st = tp->b->put(k->s, c, out, (size_t)total * sizeof *out, err)) != RF_OK) ||
+        (st = lib_ptr(tp, k, c, &dst, &stream, err)) != RF_OK)
         return st;
-    return rt_coll_all_reduce(s->coll, dst, dst, (size_t)total, stream, err);
+    return rt_coll_all_reduce(k->coll, dst, dst, (size_t)total, stream, err);
 }
 
-/* One step on every rank: segment by segment, a collective between each */
-static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
+/* the library's all_reduce on rank ctx's communicator (rt_world.sum) */
+static rf_status lib_sum(void *ctx, const void *send, void *recv, size_t n, void *stream, rf_error *err)
 {
-    tp_state *tp = s->state;
+    return rt_coll_all_reduce(((tp_rank *)ctx)->coll, send, recv, n, stream, err);
+}
+
+/* TP_THREADS, TP_PROCS: rank k's step, each collective through the
+ * library: a device's whole step on its stream (run_world: a decode step
+ * a graph with the library's calls in it), else segment by segment; the
+ * output of this process's first rank to logits */
+static rf_status rank_step(tp_state *tp, tp_rank *k, bool batch, uint32_t T, uint32_t O, float *logits,
+                           rf_error *err)
+{
+    const rt_backend *b = tp->b;
+    k->s->n_past = tp->owner->n_past;
+    if (b->run_world && !b->value && !tp->host_lib)
+        return b->run_world(k->s, batch, T, O, &(rt_world){tp->world, k->index, lib_sum, k},
+                            k == tp->rank ? logits : NULL, err);
+    b->begin(k->s, batch, T, O);
+    int64_t P = batch ? 0 : tp->owner->n_past;
+    for (;;) {
+        rf_status st = RF_OK;
+        if (!(k->at = b->run(k->s, k == tp->rank ? logits : NULL, &st, err)) || st != RF_OK)
+            return st;
+        const ir_type *in = &k->at->in[0]->type;
+        int64_t n = rt_numel(in, T, P, O), w = rt_dim(in->dim[in->rank - 1], T, P, O);
+        if ((st = collective_lib(tp, k, n, w, err)) != RF_OK)
+            return st;
+    }
+}
+
+/* TP_SEQ: one step on every rank, segment by segment, a collective
+ * between each */
+static rf_status seq_step(tp_state *tp, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
+{
     const rt_backend *b = tp->b;
     for (uint32_t r = 0; r < tp->world; r++) {
-        tp->rank[r]->n_past = s->n_past;
-        b->begin(tp->rank[r], batch, T, O);
+        tp->rank[r].s->n_past = tp->owner->n_past;
+        b->begin(tp->rank[r].s, batch, T, O);
     }
-    int64_t P = batch ? 0 : s->n_past;
+    int64_t P = batch ? 0 : tp->owner->n_past;
     for (;;) {
         rf_status st = RF_OK;
         for (uint32_t r = 0; r < tp->world && st == RF_OK; r++)
-            tp->at[r] = b->run(tp->rank[r], r == 0 ? logits : NULL, &st, err);
+            tp->rank[r].at = b->run(tp->rank[r].s, r == 0 ? logits : NULL, &st, err);
         if (st != RF_OK)
             return st;
-        const ir_node *c = tp->at[0];
+        const ir_node *c = tp->rank[0].at;
         for (uint32_t r = 1; r < tp->world; r++) /* the ranks' graphs are one graph on other slices */
-            RF_ASSERT(c ? tp->at[r] && tp->at[r]->id == c->id : !tp->at[r]);
+            RF_ASSERT(c ? tp->rank[r].at && tp->rank[r].at->id == c->id : !tp->rank[r].at);
         if (!c)
             return RF_OK;
         const ir_type *in = &c->in[0]->type;
         int64_t n = rt_numel(in, T, P, O), w = rt_dim(in->dim[in->rank - 1], T, P, O);
-        if ((st = tp->procs ? collective_world(s, tp, n, w, err) : collective(tp, n, w, err)) != RF_OK)
+        if ((st = collective(tp, n, w, err)) != RF_OK)
             return st;
     }
+}
+
+/* rank k's part of the model: rank index of the world, on GPU index (a
+ * thread's) or the session's; one after another, the ranks share rank 0's
+ * CPU threads */
+static rf_status open_rank(tp_state *tp, tp_rank *k, rf_error *err)
+{
+    rt_session *s = tp->owner;
+    import_options io = {.all_logits = s->opt.all_logits, .n_ctx = s->opt.n_ctx, .tp_rank = k->index,
+                         .tp_world = tp->world};
+    const rt_session *threads_of = tp->mode == TP_SEQ && k != tp->rank && tp->b == &rt_backend_cpu ? tp->rank[0].s : NULL;
+    int device = tp->mode == TP_THREADS ? GPU_NTH((int)k->index) : s->device;
+    rf_status st = rt_part_open(s, &io, tp->b, threads_of, device, &k->s, err);
+    if (st != RF_OK)
+        rf_error_prefix(err, "tensor-parallel rank %u of %u", k->index, tp->world);
+    return st;
+}
+
+/* ---- a thread a rank --------------------------------------------------------------------- */
+
+static rf_status rank_command(tp_rank *k, tp_cmd cmd, rf_error *err)
+{
+    tp_state *tp = k->tp;
+    switch (cmd) {
+    case CMD_OPEN: return open_rank(tp, k, err);
+    case CMD_JOIN: return rt_coll_join(&tp->id, (int)tp->world, (int)k->index, &k->coll, err);
+    case CMD_STEP: return rank_step(tp, k, tp->batch, tp->T, tp->O, tp->logits, err);
+    case CMD_RESET:
+        if (tp->b->reset && k->s)
+            tp->b->reset(k->s);
+        return RF_OK;
+    case CMD_QUIT: /* on its thread, where its device is current */
+        rt_part_close(k->s);
+        rt_coll_leave(k->coll);
+        k->s = NULL;
+        k->coll = NULL;
+        return RF_OK;
+    }
+    return RF_OK;
+}
+
+static void *rank_main(void *arg)
+{
+    tp_rank *k = arg;
+    tp_state *tp = k->tp;
+    for (uint64_t seen = 0;;) {
+        pthread_mutex_lock(&tp->mu);
+        while (tp->gen == seen)
+            pthread_cond_wait(&tp->go, &tp->mu);
+        seen = tp->gen;
+        tp_cmd cmd = tp->cmd;
+        pthread_mutex_unlock(&tp->mu);
+        k->err = (rf_error){0};
+        k->st = rank_command(k, cmd, &k->err);
+        pthread_mutex_lock(&tp->mu);
+        if (--tp->pending == 0)
+            pthread_cond_signal(&tp->done);
+        pthread_mutex_unlock(&tp->mu);
+        if (cmd == CMD_QUIT)
+            return NULL;
+    }
+}
+
+/* Every rank's thread runs cmd; the first rank's failure is the result. */
+static rf_status command(tp_state *tp, tp_cmd cmd, rf_error *err)
+{
+    pthread_mutex_lock(&tp->mu);
+    tp->cmd = cmd;
+    tp->pending = tp->here;
+    tp->gen++;
+    pthread_cond_broadcast(&tp->go);
+    while (tp->pending)
+        pthread_cond_wait(&tp->done, &tp->mu);
+    pthread_mutex_unlock(&tp->mu);
+    for (uint32_t r = 0; r < tp->here; r++)
+        if (tp->rank[r].st != RF_OK) {
+            if (err)
+                *err = tp->rank[r].err;
+            return tp->rank[r].st;
+        }
+    return RF_OK;
+}
+
+/* The ranks' threads, each opening its GPU and part, then, all opened,
+ * joining one communicator (the id taken here): nobody waits in the
+ * library for a rank whose part failed. */
+static rf_status start_threads(tp_state *tp, rf_error *err)
+{
+    if (pthread_mutex_init(&tp->mu, NULL) != 0 || pthread_cond_init(&tp->go, NULL) != 0 ||
+        pthread_cond_init(&tp->done, NULL) != 0)
+        return rf_fail(err, RF_E_NOMEM, "tensor parallelism: cannot make the ranks' locks");
+    tp->sync_made = true;
+    rf_status st = rt_coll_unique_id(&tp->id, err);
+    for (uint32_t r = 0; r < tp->here && st == RF_OK; r++) {
+        if (pthread_create(&tp->rank[r].thread, NULL, rank_main, &tp->rank[r]) != 0)
+            st = rf_fail(err, RF_E_NOMEM, "tensor parallelism: cannot start rank %u's thread", r);
+        tp->rank[r].started = st == RF_OK;
+    }
+    if (st == RF_OK)
+        st = command(tp, CMD_OPEN, err);
+    if (st == RF_OK)
+        st = command(tp, CMD_JOIN, err);
+    return st;
+}
+
+/* ---- the backend ------------------------------------------------------------------------- */
+
+static void tp_release(rt_session *s)
+{
+    tp_state *tp = s->state;
+    if (!tp)
+        return;
+    if (tp->mode == TP_THREADS && tp->sync_made) {
+        uint32_t started = 0;
+        for (uint32_t r = 0; r < tp->here; r++)
+            started += tp->rank[r].started;
+        tp->here = started; /* the threads made, in order: only they take the command */
+        if (started)
+            command(tp, CMD_QUIT, NULL);
+        for (uint32_t r = 0; r < started; r++)
+            pthread_join(tp->rank[r].thread, NULL);
+    }
+    for (uint32_t r = tp->rank ? tp->here : 0; r-- > 0;) /* rank 0, whose threads the others use, last */
+        rt_part_close(tp->rank[r].s);
+    for (uint32_t r = 0; tp->rank && r < tp->here; r++) {
+        free(tp->rank[r].buf);
+        free(tp->rank[r].tmp);
+    }
+    if (tp->sync_made) {
+        pthread_mutex_destroy(&tp->mu);
+        pthread_cond_destroy(&tp->go);
+        pthread_cond_destroy(&tp->done);
+    }
+    free(tp->rank);
+    free(tp);
+    s->state = NULL;
+}
+
+/* how the ranks run (the file's comment): a world's process its one; a
+ * thread each where the backend sees a device for each (or
+ * ROCMFORGE_TP_THREADS says so); else one after another, said through
+ * warn on a GPU */
+static tp_mode choose_mode(rt_session *s, const rt_backend *b)
+{
+    if (s->opt.tp_world > 1)
+        return TP_PROCS;
+    const char *env = getenv("ROCMFORGE_TP_THREADS");
+    if (env && *env)
+        return strcmp(env, "0") ? TP_THREADS : TP_SEQ;
+    uint32_t n = 0;
+    if (b->value || !b->devices || b->devices(&n, &(rf_error){0}) != RF_OK) /* no GPU: prepare says why */
+        return TP_SEQ;
+    if (n >= s->opt.tp)
+        return TP_THREADS;
+    if (s->opt.warn) {
+        char msg[192];
+        snprintf(msg, sizeof msg, "--tp %u: %u GPU%s here, so the %u ranks run one after another on GPU 0: a check of "
+                 "the sharded plan, not a speed-up", s->opt.tp, n, n == 1 ? "" : "s", s->opt.tp);
+        s->opt.warn(s->opt.cb_ctx, msg);
+    }
+    return TP_SEQ;
+}
+
+static rf_status tp_prepare(rt_session *s, rf_error *err)
+{
+    tp_state *tp = calloc(1, sizeof *tp);
+    if (!(s->state = tp))
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    tp->owner = s;
+    tp->b = s->tp_ranks ? s->tp_ranks : &rt_backend_cpu;
+    tp->mode = choose_mode(s, tp->b);
+    tp->world = tp->mode == TP_PROCS ? s->opt.tp_world : s->opt.tp;
+    tp->here = tp->mode == TP_PROCS ? 1 : tp->world;
+    const char *host = getenv("ROCMFORGE_COLL_HOST");
+    tp->host_lib = host && !strcmp(host, "1");
+    const rt_backend *b = tp->b;
+    bool lib = tp->mode != TP_SEQ;
+    if (!b->begin || !b->run || !(b->value || (b->get && b->put)) || (lib && !(b->value || b->device)) ||
+        (tp->mode == TP_PROCS && !s->coll))
+        return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp%s %u): the %s backend cannot run a rank",
+                       tp->mode == TP_PROCS ? "-world" : "", tp->world, b->name);
+    if (!(tp->rank = calloc(tp->here, sizeof *tp->rank)))
+        return rf_fail(err, RF_E_NOMEM, "out of memory");
+    for (uint32_t r = 0; r < tp->here; r++) {
+        tp->rank[r].tp = tp;
+        tp->rank[r].index = tp->mode == TP_PROCS ? s->opt.tp_rank : r;
+    }
+    if (tp->mode == TP_THREADS)
+        return start_threads(tp, err);
+    rf_status st = RF_OK;
+    for (uint32_t r = 0; r < tp->here && st == RF_OK; r++)
+        st = open_rank(tp, &tp->rank[r], err);
+    if (tp->mode == TP_PROCS)
+        tp->rank[0].coll = s->coll; /* the session's: it leaves it */
+    return st;
+}
+
+static rf_status tp_step(rt_session *s, bool batch, uint32_t T, uint32_t O, float *logits, rf_error *err)
+{
+    tp_state *tp = s->state;
+    switch (tp->mode) {
+    case TP_SEQ: return seq_step(tp, batch, T, O, logits, err);
+    case TP_PROCS: return rank_step(tp, &tp->rank[0], batch, T, O, logits, err);
+    case TP_THREADS:
+        tp->batch = batch;
+        tp->T = T;
+        tp->O = O;
+        tp->logits = logits;
+        return command(tp, CMD_STEP, err);
+    }
+    return RF_OK;
 }
 
 static rf_status tp_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
@@ -257,9 +515,13 @@ static rf_status tp_eval_batch(rt_session *s, uint32_t T, uint32_t O, float *log
 static void tp_reset(rt_session *s)
 {
     tp_state *tp = s->state;
-    for (uint32_t r = 0; r < tp->world; r++)
+    if (tp->mode == TP_THREADS) {
+        command(tp, CMD_RESET, NULL);
+        return;
+    }
+    for (uint32_t r = 0; r < tp->here; r++)
         if (tp->b->reset)
-            tp->b->reset(tp->rank[r]);
+            tp->b->reset(tp->rank[r].s);
 }
 
 /* ---- one process a GPU ------------------------------------------------------ */

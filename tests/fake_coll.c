@@ -13,10 +13,19 @@
  * ...: the order of tp.c's own reference, so the logits are the same bit
  * for bit); an all_gather concatenates the slots. A test double, never
  * part of the product.
+ *
+ * FAKE_COLL_CUDA=1: the operands are CUDA device memory (a GPU rank's
+ * run_world, several threads on one GPU, which NCCL refuses): each rank
+ * waits for its stream, copies its operand to its slot and the sum back
+ * through libcuda, loaded here, on the context current on the calling
+ * thread. That cannot be recorded into a graph, so a call on a capturing
+ * stream fails (ERR_CAPTURE) and the caller runs the step launch by launch.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ID_BYTES = 128, MAX_RANKS = 8, MAX_FLOATS = 1 << 20, FLOAT32 = 7, SUM = 0 };
-enum { OK = 0, ERR_SYSTEM = 2, ERR_INVALID = 4, ERR_USAGE = 5 };
+enum { ID_BYTES = 128, MAX_RANKS = 8, MAX_FLOATS = 1 << 24, FLOAT32 = 7, SUM = 0 };
+enum { OK = 0, ERR_SYSTEM = 2, ERR_INVALID = 4, ERR_USAGE = 5, ERR_CAPTURE = 6 };
 
 typedef struct {
     char internal[ID_BYTES];
@@ -126,22 +135,71 @@ int ncclCommInitRank(comm **out, int nranks, unique_id id, int rank)
     return OK;
 }
 
+/* FAKE_COLL_CUDA=1: libcuda's calls, by the driver API's types (ints and
+ * integer addresses; cuda.h is not needed) */
+static struct {
+    int (*sync)(void *stream);
+    int (*dtoh)(void *dst, unsigned long long src, size_t n);
+    int (*htod)(unsigned long long dst, const void *src, size_t n);
+    int (*capturing)(void *stream, int *status);
+} cu;
+
+static int mode; /* 0 host memory, 1 CUDA's, 2 CUDA's asked for and libcuda missing: every call fails */
+static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
+
+static void find_mode(void)
+{
+    const char *e = getenv("FAKE_COLL_CUDA");
+    if (!e || strcmp(e, "1"))
+        return;
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *f[4] = {h ? dlsym(h, "cuStreamSynchronize") : NULL, h ? dlsym(h, "cuMemcpyDtoH_v2") : NULL,
+                  h ? dlsym(h, "cuMemcpyHtoD_v2") : NULL, h ? dlsym(h, "cuStreamIsCapturing") : NULL};
+    mode = 2;
+    if (!f[0] || !f[1] || !f[2] || !f[3])
+        return;
+    memcpy(&cu.sync, &f[0], sizeof f[0]);
+    memcpy(&cu.dtoh, &f[1], sizeof f[1]);
+    memcpy(&cu.htod, &f[2], sizeof f[2]);
+    memcpy(&cu.capturing, &f[3], sizeof f[3]);
+    mode = 1;
+}
+
+static int cuda_mode(void)
+{
+    pthread_once(&mode_once, find_mode);
+    return mode;
+}
+
 int ncclAllReduce(const void *send, void *recv, size_t count, int type, int op, comm *c, void *stream)
 {
-    (void)stream;
     if (type != FLOAT32 || op != SUM || count > MAX_FLOATS)
         return ERR_INVALID;
-    memcpy(c->slots + (size_t)c->rank * MAX_FLOATS, send, count * sizeof(float));
+    int mode = cuda_mode(), capturing = 0;
+    if (mode == 2)
+        return ERR_SYSTEM;
+    if (mode == 1 && (cu.capturing(stream, &capturing) || capturing))
+        return ERR_CAPTURE;
+    float *slot = c->slots + (size_t)c->rank * MAX_FLOATS;
+    if (mode == 1 && (cu.sync(stream) || cu.dtoh(slot, (unsigned long long)(uintptr_t)send, count * sizeof(float))))
+        return ERR_SYSTEM; /* before the barrier: every rank fails alike or none */
+    if (mode == 0)
+        memcpy(slot, send, count * sizeof(float));
     pthread_barrier_wait(&c->h->barrier);
-    float *out = recv;
-    for (size_t j = 0; j < count; j++) {
+    float *out = mode == 1 ? malloc(count * sizeof *out) : recv;
+    for (size_t j = 0; out && j < count; j++) {
         float v = c->slots[j];
         for (int r = 1; r < c->nranks; r++)
             v += c->slots[(size_t)r * MAX_FLOATS + j];
         out[j] = v;
     }
     pthread_barrier_wait(&c->h->barrier); /* the slots are read before anyone writes them again */
-    return OK;
+    int rc = out ? OK : ERR_SYSTEM;
+    if (mode == 1 && out && cu.htod((unsigned long long)(uintptr_t)recv, out, count * sizeof(float)))
+        rc = ERR_SYSTEM;
+    if (mode == 1)
+        free(out);
+    return rc;
 }
 
 int ncclAllGather(const void *send, void *recv, size_t count, int type, comm *c, void *stream)
@@ -174,7 +232,8 @@ const char *ncclGetErrorString(int result)
     switch (result) {
     case OK: return "no error";
     case ERR_SYSTEM: return "fake_coll: a system call failed (the shared file)";
-    case ERR_INVALID: return "fake_coll: invalid argument (float32 sums of at most 1M floats, up to 8 ranks)";
+    case ERR_INVALID: return "fake_coll: invalid argument (float32 sums of at most 16M floats, up to 8 ranks)";
+    case ERR_CAPTURE: return "fake_coll: a CUDA stream being captured (FAKE_COLL_CUDA copies synchronously)";
     default: return "fake_coll: the ranks do not agree";
     }
 }

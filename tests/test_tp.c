@@ -492,6 +492,92 @@ static void test_world_of_processes(void)
     free(ref);
 }
 
+/* ---- a thread a rank (runtime/tp.c's TP_THREADS) -------------------------------- */
+
+enum { SCRIPT_ROWS = N_PROMPT + N_GREEDY + N_PROMPT + 3 + 2 * 3 };
+
+/* Every logit of a script into out (SCRIPT_ROWS rows): the prompt's every
+ * row, greedy steps on the session's own picks, a reset and the prompt
+ * again; then three sequences' prompts and two batched decode steps. */
+static void script_logits(const gguf_file *f, uint32_t tp, float *out)
+{
+    rt_options o = options(tp, 1);
+    o.n_threads = 1;
+    rt_session *s = open_session(f, &o);
+    rf_error err = {0};
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, N_PROMPT, out, &err), RF_OK);
+    out += (size_t)N_PROMPT * N_VOCAB;
+    int32_t next = (int32_t)argmax(out - N_VOCAB);
+    for (int i = 0; i < N_GREEDY; i++, out += N_VOCAB) {
+        CU_ASSERT_EQUAL(rt_eval(s, &next, 1, out, &err), RF_OK);
+        next = (int32_t)argmax(out);
+    }
+    rt_reset(s);
+    CU_ASSERT_EQUAL(rt_eval(s, prompt, N_PROMPT, out, &err), RF_OK);
+    out += (size_t)N_PROMPT * N_VOCAB;
+    rt_session_close(s);
+    o = options(tp, 3);
+    o.n_threads = 1;
+    s = open_session(f, &o);
+    static const uint32_t len[3] = {5, 9, 14}, seq[3] = {2, 0, 1};
+    for (uint32_t q = 0; q < 3; q++, out += N_VOCAB)
+        CU_ASSERT_EQUAL(rt_eval_seq(s, q, prompt + q, len[q], out, &err), RF_OK);
+    int32_t tok[3] = {450, 3186, 471};
+    for (int step = 0; step < 2; step++, out += 3 * N_VOCAB) {
+        CU_ASSERT_EQUAL(rt_decode_batch(s, 3, seq, tok, out, &err), RF_OK);
+        for (uint32_t q = 0; q < 3; q++)
+            tok[q] = (int32_t)argmax(out + q * N_VOCAB);
+    }
+    rt_session_close(s);
+}
+
+/* --tp N with a thread a rank (ROCMFORGE_TP_THREADS=1), each rank's part
+ * opened, run and closed on its thread and its collectives through the
+ * library (tests/fake_coll.c here, on host memory: ROCMFORGE_COLL_HOST=1;
+ * NCCL on GPUs), gives the logits of the ranks run one after another
+ * (ROCMFORGE_TP_THREADS=0) bit for bit: the stand-in sums in rank order as
+ * tp.c does. Over a prompt, greedy steps, a reset, three sequences and
+ * batched steps, for an F32 llama at 2 and 4 ranks, gemma2 (softcaps,
+ * window) at 2 and the trained Q8_0 model at 2. A rank that cannot be
+ * made ends them all with its reason, nobody waiting in the library. */
+static void test_threads(void)
+{
+    static const struct {
+        size_t model;
+        uint32_t tp;
+    } RUNS[] = {{0, 2}, {0, 4}, {4, 2}, {N_ARCHS, 2}};
+    CU_ASSERT_EQUAL_FATAL(setenv("ROCMFORGE_COLL_LIB", RF_FAKE_COLL, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(setenv("ROCMFORGE_COLL_HOST", "1", 1), 0);
+    size_t bytes = (size_t)SCRIPT_ROWS * N_VOCAB * sizeof(float);
+    float *seq = malloc(bytes), *thr = malloc(bytes);
+    CU_ASSERT_FATAL(seq && thr);
+    for (size_t i = 0; i < sizeof RUNS / sizeof RUNS[0]; i++) {
+        const char *path = paths[RUNS[i].model];
+        gguf_file *f = NULL;
+        rf_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(gguf_open(path, &f, &err), RF_OK);
+        memset(seq, 0, bytes);
+        memset(thr, 0xff, bytes);
+        CU_ASSERT_EQUAL_FATAL(setenv("ROCMFORGE_TP_THREADS", "0", 1), 0);
+        script_logits(f, RUNS[i].tp, seq);
+        CU_ASSERT_EQUAL_FATAL(setenv("ROCMFORGE_TP_THREADS", "1", 1), 0);
+        script_logits(f, RUNS[i].tp, thr);
+        bool same = !memcmp(seq, thr, bytes);
+        CU_ASSERT_TRUE(same);
+        printf("\n  %-12s --tp %u, a thread a rank: %d rows %s", strrchr(path, '/') + 1, RUNS[i].tp, SCRIPT_ROWS,
+               same ? "the same bit for bit" : "DIFFER");
+        gguf_close(f);
+    }
+    free(seq);
+    free(thr);
+    /* a rank that cannot be made (an FFN of 514 over 4 ranks): its reason */
+    rt_options o = options(4, 1);
+    refused(path_ff, o, RF_E_UNSUPPORTED, "needs the FFN width n_ff (514) to be a multiple of 4");
+    unsetenv("ROCMFORGE_TP_THREADS");
+    unsetenv("ROCMFORGE_COLL_HOST");
+    unsetenv("ROCMFORGE_COLL_LIB");
+}
+
 /* ---- the rendezvous and the library (runtime/gpu/coll.h) ----------------------- */
 
 typedef struct fetcher {
@@ -611,12 +697,20 @@ static void test_coll_library(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "(tried librccl.so.1, librccl.so, libnccl.so.2, libnccl.so)"));
 }
 
-int main(void)
+/* `test_tp threads`: the threads' suite alone, in a process of its own
+ * (ctest's test_tp.threads), because the collective library a process
+ * loads stays loaded: test_coll_library wants none, this one the
+ * stand-in. */
+int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("tp", NULL, NULL);
     CU_add_test(s, "the models: six archs, three only refused", generate_models);
+    if (argc > 1 && !strcmp(argv[1], "threads")) {
+        CU_add_test(s, "a thread a rank gives the ranks one after another bit for bit", test_threads);
+        return test_main();
+    }
     CU_add_test(s, "N ranks give the unsplit logits within the conformance bounds", test_tp_matches_unsplit);
     CU_add_test(s, "shapes that do not divide, and what is not done, are refused", test_refusals);
     CU_add_test(s, "the ranks' graphs: their slices and collectives, their text", test_rank_graphs);

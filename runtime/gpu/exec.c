@@ -306,8 +306,51 @@ static rf_status profile_step(rt_session *s, step_dims d, uint32_t n_ran, rf_err
     return rc;
 }
 
-/* Step slot of plan pl as a graph: captured on first use, replayed after. */
-static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dims d, rf_error *err)
+/* A tensor-parallel rank's step of plan pl (w: its world, run_world): the
+ * segments' launches with the collectives between them, all on the stream
+ * (recorded instead when a capture is on) */
+static rf_status launch_world(rt_session *s, const gpu_plan *pl, step_dims d, const rt_world *w, rf_error *err)
+{
+    gpu_state *st = s->state;
+    const gpu_api *api = st->api;
+    const cg_program *p = pl->prog;
+    uint32_t next = 0, n_ran;
+    rf_status rc = RF_OK;
+    for (uint32_t c = 0; rc == RF_OK; c++) {
+        uint32_t end = c < p->n_colls ? p->colls[c].at : p->n_launches;
+        if ((rc = launch_range(s, pl, d, next, end, &n_ran, err)) != RF_OK || c == p->n_colls)
+            break;
+        next = end;
+        const ir_node *n = pl->by_id[p->colls[c].node], *in = n->in[0];
+        int64_t count = rt_numel(&in->type, d.T, d.P, d.O);
+        gpu_ptr src = addr(st, pl, in, d), dst = addr(st, pl, n, d);
+        if (n->op == IR_OP_ALL_GATHER) { /* rows of the ranks' slices side by side, this rank's in zeros */
+            size_t row = (size_t)rt_dim(in->type.dim[in->type.rank - 1], d.T, d.P, d.O) * sizeof(float);
+            int64_t rows = (int64_t)(count * sizeof(float) / row);
+            rc = api->memset(dst, 0, (size_t)count * w->world * sizeof(float), st->stream, err);
+            for (int64_t t = 0; t < rows && rc == RF_OK; t++)
+                rc = api->memcpy_dtod(dst + (gpu_ptr)(((size_t)t * w->world + w->rank) * row), src + (gpu_ptr)(t * row),
+                                      row, st->stream, err);
+            src = dst;
+            count *= w->world;
+        }
+        if (rc == RF_OK)
+            rc = w->sum(w->ctx, (const void *)(uintptr_t)src, (void *)(uintptr_t)dst, (size_t)count, st->stream, err);
+    }
+    return rc;
+}
+
+/* the step's launches, a world's collectives among them (w, or NULL) */
+static rf_status launch_step(rt_session *s, const gpu_plan *pl, step_dims d, const rt_world *w, uint32_t *n_ran,
+                             rf_error *err)
+{
+    *n_ran = 0;
+    return w ? launch_world(s, pl, d, w, err) : launch_all(s, pl, d, n_ran, err);
+}
+
+/* Step slot of plan pl as a graph (with a world's collectives, w): captured
+ * on first use, replayed after. */
+static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dims d, const rt_world *w, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
@@ -316,7 +359,7 @@ static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dim
         rf_error cap = {0};
         rf_status rc = api->capture_begin(st->stream, &cap);
         if (rc == RF_OK) {
-            rc = launch_all(s, pl, d, &n_ran, &cap);
+            rc = launch_step(s, pl, d, w, &n_ran, &cap);
             gpu_graph *g = NULL;
             rf_status rc_end = api->capture_end(st->stream, &g, rc == RF_OK ? &cap : NULL);
             rc = rc != RF_OK ? rc : rc_end;
@@ -332,7 +375,7 @@ static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dim
                                           "launch by launch", cap.msg);
                 s->opt.warn(s->opt.cb_ctx, msg);
             }
-            return launch_all(s, pl, d, &n_ran, err);
+            return launch_step(s, pl, d, w, &n_ran, err);
         }
     }
     return api->graph_launch(pl->graphs[slot], st->stream, err);
@@ -360,6 +403,13 @@ static rf_status upload_inputs(rt_session *s, step_dims d, rf_error *err)
     return rc;
 }
 
+/* a decode step replays its graph: the session's graph's one row, or the
+ * batch graph's T rows all with logits (T sequences' next tokens) */
+static bool decode_step(const gpu_state *st, const gpu_plan *pl, step_dims d)
+{
+    return pl == &st->one ? d.T == 1 : d.O == d.T && d.T < pl->n_graphs;
+}
+
 /* The step's inputs, then plan pl's launches for d.T rows. */
 static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *err)
 {
@@ -370,30 +420,30 @@ static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *er
     if (rc != RF_OK)
         return rc;
     uint32_t T = (uint32_t)d.T;
-    /* a decode step replays its graph: the session's graph's one row, or
-     * the batch graph's T rows all with logits (T sequences' next tokens) */
-    bool decode = pl == &st->one ? T == 1 : d.O == d.T && T < pl->n_graphs;
-    if (decode && !st->graph_off)
-        return step_graph(s, pl, pl == &st->one ? 0 : T, d, err);
+    if (decode_step(st, pl, d) && !st->graph_off)
+        return step_graph(s, pl, pl == &st->one ? 0 : T, d, NULL, err);
     uint32_t n_ran;
     if ((rc = launch_all(s, pl, d, &n_ran, err)) != RF_OK)
         return rc;
     return st->profile && pl == st->prof_pl ? profile_step(s, d, n_ran, err) : RF_OK;
 }
 
-/* run plan pl's step and copy its output rows (every row's logits, the
- * last row's, or a batch step's last O rows') to logits */
+/* plan pl's output rows (every row's logits, the last row's, or a batch
+ * step's last O rows') to logits, unless NULL, once the stream is done */
+static rf_status copy_logits(gpu_state *st, const gpu_plan *pl, step_dims d, float *logits, rf_error *err)
+{
+    int64_t n = rt_numel(&pl->out->type, d.T, d.P, d.O);
+    rf_status rc = logits ? st->api->memcpy_dtoh(logits, addr(st, pl, pl->out, d), (size_t)n * sizeof *logits,
+                                                 st->stream, err)
+                          : RF_OK;
+    return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
+}
+
+/* run plan pl's step and copy its output rows to logits */
 static rf_status step_logits(rt_session *s, gpu_plan *pl, step_dims d, float *logits, rf_error *err)
 {
-    gpu_state *st = s->state;
     rf_status rc = run_step(s, pl, d, err);
-    if (rc != RF_OK)
-        return rc;
-    int64_t n = rt_numel(&pl->out->type, d.T, d.P, d.O);
-    if ((rc = st->api->memcpy_dtoh(logits, addr(st, pl, pl->out, d), (size_t)n * sizeof *logits, st->stream, err)) !=
-        RF_OK)
-        return rc;
-    return st->api->stream_sync(st->stream, err);
+    return rc == RF_OK ? copy_logits(s->state, pl, d, logits, err) : rc;
 }
 
 static rf_status gpu_eval(rt_session *s, uint32_t T, float *logits, rf_error *err)
@@ -462,12 +512,9 @@ static const ir_node *gpu_run(rt_session *s, float *logits, rf_status *stp, rf_e
         at = pl->by_id[p->colls[st->seg_coll].node];
         st->seg_next = end;
         st->seg_coll++;
-    } else if (rc == RF_OK && logits) {
-        int64_t n = rt_numel(&pl->out->type, d.T, d.P, d.O);
-        rc = st->api->memcpy_dtoh(logits, addr(st, pl, pl->out, d), (size_t)n * sizeof *logits, st->stream, err);
     }
     if (rc == RF_OK)
-        rc = st->api->stream_sync(st->stream, err);
+        rc = copy_logits(st, pl, d, more ? NULL : logits, err);
     *stp = rc;
     return rc == RF_OK ? at : NULL;
 }
@@ -503,6 +550,22 @@ static rf_status gpu_device(const rt_session *s, const ir_node *n, void **ptr, v
     return RF_OK;
 }
 
+/* A rank's whole step, its collectives on the stream through w (the
+ * backend's run_world; backend.h) */
+static rf_status gpu_run_world(rt_session *s, bool batch, uint32_t T, uint32_t O, const rt_world *w, float *logits,
+                               rf_error *err)
+{
+    gpu_state *st = s->state;
+    gpu_plan *pl = batch ? &st->batch : &st->one;
+    step_dims d = {T, batch ? 0 : s->n_past, O};
+    uint32_t n_ran;
+    rf_status rc = upload_inputs(s, d, err);
+    if (rc == RF_OK)
+        rc = decode_step(st, pl, d) && !st->graph_off ? step_graph(s, pl, batch ? T : 0, d, w, err)
+                                                       : launch_step(s, pl, d, w, &n_ran, err);
+    return rc == RF_OK ? copy_logits(st, pl, d, logits, err) : rc;
+}
+
 /* ---- set-up ------------------------------------------------------------------------------- */
 
 static rf_status gpu_available(rf_error *err)
@@ -511,13 +574,11 @@ static rf_status gpu_available(rf_error *err)
     return RF_OK; /* prepare() opens the device and says what is missing */
 }
 
-/* the device a session opens: the first, or a tensor-parallel process's
- * rank modulo the devices it sees (each process its own GPU on a host of
- * several; CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES narrow what it sees) */
-static int device_ordinal(const rt_session *s)
-{
-    return s && s->opt.tp_world > 1 ? GPU_NTH((int)s->opt.tp_rank) : 0;
-}
+/* the device a session opens (rt_session.device): the first, or a
+ * tensor-parallel rank's modulo the devices it sees (a process's or a
+ * thread's own GPU on a host of several; CUDA_VISIBLE_DEVICES /
+ * HIP_VISIBLE_DEVICES narrow what it sees) */
+static int device_ordinal(const rt_session *s) { return s ? s->device : 0; }
 
 static rf_status gpu_free_memory(const rt_session *s, uint64_t *bytes, rf_error *err)
 {
@@ -528,6 +589,15 @@ static rf_status gpu_free_memory(const rt_session *s, uint64_t *bytes, rf_error 
     if (rc == RF_OK)
         rc = api->mem_free(&free_bytes, err);
     *bytes = free_bytes;
+    return rc;
+}
+
+static rf_status gpu_devices(uint32_t *n, rf_error *err)
+{
+    const gpu_api *api;
+    gpu_device_info info;
+    rf_status rc = gpu_open(NULL, 0, &api, &info, err);
+    *n = rc == RF_OK ? (uint32_t)info.count : 0;
     return rc;
 }
 
@@ -948,6 +1018,7 @@ const rt_backend rt_backend_gpu = {
     .name = "gpu",
     .available = gpu_available,
     .free_memory = gpu_free_memory,
+    .devices = gpu_devices,
     .prepare = gpu_prepare,
     .eval = gpu_eval,
     .eval_argmax = gpu_eval_argmax,
@@ -960,4 +1031,5 @@ const rt_backend rt_backend_gpu = {
     .get = gpu_get,
     .put = gpu_put,
     .device = gpu_device,
+    .run_world = gpu_run_world,
 };

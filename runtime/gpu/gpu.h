@@ -8,9 +8,15 @@
  * Both libraries are loaded at run time, so the binary starts on a machine
  * with no GPU and reports one clear error when asked to use it.
  *
+ * A thread works on the device it opened last (gpu_open), or, before it
+ * opens one, on the first device the process opened: a tensor-parallel
+ * session's ranks each open their GPU on a thread of their own
+ * (runtime/tp.c); everything else opens device 0 and may call from any
+ * thread.
+ *
  * Every call returns a status and fills err with the call and the driver's
  * own error name ("cuMemAlloc(1.2 GiB): CUDA_ERROR_OUT_OF_MEMORY").
- * All work goes through one stream, in order.
+ * A session's work goes through one stream, in order.
  */
 #ifndef RF_RUNTIME_GPU_GPU_H
 #define RF_RUNTIME_GPU_GPU_H
@@ -33,6 +39,8 @@ typedef struct gpu_device_info {
     uint64_t total_mem;    /* bytes */
     int n_cu;              /* compute units / multiprocessors */
     int wave;              /* wavefront / warp size */
+    int ordinal;           /* which device this is */
+    int count;             /* how many devices the driver sees */
 } gpu_device_info;
 
 typedef struct gpu_api {
@@ -72,7 +80,7 @@ typedef struct gpu_api {
 
 /* Opens device `ordinal` through the first driver that has one: which is
  * "hip", "cuda" or NULL (try HIP, then CUDA). Loads the library, initialises
- * it, makes the device current and fills info. RF_E_UNSUPPORTED with one
+ * it, makes the device the calling thread's and fills info. RF_E_UNSUPPORTED with one
  * line saying what was missing (no library, no device) when nothing works.
  * GPU_NTH(k) is device k modulo the devices the process sees: a
  * tensor-parallel process's rank on a host of several GPUs. */

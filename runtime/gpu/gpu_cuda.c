@@ -8,10 +8,13 @@
  * only symbols, so the name looked up is the one the header maps the call
  * to: the signature and the symbol cannot disagree.
  *
- * One device per process, run in its primary context (the one the CUDA
- * runtime would use too), retained at open and never released. A context
- * is current per thread, so every call first makes it current on the
- * calling thread (once per thread; a thread-local remembers it). The arch
+ * Each device is run in its primary context (the one the CUDA runtime
+ * would use too), retained at its first open and never released. A thread
+ * works on the device it last opened, or, before it opens one, on the
+ * first device the process opened: one thread a GPU for a tensor-parallel
+ * process's ranks, any thread on the one device otherwise. A context is
+ * current per thread, so every call first makes the thread's current on
+ * it (once per thread and device; a thread-local remembers it). The arch
  * is "sm_XY" from the compute capability, exactly what NVRTC's -arch takes.
  * Device memory is gpu_ptr (CUdeviceptr is already an integer address);
  * modules, functions and streams are the driver's handles cast to the
@@ -25,7 +28,7 @@
  * code object the device cannot run RF_E_FORMAT, an unknown kernel name
  * RF_E_NOTFOUND, anything else RF_E_IO. Graphs are captured from the stream
  * in relaxed mode and instantiated at once. What it does not do: pinned
- * host memory, several contexts; a device-to-host copy into pageable memory
+ * host memory, contexts of its own; a device-to-host copy into pageable memory
  * is complete only after stream_sync.
  */
 #include <dlfcn.h>
@@ -59,10 +62,13 @@ CUDA_CALLS
 
 enum { SHARED_DEFAULT_MAX = 48 << 10 };
 
+enum { MAX_DEVICES = 64 };
+
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool loaded;
-static int device = -1;        /* the open ordinal, -1 before the first open */
-static CUcontext context;      /* its primary context */
+static CUcontext contexts[MAX_DEVICES]; /* each opened device's primary context, by ordinal */
+static _Atomic(CUcontext) first;       /* the first one opened: a thread's before it opens one */
+static _Thread_local CUcontext mine;    /* what this thread opened last */
 static _Thread_local CUcontext current; /* what this thread last made current */
 
 static rf_status load(rf_error *err)
@@ -116,9 +122,10 @@ static void format_size(char *out, size_t cap, size_t n)
         snprintf(out, cap, "%.1f MiB", (double)n / (double)(1u << 20));
 }
 
-/* Makes the primary context current on this thread. */
+/* Makes this thread's device's primary context current on it. */
 static CUresult bind(void)
 {
+    CUcontext context = mine ? mine : first;
     if (current == context)
         return CUDA_SUCCESS;
     CUresult r = p_cuCtxSetCurrent(context);
@@ -380,20 +387,17 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
         return rf_fail(err, RF_E_UNSUPPORTED, "cuda: no device (cuDeviceGetCount returned 0)");
     if (ordinal < 0) /* GPU_NTH(k) */
         ordinal = (-1 - ordinal) % n;
-    if (ordinal >= n)
+    if (ordinal >= n || ordinal >= MAX_DEVICES)
         return rf_fail(err, RF_E_ARG, "cuda: no device %d (%d found)", ordinal, n);
-    if (device >= 0 && device != ordinal)
-        return rf_fail(err, RF_E_UNSUPPORTED, "cuda: device %d is open already; one device per process", device);
 
     CUdevice dev;
     if ((r = p_cuDeviceGet(&dev, ordinal)) != CUDA_SUCCESS)
         return fail(err, r, "cuDeviceGet");
-    if (device < 0) {
-        if ((r = p_cuDevicePrimaryCtxRetain(&context, dev)) != CUDA_SUCCESS)
-            return fail(err, r, "cuDevicePrimaryCtxRetain");
-        device = ordinal;
-    }
-    current = NULL;
+    if (!contexts[ordinal] && (r = p_cuDevicePrimaryCtxRetain(&contexts[ordinal], dev)) != CUDA_SUCCESS)
+        return fail(err, r, "cuDevicePrimaryCtxRetain");
+    if (!first)
+        first = contexts[ordinal];
+    mine = contexts[ordinal];
     if ((r = bind()) != CUDA_SUCCESS)
         return fail(err, r, "cuCtxSetCurrent");
 
@@ -412,6 +416,8 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
     info->total_mem = total;
     info->n_cu = sms;
     info->wave = warp;
+    info->ordinal = ordinal;
+    info->count = n;
     return RF_OK;
 }
 

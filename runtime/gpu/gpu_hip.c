@@ -11,11 +11,12 @@
  * symbol's (which every libamdhip64 keeps with the old layout), so the
  * struct this file reads always matches the function that fills it.
  *
- * One device per process: gpu_hip_open makes `ordinal` the device, and a
- * later open of another ordinal is refused. HIP's current device belongs to
- * a thread, so every call first makes the device current on the calling
- * thread (once per thread; a thread-local remembers it); the backend may
- * then call from any thread. Device memory is gpu_ptr, the device address
+ * A thread works on the device it last opened (gpu_hip_open), or, before
+ * it opens one, on the first device the process opened: one thread a GPU
+ * for a tensor-parallel process's ranks, any thread on the one device
+ * otherwise. HIP's current device belongs to a thread, so every call first
+ * makes the thread's device current on it (once per thread and device; a
+ * thread-local remembers it). Device memory is gpu_ptr, the device address
  * as an integer; modules, functions and streams are HIP's own handles cast
  * to the opaque types, and a NULL stream is HIP's null stream.
  *
@@ -63,7 +64,8 @@ HIP_CALLS
 
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool loaded;
-static int device = -1;            /* the open device, -1 before the first open */
+static _Atomic int first = -1;         /* the first device opened: a thread's before it opens one */
+static _Thread_local int mine = -1;    /* the device this thread opened last */
 static _Thread_local int current = -1; /* the device this thread last made current */
 
 static rf_status load(rf_error *err)
@@ -122,9 +124,10 @@ static void format_size(char *out, size_t cap, size_t n)
         snprintf(out, cap, "%.1f MiB", (double)n / (double)(1u << 20));
 }
 
-/* Makes the open device current on this thread: HIP keeps it per thread. */
+/* Makes this thread's device current on it: HIP keeps it per thread. */
 static hipError_t bind(void)
 {
+    int device = mine >= 0 ? mine : first;
     if (current == device)
         return hipSuccess;
     hipError_t e = p_hipSetDevice(device);
@@ -399,10 +402,9 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
         ordinal = (-1 - ordinal) % n;
     if (ordinal >= n)
         return rf_fail(err, RF_E_ARG, "hip: no device %d (%d found)", ordinal, n);
-    if (device >= 0 && device != ordinal)
-        return rf_fail(err, RF_E_UNSUPPORTED, "hip: device %d is open already; one device per process", device);
-    device = ordinal;
-    current = -1;
+    if (first < 0) /* under open_lock */
+        first = ordinal;
+    mine = ordinal;
     e = bind();
     if (e != hipSuccess)
         return fail(err, e, "hipSetDevice");
@@ -416,6 +418,8 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
     info->total_mem = prop.totalGlobalMem;
     info->n_cu = prop.multiProcessorCount;
     info->wave = prop.warpSize;
+    info->ordinal = ordinal;
+    info->count = n;
     return RF_OK;
 }
 

@@ -163,7 +163,7 @@ void rt_seq_truncate(rt_session *s, uint32_t seq, uint32_t n);
 uint32_t rt_n_vocab(const rt_session *s);
 uint32_t rt_n_ctx(const rt_session *s);
 const ir_graph *rt_graph(const rt_session *s);
-const char *rt_backend_name(const rt_session *s); /* "cpu", "gpu", a split session "gpu+cpu" */
+const char *rt_backend_name(const rt_session *s); /* "cpu", "gpu", a split session "gpu+cpu", --tp "cpu-tp" / "gpu-tp" */
 uint32_t rt_gpu_layers(const rt_session *s);     /* the layers the GPU runs: all, none or the first part's */
 
 /* What `gpu_layers` "auto" weighs: the device memory a model's first n

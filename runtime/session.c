@@ -293,6 +293,8 @@ rf_status rt_part_open(const rt_session *s, const import_options *io, const rt_b
     f->device = device;
     f->gguf = s->gguf;
     f->opt = s->opt;
+    if (io->tp_rank > 0) /* one progress bar, rank 0's: the ranks may build at once, on threads of their own */
+        f->opt.progress = NULL;
     f->n_vocab = s->n_vocab;
     f->n_ctx = s->n_ctx;
     f->n_seq = s->n_seq;
@@ -812,7 +814,10 @@ uint32_t rt_n_seq(const rt_session *s) { return s->n_seq; }
 uint32_t rt_n_vocab(const rt_session *s) { return s->n_vocab; }
 uint32_t rt_n_ctx(const rt_session *s) { return s->n_ctx; }
 const ir_graph *rt_graph(const rt_session *s) { return s->graph; }
-const char *rt_backend_name(const rt_session *s) { return s->front ? s->backend_name : s->backend->name; }
+const char *rt_backend_name(const rt_session *s)
+{
+    return s->front || s->backend == &rt_backend_tp ? s->backend_name : s->backend->name;
+}
 uint32_t rt_gpu_layers(const rt_session *s) { return s->gpu_layers; }
 
 void rt_reset(rt_session *s)

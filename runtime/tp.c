@@ -459,6 +459,7 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     tp->owner = s;
     tp->b = s->tp_ranks ? s->tp_ranks : &rt_backend_cpu;
+    snprintf(s->backend_name, sizeof s->backend_name, "%s-tp", tp->b->name);
     tp->mode = choose_mode(s, tp->b);
     tp->world = tp->mode == TP_PROCS ? s->opt.tp_world : s->opt.tp;
     tp->here = tp->mode == TP_PROCS ? 1 : tp->world;
@@ -548,7 +549,7 @@ rf_status rt_tp_join(rt_session *s, const rt_backend *gpu, rf_error *err)
 }
 
 const rt_backend rt_backend_tp = {
-    .name = "cpu-tp",
+    .name = "tp", /* the session says which: backend_name, "cpu-tp" or "gpu-tp" */
     .available = tp_available,
     .prepare = tp_prepare,
     .eval = tp_eval,

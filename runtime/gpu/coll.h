@@ -10,9 +10,10 @@
  * fetches it from there (rt_rendezvous_*; plain TCP, no GPU, tested on
  * loopback); then every rank joins the communicator with the id
  * (rt_coll_join) and the plan's all_reduce and all_gather become
- * ncclAllReduce / ncclAllGather on the rank's stream. We never write a
- * collective of our own for the GPU. Not done yet: the GPU backend's
- * plans do not run collectives (docs/gpu.md, codegen refuses them).
+ * ncclAllReduce on the rank's stream (runtime/tp.c). We never write a
+ * collective of our own for the GPU. A world's ranks are threads of one
+ * process (--tp N, the id taken there) or processes (--tp-world N, the id
+ * over the rendezvous below).
  *
  * NCCL_NVLS_ENABLE=0 is set in the environment before any communicator is
  * made: NVLink multicast (NVLS) must stay off on the machines this runs on.

@@ -15,13 +15,17 @@
  *    all_logits) evaluate the sequence from position 0 as one call, nothing
  *    added (no BOS). Per position: the cosine of the two logit rows, whether
  *    their argmax agree, and KL(cpu || B) of their softmaxes in nats; then
- *    the worst and mean of each.
+ *    the worst and mean of each. Also the logit error d = cpu - B: its
+ *    largest |d|, and the largest error of the margin between the CPU's two
+ *    best tokens, |d[top1] - d[top2]|, which is what moves a greedy pick.
  * 2. Greedy continuations. Two more sessions (last-token logits only, the
  *    path `rocmforge run` takes) extend each of K prompts by N tokens, one
  *    token per step, argmax with the lowest id on ties, never stopping at an
  *    end-of-generation token; the two continuations must be identical. Where
  *    they part, the gap of each side's logits between the two picks at that
- *    step is shown: a near tie (both within --tie) is rounding, not a bug.
+ *    step is shown: a near tie (both within --tie) is rounding, not a bug;
+ *    so is the swing gap_cpu - gap_B (= d[cpu's pick] - d[B's pick], what
+ *    parted them), to hold against section 1's margin error.
  *    Prompts: each --prompt; else with --random, K sequences of L random ids
  *    (seeds S+1..S+K); else K prefixes of --tokens of evenly spaced lengths.
  *
@@ -108,12 +112,14 @@ typedef struct cfg {
 typedef struct pos_result {
     double cos, kl;
     int32_t top_a, top_b;
+    double d_max, d_margin; /* max |cpu - B|; |d[top1] - d[top2]| of the CPU's two best */
 } pos_result;
 
 typedef struct greedy_result {
     ids prompt, a, b;
     int parts_at;          /* -1: identical */
     double gap_a, gap_b;   /* logit of a's pick minus b's pick, each side */
+    double d_margin;       /* the steps up to the parting: max |d[top1] - d[top2]| (logit_error) */
 } greedy_result;
 
 static const char *prog = "rf_compare";
@@ -172,6 +178,23 @@ static double kl_div(const float *lp, const float *lq, uint32_t n)
         kl += exp(log_p) * (log_p - log_q);
     }
     return isfinite(kl) ? fmax(kl, 0.0) : INFINITY;
+}
+
+/* The logit error d = a - b of one row: its largest |d| and the error of
+ * the margin between a's two best tokens, |d[t1] - d[t2]| (NaN when not
+ * finite). */
+static void logit_error(const float *a, const float *b, uint32_t n, double *d_max, double *d_margin)
+{
+    uint32_t t1 = (uint32_t)argmax(a, n), t2 = t1 ? 0 : 1;
+    double m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        m = d > m || isnan(d) ? d : m;
+        if (i != t1 && a[i] > a[t2])
+            t2 = i;
+    }
+    *d_max = m;
+    *d_margin = n > 1 ? fabs(((double)a[t1] - b[t1]) - ((double)a[t2] - b[t2])) : 0;
 }
 
 /* ---- token ids ---------------------------------------------------------- */
@@ -273,10 +296,16 @@ static void greedy_pair(rt_session *sa, rt_session *sb, const cfg *c, uint32_t n
     g->b = (ids){xmalloc(c->n_gen * sizeof(int32_t)), 0};
     g->parts_at = -1;
     g->gap_a = g->gap_b = NAN;
+    g->d_margin = 0;
     eval(sa, g->prompt.v, g->prompt.n, la);
     eval(sb, g->prompt.v, g->prompt.n, lb);
     for (uint32_t i = 0; i < c->n_gen; i++) {
         int32_t ta = argmax(la, n_vocab), tb = argmax(lb, n_vocab);
+        if (g->parts_at < 0) { /* the decode steps' own margin error, where both still see the same tokens */
+            double dm, dg;
+            logit_error(la, lb, n_vocab, &dm, &dg);
+            g->d_margin = !(dg <= g->d_margin) ? dg : g->d_margin;
+        }
         g->a.v[g->a.n++] = ta;
         g->b.v[g->b.n++] = tb;
         if (ta != tb && g->parts_at < 0) {
@@ -580,11 +609,15 @@ int main(int argc, char **argv)
     rt_session_close(sb);
 
     pos_result *pr = xmalloc(seq.n * sizeof *pr);
-    double sum_cos = 0, sum_kl = 0, min_cos = 2, max_kl = 0;
+    double sum_cos = 0, sum_kl = 0, min_cos = 2, max_kl = 0, d_max = 0, d_margin = 0;
     uint32_t agree = 0, worst_cos = 0, worst_kl = 0;
     for (uint32_t p = 0; p < seq.n; p++) {
         const float *ra = la + (size_t)p * n_vocab, *rb = lb + (size_t)p * n_vocab;
-        pr[p] = (pos_result){cosine(ra, rb, n_vocab), kl_div(ra, rb, n_vocab), argmax(ra, n_vocab), argmax(rb, n_vocab)};
+        pr[p] = (pos_result){cosine(ra, rb, n_vocab), kl_div(ra, rb, n_vocab), argmax(ra, n_vocab), argmax(rb, n_vocab),
+                             0, 0};
+        logit_error(ra, rb, n_vocab, &pr[p].d_max, &pr[p].d_margin);
+        d_max = !(pr[p].d_max <= d_max) ? pr[p].d_max : d_max;
+        d_margin = !(pr[p].d_margin <= d_margin) ? pr[p].d_margin : d_margin;
         sum_cos += pr[p].cos;
         sum_kl += pr[p].kl;
         agree += pr[p].top_a == pr[p].top_b;
@@ -665,6 +698,10 @@ int main(int argc, char **argv)
             json_num(pr[p].cos);
             printf(",\"top1_a\":%d,\"top1_b\":%d,\"kl\":", (int)pr[p].top_a, (int)pr[p].top_b);
             json_num(pr[p].kl);
+            printf(",\"d_max\":");
+            json_num(pr[p].d_max);
+            printf(",\"d_margin\":");
+            json_num(pr[p].d_margin);
             printf("}");
         }
         printf("],\"min_cos\":");
@@ -677,7 +714,11 @@ int main(int argc, char **argv)
         json_num(sum_kl / seq.n);
         printf(",\"kl_max\":");
         json_num(max_kl);
-        printf(",\"worst_kl_pos\":%u,\"greedy\":[", worst_kl);
+        printf(",\"worst_kl_pos\":%u,\"max_abs_d\":", worst_kl);
+        json_num(d_max);
+        printf(",\"max_margin_d\":");
+        json_num(d_margin);
+        printf(",\"greedy\":[");
         for (uint32_t k = 0; k < K; k++) {
             printf("%s{\"prompt\":", k ? "," : "");
             print_ids_json(&g[k].prompt);
@@ -689,6 +730,8 @@ int main(int argc, char **argv)
             json_num(g[k].gap_a);
             printf(",\"gap_b\":");
             json_num(g[k].gap_b);
+            printf(",\"d_margin\":");
+            json_num(g[k].d_margin);
             printf("}");
         }
         printf("],\"greedy_same\":%u,", same);
@@ -724,6 +767,8 @@ int main(int argc, char **argv)
         printf("  cosine min %.6f (position %u), mean %.6f; top-1 %u/%u (%.1f%%); KL mean %.3e, max %.3e (position %u)\n",
                min_cos, worst_cos, sum_cos / seq.n, agree, seq.n, 100.0 * agree / seq.n, sum_kl / seq.n, max_kl,
                worst_kl);
+        printf("  logit error cpu - %s: max |d| %.4g; the CPU's top-2 margin, max |d[top1] - d[top2]| %.4g\n", name_b,
+               d_max, d_margin);
         if (K)
             printf("  greedy: %u of %u continuations of %u tokens identical\n", same, K, c.n_gen);
         if (b_rows)
@@ -742,8 +787,9 @@ int main(int argc, char **argv)
                 }
                 continue;
             }
-            printf("): part at generated token %d, logit of cpu's pick minus %s's: cpu %+.4f, %s %+.4f%s\n",
-                   g[k].parts_at, name_b, g[k].gap_a, name_b, g[k].gap_b,
+            printf("): part at generated token %d, logit of cpu's pick minus %s's: cpu %+.4f, %s %+.4f, swing %.4f "
+                   "(top-2 margin error of the steps up to it: max %.4f)%s\n",
+                   g[k].parts_at, name_b, g[k].gap_a, name_b, g[k].gap_b, g[k].gap_a - g[k].gap_b, g[k].d_margin,
                    fabs(g[k].gap_a) <= c.tie && fabs(g[k].gap_b) <= c.tie ? " (near tie)" : "");
             printf("      cpu: ");
             print_ids_text(&g[k].a);

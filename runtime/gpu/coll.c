@@ -86,7 +86,12 @@ static rf_status load(rf_error *err)
 rf_status rt_coll_load(const char **name, rf_error *err)
 {
     pthread_mutex_lock(&lib_mu);
-    rf_status st = lib.name ? RF_OK : load(err);
+    /* NVLink multicast stays off (coll.h): set before the library makes
+     * anything, once, under the lock (the ranks' threads join at once, and
+     * setenv is not safe beside another) */
+    rf_status st = lib.name ? RF_OK
+                   : setenv("NCCL_NVLS_ENABLE", "0", 1) ? rf_fail(err, RF_E_NOMEM, "setenv NCCL_NVLS_ENABLE: out of memory")
+                                                         : load(err);
     pthread_mutex_unlock(&lib_mu);
     if (name)
         *name = lib.name;
@@ -113,8 +118,6 @@ rf_status rt_coll_join(const rt_coll_id *id, int world, int rank, rt_coll **out,
     rf_status st = rt_coll_load(NULL, err);
     if (st != RF_OK)
         return st;
-    if (setenv("NCCL_NVLS_ENABLE", "0", 1) != 0) /* NVLink multicast stays off (coll.h) */
-        return rf_fail(err, RF_E_NOMEM, "setenv NCCL_NVLS_ENABLE: out of memory");
     rt_coll *c = calloc(1, sizeof *c);
     if (!c)
         return rf_fail(err, RF_E_NOMEM, "out of memory");

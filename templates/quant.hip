@@ -209,14 +209,42 @@ RF_DEV unsigned int rf_bit4_bytes(unsigned int h)
     return (h & 1u) << 4 | (h & 2u) << 11 | (h & 4u) << 18 | (h & 8u) << 25;
 }
 
-/* four table entries (int8), indexed by the nibbles of v at shift sh */
-RF_DEV int rf_lut4(const signed char *tab, unsigned int v, int sh)
+/* byte i of the result: byte sel_i (0..7, byte i of sel) of lo's bytes
+ * 0..3 then hi's: v_perm_b32 on AMD, prmt (its selector a nibble a byte)
+ * on NVIDIA */
+RF_DEV unsigned int rf_perm_bytes(unsigned int hi, unsigned int lo, unsigned int sel)
 {
-    return (int)((unsigned int)(unsigned char)tab[(v >> sh) & 0xf] |
-                 (unsigned int)(unsigned char)tab[(v >> (sh + 8)) & 0xf] << 8 |
-                 (unsigned int)(unsigned char)tab[(v >> (sh + 16)) & 0xf] << 16 |
-                 (unsigned int)(unsigned char)tab[(v >> (sh + 24)) & 0xf] << 24);
+#if defined(RF_VENDOR_NVIDIA)
+    const unsigned int n = sel | sel >> 4;
+    return __byte_perm(lo, hi, (n & 0xffu) | (n >> 8 & 0xff00u));
+#elif defined(RF_VENDOR_AMD)
+    return __builtin_amdgcn_perm(hi, lo, sel);
+#else
+    unsigned int r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        const unsigned int b = sel >> i & 7;
+        r |= (b < 4 ? lo >> 8 * b : hi >> 8 * (b - 4)) << i & 0xffu << i;
+    }
+    return r;
+#endif
 }
+
+/* four int8 entries of a 16-entry table, indexed by the nibbles of v at
+ * shift sh (bits sh..sh+3 of each byte), the table in registers (t.x:
+ * entries 0..3, low byte first, ... t.w: 12..15) rather than in memory:
+ * a product of iq4_nl, iq4_xs, mxfp4 or nvfp4 weights looks up every
+ * weight, and the table's loads were what bound it */
+RF_DEV int rf_lut16(rf_u32x4 t, unsigned int v, int sh)
+{
+    const unsigned int q = v >> sh & 0x0f0f0f0fu, idx = q & 0x07070707u;
+    const unsigned int upper = (q >> 3 & 0x01010101u) * 0xffu; /* entries 8..15 */
+    const unsigned int lo = rf_perm_bytes(t.y, t.x, idx), hi = rf_perm_bytes(t.w, t.z, idx);
+    return (int)((lo & ~upper) | (hi & upper));
+}
+
+/* rf_kvalues_iq4nl and rf_kvalues_mxfp4 as rf_lut16 takes them */
+RF_DEV rf_u32x4 rf_words_iq4nl(void) { return rf_u32x4{0xbfad9881u, 0xf6eaddcfu, 0x26190d01u, 0x71594535u}; }
+RF_DEV rf_u32x4 rf_words_mxfp4(void) { return rf_u32x4{0x03020100u, 0x0c080604u, 0xfdfeff00u, 0xf4f8fafcu}; }
 
 // @type f32
 /* f32: a virtual block of 8 floats, 32 bytes, 32-aligned; one chunk, two
@@ -686,8 +714,8 @@ RF_DEV int rf_b_iq4_nl(int c) { return 16 + 4 * c; }
 RF_DEV void rf_qw_iq4_nl(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const unsigned int v = rf_ld_u32_a2(blk + 2 + 4 * c);
-    q[0] = rf_lut4(rf_kvalues_iq4nl, v, 0);
-    q[1] = rf_lut4(rf_kvalues_iq4nl, v, 4);
+    q[0] = rf_lut16(rf_words_iq4nl(), v, 0);
+    q[1] = rf_lut16(rf_words_iq4nl(), v, 4);
     s[0] = s[1] = rf_f16_lo(rf_ld_u16(blk));
     m[0] = m[1] = 0.0f;
 }
@@ -720,8 +748,8 @@ RF_DEV void rf_qw_iq4_xs(const unsigned char *blk, int c, int q[2], float s[2], 
 {
     const rf_u32x2 h = rf_ld_u32x2(blk);
     const unsigned int v = rf_ld_u32(blk + 8 + 4 * c);
-    q[0] = rf_lut4(rf_kvalues_iq4nl, v, 0);
-    q[1] = rf_lut4(rf_kvalues_iq4nl, v, 4);
+    q[0] = rf_lut16(rf_words_iq4nl(), v, 0);
+    q[1] = rf_lut16(rf_words_iq4nl(), v, 4);
     s[0] = s[1] = rf_f16_lo(h.x) * rf_iq4_xs_scale(h, c >> 2);
     m[0] = m[1] = 0.0f;
 }
@@ -749,8 +777,8 @@ RF_DEV int rf_b_mxfp4(int c) { return 16 + 4 * c; }
 RF_DEV void rf_qw_mxfp4(const unsigned char *blk, int c, int q[2], float s[2], float m[2])
 {
     const unsigned int v = rf_ld_u32_a1(blk + 1 + 4 * c);
-    q[0] = rf_lut4(rf_kvalues_mxfp4, v, 0);
-    q[1] = rf_lut4(rf_kvalues_mxfp4, v, 4);
+    q[0] = rf_lut16(rf_words_mxfp4(), v, 0);
+    q[1] = rf_lut16(rf_words_mxfp4(), v, 4);
     s[0] = s[1] = rf_e8m0_to_f32_half(blk[0]);
     m[0] = m[1] = 0.0f;
 }

@@ -393,7 +393,7 @@ RF_DEV void rf_qw_nvfp4(const unsigned char *blk, int c, int q[2], float s[2], f
     const int i = c >> 2, j = c & 3;
     for (int h = 0; h < 2; h++) {
         const unsigned int v = rf_ld_u32(blk + 4 + 8 * (2 * i + h) + 4 * (j & 1));
-        q[h] = rf_lut4(rf_kvalues_mxfp4, v, 4 * (j >> 1));
+        q[h] = rf_lut16(rf_words_mxfp4(), v, 4 * (j >> 1));
         s[h] = rf_ue4m3_to_f32_half(blk[2 * i + h]);
     }
     m[0] = m[1] = 0.0f;

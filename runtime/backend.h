@@ -115,11 +115,6 @@ typedef struct rt_backend {
      * n's value this step copied to host memory, or from it. */
     rf_status (*get)(const rt_session *s, const ir_node *n, void *host, size_t bytes, rf_error *err);
     rf_status (*put)(const rt_session *s, const ir_node *n, const void *host, size_t bytes, rf_error *err);
-    /* A device backend's rank of a world of processes (tp.c): node n's
-     * value this step on the device, and the stream the rank's launches go
-     * on (stream may be NULL), for the collective library's calls between
-     * the segments. */
-    rf_status (*device)(const rt_session *s, const ir_node *n, void **ptr, void **stream, rf_error *err);
     /* Optional, a device backend's rank whose collectives the library runs
      * on device memory (tp.c): the whole step (T rows, as begin says), all
      * of it on the rank's stream with no wait between the segments: each

@@ -178,18 +178,6 @@ static rf_status collective(tp_state *tp, int64_t n, int64_t w, rf_error *err)
     return st;
 }
 
-/* where the library finds node n of rank k: a device's address and the
- * rank's stream, or (a library of host memory) the CPU's value */
-static rf_status lib_ptr(const tp_state *tp, tp_rank *k, const ir_node *n, void **ptr, void **stream, rf_error *err)
-{
-    if (!tp->b->value)
-        return tp->b->device(k->s, n, ptr, stream, err);
-    *ptr = tp->b->value(k->s, n);
-    if (stream)
-        *stream = NULL;
-    return RF_OK;
-}
-
 /* A device's operand through a library of host memory: to the host, the
  * library's all_reduce there (in place, n floats), and back as the
  * result. */
@@ -199,37 +187,32 @@ static rf_status host_all_reduce(const tp_state *tp, tp_rank *k, float *v, int64
     return st == RF_OK ? tp->b->put(k->s, k->at, v, (size_t)n * sizeof *v, err) : st;
 }
 
-/* TP_THREADS, TP_PROCS: the collective rank k stopped at, across the
- * world, through the library (the file's comment) */
+/* TP_THREADS, TP_PROCS, in segments: the collective rank k stopped at,
+ * across the world, through a library of host memory (the file's comment):
+ * the CPU's values where they are, a device's through the host (get,
+ * put). A device's ranks with a library of device memory run whole
+ * instead (run_world). */
 static rf_status collective_lib(const tp_state *tp, tp_rank *k, int64_t n, int64_t w, rf_error *err)
 {
+    const rt_backend *b = tp->b;
     const ir_node *c = k->at;
-    bool on_host = tp->host_lib && !tp->b->value; /* a device's values through the host */
-    void *src, *dst, *stream;
     rf_status st = RF_OK;
     if (c->op == IR_OP_ALL_REDUCE) {
-        if (on_host) {
-            if ((st = host_room(k, (size_t)n, err)) == RF_OK)
-                operand(tp, k, n, k->buf, false, &st, err);
-            return st == RF_OK ? host_all_reduce(tp, k, k->buf, n, err) : st;
-        }
-        if ((st = lib_ptr(tp, k, c->in[0], &src, &stream, err)) != RF_OK || (st = lib_ptr(tp, k, c, &dst, NULL, err)) != RF_OK)
-            return st;
-        return rt_coll_all_reduce(k->coll, src, dst, (size_t)n, stream, err);
+        if (b->value)
+            return rt_coll_all_reduce(k->coll, b->value(k->s, c->in[0]), b->value(k->s, c), (size_t)n, NULL, err);
+        if ((st = host_room(k, (size_t)n, err)) == RF_OK)
+            operand(tp, k, n, k->buf, false, &st, err);
+        return st == RF_OK ? host_all_reduce(tp, k, k->buf, n, err) : st;
     }
     int64_t rows = w ? n / w : 0, total = n * tp->world;
     const float *in = (st = host_room(k, (size_t)total, err)) == RF_OK ? operand(tp, k, n, k->tmp, true, &st, err) : NULL;
     if (st != RF_OK)
         return st;
-    float *out = tp->b->value ? tp->b->value(k->s, c) : k->buf;
+    float *out = b->value ? b->value(k->s, c) : k->buf;
     memset(out, 0, (size_t)total * sizeof *out);
     place_slices(out, in, rows, w, tp->world, k->index);
-    if (on_host)
-        return host_all_reduce(tp, k, out, total, err);
-    if ((!tp->b->value && (st = tp->b->put(k->s, c, out, (size_t)total * sizeof *out, err)) != RF_OK) ||
-        (st = lib_ptr(tp, k, c, &dst, &stream, err)) != RF_OK)
-        return st;
-    return rt_coll_all_reduce(k->coll, dst, dst, (size_t)total, stream, err);
+    return b->value ? rt_coll_all_reduce(k->coll, out, out, (size_t)total, NULL, err)
+                    : host_all_reduce(tp, k, out, total, err);
 }
 
 /* the library's all_reduce on rank ctx's communicator (rt_world.sum) */
@@ -247,7 +230,7 @@ static rf_status rank_step(tp_state *tp, tp_rank *k, bool batch, uint32_t T, uin
 {
     const rt_backend *b = tp->b;
     k->s->n_past = tp->owner->n_past;
-    if (b->run_world && !b->value && !tp->host_lib)
+    if (!b->value && !tp->host_lib)
         return b->run_world(k->s, batch, T, O, &(rt_world){tp->world, k->index, lib_sum, k},
                             k == tp->rank ? logits : NULL, err);
     b->begin(k->s, batch, T, O);
@@ -467,7 +450,7 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
     tp->host_lib = host && !strcmp(host, "1");
     const rt_backend *b = tp->b;
     bool lib = tp->mode != TP_SEQ;
-    if (!b->begin || !b->run || !(b->value || (b->get && b->put)) || (lib && !(b->value || b->device)) ||
+    if (!b->begin || !b->run || !(b->value || (b->get && b->put)) || (lib && !b->value && !tp->host_lib && !b->run_world) ||
         (tp->mode == TP_PROCS && !s->coll))
         return rf_fail(err, RF_E_UNSUPPORTED, "tensor parallelism (--tp%s %u): the %s backend cannot run a rank",
                        tp->mode == TP_PROCS ? "-world" : "", tp->world, b->name);

@@ -537,19 +537,6 @@ static rf_status gpu_put(const rt_session *s, const ir_node *n, const void *host
     return rc == RF_OK ? st->api->stream_sync(st->stream, err) : rc;
 }
 
-/* node n's device address this step and the rank's stream, for NCCL/RCCL
- * (tp.c): the collective goes on the stream after the segment's launches,
- * the next segment's after it */
-static rf_status gpu_device(const rt_session *s, const ir_node *n, void **ptr, void **stream, rf_error *err)
-{
-    (void)err;
-    const gpu_state *st = s->state;
-    *ptr = (void *)(uintptr_t)seg_addr(st, n);
-    if (stream)
-        *stream = st->stream;
-    return RF_OK;
-}
-
 /* A rank's whole step, its collectives on the stream through w (the
  * backend's run_world; backend.h) */
 static rf_status gpu_run_world(rt_session *s, bool batch, uint32_t T, uint32_t O, const rt_world *w, float *logits,
@@ -1030,6 +1017,5 @@ const rt_backend rt_backend_gpu = {
     .run = gpu_run,
     .get = gpu_get,
     .put = gpu_put,
-    .device = gpu_device,
     .run_world = gpu_run_world,
 };

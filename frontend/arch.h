@@ -252,9 +252,11 @@ rf_status arch_tp_plan(arch_ctx *c, const struct arch_decoder *d);
 /* this rank's equal share of n: [*first, *first + *len) */
 void arch_tp_share(const arch_ctx *c, int64_t n, int64_t *first, int64_t *len);
 /* w narrowed to its rows first .. first+n-1 (of its own rows) / of each row
- * to the columns first .. first+n-1 (refused off block boundaries) */
+ * to the columns first .. first+n-1 (refused off block boundaries) / of
+ * each matrix of a 3-D w (an expert's) to its rows first .. first+n-1 */
 ir_node *arch_tp_rows(arch_ctx *c, ir_node *w, int64_t first, int64_t n);
 ir_node *arch_tp_cols(arch_ctx *c, ir_node *w, int64_t first, int64_t n);
+ir_node *arch_tp_mid(arch_ctx *c, ir_node *w, int64_t first, int64_t n);
 /* the output head's rows of this rank's vocabulary, a node of its own */
 ir_node *arch_tp_vocab(arch_ctx *c, ir_node *w);
 /* the ranks' partial sums added / slices joined along the last axis; x on a whole model */

@@ -490,16 +490,25 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     int64_t E = hp->n_embd, F = hp->n_ff_exp, X = hp->n_expert, K = hp->n_expert_used;
     if (!h)
         return NULL;
+    int64_t f0, fn; /* this rank's columns of every expert's FFN (arch_tp.c) */
+    arch_tp_share(c, F, &f0, &fn);
     ir_node *router = arch_weight(c, il, "ffn_gate_inp.weight", E, X, 0, "n_embd, n_expert");
-    ir_node *wg = arch_weight3(c, il, "ffn_gate_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert");
-    ir_node *wu = arch_weight3(c, il, "ffn_up_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert");
-    ir_node *wd = arch_weight3(c, il, "ffn_down_exps.weight", F, E, X, 0, "n_ff_exp, n_embd, n_expert");
+    ir_node *wg = arch_tp_mid(c, arch_weight3(c, il, "ffn_gate_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert"),
+                              f0, fn);
+    ir_node *wu = arch_tp_mid(c, arch_weight3(c, il, "ffn_up_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert"),
+                              f0, fn);
+    ir_node *wd = arch_tp_cols(c, arch_weight3(c, il, "ffn_down_exps.weight", F, E, X, 0, "n_ff_exp, n_embd, n_expert"),
+                               f0, fn);
     ir_node *bg = NULL, *bu = NULL, *bd = NULL, *br = NULL;
     if (d->moe_bias) {
         br = arch_weight(c, il, "ffn_gate_inp.bias", X, -1, 0, "n_expert");
-        bg = arch_weight(c, il, "ffn_gate_exps.bias", F, X, 0, "n_ff_exp, n_expert");
-        bu = arch_weight(c, il, "ffn_up_exps.bias", F, X, 0, "n_ff_exp, n_expert");
+        bg = arch_tp_cols(c, arch_weight(c, il, "ffn_gate_exps.bias", F, X, 0, "n_ff_exp, n_expert"), f0, fn);
+        bu = arch_tp_cols(c, arch_weight(c, il, "ffn_up_exps.bias", F, X, 0, "n_ff_exp, n_expert"), f0, fn);
         bd = arch_weight(c, il, "ffn_down_exps.bias", E, X, 0, "n_embd, n_expert");
+        /* the ranks' partial sums meet after the weighted sum: one rank adds
+         * it (the node is made on every rank all the same, so that the
+         * ranks' graphs number their nodes alike; the passes drop it) */
+        bd = c->tp.rank == 0 ? bd : NULL;
     }
     ir_node *logits = arch_add_bias(c, arch_matmul(c, h, router), br);
     ir_op gating = d->moe_sigmoid ? IR_OP_SIGMOID : IR_OP_SOFTMAX;
@@ -533,7 +542,7 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     if (y && w) {
         int64_t od[2] = {h->type.dim[0], E};
         ir_type to = ir_type_make(GGML_TYPE_F32, 2, od);
-        f = add(c, IR_OP_MOE_SUM, &to, y, w, NULL);
+        f = arch_all_reduce(c, add(c, IR_OP_MOE_SUM, &to, y, w, NULL));
     }
     if (d->moe_shared_plain) /* granitemoe: moe + the shared expert's FFN */
         return arch_binary(c, IR_OP_ADD, f, arch_ffn(c, d, il, h, "_shexp", hp->n_ff_shexp));

@@ -16,15 +16,25 @@
  * embedding, every norm, the residual stream) is replicated: each rank
  * holds the whole of x.
  *
+ * Experts are split the same way, each expert's FFN as a dense one:
+ * every rank holds every expert's rows f0.. of gate and up (the middle
+ * dimension of [n_expert, n_ff_exp, n_embd]: a weight's mid0) and those
+ * columns of down, and the router, which reads the replicated x, chooses
+ * alike on every rank; the experts' weighted sum is the rank's partial
+ * sum and meets the others' in an all_reduce before the residual (rank 0
+ * alone adds the experts' down bias, gpt-oss's, so that it is added once).
+ * A shared expert is a dense FFN of its own, with its own all_reduce.
+ *
  * Shapes that do not divide are refused, naming the quantity and the
- * world: heads, the FFN width, the vocabulary, and the columns of a
- * block-quantized O or down (a rank's columns must begin and end on block
- * boundaries, since the rows are stored block by block). KV heads fewer
- * than the ranks are replicated when the ranks divide evenly among them:
- * each rank then holds one KV head, the one its query heads read. Not
- * done here, and refused by name: experts (an expert-parallel split is
- * another scheme), whole-row q/k norms (olmo2, olmoe: the norm needs the
- * whole row), embedding models, and a model split by layers at once.
+ * world: heads, the FFN widths (n_ff, n_ff_exp, n_ff_shexp), the
+ * vocabulary, and the columns of a block-quantized O or down (a rank's
+ * columns must begin and end on block boundaries, since the rows are
+ * stored block by block). KV heads fewer than the ranks are replicated
+ * when the ranks divide evenly among them: each rank then holds one KV
+ * head, the one its query heads read. Not done here, and refused by name:
+ * multi-head latent attention (deepseek2), whole-row q/k norms (olmo2,
+ * olmoe: the norm needs the whole row), embedding models, and a model
+ * split by layers at once.
  */
 #include <inttypes.h>
 
@@ -54,9 +64,9 @@ rf_status arch_tp_plan(arch_ctx *c, const arch_decoder *d)
     if (rank >= world)
         return arch_fail(c, RF_E_ARG, "%s: tensor-parallel rank %" PRIu32 " of %" PRIu32 ": ranks are 0..%" PRIu32,
                          path, rank, world, world - 1);
-    if (hp->n_expert > 1)
-        return arch_fail(c, RF_E_UNSUPPORTED, "%s: tensor parallelism of a model with experts (%s, %" PRIu32 " experts) "
-                         "is not supported yet", path, c->arch, hp->n_expert);
+    if (d->mla)
+        return arch_fail(c, RF_E_UNSUPPORTED, "%s: tensor parallelism of %s is not supported: its multi-head latent "
+                         "attention is not split", path, c->arch);
     if (d->qk_norm_rows)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: tensor parallelism of %s is not supported: its q/k norms span the "
                          "whole row of every head", path, c->arch);
@@ -68,6 +78,10 @@ rf_status arch_tp_plan(arch_ctx *c, const arch_decoder *d)
                          "then replicated)", path, world, hp->n_head_kv);
     if (hp->n_ff % world)
         return indivisible(c, "the FFN width n_ff", hp->n_ff);
+    if (hp->n_expert > 1 && hp->n_ff_exp % world)
+        return indivisible(c, "the experts' FFN width n_ff_exp", hp->n_ff_exp);
+    if (hp->n_expert > 1 && (d->moe_shared || d->moe_shared_plain) && hp->n_ff_shexp % world)
+        return indivisible(c, "the shared expert's FFN width n_ff_shexp", hp->n_ff_shexp);
     if (hp->n_vocab % world)
         return indivisible(c, "the vocabulary", hp->n_vocab);
     c->tp.n_head = hp->n_head / world;
@@ -102,12 +116,23 @@ ir_node *arch_tp_rows(arch_ctx *c, ir_node *w, int64_t first, int64_t n)
     return w;
 }
 
+ir_node *arch_tp_mid(arch_ctx *c, ir_node *w, int64_t first, int64_t n)
+{
+    if (!w || c->status != RF_OK || c->tp.world == 1)
+        return w;
+    RF_ASSERT(w->type.rank == 3 && first >= 0 && first + n <= w->type.dim[1]);
+    w->ia[2] += first;
+    w->type.dim[1] = n;
+    return w;
+}
+
 ir_node *arch_tp_cols(arch_ctx *c, ir_node *w, int64_t first, int64_t n)
 {
     if (!w || c->status != RF_OK || c->tp.world == 1)
         return w;
-    int64_t K = w->type.dim[w->type.rank - 1];
-    RF_ASSERT(w->type.rank == 2 && first >= 0 && first + n <= K);
+    uint8_t r = w->type.rank;
+    int64_t K = w->type.dim[r - 1];
+    RF_ASSERT((r == 2 || r == 3) && first >= 0 && first + n <= K);
     const ggml_type_traits *tt = ggml_type_get(w->type.elem);
     if (first % tt->block_size || n % tt->block_size) {
         arch_fail(c, RF_E_UNSUPPORTED, "%s: tensor '%s' (%s, blocks of %" PRIu32 "): rank %" PRIu32 "'s columns %"
@@ -117,7 +142,7 @@ ir_node *arch_tp_cols(arch_ctx *c, ir_node *w, int64_t first, int64_t n)
         return NULL;
     }
     w->ia[1] = first;
-    w->type.dim[1] = n;
+    w->type.dim[r - 1] = n;
     return w;
 }
 

@@ -70,6 +70,9 @@ typedef struct ir_type {
  *         {col0}       and of each row the columns col0 .. col0 + dim[last] - 1
  *                      (a rank's share of a product split along K; on
  *                      block boundaries of a quantized type)
+ *         {mid0}       and of each matrix of a 3-D tensor (an expert) the
+ *                      rows mid0 .. mid0 + dim[1] - 1 (a rank's share of
+ *                      every expert's gate and up)
  *  embed tab, tok    → f32[T,E]              rows of the table (dequantized)
  *  rms_norm x [,w]   → like x                x / sqrt(mean(x^2) + eps) over the
  *                                            last axis, times w (broadcast) if given
@@ -149,7 +152,7 @@ typedef struct ir_type {
     X(INPUT_TOKENS, "tokens", 0, 0, "", "")                                                                \
     X(INPUT_POS, "positions", 0, 0, "", "")                                                                \
     X(INPUT_HIDDEN, "hidden", 0, 0, "", "")                                                                \
-    X(WEIGHT, "weight", 0, 0, "row0,col0", "")                                                                  \
+    X(WEIGHT, "weight", 0, 0, "row0,col0,mid0", "")                                                             \
     X(EMBED, "embed", 2, 2, "", "")                                                                        \
     X(RMS_NORM, "rms_norm", 1, 2, "", "eps")                                                               \
     X(LAYER_NORM, "layer_norm", 1, 3, "", "eps")                                                           \

@@ -70,8 +70,10 @@ static rf_status check_node(const ir_graph *g, const ir_node *n, rf_error *err)
         for (uint8_t i = 0; i < t->rank; i++)
             if (t->dim[i] < 0)
                 FAIL("%%%" PRIu32 " (weight @%s): symbolic dimension", id, n->name);
-        if (n->ia[0] < 0 || n->ia[1] < 0)
-            FAIL("%%%" PRIu32 " (weight @%s): negative row0 or col0", id, n->name);
+        if (n->ia[0] < 0 || n->ia[1] < 0 || n->ia[2] < 0)
+            FAIL("%%%" PRIu32 " (weight @%s): negative row0, col0 or mid0", id, n->name);
+        if (n->ia[2] && t->rank != 3)
+            FAIL("%%%" PRIu32 " (weight @%s): mid0 of a tensor of rank %u (3 only)", id, n->name, t->rank);
         break;
     case IR_OP_ALL_REDUCE:
     case IR_OP_ALL_GATHER: {

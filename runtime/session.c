@@ -20,33 +20,40 @@
 #include "runtime/gpu/gpu.h"
 #include "support/error.h"
 
-/* A weight of some columns of each row (a tensor-parallel rank's share of
- * a product split along K, ir.h col0) as a tensor of its own: its rows'
- * pieces, whole blocks, copied one after another from the mapping, held
- * by the session (s->copies); *rows, its rows in the mapping, becomes the copy */
-static rf_status copy_columns(rt_session *s, const ir_node *n, const gguf_tensor *t, const unsigned char **rows,
-                              rf_error *err)
+/* A weight that is a slice of its tensor other than whole rows of its
+ * outermost dimension (a tensor-parallel rank's share, ir.h: col0, some
+ * columns of each row; mid0, some rows of each expert's matrix) as a
+ * tensor of its own: its pieces, whole blocks, copied one after another
+ * from the mapping and held by the session (s->copies); *data, the
+ * slice's first outer row in the mapping, becomes the copy */
+static rf_status copy_slice(rt_session *s, const ir_node *n, const gguf_tensor *t, const unsigned char **data,
+                            rf_error *err)
 {
     const ggml_type_traits *tt = ggml_type_get(n->type.elem);
-    size_t stride = t->n_bytes / t->ne[1], skip = (size_t)n->ia[1] / tt->block_size * tt->type_size;
-    size_t len = (size_t)n->type.dim[1] / tt->block_size * tt->type_size;
+    uint8_t r = n->type.rank;
+    int64_t mids = r == 3 ? n->type.dim[1] : 1, per_outer = r == 3 ? (int64_t)t->ne[1] : 1;
+    size_t row = (size_t)(t->ne[0] / tt->block_size) * tt->type_size; /* a row of the tensor */
+    size_t skip = (size_t)n->ia[1] / tt->block_size * tt->type_size;
+    size_t len = (size_t)n->type.dim[r - 1] / tt->block_size * tt->type_size;
+    size_t pieces = (size_t)n->type.dim[0] * (size_t)mids;
     void **grown = realloc(s->copies, (s->n_copies + 1) * sizeof *s->copies);
-    unsigned char *c = malloc(len * (size_t)n->type.dim[0]);
+    unsigned char *c = malloc(len * pieces);
     if (grown)
         s->copies = grown;
     if (!grown || !c) {
         free(c);
-        return rf_fail(err, RF_E_NOMEM, "out of memory for a rank's columns of '%s'", n->name);
+        return rf_fail(err, RF_E_NOMEM, "out of memory for a rank's share of '%s'", n->name);
     }
     s->copies[s->n_copies++] = c;
-    for (int64_t r = 0; r < n->type.dim[0]; r++)
-        memcpy(c + (size_t)r * len, *rows + (size_t)r * stride + skip, len);
-    *rows = c;
+    for (int64_t o = 0, k = 0; o < n->type.dim[0]; o++)
+        for (int64_t m = 0; m < mids; m++, k++)
+            memcpy(c + (size_t)k * len, *data + (size_t)(o * per_outer + n->ia[2] + m) * row + skip, len);
+    *data = c;
     return RF_OK;
 }
 
 /* *weights: by node id of g, each WEIGHT node's data in the mapping (or
- * its columns' copy) */
+ * its slice's copy) */
 static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***weights, rf_error *err)
 {
     *weights = calloc(g->next_id ? g->next_id : 1, sizeof **weights);
@@ -60,21 +67,24 @@ static rf_status bind_weights(rt_session *s, const ir_graph *g, const void ***we
         if (!t)
             return rf_fail(err, RF_E_NOTFOUND, "%s: tensor '%s' not found", gguf_path(s->gguf), n->name);
         /* the node is the tensor, or rows row0 .. of its outermost dimension,
-         * or (col0, a matrix) of each such row the columns col0 .. */
+         * and (col0) of each such row the columns col0 .., (mid0, 3-D) of
+         * each matrix the rows mid0 .. */
         uint8_t r = n->type.rank;
-        int64_t row0 = n->ia[0], col0 = n->ia[1];
-        bool cols = col0 || (r == 2 && (uint64_t)n->type.dim[1] < t->ne[0]);
+        int64_t row0 = n->ia[0], col0 = n->ia[1], mid0 = n->ia[2];
+        bool cols = r >= 2 && (col0 || (uint64_t)n->type.dim[r - 1] < t->ne[0]);
+        bool mid = r == 3 && (mid0 || (uint64_t)n->type.dim[1] < t->ne[1]);
         bool same = t->type == n->type.elem && t->n_dims <= r + 1u && r >= 1 && row0 >= 0 &&
                     (uint64_t)row0 + (uint64_t)n->type.dim[0] <= t->ne[r - 1];
         for (uint8_t d = 1; same && d < r; d++)
             same = (int64_t)t->ne[r - 1 - d] == n->type.dim[d] ||
-                   (cols && d == 1 && col0 >= 0 && (uint64_t)(col0 + n->type.dim[1]) <= t->ne[0]);
+                   (cols && d == r - 1 && col0 >= 0 && (uint64_t)(col0 + n->type.dim[d]) <= t->ne[0]) ||
+                   (mid && d == 1 && mid0 >= 0 && (uint64_t)(mid0 + n->type.dim[1]) <= t->ne[1]);
         uint32_t bs = ggml_type_get(t->type)->block_size;
-        if (!same || (cols && (r != 2 || col0 % bs || n->type.dim[1] % bs)))
+        if (!same || (cols && (col0 % bs || n->type.dim[r - 1] % bs)))
             return rf_fail(err, RF_E_FORMAT, "%s: tensor '%s' does not match the imported graph's type or shape",
                            gguf_path(s->gguf), n->name);
         const unsigned char *rows = (const unsigned char *)t->data + (uint64_t)row0 * (t->n_bytes / t->ne[r - 1]);
-        rf_status st = cols ? copy_columns(s, n, t, &rows, err) : RF_OK;
+        rf_status st = cols || mid ? copy_slice(s, n, t, &rows, err) : RF_OK;
         if (st != RF_OK)
             return st;
         (*weights)[n->id] = rows;

@@ -392,9 +392,9 @@ static int generate_variant(gguf_file *f, const char *what, const char *arch, co
 
 /* A tensor-parallel rank's plan (runtime/tp.c, codegen's cg_coll): a stop
  * at each of its collectives, in graph order (an all_reduce after each
- * layer's attention and FFN outputs, the logits' all_gather last), each
- * where the launches before it are exactly those of the groups before its
- * node, and a launch after it reading the node. */
+ * layer's attention and FFN (or experts') outputs, the logits' all_gather
+ * last), each where the launches before it are exactly those of the groups
+ * before its node, and a launch after it reading the node. */
 static void check_colls(const ir_graph *g, const cg_program *p, const char *what)
 {
     uint32_t want = 2 * g->model.n_layer + 1;
@@ -526,7 +526,9 @@ static void generate_all(void)
                 CU_ASSERT_TRUE(generate_paged(f, CASES[a].arch, TYPES[ty]));
             if (ok && !strcmp(TYPES[ty], "q4_k_m") && !strcmp(CASES[a].arch, "llama"))
                 CU_ASSERT_TRUE(generate_front(f, CASES[a].arch, TYPES[ty]));
-            if (ok && !strcmp(TYPES[ty], "q8_0") && !strcmp(CASES[a].arch, "llama"))
+            /* a rank's plan: llama's, and gpt-oss's (every expert's columns,
+             * their bias rows, the experts' sum before its all_reduce) */
+            if (ok && !strcmp(TYPES[ty], "q8_0") && (!strcmp(CASES[a].arch, "llama") || !strcmp(CASES[a].arch, "gpt-oss")))
                 CU_ASSERT_TRUE(generate_tp(f, CASES[a].arch, TYPES[ty]));
             char what[64];
             snprintf(what, sizeof what, "%s %s", CASES[a].arch, TYPES[ty]);

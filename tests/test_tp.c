@@ -18,11 +18,15 @@
  * cosines of 0.999999. A broken sum or slice gives differences of whole
  * units and cosines far below the bounds).
  *
- * For six archs of conformance_models.h, F32 (llama: untied head, llama3
+ * For eleven archs of conformance_models.h, F32 (llama: untied head, llama3
  * rope factors; qwen2: q/k/v biases, tied head; qwen3: head_dim 128 and
  * per-head q/k norms; phi3: fused attn_qkv and gate+up; gemma2: softcaps,
  * post norms, a sliding window, tied head; starcoder2: LayerNorms, biases
- * everywhere, an FFN without gate), at N = 2 and 4 (4: the two KV heads
+ * everywhere, an FFN without gate; with experts, every rank its columns of
+ * every expert: qwen3moe, qwen2moe's gated shared expert, Mixtral,
+ * gpt-oss's sinks and experts' biases (their down bias added by one rank:
+ * on every rank, the N = 4 rows leave the bounds), granitemoe's ungated
+ * shared expert), at N = 2 and 4 (4: the two KV heads
  * replicated, one a rank), and the trained Q8_0 model at N = 2 (its 6
  * heads; the columns of O and down copied as whole blocks): a 22-token prompt in planned steps of 8, every
  * row's logits, then 6 greedy steps (the unsplit session's token fed to
@@ -31,8 +35,8 @@
  * names the quantity: heads that do not divide, KV heads neither a
  * multiple nor a divisor of the ranks, an FFN width that does not divide,
  * a block-quantized O whose columns a rank would cut inside a block,
- * experts, a rank out of range, the GPU backend and a split by layers at
- * once. The ranks' graphs print with their collectives and parse back.
+ * experts whose width does not divide, deepseek2's latent attention, a
+ * rank out of range, the GPU backend and a split by layers at once. The ranks' graphs print with their collectives and parse back.
  *
  * The GPUs' side that runs without one (runtime/gpu/coll.h): rank 0 hands
  * a 128-byte id to three other ranks, threads here, over loopback TCP,
@@ -67,13 +71,15 @@
 #define N_GREEDY 6
 #define TRAINED RF_SOURCE_DIR "/models/kjv-tiny-llama-q8_0.gguf"
 
-static const char *const ARCHS[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2", "starcoder2"};
+static const char *const ARCHS[] = {"llama",    "qwen2",    "qwen3",   "phi3",   "gemma2",
+                                    "starcoder2", "qwen3moe", "qwen2moe", "mixtral", "gpt-oss", "granitemoe"};
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 /* the archs' F32 models, then the trained one */
 static char paths[N_ARCHS + 1][4200];
 /* models only refused: llama Q4_K (O's columns inside a block), an FFN of
- * 514 (not a multiple of 4), qwen3moe (experts) */
-static char path_q4k[4200], path_ff[4200], path_moe[4200];
+ * 514 (not a multiple of 4), qwen3moe's experts 250 wide (not a multiple
+ * of 4), deepseek2 (latent attention) */
+static char path_q4k[4200], path_ff[4200], path_moe[4200], path_mla[4200];
 
 static const int32_t prompt[] = {1,   512,  278,  6763, 4177,  2825,  278, 18356, 322,  278,  8437,
                                  29889, 450, 3186, 471,  1780, 29892, 322, 4069,  1599, 3186, 9089};
@@ -108,9 +114,11 @@ static void generate_models(void)
     gen("llama", 1, "--untied --type q4_k", path_q4k);
     snprintf(path_ff, sizeof path_ff, "%s/llama-ff514.gguf", test_tmp_dir());
     gen("llama", 1, "--untied --n-ff 514", path_ff);
-    const arch_case *moe = find_case("qwen3moe");
-    snprintf(path_moe, sizeof path_moe, "%s/qwen3moe.gguf", test_tmp_dir());
-    gen("qwen3moe", (size_t)(moe - CASES) + 1, moe->extra, path_moe);
+    snprintf(path_moe, sizeof path_moe, "%s/qwen3moe-ffexp250.gguf", test_tmp_dir());
+    gen("qwen3moe", 1, "--untied --experts 8,2 --n-ff-exp 250", path_moe);
+    const arch_case *mla = find_case("deepseek2");
+    snprintf(path_mla, sizeof path_mla, "%s/deepseek2.gguf", test_tmp_dir());
+    gen(case_gen_arch(mla), (size_t)(mla - CASES) + 1, mla->extra, path_mla);
 }
 
 /* ---- comparing logits ------------------------------------------------------ */
@@ -300,7 +308,10 @@ static void test_refusals(void)
     o.tp = 2;
     refused(path_q4k, o, RF_E_UNSUPPORTED, "tensor 'blk.0.attn_output.weight' (q4_k, blocks of 256): rank 0's "
                                            "columns 0..128 of its 256 do not fall on block boundaries");
-    refused(path_moe, o, RF_E_UNSUPPORTED, "tensor parallelism of a model with experts");
+    refused(path_mla, o, RF_E_UNSUPPORTED, "its multi-head latent attention is not split");
+    o.tp = 4;
+    refused(path_moe, o, RF_E_UNSUPPORTED, "needs the experts' FFN width n_ff_exp (250) to be a multiple of 4");
+    o.tp = 2;
     /* under "auto" the ranks run on the CPU: a refusal is said once, with
      * no "running on the CPU" before it (there was no GPU to leave) */
     warnings = 0;
@@ -366,6 +377,37 @@ static void test_rank_graphs(void)
         CU_ASSERT_EQUAL(gather, 1);
         CU_ASSERT_EQUAL(g->model.tp_rank, r);
         CU_ASSERT_EQUAL(g->model.tp_world, 4);
+        test_ir_round_trip(g);
+        ir_graph_free(g);
+    }
+    gguf_close(f);
+    /* gpt-oss at N = 2: every expert's rows of gate and up (mid0), its
+     * columns of down (col0) and of the bias rows, the down bias on rank 0
+     * only, an all_reduce after the experts' sum */
+    size_t oss = 0;
+    while (strcmp(ARCHS[oss], "gpt-oss"))
+        oss++;
+    CU_ASSERT_EQUAL_FATAL(gguf_open(paths[oss], &f, &err), RF_OK);
+    for (uint32_t r = 0; r < 2; r++) {
+        ir_graph *g = NULL;
+        CU_ASSERT_EQUAL_FATAL(import_model(f, &(import_options){.tp_rank = r, .tp_world = 2}, &g, &err), RF_OK);
+        ir_pipeline_options po = {.max_tokens = 16};
+        CU_ASSERT_EQUAL_FATAL(ir_run_pipeline(g, &po, &err), RF_OK);
+        uint32_t down_bias = 0, summed = 0;
+        for (uint32_t i = 0; i < g->n_nodes; i++) {
+            const ir_node *n = g->nodes[i];
+            if (n->op == IR_OP_WEIGHT && !strcmp(n->name, "blk.0.ffn_gate_exps.weight")) /* [8, 128 of 256, 256] */
+                CU_ASSERT_TRUE(n->ia[2] == r * 128 && n->type.dim[0] == 8 && n->type.dim[1] == 128 &&
+                               n->type.dim[2] == 256);
+            if (n->op == IR_OP_WEIGHT && !strcmp(n->name, "blk.0.ffn_down_exps.weight")) /* [8, 256, 128 of 256] */
+                CU_ASSERT_TRUE(n->ia[1] == r * 128 && n->type.dim[1] == 256 && n->type.dim[2] == 128);
+            if (n->op == IR_OP_WEIGHT && !strcmp(n->name, "blk.0.ffn_up_exps.bias"))
+                CU_ASSERT_TRUE(n->ia[1] == r * 128 && n->type.dim[1] == 128);
+            down_bias += n->op == IR_OP_WEIGHT && !strcmp(n->name, "blk.0.ffn_down_exps.bias");
+            summed += n->op == IR_OP_ALL_REDUCE && n->in[0]->op == IR_OP_MOE_SUM;
+        }
+        CU_ASSERT_EQUAL(down_bias, r == 0);
+        CU_ASSERT_EQUAL(summed, 2);
         test_ir_round_trip(g);
         ir_graph_free(g);
     }
@@ -706,7 +748,7 @@ int main(int argc, char **argv)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("tp", NULL, NULL);
-    CU_add_test(s, "the models: six archs, three only refused", generate_models);
+    CU_add_test(s, "the models: eleven archs, four only refused", generate_models);
     if (argc > 1 && !strcmp(argv[1], "threads")) {
         CU_add_test(s, "a thread a rank gives the ranks one after another bit for bit", test_threads);
         return test_main();

@@ -249,8 +249,12 @@ void arch_tp_whole(arch_ctx *c);
  * facts it changes; or a refusal naming what does not divide or is not
  * supported. Nothing with world 1. */
 rf_status arch_tp_plan(arch_ctx *c, const struct arch_decoder *d);
-/* this rank's equal share of n: [*first, *first + *len) */
-void arch_tp_share(const arch_ctx *c, int64_t n, int64_t *first, int64_t *len);
+/* this rank's share of the n columns of layer il's FFN whose down product
+ * is tensor blk.il.<down>.weight: whole blocks of its type, as evenly as
+ * they go (all of them on a whole model); refused, naming what (n's
+ * name), when some rank would get none */
+rf_status arch_tp_share_ffn(arch_ctx *c, int il, const char *down, const char *what, int64_t n, int64_t *first,
+                            int64_t *len);
 /* w narrowed to its rows first .. first+n-1 (of its own rows) / of each row
  * to the columns first .. first+n-1 (refused off block boundaries) / of
  * each matrix of a 3-D w (an expert's) to its rows first .. first+n-1 */

@@ -426,7 +426,11 @@ ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const 
     int64_t E = hp->n_embd;
     unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
     int64_t f0, fn; /* this rank's columns of the FFN (arch_tp.c) */
-    arch_tp_share(c, F, &f0, &fn);
+    char down[32];
+    snprintf(down, sizeof down, "ffn_down%s", sfx);
+    if (arch_tp_share_ffn(c, il, down, *sfx ? "the shared expert's FFN width n_ff_shexp" : "the FFN width n_ff", F,
+                          &f0, &fn) != RF_OK)
+        return NULL;
     ir_node *a;
     if (d->ffn_plain) { /* up, the activation, down */
         ir_node *wu = arch_tp_rows(c, ffn_w(c, il, "up", sfx, "weight", E, F, 0, "n_embd, n_ff"), f0, fn);
@@ -491,7 +495,8 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     if (!h)
         return NULL;
     int64_t f0, fn; /* this rank's columns of every expert's FFN (arch_tp.c) */
-    arch_tp_share(c, F, &f0, &fn);
+    if (arch_tp_share_ffn(c, il, "ffn_down_exps", "the experts' FFN width n_ff_exp", F, &f0, &fn) != RF_OK)
+        return NULL;
     ir_node *router = arch_weight(c, il, "ffn_gate_inp.weight", E, X, 0, "n_embd, n_expert");
     ir_node *wg = arch_tp_mid(c, arch_weight3(c, il, "ffn_gate_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert"),
                               f0, fn);

@@ -25,18 +25,22 @@
  * alone adds the experts' down bias, gpt-oss's, so that it is added once).
  * A shared expert is a dense FFN of its own, with its own all_reduce.
  *
- * Shapes that do not divide are refused, naming the quantity and the
- * world: heads, the FFN widths (n_ff, n_ff_exp, n_ff_shexp), the
- * vocabulary, and the columns of a block-quantized O or down (a rank's
- * columns must begin and end on block boundaries, since the rows are
- * stored block by block). KV heads fewer than the ranks are replicated
- * when the ranks divide evenly among them: each rank then holds one KV
- * head, the one its query heads read. Not done here, and refused by name:
+ * An FFN's columns (dense, shared or an expert's) are dealt to the ranks
+ * whole blocks of down's type at a time, as evenly as they go: a width of
+ * 768 in Q4_K's blocks of 256 is 512 columns for rank 0 and 256 for rank 1
+ * (the products are sums over the columns, so uneven shares are exact);
+ * fewer blocks than ranks is refused. Other shapes that do not divide are
+ * refused, naming the quantity and the world: heads, the vocabulary, and
+ * the columns of a block-quantized O (a rank's columns must begin and end
+ * on block boundaries, since the rows are stored block by block). KV heads
+ * fewer than the ranks are replicated when the ranks divide evenly among
+ * them: each rank then holds one KV head, the one its query heads read. Not done here, and refused by name:
  * multi-head latent attention (deepseek2), whole-row q/k norms (olmo2,
  * olmoe: the norm needs the whole row), embedding models, and a model
  * split by layers at once.
  */
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "frontend/arch.h"
 
@@ -76,12 +80,6 @@ rf_status arch_tp_plan(arch_ctx *c, const arch_decoder *d)
         return arch_fail(c, RF_E_UNSUPPORTED, "%s: tensor parallelism over %" PRIu32 " ranks needs the KV heads (%"
                          PRIu32 ") to be a multiple of the ranks, or the ranks a multiple of them (each KV head "
                          "then replicated)", path, world, hp->n_head_kv);
-    if (hp->n_ff % world)
-        return indivisible(c, "the FFN width n_ff", hp->n_ff);
-    if (hp->n_expert > 1 && hp->n_ff_exp % world)
-        return indivisible(c, "the experts' FFN width n_ff_exp", hp->n_ff_exp);
-    if (hp->n_expert > 1 && (d->moe_shared || d->moe_shared_plain) && hp->n_ff_shexp % world)
-        return indivisible(c, "the shared expert's FFN width n_ff_shexp", hp->n_ff_shexp);
     if (hp->n_vocab % world)
         return indivisible(c, "the vocabulary", hp->n_vocab);
     c->tp.n_head = hp->n_head / world;
@@ -100,10 +98,33 @@ rf_status arch_tp_plan(arch_ctx *c, const arch_decoder *d)
     return RF_OK;
 }
 
-void arch_tp_share(const arch_ctx *c, int64_t n, int64_t *first, int64_t *len)
+/* this rank's equal share of n: [*first, *first + *len) */
+static void share(const arch_ctx *c, int64_t n, int64_t *first, int64_t *len)
 {
     *len = n / c->tp.world;
     *first = c->tp.rank * *len;
+}
+
+rf_status arch_tp_share_ffn(arch_ctx *c, int il, const char *down, const char *what, int64_t n, int64_t *first,
+                            int64_t *len)
+{
+    *first = 0;
+    *len = n;
+    if (c->tp.world == 1 || c->status != RF_OK)
+        return c->status;
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s.weight", il, down);
+    const gguf_tensor *t = gguf_find_tensor(c->f, name);
+    int64_t unit = t ? ggml_type_get(t->type)->block_size : 1, units = n / unit;
+    uint32_t world = c->tp.world, r = c->tp.rank;
+    if (n % unit || units < world)
+        return arch_fail(c, RF_E_UNSUPPORTED, "%s: tensor parallelism over %" PRIu32 " ranks needs %s (%" PRId64 ") "
+                         "to hold a block of '%s' (%" PRId64 " columns) for every rank", gguf_path(c->f), world, what,
+                         n, name, unit);
+    int64_t base = units / world, extra = units % world; /* the first `extra` ranks a block more */
+    *first = unit * (r * base + (r < extra ? r : extra));
+    *len = unit * (base + (r < extra));
+    return RF_OK;
 }
 
 ir_node *arch_tp_rows(arch_ctx *c, ir_node *w, int64_t first, int64_t n)
@@ -151,7 +172,7 @@ ir_node *arch_tp_vocab(arch_ctx *c, ir_node *w)
     if (!w || c->status != RF_OK || c->tp.world == 1)
         return w;
     int64_t first, n;
-    arch_tp_share(c, w->type.dim[0], &first, &n);
+    share(c, w->type.dim[0], &first, &n);
     if (w != c->tok_embd)
         return arch_tp_rows(c, w, first, n);
     /* a tied head: a node of its own, as the embedding reads the whole table */

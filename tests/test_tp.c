@@ -33,7 +33,7 @@
  * both) compared row by row, and batched decode of three sequences
  * (rt_decode_batch, the ranks' batch graphs). Refused, with a message that
  * names the quantity: heads that do not divide, KV heads neither a
- * multiple nor a divisor of the ranks, an FFN width that does not divide,
+ * multiple nor a divisor of the ranks, an FFN of fewer blocks than ranks,
  * a block-quantized O whose columns a rank would cut inside a block,
  * experts whose width does not divide, deepseek2's latent attention, a
  * rank out of range, the GPU backend and a split by layers at once. The ranks' graphs print with their collectives and parse back.
@@ -76,10 +76,12 @@ static const char *const ARCHS[] = {"llama",    "qwen2",    "qwen3",   "phi3",  
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 /* the archs' F32 models, then the trained one */
 static char paths[N_ARCHS + 1][4200];
-/* models only refused: llama Q4_K (O's columns inside a block), an FFN of
- * 514 (not a multiple of 4), qwen3moe's experts 250 wide (not a multiple
- * of 4), deepseek2 (latent attention) */
-static char path_q4k[4200], path_ff[4200], path_moe[4200], path_mla[4200];
+/* models of uneven shares: an FFN of 514 over 4 ranks (129, 129, 128,
+ * 128 columns), qwen3moe's experts 250 wide over 4, a Q4_K FFN of 768 (3
+ * blocks of 256) over 2 (512 and 256 columns; over 4, refused); and only
+ * refused: llama Q4_K (O's columns inside a block), deepseek2 (latent
+ * attention) */
+static char path_ff[4200], path_moe[4200], path_q4k_ff[4200], path_q4k[4200], path_mla[4200];
 
 static const int32_t prompt[] = {1,   512,  278,  6763, 4177,  2825,  278, 18356, 322,  278,  8437,
                                  29889, 450, 3186, 471,  1780, 29892, 322, 4069,  1599, 3186, 9089};
@@ -116,6 +118,8 @@ static void generate_models(void)
     gen("llama", 1, "--untied --n-ff 514", path_ff);
     snprintf(path_moe, sizeof path_moe, "%s/qwen3moe-ffexp250.gguf", test_tmp_dir());
     gen("qwen3moe", 1, "--untied --experts 8,2 --n-ff-exp 250", path_moe);
+    snprintf(path_q4k_ff, sizeof path_q4k_ff, "%s/llama-q4_k-ff768.gguf", test_tmp_dir());
+    gen("llama", 1, "--untied --n-embd 1024 --n-ff 768 --type q4_k", path_q4k_ff);
     const arch_case *mla = find_case("deepseek2");
     snprintf(path_mla, sizeof path_mla, "%s/deepseek2.gguf", test_tmp_dir());
     gen(case_gen_arch(mla), (size_t)(mla - CASES) + 1, mla->extra, path_mla);
@@ -244,30 +248,40 @@ static void batched(const gguf_file *f, uint32_t tp, agreement *a)
     rt_session_close(ref);
 }
 
+/* one model at N ranks, both scripts, a table row each */
+static void matches_unsplit(const char *path, const char *name, uint32_t tp)
+{
+    gguf_file *f = NULL;
+    rf_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(gguf_open(path, &f, &err), RF_OK);
+    for (int script = 0; script < 2; script++) {
+        agreement a = {0};
+        if (script == 0)
+            prompt_and_greedy(f, tp, &a);
+        else
+            batched(f, tp, &a);
+        bool ok = within_bounds(&a);
+        CU_ASSERT_TRUE(ok);
+        printf("\n  %-12s %3u  %-9s %5zu %9.6f %9.6f %5.0f%% %9.2e%s", name, tp, script ? "batched" : "greedy", a.rows,
+               a.min_cos, a.rows ? a.sum_cos / a.rows : 0, a.rows ? 100.0 * a.top1 / a.rows : 0, a.max_abs,
+               ok ? "" : "  OUT OF BOUNDS");
+    }
+    gguf_close(f);
+}
+
 static void test_tp_matches_unsplit(void)
 {
-    static const uint32_t TP[] = {2, 4};
     printf("\n  %-12s %3s  %-9s %5s %9s %9s %6s %9s", "model", "N", "script", "rows", "min cos", "mean cos", "top1",
            "max |d|");
-    for (size_t m = 0; m <= N_ARCHS; m++) {
-        gguf_file *f = NULL;
-        rf_error err = {0};
-        CU_ASSERT_EQUAL_FATAL(gguf_open(paths[m], &f, &err), RF_OK);
-        for (size_t t = 0; t < (m < N_ARCHS ? sizeof TP / sizeof TP[0] : 1); t++) /* the trained model's 6 heads: 2 */
-            for (int script = 0; script < 2; script++) {
-                agreement a = {0};
-                if (script == 0)
-                    prompt_and_greedy(f, TP[t], &a);
-                else
-                    batched(f, TP[t], &a);
-                bool ok = within_bounds(&a);
-                CU_ASSERT_TRUE(ok);
-                printf("\n  %-12s %3u  %-9s %5zu %9.6f %9.6f %5.0f%% %9.2e%s", m < N_ARCHS ? ARCHS[m] : "kjv-q8_0",
-                       TP[t], script ? "batched" : "greedy", a.rows, a.min_cos, a.rows ? a.sum_cos / a.rows : 0,
-                       a.rows ? 100.0 * a.top1 / a.rows : 0, a.max_abs, ok ? "" : "  OUT OF BOUNDS");
-            }
-        gguf_close(f);
+    for (size_t m = 0; m < N_ARCHS; m++) {
+        matches_unsplit(paths[m], ARCHS[m], 2);
+        matches_unsplit(paths[m], ARCHS[m], 4);
     }
+    matches_unsplit(paths[N_ARCHS], "kjv-q8_0", 2); /* the trained model's 6 heads: 2 */
+    /* uneven shares of the FFN: whole blocks of down's type, as evenly as they go */
+    matches_unsplit(path_ff, "ff514", 4);
+    matches_unsplit(path_moe, "ffexp250", 4);
+    matches_unsplit(path_q4k_ff, "q4_k-ff768", 2);
 }
 
 /* ---- refusals ---------------------------------------------------------------- */
@@ -304,14 +318,12 @@ static void test_refusals(void)
     refused(TRAINED, o, RF_E_UNSUPPORTED, "needs the KV heads (2) to be a multiple of the ranks, or the ranks a "
                                           "multiple of them");
     o.tp = 4;
-    refused(path_ff, o, RF_E_UNSUPPORTED, "needs the FFN width n_ff (514) to be a multiple of 4");
+    refused(path_q4k_ff, o, RF_E_UNSUPPORTED, "over 4 ranks needs the FFN width n_ff (768) to hold a block of "
+                                              "'blk.0.ffn_down.weight' (256 columns) for every rank");
     o.tp = 2;
     refused(path_q4k, o, RF_E_UNSUPPORTED, "tensor 'blk.0.attn_output.weight' (q4_k, blocks of 256): rank 0's "
                                            "columns 0..128 of its 256 do not fall on block boundaries");
     refused(path_mla, o, RF_E_UNSUPPORTED, "its multi-head latent attention is not split");
-    o.tp = 4;
-    refused(path_moe, o, RF_E_UNSUPPORTED, "needs the experts' FFN width n_ff_exp (250) to be a multiple of 4");
-    o.tp = 2;
     /* under "auto" the ranks run on the CPU: a refusal is said once, with
      * no "running on the CPU" before it (there was no GPU to leave) */
     warnings = 0;
@@ -612,9 +624,9 @@ static void test_threads(void)
     }
     free(seq);
     free(thr);
-    /* a rank that cannot be made (an FFN of 514 over 4 ranks): its reason */
+    /* a rank that cannot be made (a Q4_K FFN of 3 blocks over 4 ranks): its reason */
     rt_options o = options(4, 1);
-    refused(path_ff, o, RF_E_UNSUPPORTED, "needs the FFN width n_ff (514) to be a multiple of 4");
+    refused(path_q4k_ff, o, RF_E_UNSUPPORTED, "needs the FFN width n_ff (768) to hold a block of");
     unsetenv("ROCMFORGE_TP_THREADS");
     unsetenv("ROCMFORGE_COLL_HOST");
     unsetenv("ROCMFORGE_COLL_LIB");

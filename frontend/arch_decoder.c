@@ -418,15 +418,19 @@ static ir_node *ffn_w(arch_ctx *c, int il, const char *part, const char *sfx, co
     return arch_weight(c, il, name, ne0, ne1, flags, dims);
 }
 
-/* the dense FFN of width F on h: ffn_* (sfx ""), or the shared expert's
- * ffn_*_shexp (sfx "_shexp") */
-ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F)
+/* The dense FFN of width F on h, through its down product: a
+ * tensor-parallel rank's partial sum of it (the whole of it on a whole
+ * model), and in *bias down's bias (NULL: none), for after the ranks'
+ * sum: ffn_* (sfx ""), or the shared expert's ffn_*_shexp (sfx "_shexp") */
+static ir_node *ffn_partial(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F,
+                            ir_node **bias)
 {
     const arch_hparams *hp = &c->hp;
     int64_t E = hp->n_embd;
     unsigned ob = d->bias_out ? ARCH_W_OPTIONAL : 0;
     int64_t f0, fn; /* this rank's columns of the FFN (arch_tp.c) */
     char down[32];
+    *bias = NULL;
     snprintf(down, sizeof down, "ffn_down%s", sfx);
     if (arch_tp_share_ffn(c, il, down, *sfx ? "the shared expert's FFN width n_ff_shexp" : "the FFN width n_ff", F,
                           &f0, &fn) != RF_OK)
@@ -459,9 +463,16 @@ ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const 
         a = arch_binary(c, d->ffn_glu, g, u);
     }
     ir_node *wd = arch_tp_cols(c, ffn_w(c, il, "down", sfx, "weight", F, E, 0, "n_ff, n_embd"), f0, fn);
-    ir_node *bd = ob ? ffn_w(c, il, "down", sfx, "bias", E, -1, ob, "n_embd") : NULL;
+    *bias = ob ? ffn_w(c, il, "down", sfx, "bias", E, -1, ob, "n_embd") : NULL;
+    return arch_matmul(c, a, wd);
+}
+
+/* the dense FFN of width F on h (ffn_partial's) */
+ir_node *arch_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h, const char *sfx, int64_t F)
+{
+    ir_node *bd = NULL, *y = ffn_partial(c, d, il, h, sfx, F, &bd);
     /* the ranks' partial sums meet before the bias, which is added once */
-    return arch_add_bias(c, arch_all_reduce(c, arch_matmul(c, a, wd)), bd);
+    return arch_add_bias(c, arch_all_reduce(c, y), bd);
 }
 
 /* x[rows,K] or x[rows,k,K] through the experts ids[rows,k] of w[n_expert,N,K]
@@ -547,18 +558,27 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     if (y && w) {
         int64_t od[2] = {h->type.dim[0], E};
         ir_type to = ir_type_make(GGML_TYPE_F32, 2, od);
-        f = arch_all_reduce(c, add(c, IR_OP_MOE_SUM, &to, y, w, NULL));
+        f = add(c, IR_OP_MOE_SUM, &to, y, w, NULL);
     }
-    if (d->moe_shared_plain) /* granitemoe: moe + the shared expert's FFN */
-        return arch_binary(c, IR_OP_ADD, f, arch_ffn(c, d, il, h, "_shexp", hp->n_ff_shexp));
-    if (!d->moe_shared)
-        return f;
-    ir_node *sw = arch_weight(c, il, "ffn_gate_inp_shexp.weight", E, 1, 0, "n_embd");
-    ir_node *sg = arch_matmul(c, h, sw);
-    sg = arch_op1(c, IR_OP_SIGMOID, sg ? &sg->type : NULL, sg);
-    ir_node *se = arch_ffn(c, d, il, h, "_shexp", hp->n_ff_shexp);
-    se = se && sg ? add(c, IR_OP_SCALE_ROWS, &se->type, se, sg, NULL) : NULL;
-    return arch_binary(c, IR_OP_ADD, f, se);
+    /* a tensor-parallel rank's f is its partial sum: the ranks' meet in an
+     * all_reduce, one for the routed and the shared expert's together */
+    if (!d->moe_shared && !d->moe_shared_plain)
+        return arch_all_reduce(c, f);
+    ir_node *sg = NULL; /* qwen2moe's gate of the shared expert; granitemoe's is ungated */
+    if (d->moe_shared) {
+        ir_node *sw = arch_weight(c, il, "ffn_gate_inp_shexp.weight", E, 1, 0, "n_embd");
+        sg = arch_matmul(c, h, sw);
+        sg = arch_op1(c, IR_OP_SIGMOID, sg ? &sg->type : NULL, sg);
+    }
+    ir_node *sbd = NULL, *se = ffn_partial(c, d, il, h, "_shexp", hp->n_ff_shexp, &sbd);
+    if (sbd) { /* its bias after the ranks' sum: a sum of its own */
+        se = arch_add_bias(c, arch_all_reduce(c, se), sbd);
+        f = arch_all_reduce(c, f);
+    }
+    if (d->moe_shared)
+        se = se && sg ? add(c, IR_OP_SCALE_ROWS, &se->type, se, sg, NULL) : NULL;
+    ir_node *sum = arch_binary(c, IR_OP_ADD, f, se);
+    return sbd ? sum : arch_all_reduce(c, sum);
 }
 
 /* the attention of layer il on h, through its output product (+ bias) */

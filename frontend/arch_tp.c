@@ -23,7 +23,8 @@
  * alike on every rank; the experts' weighted sum is the rank's partial
  * sum and meets the others' in an all_reduce before the residual (rank 0
  * alone adds the experts' down bias, gpt-oss's, so that it is added once).
- * A shared expert is a dense FFN of its own, with its own all_reduce.
+ * A shared expert's partial sum joins the routed experts' before the one
+ * all_reduce (its own only where its down has a bias, added once after).
  *
  * An FFN's columns (dense, shared or an expert's) are dealt to the ranks
  * whole blocks of down's type at a time, as evenly as they go: a width of

@@ -424,6 +424,24 @@ static void test_rank_graphs(void)
         ir_graph_free(g);
     }
     gguf_close(f);
+    /* qwen2moe and granitemoe: the routed experts' and the shared expert's
+     * partial sums meet in one all_reduce a layer, the attention's in
+     * another */
+    for (size_t m = 0; m < N_ARCHS; m++) {
+        if (strcmp(ARCHS[m], "qwen2moe") && strcmp(ARCHS[m], "granitemoe"))
+            continue;
+        ir_graph *g = NULL;
+        CU_ASSERT_EQUAL_FATAL(gguf_open(paths[m], &f, &err), RF_OK);
+        CU_ASSERT_EQUAL_FATAL(import_model(f, &(import_options){.tp_rank = 1, .tp_world = 2}, &g, &err), RF_OK);
+        uint32_t reduce = 0;
+        for (uint32_t i = 0; i < g->n_nodes; i++)
+            reduce += g->nodes[i]->op == IR_OP_ALL_REDUCE;
+        CU_ASSERT_EQUAL(reduce, 2 * g->model.n_layer);
+        if (reduce != 2 * g->model.n_layer)
+            printf("\n  %s: %u all_reduce in %u layers", ARCHS[m], reduce, g->model.n_layer);
+        ir_graph_free(g);
+        gguf_close(f);
+    }
 }
 
 /* `rocmforge ir --tp`, and the command line's refusals */

@@ -131,6 +131,8 @@ ir_node *arch_weight(arch_ctx *c, int layer, const char *base, int64_t ne0, int6
 ir_node *arch_weight3(arch_ctx *c, int layer, const char *base, int64_t ne0, int64_t ne1, int64_t ne2,
                       unsigned flags, const char *dims);
 bool arch_has_tensor(arch_ctx *c, int layer, const char *base);
+/* "blk.{layer}.{base}", or base (layer < 0): a weight's tensor name */
+void arch_tensor_name(char *buf, size_t size, int layer, const char *base);
 /* w (a checked weight holding n matrices one after another along its
  * outermost dimension) as n weights of len[i] rows: out[0] is w narrowed,
  * the others name the same tensor from their first row on (ir.h: row0).
@@ -250,7 +252,7 @@ void arch_tp_whole(arch_ctx *c);
  * supported. Nothing with world 1. */
 rf_status arch_tp_plan(arch_ctx *c, const struct arch_decoder *d);
 /* this rank's share of the n columns of layer il's FFN whose down product
- * is tensor blk.il.<down>.weight: whole blocks of its type, as evenly as
+ * is tensor blk.il.<down>: whole blocks of its type, as evenly as
  * they go (all of them on a whole model); refused, naming what (n's
  * name), when some rank would get none */
 rf_status arch_tp_share_ffn(arch_ctx *c, int il, const char *down, const char *what, int64_t n, int64_t *first,

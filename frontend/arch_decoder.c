@@ -69,7 +69,7 @@
 
 /* ---- weights ------------------------------------------------------------ */
 
-static void tensor_name(char *buf, size_t size, int layer, const char *base)
+void arch_tensor_name(char *buf, size_t size, int layer, const char *base)
 {
     if (layer >= 0)
         snprintf(buf, size, "blk.%d.%s", layer, base);
@@ -80,7 +80,7 @@ static void tensor_name(char *buf, size_t size, int layer, const char *base)
 bool arch_has_tensor(arch_ctx *c, int layer, const char *base)
 {
     char name[128];
-    tensor_name(name, sizeof name, layer, base);
+    arch_tensor_name(name, sizeof name, layer, base);
     return gguf_find_tensor(c->f, name) != NULL;
 }
 
@@ -91,7 +91,7 @@ static ir_node *weight_ne(arch_ctx *c, int layer, const char *base, const int64_
     if (c->status != RF_OK)
         return NULL;
     char name[128];
-    tensor_name(name, sizeof name, layer, base);
+    arch_tensor_name(name, sizeof name, layer, base);
     const gguf_tensor *t = gguf_find_tensor(c->f, name);
     if (!t) {
         if (!(flags & ARCH_W_OPTIONAL))
@@ -431,7 +431,7 @@ static ir_node *ffn_partial(arch_ctx *c, const arch_decoder *d, int il, ir_node 
     int64_t f0, fn; /* this rank's columns of the FFN (arch_tp.c) */
     char down[32];
     *bias = NULL;
-    snprintf(down, sizeof down, "ffn_down%s", sfx);
+    snprintf(down, sizeof down, "ffn_down%s.weight", sfx);
     if (arch_tp_share_ffn(c, il, down, *sfx ? "the shared expert's FFN width n_ff_shexp" : "the FFN width n_ff", F,
                           &f0, &fn) != RF_OK)
         return NULL;
@@ -506,7 +506,7 @@ static ir_node *moe_ffn(arch_ctx *c, const arch_decoder *d, int il, ir_node *h)
     if (!h)
         return NULL;
     int64_t f0, fn; /* this rank's columns of every expert's FFN (arch_tp.c) */
-    if (arch_tp_share_ffn(c, il, "ffn_down_exps", "the experts' FFN width n_ff_exp", F, &f0, &fn) != RF_OK)
+    if (arch_tp_share_ffn(c, il, "ffn_down_exps.weight", "the experts' FFN width n_ff_exp", F, &f0, &fn) != RF_OK)
         return NULL;
     ir_node *router = arch_weight(c, il, "ffn_gate_inp.weight", E, X, 0, "n_embd, n_expert");
     ir_node *wg = arch_tp_mid(c, arch_weight3(c, il, "ffn_gate_exps.weight", E, F, X, 0, "n_embd, n_ff_exp, n_expert"),

@@ -35,13 +35,12 @@
  * the columns of a block-quantized O (a rank's columns must begin and end
  * on block boundaries, since the rows are stored block by block). KV heads
  * fewer than the ranks are replicated when the ranks divide evenly among
- * them: each rank then holds one KV head, the one its query heads read. Not done here, and refused by name:
- * multi-head latent attention (deepseek2), whole-row q/k norms (olmo2,
- * olmoe: the norm needs the whole row), embedding models, and a model
- * split by layers at once.
+ * them: each rank then holds one KV head, the one its query heads read.
+ * Not done here, and refused by name: multi-head latent attention
+ * (deepseek2), whole-row q/k norms (olmo2, olmoe: the norm needs the whole
+ * row), embedding models, and a model split by layers at once.
  */
 #include <inttypes.h>
-#include <stdio.h>
 
 #include "frontend/arch.h"
 
@@ -114,7 +113,7 @@ rf_status arch_tp_share_ffn(arch_ctx *c, int il, const char *down, const char *w
     if (c->tp.world == 1 || c->status != RF_OK)
         return c->status;
     char name[96];
-    snprintf(name, sizeof name, "blk.%d.%s.weight", il, down);
+    arch_tensor_name(name, sizeof name, il, down);
     const gguf_tensor *t = gguf_find_tensor(c->f, name);
     int64_t unit = t ? ggml_type_get(t->type)->block_size : 1, units = n / unit;
     uint32_t world = c->tp.world, r = c->tp.rank;

@@ -127,7 +127,6 @@ typedef struct rt_backend {
                            float *logits, rf_error *err);
 } rt_backend;
 
-
 /* Sizes with the step's symbols bound: T tokens, P past positions, O rows
  * with logits (a batch step; 0 elsewhere). */
 int64_t rt_dim(int64_t d, int64_t T, int64_t P, int64_t O);

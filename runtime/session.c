@@ -356,9 +356,9 @@ static rf_status plan_from(rt_session *s, uint32_t n, rf_error *err)
 static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev, rf_error *err)
 {
     uint32_t n = s->gpu_layers, L = s->graph->model.n_layer;
-    /* --tp ranks on the GPU only when asked for by name: they run one after
-     * another there, through host memory, a check rather than a speed
-     * (docs/gpu.md), so "auto" keeps the CPU's */
+    /* --tp ranks on GPUs only when asked for by name ("auto" keeps the
+     * CPU's): a thread a GPU where there are enough, else one after another
+     * on one GPU, a check rather than a speed (tp.c) */
     s->tp_ranks = s->opt.backend && !strcmp(s->opt.backend, "gpu") ? b : &rt_backend_cpu;
     rf_status st = n > 0 && n < L ? open_front(s, dev, n, err) : RF_OK;
     if (st == RF_OK)
@@ -369,10 +369,9 @@ static rf_status place(rt_session *s, const rt_backend *b, const rt_backend *dev
     return st;
 }
 
-/* Tensor parallelism (--tp N) runs the ranks one after another (tp.c),
- * on the CPU or on one GPU, the collectives through host memory; a world
- * of processes (tp_world) runs one rank a GPU, the collectives through
- * RCCL/NCCL; neither with a split by layers yet */
+/* Tensor parallelism (tp.c): --tp N runs the ranks in this process (one
+ * after another, or a thread a GPU), a world of processes (tp_world) one
+ * rank each; neither with a split by layers yet */
 static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallback, rf_error *err)
 {
     const rt_options *o = &s->opt;
@@ -382,10 +381,8 @@ static rf_status check_tp(const rt_session *s, const rt_backend *b, bool fallbac
     if (o->tp_world > 1 && (o->tp_rank >= o->tp_world || !o->tp_addr))
         return rf_fail(err, RF_E_ARG, "--tp-world %u: needs --tp-rank from 0 to %u (not %u) and --tp-addr HOST:PORT "
                        "(rank 0's)%s", o->tp_world, o->tp_world - 1, o->tp_rank, o->tp_addr ? "" : ", which is missing");
-    /* ROCMFORGE_COLL_HOST=1: the library ROCMFORGE_COLL_LIB names sums host
-     * memory (test_tp's stand-in for NCCL), so the CPU can run a rank */
-    const char *host = getenv("ROCMFORGE_COLL_HOST");
-    bool cpu_ranks = b == &rt_backend_cpu && !fallback && host && !strcmp(host, "1");
+    /* a library of host memory (test_tp's stand-in for NCCL): the CPU can run a rank */
+    bool cpu_ranks = b == &rt_backend_cpu && !fallback && rt_coll_host();
     if (o->tp_world > 1 && (b != &rt_backend_gpu || fallback) && !cpu_ranks)
         return rf_fail(err, RF_E_ARG, "--tp-world %u is one process a GPU: --backend gpu (on the CPU, --tp %u runs "
                        "every rank in one process)", o->tp_world, o->tp_world);

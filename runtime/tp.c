@@ -88,7 +88,7 @@ typedef struct tp_rank {
 struct tp_state {
     tp_mode mode;
     uint32_t here, world;     /* ranks in this process; in the world */
-    const rt_backend *b;      /* the ranks' backend: the CPU (value) or a GPU (get, put, device) */
+    const rt_backend *b;      /* the ranks' backend: the CPU (value) or a GPU (get, put, run_world) */
     bool host_lib;            /* the library sums host memory (ROCMFORGE_COLL_HOST=1) */
     rt_session *owner;
     tp_rank *rank;            /* (here) */
@@ -446,8 +446,7 @@ static rf_status tp_prepare(rt_session *s, rf_error *err)
     tp->mode = choose_mode(s, tp->b);
     tp->world = tp->mode == TP_PROCS ? s->opt.tp_world : s->opt.tp;
     tp->here = tp->mode == TP_PROCS ? 1 : tp->world;
-    const char *host = getenv("ROCMFORGE_COLL_HOST");
-    tp->host_lib = host && !strcmp(host, "1");
+    tp->host_lib = rt_coll_host();
     const rt_backend *b = tp->b;
     bool lib = tp->mode != TP_SEQ;
     if (!b->begin || !b->run || !(b->value || (b->get && b->put)) || (lib && !b->value && !tp->host_lib && !b->run_world) ||

@@ -98,6 +98,12 @@ rf_status rt_coll_load(const char **name, rf_error *err)
     return st;
 }
 
+bool rt_coll_host(void)
+{
+    const char *host = getenv("ROCMFORGE_COLL_HOST");
+    return host && !strcmp(host, "1");
+}
+
 static rf_status check(int rc, const char *call, rf_error *err)
 {
     return rc == NCCL_SUCCESS ? RF_OK : rf_fail(err, RF_E_IO, "%s: %s", call, lib.error_string(rc));

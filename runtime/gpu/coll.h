@@ -21,6 +21,7 @@
 #ifndef RF_RUNTIME_GPU_COLL_H
 #define RF_RUNTIME_GPU_COLL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,10 @@ typedef struct rt_coll rt_coll; /* one rank's communicator */
  * none is there (and the next call tries again). *name (may be NULL) gets
  * the one loaded. */
 rf_status rt_coll_load(const char **name, rf_error *err);
+/* Whether the library sums host memory: ROCMFORGE_COLL_HOST=1, with
+ * ROCMFORGE_COLL_LIB naming a stand-in for NCCL (the tests'), so that the
+ * CPU can run a rank and a device's operands go through the host */
+bool rt_coll_host(void);
 /* Rank 0's new unique id (the library loaded first). */
 rf_status rt_coll_unique_id(rt_coll_id *id, rf_error *err);
 /* This rank's communicator of world ranks, on the device current on the

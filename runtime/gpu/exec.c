@@ -348,12 +348,14 @@ static rf_status launch_step(rt_session *s, const gpu_plan *pl, step_dims d, con
     return w ? launch_world(s, pl, d, w, err) : launch_all(s, pl, d, n_ran, err);
 }
 
-/* Step slot of plan pl as a graph (with a world's collectives, w): captured
- * on first use, replayed after. */
-static rf_status step_graph(rt_session *s, gpu_plan *pl, uint32_t slot, step_dims d, const rt_world *w, rf_error *err)
+/* A decode step of plan pl (decode_step) as a graph (with a world's
+ * collectives, w): captured on first use, replayed after; the slot as
+ * gpu_plan.graphs says. */
+static rf_status step_graph(rt_session *s, gpu_plan *pl, step_dims d, const rt_world *w, rf_error *err)
 {
     gpu_state *st = s->state;
     const gpu_api *api = st->api;
+    uint32_t slot = pl == &st->one ? 0 : (uint32_t)d.T;
     if (!pl->graphs[slot]) {
         uint32_t n_ran;
         rf_error cap = {0};
@@ -419,9 +421,8 @@ static rf_status run_step(rt_session *s, gpu_plan *pl, step_dims d, rf_error *er
     rf_status rc = upload_inputs(s, d, err);
     if (rc != RF_OK)
         return rc;
-    uint32_t T = (uint32_t)d.T;
     if (decode_step(st, pl, d) && !st->graph_off)
-        return step_graph(s, pl, pl == &st->one ? 0 : T, d, NULL, err);
+        return step_graph(s, pl, d, NULL, err);
     uint32_t n_ran;
     if ((rc = launch_all(s, pl, d, &n_ran, err)) != RF_OK)
         return rc;
@@ -548,7 +549,7 @@ static rf_status gpu_run_world(rt_session *s, bool batch, uint32_t T, uint32_t O
     uint32_t n_ran;
     rf_status rc = upload_inputs(s, d, err);
     if (rc == RF_OK)
-        rc = decode_step(st, pl, d) && !st->graph_off ? step_graph(s, pl, batch ? T : 0, d, w, err)
+        rc = decode_step(st, pl, d) && !st->graph_off ? step_graph(s, pl, d, w, err)
                                                        : launch_step(s, pl, d, w, &n_ran, err);
     return rc == RF_OK ? copy_logits(st, pl, d, logits, err) : rc;
 }

@@ -85,6 +85,9 @@ typedef struct gpu_api {
  * GPU_NTH(k) is device k modulo the devices the process sees: a
  * tensor-parallel process's rank on a host of several GPUs. */
 #define GPU_NTH(k) (-1 - (k))
+/* the device an ordinal names among n (GPU_NTH's modulo n); what the
+ * drivers open */
+static inline int gpu_ordinal(int ordinal, int n) { return ordinal < 0 ? (-1 - ordinal) % n : ordinal; }
 rf_status gpu_open(const char *which, int ordinal, const gpu_api **api, gpu_device_info *info, rf_error *err);
 
 #endif

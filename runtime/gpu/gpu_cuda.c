@@ -385,8 +385,7 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
         return rf_fail(err, RF_E_UNSUPPORTED, "cuda: no device (cuDeviceGetCount: %s)", error_name(r));
     if (n <= 0)
         return rf_fail(err, RF_E_UNSUPPORTED, "cuda: no device (cuDeviceGetCount returned 0)");
-    if (ordinal < 0) /* GPU_NTH(k) */
-        ordinal = (-1 - ordinal) % n;
+    ordinal = gpu_ordinal(ordinal, n);
     if (ordinal >= n || ordinal >= MAX_DEVICES)
         return rf_fail(err, RF_E_ARG, "cuda: no device %d (%d found)", ordinal, n);
 

@@ -398,8 +398,7 @@ static rf_status open_device(int ordinal, gpu_device_info *info, rf_error *err)
         return rf_fail(err, RF_E_UNSUPPORTED, "hip: no device (hipGetDeviceCount: %s)", p_hipGetErrorName(e));
     if (n <= 0)
         return rf_fail(err, RF_E_UNSUPPORTED, "hip: no device (hipGetDeviceCount returned 0)");
-    if (ordinal < 0) /* GPU_NTH(k) */
-        ordinal = (-1 - ordinal) % n;
+    ordinal = gpu_ordinal(ordinal, n);
     if (ordinal >= n)
         return rf_fail(err, RF_E_ARG, "hip: no device %d (%d found)", ordinal, n);
     if (first < 0) /* under open_lock */

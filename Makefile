@@ -35,7 +35,11 @@ demo: build
 # Unit + conformance suites, then the same suites under ASan+UBSan, then the
 # fuzzers for a bounded time over their seed corpora. A build that registered
 # no tests fails (--no-tests=error) rather than passing with nothing run.
+# Each test process writes its models and outputs under <build>/test-tmp/<pid>
+# (tests/test_util.c) and leaves them for a failure's post-mortem; the last
+# run's are removed first, or repeated runs fill the disk (about 1 GB a run).
 check: build reference
+	rm -rf $(BUILD)/test-tmp $(BUILD_ASAN)/test-tmp
 	cd $(BUILD) && ctest --output-on-failure --no-tests=error -j $(JOBS)
 	cmake -S . -B $(BUILD_ASAN) -DROCMFORGE_SANITIZE=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
